@@ -1,0 +1,165 @@
+"""The normalised drawing every later stage works on.
+
+A `Clipart` is a flat list of `Shape`s in paint order. Each shape is one or more subpaths of
+cubic Bézier segments in canvas pixels (256² working canvas, y down), with an optional fill and
+an optional stroke. Control points of all shapes concatenate, in order, into one array
+`Clipart.control_points()` of shape [P, 2]; deformation maps that array to a new one and
+`Clipart.with_control_points` rebuilds the drawing, so topology never changes.
+
+Subpath layout: ``points`` is [3·n + 1, 2] for n cubic segments; segment i is
+``points[3i : 3i + 4]``. A closed subpath ends where it starts (its closing segment is explicit,
+``points[-1] == points[0]`` in the rest pose). Open subpaths are implicitly closed by a straight
+line when filled, as SVG does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+CANVAS_SIZE = 256
+"""Side of the square working canvas, in pixels (method.md: all coordinates are 256²)."""
+
+FillRule = Literal["nonzero", "evenodd"]
+LineCap = Literal["butt", "round", "square"]
+LineJoin = Literal["miter", "round", "bevel"]
+
+
+@dataclass(frozen=True)
+class Fill:
+    """Solid fill of a shape."""
+
+    rgb: tuple[float, float, float]
+    """sRGB colour, each channel in [0, 1]."""
+    opacity: float = 1.0
+    """Fill opacity times the element's inherited group opacity, in [0, 1]."""
+    rule: FillRule = "nonzero"
+    """SVG fill rule."""
+
+
+@dataclass(frozen=True)
+class Stroke:
+    """Stroke of a shape, in canvas pixels."""
+
+    rgb: tuple[float, float, float]
+    """sRGB colour, each channel in [0, 1]."""
+    width: float
+    """Stroke width in canvas px (document width × the transform's scale)."""
+    opacity: float = 1.0
+    """Stroke opacity times the inherited group opacity, in [0, 1]."""
+    linecap: LineCap = "butt"
+    """SVG stroke-linecap."""
+    linejoin: LineJoin = "miter"
+    """SVG stroke-linejoin."""
+    miter_limit: float = 4.0
+    """SVG stroke-miterlimit."""
+    dash_array: tuple[float, ...] = ()
+    """Dash lengths in canvas px (empty: solid). The final renderer draws dashes; the training
+    renderer treats the stroke as solid."""
+    dash_offset: float = 0.0
+    """Dash offset in canvas px."""
+
+
+@dataclass(frozen=True, eq=False)
+class SubPath:
+    """One connected run of cubic segments."""
+
+    points: np.ndarray
+    """float64 [3·n + 1, 2] control points, canvas px."""
+    closed: bool
+    """True when the SVG closed it (Z) — its last point then equals its first at rest."""
+
+    @property
+    def segment_count(self) -> int:
+        return (len(self.points) - 1) // 3
+
+
+@dataclass(frozen=True, eq=False)
+class Shape:
+    """A painted path: subpaths + fill and/or stroke, in paint order within the `Clipart`."""
+
+    subpaths: tuple[SubPath, ...]
+    fill: Fill | None
+    stroke: Stroke | None
+    element: str = ""
+    """Where it came from, for messages: e.g. ``<path id="arm">`` or ``<rect> #12``."""
+    groups: tuple[str, ...] = ()
+    """ids of the ancestor groups, outermost first (used for layers)."""
+
+    @property
+    def point_count(self) -> int:
+        return sum(len(sp.points) for sp in self.subpaths)
+
+    @property
+    def segment_count(self) -> int:
+        return sum(sp.segment_count for sp in self.subpaths)
+
+
+@dataclass(frozen=True)
+class ParseWarning:
+    """Something in the file that was approximated or skipped by design."""
+
+    code: str
+    """Stable short code, e.g. ``gradient-mean-colour``, ``text-skipped``, ``external-href``."""
+    message: str
+    element: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Clipart:
+    """A normalised drawing in the 256² working canvas."""
+
+    shapes: tuple[Shape, ...]
+    canvas_to_document: np.ndarray = field(default_factory=lambda: np.eye(3))
+    """float64 [3, 3] affine map from canvas px back to the document's user units."""
+    document_size: tuple[float, float] = (float(CANVAS_SIZE), float(CANVAS_SIZE))
+    """Width and height of the source document in user units (its viewBox, else width/height)."""
+    canvas_size: int = CANVAS_SIZE
+    warnings: tuple[ParseWarning, ...] = ()
+    source: str = ""
+    """A name for the clip in messages (its id or file name)."""
+
+    @property
+    def point_count(self) -> int:
+        return sum(s.point_count for s in self.shapes)
+
+    @property
+    def segment_count(self) -> int:
+        return sum(s.segment_count for s in self.shapes)
+
+    def control_points(self) -> np.ndarray:
+        """All control points in paint order: float64 [P, 2]."""
+        arrays = [sp.points for s in self.shapes for sp in s.subpaths]
+        if not arrays:
+            return np.zeros((0, 2))
+        return np.concatenate(arrays, axis=0)
+
+    def with_control_points(self, points: np.ndarray) -> Clipart:
+        """The same drawing with its control points replaced by ``points`` [P, 2]."""
+        points = np.asarray(points, dtype=np.float64)
+        if points.shape != (self.point_count, 2):
+            raise ValueError(f"expected points of shape ({self.point_count}, 2), got {points.shape}")
+        shapes = []
+        offset = 0
+        for shape in self.shapes:
+            subpaths = []
+            for sp in shape.subpaths:
+                n = len(sp.points)
+                subpaths.append(SubPath(points[offset : offset + n].copy(), sp.closed))
+                offset += n
+            shapes.append(replace(shape, subpaths=tuple(subpaths)))
+        return replace(self, shapes=tuple(shapes))
+
+    def bounding_box(self) -> tuple[float, float, float, float]:
+        """(x_min, y_min, x_max, y_max) of the control polygon hull, canvas px."""
+        pts = self.control_points()
+        if len(pts) == 0:
+            return (0.0, 0.0, 0.0, 0.0)
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+
+    def document_to_canvas(self) -> np.ndarray:
+        """float64 [3, 3] affine map from document user units to canvas px."""
+        return np.linalg.inv(self.canvas_to_document)
