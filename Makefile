@@ -1,0 +1,45 @@
+# flexiclip — the two commands a newcomer needs: `make demo` and `make test`.
+# Both create the virtual environment on first use (.venv), install the project with its test
+# extras and keep torch pinned to the CPU build on local disk (constraints.txt).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.flexiclip-installed
+PYTEST_ARGS ?=
+DEMO_OUT ?= outputs/demo
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+
+.PHONY: install demo test test-fast bench corpus clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@$(BIN)/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('torchvision') is not None)" \
+		|| { echo "torchvision is installed in $(VENV): it breaks diffusers/transformers here; remove it"; exit 1; }
+	@touch $(STAMP)
+
+corpus:
+	./scripts/fetch_openclipart.sh
+
+demo: install
+	$(BIN)/python -m flexiclip_cli.demo --out $(DEMO_OUT)
+
+test: install corpus
+	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/flexiclip bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache outputs artifacts

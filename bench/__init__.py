@@ -1,0 +1,1 @@
+"""Benchmarks behind `flexiclip bench` / `make bench`: each module exposes run() -> dict."""

@@ -1,0 +1,72 @@
+"""`flexiclip bench`: run the benchmark modules side by side and print one table or JSON object.
+
+Each module under `bench/` exposes ``run() -> dict[str, float]``; ratios inside a module are
+measured in the same run, so they compare like with like on whatever machine runs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import time
+from typing import Annotated
+
+import typer
+
+log = logging.getLogger(__name__)
+
+BENCH_MODULES: tuple[str, ...] = ("render", "deform", "flops", "iteration", "pipeline")
+"""Benchmark modules in the order they run (a module not yet present is skipped)."""
+
+
+def collect(only: list[str] | None = None) -> tuple[dict[str, float], dict[str, str]]:
+    """Run the benchmark modules; returns (figures, errors by module)."""
+    figures: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    for name in only or BENCH_MODULES:
+        try:
+            module = importlib.import_module(f"bench.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"bench.{name}":
+                log.info("benchmark module %s not present, skipped", name)
+                continue
+            raise
+        started = time.perf_counter()
+        try:
+            figures.update(module.run())
+        except Exception as exc:  # one broken benchmark must not hide the others
+            log.exception("benchmark %s failed", name)
+            errors[name] = f"{type(exc).__name__}: {exc}"
+        log.info("benchmark %s took %.1f s", name, time.perf_counter() - started)
+    return figures, errors
+
+
+def bench(
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only these modules (render, deform, ...).")] = None,
+) -> None:
+    """Measure the renderer, deformers, prior FLOPs, one optimisation iteration and the pipeline."""
+    import torch
+
+    figures, errors = collect(only)
+    meta = {"torch_threads": torch.get_num_threads(), "torch_version": torch.__version__}
+    if json_output:
+        typer.echo(json.dumps({**figures, **meta, **({"errors": errors} if errors else {})}, indent=2, sort_keys=True))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="flexiclip bench")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        for key, value in figures.items():
+            table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+        for key, value in meta.items():
+            table.add_row(key, str(value))
+        console = Console()
+        console.print(table)
+        for name, message in errors.items():
+            console.print(f"[red]benchmark {name} failed:[/red] {message}")
+    if errors:
+        raise typer.Exit(code=1)
