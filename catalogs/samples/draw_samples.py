@@ -113,16 +113,22 @@ def limb_outline(a: Point, b: Point, radius_a: float, radius_b: float) -> list[P
     length = math.hypot(dx, dy)
     ux, uy = dx / length, dy / length
     nx, ny = -uy, ux
-    mid = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
-    radius_mid = (radius_a + radius_b) / 2
+    def side(t: float, sign: float, bulge: float) -> Point:
+        radius = (radius_a + (radius_b - radius_a) * t) * bulge
+        return (a[0] + dx * t + sign * nx * radius, a[1] + dy * t + sign * ny * radius)
+
     return [
-        (a[0] + nx * radius_a, a[1] + ny * radius_a),
-        (mid[0] + nx * radius_mid * 1.04, mid[1] + ny * radius_mid * 1.04),
-        (b[0] + nx * radius_b, b[1] + ny * radius_b),
+        side(0.0, 1, 1.0),
+        side(0.3, 1, 1.03),
+        side(0.7, 1, 1.03),
+        side(1.0, 1, 1.0),
+        (b[0] + (ux + nx) * radius_b * 0.62, b[1] + (uy + ny) * radius_b * 0.62),
         (b[0] + ux * radius_b * 0.9, b[1] + uy * radius_b * 0.9),
-        (b[0] - nx * radius_b, b[1] - ny * radius_b),
-        (mid[0] - nx * radius_mid * 1.04, mid[1] - ny * radius_mid * 1.04),
-        (a[0] - nx * radius_a, a[1] - ny * radius_a),
+        (b[0] + (ux - nx) * radius_b * 0.62, b[1] + (uy - ny) * radius_b * 0.62),
+        side(1.0, -1, 1.0),
+        side(0.7, -1, 1.03),
+        side(0.3, -1, 1.03),
+        side(0.0, -1, 1.0),
         (a[0] - ux * radius_a * 0.9, a[1] - uy * radius_a * 0.9),
     ]
 
@@ -165,8 +171,8 @@ def draw_human() -> dict:
     arms = (0.0, 96.0)  # the arm groups are translated to shoulder height
     legs = (100.0, 200.0)  # legs group origin: the middle of the waist
 
-    hair = [(74, 46), (72, 28), (84, 14), (102, 10), (120, 15), (130, 30), (128, 48), (122, 34),
-            (108, 28), (92, 30), (80, 38)]
+    hair = [(74, 46), (72, 28), (84, 14), (102, 10), (120, 15), (130, 30), (128, 48), (124, 38),
+            (118, 32), (114, 36), (108, 29), (100, 33), (92, 29), (86, 34), (80, 38)]
     face = [(100, 20), (118, 26), (126, 46), (122, 66), (110, 79), (100, 82), (90, 79), (78, 66),
             (74, 46), (82, 26)]
     shirt = [(88, 92), (100, 99), (112, 92), (130, 97), (140, 110), (139, 130), (131, 132),
@@ -178,10 +184,12 @@ def draw_human() -> dict:
     left_sleeve = limb_outline(k["left_shoulder"], (144, 136), 13, 12)
     left_forearm = limb_outline((142, 134), k["left_wrist"], 9, 7)
     pants_top = [(-34, 2), (0, 6), (34, 2), (36, 22), (26, 34), (0, 28), (-26, 34), (-36, 22)]
-    right_leg = [(-35, 12), (-20, 20), (-6, 22), (-8, 60), (-9, 100), (-10, 150), (-26, 152),
-                 (-29, 100), (-32, 60)]
+    right_leg = [(-35, 12), (-20, 20), (-6, 22), (-7, 40), (-8, 60), (-8.5, 80), (-9, 100),
+                 (-9.5, 125), (-10, 150), (-18, 152), (-26, 152), (-27.5, 125), (-29, 100),
+                 (-30.5, 80), (-32, 60), (-33.5, 36)]
     left_leg = mirror_x(right_leg, 0)
-    right_shoe = [(-12, 146), (-10, 158), (-22, 164), (-40, 164), (-44, 156), (-34, 148)]
+    right_shoe = [(-12, 146), (-9, 152), (-10, 158), (-16, 163), (-24, 164), (-34, 164), (-41, 162),
+                  (-44, 156), (-40, 150), (-34, 147), (-22, 146)]
     left_shoe = mirror_x(right_shoe, 0)
     mouth = [(90, 64), (100, 70), (110, 64)]
 
@@ -592,9 +600,19 @@ def draw_holes() -> dict:
     }
 
 
+def format_catalog(entries: list[dict]) -> str:
+    """JSON with one line per entry field, so coordinate lists stay readable."""
+    lines = ["["]
+    for index, entry in enumerate(entries):
+        fields = [f"    {json.dumps(key)}: {json.dumps(value)}" for key, value in entry.items()]
+        lines.append("  {\n" + ",\n".join(fields) + "\n  }" + ("," if index < len(entries) - 1 else ""))
+    lines.append("]")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     entries = [draw_human(), draw_animal(), draw_plant(), draw_object(), draw_two_characters(), draw_layers(), draw_strokes(), draw_holes()]
-    (HERE / "samples.json").write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
+    (HERE / "samples.json").write_text(format_catalog(entries), encoding="utf-8")
 
 
 if __name__ == "__main__":

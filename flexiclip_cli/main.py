@@ -1,0 +1,208 @@
+"""The ``flexiclip`` command line.
+
+Subcommands: ``inspect`` (what the parser makes of an SVG) and ``render`` (the rest pose as a
+PNG). Later stages add ``animate``, ``run``, ``catalog``, ``report`` and ``bench`` as further
+``@app.command()`` functions or ``app.add_typer`` groups in their own modules.
+
+Bad input never produces a traceback: any `FlexiclipError` or unreadable file becomes one line
+on stderr (``error: clip 'x.svg': ...``) and exit status 2. Heavy modules (numpy, cairo, the
+method) are imported inside the commands so that ``flexiclip --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from flexiclip_core.clipart import Clipart
+
+logger = logging.getLogger(__name__)
+
+EXIT_BAD_INPUT = 2
+"""Exit status for bad input (invalid SVG, missing file, invalid option value)."""
+
+LOGGED_PACKAGES = ("flexiclip_core", "flexiclip_cli", "catalogs", "tasks", "flows")
+"""Loggers the CLI's handler is attached to (third-party loggers keep their own defaults)."""
+
+app = typer.Typer(
+    name="flexiclip",
+    help="Animate vector clipart from a text prompt with the FlexiClip method.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Background(str, Enum):
+    white = "white"
+    transparent = "transparent"
+
+
+class BadInput(Exception):
+    """Input the CLI refuses before it reaches the method (a missing or unreadable file)."""
+
+
+def configure_logging(verbose: bool) -> None:
+    """Route the project's loggers to stderr through rich; DEBUG when verbose, else WARNING."""
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    level = logging.DEBUG if verbose else logging.WARNING
+    for name in LOGGED_PACKAGES:
+        package_logger = logging.getLogger(name)
+        for handler in list(package_logger.handlers):
+            if getattr(handler, "flexiclip_cli", False):
+                package_logger.removeHandler(handler)
+        handler = RichHandler(console=Console(stderr=True), show_path=verbose, rich_tracebacks=False)
+        handler.flexiclip_cli = True  # type: ignore[attr-defined]
+        package_logger.addHandler(handler)
+        package_logger.setLevel(level)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details to stderr.")] = False,
+) -> None:
+    """Animate vector clipart from a text prompt with the FlexiClip method."""
+    configure_logging(verbose)
+
+
+def error_line(exc: BaseException, clip: str) -> str:
+    """The one line printed for a refused input: names the clip (and element) and the reason."""
+    from flexiclip_core.errors import FlexiclipError
+
+    if isinstance(exc, FlexiclipError) and exc.clip:
+        return f"error: {exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    else:
+        reason = str(exc) or type(exc).__name__
+    return f"error: clip {clip!r}: {reason}"
+
+
+@contextmanager
+def refused_input_exits(clip: str) -> Iterator[None]:
+    """Turn bad-input exceptions into one stderr line and exit status 2."""
+    from flexiclip_core.errors import FlexiclipError
+
+    try:
+        yield
+    except (FlexiclipError, BadInput, OSError) as exc:
+        logger.debug("refused input %s", clip, exc_info=True)
+        typer.echo(error_line(exc, clip), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def load_clipart(svg: Path) -> Clipart:
+    """Parse ``svg`` with the clip named by its file name; raises `BadInput` or `SvgParseError`."""
+    if not svg.exists():
+        raise BadInput(f"file not found: {svg}")
+    if not svg.is_file():
+        raise BadInput(f"not a file: {svg}")
+    from flexiclip_core.svg import parse_svg
+
+    return parse_svg(svg, clip_id=svg.name)
+
+
+SvgArgument = Annotated[Path, typer.Argument(help="SVG clipart file.", show_default=False)]
+
+
+@app.command()
+def inspect(
+    svg: SvgArgument,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+) -> None:
+    """Show what the parser makes of an SVG: shapes, segments, bounding box, warnings."""
+    from flexiclip_cli.inspect_report import inspect_report
+
+    with refused_input_exits(svg.name):
+        clipart = load_clipart(svg)
+        report = inspect_report(clipart)
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        print_inspect_report(report)
+
+
+def print_inspect_report(report: dict[str, Any]) -> None:
+    """Human-readable form of an inspect report; unknown sections print as key: JSON lines."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{report['clip']}[/bold]", highlight=False)
+    table = Table("#", "element", "subpaths", "segments", "fill", "stroke", box=None)
+    for index, shape in enumerate(report["shapes"]):
+        table.add_row(
+            str(index),
+            shape["element"],
+            str(shape["subpaths"]),
+            str(shape["segments"]),
+            _paint_text(shape["fill"]),
+            _paint_text(shape["stroke"]),
+        )
+    console.print(table, markup=False)
+    x0, y0, x1, y1 = report["bbox"]
+    width, height = report["document_size"]
+    console.print(
+        f"shapes: {report['shape_count']}  segments: {report['segment_count']}  "
+        f"control points: {report['point_count']}",
+        highlight=False,
+    )
+    console.print(
+        f"bounding box (canvas px): ({x0:g}, {y0:g}) – ({x1:g}, {y1:g})   "
+        f"document size: {width:g} × {height:g}",
+        highlight=False,
+    )
+    warnings = report["warnings"]
+    console.print(f"warnings: {len(warnings)}", highlight=False)
+    for warning in warnings:
+        where = f" {warning['element']}" if warning.get("element") else ""
+        console.print(f"  [{warning['code']}]{where}: {warning['message']}", markup=False, highlight=False)
+    shown = {"clip", "shapes", "shape_count", "segment_count", "point_count", "bbox", "document_size",
+             "canvas_size", "warnings"}
+    for key, value in report.items():
+        if key not in shown:
+            console.print(f"{key}: {json.dumps(value)}", markup=False, highlight=False)
+
+
+def _paint_text(paint: dict[str, Any] | None) -> str:
+    if paint is None:
+        return "-"
+    parts = [paint["color"]]
+    if "width" in paint:
+        parts.append(f"w={paint['width']:g}")
+    if paint["opacity"] != 1:
+        parts.append(f"a={paint['opacity']:g}")
+    if paint.get("rule") == "evenodd":
+        parts.append("evenodd")
+    return " ".join(parts)
+
+
+@app.command()
+def render(
+    svg: SvgArgument,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.", show_default=False)],
+    size: Annotated[int, typer.Option(min=1, max=8192, help="Side of the square image, px.")] = 256,
+    background: Annotated[Background, typer.Option(help="Background of the image.")] = Background.white,
+) -> None:
+    """Render the clipart's rest pose to a PNG."""
+    with refused_input_exits(svg.name):
+        clipart = load_clipart(svg)
+        from PIL import Image
+
+        from flexiclip_core.final_render import render_clipart
+
+        rgba = render_clipart(clipart, size, background=background.value)  # uint8 [size, size, 4]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgba).save(out, format="PNG")
+    logger.info("wrote %s (%d×%d)", out, rgba.shape[1], rgba.shape[0])
+    typer.echo(str(out))
