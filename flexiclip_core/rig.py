@@ -1,0 +1,731 @@
+"""Keypoints + skeleton of a clipart: given by the catalog, or built automatically (method.md §1).
+
+A `Rig` holds keypoints in canvas px, bones as keypoint index pairs and one or more `Layer`s
+(groups of shapes with their own keypoints). Given keypoints arrive in the SVG's user units and
+are mapped with the drawing (`Clipart.document_to_canvas`). The automatic rig skeletonises the
+drawing's silhouette, prunes short branches, puts keypoints at ends and junctions plus
+farthest-point samples along long branches, and links keypoints whose skeleton regions touch.
+
+Every connected component of every layer's silhouette gets at least one keypoint: the mesh built
+from that silhouette (`flexiclip_core.mesh`) has one sub-mesh per component, and a sub-mesh with
+no handle would leave the deformation underdetermined.
+
+The silhouette is rasterised here with cairo rather than with the final renderer: the final
+renderer is downstream of the rig in the module order, and the silhouette also needs things a
+picture does not (every painted shape at full opacity, the Bézier control polygons, a minimum
+stroke width) so that every control point of the drawing lies inside the mesh domain.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import cairocffi as cairo
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import ndimage
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
+from scipy.spatial import cKDTree
+from skimage.morphology import medial_axis
+
+from flexiclip_core.clipart import Clipart
+from flexiclip_core.errors import RigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SilhouetteConfig:
+    """How a layer's shapes become the binary domain that is skeletonised and meshed.
+
+    The rig and the mesh must use the same values so that both see the same components.
+    """
+
+    raster_size: int = 512
+    """Side of the square raster, px (method.md §2: the union is rasterised at 512²)."""
+    min_stroke_width_px: float = 1.0
+    """Strokes thinner than this (canvas px) are widened so hairlines still give a domain."""
+    dilation_px: float = 1.0
+    """Dilation of the painted union (canvas px), so contour simplification and anti-aliasing
+    never leave a painted pixel or control point outside."""
+    min_hole_area_px2: float = 6.0
+    """Holes of the silhouette smaller than this (canvas px²) are filled; larger holes (the
+    inside of a ring, the gap between an arm and the torso) stay holes of the mesh."""
+    min_hole_width_px: float = 1.5
+    """Holes narrower than this (canvas px, twice the largest inscribed radius) are filled:
+    a hole marker must stay inside the hole after contour simplification."""
+
+
+@dataclass(frozen=True)
+class RigConfig:
+    """Automatic rig and validation of given keypoints (method.md §1)."""
+
+    silhouette: SilhouetteConfig = field(default_factory=SilhouetteConfig)
+    """Silhouette raster; keep equal to `MeshConfig.silhouette`."""
+    skeleton_raster_size: int = 256
+    """Side of the (coarser) raster the medial axis is taken on, for speed."""
+    prune_length_px: float = 10.0
+    """Skeleton branches that end freely and are shorter than this (canvas px) are pruned."""
+    branch_spacing_px: float = 40.0
+    """Target spacing (canvas px, along the skeleton) of extra keypoints on long branches."""
+    merge_distance_px: float = 8.0
+    """Keypoints of one component closer than this (canvas px) are merged into one."""
+    min_keypoints: int = 6
+    """Aim for at least this many keypoints (spacing shrinks down to 2× the merge distance)."""
+    max_keypoints: int = 20
+    """Aim for at most this many keypoints (spacing and pruning grow); one keypoint per
+    component is kept regardless, so drawings with many detached parts may exceed it."""
+    max_keypoint_distance_px: float = 12.0
+    """A given keypoint farther than this (canvas px) from its layer's silhouette is an error."""
+    tether_components: bool = True
+    """Add a bone between the nearest keypoints of detached components (minimum spanning tree),
+    so the skeleton loss keeps detached parts at their distance."""
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """A group of shapes deformed by its own sub-mesh and keypoints."""
+
+    name: str
+    shape_indices: np.ndarray
+    """int64 [S_l] indices into `Clipart.shapes`, increasing."""
+    keypoint_indices: np.ndarray
+    """int64 [K_l] indices into `Rig.keypoints`, increasing."""
+
+
+@dataclass(frozen=True, eq=False)
+class Rig:
+    """Keypoints, bones and layers of one clipart."""
+
+    keypoints: np.ndarray
+    """float64 [K, 2] canvas px (rest pose)."""
+    bones: np.ndarray
+    """int64 [B, 2] keypoint index pairs (i < j), unique."""
+    layers: tuple[Layer, ...]
+    """At least one; a single layer of all shapes and keypoints when none were given."""
+    source: str
+    """"given" (catalog keypoints, possibly completed) or "auto"."""
+
+    @property
+    def keypoint_count(self) -> int:
+        return len(self.keypoints)
+
+
+# ----------------------------------------------------------------------------------------------
+# Silhouette
+
+
+@dataclass(frozen=True, eq=False)
+class Silhouette:
+    """Binary domain of a set of shapes on the silhouette raster."""
+
+    mask: np.ndarray
+    """bool [R, R] domain: painted union + control polygons, dilated, small holes filled."""
+    labels: np.ndarray
+    """int32 [R, R] connected component of each domain pixel (8-connected), 0 outside."""
+    component_count: int
+    scale: float
+    """Raster px per canvas px."""
+
+    def to_pixel(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) int64 [N] of the raster pixels holding canvas points [N, 2] (clipped)."""
+        size = self.mask.shape[0]
+        cols = np.clip(np.floor(points[:, 0] * self.scale), 0, size - 1).astype(np.int64)
+        rows = np.clip(np.floor(points[:, 1] * self.scale), 0, size - 1).astype(np.int64)
+        return rows, cols
+
+    def to_canvas(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Canvas points [N, 2] at the centres of raster pixels (rows, cols)."""
+        return np.stack([(np.asarray(cols) + 0.5) / self.scale, (np.asarray(rows) + 0.5) / self.scale], axis=1)
+
+
+def rasterize_shapes(clipart: Clipart, shape_indices: ArrayLike, config: SilhouetteConfig) -> np.ndarray:
+    """Painted coverage of the given shapes: bool [R, R], True where any fill or stroke touches
+    the pixel (every painted shape counts at full opacity; hairlines are widened)."""
+    size = int(config.raster_size)
+    scale = size / float(clipart.canvas_size)
+    surface = cairo.ImageSurface(cairo.FORMAT_A8, size, size)
+    context = cairo.Context(surface)
+    context.scale(scale, scale)
+    context.set_source_rgba(0, 0, 0, 1)
+    context.set_line_join(cairo.LINE_JOIN_ROUND)
+    for index in np.asarray(shape_indices, dtype=np.int64):
+        shape = clipart.shapes[int(index)]
+        for subpath in shape.subpaths:
+            points = subpath.points
+            context.move_to(*points[0])
+            for i in range(1, len(points) - 2, 3):
+                context.curve_to(*points[i], *points[i + 1], *points[i + 2])
+            if subpath.closed:
+                context.close_path()
+        if shape.fill is not None:
+            context.set_fill_rule(cairo.FILL_RULE_EVEN_ODD if shape.fill.rule == "evenodd" else cairo.FILL_RULE_WINDING)
+            context.fill_preserve()
+        width = config.min_stroke_width_px
+        cap = cairo.LINE_CAP_ROUND
+        if shape.stroke is not None:
+            width = max(width, float(shape.stroke.width))
+            # Square caps reach beyond the end point; round caps cover butt ones.
+            cap = cairo.LINE_CAP_SQUARE if shape.stroke.linecap == "square" else cairo.LINE_CAP_ROUND
+        context.set_line_width(width)
+        context.set_line_cap(cap)
+        context.stroke()
+    return _alpha_mask(surface, size)
+
+
+def rasterize_segment_hulls(segments: np.ndarray, canvas_size: int, config: SilhouetteConfig) -> np.ndarray:
+    """Union of the convex hulls of cubic segments [S, 4, 2] (canvas px): bool [R, R]."""
+    size = int(config.raster_size)
+    surface = cairo.ImageSurface(cairo.FORMAT_A8, size, size)
+    context = cairo.Context(surface)
+    context.scale(size / float(canvas_size), size / float(canvas_size))
+    context.set_source_rgba(0, 0, 0, 1)
+    context.set_fill_rule(cairo.FILL_RULE_WINDING)
+    # The hull of 4 points is the union of the 4 triangles they span; orienting every triangle
+    # the same way makes the nonzero rule paint the union in one fill.
+    corners = np.array([(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)])
+    triangles = segments[:, corners].reshape(-1, 3, 2)
+    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
+    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    triangles[cross < 0] = triangles[cross < 0][:, ::-1]
+    for triangle in triangles[np.abs(cross) > 1e-9]:
+        context.move_to(*triangle[0])
+        context.line_to(*triangle[1])
+        context.line_to(*triangle[2])
+        context.close_path()
+    context.fill()
+    return _alpha_mask(surface, size)
+
+
+def _alpha_mask(surface: cairo.ImageSurface, size: int) -> np.ndarray:
+    surface.flush()
+    stride = surface.get_stride()
+    alpha = np.frombuffer(surface.get_data(), dtype=np.uint8).reshape(size, stride)[:, :size]
+    return alpha > 0
+
+
+def _segments(clipart: Clipart, shape_indices: np.ndarray) -> np.ndarray:
+    """All cubic segments [S, 4, 2] of the given shapes."""
+    pieces = []
+    for index in shape_indices:
+        for subpath in clipart.shapes[int(index)].subpaths:
+            n = subpath.segment_count
+            if n:
+                starts = 3 * np.arange(n)[:, None] + np.arange(4)[None, :]
+                pieces.append(subpath.points[starts])
+    return np.concatenate(pieces) if pieces else np.zeros((0, 4, 2))
+
+
+def stamp_points(mask: np.ndarray, points_px: np.ndarray, *, min_depth_px: float, radius_px: float) -> np.ndarray:
+    """The mask grown so every point (raster px coords x, y) lies at least ``min_depth_px`` deep:
+    a disc of ``radius_px`` at each shallow point, bridged to the nearest domain pixel when it
+    does not touch the domain. Returns a new bool [R, R] mask."""
+    if len(points_px) == 0:
+        return mask
+    size = mask.shape[0]
+    grown = mask.copy()
+    depth = ndimage.distance_transform_edt(mask)
+    rows = np.clip(np.floor(points_px[:, 1]).astype(np.int64), 0, size - 1)
+    cols = np.clip(np.floor(points_px[:, 0]).astype(np.int64), 0, size - 1)
+    shallow = depth[rows, cols] < min_depth_px
+    if not shallow.any():
+        return grown
+    if mask.any():
+        _, (near_rows, near_cols) = ndimage.distance_transform_edt(~mask, return_indices=True)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for point, row, col in zip(points_px[shallow], rows[shallow], cols[shallow], strict=True):
+        discs = [point]
+        if mask.any() and not mask[row, col]:
+            target = np.array([near_cols[row, col] + 0.5, near_rows[row, col] + 0.5])
+            steps = int(np.ceil(np.linalg.norm(target - point))) + 1
+            discs.extend(point + (target - point) * t for t in np.linspace(0.0, 1.0, steps + 1))
+        lo = np.floor(np.min(discs, axis=0) - radius_px - 1).astype(int).clip(0, size)
+        hi = np.ceil(np.max(discs, axis=0) + radius_px + 2).astype(int).clip(0, size)
+        sub_x = xx[lo[1] : hi[1], lo[0] : hi[0]] + 0.5
+        sub_y = yy[lo[1] : hi[1], lo[0] : hi[0]] + 0.5
+        window = grown[lo[1] : hi[1], lo[0] : hi[0]]
+        for centre in discs:
+            window |= (sub_x - centre[0]) ** 2 + (sub_y - centre[1]) ** 2 <= radius_px**2
+    return grown
+
+
+def build_silhouette(
+    clipart: Clipart,
+    shape_indices: ArrayLike,
+    config: SilhouetteConfig,
+    stamp_keypoints: np.ndarray | None = None,
+) -> Silhouette:
+    """The meshing domain of some shapes; ``stamp_keypoints`` (canvas px [K, 2]) are made to lie
+    well inside it (see `stamp_points`), as the mesh needs them as interior vertices."""
+    scale = config.raster_size / float(clipart.canvas_size)
+    shape_indices = np.asarray(shape_indices, dtype=np.int64)
+    painted = rasterize_shapes(clipart, shape_indices, config)
+    mask = _dilate(painted, config.dilation_px * scale)
+    # Off-curve control points can stick out of the painted shape: add the hulls of the
+    # segments that have one outside, so every control point is inside the domain.
+    segments = _segments(clipart, shape_indices)
+    if len(segments):
+        size = mask.shape[0]
+        cols = np.clip(np.floor(segments[..., 0] * scale), 0, size - 1).astype(np.int64)
+        rows = np.clip(np.floor(segments[..., 1] * scale), 0, size - 1).astype(np.int64)
+        on_canvas = ((segments >= 0) & (segments < clipart.canvas_size)).all(axis=-1)
+        outside = (~mask[rows, cols] | ~on_canvas).any(axis=1)
+        if outside.any():
+            hulls = rasterize_segment_hulls(segments[outside], clipart.canvas_size, config)
+            mask = _dilate(painted | hulls, config.dilation_px * scale)
+    if stamp_keypoints is not None and len(stamp_keypoints):
+        mask = stamp_points(mask, np.asarray(stamp_keypoints) * scale, min_depth_px=2.5, radius_px=3.0)
+    mask = _fill_small_holes(mask, config, scale)
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    return Silhouette(mask=mask, labels=labels.astype(np.int32), component_count=int(count), scale=scale)
+
+
+def _dilate(mask: np.ndarray, radius_px: float) -> np.ndarray:
+    if radius_px <= 0 or not mask.any():
+        return mask
+    return ndimage.distance_transform_edt(~mask) <= radius_px
+
+
+def _fill_small_holes(mask: np.ndarray, config: SilhouetteConfig, scale: float) -> np.ndarray:
+    """Fill holes smaller or narrower than the config says (background is 4-connected where
+    the foreground is 8-connected, as the contours see them)."""
+    holes, count = ndimage.label(~mask)
+    if count == 0:
+        return mask
+    area = np.bincount(holes.ravel(), minlength=count + 1)
+    depth = ndimage.distance_transform_edt(holes > 0)
+    widest = np.zeros(count + 1)
+    widest[1:] = ndimage.maximum(depth, holes, index=np.arange(1, count + 1))
+    fill = (area < config.min_hole_area_px2 * scale**2) | (2.0 * widest < config.min_hole_width_px * scale)
+    border = np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))
+    fill[border] = False
+    fill[0] = False
+    return mask | fill[holes]
+
+
+# ----------------------------------------------------------------------------------------------
+# Skeleton graph
+
+_HALF_NEIGHBOURS = ((0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def _pixel_graph(pixels: np.ndarray, size: int) -> csr_matrix:
+    """Symmetric 8-neighbour graph of skeleton pixels [N, 2] (row, col), edge weight = distance."""
+    count = len(pixels)
+    index = -np.ones((size + 2, size + 2), dtype=np.int64)
+    index[pixels[:, 0] + 1, pixels[:, 1] + 1] = np.arange(count)
+    sources, targets, weights = [], [], []
+    for dr, dc in _HALF_NEIGHBOURS:
+        neighbour = index[pixels[:, 0] + 1 + dr, pixels[:, 1] + 1 + dc]
+        ok = neighbour >= 0
+        sources.append(np.nonzero(ok)[0])
+        targets.append(neighbour[ok])
+        weights.append(np.full(int(ok.sum()), np.hypot(dr, dc)))
+    src = np.concatenate(sources)
+    dst = np.concatenate(targets)
+    w = np.concatenate(weights)
+    graph = coo_matrix((np.concatenate([w, w]), (np.concatenate([src, dst]), np.concatenate([dst, src]))), shape=(count, count))
+    return graph.tocsr()
+
+
+def _prune(pixels: np.ndarray, size: int, prune_px: float, rounds: int = 3) -> np.ndarray:
+    """bool [N]: skeleton pixels [N, 2] that stay once free-ending branches shorter than
+    ``prune_px`` are cut. A skeleton piece whose every branch would go is kept whole."""
+    keep = np.ones(len(pixels), dtype=bool)
+    for _ in range(rounds):
+        alive = np.nonzero(keep)[0]
+        count = len(alive)
+        if count == 0:
+            break
+        graph = _pixel_graph(pixels[alive], size)
+        degree = np.diff(graph.indptr)
+        junction = degree >= 3
+        plain = ~junction
+        branch_count, branch_of = connected_components(graph[plain][:, plain], directed=False)
+        branch = -np.ones(count, dtype=np.int64)
+        branch[plain] = branch_of
+        lengths = np.bincount(branch_of, minlength=branch_count).astype(float)
+        free_end = np.zeros(branch_count, dtype=bool)
+        free_end[branch[plain & (degree <= 1)]] = True
+        coo = graph.tocoo()
+        touching = plain[coo.row] & junction[coo.col]
+        attached = np.zeros(branch_count, dtype=bool)
+        attached[branch[coo.row[touching]]] = True
+        spur = free_end & attached & (lengths < prune_px)
+        if not spur.any():
+            break
+        drop = np.zeros(count, dtype=bool)
+        drop[plain] = spur[branch_of]
+        # Never erase a whole skeleton piece.
+        _, piece = connected_components(graph, directed=False)
+        survivors = np.bincount(piece[~drop], minlength=piece.max() + 1)
+        drop &= survivors[piece] > 0
+        if not drop.any():
+            break
+        keep[alive[drop]] = False
+    return keep
+
+
+@dataclass(frozen=True)
+class _SkeletonKeypoints:
+    points: np.ndarray  # [K, 2] canvas px
+    components: np.ndarray  # [K] silhouette component label
+    bones: np.ndarray  # [B, 2]
+
+
+@dataclass(frozen=True, eq=False)
+class _Skeleton:
+    """Medial axis of a silhouette on a coarser raster."""
+
+    pixels: np.ndarray  # int64 [N, 2] (row, col)
+    size: int  # raster side
+    scale: float  # raster px per canvas px
+    components: np.ndarray  # int64 [N] silhouette component of each pixel
+
+
+def _medial_axis(silhouette: Silhouette, skeleton_size: int) -> _Skeleton:
+    size = silhouette.mask.shape[0]
+    factor = max(1, size // skeleton_size)
+    coarse = size // factor
+    blocks = (coarse, factor, coarse, factor)
+    # Any-pooling keeps thin parts; each coarse pixel takes a component label found in it.
+    mask = silhouette.mask[: coarse * factor, : coarse * factor].reshape(blocks).any(axis=(1, 3))
+    labels = silhouette.labels[: coarse * factor, : coarse * factor].reshape(blocks).max(axis=(1, 3))
+    pixels = np.argwhere(medial_axis(mask, rng=0))  # fixed tie-breaking: reproducible rigs
+    return _Skeleton(pixels, coarse, silhouette.scale / factor, labels[pixels[:, 0], pixels[:, 1]].astype(np.int64))
+
+
+def _skeleton_keypoints(skeleton: _Skeleton, prune_px: float, spacing_px: float, merge_px: float) -> _SkeletonKeypoints:
+    """Keypoints (ends, junctions, farthest-point samples) and bones of a skeleton."""
+    size, scale = skeleton.size, skeleton.scale
+    keep = _prune(skeleton.pixels, size, prune_px * scale)
+    pixels, pixel_components = skeleton.pixels[keep], skeleton.components[keep]
+    if len(pixels) == 0:
+        return _SkeletonKeypoints(np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
+    graph = _pixel_graph(pixels, size)
+    degree = np.diff(graph.indptr)
+    seeds = list(np.nonzero(degree <= 1)[0])
+    junction = np.nonzero(degree >= 3)[0]
+    if len(junction):
+        # One keypoint per cluster of touching junction pixels: the one nearest its centroid.
+        cluster_count, cluster = connected_components(graph[junction][:, junction], directed=False)
+        for c in range(cluster_count):
+            members = junction[cluster == c]
+            centre = pixels[members].mean(axis=0)
+            seeds.append(int(members[np.argmin(((pixels[members] - centre) ** 2).sum(axis=1))]))
+    piece_count, piece = connected_components(graph, directed=False)
+    seeded = np.zeros(piece_count, dtype=bool)
+    seeded[piece[np.asarray(seeds, dtype=np.int64)]] = True
+    for p in np.nonzero(~seeded)[0]:  # closed loops: start anywhere on them
+        seeds.append(int(np.nonzero(piece == p)[0][0]))
+    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    distance = dijkstra(graph, directed=False, indices=seeds, min_only=True)
+    spacing = spacing_px * scale
+    while True:
+        finite = np.where(np.isfinite(distance), distance, -1.0)
+        far = int(np.argmax(finite))
+        if finite[far] <= spacing:
+            break
+        seeds.append(far)
+        distance = np.minimum(distance, dijkstra(graph, directed=False, indices=far, limit=finite[far] + 1.0))
+    seeds_arr = np.asarray(seeds, dtype=np.int64)
+    _, _, nearest_seed_node = dijkstra(graph, directed=False, indices=seeds_arr, min_only=True, return_predecessors=True)
+    seed_number = -np.ones(len(pixels), dtype=np.int64)
+    seed_number[seeds_arr] = np.arange(len(seeds_arr))
+    region = seed_number[nearest_seed_node]
+    coo = graph.tocoo()
+    differ = region[coo.row] != region[coo.col]
+    pairs = np.stack([region[coo.row[differ]], region[coo.col[differ]]], axis=1)
+    points = (pixels[seeds_arr][:, ::-1] + 0.5) / scale
+    components = pixel_components[seeds_arr]
+    return _merge_keypoints(points, components, pairs, merge_px)
+
+
+def _merge_keypoints(points: np.ndarray, components: np.ndarray, pairs: np.ndarray, merge_px: float) -> _SkeletonKeypoints:
+    """Merge keypoints of one component closer than ``merge_px``; the earliest (ends and
+    junctions come first) stands for its group. Bones are remapped and deduplicated."""
+    count = len(points)
+    close = np.array(sorted(cKDTree(points).query_pairs(merge_px)), dtype=np.int64).reshape(-1, 2)
+    close = close[components[close[:, 0]] == components[close[:, 1]]]
+    group_count, group = connected_components(
+        coo_matrix((np.ones(len(close)), (close[:, 0], close[:, 1])), shape=(count, count)), directed=False
+    )
+    first = np.full(group_count, count, dtype=np.int64)
+    np.minimum.at(first, group, np.arange(count))
+    rank_of_group = np.empty(group_count, dtype=np.int64)
+    rank_of_group[np.argsort(first)] = np.arange(group_count)
+    remap = rank_of_group[group]
+    order = np.sort(first)
+    bones = _unique_bones(remap[pairs]) if len(pairs) else np.zeros((0, 2), np.int64)
+    return _SkeletonKeypoints(points[order], components[order], bones)
+
+
+def _unique_bones(pairs: np.ndarray) -> np.ndarray:
+    pairs = np.sort(np.asarray(pairs, dtype=np.int64).reshape(-1, 2), axis=1)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    if len(pairs) == 0:
+        return np.zeros((0, 2), np.int64)
+    return np.unique(pairs, axis=0)
+
+
+def _deepest_points(silhouette: Silhouette, components: np.ndarray) -> np.ndarray:
+    """Canvas point [len(components), 2] deepest inside each given component (max distance to
+    the background), a safe interior keypoint."""
+    if len(components) == 0:
+        return np.zeros((0, 2))
+    depth = ndimage.distance_transform_edt(silhouette.mask)
+    positions = ndimage.maximum_position(depth, silhouette.labels, index=components)
+    positions = np.asarray(positions, dtype=np.int64).reshape(-1, 2)
+    return silhouette.to_canvas(positions[:, 0], positions[:, 1])
+
+
+def _tether_bones(points: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """Minimum spanning tree over components, each edge between their nearest keypoints."""
+    labels = np.unique(components)
+    if len(labels) < 2:
+        return np.zeros((0, 2), np.int64)
+    distances = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)
+    same = components[:, None] == components[None, :]
+    distances[same] = np.inf
+    rank = np.searchsorted(labels, components)
+    n = len(labels)
+    best = np.full((n, n), np.inf)
+    best_pair = np.zeros((n, n, 2), dtype=np.int64)
+    flat_i, flat_j = np.nonzero(np.isfinite(distances))
+    order = np.argsort(-distances[flat_i, flat_j])  # nearest written last
+    for i, j in zip(flat_i[order], flat_j[order], strict=True):
+        best[rank[i], rank[j]] = distances[i, j]
+        best_pair[rank[i], rank[j]] = (i, j)
+    tree = minimum_spanning_tree(np.where(np.isfinite(best), best + 1e-9, 0.0)).tocoo()
+    return _unique_bones(best_pair[tree.row, tree.col])
+
+
+# ----------------------------------------------------------------------------------------------
+# Public API
+
+
+def auto_rig(clipart: Clipart, config: RigConfig = RigConfig()) -> Rig:
+    """Automatic rig of the whole drawing as a single layer (method.md §1)."""
+    all_shapes = np.arange(len(clipart.shapes), dtype=np.int64)
+    keypoints, bones = _auto_layer_keypoints(clipart, all_shapes, config)
+    layer = Layer("all", all_shapes, np.arange(len(keypoints), dtype=np.int64))
+    return Rig(keypoints=keypoints, bones=bones, layers=(layer,), source="auto")
+
+
+def _auto_layer_keypoints(clipart: Clipart, shape_indices: np.ndarray, config: RigConfig) -> tuple[np.ndarray, np.ndarray]:
+    if len(shape_indices) == 0:
+        raise RigError("no shapes to rig", clip=clipart.source)
+    silhouette = build_silhouette(clipart, shape_indices, config.silhouette)
+    if silhouette.component_count == 0:
+        raise RigError("the drawing covers no pixel of the silhouette raster", clip=clipart.source)
+    skeleton = _medial_axis(silhouette, config.skeleton_raster_size)
+    prune, spacing = config.prune_length_px, config.branch_spacing_px
+    min_spacing = 2.0 * config.merge_distance_px
+
+    def keypoints_at(prune: float, spacing: float) -> _SkeletonKeypoints:
+        return _complete(silhouette, _skeleton_keypoints(skeleton, prune, spacing, config.merge_distance_px))
+
+    result = keypoints_at(prune, spacing)
+    for _ in range(8):
+        count = len(result.points)
+        if count > config.max_keypoints and count > silhouette.component_count:
+            spacing *= 1.5
+            prune *= 1.4
+        elif count < config.min_keypoints and spacing > min_spacing:
+            spacing = max(min_spacing, spacing / 1.6)
+        else:
+            break
+        candidate = keypoints_at(prune, spacing)
+        if count < config.min_keypoints and len(candidate.points) > config.max_keypoints:
+            break
+        result = candidate
+    bones = result.bones
+    if config.tether_components:
+        bones = _unique_bones(np.concatenate([bones, _tether_bones(result.points, result.components)]))
+    logger.debug(
+        "clip %r: auto rig with %d keypoints, %d bones, %d components",
+        clipart.source, len(result.points), len(bones), silhouette.component_count,
+    )
+    return result.points, bones
+
+
+def _complete(silhouette: Silhouette, found: _SkeletonKeypoints) -> _SkeletonKeypoints:
+    """Add the deepest point of every component the skeleton left without a keypoint."""
+    all_components = np.arange(1, silhouette.component_count + 1)
+    missing = np.setdiff1d(all_components, found.components)
+    if len(missing) == 0:
+        return found
+    extra = _deepest_points(silhouette, missing)
+    return _SkeletonKeypoints(
+        np.concatenate([found.points, extra]), np.concatenate([found.components, missing.astype(np.int64)]), found.bones
+    )
+
+
+def rig_from_keypoints(
+    clipart: Clipart,
+    keypoints_doc: ArrayLike,
+    bones: ArrayLike | None = None,
+    layers: Sequence[Mapping] | None = None,
+    *,
+    config: RigConfig = RigConfig(),
+) -> Rig:
+    """Rig from catalog keypoints [K, 2] in the SVG's user units and bones [B, 2] (index pairs).
+
+    ``layers``: optional list of ``{"name": str, "shapes": [int] and/or "groups": [str],
+    "keypoints": [int]}``; shapes no layer claims form a last layer "rest" holding the
+    keypoints near them. Components of a layer with no keypoint get an automatic one (logged).
+    """
+    clip = clipart.source
+    try:
+        doc = np.asarray(keypoints_doc, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise RigError(f"keypoints are not numbers: {error}", clip=clip) from None
+    if doc.ndim != 2 or doc.shape[1] != 2 or len(doc) == 0:
+        raise RigError(f"keypoints must be a non-empty [K, 2] array, got shape {doc.shape}", clip=clip)
+    bad = np.nonzero(~np.isfinite(doc).all(axis=1))[0]
+    if len(bad):
+        raise RigError(f"keypoint {int(bad[0])} is not finite: {doc[bad[0]].tolist()}", clip=clip)
+    homogeneous = np.concatenate([doc, np.ones((len(doc), 1))], axis=1)
+    canvas = (homogeneous @ clipart.document_to_canvas().T)[:, :2]
+    bone_array = _validate_bones(bones, len(canvas), clip)
+    layer_specs = _parse_layers(clipart, layers, len(canvas))
+
+    keypoints = [canvas]
+    all_bones = [bone_array]
+    built_layers = []
+    for name, shape_indices, given, near_only in layer_specs:
+        silhouette = build_silhouette(clipart, shape_indices, config.silhouette)
+        if silhouette.component_count == 0:
+            raise RigError(f"layer {name!r} covers no pixel of the silhouette raster", clip=clip)
+        outside = np.nonzero(((canvas[given] < 0) | (canvas[given] > clipart.canvas_size)).any(axis=1))[0]
+        if len(outside) and not near_only:
+            k = int(given[outside[0]])
+            raise RigError(f"keypoint {k} maps to {canvas[k].round(2).tolist()} px, outside the canvas", clip=clip)
+        gap_px, nearest_component = _distance_to_domain(silhouette, canvas[given])
+        far = gap_px > config.max_keypoint_distance_px
+        if near_only:
+            # The implicit "rest" layer takes the given keypoints that lie on it.
+            given, nearest_component = given[~far], nearest_component[~far]
+        elif far.any():
+            first = int(np.nonzero(far)[0][0])
+            k = int(given[first])
+            raise RigError(
+                f"keypoint {k} at {canvas[k].round(2).tolist()} px lies {gap_px[first]:.1f} px from layer "
+                f"{name!r} (more than {config.max_keypoint_distance_px} px)",
+                clip=clip,
+            )
+        missing = np.setdiff1d(np.arange(1, silhouette.component_count + 1), nearest_component)
+        layer_keypoints = list(given)
+        if len(missing):
+            extra = _deepest_points(silhouette, missing)
+            start = sum(len(k) for k in keypoints)
+            new_indices = np.arange(start, start + len(extra))
+            keypoints.append(extra)
+            layer_keypoints.extend(new_indices)
+            logger.info(
+                "clip %r: layer %r: %d component(s) without keypoint got an automatic one", clip, name, len(missing)
+            )
+            if config.tether_components and len(given):
+                ref = canvas[given]
+                nearest = given[np.argmin(np.linalg.norm(extra[:, None] - ref[None], axis=-1), axis=1)]
+                all_bones.append(np.stack([new_indices, nearest], axis=1))
+        built_layers.append(Layer(name, np.asarray(shape_indices, np.int64), np.unique(np.asarray(layer_keypoints, np.int64))))
+    return Rig(
+        keypoints=np.concatenate(keypoints),
+        bones=_unique_bones(np.concatenate(all_bones)),
+        layers=tuple(built_layers),
+        source="given",
+    )
+
+
+def _distance_to_domain(silhouette: Silhouette, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (canvas px) of canvas points [N, 2] to the domain and the nearest component."""
+    if len(points) == 0:
+        return np.zeros(0), np.zeros(0, np.int64)
+    gap, (near_rows, near_cols) = ndimage.distance_transform_edt(~silhouette.mask, return_indices=True)
+    rows, cols = silhouette.to_pixel(points)
+    component = silhouette.labels[near_rows[rows, cols], near_cols[rows, cols]].astype(np.int64)
+    return gap[rows, cols] / silhouette.scale, component
+
+
+def _validate_bones(bones: ArrayLike | None, keypoint_count: int, clip: str) -> np.ndarray:
+    if bones is None:
+        return np.zeros((0, 2), np.int64)
+    try:
+        raw = np.asarray(bones, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise RigError(f"bones are not index pairs: {error}", clip=clip) from None
+    if raw.size == 0:
+        return np.zeros((0, 2), np.int64)
+    if raw.ndim != 2 or raw.shape[1] != 2:
+        raise RigError(f"bones must be a [B, 2] array of keypoint indices, got shape {raw.shape}", clip=clip)
+    if not np.isfinite(raw).all() or (raw != np.round(raw)).any():
+        raise RigError("bone indices must be integers", clip=clip)
+    pairs = raw.astype(np.int64)
+    bad = np.nonzero(((pairs < 0) | (pairs >= keypoint_count)).any(axis=1))[0]
+    if len(bad):
+        raise RigError(
+            f"bone {int(bad[0])} {pairs[bad[0]].tolist()} refers to a keypoint outside 0..{keypoint_count - 1}", clip=clip
+        )
+    loops = np.nonzero(pairs[:, 0] == pairs[:, 1])[0]
+    if len(loops):
+        raise RigError(f"bone {int(loops[0])} joins keypoint {int(pairs[loops[0], 0])} to itself", clip=clip)
+    return _unique_bones(pairs)
+
+
+def _parse_layers(
+    clipart: Clipart, layers: Sequence[Mapping] | None, keypoint_count: int
+) -> list[tuple[str, np.ndarray, np.ndarray, bool]]:
+    """(name, shape indices, given keypoint indices, keep only keypoints near it) per layer."""
+    clip = clipart.source
+    shape_count = len(clipart.shapes)
+    every_keypoint = np.arange(keypoint_count, dtype=np.int64)
+    if not layers:
+        return [("all", np.arange(shape_count, dtype=np.int64), every_keypoint, False)]
+    owner = -np.ones(shape_count, dtype=np.int64)
+    parsed = []
+    for number, spec in enumerate(layers):
+        if not isinstance(spec, Mapping):
+            raise RigError(f"layer {number} is not an object", clip=clip)
+        name = str(spec.get("name", f"layer{number}"))
+        shapes = [int(s) for s in spec.get("shapes", spec.get("shape_indices", []))]
+        groups = set(spec.get("groups", []))
+        if groups:
+            shapes += [i for i, shape in enumerate(clipart.shapes) if groups.intersection(shape.groups)]
+        shapes_arr = np.unique(np.asarray(shapes, dtype=np.int64))
+        if len(shapes_arr) == 0:
+            raise RigError(f"layer {name!r} has no shapes", clip=clip)
+        if shapes_arr[0] < 0 or shapes_arr[-1] >= shape_count:
+            raise RigError(f"layer {name!r} names a shape outside 0..{shape_count - 1}", clip=clip)
+        taken = shapes_arr[owner[shapes_arr] >= 0]
+        if len(taken):
+            raise RigError(f"layer {name!r}: shape {int(taken[0])} already belongs to another layer", clip=clip)
+        owner[shapes_arr] = number
+        kps = np.unique(np.asarray([int(k) for k in spec.get("keypoints", spec.get("keypoint_indices", []))], np.int64))
+        if len(kps) and (kps[0] < 0 or kps[-1] >= keypoint_count):
+            raise RigError(f"layer {name!r} names a keypoint outside 0..{keypoint_count - 1}", clip=clip)
+        parsed.append((name, shapes_arr, kps, False))
+    rest = np.nonzero(owner < 0)[0]
+    if len(rest):
+        parsed.append(("rest", rest, every_keypoint, True))
+    return parsed
+
+
+def rig_clipart(
+    clipart: Clipart,
+    keypoints: ArrayLike | None = None,
+    bones: ArrayLike | None = None,
+    layers: Sequence[Mapping] | None = None,
+    config: RigConfig = RigConfig(),
+) -> Rig:
+    """Given rig when keypoints are given, else the automatic one (layers need keypoints)."""
+    if keypoints is None:
+        if layers:
+            raise RigError("layers need catalog keypoints", clip=clipart.source)
+        if bones is not None and len(np.asarray(bones)):
+            raise RigError("bones given without keypoints", clip=clipart.source)
+        return auto_rig(clipart, config)
+    return rig_from_keypoints(clipart, keypoints, bones, layers, config=config)
