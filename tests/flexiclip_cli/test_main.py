@@ -164,3 +164,16 @@ def test_installed_script_inspects_a_sample() -> None:
     assert completed.returncode == 0, completed.stderr
     report = json.load(io.StringIO(completed.stdout))
     assert report["clip"] == "two_characters.svg" and report["shape_count"] >= 20
+
+
+def test_cli_module_imports_no_heavy_dependency() -> None:
+    # `flexiclip --help` must not pay for torch, numpy, cairo or the method: they load in commands.
+    probe = (
+        "import sys, flexiclip_cli.main; "
+        "print(','.join(m for m in ('torch', 'numpy', 'cairocffi', 'PIL', 'diffusers', 'flexiclip_core') "
+        "if m in sys.modules))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert completed.stdout.strip() == ""
