@@ -115,6 +115,11 @@ def load_clipart(svg: Path) -> Clipart:
 SvgArgument = Annotated[Path, typer.Argument(help="SVG clipart file.", show_default=False)]
 
 
+from flexiclip_cli.bench import bench  # noqa: E402  (light module: heavy imports are inside)
+
+app.command("bench")(bench)
+
+
 @app.command()
 def inspect(
     svg: SvgArgument,
