@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from flexiclip_core.clipart import Clipart, Fill, Shape, Stroke, SubPath
-from flexiclip_core.errors import ConfigError, ExportError
+from flexiclip_core.errors import ConfigError, ExportError, SvgParseError
 from flexiclip_core.export import (
     ExportConfig,
     animated_svg,
@@ -260,3 +260,42 @@ def test_export_animation_writes_everything(clipart: Clipart, tmp_path: Path) ->
     assert not [p for p in out_dir.rglob(".*")]  # no temporary files left
     with pytest.raises(ExportError, match="frame_points"):
         export_animation(clipart, frame_points[:, :3], out_dir)
+
+
+def _svg_round_trip_agreement(clipart: Clipart) -> tuple[float, float]:
+    """(alpha soft IoU, 99th-percentile colour difference on opaque pixels) between cairosvg's
+    rendering of `clipart_to_svg` and `render_clipart`, at 256²."""
+    png = cairosvg.svg2png(bytestring=clipart_to_svg(clipart).encode(), output_width=256, output_height=256)
+    rerendered = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+    direct = render_clipart(clipart, 256, background="transparent")
+    opaque = (rerendered[..., 3] == 255) & (direct[..., 3] == 255)
+    difference = np.abs(rerendered[..., :3].astype(int) - direct[..., :3].astype(int))[opaque]
+    return soft_iou(rerendered[..., 3], direct[..., 3]), float(np.percentile(difference, 99)) if difference.size else 0.0
+
+
+def test_sample_cliparts_round_trip_through_svg(samples_dir: Path) -> None:
+    from flexiclip_core.svg import parse_svg
+
+    for svg_path in sorted(samples_dir.glob("*.svg")):
+        clipart = parse_svg(svg_path)
+        iou, colour_difference = _svg_round_trip_agreement(clipart)
+        assert iou >= 0.995, svg_path.name
+        assert colour_difference <= 3, svg_path.name
+
+
+@pytest.mark.slow
+def test_corpus_cliparts_round_trip_through_svg(corpus_people_animals: list[Path]) -> None:
+    # Every 8th corpus file: on every 5th file the worst alpha IoU measured was 0.9987, colour p99 ≤ 1.
+    from flexiclip_core.svg import parse_svg
+
+    checked = 0
+    for svg_path in corpus_people_animals[::8]:
+        try:
+            clipart = parse_svg(svg_path)
+        except SvgParseError:  # a drawing the parser rejects (e.g. nothing visible) is not ours
+            continue
+        iou, colour_difference = _svg_round_trip_agreement(clipart)
+        assert iou >= 0.99, svg_path.name
+        assert colour_difference <= 3, svg_path.name
+        checked += 1
+    assert checked >= 70
