@@ -373,7 +373,8 @@ def write_mp4(
     crf: int = 18,
     clip: str | None = None,
 ) -> Path:
-    """H.264 / yuv420p MP4 (PyAV); RGBA is composited over white, odd sizes padded (white) to even."""
+    """H.264 / yuv420p MP4 (PyAV), BT.709 tagged; RGBA is composited over white, odd sizes padded
+    (white) to even. ``faststart`` puts the index first so browsers start playing at once."""
     import av  # imported here: only video export needs FFmpeg's libraries
 
     frames = composite_over_white(_check_frames(frames, clip))
@@ -389,8 +390,15 @@ def write_mp4(
             stream.width, stream.height = frames.shape[2], frames.shape[1]
             stream.pix_fmt = "yuv420p"
             stream.options = {"crf": str(int(crf))}
+            # Convert with the BT.709 matrix and tag it (limited range), so players need not
+            # guess the colour space of an untagged stream (they guess differently).
+            codec = stream.codec_context
+            codec.colorspace = codec.color_primaries = codec.color_trc = 1  # AVCOL_*_BT709
+            codec.color_range = 1  # AVCOL_RANGE_MPEG
             for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                rgb_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                yuv_frame = rgb_frame.reformat(format="yuv420p", dst_colorspace="ITU709")
+                for packet in stream.encode(yuv_frame):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
