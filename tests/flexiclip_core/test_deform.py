@@ -93,7 +93,8 @@ def deform(deformer, handle_targets: torch.Tensor, jacobians: torch.Tensor | Non
     if isinstance(deformer, ArapDeformer):
         return deformer(handle_targets)
     if jacobians is None:
-        jacobians = torch.eye(2, dtype=handle_targets.dtype).expand(handle_targets.shape[0], deformer.num_faces, 2, 2)
+        identity = torch.eye(2, dtype=handle_targets.dtype, device=handle_targets.device)
+        jacobians = identity.expand(handle_targets.shape[0], deformer.num_faces, 2, 2)
     return deformer(handle_targets, jacobians)
 
 
