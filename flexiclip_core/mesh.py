@@ -136,7 +136,7 @@ def build_mesh(clipart: Clipart, rig: Rig, config: MeshConfig = MeshConfig()) ->
             if len(in_component) == 0:
                 raise MeshError(
                     f"layer {layer.name!r}: a part of the drawing near "
-                    f"{_box_centre(box, silhouette.scale)} px has no keypoint (the rig must give every "
+                    f"{_box_centre(box, silhouette)} px has no keypoint (the rig must give every "
                     "component one)",
                     clip=clipart.source,
                 )
@@ -164,8 +164,9 @@ def build_mesh(clipart: Clipart, rig: Rig, config: MeshConfig = MeshConfig()) ->
     return mesh
 
 
-def _box_centre(box: tuple[slice, slice], scale: float) -> list[float]:
-    return [round((box[1].start + box[1].stop) / 2 / scale, 1), round((box[0].start + box[0].stop) / 2 / scale, 1)]
+def _box_centre(box: tuple[slice, slice], silhouette: Silhouette) -> list[float]:
+    rows, cols = (box[0].start + box[0].stop) / 2 - 0.5, (box[1].start + box[1].stop) / 2 - 0.5
+    return silhouette.to_canvas(np.array([rows]), np.array([cols]))[0].round(1).tolist()
 
 
 def _mesh_component(
@@ -199,8 +200,7 @@ def _mesh_component(
         hole_seeds = list(seeds)
 
     def to_canvas(rows_cols: np.ndarray) -> np.ndarray:
-        # Raster pixel (r, c) has its centre at canvas ((c + 0.5) / s, (r + 0.5) / s).
-        return np.stack([rows_cols[:, 1] + col0 + 0.5, rows_cols[:, 0] + row0 + 0.5], axis=1) / silhouette.scale
+        return silhouette.to_canvas(rows_cols[:, 0] + row0, rows_cols[:, 1] + col0)
 
     if hole_seeds:
         outer = int(np.argmax([abs(_signed_area(p)) for p in polygons]))

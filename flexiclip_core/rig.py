@@ -45,7 +45,10 @@ class SilhouetteConfig:
     """
 
     raster_size: int = 512
-    """Side of the square raster, px (method.md §2: the union is rasterised at 512²)."""
+    """Raster px across the canvas (method.md §2: the union is rasterised at 512²)."""
+    margin_px: float = 16.0
+    """The raster also covers this much (canvas px) beyond every canvas edge: Bézier handles
+    may lie outside the canvas even when the drawing fits inside it."""
     min_stroke_width_px: float = 1.0
     """Strokes thinner than this (canvas px) are widened so hairlines still give a domain."""
     dilation_px: float = 1.0
@@ -129,27 +132,42 @@ class Silhouette:
     component_count: int
     scale: float
     """Raster px per canvas px."""
+    origin: float
+    """Canvas coordinate (x and y) of the raster's top-left corner (−margin)."""
+
+    def to_raster(self, points: np.ndarray) -> np.ndarray:
+        """Continuous raster coordinates (x, y) [N, 2] of canvas points [N, 2]."""
+        return (np.asarray(points, dtype=np.float64) - self.origin) * self.scale
 
     def to_pixel(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) int64 [N] of the raster pixels holding canvas points [N, 2] (clipped)."""
         size = self.mask.shape[0]
-        cols = np.clip(np.floor(points[:, 0] * self.scale), 0, size - 1).astype(np.int64)
-        rows = np.clip(np.floor(points[:, 1] * self.scale), 0, size - 1).astype(np.int64)
+        raster = np.floor(self.to_raster(points))
+        cols = np.clip(raster[:, 0], 0, size - 1).astype(np.int64)
+        rows = np.clip(raster[:, 1], 0, size - 1).astype(np.int64)
         return rows, cols
 
     def to_canvas(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Canvas points [N, 2] at the centres of raster pixels (rows, cols)."""
-        return np.stack([(np.asarray(cols) + 0.5) / self.scale, (np.asarray(rows) + 0.5) / self.scale], axis=1)
+        """Canvas points [N, 2] at the centres of raster pixels (rows, cols) (fractional ok)."""
+        raster = np.stack([np.asarray(cols, dtype=np.float64), np.asarray(rows, dtype=np.float64)], axis=1)
+        return (raster + 0.5) / self.scale + self.origin
+
+
+def raster_geometry(canvas_size: int, config: SilhouetteConfig) -> tuple[int, float, float]:
+    """(raster side px, raster px per canvas px, canvas coordinate of the raster corner)."""
+    scale = config.raster_size / float(canvas_size)
+    margin = int(np.ceil(config.margin_px * scale))
+    return config.raster_size + 2 * margin, scale, -margin / scale
 
 
 def rasterize_shapes(clipart: Clipart, shape_indices: ArrayLike, config: SilhouetteConfig) -> np.ndarray:
     """Painted coverage of the given shapes: bool [R, R], True where any fill or stroke touches
     the pixel (every painted shape counts at full opacity; hairlines are widened)."""
-    size = int(config.raster_size)
-    scale = size / float(clipart.canvas_size)
+    size, scale, origin = raster_geometry(clipart.canvas_size, config)
     surface = cairo.ImageSurface(cairo.FORMAT_A8, size, size)
     context = cairo.Context(surface)
     context.scale(scale, scale)
+    context.translate(-origin, -origin)
     context.set_source_rgba(0, 0, 0, 1)
     context.set_line_join(cairo.LINE_JOIN_ROUND)
     for index in np.asarray(shape_indices, dtype=np.int64):
@@ -178,10 +196,11 @@ def rasterize_shapes(clipart: Clipart, shape_indices: ArrayLike, config: Silhoue
 
 def rasterize_segment_hulls(segments: np.ndarray, canvas_size: int, config: SilhouetteConfig) -> np.ndarray:
     """Union of the convex hulls of cubic segments [S, 4, 2] (canvas px): bool [R, R]."""
-    size = int(config.raster_size)
+    size, scale, origin = raster_geometry(canvas_size, config)
     surface = cairo.ImageSurface(cairo.FORMAT_A8, size, size)
     context = cairo.Context(surface)
-    context.scale(size / float(canvas_size), size / float(canvas_size))
+    context.scale(scale, scale)
+    context.translate(-origin, -origin)
     context.set_source_rgba(0, 0, 0, 1)
     context.set_fill_rule(cairo.FILL_RULE_WINDING)
     # The hull of 4 points is the union of the 4 triangles they span; orienting every triangle
@@ -260,7 +279,7 @@ def build_silhouette(
 ) -> Silhouette:
     """The meshing domain of some shapes; ``stamp_keypoints`` (canvas px [K, 2]) are made to lie
     well inside it (see `stamp_points`), as the mesh needs them as interior vertices."""
-    scale = config.raster_size / float(clipart.canvas_size)
+    size, scale, origin = raster_geometry(clipart.canvas_size, config)
     shape_indices = np.asarray(shape_indices, dtype=np.int64)
     painted = rasterize_shapes(clipart, shape_indices, config)
     mask = _dilate(painted, config.dilation_px * scale)
@@ -268,19 +287,20 @@ def build_silhouette(
     # segments that have one outside, so every control point is inside the domain.
     segments = _segments(clipart, shape_indices)
     if len(segments):
-        size = mask.shape[0]
-        cols = np.clip(np.floor(segments[..., 0] * scale), 0, size - 1).astype(np.int64)
-        rows = np.clip(np.floor(segments[..., 1] * scale), 0, size - 1).astype(np.int64)
-        on_canvas = ((segments >= 0) & (segments < clipart.canvas_size)).all(axis=-1)
-        outside = (~mask[rows, cols] | ~on_canvas).any(axis=1)
+        raster = np.floor((segments - origin) * scale)
+        on_raster = ((raster >= 0) & (raster < size)).all(axis=-1)
+        cols = np.clip(raster[..., 0], 0, size - 1).astype(np.int64)
+        rows = np.clip(raster[..., 1], 0, size - 1).astype(np.int64)
+        outside = (~mask[rows, cols] | ~on_raster).any(axis=1)
         if outside.any():
             hulls = rasterize_segment_hulls(segments[outside], clipart.canvas_size, config)
             mask = _dilate(painted | hulls, config.dilation_px * scale)
     if stamp_keypoints is not None and len(stamp_keypoints):
-        mask = stamp_points(mask, np.asarray(stamp_keypoints) * scale, min_depth_px=2.5, radius_px=3.0)
+        raster_points = (np.asarray(stamp_keypoints, dtype=np.float64) - origin) * scale
+        mask = stamp_points(mask, raster_points, min_depth_px=2.5, radius_px=3.0)
     mask = _fill_small_holes(mask, config, scale)
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    return Silhouette(mask=mask, labels=labels.astype(np.int32), component_count=int(count), scale=scale)
+    return Silhouette(mask=mask, labels=labels.astype(np.int32), component_count=int(count), scale=scale, origin=origin)
 
 
 def _dilate(mask: np.ndarray, radius_px: float) -> np.ndarray:
@@ -383,6 +403,7 @@ class _Skeleton:
     pixels: np.ndarray  # int64 [N, 2] (row, col)
     size: int  # raster side
     scale: float  # raster px per canvas px
+    origin: float  # canvas coordinate of the raster corner
     components: np.ndarray  # int64 [N] silhouette component of each pixel
 
 
@@ -395,72 +416,85 @@ def _medial_axis(silhouette: Silhouette, skeleton_size: int) -> _Skeleton:
     mask = silhouette.mask[: coarse * factor, : coarse * factor].reshape(blocks).any(axis=(1, 3))
     labels = silhouette.labels[: coarse * factor, : coarse * factor].reshape(blocks).max(axis=(1, 3))
     pixels = np.argwhere(medial_axis(mask, rng=0))  # fixed tie-breaking: reproducible rigs
-    return _Skeleton(pixels, coarse, silhouette.scale / factor, labels[pixels[:, 0], pixels[:, 1]].astype(np.int64))
+    return _Skeleton(pixels, coarse, silhouette.scale / factor, silhouette.origin, labels[pixels[:, 0], pixels[:, 1]].astype(np.int64))
 
 
-def _skeleton_keypoints(skeleton: _Skeleton, prune_px: float, spacing_px: float, merge_px: float) -> _SkeletonKeypoints:
-    """Keypoints (ends, junctions, farthest-point samples) and bones of a skeleton."""
-    size, scale = skeleton.size, skeleton.scale
-    keep = _prune(skeleton.pixels, size, prune_px * scale)
-    pixels, pixel_components = skeleton.pixels[keep], skeleton.components[keep]
-    if len(pixels) == 0:
-        return _SkeletonKeypoints(np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
-    graph = _pixel_graph(pixels, size)
-    degree = np.diff(graph.indptr)
-    seeds = list(np.nonzero(degree <= 1)[0])
-    junction = np.nonzero(degree >= 3)[0]
-    if len(junction):
-        # One keypoint per cluster of touching junction pixels: the one nearest its centroid.
-        cluster_count, cluster = connected_components(graph[junction][:, junction], directed=False)
-        for c in range(cluster_count):
-            members = junction[cluster == c]
-            centre = pixels[members].mean(axis=0)
-            seeds.append(int(members[np.argmin(((pixels[members] - centre) ** 2).sum(axis=1))]))
-    piece_count, piece = connected_components(graph, directed=False)
-    seeded = np.zeros(piece_count, dtype=bool)
-    seeded[piece[np.asarray(seeds, dtype=np.int64)]] = True
-    for p in np.nonzero(~seeded)[0]:  # closed loops: start anywhere on them
-        seeds.append(int(np.nonzero(piece == p)[0][0]))
-    seeds = list(dict.fromkeys(int(s) for s in seeds))
-    distance = dijkstra(graph, directed=False, indices=seeds, min_only=True)
-    spacing = spacing_px * scale
-    while True:
-        finite = np.where(np.isfinite(distance), distance, -1.0)
-        far = int(np.argmax(finite))
-        if finite[far] <= spacing:
-            break
-        seeds.append(far)
-        distance = np.minimum(distance, dijkstra(graph, directed=False, indices=far, limit=finite[far] + 1.0))
-    seeds_arr = np.asarray(seeds, dtype=np.int64)
-    _, _, nearest_seed_node = dijkstra(graph, directed=False, indices=seeds_arr, min_only=True, return_predecessors=True)
-    seed_number = -np.ones(len(pixels), dtype=np.int64)
-    seed_number[seeds_arr] = np.arange(len(seeds_arr))
-    region = seed_number[nearest_seed_node]
-    coo = graph.tocoo()
-    differ = region[coo.row] != region[coo.col]
-    pairs = np.stack([region[coo.row[differ]], region[coo.col[differ]]], axis=1)
-    points = (pixels[seeds_arr][:, ::-1] + 0.5) / scale
-    components = pixel_components[seeds_arr]
-    return _merge_keypoints(points, components, pairs, merge_px)
+class _PrunedSkeleton:
+    """Pruned skeleton graph with its candidate keypoints, ends and junctions first."""
+
+    def __init__(self, skeleton: _Skeleton, prune_px: float) -> None:
+        self.scale, self.origin = skeleton.scale, skeleton.origin
+        keep = _prune(skeleton.pixels, skeleton.size, prune_px * skeleton.scale)
+        self.pixels, self.components = skeleton.pixels[keep], skeleton.components[keep]
+        self.graph = _pixel_graph(self.pixels, skeleton.size) if len(self.pixels) else None
+        if self.graph is None:
+            self.candidates = np.zeros(0, np.int64)
+            return
+        degree = np.diff(self.graph.indptr)
+        # Extremities (hands, feet, tail, ears) first, then junctions (shoulders, hips).
+        candidates = list(np.nonzero(degree <= 1)[0])
+        junction = np.nonzero(degree >= 3)[0]
+        if len(junction):
+            # One candidate per cluster of touching junction pixels: the one nearest its centroid.
+            cluster_count, cluster = connected_components(self.graph[junction][:, junction], directed=False)
+            for c in range(cluster_count):
+                members = junction[cluster == c]
+                centre = self.pixels[members].mean(axis=0)
+                candidates.append(int(members[np.argmin(((self.pixels[members] - centre) ** 2).sum(axis=1))]))
+        piece_count, self.piece = connected_components(self.graph, directed=False)
+        has = np.zeros(piece_count, dtype=bool)
+        has[self.piece[np.asarray(candidates, dtype=np.int64)]] = True
+        for p in np.nonzero(~has)[0]:  # closed loops: start anywhere on them
+            candidates.append(int(np.nonzero(self.piece == p)[0][0]))
+        self.candidates = np.asarray(list(dict.fromkeys(int(c) for c in candidates)), dtype=np.int64)
+
+    def keypoints(self, spacing_px: float, merge_px: float) -> _SkeletonKeypoints:
+        """Candidates thinned so no two of a component are closer than ``merge_px``, plus
+        farthest-point samples until no skeleton pixel is farther than ``spacing_px`` (along
+        the skeleton) from a keypoint; bones join keypoints whose skeleton regions touch."""
+        if self.graph is None:
+            return _SkeletonKeypoints(np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
+        points = (self.pixels[:, ::-1] + 0.5) / self.scale + self.origin
+        seeds = _thin(self.candidates, points, self.components, merge_px)
+        # Every skeleton piece keeps at least one seed (else its pixels have no region).
+        missing = np.setdiff1d(np.unique(self.piece), self.piece[seeds])
+        if len(missing):
+            first_of_piece = {int(self.piece[c]): int(c) for c in self.candidates[::-1]}
+            seeds = np.concatenate([seeds, [first_of_piece[int(p)] for p in missing]])
+        seeds = list(seeds)
+        distance = dijkstra(self.graph, directed=False, indices=seeds, min_only=True)
+        spacing = spacing_px * self.scale
+        while True:
+            far = int(np.argmax(distance))
+            if distance[far] <= spacing:
+                break
+            seeds.append(far)
+            distance = np.minimum(distance, dijkstra(self.graph, directed=False, indices=far, limit=distance[far] + 1.0))
+        seeds_arr = np.asarray(seeds, dtype=np.int64)
+        _, _, nearest = dijkstra(self.graph, directed=False, indices=seeds_arr, min_only=True, return_predecessors=True)
+        seed_number = -np.ones(len(self.pixels), dtype=np.int64)
+        seed_number[seeds_arr] = np.arange(len(seeds_arr))
+        region = seed_number[nearest]
+        coo = self.graph.tocoo()
+        differ = region[coo.row] != region[coo.col]
+        bones = _unique_bones(np.stack([region[coo.row[differ]], region[coo.col[differ]]], axis=1))
+        return _SkeletonKeypoints(points[seeds_arr], self.components[seeds_arr], bones)
 
 
-def _merge_keypoints(points: np.ndarray, components: np.ndarray, pairs: np.ndarray, merge_px: float) -> _SkeletonKeypoints:
-    """Merge keypoints of one component closer than ``merge_px``; the earliest (ends and
-    junctions come first) stands for its group. Bones are remapped and deduplicated."""
-    count = len(points)
-    close = np.array(sorted(cKDTree(points).query_pairs(merge_px)), dtype=np.int64).reshape(-1, 2)
-    close = close[components[close[:, 0]] == components[close[:, 1]]]
-    group_count, group = connected_components(
-        coo_matrix((np.ones(len(close)), (close[:, 0], close[:, 1])), shape=(count, count)), directed=False
-    )
-    first = np.full(group_count, count, dtype=np.int64)
-    np.minimum.at(first, group, np.arange(count))
-    rank_of_group = np.empty(group_count, dtype=np.int64)
-    rank_of_group[np.argsort(first)] = np.arange(group_count)
-    remap = rank_of_group[group]
-    order = np.sort(first)
-    bones = _unique_bones(remap[pairs]) if len(pairs) else np.zeros((0, 2), np.int64)
-    return _SkeletonKeypoints(points[order], components[order], bones)
+def _thin(candidates: np.ndarray, points: np.ndarray, components: np.ndarray, radius_px: float) -> np.ndarray:
+    """Candidates (in priority order) kept greedily unless a kept one of the same component
+    lies within ``radius_px`` — a Poisson-disc selection that never chains like clustering."""
+    kept: list[int] = []
+    tree_points = points[candidates]
+    close = cKDTree(tree_points).query_ball_point(tree_points, radius_px)
+    blocked = np.zeros(len(candidates), dtype=bool)
+    for i, c in enumerate(candidates):
+        if blocked[i]:
+            continue
+        kept.append(int(c))
+        neighbours = np.asarray(close[i], dtype=np.int64)
+        blocked[neighbours[components[candidates[neighbours]] == components[c]]] = True
+    return np.asarray(kept, dtype=np.int64)
 
 
 def _unique_bones(pairs: np.ndarray) -> np.ndarray:
@@ -522,26 +556,23 @@ def _auto_layer_keypoints(clipart: Clipart, shape_indices: np.ndarray, config: R
     if silhouette.component_count == 0:
         raise RigError("the drawing covers no pixel of the silhouette raster", clip=clipart.source)
     skeleton = _medial_axis(silhouette, config.skeleton_raster_size)
-    prune, spacing = config.prune_length_px, config.branch_spacing_px
-    min_spacing = 2.0 * config.merge_distance_px
-
-    def keypoints_at(prune: float, spacing: float) -> _SkeletonKeypoints:
-        return _complete(silhouette, _skeleton_keypoints(skeleton, prune, spacing, config.merge_distance_px))
-
-    result = keypoints_at(prune, spacing)
-    for _ in range(8):
-        count = len(result.points)
-        if count > config.max_keypoints and count > silhouette.component_count:
-            spacing *= 1.5
-            prune *= 1.4
-        elif count < config.min_keypoints and spacing > min_spacing:
-            spacing = max(min_spacing, spacing / 1.6)
-        else:
+    pruned = _PrunedSkeleton(skeleton, config.prune_length_px)
+    spacing, merge = config.branch_spacing_px, config.merge_distance_px
+    result = _complete(silhouette, pruned.keypoints(spacing, merge))
+    while len(result.points) < config.min_keypoints and spacing > 2.0 * merge:
+        spacing = max(2.0 * merge, spacing / 1.5)
+        result = _complete(silhouette, pruned.keypoints(spacing, merge))
+    for _ in range(12):
+        if len(result.points) <= max(config.max_keypoints, silhouette.component_count):
             break
-        candidate = keypoints_at(prune, spacing)
-        if count < config.min_keypoints and len(candidate.points) > config.max_keypoints:
-            break
-        result = candidate
+        # Too many ends and junctions (line art, loops): thin them with a wider disc.
+        merge *= 1.3
+        spacing = max(spacing, 2.0 * merge)
+        result = _complete(silhouette, pruned.keypoints(spacing, merge))
+    if len(result.points) < config.min_keypoints:
+        result = _add_interior_points(silhouette, result, config.min_keypoints, 2.0 * config.merge_distance_px)
+    points = _snap_inside(silhouette, result.points)
+    result = _SkeletonKeypoints(points, result.components, result.bones)
     bones = result.bones
     if config.tether_components:
         bones = _unique_bones(np.concatenate([bones, _tether_bones(result.points, result.components)]))
@@ -550,6 +581,50 @@ def _auto_layer_keypoints(clipart: Clipart, shape_indices: np.ndarray, config: R
         clipart.source, len(result.points), len(bones), silhouette.component_count,
     )
     return result.points, bones
+
+
+def _add_interior_points(
+    silhouette: Silhouette, found: _SkeletonKeypoints, target: int, min_gap_px: float
+) -> _SkeletonKeypoints:
+    """Farthest-point samples of the domain's interior until ``target`` keypoints (blobs such as
+    a round face have a point-like skeleton); each new point is boned to its nearest keypoint
+    of the same component."""
+    depth = ndimage.distance_transform_edt(silhouette.mask)
+    step = max(1, int(round(silhouette.scale * 2)))
+    grid = depth[::step, ::step] >= 2.0 * silhouette.scale
+    rows, cols = np.nonzero(grid)
+    rows, cols = rows * step, cols * step
+    if len(rows) == 0:
+        return found
+    candidates = silhouette.to_canvas(rows, cols)
+    candidate_components = silhouette.labels[rows, cols].astype(np.int64)
+    points, components, bones = list(found.points), list(found.components), [found.bones]
+    gap = np.linalg.norm(candidates[:, None] - np.asarray(points)[None], axis=-1).min(axis=1)
+    while len(points) < target:
+        best = int(np.argmax(gap))
+        if gap[best] < min_gap_px:
+            break
+        same = np.nonzero(np.asarray(components) == candidate_components[best])[0]
+        if len(same):
+            nearest = same[np.argmin(np.linalg.norm(np.asarray(points)[same] - candidates[best], axis=1))]
+            bones.append(np.array([[nearest, len(points)]]))
+        points.append(candidates[best])
+        components.append(candidate_components[best])
+        gap = np.minimum(gap, np.linalg.norm(candidates - candidates[best], axis=1))
+    return _SkeletonKeypoints(np.asarray(points), np.asarray(components, dtype=np.int64), _unique_bones(np.concatenate(bones)))
+
+
+def _snap_inside(silhouette: Silhouette, points: np.ndarray) -> np.ndarray:
+    """Points [N, 2] moved onto the nearest domain pixel centre when they fall outside (the
+    coarse skeleton raster can put the end of a thin line just off the domain)."""
+    rows, cols = silhouette.to_pixel(points)
+    outside = ~silhouette.mask[rows, cols]
+    if not outside.any():
+        return points
+    _, (near_rows, near_cols) = ndimage.distance_transform_edt(~silhouette.mask, return_indices=True)
+    snapped = points.copy()
+    snapped[outside] = silhouette.to_canvas(near_rows[rows[outside], cols[outside]], near_cols[rows[outside], cols[outside]])
+    return snapped
 
 
 def _complete(silhouette: Silhouette, found: _SkeletonKeypoints) -> _SkeletonKeypoints:
