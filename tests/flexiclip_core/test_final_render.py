@@ -205,3 +205,30 @@ def test_empty_clipart_renders_background() -> None:
     white = render_clipart(Clipart(()), 32)
     assert np.all(white == 255)
     assert np.all(render_clipart(Clipart(()), 32, background="transparent") == 0)
+
+
+@pytest.mark.parametrize("y0", [40.1, 40.3, 40.55, 40.7, 40.9])
+def test_supersampling_makes_edge_coverage_exact(y0: float) -> None:
+    # Cairo samples 15 sub-rows per pixel: a horizontal edge's alpha is off by up to 1/30 alone.
+    clipart = Clipart((Shape((rect_subpath(30.25, y0, 130.5, 110.0),), black_fill(), None),))
+    exact_top_row = 41.0 - y0
+    plain = render_clipart_float(clipart, background="transparent")
+    fine = render_clipart_float(clipart, background="transparent", supersample=8)
+    assert abs(float(plain[40, 60, 3]) - exact_top_row) <= 1 / 30 + 1 / 255
+    assert float(fine[40, 60, 3]) == pytest.approx(exact_top_row, abs=0.006)
+    assert float(fine[60, 30, 3]) == pytest.approx(0.75, abs=0.006)
+    assert float(fine[..., 3].sum()) == pytest.approx(100.25 * (110.0 - y0), rel=1e-3)
+    as_uint8 = render_clipart(clipart, background="transparent", supersample=8)
+    assert abs(int(as_uint8[40, 60, 3]) - exact_top_row * 255) <= 2
+
+
+def test_float_premultiplied_and_straight() -> None:
+    clipart = Clipart((Shape((rect_subpath(20.5, 20.5, 60.5, 60.5),), Fill((1.0, 0.5, 0.0), 0.5), None),))
+    straight = render_clipart_float(clipart, 64, background="transparent")
+    premultiplied = render_clipart_float(clipart, 64, background="transparent", premultiplied=True)
+    np.testing.assert_allclose(premultiplied[..., :3], straight[..., :3] * straight[..., 3:], atol=1e-6)
+    assert straight[10, 10] == pytest.approx([1.0, 0.5, 0.0, 0.5], abs=0.01)
+    over_white = render_clipart_float(clipart, 64, supersample=2)
+    np.testing.assert_allclose(over_white[..., 3], 1.0)
+    with pytest.raises(RenderError, match="supersample"):
+        render_clipart(clipart, 64, supersample=0)
