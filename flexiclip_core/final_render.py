@@ -224,13 +224,30 @@ def _straight(premultiplied: np.ndarray) -> np.ndarray:
     return np.concatenate([np.clip(rgb, 0.0, 1.0), alpha], axis=-1).astype(np.float32)
 
 
+def _unpremultiply_table() -> np.ndarray:
+    """uint8 [256 alpha, 256 premultiplied] → straight channel, rounded (0 where alpha is 0)."""
+    alpha = np.arange(256, dtype=np.uint32)[:, None]
+    value = np.arange(256, dtype=np.uint32)[None, :]
+    table = (value * 255 + alpha // 2) // np.maximum(alpha, 1)
+    return np.where(alpha > 0, np.minimum(table, 255), 0).astype(np.uint8)
+
+
+_UNPREMULTIPLY = _unpremultiply_table()  # constant, read-only
+_UNPREMULTIPLY.flags.writeable = False
+
+
 def _straight_uint8(premultiplied: np.ndarray) -> np.ndarray:
     """Premultiplied uint8 RGBA → straight uint8 RGBA, exact rounding."""
-    alpha = premultiplied[..., 3:].astype(np.uint16)
-    safe_alpha = np.maximum(alpha, 1)
-    straight = (premultiplied[..., :3].astype(np.uint16) * 255 + safe_alpha // 2) // safe_alpha
-    straight = np.where(alpha > 0, np.minimum(straight, 255), 0)
-    return np.concatenate([straight, alpha], axis=-1).astype(np.uint8)
+    alpha = premultiplied[..., 3]
+    # Opaque pixels are already straight and cairo keeps colour ≤ alpha, so clear pixels are 0:
+    # only the partially covered ones (edges, translucent paint) need dividing.
+    partial = np.nonzero((alpha > 0) & (alpha < 255))
+    if len(partial[0]) == 0:
+        return premultiplied
+    straight = premultiplied.copy()
+    partial_alpha = alpha[partial][:, None]
+    straight[partial + (slice(0, 3),)] = _UNPREMULTIPLY[partial_alpha, premultiplied[partial][:, :3]]
+    return straight
 
 
 def _render_uint8(
