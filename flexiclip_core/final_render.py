@@ -34,9 +34,9 @@ MAX_RENDER_SIZE = 8192
 
 _FILL_RULES = {"nonzero": cairo.FILL_RULE_WINDING, "evenodd": cairo.FILL_RULE_EVEN_ODD}
 _LINE_CAPS = {"butt": cairo.LINE_CAP_BUTT, "round": cairo.LINE_CAP_ROUND, "square": cairo.LINE_CAP_SQUARE}
+_LINE_JOINS = {"miter": cairo.LINE_JOIN_MITER, "round": cairo.LINE_JOIN_ROUND, "bevel": cairo.LINE_JOIN_BEVEL}
 # Byte positions of R, G, B, A inside cairo's native-endian ARGB32 word.
 _ARGB32_TO_RGBA = [2, 1, 0, 3] if sys.byteorder == "little" else [1, 2, 3, 0]
-_LINE_JOINS = {"miter": cairo.LINE_JOIN_MITER, "round": cairo.LINE_JOIN_ROUND, "bevel": cairo.LINE_JOIN_BEVEL}
 
 
 class FinalRenderer(Protocol):
@@ -57,7 +57,7 @@ FINAL_RENDERERS: Registry[FinalRenderer] = Registry("final renderer")
 """Final renderers by name; configs select one with e.g. ``final_renderer: cairo``."""
 
 
-def _check_size(size: int, clip: str) -> int:
+def _check_size(size: int, clip: str | None) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
         raise RenderError(f"render size must be an integer, got {size!r}", clip=clip)
     if not 1 <= int(size) <= MAX_RENDER_SIZE:
@@ -65,7 +65,7 @@ def _check_size(size: int, clip: str) -> int:
     return int(size)
 
 
-def _check_background(background: str, clip: str) -> None:
+def _check_background(background: str, clip: str | None) -> None:
     if background not in ("white", "transparent"):
         raise RenderError(f"background must be 'white' or 'transparent', got {background!r}", clip=clip)
 
