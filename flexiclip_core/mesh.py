@@ -1,7 +1,7 @@
 """Whole-drawing triangle mesh and barycentric binding of the control points (method.md §2).
 
 Each layer of the rig gets its own sub-mesh: the layer's silhouette (`rig.build_silhouette`:
-painted union + hulls of segments whose control points stick out, dilated, small holes filled)
+painted union + the legs out to control points that stick out, dilated, small holes filled)
 is split into its 8-connected components, and EVERY component is meshed — not just the largest
 one — from its outer contour and its remaining holes (holes of at least
 `SilhouetteConfig.min_hole_area_px2` stay holes, so an arm held against the body is not glued to

@@ -51,6 +51,9 @@ class SilhouetteConfig:
     may lie outside the canvas even when the drawing fits inside it."""
     min_stroke_width_px: float = 1.0
     """Strokes thinner than this (canvas px) are widened so hairlines still give a domain."""
+    control_leg_width_px: float = 1.0
+    """Width (canvas px) of the anchor → handle lines added for handles outside the painted
+    shape, so every control point lies inside the domain."""
     dilation_px: float = 1.0
     """Dilation of the painted union (canvas px), so contour simplification and anti-aliasing
     never leave a painted pixel or control point outside."""
@@ -126,14 +129,14 @@ class Silhouette:
     """Binary domain of a set of shapes on the silhouette raster."""
 
     mask: np.ndarray
-    """bool [R, R] domain: painted union + control polygons, dilated, small holes filled."""
+    """bool [R, R] domain: painted union + control legs, dilated, small holes filled."""
     labels: np.ndarray
     """int32 [R, R] connected component of each domain pixel (8-connected), 0 outside."""
     component_count: int
     scale: float
     """Raster px per canvas px."""
     origin: float
-    """Canvas coordinate (x and y) of the raster's top-left corner (−margin)."""
+    """Canvas coordinate (x and y) of the raster's top-left corner (−margin or further)."""
 
     def to_raster(self, points: np.ndarray) -> np.ndarray:
         """Continuous raster coordinates (x, y) [N, 2] of canvas points [N, 2]."""
@@ -153,17 +156,26 @@ class Silhouette:
         return (raster + 0.5) / self.scale + self.origin
 
 
-def raster_geometry(canvas_size: int, config: SilhouetteConfig) -> tuple[int, float, float]:
-    """(raster side px, raster px per canvas px, canvas coordinate of the raster corner)."""
-    scale = config.raster_size / float(canvas_size)
-    margin = int(np.ceil(config.margin_px * scale))
-    return config.raster_size + 2 * margin, scale, -margin / scale
+def raster_geometry(clipart: Clipart, config: SilhouetteConfig) -> tuple[int, float, float]:
+    """(raster side px, raster px per canvas px, canvas coordinate of the raster's corner).
+
+    The raster spans the canvas plus `SilhouetteConfig.margin_px`, widened (up to the canvas
+    size on each side) to reach control points further out."""
+    scale = config.raster_size / float(clipart.canvas_size)
+    low, high = -config.margin_px, clipart.canvas_size + config.margin_px
+    points = clipart.control_points()
+    if len(points):
+        reach = float(clipart.canvas_size)
+        low = max(min(low, float(points.min()) - 2.0), -reach)
+        high = min(max(high, float(points.max()) + 2.0), clipart.canvas_size + reach)
+    first = int(np.floor(low * scale))
+    return int(np.ceil(high * scale)) - first, scale, first / scale
 
 
 def rasterize_shapes(clipart: Clipart, shape_indices: ArrayLike, config: SilhouetteConfig) -> np.ndarray:
     """Painted coverage of the given shapes: bool [R, R], True where any fill or stroke touches
     the pixel (every painted shape counts at full opacity; hairlines are widened)."""
-    size, scale, origin = raster_geometry(clipart.canvas_size, config)
+    size, scale, origin = raster_geometry(clipart, config)
     surface = cairo.ImageSurface(cairo.FORMAT_A8, size, size)
     context = cairo.Context(surface)
     context.scale(scale, scale)
@@ -194,28 +206,25 @@ def rasterize_shapes(clipart: Clipart, shape_indices: ArrayLike, config: Silhoue
     return _alpha_mask(surface, size)
 
 
-def rasterize_segment_hulls(segments: np.ndarray, canvas_size: int, config: SilhouetteConfig) -> np.ndarray:
-    """Union of the convex hulls of cubic segments [S, 4, 2] (canvas px): bool [R, R]."""
-    size, scale, origin = raster_geometry(canvas_size, config)
+def rasterize_control_legs(clipart: Clipart, segments: np.ndarray, config: SilhouetteConfig) -> np.ndarray:
+    """The legs (anchor → handle lines) of cubic segments [S, 4, 2], stroked: bool [R, R].
+
+    Legs rather than the segments' hulls: a hull can be much wider than the curve and glue
+    neighbouring parts together; a leg only adds a thin whisker out to the handle."""
+    size, scale, origin = raster_geometry(clipart, config)
     surface = cairo.ImageSurface(cairo.FORMAT_A8, size, size)
     context = cairo.Context(surface)
     context.scale(scale, scale)
     context.translate(-origin, -origin)
     context.set_source_rgba(0, 0, 0, 1)
-    context.set_fill_rule(cairo.FILL_RULE_WINDING)
-    # The hull of 4 points is the union of the 4 triangles they span; orienting every triangle
-    # the same way makes the nonzero rule paint the union in one fill.
-    corners = np.array([(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)])
-    triangles = segments[:, corners].reshape(-1, 3, 2)
-    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
-    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    triangles[cross < 0] = triangles[cross < 0][:, ::-1]
-    for triangle in triangles[np.abs(cross) > 1e-9]:
-        context.move_to(*triangle[0])
-        context.line_to(*triangle[1])
-        context.line_to(*triangle[2])
-        context.close_path()
-    context.fill()
+    context.set_line_width(config.control_leg_width_px)
+    context.set_line_cap(cairo.LINE_CAP_ROUND)
+    for segment in segments:
+        context.move_to(*segment[0])
+        context.line_to(*segment[1])
+        context.move_to(*segment[3])
+        context.line_to(*segment[2])
+    context.stroke()
     return _alpha_mask(surface, size)
 
 
@@ -246,15 +255,20 @@ def stamp_points(mask: np.ndarray, points_px: np.ndarray, *, min_depth_px: float
         return mask
     size = mask.shape[0]
     grown = mask.copy()
-    depth = ndimage.distance_transform_edt(mask)
     rows = np.clip(np.floor(points_px[:, 1]).astype(np.int64), 0, size - 1)
     cols = np.clip(np.floor(points_px[:, 0]).astype(np.int64), 0, size - 1)
-    shallow = depth[rows, cols] < min_depth_px
+    # Depth test on a small window: every pixel closer than min_depth_px must be inside.
+    reach = int(np.ceil(min_depth_px))
+    d_rows, d_cols = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    near = d_rows**2 + d_cols**2 < min_depth_px**2
+    d_rows, d_cols = d_rows[near], d_cols[near]
+    window_rows = np.clip(rows[:, None] + d_rows[None], 0, size - 1)
+    window_cols = np.clip(cols[:, None] + d_cols[None], 0, size - 1)
+    shallow = ~mask[window_rows, window_cols].all(axis=1)
     if not shallow.any():
         return grown
-    if mask.any():
+    if mask.any() and not mask[rows[shallow], cols[shallow]].all():
         _, (near_rows, near_cols) = ndimage.distance_transform_edt(~mask, return_indices=True)
-    yy, xx = np.mgrid[0:size, 0:size]
     for point, row, col in zip(points_px[shallow], rows[shallow], cols[shallow], strict=True):
         discs = [point]
         if mask.any() and not mask[row, col]:
@@ -263,8 +277,7 @@ def stamp_points(mask: np.ndarray, points_px: np.ndarray, *, min_depth_px: float
             discs.extend(point + (target - point) * t for t in np.linspace(0.0, 1.0, steps + 1))
         lo = np.floor(np.min(discs, axis=0) - radius_px - 1).astype(int).clip(0, size)
         hi = np.ceil(np.max(discs, axis=0) + radius_px + 2).astype(int).clip(0, size)
-        sub_x = xx[lo[1] : hi[1], lo[0] : hi[0]] + 0.5
-        sub_y = yy[lo[1] : hi[1], lo[0] : hi[0]] + 0.5
+        sub_y, sub_x = np.mgrid[lo[1] : hi[1], lo[0] : hi[0]] + 0.5
         window = grown[lo[1] : hi[1], lo[0] : hi[0]]
         for centre in discs:
             window |= (sub_x - centre[0]) ** 2 + (sub_y - centre[1]) ** 2 <= radius_px**2
@@ -279,11 +292,11 @@ def build_silhouette(
 ) -> Silhouette:
     """The meshing domain of some shapes; ``stamp_keypoints`` (canvas px [K, 2]) are made to lie
     well inside it (see `stamp_points`), as the mesh needs them as interior vertices."""
-    size, scale, origin = raster_geometry(clipart.canvas_size, config)
+    size, scale, origin = raster_geometry(clipart, config)
     shape_indices = np.asarray(shape_indices, dtype=np.int64)
     painted = rasterize_shapes(clipart, shape_indices, config)
     mask = _dilate(painted, config.dilation_px * scale)
-    # Off-curve control points can stick out of the painted shape: add the hulls of the
+    # Off-curve control points can stick out of the painted shape: add the legs of the
     # segments that have one outside, so every control point is inside the domain.
     segments = _segments(clipart, shape_indices)
     if len(segments):
@@ -293,8 +306,8 @@ def build_silhouette(
         rows = np.clip(raster[..., 1], 0, size - 1).astype(np.int64)
         outside = (~mask[rows, cols] | ~on_raster).any(axis=1)
         if outside.any():
-            hulls = rasterize_segment_hulls(segments[outside], clipart.canvas_size, config)
-            mask = _dilate(painted | hulls, config.dilation_px * scale)
+            legs = rasterize_control_legs(clipart, segments[outside], config)
+            mask = _dilate(painted | legs, config.dilation_px * scale)
     if stamp_keypoints is not None and len(stamp_keypoints):
         raster_points = (np.asarray(stamp_keypoints, dtype=np.float64) - origin) * scale
         mask = stamp_points(mask, raster_points, min_depth_px=2.5, radius_px=3.0)
@@ -304,25 +317,35 @@ def build_silhouette(
 
 
 def _dilate(mask: np.ndarray, radius_px: float) -> np.ndarray:
+    """Dilation by a disc of ``radius_px`` (a small structuring element: faster than an EDT)."""
     if radius_px <= 0 or not mask.any():
         return mask
-    return ndimage.distance_transform_edt(~mask) <= radius_px
+    reach = int(np.floor(radius_px))
+    d_rows, d_cols = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    return ndimage.binary_dilation(mask, structure=d_rows**2 + d_cols**2 <= radius_px**2)
 
 
 def _fill_small_holes(mask: np.ndarray, config: SilhouetteConfig, scale: float) -> np.ndarray:
     """Fill holes smaller or narrower than the config says (background is 4-connected where
     the foreground is 8-connected, as the contours see them)."""
     holes, count = ndimage.label(~mask)
-    if count == 0:
+    if count <= 1:
         return mask
     area = np.bincount(holes.ravel(), minlength=count + 1)
-    depth = ndimage.distance_transform_edt(holes > 0)
-    widest = np.zeros(count + 1)
-    widest[1:] = ndimage.maximum(depth, holes, index=np.arange(1, count + 1))
-    fill = (area < config.min_hole_area_px2 * scale**2) | (2.0 * widest < config.min_hole_width_px * scale)
+    fill = area < config.min_hole_area_px2 * scale**2
     border = np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))
     fill[border] = False
     fill[0] = False
+    # Width test (largest inscribed disc) only on the remaining holes, each on its own crop.
+    min_radius = 0.5 * config.min_hole_width_px * scale
+    boxes = ndimage.find_objects(holes)
+    for label in np.nonzero(~fill)[0]:
+        if label == 0 or label in border:
+            continue
+        box = boxes[label - 1]
+        crop = np.pad(holes[box] == label, 1)
+        if ndimage.distance_transform_edt(crop).max() < min_radius:
+            fill[label] = True
     return mask | fill[holes]
 
 
