@@ -59,7 +59,7 @@ import numpy as np
 from flexiclip_core.clipart import CANVAS_SIZE, Clipart, Shape, Stroke, SubPath
 from flexiclip_core.errors import EmptyDrawingError, SvgLimitExceeded, SvgParseError
 from flexiclip_core.svg._document import INITIAL_STYLE, Context, DocumentWalker, viewbox_to_viewport
-from flexiclip_core.svg._geometry import cubic_bounds
+from flexiclip_core.svg._geometry import segment_bounds
 from flexiclip_core.svg._style import IDENTITY, InvalidValue, LengthContext, parse_length, parse_numbers
 from flexiclip_core.svg._xml import parse_xml
 
@@ -124,8 +124,20 @@ def _read_source(source: str | os.PathLike | bytes, clip: str | None, limits: Sv
     return data, name
 
 
-def _root_viewport(walker: DocumentWalker) -> tuple[np.ndarray, tuple[float, float], LengthContext, tuple]:
-    """(root viewBox → viewport matrix [3, 3], document size, length context, affine)."""
+@dataclass(frozen=True)
+class _RootViewport:
+    document_to_viewport: np.ndarray
+    """float64 [3, 3]: root user units (viewBox) → viewport units."""
+    affine: tuple[float, float, float, float, float, float]
+    """The same map as an SVG matrix."""
+    document_size: tuple[float, float]
+    lengths: LengthContext
+    page: tuple[float, float, float, float] | None
+    """(x_min, y_min, x_max, y_max) of the visible page in viewport units; None when the file
+    gives neither a size nor a viewBox."""
+
+
+def _root_viewport(walker: DocumentWalker) -> _RootViewport:
     root = walker.root
     view_box: list[float] | None = None
     if root.attrs.get("viewBox"):
@@ -148,13 +160,17 @@ def _root_viewport(walker: DocumentWalker) -> tuple[np.ndarray, tuple[float, flo
         return number if number > 0 else None
 
     width, height = dimension("width", "x"), dimension("height", "y")
+    page: tuple[float, float, float, float] | None = None
     if view_box is not None:
         width = width or (height * view_box[2] / view_box[3] if height else view_box[2])
         height = height or (width * view_box[3] / view_box[2])
         affine = viewbox_to_viewport(view_box, width, height, root.attrs.get("preserveAspectRatio", ""))
         document_size = (view_box[2], view_box[3])
         lengths = LengthContext(view_box[2], view_box[3])
+        page = (0.0, 0.0, width, height)
     else:
+        if width and height:
+            page = (0.0, 0.0, width, height)
         width = width or _DEFAULT_VIEWPORT
         height = height or _DEFAULT_VIEWPORT
         affine = IDENTITY
@@ -162,19 +178,57 @@ def _root_viewport(walker: DocumentWalker) -> tuple[np.ndarray, tuple[float, flo
         lengths = LengthContext(width, height)
     a, b, c, d, e, f = affine
     matrix = np.array([[a, c, e], [b, d, f], [0.0, 0.0, 1.0]])
-    return matrix, document_size, lengths, affine
+    return _RootViewport(matrix, affine, document_size, lengths, page)
+
+
+def _shapes_bounds(shapes: list[Shape]) -> np.ndarray:
+    """float64 [S, 4]: tight (x_min, y_min, x_max, y_max) per shape, widened by half its stroke."""
+    segments = []
+    owners = []
+    for index, shape in enumerate(shapes):
+        for subpath in shape.subpaths:
+            points = subpath.points
+            count = (len(points) - 1) // 3
+            segments.append(np.stack([points[:-1:3], points[1::3], points[2::3], points[3::3]], axis=1))
+            owners.append(np.full(count, index))
+    lo, hi = segment_bounds(np.concatenate(segments))  # [M, 2] each
+    owner = np.concatenate(owners)  # [M]
+    bounds = np.empty((len(shapes), 4))
+    bounds[:, :2] = np.inf
+    bounds[:, 2:] = -np.inf
+    np.minimum.at(bounds[:, 0], owner, lo[:, 0])
+    np.minimum.at(bounds[:, 1], owner, lo[:, 1])
+    np.maximum.at(bounds[:, 2], owner, hi[:, 0])
+    np.maximum.at(bounds[:, 3], owner, hi[:, 1])
+    half_widths = np.array([s.stroke.width / 2.0 if s.stroke is not None else 0.0 for s in shapes])
+    bounds[:, :2] -= half_widths[:, None]
+    bounds[:, 2:] += half_widths[:, None]
+    return bounds
+
+
+def _drop_off_page(shapes: list[Shape], page: tuple[float, float, float, float] | None, walker: DocumentWalker) -> list[Shape]:
+    """Shapes wholly outside the root viewport are invisible in any viewer: drop them."""
+    if page is None or not shapes:
+        return shapes
+    kept = []
+    for shape, (x_min, y_min, x_max, y_max) in zip(shapes, _shapes_bounds(shapes)):
+        if x_max <= page[0] or y_max <= page[1] or x_min >= page[2] or y_min >= page[3]:
+            walker.warn_text("off-page-dropped", "shape lies wholly outside the page; dropped", shape.element)
+            continue
+        if x_min < page[0] or y_min < page[1] or x_max > page[2] or y_max > page[3]:
+            walker.warn_text("off-page-partial", "shape extends past the page; drawn unclipped", shape.element)
+        kept.append(shape)
+    return kept
 
 
 def _drawing_bounds(shapes: list[Shape]) -> tuple[float, float, float, float]:
-    x_min = y_min = math.inf
-    x_max = y_max = -math.inf
-    for shape in shapes:
-        half_width = shape.stroke.width / 2.0 if shape.stroke is not None else 0.0
-        for subpath in shape.subpaths:
-            lo_x, lo_y, hi_x, hi_y = cubic_bounds(subpath.points)
-            x_min, y_min = min(x_min, lo_x - half_width), min(y_min, lo_y - half_width)
-            x_max, y_max = max(x_max, hi_x + half_width), max(y_max, hi_y + half_width)
-    return x_min, y_min, x_max, y_max
+    bounds = _shapes_bounds(shapes)  # [S, 4]
+    return (
+        float(bounds[:, 0].min()),
+        float(bounds[:, 1].min()),
+        float(bounds[:, 2].max()),
+        float(bounds[:, 3].max()),
+    )
 
 
 def _fit_to_canvas(shapes: list[Shape], config: ParseConfig, clip: str) -> tuple[list[Shape], np.ndarray]:
@@ -231,21 +285,22 @@ def parse_svg(
         max_depth=limits.max_depth,
         max_path_commands=limits.max_path_commands,
     )
-    document_to_viewport, document_size, lengths, affine = _root_viewport(walker)
-    root_context = Context(affine, dict(INITIAL_STYLE), 1.0, (), lengths, 0)
+    viewport = _root_viewport(walker)
+    root_context = Context(viewport.affine, dict(INITIAL_STYLE), 1.0, (), viewport.lengths, 0)
     resolved = walker.child_context(root, root_context)
     if resolved is not None:
         context, _ = resolved
         for child in root.children:
             walker.walk(child, context)
-    if not walker.shapes:
-        raise EmptyDrawingError("no visible shape (nothing filled or stroked)", clip=clip)
-    shapes, viewport_to_canvas = _fit_to_canvas(walker.shapes, config, clip)
-    canvas_to_document = np.linalg.inv(viewport_to_canvas @ document_to_viewport)
+    visible = _drop_off_page(walker.shapes, viewport.page, walker)
+    if not visible:
+        raise EmptyDrawingError("no visible shape (nothing filled or stroked on the page)", clip=clip)
+    shapes, viewport_to_canvas = _fit_to_canvas(visible, config, clip)
+    canvas_to_document = np.linalg.inv(viewport_to_canvas @ viewport.document_to_viewport)
     return Clipart(
         shapes=tuple(shapes),
         canvas_to_document=canvas_to_document,
-        document_size=(float(document_size[0]), float(document_size[1])),
+        document_size=(float(viewport.document_size[0]), float(viewport.document_size[1])),
         canvas_size=config.canvas_size,
         warnings=tuple(walker.warnings),
         source=clip,

@@ -177,6 +177,44 @@ def _clamp_unit(value: float) -> float:
     return min(max(value, 0.0), 1.0)
 
 
+def expanded_extent(root: Element, ids: dict[str, Element], cap: int) -> tuple[int, int]:
+    """(elements, nesting depth) of the tree once every local <use> is expanded, each capped
+    at ``cap`` + 1; computed iteratively with memoisation, so nested-<use> bombs are measured
+    in time linear in the file without instantiating anything. Reference cycles count once."""
+    sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def successors(element: Element) -> list[Element]:
+        following = list(element.children)
+        if element.tag == "use":
+            href = element.attrs.get("href") or element.attrs.get("xlink:href") or ""
+            target = ids.get(_local_reference(href) or "")
+            if target is not None:
+                following.append(target)
+        return following
+
+    stack: list[tuple[Element, bool]] = [(root, False)]
+    while stack:
+        element, expanded = stack.pop()
+        key = id(element)
+        if expanded:
+            in_progress.discard(key)
+            size, depth = 1, 1
+            for successor in successors(element):
+                size += sizes.get(id(successor), 0)
+                depth = max(depth, 1 + depths.get(id(successor), 0))
+            sizes[key] = min(size, cap + 1)
+            depths[key] = min(depth, cap + 1)
+            continue
+        if key in sizes or key in in_progress:
+            continue
+        in_progress.add(key)
+        stack.append((element, True))
+        stack.extend((successor, False) for successor in successors(element) if id(successor) not in sizes)
+    return sizes[id(root)], depths[id(root)]
+
+
 class DocumentWalker:
     """One parse: walks the tree once and accumulates shapes, warnings and counters."""
 
@@ -187,6 +225,19 @@ class DocumentWalker:
         self.max_depth = max_depth
         self.max_path_commands = max_path_commands
         self.ids = _index_ids(root)
+        elements, depth = expanded_extent(root, self.ids, max(max_elements, max_depth))
+        if elements > max_elements:
+            raise SvgLimitExceeded(
+                f"more than max_elements={max_elements} elements once <use> references are expanded",
+                limit="max_elements",
+                clip=clip,
+            )
+        if depth > max_depth:
+            raise SvgLimitExceeded(
+                f"nesting deeper than max_depth={max_depth} once <use> references are expanded",
+                limit="max_depth",
+                clip=clip,
+            )
         self.shapes: list[Shape] = []
         self.warnings: list[ParseWarning] = []
         self._warning_keys: set[tuple[str, str]] = set()
@@ -209,7 +260,9 @@ class DocumentWalker:
     # --- bookkeeping --------------------------------------------------------------------------
 
     def warn(self, code: str, message: str, element: Element | None = None) -> None:
-        where = element.describe() if element is not None else ""
+        self.warn_text(code, message, element.describe() if element is not None else "")
+
+    def warn_text(self, code: str, message: str, where: str) -> None:
         key = (code, where)
         if key in self._warning_keys:
             return
@@ -512,6 +565,8 @@ class DocumentWalker:
             if value and value != "none":
                 self.warn(code, f"{name} {value[:60]!r} ignored (drawn unclipped/unfiltered)", element)
         ctm = multiply(parent.ctm, self.transform_of(element))
+        if not all(math.isfinite(v) for v in ctm):
+            raise self.error("coordinate overflow in the composed transform", element)
         font_size = parent.lengths.font_size
         if style.get("font-size") != parent.style.get("font-size"):
             try:

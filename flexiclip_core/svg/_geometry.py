@@ -147,6 +147,7 @@ def parse_path_data(d: str, *, clip: str, element: str) -> tuple[list[RawSubPath
     read so far) for other malformed data.
     """
     tokens = _PATH_TOKEN_RE.findall(d)
+    is_number = [not token.isalpha() for token in tokens]
     subpaths: list[RawSubPath] = []
     points: list[float] | None = None
     commands = 0
@@ -165,13 +166,20 @@ def parse_path_data(d: str, *, clip: str, element: str) -> tuple[list[RawSubPath
 
     def number() -> float:
         nonlocal index
-        if index >= count or tokens[index].isalpha():
+        if index >= count or not is_number[index]:
             raise fail(f"missing number after command {command!r}")
-        value = float(tokens[index])
         index += 1
-        if not math.isfinite(value):
-            raise SvgParseError(f"number out of range in path data: {tokens[index - 1][:40]!r}", clip=clip, element=element)
-        return value
+        return float(tokens[index - 1])
+
+    def numbers(arity: int) -> list[float]:
+        """The next ``arity`` numbers in one slice (the hot path of big files)."""
+        nonlocal index
+        end = index + arity
+        if end > count or not all(is_number[index:end]):
+            return [number() for _ in range(arity)]
+        values = list(map(float, tokens[index:end]))
+        index = end
+        return values
 
     def flag() -> bool:
         nonlocal index
@@ -181,6 +189,7 @@ def parse_path_data(d: str, *, clip: str, element: str) -> tuple[list[RawSubPath
         if token[0] in "01" and len(token) > 1:
             # Flags may be packed against what follows: "a1 1 0 0110 10" → 0, 1, 10.
             tokens[index] = token[1:]
+            is_number[index] = True
         elif token in ("0", "1"):
             index += 1
         else:
@@ -219,7 +228,7 @@ def parse_path_data(d: str, *, clip: str, element: str) -> tuple[list[RawSubPath
                 # Drawing after Z without a moveto starts at the closed subpath's start point.
                 points = [x, y]
         if upper == "M":
-            nx, ny = number(), number()
+            nx, ny = numbers(2)
             if relative:
                 nx, ny = nx + x, ny + y
             if points is not None and len(points) > 2:
@@ -231,7 +240,7 @@ def parse_path_data(d: str, *, clip: str, element: str) -> tuple[list[RawSubPath
             continue
         assert points is not None
         if upper == "L":
-            nx, ny = number(), number()
+            nx, ny = numbers(2)
             if relative:
                 nx, ny = nx + x, ny + y
             _line_to(points, x, y, nx, ny)
@@ -249,12 +258,12 @@ def parse_path_data(d: str, *, clip: str, element: str) -> tuple[list[RawSubPath
             last_cubic = last_quad = None
         elif upper in "CS":
             if upper == "C":
-                x1, y1 = number(), number()
+                x1, y1, x2, y2, nx, ny = numbers(6)
                 if relative:
                     x1, y1 = x1 + x, y1 + y
             else:
                 x1, y1 = (2.0 * x - last_cubic[0], 2.0 * y - last_cubic[1]) if last_cubic else (x, y)
-            x2, y2, nx, ny = number(), number(), number(), number()
+                x2, y2, nx, ny = numbers(4)
             if relative:
                 x2, y2, nx, ny = x2 + x, y2 + y, nx + x, ny + y
             points.extend((x1, y1, x2, y2, nx, ny))
@@ -263,12 +272,12 @@ def parse_path_data(d: str, *, clip: str, element: str) -> tuple[list[RawSubPath
             x, y = nx, ny
         elif upper in "QT":
             if upper == "Q":
-                qx, qy = number(), number()
+                qx, qy, nx, ny = numbers(4)
                 if relative:
                     qx, qy = qx + x, qy + y
             else:
                 qx, qy = (2.0 * x - last_quad[0], 2.0 * y - last_quad[1]) if last_quad else (x, y)
-            nx, ny = number(), number()
+                nx, ny = numbers(2)
             if relative:
                 nx, ny = nx + x, ny + y
             _quad_to(points, x, y, qx, qy, nx, ny)
@@ -276,7 +285,7 @@ def parse_path_data(d: str, *, clip: str, element: str) -> tuple[list[RawSubPath
             last_cubic = None
             x, y = nx, ny
         else:  # A
-            rx, ry, rotation = number(), number(), number()
+            rx, ry, rotation = numbers(3)
             large_arc, sweep = flag(), flag()
             nx, ny = number(), number()
             if relative:
@@ -286,6 +295,10 @@ def parse_path_data(d: str, *, clip: str, element: str) -> tuple[list[RawSubPath
             last_cubic = last_quad = None
     if points is not None and len(points) > 2:
         subpaths.append((points, False))
+    for flat, _ in subpaths:
+        # float() of an over-long number gives inf rather than failing: reject it here.
+        if not np.isfinite(np.asarray(flat)).all():
+            raise SvgParseError("number out of range in path data", clip=clip, element=element)
     return subpaths, commands
 
 
@@ -331,25 +344,32 @@ def polyline_path(coordinates: list[float], closed: bool) -> RawSubPath | None:
     return points, closed
 
 
-def cubic_bounds(points: np.ndarray) -> tuple[float, float, float, float]:
-    """Tight (x_min, y_min, x_max, y_max) of the cubic chain ``points`` [3·n + 1, 2]."""
-    p0, p1, p2, p3 = points[:-1:3], points[1::3], points[2::3], points[3::3]
-    candidates = [points[0:1], p3]
-    # Extrema where the derivative a·t² + b·t + c vanishes, per axis and segment.
+def segment_bounds(segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tight per-segment bounds of cubics ``segments`` [M, 4, 2]: (lo [M, 2], hi [M, 2])."""
+    p0, p1, p2, p3 = segments[:, 0], segments[:, 1], segments[:, 2], segments[:, 3]
+    lo = np.minimum(p0, p3)
+    hi = np.maximum(p0, p3)
+    # Interior extrema where the derivative a·t² + b·t + c vanishes, per axis.
     a = -p0 + 3.0 * p1 - 3.0 * p2 + p3
     b = 2.0 * (p0 - 2.0 * p1 + p2)
     c = p1 - p0
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         discriminant = np.sqrt(np.maximum(b * b - 4.0 * a * c, 0.0))
-        roots = [(-b + discriminant) / (2.0 * a), (-b - discriminant) / (2.0 * a)]
-        linear = np.where(np.abs(a) < 1e-12, -c / b, np.nan)
-    for t in (*roots, linear):
+        candidates = ((-b + discriminant) / (2.0 * a), (-b - discriminant) / (2.0 * a), np.where(np.abs(a) < 1e-12, -c / b, np.nan))
+    for t in candidates:
         t = np.where(np.isfinite(t) & (t > 0.0) & (t < 1.0), t, 0.0)
         mt = 1.0 - t
         value = mt**3 * p0 + 3.0 * mt * mt * t * p1 + 3.0 * mt * t * t * p2 + t**3 * p3
-        candidates.append(value)
-    # Each candidate is per axis; only the matching axis of each is an extremum, the rest lie
-    # on the curve anyway, so taking min/max over all is exact.
-    stacked = np.concatenate(candidates, axis=0)
-    lo, hi = stacked.min(axis=0), stacked.max(axis=0)
+        lo = np.minimum(lo, value)
+        hi = np.maximum(hi, value)
+    return lo, hi
+
+
+def cubic_bounds(points: np.ndarray) -> tuple[float, float, float, float]:
+    """Tight (x_min, y_min, x_max, y_max) of the cubic chain ``points`` [3·n + 1, 2]."""
+    if len(points) < 4:
+        return float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max())
+    segments = np.stack([points[:-1:3], points[1::3], points[2::3], points[3::3]], axis=1)
+    lo, hi = segment_bounds(segments)
+    lo, hi = lo.min(axis=0), hi.max(axis=0)
     return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])

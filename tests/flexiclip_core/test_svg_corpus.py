@@ -1,0 +1,275 @@
+"""Real-world corpus test of `flexiclip_core.svg.parse_svg` on the openclipart people + animals SVGs.
+
+Every file must parse or raise a specific `FlexiclipError`; ≥ 95 % must parse; for ≥ 95 % of the
+parsed files (those with skipped text or raster images excluded) the final render of the parsed
+clipart must match CairoSVG's rendering of the original file with alpha IoU ≥ 0.97 (alpha > 0.5,
+each mask cropped to its own bounding box and resized to a common size).
+
+Each file is handled in a worker process with a time budget, so a hang is recorded as a failure
+instead of stalling the run. A JSON summary goes to ``artifacts/corpus_svg.json``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import sys
+import traceback
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACT = REPO_ROOT / "artifacts" / "corpus_svg.json"
+PER_FILE_BUDGET_S = 60.0
+"""Wall-clock budget for parsing + both renders of one file; a file over it counts as a hang."""
+IOU_THRESHOLD = 0.97
+MIN_PARSE_RATE = 0.95
+MIN_MATCH_RATE = 0.95
+DRAWING_SIDE_PX = 1024
+"""Both renders are scaled so the drawing's longer side is about this many pixels."""
+MAX_PAGE_SIDE_PX = 8192
+"""Cap on the reference page size (a drawing tiny on a huge page is compared at less)."""
+COMPARE_SIDE_PX = 1024
+"""Cropped masks are resized to this square before the IoU."""
+EXCLUDED_WARNINGS = frozenset({"text-skipped", "image-skipped"})
+
+
+def _refuse_url(url: str, *args: object, **kwargs: object) -> None:
+    raise ValueError(f"fetching {url!r} refused in the corpus test")
+
+
+def _alpha_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _normalised_mask(alpha: np.ndarray) -> np.ndarray | None:
+    """alpha uint8 [H, W] → bool [COMPARE, COMPARE]: thresholded, cropped to itself, resized."""
+    from PIL import Image
+
+    mask = alpha >= 128
+    box = _alpha_bbox(mask)
+    if box is None:
+        return None
+    top, bottom, left, right = box
+    cropped = Image.fromarray(mask[top:bottom, left:right].astype(np.uint8) * 255)
+    resized = np.asarray(cropped.resize((COMPARE_SIDE_PX, COMPARE_SIDE_PX), Image.BILINEAR))
+    return resized >= 128
+
+
+def mask_iou(alpha_a: np.ndarray, alpha_b: np.ndarray) -> float:
+    """Alpha IoU of two uint8 [H, W] alpha channels after `_normalised_mask`."""
+    mask_a, mask_b = _normalised_mask(alpha_a), _normalised_mask(alpha_b)
+    if mask_a is None or mask_b is None:
+        return 1.0 if mask_a is None and mask_b is None else 0.0
+    union = np.logical_or(mask_a, mask_b).sum()
+    return float(np.logical_and(mask_a, mask_b).sum() / union) if union else 1.0
+
+
+def _patch_cairosvg_gradient_href_bug() -> None:
+    """CairoSVG 2.9.1 re-resolves an href-inheriting gradient on every use, and from the second
+    use on builds it without its inherited stops, so it paints nothing (Inkscape writes exactly
+    such gradients; e.g. the second foot of people/stickmen/sm_002.svg vanishes). The reference
+    should draw what the file says, so resolve each def once per surface."""
+    from cairosvg import defs
+
+    if getattr(defs.update_def_href, "resolves_once", False):
+        return
+    original = defs.update_def_href
+
+    def update_def_href_once(surface, def_name, def_dict, chain=None):  # noqa: ANN001 - CairoSVG's signature
+        resolved = surface.__dict__.setdefault("_resolved_def_hrefs", set())
+        if (id(def_dict), def_name) in resolved:
+            return
+        resolved.add((id(def_dict), def_name))
+        original(surface, def_name, def_dict, chain)
+
+    update_def_href_once.resolves_once = True  # type: ignore[attr-defined]
+    defs.update_def_href = update_def_href_once
+
+
+def _cairosvg_alpha(data: bytes) -> np.ndarray:
+    """CairoSVG's rendering of the original file (nothing fetched), drawing side ≈ DRAWING_SIDE_PX.
+
+    A first small render finds the drawing on the page; the second is scaled to the target size.
+    """
+    from cairosvg.parser import Tree
+    from cairosvg.surface import PNGSurface
+
+    _patch_cairosvg_gradient_href_bug()
+    tree = Tree(bytestring=data, unsafe=False, url_fetcher=_refuse_url)
+
+    def render(scale: float) -> np.ndarray:
+        surface = PNGSurface(tree, None, 96, scale=scale)
+        image = surface.cairo
+        image.flush()
+        height, stride = image.get_height(), image.get_stride()
+        pixels = np.frombuffer(image.get_data(), np.uint8).reshape(height, stride // 4, 4)
+        alpha_byte = 3 if sys.byteorder == "little" else 0  # cairo ARGB32 is native-endian
+        return pixels[:, : image.get_width(), alpha_byte].copy()
+
+    probe_scale = 0.25
+    probe = render(probe_scale)
+    box = _alpha_bbox(probe >= 128) or _alpha_bbox(probe > 0)
+    if box is None:
+        return render(1.0)
+    side = max(box[1] - box[0], box[3] - box[2]) / probe_scale
+    scale = DRAWING_SIDE_PX / side
+    page_side = max(probe.shape) / probe_scale * scale
+    if page_side > MAX_PAGE_SIDE_PX:
+        scale *= MAX_PAGE_SIDE_PX / page_side
+    return render(scale)
+
+
+def evaluate_file(path: str) -> dict:
+    """Parse + compare one file; never raises (outcome recorded in the dict)."""
+    from flexiclip_core.errors import FlexiclipError
+    from flexiclip_core.final_render import render_clipart
+    from flexiclip_core.svg import ParseConfig, parse_svg
+
+    record: dict = {"file": path}
+    try:
+        clipart = parse_svg(path)
+    except FlexiclipError as exc:
+        record.update(status="rejected", error_type=type(exc).__name__, reason=exc.reason)
+        return record
+    except Exception as exc:  # noqa: BLE001 - the test asserts this never happens
+        record.update(status="crashed", error_type=type(exc).__name__, reason=traceback.format_exc(limit=4))
+        return record
+    record.update(status="parsed", warnings=sorted({w.code for w in clipart.warnings}), shapes=len(clipart.shapes))
+    if EXCLUDED_WARNINGS & set(record["warnings"]):
+        return record  # skipped text/raster: not comparable, excluded from the IoU figure
+    try:
+        reference = _cairosvg_alpha(Path(path).read_bytes())
+    except Exception as exc:  # noqa: BLE001 - CairoSVG itself cannot draw some originals
+        record["reference_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        return record
+    try:
+        config = ParseConfig()
+        drawing_side = config.canvas_size - 2 * config.margin_px
+        size = int(round(DRAWING_SIDE_PX * config.canvas_size / drawing_side))
+        ours = render_clipart(clipart, size=size, background="transparent")[:, :, 3]
+        record["iou"] = mask_iou(ours, reference)
+    except Exception as exc:  # noqa: BLE001 - comparison problems are reported, not hidden
+        record["compare_error"] = f"{type(exc).__name__}: {exc}"
+    return record
+
+
+def _worker(connection: multiprocessing.connection.Connection) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    while True:
+        path = connection.recv()
+        if path is None:
+            return
+        connection.send(evaluate_file(path))
+
+
+class _BudgetedWorker:
+    """One worker process; a file that overruns the budget gets its worker killed and replaced."""
+
+    def __init__(self) -> None:
+        self._context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        self._start()
+
+    def _start(self) -> None:
+        self._connection, child = self._context.Pipe()
+        self._process = self._context.Process(target=_worker, args=(child,), daemon=True)
+        self._process.start()
+        child.close()
+
+    def evaluate(self, path: str, budget_s: float) -> dict:
+        self._connection.send(path)
+        if self._connection.poll(budget_s):
+            try:
+                return self._connection.recv()
+            except EOFError:
+                outcome = {"file": path, "status": "crashed", "error_type": "WorkerDied", "reason": "worker died"}
+        else:
+            outcome = {"file": path, "status": "timeout", "error_type": "Timeout", "reason": f"over {budget_s:.0f} s"}
+        self._process.kill()
+        self._process.join()
+        self._start()
+        return outcome
+
+    def close(self) -> None:
+        self._connection.send(None)
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+
+def run_corpus(files: list[Path]) -> dict:
+    """Evaluate every file and return the summary written to the artifact."""
+    worker = _BudgetedWorker()
+    try:
+        records = [worker.evaluate(str(path), PER_FILE_BUDGET_S) for path in files]
+    finally:
+        worker.close()
+    parsed = [r for r in records if r["status"] == "parsed"]
+    compared = [r for r in parsed if r.get("iou") is not None and not EXCLUDED_WARNINGS & set(r["warnings"])]
+    ious = np.array([r["iou"] for r in compared]) if compared else np.zeros(0)
+    failures: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        if record["status"] != "parsed":
+            failures[record["error_type"]].append({"file": record["file"], "reason": record["reason"]})
+    warning_counts = Counter(code for r in parsed for code in r["warnings"])
+    summary = {
+        "files": len(records),
+        "parsed": len(parsed),
+        "parse_rate": len(parsed) / len(records) if records else 0.0,
+        "status_counts": dict(Counter(r["status"] for r in records)),
+        "failures_by_type": {k: {"count": len(v), "files": v} for k, v in sorted(failures.items())},
+        "excluded_text_or_image": sum(1 for r in parsed if EXCLUDED_WARNINGS & set(r["warnings"])),
+        "reference_errors": [{"file": r["file"], "error": r["reference_error"]} for r in parsed if "reference_error" in r],
+        "compare_errors": [{"file": r["file"], "error": r["compare_error"]} for r in parsed if "compare_error" in r],
+        "compared": len(compared),
+        "iou": {
+            "min": float(ious.min()) if len(ious) else None,
+            "p01": float(np.percentile(ious, 1)) if len(ious) else None,
+            "p05": float(np.percentile(ious, 5)) if len(ious) else None,
+            "p10": float(np.percentile(ious, 10)) if len(ious) else None,
+            "median": float(np.median(ious)) if len(ious) else None,
+            "mean": float(ious.mean()) if len(ious) else None,
+        },
+        "match_rate": float((ious >= IOU_THRESHOLD).mean()) if len(ious) else 0.0,
+        "below_threshold": sorted(
+            ({"file": r["file"], "iou": r["iou"], "warnings": r["warnings"]} for r in compared if r["iou"] < IOU_THRESHOLD),
+            key=lambda item: item["iou"],
+        ),
+        "warning_counts": dict(warning_counts.most_common()),
+    }
+    return summary
+
+
+@pytest.mark.slow
+def test_openclipart_people_animals_parse_and_match_cairosvg(corpus_people_animals: list[Path]) -> None:
+    summary = run_corpus(corpus_people_animals)
+    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+    ARTIFACT.write_text(json.dumps(summary, indent=2))
+    assert summary["files"] == len(corpus_people_animals) > 0
+    # Only specific FlexiclipErrors: no other exception, no hang, no dead worker.
+    assert set(summary["status_counts"]) <= {"parsed", "rejected"}, summary["failures_by_type"]
+    assert not summary["compare_errors"], summary["compare_errors"]
+    assert summary["parse_rate"] >= MIN_PARSE_RATE, summary["failures_by_type"]
+    assert summary["match_rate"] >= MIN_MATCH_RATE, summary["below_threshold"]
+
+
+if __name__ == "__main__":  # iteration aid: python tests/flexiclip_core/test_svg_corpus.py [files...]
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.conftest import openclipart_files
+
+    chosen = [Path(p) for p in sys.argv[1:]] or openclipart_files("people", "animals")
+    result = run_corpus(chosen)
+    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+    ARTIFACT.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("below_threshold", "failures_by_type")}, indent=2))
