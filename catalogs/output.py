@@ -384,14 +384,20 @@ class OutputCatalog:
         filters = [("status", "=", status)] if status is not None else None
         if version is None and as_of is None and not self.exists():
             return OUTPUT_SCHEMA.empty_table().to_pandas()
-        table = self._table(version)
         if as_of is not None:
-            moment = _parse_time(as_of, "as_of")
-            try:
-                table.load_as_version(moment)
-            except Exception as error:
-                raise CatalogError(f"output catalog {self.table_uri!r} has no version as of {moment.isoformat()}: {error}") from error
-        return table.to_pyarrow_table(filters=filters).to_pandas()
+            version = self._version_as_of(_parse_time(as_of, "as_of"))
+        return self._table(version).to_pyarrow_table(filters=filters).to_pandas()
+
+    def _version_as_of(self, moment: datetime) -> int:
+        """The latest version committed at or before ``moment`` (by the commits' own timestamps).
+
+        Chosen from `history` rather than DeltaTable.load_as_version, which silently returns
+        version 0 for a time before the table existed.
+        """
+        earlier = [entry["version"] for entry in self.history() if entry["timestamp"] and entry["timestamp"] <= moment]
+        if not earlier:
+            raise CatalogError(f"output catalog {self.table_uri!r} has no version as of {moment.isoformat()}")
+        return max(earlier)
 
     # --- media ------------------------------------------------------------------------------
 
@@ -529,15 +535,18 @@ class OutputCatalog:
         )
         if not self.is_s3:
             Path(self.root).mkdir(parents=True, exist_ok=True)
-        self._write_with_create_retry(write_deltalake, table, properties)
+        self._write_with_create_retry(write_deltalake, table, properties, token)
         version = self._find_commit(token)
+        if version is None:
+            raise CatalogError(f"output catalog {self.table_uri!r}: the commit of run {run_id!r} is not in the history")
         self._clear_staged({row["idempotency_key"] for row in clean if row["idempotency_key"]})
         log.info("output catalog %s: run %s committed %d row(s) as version %d", self.table_uri, run_id, len(clean), version)
         return version
 
-    def _write_with_create_retry(self, write_deltalake, table: pa.Table, properties) -> None:
+    def _write_with_create_retry(self, write_deltalake, table: pa.Table, properties, token: str) -> None:
         # Two processes creating the table at once race for version 0; the loser's error is a
-        # commit conflict, and retrying appends to the table the winner created.
+        # commit conflict, and retrying appends to the table the winner created. The token
+        # guards against a retry duplicating a commit that landed before an error was raised.
         attempts = 5
         for attempt in range(attempts):
             existed = self.exists()
@@ -554,13 +563,16 @@ class OutputCatalog:
             except Exception as error:
                 if existed or attempt == attempts - 1 or not self.exists():
                     raise CatalogError(f"commit to output catalog {self.table_uri!r} failed: {error}") from error
+                if self._find_commit(token) is not None:
+                    return
                 log.info("output catalog %s was created concurrently; retrying the append", self.table_uri)
 
-    def _find_commit(self, token: str) -> int:
+    def _find_commit(self, token: str) -> int | None:
+        """The version whose commit metadata carries ``token`` (newest commits are searched first)."""
         for commit in self._table().history():
             if commit.get(_COMMIT_TOKEN) == token:
                 return int(commit["version"])
-        raise CatalogError(f"output catalog {self.table_uri!r}: the commit just written is not in the history")
+        return None
 
 
 def _staging_key(name: str) -> str | None:
