@@ -1,0 +1,152 @@
+"""The nightly flow: read and validate a catalog, plan, animate on Ray actors, commit, report.
+
+``flexiclip run`` and the ``prefect.yaml`` deployment both run `nightly`. One flow run writes
+one row per input row (succeeded | failed | skipped) in ONE output-catalog commit whose metadata
+names the run; the final state's message says how many clips failed, and the state is
+"Completed", "Completed with failures" (some failed) or "Failed" (every clip failed, or the run
+itself could not proceed: unreadable catalog, invalid options, no worker could start).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from contextlib import nullcontext
+from typing import Any
+
+from prefect import flow
+from prefect.states import Completed, Failed, State
+
+from tasks.pool import ActorPool, PoolConfig
+from tasks.report import UNTRAINED_NOTE, RunSummary, summarise
+from tasks.runtime import ray_session
+from tasks.steps import commit_rows, dispatch, plan_run, publish_report, read_input_catalog
+
+log = logging.getLogger(__name__)
+
+FLOW_NAME = "flexiclip-nightly"
+
+
+def current_run_id() -> str:
+    """The Prefect flow-run id (a fresh UUID outside a flow run)."""
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.get_id()
+    return str(run_id) if run_id else uuid.uuid4().hex
+
+
+@flow(name=FLOW_NAME, persist_result=False, log_prints=False, validate_parameters=True)
+def nightly(
+    catalog: str,
+    output: str,
+    prior: str = "auto",
+    method: str = "flexiclip",
+    iterations: int | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    overrides: dict[str, Any] | None = None,
+    gpus_per_worker: float | None = None,
+    cpus_per_worker: float = 1.0,
+    torch_threads: int | None = None,
+    clip_timeout_s: float = 3600.0,
+    max_retries: int = 2,
+) -> State:
+    """Animate every new clip of CATALOG into the versioned output catalog at OUTPUT.
+
+    Args:
+        catalog: input catalog (Parquet): local path, file:// or s3:// URI.
+        output: output root (local folder or s3:// URI): Delta table, media, staging.
+        prior: "auto" (ModelScope when its weights are local, else the tiny test prior, with a
+            warning), "tiny", "modelscope" or "modelscope:PATH".
+        method: animation preset (flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow).
+        iterations: optimisation steps (default: the preset's).
+        workers: Ray actors (default: one per GPU, or one per CPU slot).
+        force: re-animate clips that already succeeded with the same key.
+        overrides: animation-config overrides for every clip (a row's config column wins).
+        gpus_per_worker: GPUs per actor (default 1 on GPU clusters, 0 on CPU; fractions allowed).
+        cpus_per_worker: CPUs reserved per actor.
+        torch_threads: torch threads per actor (default: one per reserved CPU).
+        clip_timeout_s: per-clip wall-clock limit; the clip fails and its worker is replaced.
+        max_retries: retries of a clip whose worker died, before it is recorded as failed.
+    """
+    from catalogs.output import OutputCatalog
+    from catalogs.storage import storage_options_from_env
+    from flexiclip_core.metrics import METRIC_COLUMNS
+    from tasks.plan import base_config
+
+    started = time.monotonic()
+    run_id = current_run_id()
+    storage_options = storage_options_from_env() or None
+    config = base_config(method, iterations, overrides)
+    output_catalog = OutputCatalog(output, storage_options=storage_options)
+    rows, errors = read_input_catalog(catalog, storage_options, lambda changes: config.with_overrides(changes))
+
+    final_rows: list[tuple[int, dict]] = []
+    prior_name: str | None = None
+    prior_is_trained: bool | None = None
+    adopted = 0
+    stats = None
+    with ray_session() if rows else nullcontext():
+        pool = None
+        try:
+            if rows:
+                pool = ActorPool(prior, output_catalog.root, PoolConfig(
+                    workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
+                    torch_threads=torch_threads, clip_timeout_s=clip_timeout_s, max_retries=max_retries,
+                ))
+                info = pool.start_first()
+                prior_name, prior_is_trained = info.prior_name, info.prior_is_trained
+                if info.prior_fallback_reason:
+                    log.warning("no prior weights found (%s): using %s; %s", info.prior_fallback_reason,
+                                info.prior_name, UNTRAINED_NOTE)
+                log.info("workers: prior %s on %s, %d torch thread(s) each, up to %d actor(s)",
+                         info.prior_name, info.device, info.torch_threads, pool.target_size)
+            plan = plan_run(rows, errors, run_id=run_id, config=config, prior_name=prior_name or "",
+                            output_catalog=output_catalog, storage_options=storage_options, force=force)
+            adopted = len(plan.adopted)
+            final_rows = [*plan.failed, *plan.skipped, *plan.adopted]
+            if plan.jobs:
+                assert pool is not None
+                finished, stats = dispatch(pool, plan.jobs, output_catalog)
+                final_rows += finished
+        finally:
+            if pool is not None:
+                pool.shutdown()
+
+    final_rows.sort(key=lambda item: item[0])
+    rows_only = [row for _, row in final_rows]
+    version = commit_rows(output_catalog, rows_only, run_id)
+    summary = summarise(
+        rows_only, run_id=run_id, catalog=catalog, output=output_catalog.root, version=version,
+        prior=prior_name, prior_is_trained=prior_is_trained, adopted=adopted,
+        retries=stats.retries if stats else 0, timeouts=stats.timeouts if stats else 0,
+        workers=stats.workers_started if stats else (1 if prior_name else 0),
+        seconds=time.monotonic() - started, metric_columns=METRIC_COLUMNS,
+    )
+    publish_report(summary)
+    return final_state(summary)
+
+
+def final_state(summary: RunSummary) -> State:
+    """Completed / "Completed with failures" / Failed, with the counts as message and data."""
+    data = summary.to_dict()
+    if summary.failed and summary.failed == summary.rows:
+        return Failed(message=summary.message, data=data)
+    if summary.failed:
+        return Completed(name="Completed with failures", message=summary.message, data=data)
+    return Completed(message=summary.message, data=data)
+
+
+def summary_of(state: State) -> dict[str, Any] | None:
+    """The run summary dict a `nightly` state carries (None for a crash)."""
+    data = state.data
+    if isinstance(data, dict) and "run_id" in data:
+        return data
+    try:
+        result = state.result(raise_on_failure=False)
+    except Exception:  # a crashed run has no readable result
+        return None
+    return result if isinstance(result, dict) and "run_id" in result else None
+
+

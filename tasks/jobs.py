@@ -1,0 +1,165 @@
+"""What one clip of a run is (`ClipJob`) and the output-catalog rows a run writes for it.
+
+Pure Python (no Prefect, no Ray): the planner builds jobs on the driver, the Ray actors turn a
+job into a row, and the flow turns invalid input rows and already-done clips into rows too.
+Row dicts use the output catalog's column names (spec/pipeline.md); `finish_row` fills every
+column of ``catalogs.output.OUTPUT_COLUMNS`` the dict does not set with None.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from flexiclip_core.optimize import AnimationConfig
+
+MEDIA_OUTPUTS: dict[str, tuple[str, str]] = {
+    # animate_clip output file → (URI column prefix, content-addressed suffix)
+    "video.mp4": ("video", ".mp4"),
+    "animation.gif": ("gif", ".gif"),
+    "animation.svg": ("svg_animation", ".svg"),
+    "poster.png": ("poster", ".png"),
+}
+"""The published media of a clip and the catalog columns naming them (``<prefix>_uri`` / ``<prefix>_sha256``)."""
+
+MEDIA_COLUMNS: tuple[str, ...] = tuple(
+    column for prefix, _ in MEDIA_OUTPUTS.values() for column in (f"{prefix}_uri", f"{prefix}_sha256")
+)
+
+SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
+
+
+@dataclass(frozen=True, eq=False)
+class ClipJob:
+    """One clip to animate in one run, with everything that identifies its result."""
+
+    run_id: str
+    """The flow run this job belongs to."""
+    row_index: int
+    """Position of the clip's row in the input catalog."""
+    clip_id: str
+    """The clip's id (validated, safe as a file name)."""
+    svg_uri: str
+    """Where the SVG came from."""
+    svg_bytes: bytes
+    """The SVG itself, read once by the planner (its hash is part of the key)."""
+    svg_sha256: str
+    """sha256 of ``svg_bytes``."""
+    prompt: str
+    """Motion prompt."""
+    negative_prompt: str | None
+    """Negative prompt, or None."""
+    keypoints: np.ndarray | None
+    """[K, 2] keypoints in SVG user units, or None for the automatic rig."""
+    skeleton: np.ndarray | None
+    """[B, 2] bones (keypoint index pairs), or None."""
+    layers: list[dict] | None
+    """Layer specs, or None."""
+    config: AnimationConfig
+    """The effective animation config (method preset + run overrides + row overrides + seed)."""
+    config_hash: str
+    """Hash of everything besides SVG, prompt, prior and seed that decides the result."""
+    prior: str
+    """Name of the prior that animates it (model id + revision, or the tiny test prior)."""
+    code_version: str
+    """Version of the code that animates it."""
+    idempotency_key: str
+    """Key of the result: a succeeded row with this key means the work is done."""
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.seed)
+
+    def base_row(self) -> dict[str, Any]:
+        """The columns every row of this job carries, whatever its outcome."""
+        return {
+            "run_id": self.run_id,
+            "clip_id": self.clip_id,
+            "svg_sha256": self.svg_sha256,
+            "prompt": self.prompt,
+            "method": self.config.method,
+            "config_hash": self.config_hash,
+            "prior": self.prior,
+            "seed": self.seed,
+            "code_version": self.code_version,
+            "idempotency_key": self.idempotency_key,
+            "iterations": int(self.config.iterations),
+        }
+
+
+def request_hash(
+    config: AnimationConfig,
+    *,
+    keypoints: np.ndarray | None,
+    skeleton: np.ndarray | None,
+    layers: list[dict] | None,
+    negative_prompt: str | None,
+) -> str:
+    """The ``config_hash`` column: the animation config's hash, extended by the row's rig inputs.
+
+    Keypoints, skeleton, layers and the negative prompt change the result as much as the config
+    does, so a row that sets any of them hashes them in (16 hex digits, like `config_hash()`).
+    """
+    base = config.config_hash()
+    extras = {
+        "keypoints": None if keypoints is None else np.asarray(keypoints, dtype=np.float64).round(6).tolist(),
+        "skeleton": None if skeleton is None else np.asarray(skeleton, dtype=np.int64).tolist(),
+        "layers": layers,
+        "negative_prompt": negative_prompt,
+    }
+    if all(value is None for value in extras.values()):
+        return base
+    canonical = json.dumps({"config": base, **extras}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def one_line(text: str, limit: int = 2000) -> str:
+    """A message on one line (catalog cells and console lines), bounded in length."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def failed_row(base: dict[str, Any], error_type: str, message: str, *, started_at: datetime | None = None) -> dict[str, Any]:
+    """A ``failed`` row: ``error_type`` is the exception class (or validation kind), ``message`` its one line."""
+    now = utc_now()
+    return {
+        **base,
+        "status": FAILED,
+        "error_type": error_type,
+        "error_message": one_line(message),
+        "started_at": started_at or now,
+        "finished_at": now,
+    }
+
+
+def skipped_row(job: ClipJob, previous: dict[str, Any]) -> dict[str, Any]:
+    """A ``skipped`` row for a job whose key already succeeded: points at the existing media."""
+    now = utc_now()
+    row = {**job.base_row(), "status": SKIPPED, "started_at": now, "finished_at": now}
+    for column in MEDIA_COLUMNS:
+        row[column] = previous.get(column)
+    return row
+
+
+def invalid_input_row(run_id: str, row_index: int, clip_id: str | None, error_type: str, message: str) -> dict[str, Any]:
+    """A ``failed`` row for an input row that did not validate (no job could be built)."""
+    base = {"run_id": run_id, "clip_id": clip_id if clip_id else f"row-{row_index}"}
+    return failed_row(base, error_type, message)
+
+
+def finish_row(row: dict[str, Any], columns: tuple[str, ...] | list[str] | None) -> dict[str, Any]:
+    """``row`` with exactly ``columns`` (missing ones None); unchanged when ``columns`` is None."""
+    if columns is None:
+        return dict(row)
+    return {column: row.get(column) for column in columns}

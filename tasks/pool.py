@@ -1,0 +1,273 @@
+"""A pool of long-lived `ClipWorker` Ray actors that clips stream to.
+
+Each actor loads the prior once; the driver hands the next clip to whichever actor is free
+(``ray.wait`` on everything in flight), so a slow clip never holds up the others. A clip whose
+actor dies (OOM, killed) is put back at the head of the queue and runs on another actor, up to
+``max_retries`` times, then becomes a ``failed`` row; a clip past its timeout has its actor
+killed (Python cannot interrupt the running optimisation) and becomes a ``failed`` row. Dead or
+killed actors are replaced, so the pool keeps its size.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flexiclip_core.errors import FlexiclipError
+from tasks.jobs import ClipJob, failed_row
+from tasks.worker import ClipWorker, WorkerInfo
+
+log = logging.getLogger(__name__)
+
+
+class WorkerStartError(FlexiclipError):
+    """No clip worker could be started (the prior cannot load, no resources in the cluster)."""
+
+
+class ClipTimeoutError(FlexiclipError):
+    """A clip ran past the per-clip timeout; its worker was killed."""
+
+
+class WorkerLostError(FlexiclipError):
+    """A clip's worker died on every attempt (out of memory, killed)."""
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """How many clip workers run, what each one gets, and how long a clip may take."""
+
+    workers: int | None = None
+    """Actors to start (None: one per GPU on GPU clusters, else one per ``cpus_per_worker`` CPUs)."""
+    gpus_per_worker: float | None = None
+    """GPUs per actor: None = 1 when the cluster has GPUs, else 0; fractions share a GPU."""
+    cpus_per_worker: float = 1.0
+    """CPUs reserved per actor."""
+    torch_threads: int | None = None
+    """torch threads inside each actor (None: ``ceil(cpus_per_worker)``, i.e. 1 per CPU slot)."""
+    clip_timeout_s: float = 3600.0
+    """Wall-clock limit for one clip on one actor."""
+    max_retries: int = 2
+    """Times a clip is retried after its worker died, before it is recorded as failed."""
+    start_timeout_s: float = 900.0
+    """Limit for an actor to start and load its prior."""
+
+
+@dataclass
+class DispatchStats:
+    """What happened while dispatching (for the run report)."""
+
+    workers_started: int = 0
+    workers_lost: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    worker_pids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Attempt:
+    job: ClipJob
+    attempt: int = 0
+    """Worker deaths so far for this job."""
+    last_error: str = ""
+
+
+@dataclass
+class _Running:
+    actor: Any
+    attempt: _Attempt
+    deadline: float
+
+
+def cluster_worker_plan(config: PoolConfig, resources: dict[str, float]) -> tuple[int, float]:
+    """(actors, GPUs per actor) for a cluster with ``resources`` (ray.cluster_resources())."""
+    gpus = float(resources.get("GPU", 0.0))
+    cpus = float(resources.get("CPU", 1.0))
+    per_gpu = config.gpus_per_worker if config.gpus_per_worker is not None else (1.0 if gpus >= 1 else 0.0)
+    if config.workers is not None:
+        return max(1, int(config.workers)), per_gpu
+    if per_gpu > 0:
+        return max(1, int(math.floor(gpus / per_gpu + 1e-9))), per_gpu
+    return max(1, int(math.floor(cpus / max(config.cpus_per_worker, 1e-3) + 1e-9))), per_gpu
+
+
+class ActorPool:
+    """Clip workers on Ray; start with `start_first`, then `run` the jobs, then `shutdown`."""
+
+    def __init__(self, prior_spec: str, output_root: str, config: PoolConfig) -> None:
+        import ray
+
+        self._ray = ray
+        self.prior_spec = prior_spec
+        self.output_root = output_root
+        self.config = config
+        self.target_size, self.gpus_per_worker = cluster_worker_plan(config, ray.cluster_resources())
+        threads = config.torch_threads or max(1, math.ceil(config.cpus_per_worker))
+        self._actor_class = ray.remote(
+            num_cpus=config.cpus_per_worker,
+            num_gpus=self.gpus_per_worker,
+            max_restarts=0,  # the pool replaces dead actors itself, and knows which clip died
+            max_task_retries=0,
+        )(ClipWorker)
+        self._actor_kwargs = {"use_gpu": self.gpus_per_worker > 0, "torch_threads": threads}
+        self._starting: dict[Any, Any] = {}  # info ref → actor being started
+        self._idle: list[Any] = []
+        self._running: dict[Any, _Running] = {}  # clip ref → its actor and job
+        self.info: WorkerInfo | None = None
+        self.stats = DispatchStats()
+
+    # -- actors ---------------------------------------------------------------------------
+
+    def _start_actor(self) -> None:
+        actor = self._actor_class.remote(self.prior_spec, self.output_root, **self._actor_kwargs)
+        self._starting[actor.info.remote()] = actor
+        self.stats.workers_started += 1
+
+    def start_first(self) -> WorkerInfo:
+        """Start one actor and wait for it: its prior name is needed to plan the run."""
+        self._start_actor()
+        (ref, actor), = self._starting.items()
+        try:
+            info = self._ray.get(ref, timeout=self.config.start_timeout_s)
+        except Exception as exc:
+            self._starting.clear()
+            self._ray.kill(actor)
+            raise WorkerStartError(f"the first clip worker did not start: {_root_message(exc)}") from exc
+        del self._starting[ref]
+        self._idle.append(actor)
+        self.info = info
+        self.stats.worker_pids.append(info.pid)
+        return info
+
+    def _ensure_size(self, wanted: int) -> None:
+        alive = len(self._idle) + len(self._starting) + len(self._running)
+        for _ in range(max(0, wanted - alive)):
+            self._start_actor()
+
+    def _discard(self, actor: Any) -> None:
+        try:
+            self._ray.kill(actor, no_restart=True)
+        except Exception:  # already dead: nothing to do
+            pass
+
+    def shutdown(self) -> None:
+        """Kill every actor of the pool."""
+        for actor in [*self._idle, *self._starting.values(), *(r.actor for r in self._running.values())]:
+            self._discard(actor)
+        self._idle.clear()
+        self._starting.clear()
+        self._running.clear()
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    def run(self, jobs: Iterable[ClipJob], on_row: Callable[[dict[str, Any]], None]) -> DispatchStats:
+        """Animate ``jobs`` on the pool; ``on_row`` gets each clip's final row as soon as it is known."""
+        ray = self._ray
+        queue: deque[_Attempt] = deque(_Attempt(job) for job in jobs)
+        running = self._running
+        self._ensure_size(min(self.target_size, len(queue)))
+        while queue or running:
+            while self._idle and queue:
+                actor, attempt = self._idle.pop(), queue.popleft()
+                ref = actor.animate.remote(attempt.job)
+                running[ref] = _Running(actor, attempt, time.monotonic() + self.config.clip_timeout_s)
+            if queue and not running and not self._idle and not self._starting:
+                reason = "; ".join({a.last_error for a in queue if a.last_error}) or "no clip worker is alive"
+                for attempt in queue:
+                    on_row(failed_row(attempt.job.base_row(), WorkerStartError.__name__,
+                                      f"clip {attempt.job.clip_id!r}: no clip worker could be started: {reason}"))
+                queue.clear()
+                break
+            now = time.monotonic()
+            wait_s = min([r.deadline - now for r in running.values()] + [5.0])
+            refs = [*running, *self._starting]
+            ready, _ = ray.wait(refs, num_returns=1, timeout=max(wait_s, 0.0))
+            for ref in ready:
+                if ref in self._starting:
+                    self._on_started(ref, queue)
+                else:
+                    self._on_finished(ref, running.pop(ref), queue, on_row)
+            self._expire(running, on_row, queued=len(queue))
+        return self.stats
+
+    def _on_started(self, ref: Any, queue: deque[_Attempt]) -> None:
+        actor = self._starting.pop(ref)
+        try:
+            info: WorkerInfo = self._ray.get(ref)
+        except Exception as exc:
+            message = _root_message(exc)
+            log.error("a clip worker failed to start: %s", message)
+            for attempt in queue:
+                attempt.last_error = message
+            self._discard(actor)
+            return
+        if self.info is not None and info.prior_name != self.info.prior_name:
+            # Another node resolved a different prior: its rows would not match the planned keys.
+            log.error("worker %d on %s loaded prior %s, the run planned %s: not used",
+                      info.pid, info.host, info.prior_name, self.info.prior_name)
+            self._discard(actor)
+            return
+        self.stats.worker_pids.append(info.pid)
+        self._idle.append(actor)
+
+    def _on_finished(self, ref: Any, done: _Running, queue: deque[_Attempt], on_row: Callable[[dict], None]) -> None:
+        from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError, WorkerCrashedError
+
+        job = done.attempt.job
+        try:
+            row = self._ray.get(ref)
+        except (RayActorError, WorkerCrashedError, OutOfMemoryError) as exc:
+            self.stats.workers_lost += 1
+            self._discard(done.actor)
+            attempt = done.attempt
+            attempt.attempt += 1
+            attempt.last_error = f"{type(exc).__name__}: {_root_message(exc)}"
+            if attempt.attempt <= self.config.max_retries:
+                self.stats.retries += 1
+                log.warning("clip %s: its worker died (%s); retrying on another worker (%d/%d)",
+                            job.clip_id, type(exc).__name__, attempt.attempt, self.config.max_retries)
+                queue.appendleft(attempt)
+            else:
+                on_row(failed_row(job.base_row(), type(exc).__name__,
+                                  f"clip {job.clip_id!r}: its worker died on {attempt.attempt} attempts "
+                                  f"(last: {attempt.last_error})"))
+            if queue:
+                self._ensure_size(min(self.target_size, len(queue) + len(self._running)))
+            return
+        except RayTaskError as exc:  # the worker catches clip errors; this is a bug in the worker
+            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            on_row(failed_row(job.base_row(), type(cause).__name__, f"clip {job.clip_id!r}: {_root_message(exc)}"))
+            self._idle.append(done.actor)
+            return
+        self._idle.append(done.actor)
+        on_row(row)
+
+    def _expire(self, running: dict[Any, _Running], on_row: Callable[[dict], None], *, queued: int) -> None:
+        now = time.monotonic()
+        for ref, item in list(running.items()):
+            if item.deadline > now:
+                continue
+            del running[ref]
+            self.stats.timeouts += 1
+            self._discard(item.actor)
+            job = item.attempt.job
+            log.warning("clip %s: over the %.0f s per-clip timeout; its worker was stopped",
+                        job.clip_id, self.config.clip_timeout_s)
+            on_row(failed_row(job.base_row(), ClipTimeoutError.__name__,
+                              f"clip {job.clip_id!r}: not finished after {self.config.clip_timeout_s:g} s "
+                              f"(per-clip timeout); its worker was stopped"))
+            if queued:
+                self._ensure_size(min(self.target_size, queued + len(running)))
+
+
+def _root_message(exc: BaseException) -> str:
+    """The first line of the innermost meaningful message of a (Ray-wrapped) exception."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException) and cause is not exc:
+        exc = cause
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,128 @@
+"""The run report: counts, failures with reasons and metric means, as data and as Markdown."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tasks.jobs import FAILED, SKIPPED, SUCCEEDED
+
+UNTRAINED_NOTE = (
+    "the tiny test prior has random weights: its motion is untrained and says nothing about the "
+    "method's quality (configure ModelScope weights for real results)"
+)
+"""What the console, the report and the catalog rows say when the tiny prior made the motion."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    clip_id: str
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one flow run did."""
+
+    run_id: str
+    catalog: str
+    output: str
+    version: int | None
+    """Output-catalog version the run committed (None: nothing to commit)."""
+    prior: str | None
+    prior_is_trained: bool | None
+    rows: int
+    succeeded: int
+    failed: int
+    skipped: int
+    adopted: int
+    """Succeeded rows taken over from a stopped earlier run (counted in ``succeeded`` too)."""
+    retries: int = 0
+    timeouts: int = 0
+    workers: int = 0
+    seconds: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+    metric_means: dict[str, float | None] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def message(self) -> str:
+        """One line for the flow's final state and the console."""
+        text = (f"{self.rows} clip(s): {self.succeeded} succeeded, {self.failed} failed, {self.skipped} skipped"
+                + (f" ({self.adopted} adopted from an interrupted run)" if self.adopted else ""))
+        if self.version is not None:
+            text += f"; output catalog version {self.version}"
+        return text
+
+
+def summarise(
+    rows: list[dict[str, Any]],
+    *,
+    run_id: str,
+    catalog: str,
+    output: str,
+    version: int | None,
+    prior: str | None,
+    prior_is_trained: bool | None,
+    adopted: int,
+    retries: int = 0,
+    timeouts: int = 0,
+    workers: int = 0,
+    seconds: float = 0.0,
+    metric_columns: tuple[str, ...] = (),
+) -> RunSummary:
+    """Count ``rows`` (the run's final rows) and average the metrics of the succeeded ones."""
+    by_status = {status: [r for r in rows if r.get("status") == status] for status in (SUCCEEDED, FAILED, SKIPPED)}
+    means: dict[str, float | None] = {}
+    for column in metric_columns:
+        values = [float(r[column]) for r in by_status[SUCCEEDED] if _finite(r.get(column))]
+        means[column] = sum(values) / len(values) if values else None
+    failures = [Failure(str(r.get("clip_id")), str(r.get("error_type")), str(r.get("error_message")))
+                for r in by_status[FAILED]]
+    return RunSummary(
+        run_id=run_id, catalog=catalog, output=output, version=version, prior=prior,
+        prior_is_trained=prior_is_trained, rows=len(rows), succeeded=len(by_status[SUCCEEDED]),
+        failed=len(by_status[FAILED]), skipped=len(by_status[SKIPPED]), adopted=adopted, retries=retries,
+        timeouts=timeouts, workers=workers, seconds=seconds, failures=failures, metric_means=means,
+    )
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return value is not None and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def markdown_report(summary: RunSummary) -> str:
+    """The Prefect artifact's Markdown: counts, prior, failures with reasons, metric means."""
+    lines = [
+        f"# flexiclip run `{summary.run_id}`",
+        "",
+        f"**{summary.message}**",
+        "",
+        f"- input catalog: `{summary.catalog}`",
+        f"- output root: `{summary.output}`",
+        f"- prior: `{summary.prior}`" + ("" if summary.prior_is_trained in (True, None) else " — **untrained**"),
+        f"- workers: {summary.workers}, retries after a lost worker: {summary.retries}, "
+        f"timeouts: {summary.timeouts}, wall time: {summary.seconds:.1f} s",
+    ]
+    if summary.prior_is_trained is False:
+        lines += ["", f"> Note: {UNTRAINED_NOTE}."]
+    lines += ["", "| status | clips |", "|---|---:|",
+              f"| succeeded | {summary.succeeded} |", f"| failed | {summary.failed} |",
+              f"| skipped (already done) | {summary.skipped} |"]
+    if summary.failures:
+        lines += ["", "## Failures", "", "| clip | error | reason |", "|---|---|---|"]
+        for failure in summary.failures:
+            reason = failure.message.replace("|", "\\|")
+            lines.append(f"| `{failure.clip_id}` | {failure.error_type} | {reason} |")
+    if summary.metric_means:
+        lines += ["", "## Metric means (succeeded clips)", "", "| metric | mean |", "|---|---:|"]
+        for name, value in summary.metric_means.items():
+            lines.append(f"| {name} | {'n/a' if value is None else f'{value:.4g}'} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,140 @@
+"""Process environment and Ray connection for the pipeline (the embedded defaults live here).
+
+Every process that runs Prefect or Ray gets the same environment (`PIPELINE_ENV_DEFAULTS`): no
+telemetry, no hub look-ups, a patient ephemeral Prefect API. Prefect reads its settings when it
+is imported, so `apply_pipeline_env` must run before the first ``import prefect`` (the CLI does
+this before it imports `flows`).
+
+Ray: ``RAY_ADDRESS`` set → join that cluster; otherwise a local Ray starts in-process, bound to
+127.0.0.1, with no dashboard, usage stats or auth token, its session files under a private
+temporary folder, and the network guard (`tasks/loopback_guard`) on the ``PYTHONPATH`` of every
+Python process it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+GUARD_DIR = Path(__file__).resolve().parent / "loopback_guard"
+"""Folder holding the network guard's ``sitecustomize.py`` (put first on PYTHONPATH)."""
+
+PIPELINE_ENV_DEFAULTS: dict[str, str] = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    # Route the project's own loggers into Prefect's run logs too.
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "tasks,flows,catalogs",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+}
+"""Environment every Prefect/Ray process of the pipeline runs with (values already set win)."""
+
+LOCAL_RAY_ENV: dict[str, str] = {
+    # A local test/laptop cluster needs no token (else Ray writes one under ~/.ray).
+    "RAY_AUTH_MODE": "disabled",
+}
+"""Extra environment for a Ray cluster started here (not applied when joining RAY_ADDRESS)."""
+
+
+def apply_pipeline_env(environ: MutableMapping[str, str] | None = None, *, network_guard: bool = True) -> None:
+    """Set the pipeline's environment defaults (and the network guard) in ``environ``.
+
+    With ``network_guard`` the guard folder goes first on PYTHONPATH, so child processes
+    (Prefect's server, Ray's processes and workers) install it at start-up, and it is installed
+    in this process too. ``FLEXICLIP_NET_GUARD=off`` disables it.
+    """
+    env = os.environ if environ is None else environ
+    for name, value in PIPELINE_ENV_DEFAULTS.items():
+        env.setdefault(name, value)
+    if network_guard and env.get("FLEXICLIP_NET_GUARD", "probes").lower() != "off":
+        env.setdefault("FLEXICLIP_NET_GUARD", "probes")
+        paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if str(GUARD_DIR) not in paths:
+            env["PYTHONPATH"] = os.pathsep.join([str(GUARD_DIR), *paths])
+        if env is os.environ:
+            install_network_guard()
+
+
+def install_network_guard() -> bool:
+    """Install the network guard's audit hook in this process (idempotent)."""
+    import importlib.util
+    import sys
+
+    name = "flexiclip_loopback_guard"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, GUARD_DIR / "sitecustomize.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return bool(module.install())
+
+
+@dataclass(frozen=True)
+class RaySession:
+    """How this process is attached to Ray."""
+
+    address: str | None
+    """The cluster joined (RAY_ADDRESS), or None for a local cluster started here."""
+    started_here: bool
+    """Whether this process started the cluster (and so shuts it down)."""
+    temp_dir: str | None
+    """Session folder of a local cluster started here (removed at shutdown)."""
+
+
+@contextmanager
+def ray_session(*, num_cpus: int | None = None, num_gpus: int | None = None) -> Iterator[RaySession]:
+    """Attach to Ray for the duration of the block: join RAY_ADDRESS or start a local cluster.
+
+    An already-initialised Ray (a caller's) is used as is and left running.
+    """
+    import ray
+
+    if ray.is_initialized():
+        yield RaySession(address=None, started_here=False, temp_dir=None)
+        return
+    address = os.environ.get("RAY_ADDRESS") or None
+    if address:
+        log.info("joining the Ray cluster at %s", address)
+        ray.init(address=address, log_to_driver=True)
+        try:
+            yield RaySession(address=address, started_here=False, temp_dir=None)
+        finally:
+            ray.shutdown()
+        return
+
+    for name, value in LOCAL_RAY_ENV.items():
+        os.environ.setdefault(name, value)
+    # Short path: Ray's unix sockets live under it and must stay below 107 characters.
+    temp_dir = tempfile.mkdtemp(prefix="fxray-", dir=os.environ.get("FLEXICLIP_RAY_TMP") or None)
+    cpus = num_cpus or os.cpu_count() or 1
+    log.info("starting a local Ray (%d CPUs) in %s", cpus, temp_dir)
+    ray.init(
+        address="local",
+        num_cpus=cpus,
+        num_gpus=num_gpus,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        _temp_dir=temp_dir,
+        # Rows and small job payloads only: a small object store starts faster and fits any /dev/shm.
+        object_store_memory=200 * 1024 * 1024,
+        log_to_driver=True,
+        configure_logging=False,
+    )
+    try:
+        yield RaySession(address=None, started_here=True, temp_dir=temp_dir)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)

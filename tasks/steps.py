@@ -1,0 +1,110 @@
+"""The Prefect tasks of a pipeline run: read + validate, plan, dispatch, commit, report.
+
+Each task is a thin, observable step over the plain modules (`tasks.plan`, `tasks.pool`,
+`tasks.report`, `catalogs`); they run in the flow's process and pass Python objects, so none
+caches or persists its result (``NO_CACHE``: jobs carry SVG bytes and numpy arrays).
+
+Publishing media happens inside the Ray workers (`ClipWorker.animate` puts each file into the
+output root's content-addressed media store), next to the files, so nothing large travels back
+through the driver; the driver stages each finished row at once (durable before the commit).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.jobs import FAILED, SUCCEEDED, ClipJob, finish_row
+from tasks.plan import Plan, build_jobs, select_work, succeeded_rows
+from tasks.pool import ActorPool, DispatchStats
+from tasks.report import RunSummary, markdown_report
+
+log = logging.getLogger(__name__)
+
+REPORT_ARTIFACT_KEY = "flexiclip-run-report"
+"""Key of the Markdown artifact each run publishes (the latest one per key shows in the UI)."""
+
+
+@task(name="read-catalog", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def read_input_catalog(catalog: str, storage_options: dict | None, validate_config: Callable[[dict], Any]):
+    """Read and validate the input catalog: (valid ClipRows, RowErrors)."""
+    from catalogs.input import read_catalog
+
+    rows, errors = read_catalog(catalog, storage_options=storage_options or None, validate_config=validate_config)
+    log.info("catalog %s: %d valid row(s), %d invalid", catalog, len(rows), len(errors))
+    return rows, errors
+
+
+@task(name="plan", cache_policy=NO_CACHE)
+def plan_run(
+    rows: list,
+    errors: list,
+    *,
+    run_id: str,
+    config: Any,
+    prior_name: str,
+    output_catalog: Any,
+    storage_options: dict | None,
+    force: bool,
+) -> Plan:
+    """Build the jobs, then skip what already succeeded and adopt what a stopped run staged."""
+    from catalogs.input import read_svg_bytes
+    from catalogs.output import code_version
+
+    plan = build_jobs(
+        rows, errors, run_id=run_id, config=config, prior_name=prior_name, code_version=code_version(),
+        read_svg=lambda uri: read_svg_bytes(uri, storage_options=storage_options or None),
+    )
+    succeeded = {} if force else succeeded_rows(output_catalog.read(status=SUCCEEDED))
+    staged = {} if force else output_catalog.staged()
+    return select_work(plan, succeeded=succeeded, staged=staged, force=force)
+
+
+@task(name="dispatch", cache_policy=NO_CACHE)
+def dispatch(pool: ActorPool, jobs: list[ClipJob], output_catalog: Any) -> tuple[list[tuple[int, dict]], DispatchStats]:
+    """Animate ``jobs`` on the actor pool, staging each finished row as it arrives."""
+    index_of = {job.idempotency_key: job.row_index for job in jobs}
+    finished: list[tuple[int, dict]] = []
+    started = time.monotonic()
+
+    def on_row(row: dict[str, Any]) -> None:
+        key = row.get("idempotency_key")
+        try:
+            output_catalog.stage(row)
+        except Exception as exc:  # the row is still committed from memory; staging only guards a crash
+            log.warning("clip %s: could not stage its row (%s); it is kept in memory", row.get("clip_id"), exc)
+        finished.append((index_of.get(key, -1), row))
+        detail = (f"in {row['seconds']:.1f} s" if row.get("status") == SUCCEEDED and row.get("seconds") is not None
+                  else f"{row.get('error_type')}: {row.get('error_message')}" if row.get("status") == FAILED else "")
+        log.info("clip %s %s %s [%d/%d, %.0f s]", row.get("clip_id"), row.get("status"), detail,
+                 len(finished), len(jobs), time.monotonic() - started)
+
+    stats = pool.run(jobs, on_row) if jobs else DispatchStats()
+    return finished, stats
+
+
+@task(name="commit", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def commit_rows(output_catalog: Any, rows: list[dict], run_id: str) -> int | None:
+    """One Delta commit with every row of the run (metadata names the run); its version."""
+    from catalogs.output import OUTPUT_COLUMNS
+
+    if not rows:
+        log.info("nothing to commit")
+        return None
+    clean = [finish_row(row, OUTPUT_COLUMNS) for row in rows]
+    return output_catalog.commit(clean, run_id=run_id)
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def publish_report(summary: RunSummary) -> str:
+    """Publish the run report as a Markdown artifact; returns the Markdown."""
+    from prefect.artifacts import create_markdown_artifact
+
+    text = markdown_report(summary)
+    create_markdown_artifact(markdown=text, key=REPORT_ARTIFACT_KEY, description=summary.message)
+    return text
