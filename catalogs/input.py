@@ -124,9 +124,10 @@ class _Problems:
 class _Invalid(Exception):
     """Internal: a cell's value is invalid; message says why (the column is added by the caller)."""
 
-    def __init__(self, message: str, error_type: str | None = None) -> None:
+    def __init__(self, message: str, error_type: str | None = None, *, wrong_type: bool = False) -> None:
         super().__init__(message)
         self.error_type = error_type
+        self.wrong_type = wrong_type  # the cell's Python type is wrong: the message adds the column type
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,7 +268,7 @@ def _parse_row(
             return parser(cells[name], *args)
         except _Invalid as error:
             kind = error.error_type or f"invalid_{name}"
-            type_note = f" (column type {arrow_types[name]})" if name in arrow_types and "expected" in str(error) else ""
+            type_note = f" (column type {arrow_types[name]})" if error.wrong_type and name in arrow_types else ""
             problems.add(kind, f"column {name!r}: {error}{type_note}")
             return default
 
@@ -305,7 +306,7 @@ def _require_str(value: Any, what: str = "a string") -> str:
     if value is None:
         raise _Invalid("missing (null)")
     if not isinstance(value, str):
-        raise _Invalid(f"expected {what}, got {_type_name(value)} {_short(value)}")
+        raise _Invalid(f"expected {what}, got {_type_name(value)} {_short(value)}", wrong_type=True)
     return value
 
 
@@ -403,7 +404,7 @@ def _parse_keypoints(value: Any) -> np.ndarray | None:
     if value is None:
         return None
     if not isinstance(value, (list, tuple)):
-        raise _Invalid(f"expected a list of {{x, y}} points, got {_type_name(value)} {_short(value)}")
+        raise _Invalid(f"expected a list of {{x, y}} points, got {_type_name(value)} {_short(value)}", wrong_type=True)
     if not value:
         raise _Invalid("empty list (leave the cell null to use the automatic rig)")
     if len(value) > MAX_KEYPOINTS:
@@ -447,7 +448,7 @@ def _parse_skeleton(value: Any, keypoint_count: int | None) -> np.ndarray | None
     if keypoint_count is None:
         raise _Invalid("a skeleton needs keypoints, and this row has none")
     if not isinstance(value, (list, tuple)):
-        raise _Invalid(f"expected a list of [i, j] pairs, got {_type_name(value)} {_short(value)}")
+        raise _Invalid(f"expected a list of [i, j] pairs, got {_type_name(value)} {_short(value)}", wrong_type=True)
     bones = np.empty((len(value), 2), dtype=np.int64)
     for index, pair in enumerate(value):
         if isinstance(pair, dict) and set(pair) >= {"i", "j"}:
@@ -507,7 +508,7 @@ def _parse_seed(value: Any) -> int | None:
             raise _Invalid(f"expected an integer, got {value}")
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise _Invalid(f"expected an integer, got {_type_name(value)} {_short(value)}")
+        raise _Invalid(f"expected an integer, got {_type_name(value)} {_short(value)}", wrong_type=True)
     seed = int(value)
     if not 0 <= seed <= MAX_SEED:
         raise _Invalid(f"seed {seed} is outside [0, 2**63 - 1]")
@@ -528,7 +529,7 @@ def _parse_config(value: Any, validate_config: Callable[[dict], None] | None) ->
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _Invalid(f"expected a JSON object of overrides, got {_type_name(value)} {_short(value)}")
+        raise _Invalid(f"expected a JSON object of overrides, got {_type_name(value)} {_short(value)}", wrong_type=True)
     if not all(isinstance(key, str) for key in value):
         raise _Invalid("override names must be strings")
     if validate_config is not None:
@@ -544,7 +545,7 @@ def _parse_tags(value: Any) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, (list, tuple)):
-        raise _Invalid(f"expected a list of strings, got {_type_name(value)} {_short(value)}")
+        raise _Invalid(f"expected a list of strings, got {_type_name(value)} {_short(value)}", wrong_type=True)
     for index, tag in enumerate(value):
         if not isinstance(tag, str):
             raise _Invalid(f"tag {index} is {_type_name(tag)} {_short(tag)}, expected a string")

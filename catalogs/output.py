@@ -569,9 +569,12 @@ class OutputCatalog:
 
     def _find_commit(self, token: str) -> int | None:
         """The version whose commit metadata carries ``token`` (newest commits are searched first)."""
-        for commit in self._table().history():
-            if commit.get(_COMMIT_TOKEN) == token:
-                return int(commit["version"])
+        table = self._table()
+        # Concurrent writers put only a few commits after ours: look at the recent ones first.
+        for limit in (32, None):
+            for commit in table.history(limit=limit):
+                if commit.get(_COMMIT_TOKEN) == token:
+                    return int(commit["version"])
         return None
 
 
