@@ -1,0 +1,591 @@
+"""The run's HTML gallery: ``ROOT/reports/RUN_ID/index.html``, one card per clip.
+
+A self-contained page (inline CSS and a small inline script for sorting and filtering; no CDN,
+no fonts, no request to anything but the output root) that a person opens to review a run:
+each clip's animation playing, its poster, prompt, method, prior (the tiny test prior clearly
+labelled untrained), status, metrics, failures with their error, and a run summary (counts,
+metric means and spread, wall time).
+
+Media are linked relatively (``../../media/<sha[:2]>/<sha><suffix>``) from their content
+addresses, never by absolute path, so the report works from a copied folder, over any static
+HTTP server or from an S3 bucket. On an ``s3://`` root the page is written there with fsspec
+in the same layout.
+
+Cards play the MP4 in a ``<video autoplay loop muted playsinline poster=…>``; where a browser
+cannot play it (no H.264 decoder) the script swaps in the animated SVG (SMIL) as an ``<img>``,
+and the poster stays as the last fallback. All catalog text (prompts, errors, warnings) is
+untrusted and HTML-escaped; a Content-Security-Policy with the hashes of the inline script and
+style keeps any markup that slipped through from running or loading anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import logging
+import math
+import os
+import re
+import statistics
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from catalogs.output import OutputCatalog
+from catalogs.storage import s3_path
+from flexiclip_core.metrics import METRIC_COLUMNS
+
+__all__ = [
+    "REPORTS_FOLDER",
+    "METRIC_INFO",
+    "MetricInfo",
+    "report_folder_name",
+    "latest_run_id",
+    "media_href",
+    "render_report_html",
+    "write_report",
+]
+
+log = logging.getLogger(__name__)
+
+REPORTS_FOLDER = "reports"
+"""Folder under the output root that holds one ``<run>/index.html`` per run."""
+
+_MEDIA_NAME = re.compile(r"^([0-9a-f]{64})((?:\.[A-Za-z0-9]{1,16}){1,3})$")
+_SAFE_RUN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How the report labels one metric column (spec/metrics.md)."""
+
+    label: str
+    """Short human name."""
+    better: str
+    """'higher' or 'lower'."""
+    unit: str = ""
+    """Unit shown after the value ('' when unitless)."""
+
+
+METRIC_INFO: dict[str, MetricInfo] = {
+    "motion_vitality": MetricInfo("motion vitality", "higher", "px"),
+    "temporal_jerk": MetricInfo("temporal jerk", "lower", "px/frame²"),
+    "rigidity_error": MetricInfo("rigidity error", "lower", "×100"),
+    "deformation_roughness": MetricInfo("deformation roughness", "lower", "×100"),
+    "animation_energy": MetricInfo("animation energy", "higher", "px²/frame²"),
+    "bone_length_error": MetricInfo("bone length error", "lower", "%"),
+    "temporal_consistency": MetricInfo("temporal consistency", "higher"),
+    "identity_ssim": MetricInfo("identity SSIM", "higher"),
+    "coverage_iou": MetricInfo("coverage IoU", "higher"),
+    "identity_lpips": MetricInfo("identity LPIPS", "lower"),
+    "clip_identity": MetricInfo("CLIP identity", "higher"),
+    "text_alignment": MetricInfo("text alignment", "higher"),
+}
+"""Label, better direction and unit of every metric column (keys == METRIC_COLUMNS)."""
+
+_UNTRAINED_TEXT = (
+    "UNTRAINED test prior: random weights, the motion is not driven by the prompt and says "
+    "nothing about the method's quality"
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Where things go
+
+
+def report_folder_name(run_id: str) -> str:
+    """The folder name of ``run_id``'s report: the id itself when it is a safe path segment
+    (letters, digits, ``_.-``), else a sanitised form plus 8 hex of its sha256 (never ``..``)."""
+    if _SAFE_RUN.fullmatch(run_id) and run_id not in (".", ".."):
+        return run_id
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("._")[:64] or "run"
+    return f"{cleaned}-{hashlib.sha256(run_id.encode('utf-8')).hexdigest()[:8]}"
+
+
+def media_href(uri: str | None, *, depth: int = 2) -> str | None:
+    """Relative link from ``ROOT/reports/RUN/`` to a content-addressed media URI, or None.
+
+    Only the content address (``<sha256><suffix>``, the last path segment) of ``uri`` is used,
+    so links stay right when the root is copied or moved; a URI that is not content-addressed
+    gives None (the report never links an absolute path).
+    """
+    if not uri or not isinstance(uri, str):
+        return None
+    name = uri.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    match = _MEDIA_NAME.fullmatch(name)
+    if match is None:
+        log.warning("media URI %r is not content-addressed; not linked from the report", uri)
+        return None
+    return "../" * depth + f"media/{match.group(1)[:2]}/{name}"
+
+
+def latest_run_id(catalog: OutputCatalog) -> str | None:
+    """The run of the newest commit that names one, or None when the table has no run yet."""
+    for entry in reversed(catalog.history()):
+        if entry.get("run_id"):
+            return str(entry["run_id"])
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+
+def _clean(value: Any) -> Any:
+    """None for pandas/numpy nulls (NaN, NaT, None); Python scalars otherwise."""
+    if value is None:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if hasattr(value, "to_pydatetime"):
+        try:
+            value = value.to_pydatetime()
+        except ValueError:
+            return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if type(value).__name__ in ("NaTType", "NAType"):
+        return None
+    return value
+
+
+def _rows(frame: Any) -> list[dict[str, Any]]:
+    """Rows of a pandas DataFrame (or an iterable of dicts) with nulls as None."""
+    records = frame.to_dict("records") if hasattr(frame, "to_dict") else list(frame)
+    return [{key: _clean(value) for key, value in record.items()} for record in records]
+
+
+def _metric_value(row: Mapping[str, Any], column: str) -> float | None:
+    value = row.get(column)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _format_number(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.3e}"
+    return f"{value:.4g}"
+
+
+def _as_time(value: Any) -> datetime | None:
+    value = _clean(value)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+def _warnings(row: Mapping[str, Any]) -> list[str]:
+    raw = row.get("warnings")
+    if not raw:
+        return []
+    try:
+        items = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return [str(raw)]
+    if isinstance(items, (list, tuple)):
+        return [item if isinstance(item, str) else json.dumps(item, ensure_ascii=False, default=str) for item in items]
+    return [str(items)]
+
+
+def _integer_text(value: Any) -> str:
+    """``3`` for 3 and 3.0 (pandas turns an integer column with nulls into floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _esc(value: Any) -> str:
+    """HTML-escaped text (also safe inside double- or single-quoted attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+
+
+_STYLE = """
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;background:#f3f4f7}
+header{padding:16px 24px;background:#1d2330;color:#fff}
+header h1{margin:0 0 4px;font-size:20px}
+header .sub{color:#c5cad6;font-size:12px;word-break:break-all}
+main{padding:16px 24px}
+.banner{margin:0 0 16px;padding:10px 14px;border-radius:6px;background:#fff4d6;border:1px solid #e0b341;color:#5a4200}
+.summary{display:flex;flex-wrap:wrap;gap:16px;margin-bottom:16px}
+.panel{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+.panel h2{margin:0 0 8px;font-size:15px}
+.counts span{display:inline-block;margin-right:12px}
+table{border-collapse:collapse}
+th,td{padding:2px 8px;text-align:right;font-variant-numeric:tabular-nums}
+th:first-child,td:first-child{text-align:left}
+thead th{border-bottom:1px solid #ccd}
+.controls{display:flex;flex-wrap:wrap;gap:12px;align-items:center;margin-bottom:16px}
+.controls label{display:flex;gap:6px;align-items:center}
+.controls input[type=number]{width:90px}
+#cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:16px}
+.card{background:#fff;border-radius:8px;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow:hidden;display:flex;flex-direction:column}
+.card.hidden{display:none}
+.media{background:#fff;aspect-ratio:1/1;display:flex;align-items:center;justify-content:center;border-bottom:1px solid #eee}
+.media video,.media img{width:100%;height:100%;object-fit:contain}
+.media .none{color:#8a90a0;padding:16px;text-align:center}
+.body{padding:10px 12px;display:flex;flex-direction:column;gap:6px}
+.title{display:flex;justify-content:space-between;align-items:center;gap:8px}
+.title b{word-break:break-all}
+.status{border-radius:10px;padding:1px 8px;font-size:12px;color:#fff}
+.status-succeeded{background:#2e7d32}.status-failed{background:#c62828}.status-skipped{background:#6d7587}
+.prompt{font-style:italic;overflow-wrap:anywhere}
+.meta{font-size:12px;color:#4b5263;overflow-wrap:anywhere}
+.untrained{display:inline-block;font-size:11px;font-weight:600;color:#7a4d00;background:#ffe6a8;border-radius:4px;padding:0 5px}
+.error{background:#fdecea;border-left:3px solid #c62828;padding:6px 8px;font:12px/1.35 ui-monospace,monospace;white-space:pre-wrap;overflow-wrap:anywhere}
+.warn{font-size:12px;color:#7a4d00;overflow-wrap:anywhere}
+.metrics td,.metrics th{font-size:12px;padding:1px 6px}
+.links{font-size:12px}
+.links a{margin-right:8px}
+.dir{color:#8a90a0;font-size:11px}
+"""
+
+_SCRIPT = """
+(function () {
+  "use strict";
+  var grid = document.getElementById("cards");
+  var cards = Array.prototype.slice.call(grid.querySelectorAll(".card"));
+  var sortKey = document.getElementById("sort-key");
+  var sortDir = document.getElementById("sort-dir");
+  var statusSel = document.getElementById("filter-status");
+  var metricSel = document.getElementById("filter-metric");
+  var minBox = document.getElementById("filter-min");
+  var maxBox = document.getElementById("filter-max");
+  var shown = document.getElementById("shown");
+
+  function value(card, key) {
+    var raw = card.getAttribute("data-" + key);
+    if (raw === null || raw === "") { return null; }
+    if (key.indexOf("m-") === 0 || key === "seconds") {
+      var number = parseFloat(raw);
+      return isFinite(number) ? number : null;
+    }
+    return raw;
+  }
+
+  function apply() {
+    var key = sortKey.value;
+    var sign = sortDir.value === "desc" ? -1 : 1;
+    var ordered = cards.slice().sort(function (a, b) {
+      var x = value(a, key), y = value(b, key);
+      if (x === null && y === null) { return cards.indexOf(a) - cards.indexOf(b); }
+      if (x === null) { return 1; }   /* missing values last in either direction */
+      if (y === null) { return -1; }
+      var order = (typeof x === "number") ? x - y : String(x).localeCompare(String(y));
+      return order !== 0 ? sign * order : cards.indexOf(a) - cards.indexOf(b);
+    });
+    var status = statusSel.value;
+    var metric = metricSel.value;
+    var low = minBox.value === "" ? null : parseFloat(minBox.value);
+    var high = maxBox.value === "" ? null : parseFloat(maxBox.value);
+    var count = 0;
+    ordered.forEach(function (card) {
+      var keep = status === "" || card.getAttribute("data-status") === status;
+      if (keep && metric !== "" && (low !== null || high !== null)) {
+        var v = value(card, "m-" + metric);
+        keep = v !== null && (low === null || v >= low) && (high === null || v <= high);
+      }
+      card.classList.toggle("hidden", !keep);
+      if (keep) { count += 1; }
+      grid.appendChild(card);
+    });
+    shown.textContent = String(count);
+  }
+
+  /* A browser without an H.264 decoder shows the SMIL animated SVG (then the poster) instead. */
+  Array.prototype.forEach.call(document.querySelectorAll("video[data-fallback]"), function (video) {
+    function fallback() {
+      var src = video.getAttribute("data-fallback");
+      if (!src || video.getAttribute("data-failed")) { return; }
+      video.setAttribute("data-failed", "1");
+      var img = document.createElement("img");
+      img.src = src;
+      img.alt = video.getAttribute("aria-label") || "";
+      video.replaceWith(img);
+    }
+    video.addEventListener("error", fallback);
+    var source = video.querySelector("source");
+    if (source) { source.addEventListener("error", fallback); }
+    if (video.error) { fallback(); }
+  });
+
+  [sortKey, sortDir, statusSel, metricSel].forEach(function (el) { el.addEventListener("change", apply); });
+  [minBox, maxBox].forEach(function (el) { el.addEventListener("input", apply); });
+  apply();
+}());
+"""
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def _card(row: Mapping[str, Any], index: int) -> str:
+    clip_id = row.get("clip_id") or f"row-{index}"
+    status = row.get("status") or "unknown"
+    video = media_href(row.get("video_uri"))
+    svg = media_href(row.get("svg_animation_uri"))
+    gif = media_href(row.get("gif_uri"))
+    poster = media_href(row.get("poster_uri"))
+    label = f"animation of {clip_id}"
+
+    if video:
+        fallback = svg or poster or ""
+        media = (
+            f'<video src="{_esc(video)}" autoplay loop muted playsinline preload="auto"'
+            + (f' poster="{_esc(poster)}"' if poster else "")
+            + (f' data-fallback="{_esc(fallback)}"' if fallback else "")
+            + f' aria-label="{_esc(label)}"></video>'
+        )
+    elif svg or gif or poster:
+        media = f'<img src="{_esc(svg or gif or poster)}" alt="{_esc(label)}">'
+    else:
+        media = '<div class="none">no media' + (" (failed)" if status == "failed" else "") + "</div>"
+
+    attributes = {
+        "data-clip_id": clip_id,
+        "data-status": status,
+        "data-method": row.get("method") or "",
+        "data-seconds": "" if _metric_value(row, "seconds") is None else repr(_metric_value(row, "seconds")),
+    }
+    for column in METRIC_COLUMNS:
+        value = _metric_value(row, column)
+        attributes[f"data-m-{column}"] = "" if value is None else repr(value)
+    attribute_text = " ".join(f'{name}="{_esc(value)}"' for name, value in attributes.items())
+
+    prior = row.get("prior")
+    untrained = row.get("prior_is_trained") is False
+    prior_html = _esc(prior or "n/a")
+    if untrained:
+        prior_html += f' <span class="untrained" title="{_esc(_UNTRAINED_TEXT)}">UNTRAINED</span>'
+
+    parts = [
+        f'<article class="card" {attribute_text}>',
+        f'<div class="media">{media}</div>',
+        '<div class="body">',
+        f'<div class="title"><b>{_esc(clip_id)}</b><span class="status status-{_esc(status)}">{_esc(status)}</span></div>',
+        f'<div class="prompt">{_esc(row.get("prompt") or "")}</div>',
+        f'<div class="meta">method: {_esc(row.get("method") or "n/a")} · prior: {prior_html}</div>',
+    ]
+    details = []
+    if row.get("seed") is not None:
+        details.append(f"seed {_esc(_integer_text(row.get('seed')))}")
+    if row.get("iterations") is not None:
+        details.append(f"{_esc(_integer_text(row.get('iterations')))} iterations")
+    if _metric_value(row, "seconds") is not None:
+        details.append(f"{_metric_value(row, 'seconds'):.1f} s")
+    if row.get("device"):
+        details.append(_esc(row.get("device")))
+    if details:
+        parts.append(f'<div class="meta">{" · ".join(details)}</div>')
+    if status == "failed" or row.get("error_type") or row.get("error_message"):
+        error = ": ".join(str(x) for x in (row.get("error_type"), row.get("error_message")) if x)
+        parts.append(f'<div class="error">{_esc(error or "failed without a recorded error")}</div>')
+    for warning in _warnings(row):
+        parts.append(f'<div class="warn">⚠ {_esc(warning)}</div>')
+    if status != "failed" or any(_metric_value(row, c) is not None for c in METRIC_COLUMNS):
+        metric_rows = "".join(
+            f'<tr><td>{_esc(METRIC_INFO[c].label)} <span class="dir">{"↑" if METRIC_INFO[c].better == "higher" else "↓"}</span></td>'
+            f"<td>{_esc(_format_number(_metric_value(row, c)))}</td></tr>"
+            for c in METRIC_COLUMNS
+        )
+        parts.append(f'<table class="metrics"><tbody>{metric_rows}</tbody></table>')
+    links = [
+        f'<a href="{_esc(href)}">{name}</a>'
+        for name, href in (("MP4", video), ("GIF", gif), ("SVG", svg), ("poster", poster))
+        if href
+    ]
+    if links:
+        parts.append(f'<div class="links">{"".join(links)}</div>')
+    parts.append("</div></article>")
+    return "".join(parts)
+
+
+def _summary(rows: list[dict[str, Any]]) -> str:
+    counts = {status: sum(1 for r in rows if r.get("status") == status) for status in ("succeeded", "failed", "skipped")}
+    started = [t for t in (_as_time(r.get("started_at")) for r in rows) if t]
+    finished = [t for t in (_as_time(r.get("finished_at")) for r in rows) if t]
+    wall = (max(finished) - min(started)).total_seconds() if started and finished else None
+    compute = sum(v for v in (_metric_value(r, "seconds") for r in rows) if v is not None)
+
+    counts_html = "".join(f"<span>{_esc(status)}: <b>{count}</b></span>" for status, count in counts.items())
+    lines = [
+        f'<div class="counts"><span>clips: <b>{len(rows)}</b></span>{counts_html}</div>',
+        f"<div>wall time: <b>{'n/a' if wall is None else f'{wall:.1f} s'}</b> (first start to last finish)"
+        f" · clip compute: <b>{compute:.1f} s</b></div>",
+    ]
+    for column, title in (("method", "methods"), ("prior", "priors"), ("device", "devices"), ("code_version", "code")):
+        values = sorted({str(r[column]) for r in rows if r.get(column)})
+        if values:
+            lines.append(f"<div>{title}: {_esc(', '.join(values))}</div>")
+
+    measured = [r for r in rows if r.get("status") in ("succeeded", "skipped")]
+    table = [
+        "<table><thead><tr><th>metric</th><th>better</th><th>mean</th><th>std</th><th>min</th><th>max</th><th>n</th></tr></thead><tbody>"
+    ]
+    for column in METRIC_COLUMNS:
+        values = [v for v in (_metric_value(r, column) for r in measured) if v is not None]
+        mean = statistics.fmean(values) if values else None
+        spread = statistics.pstdev(values) if len(values) > 1 else (0.0 if values else None)
+        table.append(
+            f'<tr data-metric="{_esc(column)}"><td>{_esc(METRIC_INFO[column].label)}'
+            f'{" (" + _esc(METRIC_INFO[column].unit) + ")" if METRIC_INFO[column].unit else ""}</td>'
+            f"<td>{_esc(METRIC_INFO[column].better)}</td>"
+            f"<td>{_format_number(mean)}</td><td>{_format_number(spread)}</td>"
+            f"<td>{_format_number(min(values) if values else None)}</td>"
+            f"<td>{_format_number(max(values) if values else None)}</td><td>{len(values)}</td></tr>"
+        )
+    table.append("</tbody></table>")
+    return (
+        f'<section class="panel" id="run-summary"><h2>Run summary</h2>{"".join(lines)}</section>'
+        f'<section class="panel" id="metric-summary"><h2>Metrics (succeeded and skipped clips)</h2>{"".join(table)}</section>'
+    )
+
+
+def _controls(total: int) -> str:
+    sort_options = ['<option value="clip_id">clip id</option>', '<option value="status">status</option>',
+                    '<option value="seconds">seconds</option>']
+    sort_options += [f'<option value="m-{c}">{_esc(METRIC_INFO[c].label)}</option>' for c in METRIC_COLUMNS]
+    metric_options = ['<option value="">(any metric)</option>'] + [
+        f'<option value="{c}">{_esc(METRIC_INFO[c].label)}</option>' for c in METRIC_COLUMNS
+    ]
+    return (
+        '<div class="controls panel">'
+        f'<label>sort by <select id="sort-key">{"".join(sort_options)}</select></label>'
+        '<label>order <select id="sort-dir"><option value="asc">ascending</option>'
+        '<option value="desc">descending</option></select></label>'
+        '<label>status <select id="filter-status"><option value="">all</option><option value="succeeded">succeeded</option>'
+        '<option value="failed">failed</option><option value="skipped">skipped</option></select></label>'
+        f'<label>metric <select id="filter-metric">{"".join(metric_options)}</select></label>'
+        '<label>min <input id="filter-min" type="number" step="any"></label>'
+        '<label>max <input id="filter-max" type="number" step="any"></label>'
+        f'<span>showing <b id="shown">{total}</b> of {total}</span>'
+        "</div>"
+    )
+
+
+def render_report_html(
+    rows: Iterable[Mapping[str, Any]] | Any,
+    *,
+    run_id: str,
+    commit: Mapping[str, Any] | None = None,
+) -> str:
+    """The report page of one run.
+
+    Args:
+        rows: the run's output-catalog rows (a pandas DataFrame or dicts with OUTPUT_COLUMNS).
+        run_id: the run shown in the title.
+        commit: its `OutputCatalog.history` entry (version and time shown), if known.
+    """
+    rows = sorted(_rows(rows), key=lambda r: str(r.get("clip_id") or ""))
+    subtitle = [f"run {run_id}"]
+    if commit:
+        if commit.get("version") is not None:
+            subtitle.append(f"catalog version {commit['version']}")
+        if commit.get("timestamp") is not None:
+            subtitle.append(f"committed {commit['timestamp']}")
+    untrained = any(r.get("prior_is_trained") is False for r in rows)
+    banner = (
+        f'<div class="banner" id="untrained-banner"><b>Note:</b> {_esc(_UNTRAINED_TEXT)}. '
+        "Clips marked UNTRAINED were made with it; configure the real prior's weights for real results.</div>"
+        if untrained
+        else ""
+    )
+    cards = "".join(_card(row, index) for index, row in enumerate(rows))
+    csp = (
+        "default-src 'none'; img-src 'self' data:; media-src 'self'; "
+        f"style-src {_csp_hash(_STYLE)}; script-src {_csp_hash(_SCRIPT)}; "
+        "connect-src 'none'; font-src 'none'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_esc(csp)}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="referrer" content="no-referrer">'
+        '<link rel="icon" href="data:,">'
+        f"<title>flexiclip run {_esc(run_id)}</title>"
+        f"<style>{_STYLE}</style></head><body>"
+        f'<header><h1>flexiclip run report</h1><div class="sub">{_esc(" · ".join(subtitle))}</div></header>'
+        f"<main>{banner}<div class=\"summary\">{_summary(rows)}</div>{_controls(len(rows))}"
+        f'<div id="cards">{cards}</div></main>'
+        f"<script>{_SCRIPT}</script></body></html>\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing it
+
+
+def write_report(root: str | os.PathLike, run_id: str | None = None, *, storage_options: dict | None = None) -> str:
+    """Write ``ROOT/reports/<run>/index.html`` for ``run_id`` (None: the latest run); return its URI.
+
+    ``root`` is the output root (local folder, ``file://`` or ``s3://``); ``storage_options``
+    (either spelling, see `catalogs.storage`) are used for s3 roots. The page links media
+    relatively, so the whole root (or ``reports/`` + ``media/``) can be copied or served as is.
+    Raises `catalogs.errors.CatalogError` when the catalog cannot be read, has no run, or has no
+    row for ``run_id``.
+    """
+    from catalogs.errors import CatalogError
+
+    catalog = OutputCatalog(root, storage_options=storage_options)
+    if run_id is None:
+        run_id = latest_run_id(catalog)
+        if run_id is None:
+            raise CatalogError(f"output catalog {catalog.table_uri!r} has no run to report")
+    frame = catalog.read()
+    rows = frame[frame["run_id"] == run_id] if len(frame) else frame
+    if len(rows) == 0:
+        raise CatalogError(f"output catalog {catalog.table_uri!r} has no row for run {run_id!r}")
+    commit = None
+    for entry in catalog.history():
+        if entry.get("run_id") == run_id:
+            commit = entry  # the newest commit of that run
+    page = render_report_html(rows, run_id=run_id, commit=commit).encode("utf-8")
+
+    folder = report_folder_name(run_id)
+    if catalog.is_s3:
+        from catalogs.storage import s3_filesystem
+
+        uri = f"{catalog.root}/{REPORTS_FOLDER}/{folder}/index.html"
+        filesystem = s3_filesystem(catalog.storage_options)
+        filesystem.pipe_file(s3_path(uri), page, ContentType="text/html; charset=utf-8")
+        log.info("run %s: report written to %s", run_id, uri)
+        return uri
+    target = Path(catalog.root, REPORTS_FOLDER, folder, "index.html")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".html", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(page)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    log.info("run %s: report written to %s", run_id, target)
+    return str(target)

@@ -1,0 +1,193 @@
+"""The run's HTML report: layout on disk, relative media links, escaping, summary, run choice.
+
+The page is checked here by parsing it; tests/e2e/test_report_browser.py opens it in Chromium.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+
+from catalogs.errors import CatalogError
+from catalogs.output import OutputCatalog
+from flexiclip_core.metrics import METRIC_COLUMNS
+from tasks.html_report import METRIC_INFO, media_href, render_report_html, report_folder_name, write_report
+from tests.tasks.report_run import HOSTILE_ERROR, HOSTILE_PROMPT, make_run
+
+SHA = "ab" + "0" * 62
+
+
+class _Page(HTMLParser):
+    """Collects the tags, link attributes, text and inline scripts of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        (self.scripts if self._in_script else self.text).append(data)
+
+    def links(self) -> list[str]:
+        return [attrs[name] for _, attrs in self.tags for name in ("src", "href", "poster", "data-fallback")
+                if attrs.get(name)]
+
+    def cards(self) -> list[dict[str, str | None]]:
+        return [attrs for tag, attrs in self.tags if tag == "article" and "card" in (attrs.get("class") or "")]
+
+
+def _parse(text: str) -> _Page:
+    page = _Page()
+    page.feed(text)
+    page.close()
+    return page
+
+
+@pytest.fixture(scope="module")
+def run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report") / "out"
+    make_run(root)
+    return root
+
+
+def test_report_is_written_under_reports_run_with_one_card_per_clip(run_root: Path):
+    uri = write_report(str(run_root), "run-0001")
+    assert Path(uri) == run_root / "reports" / "run-0001" / "index.html"
+    page = _parse(Path(uri).read_text(encoding="utf-8"))
+    cards = page.cards()
+    assert sorted(card["data-clip_id"] for card in cards) == ["animal", "broken", "human", "plant"]
+    assert {card["data-clip_id"]: card["data-status"] for card in cards}["broken"] == "failed"
+    # Succeeded clips play their MP4 with the poster and the animated SVG as fallbacks.
+    videos = [attrs for tag, attrs in page.tags if tag == "video"]
+    assert len(videos) == 3
+    for video in videos:
+        assert video["src"].endswith(".mp4") and video["poster"].endswith(".png")
+        assert video["data-fallback"].endswith(".svg")
+        assert {"autoplay", "loop", "muted", "playsinline"} <= set(video)
+
+
+def test_every_link_is_relative_and_resolves_inside_the_output_root(run_root: Path, tmp_path: Path):
+    # Copy the root elsewhere: links that still work prove they are relative.
+    write_report(str(run_root), "run-0001")
+    copy = tmp_path / "copied"
+    shutil.copytree(run_root / "reports", copy / "reports")
+    shutil.copytree(run_root / "media", copy / "media")
+    index = copy / "reports" / "run-0001" / "index.html"
+    text = index.read_text(encoding="utf-8")
+    assert str(run_root) not in text
+    links = _parse(text).links()
+    media_links = [link for link in links if not link.startswith("data:")]
+    assert len(media_links) >= 3 * 4 + 3 * 3  # 4 download links + video/poster/fallback per clip
+    base = index.as_uri()
+    for link in media_links:
+        assert not re.match(r"^[a-z][a-z0-9+.-]*:|^/", link), link
+        resolved = Path(urljoin(base, link).removeprefix("file://"))
+        assert resolved.is_file(), link
+        assert copy in resolved.parents
+    assert all(link == "data:," for link in links if link.startswith("data:"))  # the empty favicon
+
+
+def test_page_loads_nothing_external_and_csp_pins_the_only_script(run_root: Path):
+    text = Path(write_report(str(run_root), "run-0001")).read_text(encoding="utf-8")
+    assert "http://" not in text and "https://" not in text and "@import" not in text and "url(" not in text
+    page = _parse(text)
+    assert [tag for tag, _ in page.tags].count("script") == 1
+    assert [tag for tag, _ in page.tags].count("link") == 1  # the data: favicon, nothing else
+    (script,) = page.scripts
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    csp = next(attrs["content"] for tag, attrs in page.tags if tag == "meta" and attrs.get("http-equiv"))
+    assert f"script-src 'sha256-{digest}'" in csp
+    assert "default-src 'none'" in csp and "connect-src 'none'" in csp
+
+
+def test_untrusted_prompt_and_error_are_escaped(run_root: Path):
+    text = Path(write_report(str(run_root), "run-0001")).read_text(encoding="utf-8")
+    assert "<script>window.__pwned" not in text and "<img src=x" not in text
+    page = _parse(text)
+    assert len(page.scripts) == 1 and "__pwned" not in page.scripts[0]
+    words = "".join(page.text)
+    assert HOSTILE_PROMPT in words  # shown verbatim as text
+    assert f"SvgParseError: {HOSTILE_ERROR}" in words
+    assert "<b>bold</b>" not in text  # the prompt's tags did not become tags
+    assert not [tag for tag, _ in page.tags if tag == "img"]  # nor the error's (cards show <video>)
+
+
+def test_summary_counts_metric_spread_wall_time_and_untrained_label(run_root: Path):
+    text = Path(write_report(str(run_root), "run-0001")).read_text(encoding="utf-8")
+    words = " ".join(" ".join(_parse(text).text).split())
+    assert "clips: 4" in words and "succeeded: 3" in words and "failed: 1" in words and "skipped: 0" in words
+    # make_run: clips start at +0/+1/+2 s and the last finishes at +7 s.
+    assert "wall time: 7.0 s" in words
+    # motion_vitality of the three succeeded clips is 2, 6, 12: mean 6.667, population std 4.11.
+    row = re.search(r'<tr data-metric="motion_vitality">(.*?)</tr>', text).group(1)
+    cells = re.findall(r"<td>([^<]*)</td>", row)
+    assert cells[-5:] == ["6.667", "4.11", "2", "12", "3"]
+    assert 'id="untrained-banner"' in text
+    assert text.count('class="untrained"') == 4  # every card made by the tiny prior
+
+
+def test_trained_prior_has_no_untrained_label():
+    row = {"run_id": "r", "clip_id": "c", "status": "succeeded", "prior": "modelscope@abc", "prior_is_trained": True,
+           "prompt": "p", "video_uri": f"/x/media/ab/{SHA}.mp4"}
+    text = render_report_html([row], run_id="r")
+    assert "untrained-banner" not in text and 'class="untrained"' not in text
+    assert f'src="../../media/ab/{SHA}.mp4"' in text
+
+
+def test_latest_run_is_the_default_and_each_report_shows_only_its_run(tmp_path: Path):
+    root = tmp_path / "out"
+    make_run(root, "run-a", frames=4, size=32)
+    make_run(root, "run-b", frames=4, size=32)
+    latest = write_report(str(root))
+    assert Path(latest) == root / "reports" / "run-b" / "index.html"
+    first = Path(write_report(str(root), "run-a")).read_text(encoding="utf-8")
+    assert "run run-a" in first and len(_parse(first).cards()) == 4
+    assert (root / "reports" / "run-a" / "index.html").is_file()
+
+
+def test_unknown_run_and_empty_catalog_raise_catalog_error(tmp_path: Path, run_root: Path):
+    with pytest.raises(CatalogError, match="no row for run 'nope'"):
+        write_report(str(run_root), "nope")
+    with pytest.raises(CatalogError, match="no run to report"):
+        write_report(str(tmp_path / "empty"))
+    assert not OutputCatalog(tmp_path / "empty").exists()
+
+
+def test_media_href_uses_only_the_content_address():
+    assert media_href(f"/abs/root/media/ab/{SHA}.mp4") == f"../../media/ab/{SHA}.mp4"
+    assert media_href(f"s3://bucket/prefix/media/ab/{SHA}.svg") == f"../../media/ab/{SHA}.svg"
+    assert media_href(f"file:///C:/x/media/ab/{SHA}.tar.gz") == f"../../media/ab/{SHA}.tar.gz"
+    assert media_href("/etc/passwd") is None
+    assert media_href(f"/x/{SHA}.mp4?x=1") is None
+    assert media_href(None) is None
+
+
+def test_report_folder_name_is_one_safe_segment():
+    assert report_folder_name("0b1c-uuid_1.2") == "0b1c-uuid_1.2"
+    for hostile in ("../../etc", "a/b", "..", "2026-11-25T08:00:00", "", "x" * 200):
+        name = report_folder_name(hostile)
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name), (hostile, name)
+        assert ".." not in name.split("/") and "/" not in name
+    assert report_folder_name("a/b") != report_folder_name("a_b")
+
+
+def test_metric_info_covers_every_metric_column():
+    assert tuple(METRIC_INFO) == METRIC_COLUMNS
+    assert {info.better for info in METRIC_INFO.values()} == {"higher", "lower"}
