@@ -41,6 +41,11 @@ What is approximated or skipped (each reported as a `ParseWarning` with a stable
     ``requiredFeatures`` do, ``systemLanguage`` matches English; ``<switch>`` draws its first
     matching child.
 
+Content past the page (the root viewport, when the file gives a size or a viewBox) is invisible
+in every viewer, so shapes wholly outside it are dropped (``off-page-dropped``) and shapes
+crossing its edge are clipped to it (``off-page-clipped``; a clipped shape with fill and stroke
+becomes a fill-only and a stroke-only shape, in that order). The fit then uses what is visible.
+
 `Shape.groups` lists the ids of the ancestor ``<g>`` elements (``g#<ordinal>`` when a group has
 no id) and, for content instantiated by ``<use>``, the use's id (``use#<ordinal>``).
 Shapes are kept only when something of them is visible (a fill or stroke with opacity > 0);
@@ -58,6 +63,7 @@ import numpy as np
 
 from flexiclip_core.clipart import CANVAS_SIZE, Clipart, Shape, Stroke, SubPath
 from flexiclip_core.errors import EmptyDrawingError, SvgLimitExceeded, SvgParseError
+from flexiclip_core.svg._clip import clip_to_page
 from flexiclip_core.svg._document import INITIAL_STYLE, Context, DocumentWalker, viewbox_to_viewport
 from flexiclip_core.svg._geometry import segment_bounds
 from flexiclip_core.svg._style import IDENTITY, InvalidValue, LengthContext, parse_length, parse_numbers
@@ -206,18 +212,25 @@ def _shapes_bounds(shapes: list[Shape]) -> np.ndarray:
     return bounds
 
 
-def _drop_off_page(shapes: list[Shape], page: tuple[float, float, float, float] | None, walker: DocumentWalker) -> list[Shape]:
-    """Shapes wholly outside the root viewport are invisible in any viewer: drop them."""
+def _clip_to_page(shapes: list[Shape], page: tuple[float, float, float, float] | None, walker: DocumentWalker) -> list[Shape]:
+    """Content past the root viewport is invisible in any viewer: drop shapes wholly outside it
+    and clip those that cross its edge (see `_clip`)."""
     if page is None or not shapes:
         return shapes
-    kept = []
+    kept: list[Shape] = []
     for shape, (x_min, y_min, x_max, y_max) in zip(shapes, _shapes_bounds(shapes)):
         if x_max <= page[0] or y_max <= page[1] or x_min >= page[2] or y_min >= page[3]:
             walker.warn_text("off-page-dropped", "shape lies wholly outside the page; dropped", shape.element)
             continue
-        if x_min < page[0] or y_min < page[1] or x_max > page[2] or y_max > page[3]:
-            walker.warn_text("off-page-partial", "shape extends past the page; drawn unclipped", shape.element)
-        kept.append(shape)
+        if x_min >= page[0] and y_min >= page[1] and x_max <= page[2] and y_max <= page[3]:
+            kept.append(shape)
+            continue
+        replacement = clip_to_page(shape, page)
+        if replacement is None:
+            kept.append(shape)
+            continue
+        walker.warn_text("off-page-clipped", "shape crosses the page edge; clipped to the page", shape.element)
+        kept.extend(replacement)
     return kept
 
 
@@ -292,7 +305,7 @@ def parse_svg(
         context, _ = resolved
         for child in root.children:
             walker.walk(child, context)
-    visible = _drop_off_page(walker.shapes, viewport.page, walker)
+    visible = _clip_to_page(walker.shapes, viewport.page, walker)
     if not visible:
         raise EmptyDrawingError("no visible shape (nothing filled or stroked on the page)", clip=clip)
     shapes, viewport_to_canvas = _fit_to_canvas(visible, config, clip)

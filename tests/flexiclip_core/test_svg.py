@@ -155,7 +155,8 @@ def test_smooth_shorthands_reflect_the_previous_control_point() -> None:
 
 def test_number_syntax_and_implicit_repeats() -> None:
     frame = '<rect width="100" height="100" fill="none" stroke="red"/>'
-    clipart = parse_svg(svg('<path d="M1.5.5 10-.5 1e1 2E1-5 1e-3" fill="none" stroke="#000"/>' + frame))
+    roomy = SVG_OPEN.replace("0 0 100 100", "-10 -10 120 120")
+    clipart = parse_svg(svg('<path d="M1.5.5 10-.5 1e1 2E1-5 1e-3" fill="none" stroke="#000"/>' + frame, roomy))
     np.testing.assert_allclose(anchors(doc_points(clipart)), [[1.5, 0.5], [10, -0.5], [10, 20], [-5, 0.001]], atol=1e-9)
     moved = parse_svg(svg('<path d="m10 10 5 0 0 5z" fill="#000"/>' + frame))
     np.testing.assert_allclose(anchors(doc_points(moved)), [[10, 10], [15, 10], [15, 15], [10, 10]], atol=1e-9)
@@ -456,3 +457,31 @@ def test_tighter_limits_are_respected() -> None:
     parse_svg(svg('<path d="M0 0 L1 1 2 0"/>'), config=config)
     with pytest.raises(SvgParseError, match="max_path_commands=3"):
         parse_svg(svg('<path d="M0 0 L1 1 2 0 3 3"/>'), config=config)
+
+
+# --- the page (root viewport) --------------------------------------------------------------------
+
+
+def test_shapes_wholly_off_the_page_are_dropped() -> None:
+    clipart = parse_svg(svg('<rect width="10" height="10"/><rect id="away" x="150" width="10" height="10"/>'))
+    assert [s.element for s in clipart.shapes] == ["<rect #2>"]
+    assert "off-page-dropped" in warning_codes(clipart)
+
+
+def test_fills_crossing_the_page_edge_are_clipped_exactly() -> None:
+    # A circle centred on the right edge: only its left half is on the page.
+    clipart = parse_svg(svg('<circle cx="100" cy="50" r="20" stroke="#000" stroke-width="2"/><rect width="10" height="10"/>'))
+    assert "off-page-clipped" in warning_codes(clipart)
+    fill_shape, stroke_shape = clipart.shapes[0], clipart.shapes[1]
+    assert fill_shape.fill is not None and fill_shape.stroke is None
+    assert stroke_shape.fill is None and stroke_shape.stroke is not None
+    fill_points = bezier(doc_points(clipart, 0))
+    assert fill_points[:, 0].max() == pytest.approx(100, abs=1e-9)
+    # The kept boundary is the left half circle plus the edge segment x = 100 from y 30 to 70.
+    on_arc = fill_points[fill_points[:, 0] < 100 - 1e-6]
+    np.testing.assert_allclose(np.linalg.norm(on_arc - [100, 50], axis=1), 20, atol=0.01)
+    assert fill_points[:, 1].min() == pytest.approx(30, abs=1e-6) and fill_points[:, 1].max() == pytest.approx(70, abs=1e-6)
+    # The stroke keeps only the on-page half, as an open subpath.
+    (stroke_subpath,) = stroke_shape.subpaths
+    assert not stroke_subpath.closed
+    assert bezier(to_document(clipart, stroke_subpath.points))[:, 0].max() == pytest.approx(100, abs=1e-6)
