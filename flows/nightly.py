@@ -20,7 +20,7 @@ from prefect.states import Completed, Failed, State
 
 from tasks.pool import ActorPool, PoolConfig
 from tasks.report import UNTRAINED_NOTE, RunSummary, summarise
-from tasks.runtime import ray_session
+from tasks.runtime import apply_pipeline_env, ray_session
 from tasks.steps import commit_rows, dispatch, plan_run, publish_report, read_input_catalog
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ def nightly(
     from flexiclip_core.metrics import METRIC_COLUMNS
     from tasks.plan import base_config
 
+    apply_pipeline_env()  # deployment runs start here, not in the CLI: Ray and HF settings, network guard
     started = time.monotonic()
     run_id = current_run_id()
     storage_options = storage_options_from_env() or None

@@ -47,14 +47,14 @@ def load_video_prior(spec: str, device: str):  # -> tuple[VideoPrior, str | None
     Returns (prior, fallback reason or None). Raises `PriorUnavailable` for an explicit spec
     whose weights are absent.
     """
-    from flexiclip_core.errors import PriorUnavailable
+    from flexiclip_core.errors import ConfigError, PriorUnavailable
     from flexiclip_core.guidance import load_prior
 
     if spec != AUTO_PRIOR:
         return load_prior(spec, device=device), None
     try:
         return load_prior("modelscope", device=device), None
-    except PriorUnavailable as exc:
+    except (PriorUnavailable, ConfigError) as exc:  # no weights here (or no ModelScope support built in)
         log.warning("no ModelScope weights found (%s): using the tiny prior, whose motion is untrained", exc)
         return load_prior("tiny", device=device), str(exc)
 

@@ -1,0 +1,211 @@
+"""`flexiclip run` (the nightly flow on a catalog) and `flexiclip catalog history|show`.
+
+``run`` executes the same Prefect flow as the ``prefect.yaml`` deployment (`flows.nightly`):
+with no ``PREFECT_API_URL`` it starts an ephemeral Prefect API, with no ``RAY_ADDRESS`` a local
+Ray. Exit status: 0 every clip succeeded or was already done, 1 some clips failed (their rows
+say why) or the run crashed, 2 bad input (unreadable catalog, invalid option, missing weights).
+
+Run standalone as ``python -m flexiclip_cli.pipeline run …`` too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+log = logging.getLogger(__name__)
+
+EXIT_CLIPS_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+SHOW_COLUMNS: tuple[str, ...] = ("clip_id", "status", "error_type", "prior", "seconds", "video_uri", "run_id")
+"""Columns `catalog show` prints as a table (``--json`` prints every column)."""
+
+catalog_app = typer.Typer(name="catalog", help="Read the versioned output catalog.", no_args_is_help=True,
+                          add_completion=False, pretty_exceptions_enable=False)
+
+
+def run(
+    catalog: Annotated[str, typer.Argument(help="Input catalog (Parquet): path, file:// or s3:// URI.", show_default=False)],
+    output: Annotated[str, typer.Option("--output", "-o", help="Output root: folder or s3:// URI.", show_default=False)],
+    prior: Annotated[str, typer.Option(help="auto (ModelScope if its weights are local, else tiny), tiny, modelscope or modelscope:PATH.")] = "auto",
+    method: Annotated[str, typer.Option(help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow.")] = "flexiclip",
+    iterations: Annotated[int | None, typer.Option(min=1, help="Optimisation steps per clip (default: the preset's).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Ray actors (default: one per GPU, else one per CPU).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-animate clips that already succeeded.")] = False,
+    override: Annotated[list[str] | None, typer.Option("--set", help="Config override KEY=JSON_VALUE (repeatable), e.g. --set render.size=64.")] = None,
+    gpus_per_worker: Annotated[float | None, typer.Option(min=0, help="GPUs per actor (default 1 on GPU clusters, 0 on CPU).")] = None,
+    clip_timeout: Annotated[float, typer.Option(min=1, help="Per-clip time limit, seconds.")] = 3600.0,
+    max_retries: Annotated[int, typer.Option(min=0, help="Retries of a clip whose worker died.")] = 2,
+) -> None:
+    """Animate every new clip of CATALOG into the versioned output catalog at --output."""
+    summary = run_pipeline(catalog, output, prior=prior, method=method, iterations=iterations, workers=workers,
+                           force=force, overrides=parse_overrides(override or []), gpus_per_worker=gpus_per_worker,
+                           clip_timeout_s=clip_timeout, max_retries=max_retries)
+    if summary["failed"]:
+        raise typer.Exit(EXIT_CLIPS_FAILED)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings → overrides dict; VALUE is JSON when it parses, else a string."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            typer.echo(f"error: --set expects KEY=VALUE, got {item!r}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT)
+        try:
+            overrides[key.strip()] = json.loads(text)
+        except ValueError:
+            overrides[key.strip()] = text
+    return overrides
+
+
+def run_pipeline(catalog: str, output: str, **parameters: Any) -> dict[str, Any]:
+    """Run the nightly flow, print its outcome, return its summary; exits on a crashed run."""
+    from tasks.runtime import apply_pipeline_env
+
+    apply_pipeline_env()  # before prefect is imported: it reads its settings at import
+    for name in ("tasks", "flows"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)  # per-clip progress lines
+
+    from flexiclip_core.errors import FlexiclipError
+    from flows.nightly import nightly, summary_of
+
+    state = nightly(catalog=catalog, output=output, return_state=True, **parameters)
+    summary = summary_of(state)
+    if summary is None:
+        error = state.result(raise_on_failure=False)
+        if isinstance(error, FlexiclipError):
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT)
+        typer.echo(f"error: the run crashed: {state.message}", err=True)
+        raise typer.Exit(EXIT_CLIPS_FAILED)
+    print_summary(summary)
+    return summary
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The run's outcome on the console: counts, failures, where the outputs are."""
+    from rich.console import Console
+
+    from tasks.report import UNTRAINED_NOTE
+
+    console = Console()
+    counts = (f"{summary['rows']} clip(s): {summary['succeeded']} succeeded, {summary['failed']} failed, "
+              f"{summary['skipped']} skipped")
+    console.print(f"[bold]run {summary['run_id']}[/bold]: {counts}", highlight=False)
+    for failure in summary["failures"]:
+        console.print(f"  failed {failure['clip_id']}: {failure['error_type']}: {failure['message']}",
+                      markup=False, highlight=False)
+    if summary["version"] is not None:
+        console.print(f"output catalog: {summary['output']}/catalog (version {summary['version']})", highlight=False)
+    if summary["prior"]:
+        console.print(f"prior: {summary['prior']}", highlight=False)
+    if summary["prior_is_trained"] is False:
+        console.print(f"[bold yellow]NOTE: {UNTRAINED_NOTE}.[/bold yellow]", highlight=False)
+
+
+def _catalog(root: str):  # -> OutputCatalog
+    from catalogs.output import OutputCatalog
+    from catalogs.storage import storage_options_from_env
+
+    return OutputCatalog(root, storage_options=storage_options_from_env() or None)
+
+
+@catalog_app.command("history")
+def history(
+    root: Annotated[str, typer.Argument(help="Output root: folder or s3:// URI.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """One line per catalog version: version, time, run id, operation, rows."""
+    from flexiclip_cli.main import refused_input_exits
+
+    with refused_input_exits(root):
+        entries = _catalog(root).history()
+    if as_json:
+        typer.echo(json.dumps(entries, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("version", "committed (UTC)", "run id", "operation", "rows")
+    for entry in entries:
+        stamp = entry["timestamp"].strftime("%Y-%m-%d %H:%M:%S") if entry["timestamp"] else "-"
+        table.add_row(str(entry["version"]), stamp, str(entry["run_id"] or "-"), str(entry["operation"]),
+                      str(entry["row_count"] if entry["row_count"] is not None else "-"))
+    Console().print(table)
+
+
+@catalog_app.command("show")
+def show(
+    root: Annotated[str, typer.Argument(help="Output root: folder or s3:// URI.", show_default=False)],
+    version: Annotated[int | None, typer.Option(min=0, help="Show this version.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Show the catalog as it was at this ISO time (UTC if no zone).")] = None,
+    status: Annotated[str | None, typer.Option(help="Only rows with this status: succeeded, failed, skipped.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows (every column) as JSON lines.")] = False,
+) -> None:
+    """The catalog's rows at the latest version, at --version N or --as-of TIME."""
+    from flexiclip_cli.main import BadInput, refused_input_exits
+
+    with refused_input_exits(root):
+        if version is not None and as_of is not None:
+            raise BadInput("give either --version or --as-of, not both")
+        frame = _catalog(root).read(version=version, as_of=as_of, status=status)
+    records = frame.to_dict("records")
+    if as_json:
+        for record in records:
+            typer.echo(json.dumps({k: _plain(v) for k, v in record.items()}, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*SHOW_COLUMNS)
+    for record in records:
+        table.add_row(*(_cell(record.get(column)) for column in SHOW_COLUMNS))
+    console = Console()
+    console.print(table)
+    console.print(f"{len(records)} row(s)", highlight=False)
+
+
+def _plain(value: Any) -> Any:
+    try:
+        if value != value:  # NaN / NaT → null
+            return None
+    except (TypeError, ValueError):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _cell(value: Any) -> str:
+    value = _plain(value)
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def standalone_app() -> typer.Typer:
+    """A Typer app with just these commands (``python -m flexiclip_cli.pipeline``)."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
+    app.command("run")(run)
+    app.add_typer(catalog_app, name="catalog")
+    return app
+
+
+if __name__ == "__main__":
+    from flexiclip_cli.main import configure_logging
+
+    configure_logging(False)
+    standalone_app()(prog_name="flexiclip")
