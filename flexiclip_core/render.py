@@ -277,6 +277,22 @@ def _window_size(half_width_px: float) -> int:
     return int(math.floor(1.0 + 2.0 * reach)) + 1
 
 
+def _half_plane_area(h: Tensor, low: Tensor, high: Tensor) -> Tensor:
+    """Area of {n·(p − c) ≤ h} inside the unit pixel centred at c, for a unit normal n whose
+    components have magnitudes ``low`` ≤ ``high``: linear in h in the middle, quadratic where a
+    corner is cut, clamped to [0, 1]."""
+    inner = 0.5 * (high - low)
+    outer = 0.5 * (high + low)
+    u = h.abs()
+    corner = outer - u
+    upper = torch.where(
+        u <= inner,
+        0.5 + u / high,
+        torch.where(u < outer, 1.0 - corner * corner / (2.0 * low * high), torch.ones_like(u)),
+    )
+    return torch.where(h >= 0, upper, 1.0 - upper)
+
+
 def _stroke_coverage(
     x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, chord_slot: Tensor, half_width: Tensor, window: int, crops: _Crops
 ) -> Tensor:
@@ -308,9 +324,15 @@ def _stroke_coverage(
     t = ((rel_x * dx + rel_y * dy) / length_sq).clamp(0.0, 1.0)
     off_x, off_y = rel_x - t * dx, rel_y - t * dy
     distance = (off_x * off_x + off_y * off_y).clamp(min=1e-12).sqrt()
-    # Length of [d − ½, d + ½] ∩ [−w/2, w/2]: the 1-px box filter of the band across its normal.
+    # Box filter of the band across the chord's normal n: the exact pixel area of a half-plane
+    # {n·(p − c) ≤ h} is A(h), so the band |n·(p − q)| ≤ w/2 covers A(w/2 − d) − A(−w/2 − d).
+    length = length_sq.sqrt()
+    normal_x, normal_y = (dx / length).abs(), (dy / length).abs()
+    low = torch.minimum(normal_x, normal_y).clamp(min=1e-6)
+    high = torch.maximum(normal_x, normal_y)
     coverage = (
-        torch.minimum(distance + 0.5, chord_half_width) - torch.maximum(distance - 0.5, -chord_half_width)
+        _half_plane_area(chord_half_width - distance, low, high)
+        - _half_plane_area(-chord_half_width - distance, low, high)
     ).clamp(min=0.0)
     with torch.no_grad():
         local_x = pixel_x.long() - table[:, 0:1].unsqueeze(-1)
