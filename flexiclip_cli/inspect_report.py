@@ -78,7 +78,50 @@ def warnings_section(clipart: Clipart) -> dict[str, Any]:
     }
 
 
-INSPECT_SECTIONS: tuple[ReportSection, ...] = (geometry_section, warnings_section)
+def rig_mesh_section(clipart: Clipart) -> dict[str, Any]:
+    """Automatic rig, mesh and binding: keypoints, bones, components, mesh size, unbound points.
+
+    Raises `RigError` / `MeshError` (the CLI turns them into one line) when the drawing cannot
+    be rigged or meshed.
+    """
+    import numpy as np
+
+    from flexiclip_core.mesh import bind_points, build_mesh, mesh_pieces
+    from flexiclip_core.rig import rig_clipart
+
+    rig = rig_clipart(clipart)
+    mesh = build_mesh(clipart, rig)
+    binding = bind_points(mesh, clipart, rig, strict=False)
+    piece = mesh_pieces(mesh)
+    components = []
+    for label in np.unique(piece[mesh.faces.ravel()]):
+        handles = mesh.handle_vertices[piece[mesh.handle_vertices] == label]
+        keypoints = np.unique(mesh.handle_keypoints[np.isin(mesh.handle_vertices, handles)])
+        components.append(
+            {
+                "vertices": int((piece == label).sum()),
+                "faces": int((piece[mesh.faces[:, 0]] == label).sum()),
+                "keypoint_count": int(len(keypoints)),
+            }
+        )
+    return {
+        "rig_source": rig.source,
+        "keypoints": [[_round(x), _round(y)] for x, y in rig.keypoints],
+        "bones": rig.bones.tolist(),
+        "layers": [{"name": layer.name, "shapes": len(layer.shape_indices), "keypoints": len(layer.keypoint_indices)}
+                   for layer in rig.layers],
+        "components": components,
+        "mesh": {
+            "vertex_count": mesh.vertex_count,
+            "face_count": mesh.face_count,
+            "vertices": [[_round(x), _round(y)] for x, y in mesh.vertices],
+            "faces": mesh.faces.tolist(),
+        },
+        "unbound_points": int(binding.unbound_points),
+    }
+
+
+INSPECT_SECTIONS: tuple[ReportSection, ...] = (geometry_section, warnings_section, rig_mesh_section)
 """The sections of an inspect report, in output order."""
 
 

@@ -46,6 +46,11 @@ class Background(str, Enum):
     transparent = "transparent"
 
 
+class RendererChoice(str, Enum):
+    final = "final"
+    train = "train"
+
+
 class BadInput(Exception):
     """Input the CLI refuses before it reaches the method (a missing or unreadable file)."""
 
@@ -179,6 +184,23 @@ def print_inspect_report(report: dict[str, Any]) -> None:
             console.print(f"{key}: {json.dumps(value)}", markup=False, highlight=False)
 
 
+def render_with_training_renderer(clipart: Clipart, size: int, background: str) -> Any:
+    """Rest pose through the differentiable renderer as straight uint8 RGBA [size, size, 4]."""
+    import numpy as np
+    import torch
+
+    from flexiclip_core.render import TorchVectorRenderer, TrainRenderConfig
+
+    renderer = TorchVectorRenderer(clipart, TrainRenderConfig(size=size, background=background))
+    with torch.no_grad():
+        image = renderer.render(torch.as_tensor(clipart.control_points(), dtype=torch.float32)[None])[0]
+    colour, alpha = image[:3].permute(1, 2, 0).numpy(), image[3].numpy()
+    if background == "transparent":  # premultiplied → straight
+        colour = np.where(alpha[..., None] > 0, colour / np.maximum(alpha[..., None], 1e-6), 0.0)
+    rgba = np.concatenate([colour, alpha[..., None] if background == "transparent" else np.ones_like(alpha)[..., None]], axis=-1)
+    return (np.clip(rgba, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 def _paint_text(paint: dict[str, Any] | None) -> str:
     if paint is None:
         return "-"
@@ -198,15 +220,21 @@ def render(
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.", show_default=False)],
     size: Annotated[int, typer.Option(min=1, max=8192, help="Side of the square image, px.")] = 256,
     background: Annotated[Background, typer.Option(help="Background of the image.")] = Background.white,
+    renderer: Annotated[
+        RendererChoice, typer.Option(help="final: exact cairo rasteriser; train: the differentiable training renderer.")
+    ] = RendererChoice.final,
 ) -> None:
     """Render the clipart's rest pose to a PNG."""
     with refused_input_exits(svg.name):
         clipart = load_clipart(svg)
         from PIL import Image
 
-        from flexiclip_core.final_render import render_clipart
+        if renderer is RendererChoice.final:
+            from flexiclip_core.final_render import render_clipart
 
-        rgba = render_clipart(clipart, size, background=background.value)  # uint8 [size, size, 4]
+            rgba = render_clipart(clipart, size, background=background.value)  # uint8 [size, size, 4]
+        else:
+            rgba = render_with_training_renderer(clipart, size, background.value)
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rgba).save(out, format="PNG")
     logger.info("wrote %s (%d×%d)", out, rgba.shape[1], rgba.shape[0])

@@ -177,3 +177,32 @@ def test_cli_module_imports_no_heavy_dependency() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
     )
     assert completed.stdout.strip() == ""
+
+
+def test_inspect_json_reports_rig_mesh_and_binding(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["inspect", str(SAMPLES_DIR / "two_characters.svg"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["unbound_points"] == 0
+    assert len(report["components"]) == 2  # two separate characters
+    assert all(component["keypoint_count"] >= 1 for component in report["components"])
+    keypoint_count = len(report["keypoints"])
+    assert 2 <= keypoint_count <= 40
+    assert all(0 <= i < keypoint_count and 0 <= j < keypoint_count for i, j in report["bones"])
+    mesh = report["mesh"]
+    assert mesh["vertex_count"] == len(mesh["vertices"]) and mesh["face_count"] == len(mesh["faces"])
+    assert max(max(face) for face in mesh["faces"]) < mesh["vertex_count"]
+
+
+def test_training_renderer_matches_the_final_renderer_on_a_sample(runner: CliRunner, tmp_path: Path) -> None:
+    images = {}
+    for choice in ("final", "train"):
+        out = tmp_path / f"{choice}.png"
+        result = runner.invoke(
+            app, ["render", str(HUMAN_SVG), "--out", str(out), "--renderer", choice, "--background", "transparent"]
+        )
+        assert result.exit_code == 0, result.output
+        images[choice] = np.asarray(Image.open(out)).astype(np.float64) / 255.0
+    final, train = images["final"][..., 3], images["train"][..., 3]
+    soft_iou = np.minimum(final, train).sum() / np.maximum(final, train).sum()
+    assert soft_iou > 0.98
