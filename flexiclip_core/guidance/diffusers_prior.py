@@ -1,0 +1,134 @@
+"""A `VideoPrior` over diffusers components: UNet3DConditionModel + AutoencoderKL + CLIP text encoder.
+
+Shared by the real ModelScope prior and the tiny random-weight test prior, so the test prior
+exercises exactly the code path the real one runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from flexiclip_core.errors import PriorUnavailable
+from flexiclip_core.guidance.base import NoiseSchedule, PredictionType, TextEmbeddings, VideoPrior
+
+log = logging.getLogger(__name__)
+
+
+def default_dtypes(device: torch.device) -> tuple[torch.dtype, torch.dtype]:
+    """(UNet + text encoder dtype, VAE dtype) for a device.
+
+    CUDA: UNet in fp16 (it is only ever run forward, as ModelScope was released); VAE in bf16
+    where supported, since the Stable Diffusion VAE overflows in fp16 and bf16 has fp32's range;
+    else fp32. CPU: fp32 throughout.
+    """
+    if device.type == "cuda":
+        vae_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        return torch.float16, vae_dtype
+    return torch.float32, torch.float32
+
+
+def schedule_from_scheduler(scheduler: Any, prior_name: str) -> tuple[NoiseSchedule, PredictionType]:
+    """Noise schedule and prediction type of a diffusers DDPM/DDIM-style scheduler."""
+    prediction_type = getattr(scheduler.config, "prediction_type", "epsilon")
+    if prediction_type not in ("epsilon", "v_prediction"):
+        raise PriorUnavailable(
+            f"prior {prior_name!r}: scheduler prediction type {prediction_type!r} is not supported "
+            "(expected 'epsilon' or 'v_prediction')"
+        )
+    alphas_cumprod = getattr(scheduler, "alphas_cumprod", None)
+    if alphas_cumprod is None:
+        raise PriorUnavailable(f"prior {prior_name!r}: scheduler {type(scheduler).__name__} has no alphas_cumprod")
+    return NoiseSchedule.variance_preserving(alphas_cumprod), prediction_type
+
+
+def _frozen(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """``module`` on ``device`` in ``dtype``, in eval mode, with no parameter requiring grad."""
+    if any(parameter.dtype != dtype for parameter in module.parameters()):
+        module = module.to(dtype=dtype)
+    return module.to(device=device).eval().requires_grad_(False)
+
+
+class DiffusersVideoPrior(VideoPrior):
+    """ModelScope-style text-to-video latent diffusion: frozen components, no grad into weights."""
+
+    def __init__(
+        self,
+        *,
+        unet: torch.nn.Module,
+        vae: torch.nn.Module,
+        text_encoder: torch.nn.Module,
+        tokenizer: Any,
+        scheduler: Any,
+        name: str,
+        description: str,
+        identifier: str,
+        is_trained: bool,
+        device: torch.device,
+        unet_dtype: torch.dtype,
+        vae_dtype: torch.dtype,
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.identifier = identifier
+        self.is_trained = is_trained
+        self.device = torch.device(device)
+        self.unet_dtype = unet_dtype
+        self.vae_dtype = vae_dtype
+        self.schedule, self.prediction_type = schedule_from_scheduler(scheduler, name)
+        self.scheduler = scheduler
+        self.tokenizer = tokenizer
+        # Frozen: the UNet is never differentiated, the VAE only w.r.t. its input (method.md §4).
+        self.unet = _frozen(unet, self.device, unet_dtype)
+        self.vae = _frozen(vae, self.device, vae_dtype)
+        self.text_encoder = _frozen(text_encoder, self.device, unet_dtype)
+        self.latent_channels = int(self.vae.config.latent_channels)
+        self.latent_scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        self.scaling_factor = float(self.vae.config.scaling_factor)
+        shift = getattr(self.vae.config, "shift_factor", None)
+        self.shift_factor = float(shift) if shift is not None else 0.0
+        self.max_text_tokens = int(getattr(tokenizer, "model_max_length", 77))
+        if self.max_text_tokens > 4096:  # tokenizers without a limit report a huge sentinel
+            self.max_text_tokens = int(text_encoder.config.max_position_embeddings)
+
+    @torch.no_grad()
+    def _embed(self, prompts: list[str]) -> Tensor:  # [P, L, D] float32
+        tokens = self.tokenizer(
+            prompts, padding="max_length", max_length=self.max_text_tokens, truncation=True, return_tensors="pt"
+        )
+        hidden = self.text_encoder(tokens.input_ids.to(self.device), return_dict=False)[0]
+        return hidden.float()
+
+    def encode_text(self, prompts: list[str], negative: list[str] | None = None) -> TextEmbeddings:
+        negatives = list(negative) if negative is not None else [""] * len(prompts)
+        if len(negatives) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(negatives)} negative prompts")
+        embedded = self._embed(list(prompts) + negatives)
+        count = len(prompts)
+        return TextEmbeddings(embedded[:count], embedded[count:], tuple(prompts), tuple(negatives))
+
+    def encode_frames(self, frames: Tensor) -> Tensor:
+        if frames.dim() != 5 or frames.shape[2] != 3:
+            raise ValueError(f"frames must be [B, T, 3, H, W], got {tuple(frames.shape)}")
+        batch, count, _, height, width = frames.shape
+        if height % self.latent_scale or width % self.latent_scale:
+            raise ValueError(f"frame size {height}x{width} is not a multiple of {self.latent_scale}")
+        images = frames.reshape(batch * count, 3, height, width).to(self.device) * 2.0 - 1.0
+        # The posterior mean: deterministic, and its noise would only add variance to SDS.
+        moments = self.vae.encode(images.to(self.vae_dtype)).latent_dist.mean
+        latents = (moments.float() - self.shift_factor) * self.scaling_factor  # [B·T, C, h, w]
+        latents = latents.reshape(batch, count, *latents.shape[1:])
+        return latents.permute(0, 2, 1, 3, 4)  # [B, C, T, h, w]
+
+    @torch.no_grad()
+    def predict_noise(self, noisy_latents: Tensor, timesteps: Tensor, text_embeddings: Tensor) -> Tensor:
+        output = self.unet(
+            noisy_latents.to(device=self.device, dtype=self.unet_dtype),
+            timesteps.to(self.device),
+            encoder_hidden_states=text_embeddings.to(device=self.device, dtype=self.unet_dtype),
+            return_dict=False,
+        )[0]
+        return output.float()

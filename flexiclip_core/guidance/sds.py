@@ -1,0 +1,167 @@
+"""Video score distillation and the flow-matching estimator (method.md §4), in one prior call.
+
+Per iteration: one t ~ U{t_min … t_max} per clip and one ε ~ N(0, I) (independent per frame),
+shared by the final and the pose-only video; one batched prior call on
+[final | negative prompt, final | prompt, pose | prompt]; every model output converted to a noise
+estimate ε̂ for its prediction type; then
+
+    SDS:  g_sds  = w(t) (ε̂_cfg(final) − ε),  ε̂_cfg = ε̂_u + s (ε̂_c − ε̂_u)
+    flow: g_flow = w(t) (ε̂_c(final) − ε̂_c(pose)), injected into the final latents and, negated,
+          into the pose latents (the SDS-style estimator of ∇ E_t‖s(X_final) − s(X_pose)‖²
+          that treats ∂ε̂/∂z as the identity, s = −ε̂/σ_t).
+
+The flow term compares the *conditional* predictions of both videos: they share the prompt, t and
+ε, so their difference measures only how the two videos differ under the text-conditioned
+score, and it vanishes when the videos agree (the minimiser of L_flow). Comparing the CFG'd
+final prediction with the pose video's would add s(ε̂_c − ε̂_u) — a non-zero push even for
+identical videos, duplicating SDS at 50× scale — and the pose video needs no unconditional
+sample, which keeps the batch at three.
+
+The losses are surrogates: L = ½‖z − sg(z − g)‖² summed over latent elements and averaged over
+clips, so ∂L/∂z = g / B exactly (g for one clip); their values are ½‖g‖²/B, a diagnostic only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from flexiclip_core.errors import ConfigError
+from flexiclip_core.guidance.augment import AugmentationConfig
+from flexiclip_core.guidance.base import TextEmbeddings, VideoPrior
+
+SdsWeighting = Literal["1-alphas_cumprod", "uniform"]
+
+
+@dataclass(frozen=True)
+class SdsConfig:
+    """Score distillation settings (the reference's values)."""
+
+    guidance_scale: float = 50.0
+    """Classifier-free guidance scale s in ε̂ = ε̂_u + s (ε̂_c − ε̂_u)."""
+    t_min: int = 50
+    """Smallest sampled training timestep (inclusive)."""
+    t_max: int = 949
+    """Largest sampled training timestep (inclusive): t ~ U{t_min … t_max}."""
+    weighting: SdsWeighting = "1-alphas_cumprod"
+    """w(t): "1-alphas_cumprod" (σ_t² of the SNR-equivalent VP process) or "uniform" (1)."""
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    """The shared frame augmentation applied before encoding (see `augment_frames`)."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.t_min <= self.t_max:
+            raise ConfigError(f"sds timesteps must satisfy 0 ≤ t_min ≤ t_max, got {self.t_min}, {self.t_max}")
+        if self.weighting not in ("1-alphas_cumprod", "uniform"):
+            raise ConfigError(f"sds weighting must be '1-alphas_cumprod' or 'uniform', got {self.weighting!r}")
+        if self.guidance_scale < 0:
+            raise ConfigError(f"guidance_scale must be ≥ 0, got {self.guidance_scale}")
+
+
+@dataclass
+class SdsResult:
+    """Surrogate losses and diagnostics of one score-distillation step (tensors: no host sync)."""
+
+    loss_sds: Tensor
+    """Scalar; its gradient w.r.t. the final latents is g_sds / B."""
+    loss_flow: Tensor | None
+    """Scalar or None (no pose video); gradient g_flow / B into final, −g_flow / B into pose latents."""
+    timesteps: Tensor
+    """[B] sampled timesteps."""
+    sds_gradient: Tensor
+    """[B, C, T, h, w] g_sds (detached)."""
+    flow_gradient: Tensor | None
+    """[B, C, T, h, w] g_flow (detached) or None."""
+    prior_batch_size: int
+    """Samples in the single prior call: 3B with a pose video, else 2B."""
+
+    def diagnostics(self) -> dict[str, float]:
+        """Floats for logs (synchronises with the device: call at log intervals)."""
+        values = {
+            "sds_t": float(self.timesteps.float().mean()),
+            "sds_grad_norm": float(self.sds_gradient.norm()),
+        }
+        if self.flow_gradient is not None:
+            values["flow_grad_norm"] = float(self.flow_gradient.norm())
+        return values
+
+
+def tile_latents(latents: Tensor, frame_to_pose: Tensor) -> Tensor:
+    """Latents of the Q distinct poses [B, C, Q, h, w] → the N-frame video [B, C, N, h, w].
+
+    ``frame_to_pose`` [N] (long) names the pose shown at each frame; gradients of repeated frames
+    add up on their pose, so the VAE only ever encodes Q frames per video.
+    """
+    return latents.index_select(2, frame_to_pose.to(device=latents.device, dtype=torch.long))
+
+
+def sds_weights(prior: VideoPrior, timesteps: Tensor, weighting: SdsWeighting) -> Tensor:  # [B]
+    """w(t) for integer timesteps [B]."""
+    if weighting == "uniform":
+        return torch.ones(timesteps.shape, device=timesteps.device)
+    alphas_cumprod = prior.alphas_cumprod.to(device=timesteps.device, dtype=torch.float32)
+    return 1.0 - alphas_cumprod[timesteps]
+
+
+def _surrogate(latents: Tensor, gradient: Tensor) -> Tensor:
+    """½‖z − sg(z − g)‖² summed over elements: value ½‖g‖², gradient g."""
+    target = (latents - gradient).detach()
+    return 0.5 * (latents - target).square().sum()
+
+
+def score_distillation(
+    prior: VideoPrior,
+    text: TextEmbeddings,
+    final_latents: Tensor,
+    pose_latents: Tensor | None = None,
+    config: SdsConfig = SdsConfig(),
+    generator: torch.Generator | None = None,
+) -> SdsResult:
+    """SDS on the final video and, given the pose video, the flow-matching estimator.
+
+    final_latents, pose_latents: [B, C, T, h, w] (from `VideoPrior.encode_frames` + `tile_latents`);
+    text: embeddings of 1 or B prompts; generator: source of t and ε (any device).
+    """
+    if final_latents.dim() != 5:
+        raise ValueError(f"final latents must be [B, C, T, h, w], got {tuple(final_latents.shape)}")
+    if pose_latents is not None and pose_latents.shape != final_latents.shape:
+        raise ValueError(f"pose latents {tuple(pose_latents.shape)} differ from final {tuple(final_latents.shape)}")
+    if config.t_max >= prior.num_train_timesteps:
+        raise ConfigError(f"t_max {config.t_max} ≥ the prior's {prior.num_train_timesteps} training timesteps")
+    batch = final_latents.shape[0]
+    device = final_latents.device
+    text = text.expand_to(batch)
+    sample_device = generator.device if generator is not None else device
+    timesteps = torch.randint(config.t_min, config.t_max + 1, (batch,), generator=generator, device=sample_device)
+    timesteps = timesteps.to(device)
+    noise = torch.randn(final_latents.shape, generator=generator, device=sample_device).to(device)
+
+    with torch.no_grad():
+        videos = [final_latents.detach().float()] + ([pose_latents.detach().float()] if pose_latents is not None else [])
+        noisy = [prior.add_noise(video, noise, timesteps) for video in videos]
+        # One call: [final | negative, final | prompt, (pose | prompt)].
+        samples = torch.cat([noisy[0], *noisy], dim=0)
+        sample_timesteps = timesteps.repeat(len(noisy) + 1)
+        embeddings = torch.cat([text.unconditional, *([text.conditional] * len(noisy))], dim=0).to(device)
+        output = prior.predict_noise(samples, sample_timesteps, embeddings).to(device)
+        epsilon = prior.output_to_epsilon(output, samples, sample_timesteps)
+        epsilon_unconditional, epsilon_conditional, *epsilon_pose = epsilon.split(batch, dim=0)
+        guided = epsilon_unconditional + config.guidance_scale * (epsilon_conditional - epsilon_unconditional)
+        weights = sds_weights(prior, timesteps, config.weighting).view(-1, 1, 1, 1, 1)
+        sds_gradient = weights * (guided - noise)
+        flow_gradient = weights * (epsilon_conditional - epsilon_pose[0]) if pose_latents is not None else None
+
+    loss_sds = _surrogate(final_latents, sds_gradient) / batch
+    loss_flow = None
+    if pose_latents is not None and flow_gradient is not None:
+        loss_flow = (_surrogate(final_latents, flow_gradient) + _surrogate(pose_latents, -flow_gradient)) / batch
+    return SdsResult(
+        loss_sds=loss_sds,
+        loss_flow=loss_flow,
+        timesteps=timesteps,
+        sds_gradient=sds_gradient,
+        flow_gradient=flow_gradient,
+        prior_batch_size=int(samples.shape[0]),
+    )

@@ -1,0 +1,209 @@
+"""The tiny test prior: ModelScope's diffusers classes at toy size with seeded random weights.
+
+Same classes, same code path and same tensor shapes as the real prior (256² frames → 4×32²
+latents, 77-token text embeddings), so tests and smoke runs exercise the real pipeline on a CPU.
+Its weights are random: the motion it produces means nothing, and every output says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from flexiclip_core.guidance.base import PRIORS, VideoPrior, default_device
+from flexiclip_core.guidance.diffusers_prior import DiffusersVideoPrior, default_dtypes
+
+log = logging.getLogger(__name__)
+
+TINY_DESCRIPTION = "tiny random-weight test prior (motion is untrained)"
+TEXT_MAX_TOKENS = 77
+START_TOKEN = "<|startoftext|>"
+END_TOKEN = "<|endoftext|>"
+
+
+@dataclass(frozen=True)
+class TinyPriorConfig:
+    """Sizes of the tiny prior (defaults: cheap on a CPU, real shapes)."""
+
+    seed: int = 0
+    """Seed of all random weights (the prior is reproducible from it)."""
+    prediction_type: str = "epsilon"
+    """Prediction type written into its scheduler ("epsilon" or "v_prediction")."""
+    unet_channels: tuple[int, ...] = (8, 16)
+    """UNet block widths; one down-sampling between consecutive blocks."""
+    vae_channels: tuple[int, ...] = (4, 8, 8, 8)
+    """VAE block widths: four blocks give the real prior's 8× spatial down-sampling."""
+    text_width: int = 32
+    """Width of the text encoder and of the UNet's cross-attention."""
+
+
+def byte_unicode_alphabet() -> list[str]:
+    """The 256 printable characters byte-level BPE uses to stand for the bytes 0…255, in byte order.
+
+    Printable Latin-1 bytes stand for themselves; the others are shifted above U+0100 so that no
+    byte maps to whitespace or a control character (the alphabet of the tokenizers ByteLevel
+    pre-tokenizer and of CLIP's vocabulary).
+    """
+    printable = set(range(ord("!"), ord("~") + 1)) | set(range(ord("¡"), ord("¬") + 1)) | set(range(ord("®"), ord("ÿ") + 1))
+    alphabet: list[str] = []
+    shifted = 0
+    for byte in range(256):
+        if byte in printable:
+            alphabet.append(chr(byte))
+        else:
+            alphabet.append(chr(256 + shifted))
+            shifted += 1
+    return alphabet
+
+
+def build_byte_level_tokenizer() -> Any:
+    """A CLIPTokenizer over single bytes (514 tokens), built offline without any vocabulary file.
+
+    transformers 5 builds the BPE model from ``vocab=dict, merges=list`` (``vocab_file=`` is
+    ignored); with no merges every byte of a word is one token and the last carries ``</w>``.
+    """
+    from transformers import CLIPTokenizer
+
+    alphabet = byte_unicode_alphabet()
+    vocab = {symbol: index for index, symbol in enumerate(alphabet)}
+    vocab.update({symbol + "</w>": 256 + index for index, symbol in enumerate(alphabet)})
+    vocab[START_TOKEN] = len(vocab)
+    vocab[END_TOKEN] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=TEXT_MAX_TOKENS)
+
+
+def _fill_zero_weights(module: torch.nn.Module, std: float = 0.02) -> None:
+    """Give zero-initialised layers (temporal convs, output projections) small random weights, so
+    every layer of the random network takes part instead of collapsing to the identity."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            if parameter.dim() > 1 and not parameter.any():
+                parameter.normal_(0.0, std)
+
+
+def build_tiny_components(config: TinyPriorConfig = TinyPriorConfig()) -> dict[str, Any]:
+    """The five components of a TextToVideoSDPipeline at toy size, seeded (global RNG untouched)."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = build_byte_level_tokenizer()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        unet = UNet3DConditionModel(
+            sample_size=32,
+            in_channels=4,
+            out_channels=4,
+            block_out_channels=config.unet_channels,
+            # Attention only below full resolution: the full-resolution spatial attention of the
+            # real model is what makes a CPU forward expensive.
+            down_block_types=("DownBlock3D",) + ("CrossAttnDownBlock3D",) * (len(config.unet_channels) - 1),
+            up_block_types=("CrossAttnUpBlock3D",) * (len(config.unet_channels) - 1) + ("UpBlock3D",),
+            layers_per_block=1,
+            cross_attention_dim=config.text_width,
+            attention_head_dim=4,
+            norm_num_groups=4,
+        )
+        _fill_zero_weights(unet)
+        torch.manual_seed(config.seed + 1)
+        vae = AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            block_out_channels=config.vae_channels,
+            down_block_types=("DownEncoderBlock2D",) * len(config.vae_channels),
+            up_block_types=("UpDecoderBlock2D",) * len(config.vae_channels),
+            layers_per_block=1,
+            latent_channels=4,
+            norm_num_groups=4,
+            sample_size=256,
+            mid_block_add_attention=False,
+        )
+        torch.manual_seed(config.seed + 2)
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=config.text_width,
+                intermediate_size=2 * config.text_width,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                max_position_embeddings=TEXT_MAX_TOKENS,
+                projection_dim=config.text_width,
+                bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        )
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        prediction_type=config.prediction_type,
+    )
+    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
+
+
+class TinyPrior(DiffusersVideoPrior):
+    """Random-weight ModelScope architecture at toy size: for tests and smoke runs only."""
+
+    def __init__(self, config: TinyPriorConfig = TinyPriorConfig(), device: torch.device | str | None = None) -> None:
+        device = torch.device(device) if device is not None else default_device()
+        unet_dtype, vae_dtype = default_dtypes(device)
+        components = build_tiny_components(config)
+        super().__init__(
+            **components,
+            name="tiny",
+            description=TINY_DESCRIPTION,
+            identifier=f"tiny-random(seed={config.seed})",
+            is_trained=False,
+            device=device,
+            unet_dtype=unet_dtype,
+            vae_dtype=vae_dtype,
+        )
+        self.config = config
+        log.warning("using the %s: results are not meaningful animations", TINY_DESCRIPTION)
+
+
+@PRIORS.register("tiny")
+def _tiny_from_spec(argument: str | None, device: torch.device | None) -> VideoPrior:
+    """``tiny`` or ``tiny:SEED``."""
+    from flexiclip_core.errors import ConfigError
+
+    if argument is None:
+        return TinyPrior(device=device)
+    try:
+        seed = int(argument)
+    except ValueError:
+        raise ConfigError(f"prior 'tiny:{argument}': the argument must be an integer seed") from None
+    return TinyPrior(TinyPriorConfig(seed=seed), device=device)
+
+
+def save_tiny_pipeline(directory: str | Path, config: TinyPriorConfig = TinyPriorConfig()) -> Path:
+    """Write the tiny prior as a diffusers TextToVideoSDPipeline folder (ModelScope's layout).
+
+    Lets the ModelScope loader be exercised end to end without the real weights.
+    """
+    import diffusers
+
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    components = build_tiny_components(config)
+    for name, component in components.items():
+        component.save_pretrained(root / name)
+    index = {
+        "_class_name": "TextToVideoSDPipeline",
+        "_diffusers_version": diffusers.__version__,
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet3DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return root
