@@ -191,3 +191,20 @@ def test_report_folder_name_is_one_safe_segment():
 def test_metric_info_covers_every_metric_column():
     assert tuple(METRIC_INFO) == METRIC_COLUMNS
     assert {info.better for info in METRIC_INFO.values()} == {"higher", "lower"}
+
+
+def test_report_command_prints_the_page_and_refuses_unknown_runs(run_root: Path):
+    import typer
+    from typer.testing import CliRunner
+
+    from flexiclip_cli.report import report
+
+    app = typer.Typer()
+    app.command()(report)
+    runner = CliRunner()
+    done = runner.invoke(app, [str(run_root), "--run", "run-0001"])
+    assert done.exit_code == 0, done.output
+    assert done.stdout.strip() == str(run_root / "reports" / "run-0001" / "index.html")
+    refused = runner.invoke(app, [str(run_root), "--run", "nope"])
+    assert refused.exit_code == 2
+    assert "no row for run 'nope'" in refused.stderr
