@@ -11,7 +11,6 @@ instead of stalling the run. A JSON summary goes to ``artifacts/corpus_svg.json`
 
 from __future__ import annotations
 
-import io
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -31,11 +30,9 @@ PER_FILE_BUDGET_S = 60.0
 IOU_THRESHOLD = 0.97
 MIN_PARSE_RATE = 0.95
 MIN_MATCH_RATE = 0.95
-DRAWING_SIDE_PX = 1024
+DRAWING_SIDE_PX = 512
 """Both renders are scaled so the drawing's longer side is about this many pixels."""
-MAX_PAGE_SIDE_PX = 8192
-"""Cap on the reference page size (a drawing tiny on a huge page is compared at less)."""
-COMPARE_SIDE_PX = 1024
+COMPARE_SIDE_PX = 512
 """Cropped masks are resized to this square before the IoU."""
 EXCLUDED_WARNINGS = frozenset({"text-skipped", "image-skipped"})
 
@@ -97,37 +94,50 @@ def _patch_cairosvg_gradient_href_bug() -> None:
     defs.update_def_href = update_def_href_once
 
 
-def _cairosvg_alpha(data: bytes) -> np.ndarray:
-    """CairoSVG's rendering of the original file (nothing fetched), drawing side ≈ DRAWING_SIDE_PX.
+def _cairosvg_alpha(data: bytes, document_to_pixels: np.ndarray, size: int) -> np.ndarray:
+    """alpha uint8 [size, size] of CairoSVG's rendering of the original file (nothing fetched),
+    drawn in the same pixel frame as the parsed clipart's final render.
 
-    A first small render finds the drawing on the page; the second is scaled to the target size.
+    ``document_to_pixels`` [3, 3] maps the file's root user units to output pixels. CairoSVG
+    still computes its own viewBox/preserveAspectRatio mapping and page clip; only the final
+    page → pixels placement is ours, so the page clip and everything drawn stay CairoSVG's.
     """
+    import cairocffi as cairo
     from cairosvg.parser import Tree
     from cairosvg.surface import PNGSurface
 
     _patch_cairosvg_gradient_href_bug()
+    a, c, e = document_to_pixels[0]
+    b, d, f = document_to_pixels[1]
+    target = cairo.Matrix(a, b, c, d, e, f)
+
+    class FramedSurface(PNGSurface):
+        framed = False
+
+        def _create_surface(self, width: float, height: float):  # noqa: ANN202 - CairoSVG's hook
+            return cairo.ImageSurface(cairo.FORMAT_ARGB32, size, size), width, height
+
+        def set_context_size(self, width, height, viewbox, tree):  # noqa: ANN001 - CairoSVG's hook
+            if self.framed:  # nested viewports: CairoSVG's own handling
+                return super().set_context_size(width, height, viewbox, tree)
+            self.framed = True
+            self.context.save()
+            super().set_context_size(width, height, viewbox, tree)
+            document_to_page = self.context.get_matrix()  # CairoSVG's root user units → page px
+            self.context.restore()
+            page_to_pixels = cairo.Matrix(*document_to_page.as_tuple())
+            page_to_pixels.invert()
+            self.context.set_matrix(page_to_pixels.multiply(target))
+            super().set_context_size(width, height, viewbox, tree)
+
     tree = Tree(bytestring=data, unsafe=False, url_fetcher=_refuse_url)
-
-    def render(scale: float) -> np.ndarray:
-        surface = PNGSurface(tree, None, 96, scale=scale)
-        image = surface.cairo
-        image.flush()
-        height, stride = image.get_height(), image.get_stride()
-        pixels = np.frombuffer(image.get_data(), np.uint8).reshape(height, stride // 4, 4)
-        alpha_byte = 3 if sys.byteorder == "little" else 0  # cairo ARGB32 is native-endian
-        return pixels[:, : image.get_width(), alpha_byte].copy()
-
-    probe_scale = 0.25
-    probe = render(probe_scale)
-    box = _alpha_bbox(probe >= 128) or _alpha_bbox(probe > 0)
-    if box is None:
-        return render(1.0)
-    side = max(box[1] - box[0], box[3] - box[2]) / probe_scale
-    scale = DRAWING_SIDE_PX / side
-    page_side = max(probe.shape) / probe_scale * scale
-    if page_side > MAX_PAGE_SIDE_PX:
-        scale *= MAX_PAGE_SIDE_PX / page_side
-    return render(scale)
+    surface = FramedSurface(tree, None, 96)
+    image = surface.cairo
+    image.flush()
+    stride = image.get_stride()
+    pixels = np.frombuffer(image.get_data(), np.uint8).reshape(size, stride // 4, 4)
+    alpha_byte = 3 if sys.byteorder == "little" else 0  # cairo ARGB32 is native-endian
+    return pixels[:, :size, alpha_byte].copy()
 
 
 def evaluate_file(path: str) -> dict:
@@ -148,15 +158,16 @@ def evaluate_file(path: str) -> dict:
     record.update(status="parsed", warnings=sorted({w.code for w in clipart.warnings}), shapes=len(clipart.shapes))
     if EXCLUDED_WARNINGS & set(record["warnings"]):
         return record  # skipped text/raster: not comparable, excluded from the IoU figure
+    config = ParseConfig()
+    drawing_side = config.canvas_size - 2 * config.margin_px
+    size = int(round(DRAWING_SIDE_PX * config.canvas_size / drawing_side))
+    document_to_pixels = np.diag([size / config.canvas_size, size / config.canvas_size, 1.0]) @ clipart.document_to_canvas()
     try:
-        reference = _cairosvg_alpha(Path(path).read_bytes())
+        reference = _cairosvg_alpha(Path(path).read_bytes(), document_to_pixels, size)
     except Exception as exc:  # noqa: BLE001 - CairoSVG itself cannot draw some originals
         record["reference_error"] = f"{type(exc).__name__}: {exc}"[:300]
         return record
     try:
-        config = ParseConfig()
-        drawing_side = config.canvas_size - 2 * config.margin_px
-        size = int(round(DRAWING_SIDE_PX * config.canvas_size / drawing_side))
         ours = render_clipart(clipart, size=size, background="transparent")[:, :, 3]
         record["iou"] = mask_iou(ours, reference)
     except Exception as exc:  # noqa: BLE001 - comparison problems are reported, not hidden
