@@ -208,10 +208,12 @@ def _mesh_component(
     else:
         kept = [max(polygons, key=lambda p: abs(_signed_area(p)))]
     pixel_area = float(crop.sum()) / silhouette.scale**2
+    failure = "no attempt"
     for attempt_holes in ([to_canvas(np.asarray(hole_seeds))] if hole_seeds else []) + [None]:
         polygon_list = kept if attempt_holes is not None else kept[:1]
         result = _triangulate([to_canvas(p) for p in polygon_list], attempt_holes, keypoints, config, clip, layer_name)
-        if result is None:
+        if isinstance(result, str):
+            failure = result
             continue
         vertices, faces, handles = result
         area = float(np.abs(_face_areas(vertices, faces)).sum())
@@ -219,8 +221,9 @@ def _mesh_component(
         # fall back to meshing the outer contour alone.
         if area >= 0.5 * pixel_area:
             return vertices, faces, handles
-        logger.info("clip %r: layer %r: component %d lost its area to a hole marker; holes filled", clip, layer_name, label)
-    raise MeshError(f"layer {layer_name!r}: component {label} could not be triangulated", clip=clip)
+        failure = f"a hole marker ate {1 - area / pixel_area:.0%} of its area"
+        logger.info("clip %r: layer %r: component %d: %s; holes filled", clip, layer_name, label, failure)
+    raise MeshError(f"layer {layer_name!r}: component {label} could not be triangulated: {failure}", clip=clip)
 
 
 def _triangulate(
@@ -230,7 +233,8 @@ def _triangulate(
     config: MeshConfig,
     clip: str,
     layer_name: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
+    """(vertices, faces, handle vertices) of a polygon set with keypoints, or why not."""
     segments, start = [], 0
     for polygon in polygons:
         n = len(polygon)
@@ -250,7 +254,7 @@ def _triangulate(
     except (RuntimeError, ValueError) as error:
         raise MeshError(f"layer {layer_name!r}: triangle failed: {error}", clip=clip) from None
     if "triangles" not in out or len(out["triangles"]) == 0:
-        return None
+        return "Triangle returned no face"
     vertices = np.asarray(out["vertices"], dtype=np.float64)
     faces = np.asarray(out["triangles"], dtype=np.int64)
     # Drop vertices no face uses (duplicates Triangle ignored), keeping the order.
@@ -260,7 +264,8 @@ def _triangulate(
     vertices, faces = vertices[used], remap[faces]
     distance, nearest = cKDTree(vertices).query(keypoints)
     if len(keypoints) and distance.max() > 1e-9:
-        return None  # a keypoint fell outside the triangulated domain
+        worst = keypoints[int(np.argmax(distance))].round(2).tolist()
+        return f"keypoint at {worst} px fell outside the triangulated domain"
     areas = _face_areas(vertices, faces)
     faces[areas < 0] = faces[areas < 0][:, ::-1]
     return vertices, faces, np.asarray(nearest, dtype=np.int64).reshape(-1)
