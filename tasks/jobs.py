@@ -19,17 +19,17 @@ import numpy as np
 if TYPE_CHECKING:
     from flexiclip_core.optimize import AnimationConfig
 
-MEDIA_OUTPUTS: dict[str, tuple[str, str]] = {
-    # animate_clip output file → (URI column prefix, content-addressed suffix)
-    "video.mp4": ("video", ".mp4"),
-    "animation.gif": ("gif", ".gif"),
-    "animation.svg": ("svg_animation", ".svg"),
-    "poster.png": ("poster", ".png"),
+MEDIA_OUTPUTS: dict[str, str] = {
+    # ClipOutputs.files key (= catalog column prefix) → content-addressed suffix
+    "video": ".mp4",
+    "gif": ".gif",
+    "svg_animation": ".svg",
+    "poster": ".png",
 }
-"""The published media of a clip and the catalog columns naming them (``<prefix>_uri`` / ``<prefix>_sha256``)."""
+"""The published media of a clip; the catalog names each in ``<kind>_uri`` / ``<kind>_sha256``."""
 
 MEDIA_COLUMNS: tuple[str, ...] = tuple(
-    column for prefix, _ in MEDIA_OUTPUTS.values() for column in (f"{prefix}_uri", f"{prefix}_sha256")
+    column for kind in MEDIA_OUTPUTS for column in (f"{kind}_uri", f"{kind}_sha256")
 )
 
 SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"

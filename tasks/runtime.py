@@ -43,6 +43,10 @@ PIPELINE_ENV_DEFAULTS: dict[str, str] = {
 LOCAL_RAY_ENV: dict[str, str] = {
     # A local test/laptop cluster needs no token (else Ray writes one under ~/.ray).
     "RAY_AUTH_MODE": "disabled",
+    # Ray turns _node_ip_address="127.0.0.1" into "this node's routable IP", found by a UDP
+    # connect toward 8.8.8.8 from C++ (out of reach of Python audit hooks). In local-only mode
+    # the node IP is the loopback address and nothing is probed.
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
 }
 """Extra environment for a Ray cluster started here (not applied when joining RAY_ADDRESS)."""
 
@@ -100,6 +104,11 @@ def ray_session(*, num_cpus: int | None = None, num_gpus: int | None = None) -> 
 
     An already-initialised Ray (a caller's) is used as is and left running.
     """
+    import sys
+
+    if "ray" not in sys.modules and not os.environ.get("RAY_ADDRESS"):
+        for name, value in LOCAL_RAY_ENV.items():  # read by ray at import
+            os.environ.setdefault(name, value)
     import ray
 
     if ray.is_initialized():
@@ -117,6 +126,9 @@ def ray_session(*, num_cpus: int | None = None, num_gpus: int | None = None) -> 
 
     for name, value in LOCAL_RAY_ENV.items():
         os.environ.setdefault(name, value)
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False  # in case ray was imported before the variable was set
     # Short path: Ray's unix sockets live under it and must stay below 107 characters.
     temp_dir = tempfile.mkdtemp(prefix="fxray-", dir=os.environ.get("FLEXICLIP_RAY_TMP") or None)
     cpus = num_cpus or os.cpu_count() or 1

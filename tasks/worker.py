@@ -108,9 +108,9 @@ class ClipWorker:
         try:
             outputs = self._animate(job, out_dir)
             row = {**base, "status": SUCCEEDED, "error_type": None, "error_message": None}
-            for name, (prefix, suffix) in MEDIA_OUTPUTS.items():
-                uri, digest = self.catalog.put_media(outputs.files[name], suffix)
-                row[f"{prefix}_uri"], row[f"{prefix}_sha256"] = uri, digest
+            for kind, suffix in MEDIA_OUTPUTS.items():
+                uri, digest = self.catalog.put_media(outputs.files[kind], suffix)
+                row[f"{kind}_uri"], row[f"{kind}_sha256"] = uri, digest
             row.update({name: _float_or_none(value) for name, value in outputs.metrics.values.items()})
             result = outputs.result
             row.update(

@@ -109,6 +109,8 @@ def is_local_host(host: str) -> bool:
     name = host.strip("[]").lower().rstrip(".")
     if not name or name in LOCAL_NAMES or name.endswith(".localhost"):
         return True
+    if name == socket.gethostname().lower():  # this machine's own name (Ray looks it up)
+        return True
     try:
         address = ipaddress.ip_address(name.split("%", 1)[0])
     except ValueError:

@@ -1,0 +1,158 @@
+"""Helpers for the pipeline's end-to-end tests: isolated environments, small catalogs, CLI runs.
+
+Every run is a real `flexiclip run` in a subprocess with its own PREFECT_HOME (an ephemeral
+Prefect API), its own local Ray (session files under a private short temp folder), the tiny
+prior, 2 iterations and a small render size, and the network guard on its PYTHONPATH logging
+to a file the test reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLES_DIR = REPO_ROOT / "catalogs" / "samples"
+SAMPLE_CATALOG = SAMPLES_DIR / "clipart.parquet"
+GUARD_DIR = REPO_ROOT / "tasks" / "loopback_guard"
+
+FAST_SETTINGS: list[str] = [
+    "--prior", "tiny", "--iterations", "2",
+    "--set", "render.size=64", "--set", "schedule.frame_count=8",
+]
+"""CLI options that keep a clip to a few seconds on a loaded 2-core CPU."""
+
+SAMPLE_PROMPTS = {entry["clip_id"]: entry for entry in json.loads((SAMPLES_DIR / "samples.json").read_text())}
+
+
+def pipeline_env(base: Path, **extra: str) -> dict[str, str]:
+    """Environment of one isolated run: own Prefect home, own Ray temp folder, guard + its log."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PREFECT_", "RAY_", "AWS_")) and k not in ("PYTHONPATH",)}
+    ray_tmp = Path(tempfile.mkdtemp(prefix="fxt-"))  # short: Ray's socket paths must stay < 107 chars
+    (base / "prefect-home").mkdir(parents=True, exist_ok=True)
+    env.update(
+        PREFECT_HOME=str(base / "prefect-home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
+        PREFECT_LOGGING_LEVEL="WARNING",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_AUTH_MODE="disabled",
+        FLEXICLIP_RAY_TMP=str(ray_tmp),
+        FLEXICLIP_NET_GUARD="probes",
+        FLEXICLIP_NET_GUARD_LOG=str(base / "network.jsonl"),
+        PYTHONPATH=str(GUARD_DIR),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    env.update(extra)
+    return env
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "flexiclip_cli.pipeline", *args]
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
+    """Run ``flexiclip <args>`` (the pipeline commands) to completion; output captured as text."""
+    try:
+        return subprocess.run(cli_command(*args), env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=timeout)
+    finally:
+        reap_ray(env)
+
+
+def reap_ray(env: dict[str, str]) -> None:
+    """Kill any process left behind that belongs to this run's Ray session, then drop its folder."""
+    marker = env.get("FLEXICLIP_RAY_TMP")
+    if not marker:
+        return
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except OSError:
+                pass
+    shutil.rmtree(marker, ignore_errors=True)
+
+
+def write_catalog(path: Path, rows: list[dict[str, Any]], schema: pa.Schema | None = None) -> Path:
+    """Write ``rows`` as a Parquet catalog at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=schema) if schema is not None else pa.Table.from_pylist(rows)
+    pq.write_table(table, path)
+    return path
+
+
+def sample_rows(folder: Path, clip_ids: list[str]) -> list[dict[str, Any]]:
+    """Catalog rows for the given samples, their SVGs copied into ``folder`` (relative svg_uri)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for clip_id in clip_ids:
+        entry = SAMPLE_PROMPTS[clip_id]
+        shutil.copy(SAMPLES_DIR / entry["svg"], folder / entry["svg"])
+        rows.append({"clip_id": clip_id, "svg_uri": entry["svg"], "prompt": entry["prompt"]})
+    return rows
+
+
+def read_rows(root: str | Path, version: int | None = None, storage_options: dict | None = None) -> list[dict]:
+    from catalogs.output import OutputCatalog
+
+    return OutputCatalog(root, storage_options=storage_options).read(version=version).to_dict("records")
+
+
+def network_log(env: dict[str, str]) -> list[dict]:
+    path = Path(env["FLEXICLIP_NET_GUARD_LOG"])
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+def media_listing(root: Path) -> dict[str, float]:
+    """relative path → mtime of every media file under ``root``."""
+    media = root / "media"
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(media.rglob("*")) if p.is_file()}
+
+
+def describe(result: subprocess.CompletedProcess) -> str:
+    return f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
