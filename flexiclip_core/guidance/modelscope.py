@@ -75,7 +75,8 @@ def missing_parts(root: Path) -> list[str]:
     ]
     for name, stems in COMPONENT_FILES.items():
         folder = root / name
-        if folder.is_dir() and not any(folder.glob(f"{stem}*{suffix}") for stem in stems for suffix in WEIGHT_SUFFIXES):
+        weights = [path for stem in stems for suffix in WEIGHT_SUFFIXES for path in folder.glob(f"{stem}*{suffix}")]
+        if folder.is_dir() and not weights:
             missing.append(f"{name}/ weights")
     if not (root / "scheduler" / "scheduler_config.json").is_file():
         missing.append("scheduler/scheduler_config.json")
