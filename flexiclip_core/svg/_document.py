@@ -136,12 +136,6 @@ class Paint:
     alpha: float
 
 
-@dataclass
-class DocumentResult:
-    shapes: list[Shape]
-    warnings: list[ParseWarning]
-
-
 def _index_ids(root: Element) -> dict[str, Element]:
     ids: dict[str, Element] = {}
     stack = [root]
@@ -619,10 +613,9 @@ class DocumentWalker:
         else:
             self.warn("element-unsupported", f"<{tag}> is not drawn", element)
 
-    def viewport_transform(
-        self, element: Element, width: float, height: float, view_box_source: Element
-    ) -> tuple[Affine, LengthContext | None]:
-        """viewBox → viewport (width × height at the origin) with preserveAspectRatio."""
+    def viewport_transform(self, width: float, height: float, view_box_source: Element) -> tuple[Affine, LengthContext | None]:
+        """viewBox → viewport (width × height at the origin) with preserveAspectRatio, and the
+        length context of the new user space (None without a viewBox)."""
         view_box_text = view_box_source.attrs.get("viewBox")
         if not view_box_text:
             return IDENTITY, None
@@ -630,9 +623,8 @@ class DocumentWalker:
         if len(numbers) != 4 or numbers[2] <= 0 or numbers[3] <= 0:
             self.warn("invalid-attribute", f"viewBox {view_box_text[:60]!r} ignored", view_box_source)
             return IDENTITY, None
-        vx, vy, vw, vh = numbers
-        lengths = LengthContext(vw, vh)
-        return viewbox_to_viewport(numbers, width, height, view_box_source.attrs.get("preserveAspectRatio", "")), lengths
+        preserve = view_box_source.attrs.get("preserveAspectRatio", "")
+        return viewbox_to_viewport(numbers, width, height, preserve), LengthContext(numbers[2], numbers[3])
 
     def walk_viewport(
         self,
@@ -650,7 +642,7 @@ class DocumentWalker:
         height = height_override if height_override is not None else self.length(element, "height", lengths, "y", lengths.viewport_height)
         if width <= 0 or height <= 0:
             return
-        transform, inner_lengths = self.viewport_transform(content, width, height, content)
+        transform, inner_lengths = self.viewport_transform(width, height, content)
         ctm = multiply(context.ctm, multiply((1.0, 0.0, 0.0, 1.0, x, y), transform))
         inner_lengths = inner_lengths or LengthContext(width, height)
         inner_lengths = replace(inner_lengths, font_size=lengths.font_size)

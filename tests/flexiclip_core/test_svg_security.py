@@ -275,3 +275,48 @@ def test_w3c_doctype_without_internal_subset_is_tolerated_but_not_loaded() -> No
 def test_nothing_visible_is_an_empty_drawing_error() -> None:
     outcome, _ = parse_watched(f'<svg {SVG_NS}><g><rect width="0" height="5"/></g></svg>'.encode(), clip_id="blank")
     assert isinstance(outcome, EmptyDrawingError) and "clip 'blank'" in str(outcome)
+
+
+_FUZZ_SEED_SVG = (
+    f'<svg {SVG_NS} viewBox="0 0 100 100"><style>.a{{fill:red}}</style><defs><linearGradient id="g">'
+    '<stop offset="0" stop-color="red"/></linearGradient><symbol id="s" viewBox="0 0 1 1"><circle r="1"/></symbol>'
+    '</defs><g transform="rotate(30 5 5)" opacity=".5"><path class="a" d="M0 0 C10 0 20 10 20 20 S30 40 40 40 '
+    'Q50 40 50 50 T60 60 A10 5 30 1 0 80 80 Z m5 5 h10 v10 z" stroke="url(#g)" stroke-dasharray="1 2"/>'
+    '<use href="#s" width="10" height="10"/><rect x="5" y="5" width="50" height="20" rx="3"/>'
+    '<polygon points="1 2 3 4 5 6"/><ellipse cx="50" cy="50" rx="10" ry="5"/>'
+    '<line x1="0" y1="0" x2="10" y2="10" stroke="#000"/></g></svg>'
+).encode()
+
+
+@pytest.mark.timeout(120)
+def test_mutated_svgs_raise_only_specific_errors_and_never_non_finite_points() -> None:
+    import random
+
+    import numpy as np
+
+    alphabet = b'0123456789.-+eE ,MmLlHhVvCcSsQqTtAaZz<>/="#()%;:abcdefnirx'
+    rng = random.Random(20251125)
+    outcomes = {"parsed": 0, "rejected": 0}
+    for _ in range(400):
+        mutated = bytearray(_FUZZ_SEED_SVG)
+        for _ in range(rng.randint(1, 6)):
+            position = rng.randrange(len(mutated))
+            operation = rng.random()
+            if operation < 0.4:
+                mutated[position] = rng.choice(alphabet)
+            elif operation < 0.7:
+                mutated.insert(position, rng.choice(alphabet))
+            else:
+                del mutated[position]
+        try:
+            clipart = parse_svg(bytes(mutated))
+        except FlexiclipError:
+            outcomes["rejected"] += 1
+            continue
+        outcomes["parsed"] += 1
+        assert np.isfinite(clipart.control_points()).all(), bytes(mutated)
+        for shape in clipart.shapes:
+            if shape.stroke is not None:
+                assert np.isfinite([shape.stroke.width, shape.stroke.dash_offset, *shape.stroke.dash_array]).all()
+    # Both branches were exercised: the mutations are neither all harmless nor all fatal.
+    assert outcomes["parsed"] > 0 and outcomes["rejected"] > 0, outcomes
