@@ -86,9 +86,10 @@ class RigConfig:
     component is kept regardless, so drawings with many detached parts may exceed it."""
     max_keypoint_distance_px: float = 12.0
     """A given keypoint farther than this (canvas px) from its layer's silhouette is an error."""
-    tether_components: bool = True
-    """Add a bone between the nearest keypoints of detached components (minimum spanning tree),
-    so the skeleton loss keeps detached parts at their distance."""
+    tether_max_area_fraction: float = 0.25
+    """A detached component smaller than this fraction of the largest one (a hat, a ball, an
+    eye drawn apart) gets a bone to the nearest keypoint of a larger component, so the skeleton
+    loss keeps it in place; larger ones (a second character) move freely. 0 disables it."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -539,25 +540,30 @@ def _deepest_points(silhouette: Silhouette, components: np.ndarray) -> np.ndarra
     return silhouette.to_canvas(positions[:, 0], positions[:, 1])
 
 
-def _tether_bones(points: np.ndarray, components: np.ndarray) -> np.ndarray:
-    """Minimum spanning tree over components, each edge between their nearest keypoints."""
+def _component_areas(silhouette: Silhouette) -> np.ndarray:
+    """Area of every component [C + 1] (index = label; 0 is the background), raster px²."""
+    return np.bincount(silhouette.labels.ravel(), minlength=silhouette.component_count + 1)
+
+
+def _tether_bones(points: np.ndarray, components: np.ndarray, areas: np.ndarray, max_fraction: float) -> np.ndarray:
+    """One bone from each small component (area below ``max_fraction`` of the largest) to the
+    nearest keypoint of a larger component, between their closest keypoints."""
     labels = np.unique(components)
     if len(labels) < 2:
         return np.zeros((0, 2), np.int64)
-    distances = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)
-    same = components[:, None] == components[None, :]
-    distances[same] = np.inf
-    rank = np.searchsorted(labels, components)
-    n = len(labels)
-    best = np.full((n, n), np.inf)
-    best_pair = np.zeros((n, n, 2), dtype=np.int64)
-    flat_i, flat_j = np.nonzero(np.isfinite(distances))
-    order = np.argsort(-distances[flat_i, flat_j])  # nearest written last
-    for i, j in zip(flat_i[order], flat_j[order], strict=True):
-        best[rank[i], rank[j]] = distances[i, j]
-        best_pair[rank[i], rank[j]] = (i, j)
-    tree = minimum_spanning_tree(np.where(np.isfinite(best), best + 1e-9, 0.0)).tocoo()
-    return _unique_bones(best_pair[tree.row, tree.col])
+    largest = areas[labels].max()
+    bones = []
+    for label in labels:
+        if areas[label] >= max_fraction * largest:
+            continue
+        own = np.nonzero(components == label)[0]
+        larger = np.nonzero(areas[components] > areas[label])[0]
+        if len(larger) == 0:
+            continue
+        gaps = np.linalg.norm(points[own][:, None] - points[larger][None], axis=-1)
+        i, j = np.unravel_index(int(np.argmin(gaps)), gaps.shape)
+        bones.append((own[i], larger[j]))
+    return _unique_bones(np.asarray(bones, dtype=np.int64).reshape(-1, 2))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -597,8 +603,8 @@ def _auto_layer_keypoints(clipart: Clipart, shape_indices: np.ndarray, config: R
     points = _snap_inside(silhouette, result.points)
     result = _SkeletonKeypoints(points, result.components, result.bones)
     bones = result.bones
-    if config.tether_components:
-        bones = _unique_bones(np.concatenate([bones, _tether_bones(result.points, result.components)]))
+    tethers = _tether_bones(result.points, result.components, _component_areas(silhouette), config.tether_max_area_fraction)
+    bones = _unique_bones(np.concatenate([bones, tethers]))
     logger.debug(
         "clip %r: auto rig with %d keypoints, %d bones, %d components",
         clipart.source, len(result.points), len(bones), silhouette.component_count,
@@ -726,10 +732,16 @@ def rig_from_keypoints(
             logger.info(
                 "clip %r: layer %r: %d component(s) without keypoint got an automatic one", clip, name, len(missing)
             )
-            if config.tether_components and len(given):
-                ref = canvas[given]
-                nearest = given[np.argmin(np.linalg.norm(extra[:, None] - ref[None], axis=-1), axis=1)]
-                all_bones.append(np.stack([new_indices, nearest], axis=1))
+            if len(given):
+                layer_points = np.concatenate([canvas[given], extra])
+                layer_components = np.concatenate([nearest_component, missing.astype(np.int64)])
+                layer_indices = np.concatenate([given, new_indices])
+                tethers = _tether_bones(
+                    layer_points, layer_components, _component_areas(silhouette), config.tether_max_area_fraction
+                )
+                # Only the new keypoints are tethered: the given skeleton is the user's.
+                tethers = tethers[(tethers >= len(given)).any(axis=1)]
+                all_bones.append(layer_indices[tethers])
         built_layers.append(Layer(name, np.asarray(shape_indices, np.int64), np.unique(np.asarray(layer_keypoints, np.int64))))
     return Rig(
         keypoints=np.concatenate(keypoints),

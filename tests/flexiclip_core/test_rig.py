@@ -146,14 +146,18 @@ def test_auto_rig_of_elongated_shapes_follows_their_branches():
     assert connected_components(graph, directed=False)[0] == 1
 
 
-def test_auto_rig_tethers_detached_parts_and_can_leave_them_free():
-    tethered = auto_rig(two_squares())
-    free = auto_rig(two_squares(), RigConfig(tether_components=False))
-    left = tethered.keypoints[:, 0] < 100
-    crossing = left[tethered.bones[:, 0]] != left[tethered.bones[:, 1]]
-    assert crossing.sum() == 1, "one bone joins the two squares"
-    left_free = free.keypoints[:, 0] < 100
-    assert not (left_free[free.bones[:, 0]] != left_free[free.bones[:, 1]]).any()
+def test_auto_rig_tethers_small_detached_parts_only():
+    hat = drawing(square_shape(60, 100, 120), square_shape(100, 40, 30))  # a hat above a body
+    rig = auto_rig(hat)
+    upper = rig.keypoints[:, 1] < 85
+    crossing = upper[rig.bones[:, 0]] != upper[rig.bones[:, 1]]
+    assert crossing.sum() == 1, "one bone ties the hat to the body"
+    free = auto_rig(hat, RigConfig(tether_max_area_fraction=0.0))
+    upper = free.keypoints[:, 1] < 85
+    assert not (upper[free.bones[:, 0]] != upper[free.bones[:, 1]]).any()
+    pair = auto_rig(two_squares())  # two parts of similar size: two free characters
+    left = pair.keypoints[:, 0] < 100
+    assert not (left[pair.bones[:, 0]] != left[pair.bones[:, 1]]).any()
 
 
 def test_auto_rig_is_deterministic():
@@ -227,13 +231,13 @@ def test_bad_given_rigs_raise_rig_error_naming_the_clip(keypoints, bones, reason
 
 
 def test_a_component_without_given_keypoint_gets_an_automatic_one(caplog):
-    clipart = two_squares()
+    clipart = drawing(square_shape(60, 100, 120), square_shape(200, 20, 20))  # body and a ball
     with caplog.at_level(logging.INFO, logger="flexiclip_core.rig"):
-        rig = rig_from_keypoints(clipart, [[40.0, 40.0], [60.0, 60.0]], [[0, 1]])
+        rig = rig_from_keypoints(clipart, [[100.0, 170.0], [170.0, 120.0]], [[0, 1]])
     assert len(rig.keypoints) == 3
-    np.testing.assert_array_equal(rig.keypoints[:2], [[40.0, 40.0], [60.0, 60.0]])
-    assert 150 < rig.keypoints[2, 0] < 230 and 150 < rig.keypoints[2, 1] < 230
-    assert any(sorted(b) == [1, 2] or sorted(b) == [0, 2] for b in rig.bones.tolist()), "tethered to the given rig"
+    np.testing.assert_array_equal(rig.keypoints[:2], [[100.0, 170.0], [170.0, 120.0]])
+    assert 200 < rig.keypoints[2, 0] < 220 and 20 < rig.keypoints[2, 1] < 40
+    assert rig.bones.tolist() == [[0, 1], [1, 2]], "the ball is tethered to the nearest given keypoint"
     assert "without keypoint" in caplog.text
     assert keypoint_components(clipart, rig)[0] == {1, 2}
 
