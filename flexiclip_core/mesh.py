@@ -369,20 +369,26 @@ def _barycentric(corners: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.stack([1.0 - l1 - l2, l1, l2], axis=-1)
 
 
-def _locate(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, candidates: int = 12) -> tuple[np.ndarray, np.ndarray]:
+def _locate(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Face (index into ``faces``) holding each point [N] and the point's distance outside it."""
     corners = vertices[faces]  # [F, 3, 2]
     tree = cKDTree(corners.mean(axis=1))
-    k = min(candidates, len(faces))
-    _, near = tree.query(points, k=k)
-    near = near.reshape(len(points), k)
-    weights = _barycentric(corners[near], points[:, None, :])  # [N, k, 3]
-    depth = weights.min(axis=-1)
-    best = np.argmax(depth, axis=1)
-    face = near[np.arange(len(points)), best]
+    face = np.zeros(len(points), dtype=np.int64)
     distance = np.zeros(len(points))
-    lost = np.nonzero(depth[np.arange(len(points)), best] < -1e-9)[0]
-    for i in lost:  # few: points just outside the mesh, or inside a face not among the nearest
+    pending = np.arange(len(points))
+    # Almost every point lies in one of its few nearest faces by centroid; widen the search for
+    # the rest, then scan every face for the few left (points just outside the mesh).
+    for candidates in (4, 16):
+        if len(pending) == 0:
+            break
+        k = min(candidates, len(faces))
+        _, near = tree.query(points[pending], k=k)
+        near = near.reshape(len(pending), k)
+        depth = _barycentric(corners[near], points[pending, None, :]).min(axis=-1)  # [N, k]
+        best = np.argmax(depth, axis=1)
+        face[pending] = near[np.arange(len(pending)), best]
+        pending = pending[depth[np.arange(len(pending)), best] < -1e-9]
+    for i in pending:
         gaps = _distance_to_triangles(points[i], corners)
         face[i] = int(np.argmin(gaps))
         distance[i] = float(gaps[face[i]])

@@ -236,6 +236,12 @@ def _alpha_mask(surface: cairo.ImageSurface, size: int) -> np.ndarray:
     return alpha > 0
 
 
+def _shape_points(clipart: Clipart, shape_indices: np.ndarray) -> np.ndarray:
+    """All control points [P_l, 2] of the given shapes."""
+    arrays = [sp.points for i in shape_indices for sp in clipart.shapes[int(i)].subpaths]
+    return np.concatenate(arrays) if arrays else np.zeros((0, 2))
+
+
 def _segments(clipart: Clipart, shape_indices: np.ndarray) -> np.ndarray:
     """All cubic segments [S, 4, 2] of the given shapes."""
     pieces = []
@@ -309,6 +315,17 @@ def build_silhouette(
         if outside.any():
             legs = rasterize_control_legs(clipart, segments[outside], config)
             mask = _dilate(painted | legs, config.dilation_px * scale)
+    # Whatever is still outside (a lone "M x y" point, a handle off the raster) gets a small
+    # disc bridged to the drawing, so it joins a component that has keypoints.
+    points = _shape_points(clipart, shape_indices)
+    if len(points):
+        raster_points = (points - origin) * scale
+        inside_raster = ((raster_points >= 0) & (raster_points < size)).all(axis=1)
+        rows = np.clip(np.floor(raster_points[:, 1]), 0, size - 1).astype(np.int64)
+        cols = np.clip(np.floor(raster_points[:, 0]), 0, size - 1).astype(np.int64)
+        lost = inside_raster & ~mask[rows, cols]
+        if lost.any():
+            mask = stamp_points(mask, raster_points[lost], min_depth_px=1.0, radius_px=1.5)
     if stamp_keypoints is not None and len(stamp_keypoints):
         raster_points = (np.asarray(stamp_keypoints, dtype=np.float64) - origin) * scale
         mask = stamp_points(mask, raster_points, min_depth_px=2.5, radius_px=3.0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from flexiclip_core.clipart import Clipart
+from flexiclip_core.clipart import Clipart, Fill, Shape, SubPath
 from flexiclip_core.errors import MeshError
 from flexiclip_core.mesh import Mesh, MeshConfig, bind_points, build_mesh, face_areas, mesh_pieces
 from flexiclip_core.rig import Layer, Rig, auto_rig, rig_from_keypoints
@@ -207,3 +207,15 @@ def test_points_far_outside_the_mesh_are_unbound():
     loose = bind_points(mesh, far, rig, strict=False)
     assert loose.unbound_points == 1
     np.testing.assert_allclose(loose.apply(torch.tensor(mesh.vertices)).numpy()[3], [240.0, 240.0], atol=1e-6)
+
+
+def test_lone_points_and_far_handles_are_bridged_into_the_mesh():
+    lone = Shape((SubPath(np.array([[200.0, 200.0]]), False),), Fill((0, 0, 0)), None, element="<path id='dot'>")
+    spike = square_shape().subpaths[0].points.copy()
+    spike[1] = [100.0, 20.0]  # a handle 40 px above the square's top edge
+    clipart = drawing(filled(SubPath(spike, True)), lone)
+    rig, mesh = rigged_mesh(clipart)
+    assert len(np.unique(mesh_pieces(mesh))) == 1, "both are joined to the square's mesh"
+    binding = bind_points(mesh, clipart, rig)
+    assert binding.unbound_points == 0
+    np.testing.assert_allclose(binding.apply(torch.tensor(mesh.vertices)).numpy(), clipart.control_points(), atol=1e-6)
