@@ -28,19 +28,29 @@ def sway(points: np.ndarray, frames: int, amplitude: float) -> np.ndarray:
     return moved
 
 
-def make_run(root: Path, run_id: str = "run-0001", *, frames: int = 8, size: int = 96) -> dict[str, dict]:
+def make_run(
+    root: Path | str,
+    run_id: str = "run-0001",
+    *,
+    frames: int = 8,
+    size: int = 96,
+    scratch: Path | None = None,
+    storage_options: dict | None = None,
+) -> dict[str, dict]:
     """Commit one run: three succeeded clips (distinct metric values), one failed clip.
 
-    Returns the committed rows by clip id.
+    ``root`` is a local folder (media are exported beside it) or an s3:// URI (give ``scratch``,
+    a local folder for the exports). Returns the committed rows by clip id.
     """
-    catalog = OutputCatalog(root)
+    catalog = OutputCatalog(root, storage_options=storage_options)
+    scratch = Path(root).parent if scratch is None else scratch
     start = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
     rows = []
     specs = [("human", "A person is dancing", 2.0), ("animal", HOSTILE_PROMPT, 6.0), ("plant", "A flower sways", 12.0)]
     for index, (clip_id, prompt, amplitude) in enumerate(specs):
         svg_bytes = (SAMPLES / f"{clip_id}.svg").read_bytes()
         clipart = parse_svg(svg_bytes, clip_id=clip_id)
-        out = root.parent / f"scratch-{run_id}-{clip_id}"
+        out = scratch / f"scratch-{run_id}-{clip_id}"
         files = export_animation(clipart, sway(clipart.control_points(), frames, amplitude), out, size=size)
         svg_sha = hashlib.sha256(svg_bytes).hexdigest()
         row = {

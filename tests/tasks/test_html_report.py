@@ -19,6 +19,7 @@ from catalogs.errors import CatalogError
 from catalogs.output import OutputCatalog
 from flexiclip_core.metrics import METRIC_COLUMNS
 from tasks.html_report import METRIC_INFO, media_href, render_report_html, report_folder_name, write_report
+from tests.catalogs.test_s3 import BUCKET, loopback_only, s3_options  # noqa: F401  (moto server, 127.0.0.1 only)
 from tests.tasks.report_run import HOSTILE_ERROR, HOSTILE_PROMPT, make_run
 
 SHA = "ab" + "0" * 62
@@ -208,3 +209,23 @@ def test_report_command_prints_the_page_and_refuses_unknown_runs(run_root: Path)
     refused = runner.invoke(app, [str(run_root), "--run", "nope"])
     assert refused.exit_code == 2
     assert "no row for run 'nope'" in refused.stderr
+
+
+
+def test_report_on_s3_is_written_beside_the_media_with_the_same_relative_links(
+    tmp_path: Path, s3_options: dict, loopback_only: None
+):
+    from catalogs.storage import s3_filesystem, s3_path
+
+    prefix = f"s3://{BUCKET}/report-{tmp_path.name}"
+    make_run(prefix, scratch=tmp_path, storage_options=s3_options, frames=4, size=32)
+    uri = write_report(prefix, storage_options=s3_options)
+    assert uri == f"{prefix}/reports/run-0001/index.html"
+    fs = s3_filesystem(s3_options)
+    assert fs.info(s3_path(uri)).get("ContentType", "").startswith("text/html")
+    page = _parse(fs.cat_file(s3_path(uri)).decode("utf-8"))
+    assert len(page.cards()) == 4
+    media = [link for link in page.links() if not link.startswith("data:")]
+    assert len(media) >= 3 * 4 and all(link.startswith("../../media/") for link in media)
+    for link in media:  # ../../ from reports/run-0001/ is the prefix itself
+        assert fs.exists(s3_path(f"{prefix}/{link.removeprefix('../../')}")), link
