@@ -154,11 +154,11 @@ class ModelScopePrior(DiffusersVideoPrior):
     def __init__(
         self, config: ModelScopePriorConfig = ModelScopePriorConfig(), device: torch.device | str | None = None
     ) -> None:
+        root, origin = resolve_modelscope_directory(config.path)  # before the slow imports: fail fast
         from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
         from transformers import CLIPTextModel, CLIPTokenizer
 
         device = torch.device(device) if device is not None else default_device()
-        root, origin = resolve_modelscope_directory(config.path)
         auto_unet, auto_vae = default_dtypes(device)
         unet_dtype, vae_dtype = _dtype(config.unet_dtype, auto_unet), _dtype(config.vae_dtype, auto_vae)
         log.info("loading ModelScope T2V from %s (unet %s, vae %s, %s)", origin, unet_dtype, vae_dtype, device)

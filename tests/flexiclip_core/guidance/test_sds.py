@@ -79,7 +79,7 @@ def test_surrogate_loss_gradient_equals_the_injected_gradient() -> None:
     result = score_distillation(prior, prior.encode_text(["x"]), latents, None, SdsConfig(), torch.Generator().manual_seed(2))
     result.loss_sds.backward()
     torch.testing.assert_close(latents.grad, result.sds_gradient)
-    assert float(result.loss_sds) == pytest.approx(0.5 * float(result.sds_gradient.square().sum()), rel=1e-5)
+    assert float(result.loss_sds.detach()) == pytest.approx(0.5 * float(result.sds_gradient.square().sum()), rel=1e-5)
 
 
 def test_cfg_with_identical_conditioning_equals_the_plain_prediction() -> None:
