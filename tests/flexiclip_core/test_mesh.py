@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.spatial import cKDTree
 
 from flexiclip_core.clipart import Clipart, Fill, Shape, SubPath
 from flexiclip_core.errors import MeshError
@@ -219,3 +220,33 @@ def test_lone_points_and_far_handles_are_bridged_into_the_mesh():
     binding = bind_points(mesh, clipart, rig)
     assert binding.unbound_points == 0
     np.testing.assert_allclose(binding.apply(torch.tensor(mesh.vertices)).numpy(), clipart.control_points(), atol=1e-6)
+
+
+def test_split_segments_at_mesh_edges_keeps_the_curve_and_puts_each_piece_in_one_face():
+    from flexiclip_core.mesh import _cubic_points, _locate, split_segments_at_mesh_edges
+
+    clipart = face_with_eye_drawing()
+    rig, mesh = rigged_mesh(clipart)
+    split = split_segments_at_mesh_edges(clipart, mesh, rig)
+    assert split.segment_count > 3 * clipart.segment_count
+    for before, after in zip(clipart.shapes, split.shapes, strict=True):
+        for old, new in zip(before.subpaths, after.subpaths, strict=True):
+            assert new.closed == old.closed
+            np.testing.assert_array_equal(new.points[[0, -1]], old.points[[0, -1]])
+            # Every new piece's samples lie on the old curve (densely sampled, ~0.005 px apart).
+            t = np.linspace(0.0, 1.0, 20000)[None].repeat(old.segment_count, 0)
+            old_curve = _cubic_points(np.stack([old.points[3 * k : 3 * k + 4] for k in range(old.segment_count)]), t)
+            pieces = np.stack([new.points[3 * k : 3 * k + 4] for k in range(new.segment_count)])
+            new_samples = _cubic_points(pieces, np.linspace(0.0, 1.0, 7)[None].repeat(len(pieces), 0)).reshape(-1, 2)
+            gap, _ = cKDTree(old_curve.reshape(-1, 2)).query(new_samples)
+            assert gap.max() < 0.01
+            # Interior samples of each piece share one face.
+            interior = _cubic_points(pieces, np.linspace(0.02, 0.98, 9)[None].repeat(len(pieces), 0))
+            faces = _locate(mesh.vertices, mesh.faces, interior.reshape(-1, 2))[0].reshape(len(pieces), -1)
+            assert np.mean((faces == faces[:, :1]).all(axis=1)) > 0.97
+    binding = bind_points(mesh, split, rig)
+    assert binding.unbound_points == 0
+
+
+def face_with_eye_drawing() -> Clipart:
+    return drawing(filled(circle_subpath(128, 128, 60)), filled(circle_subpath(110, 110, 8)))
