@@ -52,6 +52,8 @@ def print_where_to_look(root: Path, summary: dict) -> None:
             typer.echo(f"  {record['clip_id']:>16}: failed: {record['error_type']}: {record['error_message']}")
         else:
             typer.echo(f"  {record['clip_id']:>16}: {record['gif_uri']}  (video {record['video_uri']})")
+    if summary.get("report_uri"):
+        typer.echo(f"  HTML report (open in a browser): {summary['report_uri']}")
     typer.echo(f"  catalog (Delta table): {root / 'catalog'}")
     typer.echo(f"  .venv/bin/flexiclip catalog show {root}      # rows, status, metrics (--json for all columns)")
     typer.echo(f"  .venv/bin/flexiclip catalog history {root}   # one version per run")

@@ -99,13 +99,16 @@ def print_summary(summary: dict[str, Any]) -> None:
 
     console = Console()
     counts = (f"{summary['rows']} clip(s): {summary['succeeded']} succeeded, {summary['failed']} failed, "
-              f"{summary['skipped']} skipped")
+              f"{summary['skipped']} skipped"
+              + (f" ({summary['adopted']} adopted from an interrupted run)" if summary.get("adopted") else ""))
     console.print(f"[bold]run {summary['run_id']}[/bold]: {counts}", highlight=False)
     for failure in summary["failures"]:
         console.print(f"  failed {failure['clip_id']}: {failure['error_type']}: {failure['message']}",
                       markup=False, highlight=False)
     if summary["version"] is not None:
         console.print(f"output catalog: {summary['output']}/catalog (version {summary['version']})", highlight=False)
+    if summary.get("report_uri"):
+        console.print(f"HTML report: {summary['report_uri']}", highlight=False)
     if summary["prior"]:
         console.print(f"prior: {summary['prior']}", highlight=False)
     if summary["prior_is_trained"] is False:

@@ -21,7 +21,7 @@ from prefect.states import Completed, Failed, State
 from tasks.pool import ActorPool, PoolConfig
 from tasks.report import UNTRAINED_NOTE, RunSummary, summarise
 from tasks.runtime import apply_pipeline_env, ray_session
-from tasks.steps import commit_rows, dispatch, plan_run, publish_report, read_input_catalog
+from tasks.steps import commit_rows, dispatch, plan_run, publish_report, read_input_catalog, write_html_report
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +118,13 @@ def nightly(
     final_rows.sort(key=lambda item: item[0])
     rows_only = [row for _, row in final_rows]
     version = commit_rows(output_catalog, rows_only, run_id)
+    report_uri = write_html_report(output_catalog, run_id) if version is not None else None
     summary = summarise(
         rows_only, run_id=run_id, catalog=catalog, output=output_catalog.root, version=version,
         prior=prior_name, prior_is_trained=prior_is_trained, adopted=adopted,
         retries=stats.retries if stats else 0, timeouts=stats.timeouts if stats else 0,
         workers=stats.workers_started if stats else (1 if prior_name else 0),
-        seconds=time.monotonic() - started, metric_columns=METRIC_COLUMNS,
+        seconds=time.monotonic() - started, metric_columns=METRIC_COLUMNS, report_uri=report_uri,
     )
     publish_report(summary)
     return final_state(summary)

@@ -143,6 +143,20 @@ class ActorPool:
         self.stats.worker_pids.append(info.pid)
         return info
 
+    def start_all(self) -> list[WorkerInfo]:
+        """Start the whole pool and wait until every actor is ready (benchmarks time steady state)."""
+        if self.info is None:
+            self.start_first()
+        self._ensure_size(self.target_size)
+        ready = []
+        for ref, actor in list(self._starting.items()):
+            info = self._ray.get(ref, timeout=self.config.start_timeout_s)
+            del self._starting[ref]
+            self._idle.append(actor)
+            self.stats.worker_pids.append(info.pid)
+            ready.append(info)
+        return ready
+
     def _ensure_size(self, wanted: int) -> None:
         alive = len(self._idle) + len(self._starting) + len(self._running)
         for _ in range(max(0, wanted - alive)):

@@ -45,6 +45,8 @@ class RunSummary:
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     metric_means: dict[str, float | None] = field(default_factory=dict)
+    report_uri: str | None = None
+    """The run's HTML gallery (ROOT/reports/<run>/index.html), if written."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +76,7 @@ def summarise(
     workers: int = 0,
     seconds: float = 0.0,
     metric_columns: tuple[str, ...] = (),
+    report_uri: str | None = None,
 ) -> RunSummary:
     """Count ``rows`` (the run's final rows) and average the metrics of the succeeded ones."""
     by_status = {status: [r for r in rows if r.get("status") == status] for status in (SUCCEEDED, FAILED, SKIPPED)}
@@ -88,6 +91,7 @@ def summarise(
         prior_is_trained=prior_is_trained, rows=len(rows), succeeded=len(by_status[SUCCEEDED]),
         failed=len(by_status[FAILED]), skipped=len(by_status[SKIPPED]), adopted=adopted, retries=retries,
         timeouts=timeouts, workers=workers, seconds=seconds, failures=failures, metric_means=means,
+        report_uri=report_uri,
     )
 
 
@@ -111,6 +115,8 @@ def markdown_report(summary: RunSummary) -> str:
         f"- workers: {summary.workers}, retries after a lost worker: {summary.retries}, "
         f"timeouts: {summary.timeouts}, wall time: {summary.seconds:.1f} s",
     ]
+    if summary.report_uri:
+        lines.append(f"- HTML report: `{summary.report_uri}`")
     if summary.prior_is_trained is False:
         lines += ["", f"> Note: {UNTRAINED_NOTE}."]
     lines += ["", "| status | clips |", "|---|---:|",

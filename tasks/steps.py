@@ -100,6 +100,21 @@ def commit_rows(output_catalog: Any, rows: list[dict], run_id: str) -> int | Non
     return output_catalog.commit(clean, run_id=run_id)
 
 
+@task(name="html-report", cache_policy=NO_CACHE)
+def write_html_report(output_catalog: Any, run_id: str) -> str | None:
+    """Write the run's HTML gallery under ROOT/reports/ (`tasks.html_report`); its URI, or None.
+
+    A report that cannot be written is logged, never fails the run: the catalog is the record.
+    """
+    from tasks.html_report import write_report
+
+    try:
+        return write_report(output_catalog.root, run_id, storage_options=output_catalog.storage_options or None)
+    except Exception as exc:  # the gallery is a convenience on top of the committed catalog
+        log.warning("run %s: HTML report not written: %s: %s", run_id, type(exc).__name__, exc)
+        return None
+
+
 @task(name="report", cache_policy=NO_CACHE)
 def publish_report(summary: RunSummary) -> str:
     """Publish the run report as a Markdown artifact; returns the Markdown."""

@@ -100,6 +100,8 @@ def reap_ray(env: dict[str, str]) -> None:
 def write_catalog(path: Path, rows: list[dict[str, Any]], schema: pa.Schema | None = None) -> Path:
     """Write ``rows`` as a Parquet catalog at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(name for row in rows for name in row))  # from_pylist reads row 0's keys only
+    rows = [{name: row.get(name) for name in columns} for row in rows]
     table = pa.Table.from_pylist(rows, schema=schema) if schema is not None else pa.Table.from_pylist(rows)
     pq.write_table(table, path)
     return path

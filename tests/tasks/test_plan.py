@@ -1,0 +1,89 @@
+"""Planning: input rows → jobs / failed rows; skip what succeeded, adopt what was staged, --force."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from catalogs.input import read_catalog, read_svg_bytes
+from catalogs.output import idempotency_key
+from tasks.jobs import FAILED, SKIPPED, SUCCEEDED, request_hash
+from tasks.plan import base_config, build_jobs, select_work
+from tests.flows.harness import sample_rows, write_catalog
+
+
+def plan_for(tmp_path: Path, rows: list[dict], **kwargs):
+    catalog = write_catalog(tmp_path / "in" / "catalog.parquet", rows)
+    config = base_config("flexiclip", iterations=2)
+    valid, errors = read_catalog(str(catalog), validate_config=config.with_overrides)
+    return build_jobs(valid, errors, run_id="run-1", config=config, prior_name="tiny", code_version="0+test",
+                      read_svg=read_svg_bytes, **kwargs)
+
+
+def test_every_input_row_becomes_a_job_or_a_failed_row_with_a_reason(tmp_path: Path):
+    rows = sample_rows(tmp_path / "in", ["human", "plant"])
+    rows += [
+        {"clip_id": "../x", "svg_uri": "plant.svg", "prompt": "escape"},
+        {"clip_id": "twin", "svg_uri": "plant.svg", "prompt": "a"},
+        {"clip_id": "twin", "svg_uri": "plant.svg", "prompt": "b"},
+        {"clip_id": "gone", "svg_uri": "missing.svg", "prompt": "nothing there"},
+        {"clip_id": "badcfg", "svg_uri": "plant.svg", "prompt": "x", "config": '{"iterations": "many"}'},
+    ]
+    plan = plan_for(tmp_path, rows)
+    assert plan.row_count == len(rows)
+    assert [job.clip_id for job in plan.jobs] == ["human", "plant"]
+    failed = {index: row for index, row in plan.failed}
+    assert set(failed) == {2, 3, 4, 5, 6}
+    assert all(row["status"] == FAILED and row["error_message"] for row in failed.values())
+    assert failed[2]["clip_id"] == "row-2" and "unsafe" in failed[2]["error_message"]
+    assert failed[3]["error_type"] == failed[4]["error_type"] == "duplicate_clip_id"
+    assert failed[5]["error_type"] == "SvgSourceError" and "no such file" in failed[5]["error_message"]
+    assert failed[6]["error_type"] == "invalid_config" and "iterations" in failed[6]["error_message"]
+    assert "\n" not in "".join(row["error_message"] for row in failed.values())
+
+
+def test_key_follows_svg_prompt_config_prior_seed_and_rig(tmp_path: Path):
+    rows = sample_rows(tmp_path / "in", ["plant"])
+    rows.append({**rows[0], "clip_id": "plant-seeded", "seed": 7})
+    rows.append({**rows[0], "clip_id": "plant-small", "config": '{"render": {"size": 64}}'})
+    plan = plan_for(tmp_path, rows)
+    plain, seeded, small = plan.jobs
+    svg_sha = plain.svg_sha256
+    assert plain.idempotency_key == idempotency_key(svg_sha, plain.prompt, plain.config_hash, "tiny", 1000, "0+test")
+    assert seeded.seed == 7 and seeded.idempotency_key != plain.idempotency_key
+    assert small.config.render.size == 64 and small.config_hash != plain.config_hash
+    config = plain.config
+    with_rig = request_hash(config, keypoints=np.zeros((2, 2)), skeleton=np.array([[0, 1]]), layers=None,
+                            negative_prompt=None)
+    assert request_hash(config, keypoints=None, skeleton=None, layers=None, negative_prompt=None) == config.config_hash()
+    assert with_rig != config.config_hash()
+
+
+def test_select_work_skips_succeeded_adopts_staged_and_force_redoes(tmp_path: Path):
+    plan = plan_for(tmp_path, sample_rows(tmp_path / "in", ["human", "plant", "object"]))
+    human, plant, obj = plan.jobs
+    previous = {"status": SUCCEEDED, "video_uri": "/root/media/ab/ab.mp4", "gif_uri": "/root/media/cd/cd.gif"}
+    staged_row = {**human.base_row(), "run_id": "killed-run", "status": SUCCEEDED, "video_uri": "/v.mp4"}
+    staged = {human.idempotency_key: staged_row, plant.idempotency_key: {**plant.base_row(), "status": FAILED}}
+    selected = select_work(plan, succeeded={obj.idempotency_key: previous}, staged=staged, force=False)
+    assert [job.clip_id for job in selected.jobs] == ["plant"]  # a staged failure is retried
+    (index, adopted), = selected.adopted
+    assert index == human.row_index and adopted["video_uri"] == "/v.mp4" and adopted["run_id"] == "run-1"
+    (index, skipped), = selected.skipped
+    assert index == obj.row_index and skipped["status"] == SKIPPED
+    assert skipped["video_uri"] == previous["video_uri"] and skipped["gif_uri"] == previous["gif_uri"]
+    assert selected.row_count == 3
+    forced = select_work(plan, succeeded={obj.idempotency_key: previous}, staged=staged, force=True)
+    assert [job.clip_id for job in forced.jobs] == ["human", "plant", "object"]
+
+
+def test_run_level_overrides_are_validated():
+    from flexiclip_core.errors import ConfigError
+
+    assert base_config("aniclipart", iterations=3, overrides={"render.size": 64}).render.size == 64
+    with pytest.raises(ConfigError):
+        base_config("flexiclip", overrides={"no_such_field": 1})
+    with pytest.raises(ConfigError):
+        base_config("not-a-method")

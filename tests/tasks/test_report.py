@@ -1,0 +1,37 @@
+"""The run summary and its Markdown artifact."""
+
+from __future__ import annotations
+
+from flows.nightly import final_state
+from tasks.report import UNTRAINED_NOTE, markdown_report, summarise
+
+
+def rows():
+    return [
+        {"clip_id": "a", "status": "succeeded", "motion_vitality": 2.0, "coverage_iou": None},
+        {"clip_id": "b", "status": "succeeded", "motion_vitality": 4.0, "coverage_iou": 0.5},
+        {"clip_id": "c", "status": "failed", "error_type": "SvgSecurityError", "error_message": "clip 'c': DTD | no"},
+        {"clip_id": "d", "status": "skipped"},
+    ]
+
+
+def test_summary_counts_failures_and_metric_means():
+    summary = summarise(rows(), run_id="r", catalog="in.parquet", output="/out", version=3, prior="tiny",
+                        prior_is_trained=False, adopted=1, metric_columns=("motion_vitality", "coverage_iou", "temporal_jerk"))
+    assert (summary.rows, summary.succeeded, summary.failed, summary.skipped) == (4, 2, 1, 1)
+    assert summary.metric_means == {"motion_vitality": 3.0, "coverage_iou": 0.5, "temporal_jerk": None}
+    assert summary.failures[0].error_type == "SvgSecurityError"
+    assert "1 failed" in summary.message and "version 3" in summary.message
+    text = markdown_report(summary)
+    assert "| `c` | SvgSecurityError | clip 'c': DTD \\| no |" in text
+    assert UNTRAINED_NOTE in text and "| motion_vitality | 3 |" in text
+
+
+def test_final_state_names_partial_and_total_failure():
+    common = dict(run_id="r", catalog="c", output="o", version=0, prior="tiny", prior_is_trained=False, adopted=0)
+    partial = final_state(summarise(rows(), **common))
+    assert partial.is_completed() and partial.name == "Completed with failures" and "1 failed" in partial.message
+    total = final_state(summarise([rows()[2]], **common))
+    assert total.is_failed()
+    clean = final_state(summarise([rows()[0]], **common))
+    assert clean.is_completed() and clean.name == "Completed"
