@@ -259,6 +259,8 @@ thead th{border-bottom:1px solid #ccd}
 .untrained{display:inline-block;font-size:11px;font-weight:600;color:#7a4d00;background:#ffe6a8;border-radius:4px;padding:0 5px}
 .error{background:#fdecea;border-left:3px solid #c62828;padding:6px 8px;font:12px/1.35 ui-monospace,monospace;white-space:pre-wrap;overflow-wrap:anywhere}
 .warn{font-size:12px;color:#7a4d00;overflow-wrap:anywhere}
+.warn summary{cursor:pointer}
+.warn ul{margin:4px 0;padding-left:18px}
 .metrics td,.metrics th{font-size:12px;padding:1px 6px}
 .links{font-size:12px}
 .links a{margin-right:8px}
@@ -406,8 +408,10 @@ def _card(row: Mapping[str, Any], index: int) -> str:
     if status == "failed" or row.get("error_type") or row.get("error_message"):
         error = ": ".join(str(x) for x in (row.get("error_type"), row.get("error_message")) if x)
         parts.append(f'<div class="error">{_esc(error or "failed without a recorded error")}</div>')
-    for warning in _warnings(row):
-        parts.append(f'<div class="warn">⚠ {_esc(warning)}</div>')
+    notes = _warnings(row)
+    if notes:  # folded: the untrained-prior and missing-weights notes repeat on every card
+        items = "".join(f"<li>{_esc(note)}</li>" for note in notes)
+        parts.append(f'<details class="warn"><summary>⚠ {len(notes)} note{"s" if len(notes) > 1 else ""}</summary><ul>{items}</ul></details>')
     if status != "failed" or any(_metric_value(row, c) is not None for c in METRIC_COLUMNS):
         metric_rows = "".join(
             f'<tr><td>{_esc(METRIC_INFO[c].label)} <span class="dir">{"↑" if METRIC_INFO[c].better == "higher" else "↓"}</span></td>'

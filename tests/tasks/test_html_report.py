@@ -229,3 +229,11 @@ def test_report_on_s3_is_written_beside_the_media_with_the_same_relative_links(
     assert len(media) >= 3 * 4 and all(link.startswith("../../media/") for link in media)
     for link in media:  # ../../ from reports/run-0001/ is the prefix itself
         assert fs.exists(s3_path(f"{prefix}/{link.removeprefix('../../')}")), link
+
+
+def test_row_warnings_are_listed_escaped_under_a_folded_note():
+    row = {"run_id": "r", "clip_id": "c", "status": "succeeded", "prompt": "p",
+           "warnings": '["clip_identity not computed: <no weights>", "second"]'}
+    text = render_report_html([row], run_id="r")
+    assert "<summary>⚠ 2 notes</summary>" in text
+    assert "<li>clip_identity not computed: &lt;no weights&gt;</li><li>second</li>" in text
