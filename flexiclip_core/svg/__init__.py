@@ -45,6 +45,8 @@ Content past the page (the root viewport, when the file gives a size or a viewBo
 in every viewer, so shapes wholly outside it are dropped (``off-page-dropped``) and shapes
 crossing its edge are clipped to it (``off-page-clipped``; a clipped shape with fill and stroke
 becomes a fill-only and a stroke-only shape, in that order). The fit then uses what is visible.
+When every shape lies off the page (an editor mistake seen in real files) the page is ignored
+instead (``page-ignored``).
 
 `Shape.groups` lists the ids of the ancestor ``<g>`` elements (``g#<ordinal>`` when a group has
 no id) and, for content instantiated by ``<use>``, the use's id (``use#<ordinal>``).
@@ -305,9 +307,13 @@ def parse_svg(
         context, _ = resolved
         for child in root.children:
             walker.walk(child, context)
+    if not walker.shapes:
+        raise EmptyDrawingError("no visible shape (nothing filled or stroked)", clip=clip)
     visible = _clip_to_page(walker.shapes, viewport.page, walker)
     if not visible:
-        raise EmptyDrawingError("no visible shape (nothing filled or stroked on the page)", clip=clip)
+        # Everything lies off the page: an editor mistake, not an empty drawing. Keep it all.
+        walker.warn_text("page-ignored", "every shape lies outside the page; the page is ignored", "")
+        visible = walker.shapes
     shapes, viewport_to_canvas = _fit_to_canvas(visible, config, clip)
     canvas_to_document = np.linalg.inv(viewport_to_canvas @ viewport.document_to_viewport)
     return Clipart(

@@ -485,3 +485,10 @@ def test_fills_crossing_the_page_edge_are_clipped_exactly() -> None:
     (stroke_subpath,) = stroke_shape.subpaths
     assert not stroke_subpath.closed
     assert bezier(to_document(clipart, stroke_subpath.points))[:, 0].max() == pytest.approx(100, abs=1e-6)
+
+
+def test_a_drawing_wholly_off_the_page_is_kept_with_a_warning() -> None:
+    clipart = parse_svg(svg('<rect x="-50" y="0" width="10" height="10"/><rect x="-30" y="0" width="10" height="10"/>'))
+    assert len(clipart.shapes) == 2
+    assert "page-ignored" in warning_codes(clipart)
+    np.testing.assert_allclose(anchors(doc_points(clipart, 0))[0], [-50, 0], atol=1e-9)
