@@ -546,6 +546,24 @@ def render_report_html(
 # Writing it
 
 
+def _with_earlier_metrics(rows: list[dict[str, Any]], succeeded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Skipped rows (already done, no metrics of their own) get the metrics of the succeeded
+    row with the same idempotency key, and a note naming the run that measured them."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for row in sorted(succeeded, key=lambda r: _as_time(r.get("finished_at")) or datetime.min.replace(tzinfo=timezone.utc)):
+        if row.get("idempotency_key"):
+            by_key[row["idempotency_key"]] = row  # the newest wins
+    out = []
+    for row in rows:
+        earlier = by_key.get(row.get("idempotency_key") or "")
+        if row.get("status") == "skipped" and earlier is not None and all(_metric_value(row, c) is None for c in METRIC_COLUMNS):
+            row = {**row, **{c: earlier.get(c) for c in METRIC_COLUMNS}}
+            note = f"already done: media and metrics from run {earlier.get('run_id')}"
+            row["warnings"] = json.dumps([note, *_warnings(row)], ensure_ascii=False)
+        out.append(row)
+    return out
+
+
 def write_report(root: str | os.PathLike, run_id: str | None = None, *, storage_options: dict | None = None) -> str:
     """Write ``ROOT/reports/<run>/index.html`` for ``run_id`` (None: the latest run); return its URI.
 
@@ -563,9 +581,10 @@ def write_report(root: str | os.PathLike, run_id: str | None = None, *, storage_
         if run_id is None:
             raise CatalogError(f"output catalog {catalog.table_uri!r} has no run to report")
     frame = catalog.read()
-    rows = frame[frame["run_id"] == run_id] if len(frame) else frame
-    if len(rows) == 0:
+    rows = _rows(frame[frame["run_id"] == run_id]) if len(frame) else []
+    if not rows:
         raise CatalogError(f"output catalog {catalog.table_uri!r} has no row for run {run_id!r}")
+    rows = _with_earlier_metrics(rows, _rows(frame[frame["status"] == "succeeded"]))
     commit = None
     for entry in catalog.history():
         if entry.get("run_id") == run_id:

@@ -237,3 +237,16 @@ def test_row_warnings_are_listed_escaped_under_a_folded_note():
     text = render_report_html([row], run_id="r")
     assert "<summary>⚠ 2 notes</summary>" in text
     assert "<li>clip_identity not computed: &lt;no weights&gt;</li><li>second</li>" in text
+
+
+def test_skipped_clip_shows_the_metrics_of_the_run_that_made_it(tmp_path: Path):
+    root = tmp_path / "out"
+    first = make_run(root, "run-a", frames=4, size=32)["human"]
+    skipped = {key: first[key] for key in ("clip_id", "prompt", "method", "prior", "prior_is_trained",
+                                            "idempotency_key", "video_uri", "video_sha256", "poster_uri")}
+    OutputCatalog(root).commit([{**skipped, "status": "skipped"}], run_id="run-b")
+    text = Path(write_report(str(root), "run-b")).read_text(encoding="utf-8")
+    (card,) = _parse(text).cards()
+    assert card["data-status"] == "skipped"
+    assert float(card["data-m-motion_vitality"]) == first["motion_vitality"]
+    assert "already done: media and metrics from run run-a" in text
