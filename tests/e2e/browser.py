@@ -153,6 +153,11 @@ class Browser:
                     raise CdpError(f"no {method} event within {timeout or self.timeout} s")
                 self._reply_ready.wait(left)
 
+    def clear_events(self) -> None:
+        """Forget every recorded event (a fresh record for the next page)."""
+        with self._lock:
+            self.events.clear()
+
     def navigate(self, url: str) -> None:
         """Open ``url`` in the page and wait for its load event."""
         with self._lock:

@@ -177,8 +177,7 @@ def _expected_order(rows: list[dict], column: str, descending: bool) -> list[str
 
 
 def _open(browser: Browser, url: str) -> None:
-    with browser._lock:  # a fresh record per page
-        browser.events.clear()
+    browser.clear_events()  # a fresh record per page
     browser.navigate(url)
 
 
