@@ -247,7 +247,10 @@ class DocumentWalker:
                 continue
             rules, unsupported = parse_stylesheet(sheet.text)
             for selector in unsupported:
-                self.warn("css-selector-unsupported", f"CSS selector or rule {selector[:60]!r} ignored", sheet)
+                if selector.lower().startswith("@import"):
+                    self.warn("external-href", f"stylesheet import {selector[:80]!r} ignored, nothing fetched", sheet)
+                else:
+                    self.warn("css-selector-unsupported", f"CSS selector or rule {selector[:60]!r} ignored", sheet)
             self.css_rules.extend(rules)
         self.css_rules.sort(key=lambda rule: (rule.selector.specificity, rule.order))
 

@@ -273,6 +273,12 @@ def parse_stylesheet(text: str) -> tuple[list[CssRule], list[str]]:
     position = 0
     while True:
         open_brace = text.find("{", position)
+        semicolon = text.find(";", position)
+        if text[position:].lstrip().startswith("@") and 0 <= semicolon and (open_brace < 0 or semicolon < open_brace):
+            # A block-less at-statement such as @import url(...); or @charset "utf-8";
+            unsupported.append(text[position:semicolon].strip()[:80])
+            position = semicolon + 1
+            continue
         if open_brace < 0:
             break
         prelude = text[position:open_brace].strip()
@@ -287,7 +293,7 @@ def parse_stylesheet(text: str) -> tuple[list[CssRule], list[str]]:
         body = text[open_brace + 1 : cursor - 1]
         position = cursor
         if prelude.startswith("@"):
-            unsupported.append(prelude.split()[0] if prelude.split() else prelude)
+            unsupported.append(prelude[:80])
             continue
         declarations = parse_declarations(body)
         for part in prelude.split(","):

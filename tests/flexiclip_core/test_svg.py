@@ -492,3 +492,10 @@ def test_a_drawing_wholly_off_the_page_is_kept_with_a_warning() -> None:
     assert len(clipart.shapes) == 2
     assert "page-ignored" in warning_codes(clipart)
     np.testing.assert_allclose(anchors(doc_points(clipart, 0))[0], [-50, 0], atol=1e-9)
+
+
+def test_block_less_at_statements_do_not_swallow_the_next_rule() -> None:
+    body = '<style>@charset "utf-8"; @media print { rect { fill: blue } } .a { fill: #f00 }</style><rect class="a" width="1" height="1"/>'
+    clipart = parse_svg(svg(body))
+    assert clipart.shapes[0].fill.rgb == (1.0, 0.0, 0.0)
+    assert "css-selector-unsupported" in warning_codes(clipart)
