@@ -102,7 +102,8 @@ class RaySession:
 def ray_session(*, num_cpus: int | None = None, num_gpus: int | None = None) -> Iterator[RaySession]:
     """Attach to Ray for the duration of the block: join RAY_ADDRESS or start a local cluster.
 
-    An already-initialised Ray (a caller's) is used as is and left running.
+    An already-initialised Ray (a caller's) is used as is and left running. A local cluster's
+    session folder is created under ``FLEXICLIP_RAY_TMP`` when set (else the system temp).
     """
     import sys
 
@@ -130,7 +131,10 @@ def ray_session(*, num_cpus: int | None = None, num_gpus: int | None = None) -> 
 
     ray_constants.ENABLE_RAY_CLUSTER = False  # in case ray was imported before the variable was set
     # Short path: Ray's unix sockets live under it and must stay below 107 characters.
-    temp_dir = tempfile.mkdtemp(prefix="fxray-", dir=os.environ.get("FLEXICLIP_RAY_TMP") or None)
+    base = os.environ.get("FLEXICLIP_RAY_TMP") or None
+    if base:
+        os.makedirs(base, exist_ok=True)
+    temp_dir = tempfile.mkdtemp(prefix="fxray-", dir=base)
     cpus = num_cpus or os.cpu_count() or 1
     log.info("starting a local Ray (%d CPUs) in %s", cpus, temp_dir)
     ray.init(

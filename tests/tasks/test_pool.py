@@ -1,0 +1,115 @@
+"""The Ray actor pool with real clip workers (tiny prior) on a local Ray: streaming, a worker
+killed mid-clip, the per-clip timeout."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from catalogs.input import read_catalog, read_svg_bytes
+from tasks.jobs import FAILED, SUCCEEDED
+from tasks.plan import base_config, build_jobs
+from tasks.pool import ActorPool, ClipTimeoutError, PoolConfig
+from tasks.runtime import ray_session
+from tests.flows.harness import pipeline_env, reap_ray, sample_rows, write_catalog
+
+FAST = {"render.size": 64, "schedule.frame_count": 8}
+
+
+@pytest.fixture
+def local_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    env = pipeline_env(tmp_path)
+    for name in ("RAY_USAGE_STATS_ENABLED", "RAY_AUTH_MODE", "FLEXICLIP_RAY_TMP", "FLEXICLIP_NET_GUARD",
+                 "FLEXICLIP_NET_GUARD_LOG", "PYTHONPATH", "HF_HUB_OFFLINE"):
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    try:
+        with ray_session(num_cpus=2) as session:
+            yield session
+    finally:
+        reap_ray(env)
+
+
+def jobs_for(tmp_path: Path, clip_ids: list[str], iterations: dict[str, int] | None = None):
+    rows = sample_rows(tmp_path / "in", clip_ids)
+    for row in rows:
+        row["config"] = f'{{"iterations": {(iterations or {}).get(row["clip_id"], 2)}}}'
+    catalog = write_catalog(tmp_path / "in" / "catalog.parquet", rows)
+    config = base_config("flexiclip", overrides=FAST)
+    valid, errors = read_catalog(str(catalog), validate_config=config.with_overrides)
+    assert not errors
+    plan = build_jobs(valid, errors, run_id="pool-test", config=config, prior_name="tiny", code_version="0+test",
+                      read_svg=read_svg_bytes)
+    return plan.jobs
+
+
+def animating_worker_pids() -> list[int]:
+    """PIDs of Ray actor processes currently inside ClipWorker.animate (Ray sets the proc title)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"ClipWorker.animate" in cmdline:
+                found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_clip_loses_only_that_clip_which_is_retried(tmp_path: Path, local_ray):
+    jobs = jobs_for(tmp_path, ["human", "plant", "object"])
+    pool = ActorPool("tiny", str(tmp_path / "out"), PoolConfig(workers=2, max_retries=2, clip_timeout_s=600))
+    info = pool.start_first()
+    assert info.prior_name == "tiny" and info.torch_threads == 1
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_first_animating_worker() -> None:
+        while not stop.is_set() and not killed:
+            pids = animating_worker_pids()
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=kill_first_animating_worker, daemon=True)
+    watcher.start()
+    rows: list[dict] = []
+    try:
+        stats = pool.run(jobs, rows.append)
+    finally:
+        stop.set()
+        watcher.join(5)
+        pool.shutdown()
+    assert killed, "no worker was seen animating"
+    assert sorted(row["clip_id"] for row in rows) == ["human", "object", "plant"]  # each exactly once
+    assert [row["status"] for row in rows] == [SUCCEEDED] * 3, rows
+    assert stats.workers_lost == 1 and stats.retries == 1
+    assert killed[0] in stats.worker_pids and stats.workers_started == 3  # two, then one replacement
+    assert all(Path(row["video_uri"]).is_file() for row in rows)
+
+
+@pytest.mark.slow
+def test_clip_over_the_timeout_fails_alone_and_its_worker_is_replaced(tmp_path: Path, local_ray):
+    jobs = jobs_for(tmp_path, ["human", "plant"], iterations={"human": 1_000_000})
+    pool = ActorPool("tiny", str(tmp_path / "out"), PoolConfig(workers=2, clip_timeout_s=25))
+    pool.start_first()
+    rows: list[dict] = []
+    try:
+        stats = pool.run(jobs, rows.append)
+    finally:
+        pool.shutdown()
+    by_clip = {row["clip_id"]: row for row in rows}
+    assert by_clip["plant"]["status"] == SUCCEEDED
+    assert by_clip["human"]["status"] == FAILED
+    assert by_clip["human"]["error_type"] == ClipTimeoutError.__name__
+    assert "per-clip timeout" in by_clip["human"]["error_message"]
+    assert stats.timeouts == 1
