@@ -9,6 +9,10 @@ it). Contours are simplified (Douglas–Peucker) and meshed by Triangle with a q
 (min angle 20°, max area 30 px²), with the layer's keypoints inserted as vertices. The `Mesh` is
 the disjoint union of the sub-meshes, so one deformer solves every layer at once.
 
+`bind_points` binds every control point to a face of its own layer (nearest face for points
+just outside); `Binding.apply` maps deformed vertices to control points. The optional
+`split_segments_at_mesh_edges` subdivides segments so each lies in one face.
+
 Orientation: every face (a, b, c) has positive signed area
 ``(b - a)ₓ(c - a)_y − (b - a)_y(c - a)ₓ > 0`` in canvas coordinates — counter-clockwise in the
 usual maths sense, which looks clockwise on screen because the canvas y axis points down.

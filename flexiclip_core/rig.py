@@ -2,9 +2,14 @@
 
 A `Rig` holds keypoints in canvas px, bones as keypoint index pairs and one or more `Layer`s
 (groups of shapes with their own keypoints). Given keypoints arrive in the SVG's user units and
-are mapped with the drawing (`Clipart.document_to_canvas`). The automatic rig skeletonises the
-drawing's silhouette, prunes short branches, puts keypoints at ends and junctions plus
-farthest-point samples along long branches, and links keypoints whose skeleton regions touch.
+are mapped with the drawing (`Clipart.document_to_canvas`). The automatic rig takes the medial
+axis of the drawing's silhouette (on a 256² raster), prunes free-ending branches shorter than
+`RigConfig.prune_length_px`, keeps ends then junctions (no two of a component closer than
+`merge_distance_px`), adds farthest-point samples along the skeleton every `branch_spacing_px`,
+and joins keypoints whose skeleton regions (geodesic Voronoi cells) touch. Spacing and thinning
+adapt until the count is within [min_keypoints, max_keypoints]; a blob whose skeleton is a point
+gets farthest-point samples of its interior instead. Small detached parts are tethered to a
+larger one by a bone.
 
 Every connected component of every layer's silhouette gets at least one keypoint: the mesh built
 from that silhouette (`flexiclip_core.mesh`) has one sub-mesh per component, and a sub-mesh with

@@ -74,6 +74,7 @@ def test_rig_mesh_bind_succeed_on_openclipart_people_and_animals():
         assert set(silhouette.labels[rows, cols].tolist()) >= set(range(1, silhouette.component_count + 1)), path.name
         successes.append(
             {
+                "file": str(path.relative_to(root)),
                 "keypoints": len(rig.keypoints),
                 "bones": len(rig.bones),
                 "components": silhouette.component_count,
@@ -98,6 +99,7 @@ def test_rig_mesh_bind_succeed_on_openclipart_people_and_animals():
         "vertices": percentiles([s["vertices"] for s in successes]),
         "faces": percentiles([s["faces"] for s in successes]),
         "seconds_per_clip": percentiles([s["seconds"] for s in successes]),
+        "slowest": sorted(({"file": s["file"], "seconds": round(s["seconds"], 3), "control_points": s["control_points"]} for s in successes), key=lambda s: -s["seconds"])[:10],
     }
     SUMMARY_PATH.parent.mkdir(parents=True, exist_ok=True)
     SUMMARY_PATH.write_text(json.dumps(summary, indent=2))
