@@ -5,6 +5,15 @@ parsed files (those with skipped text or raster images excluded) the final rende
 clipart must match CairoSVG's rendering of the original file with alpha IoU ≥ 0.97 (alpha > 0.5,
 each mask cropped to its own bounding box and resized to a common size).
 
+The reference is CairoSVG (``unsafe=False``, a URL fetcher that refuses everything) drawing the
+original file, placed on the same pixel grid as the clipart's final render: CairoSVG still does
+its own viewBox/preserveAspectRatio mapping, page clip and painting; only the last page → pixel
+placement comes from the parsed clipart. Registering the two renders this way removes the ±1 px
+crop quantisation that otherwise dominates the IoU of hairline drawings (same geometry, 0.05 IoU
+on animals/mammals/elephant_outline_matthe_r.svg by bounding-box registration alone). Files
+CairoSVG itself cannot draw (it raises) are listed as ``reference_errors`` and not compared.
+CairoSVG 2.9.1's href-gradient bug is patched in-process (see `_patch_cairosvg_gradient_href_bug`).
+
 Each file is handled in a worker process with a time budget, so a hang is recorded as a failure
 instead of stalling the run. A JSON summary goes to ``artifacts/corpus_svg.json``.
 """
@@ -31,7 +40,7 @@ IOU_THRESHOLD = 0.97
 MIN_PARSE_RATE = 0.95
 MIN_MATCH_RATE = 0.95
 DRAWING_SIDE_PX = 512
-"""Both renders are scaled so the drawing's longer side is about this many pixels."""
+"""Both renders are drawn so the drawing's longer side is this many pixels."""
 COMPARE_SIDE_PX = 512
 """Cropped masks are resized to this square before the IoU."""
 EXCLUDED_WARNINGS = frozenset({"text-skipped", "image-skipped"})
@@ -260,6 +269,19 @@ def run_corpus(files: list[Path]) -> dict:
         "warning_counts": dict(warning_counts.most_common()),
     }
     return summary
+
+
+def test_mask_iou_ignores_framing_but_not_shape() -> None:
+    canvas = np.zeros((200, 200), np.uint8)
+    small = canvas.copy()
+    small[10:30, 20:60] = 255
+    large_elsewhere = canvas.copy()
+    large_elsewhere[100:140, 50:130] = 255  # same 1:2 box, twice the size, moved
+    assert mask_iou(small, large_elsewhere) == 1.0
+    notched = large_elsewhere.copy()
+    notched[100:120, 50:90] = 0  # a quarter missing, bounding box unchanged
+    assert mask_iou(large_elsewhere, notched) == pytest.approx(0.75, abs=0.01)
+    assert mask_iou(small, canvas) == 0.0
 
 
 @pytest.mark.slow
