@@ -191,7 +191,7 @@ def rasterize_shapes(clipart: Clipart, shape_indices: ArrayLike, config: Silhoue
     for index in np.asarray(shape_indices, dtype=np.int64):
         shape = clipart.shapes[int(index)]
         for subpath in shape.subpaths:
-            points = subpath.points
+            points = subpath.points.tolist()  # plain floats: unpacking numpy rows is slow
             context.move_to(*points[0])
             for i in range(1, len(points) - 2, 3):
                 context.curve_to(*points[i], *points[i + 1], *points[i + 2])
@@ -225,7 +225,7 @@ def rasterize_control_legs(clipart: Clipart, segments: np.ndarray, config: Silho
     context.set_source_rgba(0, 0, 0, 1)
     context.set_line_width(config.control_leg_width_px)
     context.set_line_cap(cairo.LINE_CAP_ROUND)
-    for segment in segments:
+    for segment in segments.tolist():
         context.move_to(*segment[0])
         context.line_to(*segment[1])
         context.move_to(*segment[3])
@@ -250,12 +250,12 @@ def _shape_points(clipart: Clipart, shape_indices: np.ndarray) -> np.ndarray:
 def _segments(clipart: Clipart, shape_indices: np.ndarray) -> np.ndarray:
     """All cubic segments [S, 4, 2] of the given shapes."""
     pieces = []
+    corner = np.arange(4)[None, :]
     for index in shape_indices:
         for subpath in clipart.shapes[int(index)].subpaths:
             n = subpath.segment_count
             if n:
-                starts = 3 * np.arange(n)[:, None] + np.arange(4)[None, :]
-                pieces.append(subpath.points[starts])
+                pieces.append(subpath.points[3 * np.arange(n)[:, None] + corner])
     return np.concatenate(pieces) if pieces else np.zeros((0, 4, 2))
 
 
