@@ -413,7 +413,6 @@ class _PaintStep:
     """One layer's place in the coverage buffers and on the canvas."""
 
     is_fill: bool
-    evenodd: bool
     colour_row: int
     """Row of the stacked [L, 4] colour table."""
     offset: int
@@ -424,102 +423,91 @@ class _PaintStep:
     width: int
 
 
-def _fill_rule(winding: Tensor, evenodd: bool) -> tuple[Tensor, Tensor]:
-    """Coverage from box-filtered winding numbers, and its derivative."""
+def _fill_coverage(winding: Tensor, evenodd: Tensor | None) -> Tensor:
+    """Coverage from box-filtered winding numbers: nonzero min(1, |w|), even-odd 1 − ||w| mod 2 − 1|.
+
+    ``evenodd`` is a bool mask broadcastable to ``winding`` (None: all nonzero).
+    """
     magnitude = winding.abs()
-    if evenodd:
-        # 1 − ||w| mod 2 − 1|
-        folded = torch.remainder(magnitude, 2.0) - 1.0
-        coverage = 1.0 - folded.abs()
-        derivative = -torch.sign(folded) * torch.sign(winding)
-    else:
-        coverage = magnitude.clamp(max=1.0)
-        derivative = torch.where(magnitude < 1.0, torch.sign(winding), torch.zeros_like(winding))
-    return coverage, derivative
+    nonzero = magnitude.clamp(max=1.0)
+    if evenodd is None:
+        return nonzero
+    return torch.where(evenodd, 1.0 - (torch.remainder(magnitude, 2.0) - 1.0).abs(), nonzero)
 
 
 class _Composite(torch.autograd.Function):
     """Premultiplied back-to-front "over" of all layers, each touching only its crop.
 
-    Saves the canvas under each crop before painting it (the only way to get ∂/∂alpha without
-    dividing by 1 − alpha) and replays the layers in reverse in backward. Whole-canvas passes
-    are the costly part at small clip sizes, so the canvas starts as the background (no separate
-    background composite) and backward copies only the gradient inside the union of the crops.
+    Takes every layer's alpha (coverage × opacity) in the flat crop buffers, so the per-layer
+    Python loop does only the few ops that must be sequential. Saves the canvas under each crop
+    before painting it (the only way to get ∂/∂alpha without dividing by 1 − alpha) and replays
+    the layers in reverse in backward. Whole-canvas passes dominate small clips, so the canvas
+    starts as the background and backward copies only the gradient inside the crops' union.
     """
 
     @staticmethod
-    def forward(
-        ctx, fill_winding: Tensor, stroke_coverage: Tensor, colours: Tensor, steps, size: int, white: bool
-    ) -> Tensor:
-        batch = fill_winding.shape[0]
-        canvas = fill_winding.new_empty(batch, 4, size, size)
+    def forward(ctx, fill_alpha: Tensor, stroke_alpha: Tensor, paint_rgb: Tensor, steps, size: int, white: bool) -> Tensor:
+        batch = fill_alpha.shape[0]
+        canvas = fill_alpha.new_empty(batch, 4, size, size)
         canvas[:, :3].fill_(1.0 if white else 0.0)
         canvas[:, 3].fill_(0.0)
-        # Premultiplied paint [L, 4]: colour, and 1 for the alpha channel.
-        paints = torch.cat([colours[:, :3], torch.ones_like(colours[:, 3:])], dim=1)
+        # Premultiplied paint [L, 4, 1, 1]: colour, and 1 for the alpha channel.
+        paints = torch.cat([paint_rgb, torch.ones_like(paint_rgb[:, :1])], dim=1)[:, :, None, None]
         saved = []
         for step in steps:
-            alpha = _step_coverage(step, fill_winding, stroke_coverage)[0] * colours[step.colour_row, 3]
-            alpha = alpha.unsqueeze(1)
+            alpha = _step_view(step, fill_alpha if step.is_fill else stroke_alpha).unsqueeze(1)
             region = canvas[:, :, step.y : step.y + step.height, step.x : step.x + step.width]
             saved.append(region.clone())
-            region.sub_(paints[step.colour_row].view(1, 4, 1, 1)).mul_(1.0 - alpha).add_(paints[step.colour_row].view(1, 4, 1, 1))
+            paint = paints[step.colour_row]
+            # canvas' = paint + (1 − alpha)(canvas − paint) = canvas + alpha (paint − canvas)
+            region.sub_(paint).mul_(1.0 - alpha).add_(paint)
         ctx.steps = steps
         ctx.saved_regions = saved
-        ctx.save_for_backward(fill_winding, stroke_coverage, colours)
+        ctx.save_for_backward(fill_alpha, stroke_alpha, paint_rgb)
         return canvas
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_canvas: Tensor):
-        fill_winding, stroke_coverage, colours = ctx.saved_tensors
+        fill_alpha, stroke_alpha, paint_rgb = ctx.saved_tensors
         steps = ctx.steps
-        grad_fill = torch.zeros_like(fill_winding) if ctx.needs_input_grad[0] else None
-        grad_stroke = torch.zeros_like(stroke_coverage) if ctx.needs_input_grad[1] else None
-        grad_colours = torch.zeros_like(colours)
+        grad_fill = torch.zeros_like(fill_alpha)
+        grad_stroke = torch.zeros_like(stroke_alpha)
+        grad_paint = torch.zeros_like(paint_rgb)
         if not steps:
-            return grad_fill, grad_stroke, grad_colours, None, None, None
+            return grad_fill, grad_stroke, grad_paint, None, None, None
         x0 = min(step.x for step in steps)
         y0 = min(step.y for step in steps)
         x1 = max(step.x + step.width for step in steps)
         y1 = max(step.y + step.height for step in steps)
         grad = grad_canvas[:, :, y0:y1, x0:x1].clone()  # only the union of the crops matters
-        paints = torch.cat([colours[:, :3], torch.ones_like(colours[:, 3:])], dim=1)
+        paints = torch.cat([paint_rgb, torch.ones_like(paint_rgb[:, :1])], dim=1)[:, :, None, None]
         for step, previous in zip(reversed(steps), reversed(ctx.saved_regions)):
-            coverage, derivative, view = _step_coverage(step, fill_winding, stroke_coverage, with_derivative=True)
-            opacity = colours[step.colour_row, 3]
-            alpha = (coverage * opacity).unsqueeze(1)
-            paint = paints[step.colour_row].view(1, 4, 1, 1)
+            alpha = _step_view(step, fill_alpha if step.is_fill else stroke_alpha).unsqueeze(1)
             region = grad[:, :, step.y - y0 : step.y - y0 + step.height, step.x - x0 : step.x - x0 + step.width]
-            # canvas' = previous + alpha · (paint − previous)
-            grad_alpha = ((paint - previous) * region).sum(1)  # [B, h, w]
-            grad_colours[step.colour_row, :3] += (region[:, :3] * alpha).sum((0, 2, 3))
-            grad_colours[step.colour_row, 3] += (grad_alpha * coverage).sum()
-            target = grad_fill if step.is_fill else grad_stroke
-            if target is not None:
-                grad_coverage = grad_alpha * opacity
-                view(target).add_(grad_coverage * derivative if derivative is not None else grad_coverage)
+            # ∂/∂alpha of canvas' = previous + alpha (paint − previous)
+            grad_alpha = _step_view(step, grad_fill if step.is_fill else grad_stroke)
+            grad_alpha.copy_(((paints[step.colour_row] - previous) * region).sum(1))
+            grad_paint[step.colour_row] += (region[:, :3] * alpha).sum((0, 2, 3))
             region.mul_(1.0 - alpha)
-        return grad_fill, grad_stroke, grad_colours, None, None, None
+        return grad_fill, grad_stroke, grad_paint, None, None, None
 
 
-def _step_coverage(step: _PaintStep, fill_winding: Tensor, stroke_coverage: Tensor, with_derivative: bool = False):
-    """Coverage [B, h, w] of one layer (and ∂coverage/∂buffer, and a view maker into a buffer)."""
-    batch = fill_winding.shape[0]
+def _step_view(step: _PaintStep, buffer: Tensor) -> Tensor:
+    """The [B, h, w] crop of one layer inside a flat [B, frame_size] buffer."""
     size = step.height * step.row_stride
-
-    def view(buffer: Tensor) -> Tensor:
-        return buffer[:, step.offset : step.offset + size].view(batch, step.height, step.row_stride)[..., : step.width]
-
-    if step.is_fill:
-        coverage, derivative = _fill_rule(view(fill_winding), step.evenodd)
-        return coverage, derivative, view
-    return view(stroke_coverage), None, view
+    return buffer[:, step.offset : step.offset + size].view(-1, step.height, step.row_stride)[..., : step.width]
 
 
 # ----------------------------------------------------------------------------------------------
 # Renderers
 # ----------------------------------------------------------------------------------------------
+
+
+def _layer_of_element(crops: _Crops, device: torch.device) -> Tensor:
+    """int64 [frame_size]: the layer slot each element of a per-frame crop buffer belongs to."""
+    blocks = torch.from_numpy(crops.height * crops.row_stride).to(device)
+    return torch.repeat_interleave(torch.arange(len(blocks), device=device), blocks, output_size=crops.frame_size)
 
 
 def _default_colours(clipart: Clipart) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -564,6 +552,9 @@ class TorchVectorRenderer:
         self._fill_point_index = torch.from_numpy(self._fill_segments.point_index.reshape(-1)).to(self.device)
         self._stroke_point_index = torch.from_numpy(self._stroke_segments.point_index.reshape(-1)).to(self.device)
         self._fill_slot = torch.from_numpy(self._fill_segments.slot).to(self.device)
+        evenodd = [layer.evenodd for layer in self._layers if layer.kind == "fill"]
+        self._fill_evenodd = torch.tensor(evenodd, dtype=torch.bool, device=self.device)
+        self._any_evenodd = any(evenodd)
         self._stroke_slot = torch.from_numpy(self._stroke_segments.slot).to(self.device)
         fill, stroke, width = _default_colours(clipart)
         self.default_fill_rgba = torch.tensor(fill, dtype=dtype, device=self.device)
@@ -686,7 +677,14 @@ class TorchVectorRenderer:
         else:
             stroke_coverage = points.new_zeros(batch, 0)
 
-        colours = torch.cat([fill_rgba.index_select(0, self._fill_shapes), stroke_rgba.index_select(0, self._stroke_shapes)])
+        fill_colours = fill_rgba.index_select(0, self._fill_shapes)  # [Lf, 4]
+        stroke_colours = stroke_rgba.index_select(0, self._stroke_shapes)  # [Ls, 4]
+        fill_layer = _layer_of_element(fill_crops, self.device)
+        fill_evenodd = self._fill_evenodd.index_select(0, fill_layer) if self._any_evenodd else None
+        fill_alpha = _fill_coverage(fill_winding, fill_evenodd) * fill_colours[:, 3].index_select(0, fill_layer)
+        stroke_layer = _layer_of_element(stroke_crops, self.device)
+        stroke_alpha = stroke_coverage * stroke_colours[:, 3].index_select(0, stroke_layer)
+        paint_rgb = torch.cat([fill_colours[:, :3], stroke_colours[:, :3]])
         steps = []
         for layer in self._layers:
             crops = fill_crops if layer.kind == "fill" else stroke_crops
@@ -696,7 +694,6 @@ class TorchVectorRenderer:
             steps.append(
                 _PaintStep(
                     is_fill=layer.kind == "fill",
-                    evenodd=layer.evenodd,
                     colour_row=i if layer.kind == "fill" else fill_slots + i,
                     offset=int(crops.offset[i]),
                     row_stride=int(crops.row_stride[i]),
@@ -707,7 +704,7 @@ class TorchVectorRenderer:
                 )
             )
         white = self.config.background == "white"
-        return _Composite.apply(fill_winding, stroke_coverage, colours, tuple(steps), size, white)
+        return _Composite.apply(fill_alpha, stroke_alpha, paint_rgb, tuple(steps), size, white)
 
 
 try:  # pragma: no cover - pydiffvg has no wheel for these machines (render.md)
