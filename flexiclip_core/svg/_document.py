@@ -11,6 +11,7 @@ import numpy as np
 from flexiclip_core.clipart import Fill, ParseWarning, Shape, Stroke, SubPath
 from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
 from flexiclip_core.svg._geometry import (
+    CommandBudgetExceeded,
     PathDataError,
     RawSubPath,
     ellipse_path,
@@ -705,8 +706,14 @@ class DocumentWalker:
         if tag == "path":
             key = id(element)
             if key not in self._geometry_cache:
+                budget = self.max_path_commands - self.path_commands
                 try:
-                    parsed = parse_path_data(element.attrs.get("d", ""), clip=self.clip, element=element.describe())
+                    parsed = parse_path_data(
+                        element.attrs.get("d", ""), clip=self.clip, element=element.describe(), max_commands=budget
+                    )
+                except CommandBudgetExceeded as exc:
+                    self._count_commands(exc.commands + 1, element)
+                    raise  # pragma: no cover - _count_commands raised already
                 except PathDataError as exc:
                     self.warn("path-data-error", f"{exc}; drawn up to the error", element)
                     parsed = (exc.partial, exc.commands)

@@ -25,6 +25,20 @@ _PATH_TOKEN_RE = re.compile(r"[A-Za-z]|" + NUMBER)
 _PATH_JUNK_RE = re.compile(r"[^\sA-Za-z0-9.,+-]")
 _ARITY = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7, "Z": 0}
 _NON_FINITE_RE = re.compile(r"nan|inf", re.IGNORECASE)
+_TOKEN_WINDOW_CHARS = 1 << 16
+_LOOKAHEAD_TOKENS = 16
+"""More than one command's worth of tokens (an arc takes at most 8)."""
+_SEPARATORS = r"\s,MmLlHhVvCcSsQqTtAaZz"
+_SEPARATOR_RE = re.compile(f"[{_SEPARATORS}]")
+_LAST_SEPARATOR_RE = re.compile(f"[{_SEPARATORS}][^{_SEPARATORS}]*$")
+
+
+class CommandBudgetExceeded(ValueError):
+    """More path commands than the caller's remaining budget; the caller raises the limit error."""
+
+    def __init__(self, commands: int) -> None:
+        super().__init__(f"over {commands} path commands")
+        self.commands = commands
 
 
 class PathDataError(ValueError):
@@ -140,14 +154,19 @@ def elliptic_arc(
         px, py, tx, ty = qx, qy, ux, uy
 
 
-def parse_path_data(d: str, *, clip: str, element: str) -> tuple[list[RawSubPath], int]:
+def parse_path_data(
+    d: str, *, clip: str, element: str, max_commands: int | None = None
+) -> tuple[list[RawSubPath], int]:
     """Subpaths of a ``d`` attribute and the number of commands (implicit repeats included).
 
-    Raises `SvgParseError` for NaN/inf or overflowing numbers, `PathDataError` (with what was
-    read so far) for other malformed data.
+    The data is tokenised in windows of `_TOKEN_WINDOW_CHARS`, so a huge attribute costs memory
+    in proportion to what is kept, and reading stops as soon as ``max_commands`` is exceeded
+    (`SvgLimitExceeded`). Raises `SvgParseError` for NaN/inf or overflowing numbers,
+    `PathDataError` (with what was read so far) for other malformed data.
     """
-    tokens = _PATH_TOKEN_RE.findall(d)
-    is_number = [not token.isalpha() for token in tokens]
+    tokens: list[str] = []
+    is_number: list[bool] = []
+    cursor = 0  # next character of ``d`` to tokenise
     subpaths: list[RawSubPath] = []
     points: list[float] | None = None
     commands = 0
@@ -157,7 +176,25 @@ def parse_path_data(d: str, *, clip: str, element: str) -> tuple[list[RawSubPath
     last_quad: tuple[float, float] | None = None
     command = ""
     index = 0
-    count = len(tokens)
+    count = 0
+
+    def refill() -> None:
+        """Append the next window's tokens, cutting only at a separator so no number splits."""
+        nonlocal tokens, is_number, index, count, cursor
+        end = min(len(d), cursor + _TOKEN_WINDOW_CHARS)
+        if end < len(d):
+            cut = _LAST_SEPARATOR_RE.search(d, cursor, end)
+            if cut is not None and cut.start() > cursor:
+                end = cut.start()
+            else:
+                following = _SEPARATOR_RE.search(d, end)
+                end = following.start() if following else len(d)
+        window = _PATH_TOKEN_RE.findall(d, cursor, end)
+        cursor = end
+        tokens = tokens[index:] + window
+        is_number = is_number[index:] + [not token.isalpha() for token in window]
+        index = 0
+        count = len(tokens)
 
     def fail(message: str) -> PathDataError:
         if points is not None and len(points) > 2:
@@ -198,7 +235,14 @@ def parse_path_data(d: str, *, clip: str, element: str) -> tuple[list[RawSubPath
 
     if _NON_FINITE_RE.search(d):
         raise SvgParseError("non-finite number (NaN/inf) in path data", clip=clip, element=element)
-    while index < count:
+    while True:
+        if count - index < _LOOKAHEAD_TOKENS and cursor < len(d):
+            refill()
+            continue
+        if index >= count:
+            break
+        if max_commands is not None and commands >= max_commands:
+            raise CommandBudgetExceeded(commands)
         token = tokens[index]
         if token.isalpha():
             upper = token.upper()

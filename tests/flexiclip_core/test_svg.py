@@ -499,3 +499,15 @@ def test_block_less_at_statements_do_not_swallow_the_next_rule() -> None:
     clipart = parse_svg(svg(body))
     assert clipart.shapes[0].fill.rgb == (1.0, 0.0, 0.0)
     assert "css-selector-unsupported" in warning_codes(clipart)
+
+
+def test_long_path_data_spanning_many_tokenising_windows() -> None:
+    # ~300 KB of packed relative commands (no spaces), and arcs with packed flags.
+    steps = 40_000
+    open_tag = SVG_OPEN.replace("0 0 100 100", f"0 0 {steps // 2 + 10} {steps // 4 + 10}")
+    d = "M0 0" + "l.5.25" * steps + "a1 1 0 0 1 2 0" * 5 + "z"
+    clipart = parse_svg(svg(f'<path d="{d}" fill="none" stroke="#000"/>', open_tag))
+    points = doc_points(clipart)
+    # Each half-circle arc becomes three 60° cubics; Z adds the closing line.
+    assert clipart.shapes[0].segment_count == steps + 5 * 3 + 1
+    np.testing.assert_allclose(anchors(points)[steps], [steps * 0.5, steps * 0.25], atol=1e-6)

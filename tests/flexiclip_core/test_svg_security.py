@@ -321,3 +321,14 @@ def test_mutated_svgs_raise_only_specific_errors_and_never_non_finite_points() -
                 assert np.isfinite([shape.stroke.width, shape.stroke.dash_offset, *shape.stroke.dash_array]).all()
     # Both branches were exercised: the mutations are neither all harmless nor all fatal.
     assert outcomes["parsed"] > 0 and outcomes["rejected"] > 0, outcomes
+
+
+@pytest.mark.timeout(30)
+def test_huge_path_data_stops_at_the_command_limit() -> None:
+    # 2 million commands (~8 MB of path data); reading stops once the budget is spent.
+    flood = f'<svg {SVG_NS}><path id="flood" d="M0 0{" 1 1" * 2_000_000}"/></svg>'.encode()
+    config = ParseConfig(limits=SvgLimits(max_path_commands=10_000))
+    outcome, events = parse_watched(flood, clip_id="flood", config=config)
+    assert isinstance(outcome, SvgLimitExceeded) and outcome.limit == "max_path_commands"
+    assert 'element <path id="flood">' in str(outcome) and "max_path_commands=10000" in str(outcome)
+    assert events == []
