@@ -30,7 +30,21 @@ REPORT_ARTIFACT_KEY = "flexiclip-run-report"
 """Key of the Markdown artifact each run publishes (the latest one per key shows in the UI)."""
 
 
-@task(name="read-catalog", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry transient failures (network, storage), never a refused input (`FlexiclipError`)."""
+    from flexiclip_core.errors import FlexiclipError
+
+    try:
+        state.result()
+    except FlexiclipError:
+        return False
+    except Exception:  # anything else may be transient
+        return True
+    return True
+
+
+@task(name="read-catalog", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5,
+      retry_condition_fn=retry_unless_bad_input)
 def read_input_catalog(catalog: str, storage_options: dict | None, validate_config: Callable[[dict], Any]):
     """Read and validate the input catalog: (valid ClipRows, RowErrors)."""
     from catalogs.input import read_catalog
@@ -88,7 +102,9 @@ def dispatch(pool: ActorPool, jobs: list[ClipJob], output_catalog: Any) -> tuple
     return finished, stats
 
 
-@task(name="commit", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+# No retries: a commit that landed but failed afterwards (reading its version back) would be
+# appended twice; delta-rs already retries conflicting concurrent appends itself.
+@task(name="commit", cache_policy=NO_CACHE)
 def commit_rows(output_catalog: Any, rows: list[dict], run_id: str) -> int | None:
     """One Delta commit with every row of the run (metadata names the run); its version."""
     from catalogs.output import OUTPUT_COLUMNS

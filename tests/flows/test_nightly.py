@@ -1,0 +1,154 @@
+"""The nightly flow end to end through `flexiclip run` (ephemeral Prefect, local Ray, Delta):
+the sample catalog, re-runs that skip, --force, versions, invalid rows, two runs at once."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from catalogs.output import OutputCatalog
+from tests.flows.harness import (
+    FAST_SETTINGS,
+    SAMPLE_CATALOG,
+    cli_command,
+    describe,
+    media_listing,
+    network_log,
+    pipeline_env,
+    read_rows,
+    reap_ray,
+    run_cli,
+    sample_rows,
+    write_catalog,
+)
+
+pytestmark = pytest.mark.slow
+
+MEDIA = ("video_uri", "gif_uri", "svg_animation_uri", "poster_uri")
+
+
+def test_sample_catalog_runs_then_skips_then_force_redoes(tmp_path: Path):
+    root = tmp_path / "out"
+    env = pipeline_env(tmp_path)
+    first = run_cli(env, "run", str(SAMPLE_CATALOG), "--output", str(root), "--workers", "2", *FAST_SETTINGS)
+    assert first.returncode == 0, describe(first)
+    assert "untrained" in first.stdout  # the console says plainly what the tiny prior is
+    rows = read_rows(root)
+    clip_ids = sorted(r["clip_id"] for r in rows)
+    import json
+
+    expected = sorted(e["clip_id"] for e in json.loads((SAMPLE_CATALOG.parent / "samples.json").read_text()))
+    assert clip_ids == expected
+    for row in rows:
+        assert row["status"] == "succeeded", row
+        assert all(Path(row[c]).is_file() and str(Path(row[c])).startswith(str(root)) for c in MEDIA)
+        assert row["motion_vitality"] is not None and row["prior"] == "tiny" and row["prior_is_trained"] is False
+        assert "untrained" in row["warnings"]
+    first_media = media_listing(root)
+
+    second = run_cli(env, "run", str(SAMPLE_CATALOG), "--output", str(root), "--workers", "2", *FAST_SETTINGS)
+    assert second.returncode == 0, describe(second)
+    latest = read_rows(root)
+    second_rows = [r for r in latest if r["run_id"] != rows[0]["run_id"]]
+    assert sorted(r["clip_id"] for r in second_rows) == expected
+    assert {r["status"] for r in second_rows} == {"skipped"}
+    by_clip = {r["clip_id"]: r for r in rows}
+    for row in second_rows:
+        assert [row[c] for c in MEDIA] == [by_clip[row["clip_id"]][c] for c in MEDIA]
+    assert media_listing(root) == first_media  # nothing rewritten
+
+    forced = run_cli(env, "run", str(SAMPLE_CATALOG), "--output", str(root), "--workers", "2", "--force", *FAST_SETTINGS)
+    assert forced.returncode == 0, describe(forced)
+    catalog = OutputCatalog(root)
+    history = catalog.history()
+    assert [h["version"] for h in history] == [0, 1, 2]
+    run_ids = [h["run_id"] for h in history]
+    assert len(set(run_ids)) == 3
+    third_rows = catalog.read(version=2)
+    third_rows = third_rows[third_rows["run_id"] == run_ids[2]]
+    assert sorted(third_rows["status"]) == ["succeeded"] * len(expected)
+    old = catalog.read(version=0)
+    assert len(old) == len(expected) and set(old["run_id"]) == {run_ids[0]}
+    assert set(catalog.read(version=1)["run_id"]) == set(run_ids[:2])
+
+    shown = run_cli(env, "catalog", "history", str(root), "--json")
+    assert shown.returncode == 0 and all(run_id in shown.stdout for run_id in run_ids)
+    shown = run_cli(env, "catalog", "show", str(root), "--version", "0", "--status", "succeeded", "--json")
+    assert shown.returncode == 0 and len(shown.stdout.strip().splitlines()) == len(expected)
+
+
+HOSTILE_SVG = """<?xml version="1.0"?>
+<!DOCTYPE svg [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><text>&secret;</text><rect width="5" height="5"/></svg>
+"""
+
+
+def test_invalid_rows_fail_with_reasons_while_valid_rows_succeed(tmp_path: Path):
+    inputs = tmp_path / "in"
+    rows = sample_rows(inputs, ["plant"])
+    (inputs / "hostile.svg").write_text(HOSTILE_SVG)
+    rows += [
+        {"clip_id": "../x", "svg_uri": "plant.svg", "prompt": "escape the root"},
+        {"clip_id": "twin", "svg_uri": "plant.svg", "prompt": "one"},
+        {"clip_id": "twin", "svg_uri": "plant.svg", "prompt": "two"},
+        {"clip_id": "gone", "svg_uri": "missing.svg", "prompt": "no file"},
+        {"clip_id": "up", "svg_uri": "../../etc/passwd", "prompt": "escape the catalog"},
+        {"clip_id": "hostile", "svg_uri": "hostile.svg", "prompt": "read a secret"},
+        {"clip_id": "wrongtype", "svg_uri": "plant.svg", "prompt": "x", "seed": "seven"},
+    ]
+    catalog = write_catalog(inputs / "catalog.parquet", rows)
+    root = tmp_path / "out"
+    before = {p for p in tmp_path.rglob("*") if "out" not in p.relative_to(tmp_path).parts[:1]}
+    env = pipeline_env(tmp_path)
+    result = run_cli(env, "run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS)
+    assert result.returncode == 1, describe(result)  # some clips failed
+    out = read_rows(root)
+    assert len(out) == len(rows)
+    by_clip: dict[str, list[dict]] = {}
+    for row in out:
+        by_clip.setdefault(row["clip_id"], []).append(row)
+    assert by_clip["plant"][0]["status"] == "succeeded"
+    failed = {cid: r[0] for cid, r in by_clip.items() if cid != "plant"}
+    assert all(r["status"] == "failed" and r["error_type"] and r["error_message"] for r in failed.values())
+    assert "unsafe" in failed["row-1"]["error_message"]
+    assert [r["error_type"] for r in by_clip["twin"]] == ["duplicate_clip_id"] * 2
+    assert failed["gone"]["error_type"] == "SvgSourceError"
+    assert failed["up"]["error_type"] == "invalid_svg_uri" and "escapes" in failed["up"]["error_message"]
+    assert failed["hostile"]["error_type"] == "SvgSecurityError"
+    assert failed["wrongtype"]["error_type"] == "invalid_seed"
+    for line in result.stdout.splitlines():
+        pass
+    assert "SvgSecurityError" in result.stdout
+    after = {p for p in tmp_path.rglob("*") if "out" not in p.relative_to(tmp_path).parts[:1]}
+    new = {p for p in after - before if "prefect-home" not in p.parts and p.name != "network.jsonl"}
+    assert new == set(), f"written outside ROOT: {sorted(map(str, new))}"
+    assert not (tmp_path / "x").exists() and not (root.parent / "x").exists()
+
+
+def test_two_runs_at_once_on_one_output_catalog_both_land(tmp_path: Path):
+    root = tmp_path / "out"
+    procs, envs = [], []
+    for name, clips in (("a", ["plant"]), ("b", ["object"])):
+        catalog = write_catalog(tmp_path / name / "catalog.parquet", sample_rows(tmp_path / name, clips))
+        env = pipeline_env(tmp_path / name)
+        envs.append(env)
+        procs.append(subprocess.Popen(
+            cli_command("run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS),
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        outputs = [proc.communicate(timeout=500) for proc in procs]
+    finally:
+        for env in envs:
+            reap_ray(env)
+    for proc, (stdout, stderr) in zip(procs, outputs):
+        assert proc.returncode == 0, stderr[-4000:]
+    catalog = OutputCatalog(root)
+    history = catalog.history()
+    assert len(history) == 2 and len({h["run_id"] for h in history}) == 2
+    rows = catalog.read()
+    assert sorted(rows["clip_id"]) == ["object", "plant"]
+    assert set(rows["run_id"]) == {h["run_id"] for h in history}
+    for env in envs:  # and nothing but loopback on the way
+        assert not [e for e in network_log(env) if e.get("verdict") == "allowed"]
