@@ -10,13 +10,16 @@ Security (pipeline.md "Untrusted SVG"):
     streaming, so huge or deep files stop at the first element over the limit
     (`SvgLimitExceeded`, naming the limit and the clip);
   - any DOCTYPE with an internal subset, any entity/notation declaration and any external entity
-    is refused (`SvgSecurityError`) — no DTD is loaded, no entity is expanded;
+    is refused (`SvgSecurityError`) — no DTD is loaded, no entity is expanded (a bare DOCTYPE
+    naming a W3C DTD, as editors write, is tolerated and never loaded);
   - only same-document ``#id`` references are followed (``use``, paint servers, gradient
     hrefs); every other href (files, URLs, ``data:``) is ignored with an ``external-href``
     warning and nothing is ever opened or fetched;
   - ``<use>`` expansion counts every instantiated element against ``max_elements`` and every
     instantiated path command against ``max_path_commands``, and reference cycles are cut, so
-    "billion laughs" through nested ``<use>`` is bounded;
+    "billion laughs" through nested ``<use>`` is bounded (the expanded size is computed from
+    the tree before anything is instantiated); path data is tokenised in windows and reading
+    stops at the command budget, so one huge ``d`` costs bounded time and memory;
   - NaN, infinity or overflowing numbers in path data, attributes or transforms raise
     `SvgParseError` naming the element; malformed XML, binary garbage, an empty file or a
     non-<svg> root raise `SvgParseError` with the reason.
@@ -27,6 +30,8 @@ What is approximated or skipped (each reported as a `ParseWarning` with a stable
     opacity (``gradient-mean-colour``);
   - pattern fills → the mean fill colour of the pattern's own shapes
     (``pattern-mean-colour``), or neutral grey when it has none (``pattern-neutral-colour``);
+  - a stroke under a non-uniform or skewing transform gets one width, scaled by
+    sqrt|det| of the transform (SVG would draw it with a varying width);
   - ``stroke-dasharray``/``stroke-dashoffset`` are kept in `Stroke` (canvas px) for the exact
     final renderer; the training renderer draws strokes solid;
   - ``clip-path``, ``mask`` and ``filter`` are ignored: the element is drawn unclipped and
