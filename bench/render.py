@@ -5,7 +5,9 @@ Every figure is the median over ``repeats`` runs after warm-up, in milliseconds,
 torch's default CPU thread count. The machine is shared, so the same run also times a fixed
 reference op (``reference_op_ms``: one elementwise pass and one reduction over a 24×4×256²
 float32 tensor plus a 256² matmul) to judge the load: compare renderer figures across runs in
-units of it, not only in ms.
+units of it, not only in ms. ``*_1thread`` figures repeat the measurement with one torch thread
+and ``render_train_fwd_bwd_cpu_ms_24f`` is process CPU time per step: under load, waiting between
+threads, not the renderer, dominates the default-thread wall time.
 """
 
 from __future__ import annotations
@@ -76,6 +78,15 @@ def run(repeats: int = 5) -> dict[str, float]:
         "render_train_fwd_ms_24f": _median_ms(train_forward, repeats),
         "render_final_ms_24f": _median_ms(lambda: render_frames(clip, frames, SIZE), repeats, warmup=1),
     }
+    # On a loaded shared machine, torch's threads wait on each other at every op; one thread
+    # shows what the renderer itself costs there.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        results["render_train_fwd_bwd_ms_24f_1thread"] = _median_ms(train_step, repeats)
+        results["reference_op_1thread_ms"] = _median_ms(reference_op, repeats)
+    finally:
+        torch.set_num_threads(threads)
     start = time.process_time()
     for _ in range(repeats):
         train_step()
