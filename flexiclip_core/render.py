@@ -3,17 +3,24 @@
 Fills use the signed-area accumulation of font rasterisers: every segment is flattened into
 chords of at most ``max_chord_px`` output pixels whose end points are Bernstein combinations of
 the control points (so gradients reach the points), every chord is split where it crosses pixel
-grid lines, each piece adds its signed area to the shape's bounding-box crop with ``index_add``,
-and a cumulative sum along rows gives the box-filtered winding number. Strokes are a box-filtered
-band around the centre-line chords (round joins and caps). Layers are composited back to front
-with premultiplied "over", batched over frames, by a custom autograd function that touches each
-layer's crop only.
+grid lines, each piece adds its signed area to the shape's bounding-box crop with ``index_add``
+(`_FillAreas`, a fused op with an analytic backward), and a cumulative sum along rows gives the
+box-filtered winding number. Strokes are a box-filtered band around the centre-line chords
+(round joins and caps; the box filter follows the chord's orientation), max-reduced per pixel.
+Layers are composited back to front with premultiplied "over", batched over frames, by a custom
+autograd function (`_Composite`) that touches each layer's crop only.
 
 Everything is standard tensor ops and runs unchanged on CUDA. Per call there is one small
 device-to-host copy (chord counts and crop boxes, which fix tensor sizes); the chord layout that
 depends on the counts is cached.
-"""
 
+Known limits (render.md): where two outlines of one shape cross inside a pixel the folded
+winding number slightly over-covers it; abutting shapes show conflation seams; every stroke is
+drawn with round caps and joins and solid (dashes are the final renderer's); chord counts are
+the max over the batch, so a frame flattens a little differently alone than in a batch (chords
+stay ≤ 1 px either way). On a CPU shared by several busy processes, torch's intra-op threads
+mostly wait on each other: callers sharing cores should run one thread per worker.
+"""
 from __future__ import annotations
 
 import logging
