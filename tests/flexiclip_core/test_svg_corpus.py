@@ -197,7 +197,9 @@ class _BudgetedWorker:
     """One worker process; a file that overruns the budget gets its worker killed and replaced."""
 
     def __init__(self) -> None:
-        self._context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        # spawn, not fork: other tests in the same session may have loaded libraries that do
+        # not survive a fork (stack-notes: deltalake).
+        self._context = multiprocessing.get_context("spawn")
         self._start()
 
     def _start(self) -> None:
@@ -211,7 +213,7 @@ class _BudgetedWorker:
         if self._connection.poll(budget_s):
             try:
                 return self._connection.recv()
-            except EOFError:
+            except (EOFError, OSError):  # the worker died mid-file
                 outcome = {"file": path, "status": "crashed", "error_type": "WorkerDied", "reason": "worker died"}
         else:
             outcome = {"file": path, "status": "timeout", "error_type": "Timeout", "reason": f"over {budget_s:.0f} s"}
