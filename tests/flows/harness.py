@@ -56,6 +56,9 @@ def pipeline_env(base: Path, **extra: str) -> dict[str, str]:
         PYTHONPATH=str(GUARD_DIR),
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
+        # Pinned: the key includes the code version, and this checkout's HEAD may move between
+        # two runs of one test (a re-run must see the same keys to skip).
+        FLEXICLIP_CODE_VERSION="0+pipeline-test",
         AWS_EC2_METADATA_DISABLED="true",
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,

@@ -118,8 +118,6 @@ def test_invalid_rows_fail_with_reasons_while_valid_rows_succeed(tmp_path: Path)
     assert failed["up"]["error_type"] == "invalid_svg_uri" and "escapes" in failed["up"]["error_message"]
     assert failed["hostile"]["error_type"] == "SvgSecurityError"
     assert failed["wrongtype"]["error_type"] == "invalid_seed"
-    for line in result.stdout.splitlines():
-        pass
     assert "SvgSecurityError" in result.stdout
     after = {p for p in tmp_path.rglob("*") if "out" not in p.relative_to(tmp_path).parts[:1]}
     new = {p for p in after - before if "prefect-home" not in p.parts and p.name != "network.jsonl"}
