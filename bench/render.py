@@ -2,7 +2,8 @@
 human at 256², and the final (cairo) renderer on the same frames.
 
 Every figure is the median over ``repeats`` runs after warm-up, in milliseconds, float32, with
-torch's default CPU thread count. The machine is shared, so the same run also times a fixed
+torch's default CPU thread count. The training step is forward + backward of the scalar loss
+Σ weights · frames (fixed random weights), with the loss's gradient fed to backward directly. The machine is shared, so the same run also times a fixed
 reference op (``reference_op_ms``: one elementwise pass and one reduction over a 24×4×256²
 float32 tensor plus a 256² matmul) to judge the load: compare renderer figures across runs in
 units of it, not only in ms. ``*_1thread`` figures repeat the measurement with one torch thread
@@ -58,8 +59,10 @@ def run(repeats: int = 5) -> dict[str, float]:
     weights = torch.rand(FRAMES, 4, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
 
     def train_step() -> None:
+        # Backward of the scalar loss Σ weights · frames, fed as its (dense) upstream gradient:
+        # the loss's own whole-canvas multiply and sum belong to the loss, not the renderer.
         leaf = points.clone().requires_grad_()
-        (renderer.render(leaf) * weights).sum().backward()
+        renderer.render(leaf).backward(weights)
 
     def train_forward() -> None:
         with torch.no_grad():
