@@ -120,8 +120,16 @@ def load_clipart(svg: Path) -> Clipart:
 SvgArgument = Annotated[Path, typer.Argument(help="SVG clipart file.", show_default=False)]
 
 
-from flexiclip_cli.bench import bench  # noqa: E402  (light module: heavy imports are inside)
+# Each of these modules keeps its heavy imports inside its commands, so --help stays fast.
+from flexiclip_cli.animate import animate  # noqa: E402
+from flexiclip_cli.bench import bench  # noqa: E402
+from flexiclip_cli.pipeline import catalog_app, run  # noqa: E402
+from flexiclip_cli.report import report  # noqa: E402
 
+app.command("animate")(animate)
+app.command("run")(run)
+app.add_typer(catalog_app, name="catalog")
+app.command("report")(report)
 app.command("bench")(bench)
 
 

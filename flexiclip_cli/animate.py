@@ -1,0 +1,95 @@
+"""`flexiclip animate`: one clip from SVG and prompt to video, GIF, animated SVG and metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+log = logging.getLogger(__name__)
+
+
+def load_keypoints_file(path: Path) -> tuple[list, list | None, list | None]:
+    """Keypoints JSON: {"keypoints": [[x, y], …] or [{"x":…, "y":…}], "skeleton": [[i, j], …], "layers": […]}."""
+    from flexiclip_core.errors import RigError
+
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RigError(f"cannot read keypoints file {path}: {exc}") from None
+    if isinstance(payload, list):
+        payload = {"keypoints": payload}
+    if not isinstance(payload, dict) or "keypoints" not in payload:
+        raise RigError(f"keypoints file {path} must hold a 'keypoints' list")
+    points = [[p["x"], p["y"]] if isinstance(p, dict) else p for p in payload["keypoints"]]
+    return points, payload.get("skeleton") or payload.get("bones"), payload.get("layers")
+
+
+def animate(
+    svg: Annotated[Path, typer.Argument(help="SVG clipart file.", show_default=False)],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text describing the motion.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.", show_default=False)],
+    method: Annotated[str, typer.Option(help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow.")] = "flexiclip",
+    prior: Annotated[str, typer.Option(help="Prior: tiny, modelscope or modelscope:PATH.")] = "modelscope",
+    iterations: Annotated[int | None, typer.Option(min=1, help="Optimisation steps (default: the preset's).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the preset's, 1000).")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    keypoints: Annotated[Path | None, typer.Option(help="JSON file with keypoints (SVG user units) and skeleton.")] = None,
+    negative_prompt: Annotated[str | None, typer.Option(help="Text the motion should avoid.")] = None,
+) -> None:
+    """Animate one clipart from a text prompt and write video.mp4, animation.gif, animation.svg, frames/, poster.png, metrics.json, config.json."""
+    from flexiclip_cli.main import refused_input_exits, load_clipart  # noqa: F401  (shared error handling)
+
+    with refused_input_exits(svg.name):
+        import numpy as np
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from flexiclip_core.animate import ClipRequest, animate_clip
+        from flexiclip_core.guidance import load_prior
+        from flexiclip_core.optimize import preset
+
+        if not svg.is_file():
+            from flexiclip_cli.main import BadInput
+
+            raise BadInput(f"file not found: {svg}")
+        config = preset(method)
+        overrides: dict = {}
+        if iterations is not None:
+            overrides["iterations"] = iterations
+        if seed is not None:
+            overrides["seed"] = seed
+        config = config.with_overrides(overrides)
+        points, bones, layers = load_keypoints_file(keypoints) if keypoints else (None, None, None)
+        request = ClipRequest(
+            svg=svg,
+            prompt=prompt,
+            clip_id=svg.stem,
+            negative_prompt=negative_prompt,
+            keypoints=np.asarray(points, dtype=np.float64) if points is not None else None,
+            bones=np.asarray(bones, dtype=np.int64) if bones is not None else None,
+            layers=layers,
+        )
+        video_prior = load_prior(prior, device=device)
+        if not video_prior.is_trained:
+            typer.echo(f"note: {video_prior.description}", err=True)
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[losses]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, transient=False) as progress:
+            task = progress.add_task(svg.stem, total=config.iterations, losses="")
+
+            def on_step(report) -> None:
+                terms = " ".join(f"{k}={v:.4g}" for k, v in report.terms.items())
+                progress.update(task, completed=report.step, losses=terms)
+
+            outputs = animate_clip(request, video_prior, config, out, device=device, on_step=on_step)
+    for name, path in outputs.files.items():
+        typer.echo(f"{name:>14}: {path}")

@@ -1,0 +1,148 @@
+"""One clip from SVG to outputs: parse → rig → optimise → export + metrics.
+
+This is the whole method behind one function, `animate_clip`; the CLI's `animate` and the
+pipeline's Ray actors both call it and know nothing of the stages inside.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flexiclip_core.errors import ExportError
+from flexiclip_core.export import ExportConfig, composite_over_white, export_animation
+from flexiclip_core.final_render import render_frames
+from flexiclip_core.guidance import VideoPrior
+from flexiclip_core.learned_metrics import LearnedMetrics
+from flexiclip_core.metrics import MetricReport, compute_metrics
+from flexiclip_core.optimize import AnimationConfig, AnimationResult, ClipAnimator, StepReport, optimise
+from flexiclip_core.rig import rig_clipart
+from flexiclip_core.svg import ParseConfig, parse_svg
+
+log = logging.getLogger(__name__)
+
+OUTPUT_KINDS: tuple[str, ...] = ("video", "gif", "svg_animation", "frames", "poster", "metrics", "config")
+"""Keys of `ClipOutputs.files`: video.mp4, animation.gif, animation.svg, frames/, poster.png,
+metrics.json, config.json in the output folder."""
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    """One clip to animate: the drawing, the prompt and its optional rig."""
+
+    svg: str | os.PathLike | bytes
+    """Path to the SVG or its bytes."""
+    prompt: str
+    """Text describing the motion."""
+    clip_id: str | None = None
+    """Name used in messages and outputs (defaults to the file name)."""
+    negative_prompt: str | None = None
+    """Text the motion should avoid (the unconditional branch of CFG)."""
+    keypoints: np.ndarray | None = None
+    """[K, 2] keypoints in SVG user units, or None for the automatic rig."""
+    bones: np.ndarray | None = None
+    """[B, 2] skeleton edges (keypoint index pairs)."""
+    layers: list[dict[str, Any]] | None = None
+    """Layer specs: {"name", "groups": [svg group ids], "keypoints": [indices]}."""
+
+
+@dataclass(frozen=True)
+class ClipOutputs:
+    """What one animated clip produced."""
+
+    files: dict[str, Path]
+    metrics: MetricReport
+    result: AnimationResult
+
+
+def animate_clip(
+    request: ClipRequest,
+    prior: VideoPrior,
+    config: AnimationConfig,
+    out_dir: str | os.PathLike,
+    *,
+    device: str = "cpu",
+    export: ExportConfig | None = None,
+    on_step: Callable[[StepReport], None] | None = None,
+    learned_metrics: LearnedMetrics | None = None,
+) -> ClipOutputs:
+    """Animate one clip and write every output into ``out_dir`` (created if needed).
+
+    ``learned_metrics`` (models loaded once by the caller) fills the learned metric columns;
+    without it they are None with the reason.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    clip_id = request.clip_id or (Path(request.svg).name if not isinstance(request.svg, bytes) else "clip")
+    clipart = parse_svg(request.svg, clip_id=clip_id, config=ParseConfig())
+    rig = rig_clipart(clipart, keypoints=request.keypoints, bones=request.bones, layers=request.layers, config=config.rig)
+    animator = ClipAnimator(
+        clipart, rig, prior, request.prompt, config, negative_prompt=request.negative_prompt, device=device
+    )
+    result = optimise(animator, on_step=on_step)
+
+    files = export_animation(clipart, result.frame_points, out, config=export or ExportConfig())
+    frames_rgba = render_frames(clipart, result.frame_points, size=clipart.canvas_size, background="transparent")
+    learned = learned_reasons = None
+    if learned_metrics is not None:
+        rest_rgba = render_frames(clipart, clipart.control_points()[None], size=clipart.canvas_size, background="transparent")
+        learned, learned_reasons = learned_metrics.compute(
+            composite_over_white(frames_rgba), composite_over_white(rest_rgba)[0], request.prompt
+        )
+    report = compute_metrics(
+        vertices=result.frame_vertices,
+        faces=result.mesh.faces,
+        jacobians=result.frame_jacobians,
+        keypoints=result.frame_keypoints,
+        bones=rig.bones,
+        frames_rgba=frames_rgba,
+        learned=learned,
+        learned_reasons=learned_reasons,
+    )
+    provenance = {
+        "clip_id": clip_id,
+        "prompt": request.prompt,
+        "prior": prior.name,
+        "prior_is_trained": prior.is_trained,
+        "prior_note": None if prior.is_trained else prior.description,
+        "device": result.device,
+        "seconds": result.seconds,
+    }
+    files["metrics"] = _write_json(
+        out / "metrics.json", {**provenance, "metrics": report.values, "missing_reasons": report.reasons,
+                               "final_losses": result.loss_history[-1] if result.loss_history else {}},
+    )
+    files["config"] = _write_json(
+        out / "config.json",
+        {**provenance, "method": config.method, "config_hash": config.config_hash(), "config": config.to_dict(),
+         "keypoints": rig.keypoints.tolist(), "bones": rig.bones.tolist(), "rig_source": rig.source},
+    )
+    log.info("clip %s animated in %.1f s with prior %s", clip_id, result.seconds, prior.name)
+    return ClipOutputs(files=files, metrics=report, result=result)
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
+        tmp.replace(path)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc}") from exc
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,385 @@
+"""The FlexiClip optimisation (method.md §3–5): one typed config, named presets, one loop.
+
+Per iteration (flexiclip preset):
+  trajectories → keypoints at the Q pose times [Q, K, 2]
+  → ARAP with the keypoints as handles → pose vertices V^P → pose Jacobians J^P   (AniClipart's pose)
+  → temporal residuals J^R (ODE, J^R(0) = 0) → Poisson solve with J = J^P + J^R → final vertices V
+  → bind control points → render final and pose-only videos (Q distinct poses only)
+  → one shared augmentation → VAE encode (Q frames per video) → tile to N frames
+  → one batched prior call: SDS on the final video + flow-matching estimator between the videos
+  → + skeleton loss + Jacobian residual term → backward → Adam.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from flexiclip_core.clipart import Clipart
+from flexiclip_core.deform import ArapConfig, ArapDeformer, JacobianConfig, JacobianDeformer, face_jacobians
+from flexiclip_core.errors import ConfigError
+from flexiclip_core.guidance import SdsConfig, VideoPrior, augment_frames, score_distillation, tile_latents
+from flexiclip_core.losses import jacobian_residual_loss, skeleton_loss
+from flexiclip_core.mesh import Binding, Mesh, MeshConfig, bind_points, build_mesh
+from flexiclip_core.motion import (
+    KeypointTrajectories,
+    PoseSchedule,
+    TemporalConfig,
+    TemporalJacobians,
+    TrajectoryConfig,
+)
+from flexiclip_core.render import TorchVectorRenderer, TrainRenderConfig
+from flexiclip_core.rig import Rig, RigConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnimationConfig:
+    """Everything that determines an animation result (its hash identifies the result)."""
+
+    method: str = "flexiclip"
+    """Preset name this config derives from (informational; the fields below decide)."""
+    deformer: Literal["arap", "jacobian"] = "jacobian"
+    """Final deformation: ARAP from handles (AniClipart) or Poisson from Jacobians (FlexiClip)."""
+    temporal_jacobians: bool = True
+    """Add the ODE-integrated residual Jacobians J^R to the pose Jacobians (FlexiClip §3)."""
+    flow_loss: bool = True
+    """Flow-matching term between the final and the pose-only video (FlexiClip §4)."""
+    iterations: int = 1000
+    """Optimisation steps: 1000 (flexiclip), 500 (aniclipart)."""
+    learning_rate: float = 0.005
+    """Adam learning rate for all trainable modules."""
+    adam_betas: tuple[float, float] = (0.9, 0.9)
+    """Adam β1, β2."""
+    adam_eps: float = 1e-6
+    """Adam ε."""
+    warmup_steps: int = 100
+    """Steps of the sine warm-up of the learning-rate factor."""
+    warmup_start_factor: float = 0.1
+    """Learning-rate factor at step 0 of the warm-up."""
+    final_lr_factor: float = 0.4
+    """Learning-rate factor reached at the last step by the log-linear decay."""
+    skeleton_weight: float = 25.0
+    """Weight of the skeleton (bone length) loss."""
+    flow_weight: float = 15.0
+    """λ_flow, weight of the flow-matching loss (both its score and Jacobian terms)."""
+    seed: int = 1000
+    """Seed of parameter initialisation, noise and augmentation."""
+    augment: bool = True
+    """Apply the shared random perspective / resized-crop augmentation before encoding."""
+    schedule: PoseSchedule = field(default_factory=PoseSchedule)
+    """Frames, loops and distinct poses."""
+    trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+    """Keypoint trajectory model."""
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    """Temporal Jacobian ODE."""
+    sds: SdsConfig = field(default_factory=SdsConfig)
+    """Score distillation."""
+    render: TrainRenderConfig = field(default_factory=TrainRenderConfig)
+    """Training renderer."""
+    rig: RigConfig = field(default_factory=RigConfig)
+    """Automatic rig."""
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    """Mesh generation."""
+    arap: ArapConfig = field(default_factory=ArapConfig)
+    """ARAP deformer (pose deformation)."""
+    jacobian: JacobianConfig = field(default_factory=JacobianConfig)
+    """Poisson/Jacobian deformer (final deformation)."""
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ConfigError(f"iterations must be ≥ 1, got {self.iterations}")
+        if self.deformer not in ("arap", "jacobian"):
+            raise ConfigError(f"deformer must be 'arap' or 'jacobian', got {self.deformer!r}")
+        if self.deformer == "arap" and (self.temporal_jacobians or self.flow_loss):
+            raise ConfigError("temporal Jacobians and the flow loss need deformer='jacobian'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def config_hash(self) -> str:
+        """sha256 (16 hex digits) of the canonical JSON of every field."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def with_overrides(self, overrides: dict[str, Any]) -> AnimationConfig:
+        """A copy with (possibly nested, dotted or dict) overrides applied and validated."""
+        return _apply_overrides(self, overrides, prefix="")
+
+
+def _apply_overrides(config: Any, overrides: dict[str, Any], prefix: str) -> Any:
+    names = {f.name: f for f in dataclasses.fields(config)}
+    changes: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if head not in names:
+            raise ConfigError(f"unknown config field {prefix + head!r} (known: {', '.join(sorted(names))})")
+        current = getattr(config, head)
+        if rest or (dataclasses.is_dataclass(current) and isinstance(value, dict)):
+            nested.setdefault(head, {}).update({rest: value} if rest else value)
+        else:
+            changes[head] = _coerce(current, value, prefix + head)
+    for head, sub in nested.items():
+        changes[head] = _apply_overrides(getattr(config, head), sub, prefix=f"{prefix}{head}.")
+    return dataclasses.replace(config, **changes)
+
+
+def _coerce(current: Any, value: Any, name: str) -> Any:
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"config field {name!r} must be a boolean, got {value!r}")
+        return value
+    if isinstance(current, int) and not isinstance(current, bool):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config field {name!r} must be an integer, got {value!r}")
+        return value
+    if isinstance(current, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"config field {name!r} must be a finite number, got {value!r}")
+        return float(value)
+    if isinstance(current, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"config field {name!r} must be a string, got {value!r}")
+        return value
+    if isinstance(current, tuple):
+        if not isinstance(value, (list, tuple)) or len(value) != len(current):
+            raise ConfigError(f"config field {name!r} must be a list of {len(current)} values, got {value!r}")
+        return tuple(_coerce(c, v, name) for c, v in zip(current, value))
+    raise ConfigError(f"config field {name!r} cannot be overridden")
+
+
+PRESETS: dict[str, AnimationConfig] = {
+    "flexiclip": AnimationConfig(),
+    "aniclipart": AnimationConfig(
+        method="aniclipart", deformer="arap", temporal_jacobians=False, flow_loss=False, iterations=500
+    ),
+    "flexiclip-no-temporal": AnimationConfig(method="flexiclip-no-temporal", temporal_jacobians=False),
+    "flexiclip-no-flow": AnimationConfig(method="flexiclip-no-flow", flow_loss=False),
+}
+"""The paper's methods and ablations as named configs."""
+
+
+def preset(name: str) -> AnimationConfig:
+    """The named method preset."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown method {name!r} (known: {', '.join(PRESETS)})") from None
+
+
+def lr_factor(step: int, config: AnimationConfig) -> float:
+    """Sine warm-up 0.1 → 1 over the first steps times log-linear decay to 0.4× at the end (§5)."""
+    ramp = min(step / max(config.warmup_steps, 1), 1.0)
+    warm = config.warmup_start_factor + (1.0 - config.warmup_start_factor) * math.sin(0.5 * math.pi * ramp)
+    progress = step / max(config.iterations - 1, 1)
+    return warm * math.exp(math.log(config.final_lr_factor) * progress)
+
+
+@dataclass(frozen=True, eq=False)
+class AnimationResult:
+    """The optimised motion at the N output frames (numpy, canvas px) plus what produced it."""
+
+    clipart: Clipart
+    rig: Rig
+    mesh: Mesh
+    frame_points: np.ndarray
+    """[N, P, 2] deformed control points."""
+    frame_vertices: np.ndarray
+    """[N, V, 2] deformed mesh vertices."""
+    frame_jacobians: np.ndarray
+    """[N, F, 2, 2] per-face Jacobians of the final deformation w.r.t. the rest mesh."""
+    frame_keypoints: np.ndarray
+    """[N, K, 2] keypoints."""
+    loss_history: list[dict[str, float]]
+    config: AnimationConfig
+    prior_name: str
+    prior_is_trained: bool
+    device: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """Loss terms of one iteration (floats, for logs and progress bars)."""
+
+    step: int
+    total: float
+    terms: dict[str, float]
+
+
+class ClipAnimator:
+    """Holds everything that is built once per clip and runs the optimisation steps."""
+
+    def __init__(
+        self,
+        clipart: Clipart,
+        rig: Rig,
+        prior: VideoPrior,
+        prompt: str,
+        config: AnimationConfig,
+        *,
+        negative_prompt: str | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.clipart = clipart
+        self.rig = rig
+        self.prior = prior
+        self.config = config
+        self.device = torch.device(device)
+        dtype = torch.float32
+        torch.manual_seed(config.seed)
+        self.generator = torch.Generator(device="cpu").manual_seed(config.seed)
+
+        self.mesh: Mesh = build_mesh(clipart, rig, config.mesh)
+        self.binding: Binding = bind_points(self.mesh, clipart, rig)
+        rest_vertices = torch.as_tensor(self.mesh.vertices, dtype=dtype, device=self.device)
+        faces = torch.as_tensor(self.mesh.faces, dtype=torch.long, device=self.device)
+        handles = torch.as_tensor(self.mesh.handle_vertices, dtype=torch.long, device=self.device)
+        self.rest_vertices, self.faces = rest_vertices, faces
+        self.handle_keypoints = torch.as_tensor(self.mesh.handle_keypoints, dtype=torch.long, device=self.device)
+        self.arap = ArapDeformer(self.mesh.vertices, self.mesh.faces, self.mesh.handle_vertices, config.arap, device=self.device, dtype=dtype)
+        self.poisson = (
+            JacobianDeformer(self.mesh.vertices, self.mesh.faces, self.mesh.handle_vertices, config.jacobian, device=self.device, dtype=dtype)
+            if config.deformer == "jacobian"
+            else None
+        )
+        del handles
+        self.renderer = TorchVectorRenderer(clipart, config.render, device=self.device, dtype=dtype)
+
+        rest_keypoints = torch.as_tensor(rig.keypoints, dtype=dtype, device=self.device)
+        self.bones = torch.as_tensor(rig.bones, dtype=torch.long, device=self.device).reshape(-1, 2)
+        self.rest_bone_lengths = torch.linalg.vector_norm(
+            rest_keypoints[self.bones[:, 0]] - rest_keypoints[self.bones[:, 1]], dim=-1
+        )
+        self.trajectories = KeypointTrajectories(rest_keypoints, config.schedule, config.trajectory).to(self.device)
+        self.temporal = (
+            TemporalJacobians(config.schedule, config.temporal).to(self.device) if config.temporal_jacobians else None
+        )
+        self.frame_to_pose = config.schedule.frame_to_pose().to(self.device)
+        self.text = prior.encode_text([prompt], [negative_prompt or ""])
+
+        params = list(self.trajectories.parameters()) + (list(self.temporal.parameters()) if self.temporal else [])
+        self.optimizer = torch.optim.Adam(params, lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_eps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: lr_factor(step, config))
+        self.step_index = 0
+
+    def trainable_modules(self) -> dict[str, torch.nn.Module]:
+        modules: dict[str, torch.nn.Module] = {"trajectories": self.trajectories}
+        if self.temporal is not None:
+            modules["temporal"] = self.temporal
+        return modules
+
+    def pose(self) -> dict[str, Tensor]:
+        """The current motion at the Q distinct poses (differentiable)."""
+        keypoints = self.trajectories()  # [Q, K, 2]
+        handle_targets = keypoints[:, self.handle_keypoints]  # [Q, H, 2]
+        pose_vertices = self.arap(handle_targets)  # [Q, V, 2]
+        out = {"keypoints": keypoints, "pose_vertices": pose_vertices}
+        if self.poisson is None:
+            out["final_vertices"] = pose_vertices
+            out["final_jacobians"] = face_jacobians(self.rest_vertices, self.faces, pose_vertices)
+            return out
+        pose_jacobians = face_jacobians(self.rest_vertices, self.faces, pose_vertices)  # [Q, F, 2, 2]
+        if self.temporal is not None:
+            residual = self.temporal(pose_jacobians)
+            jacobians = pose_jacobians + residual
+            out["residual_jacobians"] = residual
+        else:
+            jacobians = pose_jacobians
+        out["pose_jacobians"] = pose_jacobians
+        out["final_jacobians"] = jacobians
+        out["final_vertices"] = self.poisson(handle_targets, jacobians)
+        return out
+
+    def losses(self) -> tuple[Tensor, dict[str, Tensor]]:
+        """Total loss and its terms for one iteration."""
+        cfg = self.config
+        pose = self.pose()
+        two_videos = cfg.flow_loss
+        vertex_sets = [pose["final_vertices"]] + ([pose["pose_vertices"]] if two_videos else [])
+        points = self.binding.apply(torch.cat(vertex_sets, dim=0))  # [V·Q, P, 2]
+        images = self.renderer.render(points)[:, :3]  # [V·Q, 3, H, W] over white
+        q = cfg.schedule.pose_count
+        frames = images.reshape(len(vertex_sets), q, *images.shape[1:])  # [videos, Q, 3, H, W]
+        if cfg.augment:
+            frames = augment_frames(frames, generator=self.generator, config=cfg.sds.augmentation)
+        latents = tile_latents(self.prior.encode_frames(frames), self.frame_to_pose)  # [videos, C, N, h, w]
+        sds = score_distillation(
+            self.prior,
+            self.text,
+            latents[:1],
+            latents[1:2] if two_videos else None,
+            cfg.sds,
+            generator=self.generator,
+        )
+        terms: dict[str, Tensor] = {"sds": sds.loss_sds}
+        terms["skeleton"] = cfg.skeleton_weight * skeleton_loss(pose["keypoints"], self.bones, self.rest_bone_lengths)
+        if two_videos:
+            flow = sds.loss_flow
+            if "residual_jacobians" in pose:
+                flow = flow + jacobian_residual_loss(pose["residual_jacobians"])
+            terms["flow"] = cfg.flow_weight * flow
+        total = torch.stack(list(terms.values())).sum()
+        return total, terms
+
+    def step(self) -> StepReport:
+        self.optimizer.zero_grad(set_to_none=True)
+        total, terms = self.losses()
+        total.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step_index += 1
+        return StepReport(self.step_index, float(total.detach()), {k: float(v.detach()) for k, v in terms.items()})
+
+    @torch.no_grad()
+    def result(self, loss_history: list[dict[str, float]], seconds: float) -> AnimationResult:
+        pose = self.pose()
+        tile = self.frame_to_pose
+        vertices = pose["final_vertices"][tile]
+        points = self.binding.apply(vertices)
+        return AnimationResult(
+            clipart=self.clipart,
+            rig=self.rig,
+            mesh=self.mesh,
+            frame_points=points.double().cpu().numpy(),
+            frame_vertices=vertices.double().cpu().numpy(),
+            frame_jacobians=pose["final_jacobians"][tile].double().cpu().numpy(),
+            frame_keypoints=pose["keypoints"][tile].double().cpu().numpy(),
+            loss_history=loss_history,
+            config=self.config,
+            prior_name=self.prior.name,
+            prior_is_trained=self.prior.is_trained,
+            device=str(self.device),
+            seconds=seconds,
+        )
+
+
+def optimise(
+    animator: ClipAnimator,
+    *,
+    on_step: Callable[[StepReport], None] | None = None,
+) -> AnimationResult:
+    """Run all iterations of ``animator.config`` and return the final motion."""
+    started = time.perf_counter()
+    history: list[dict[str, float]] = []
+    for _ in range(animator.config.iterations - animator.step_index):
+        report = animator.step()
+        history.append({"step": float(report.step), "total": report.total, **report.terms})
+        if not math.isfinite(report.total):
+            raise FloatingPointError(f"loss became {report.total} at step {report.step}")
+        if on_step is not None:
+            on_step(report)
+    return animator.result(history, time.perf_counter() - started)
