@@ -147,7 +147,7 @@ def skipped_row(job: ClipJob, previous: dict[str, Any]) -> dict[str, Any]:
     """A ``skipped`` row for a job whose key already succeeded: points at the existing media."""
     now = utc_now()
     row = {**job.base_row(), "status": SKIPPED, "started_at": now, "finished_at": now}
-    for column in MEDIA_COLUMNS:
+    for column in (*MEDIA_COLUMNS, "prior_is_trained"):
         row[column] = previous.get(column)
     return row
 
