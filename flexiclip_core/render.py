@@ -756,28 +756,32 @@ if _pydiffvg is not None:  # pragma: no cover
             size = self.config.size
             frames = []
             for frame_points in points.float() * self.scale:
-                shapes, groups = [], []
+                shapes, shape_ids = [], {}
                 for shape_index, offset, count, closed in self._subpaths:
-                    shape = self.clipart.shapes[shape_index]
                     segment_count = (count - 1) // 3
                     frame_subpath = frame_points[offset : offset + count]
-                    if closed:
+                    if closed:  # diffvg closes a path itself: drop the repeated start point
                         frame_subpath = frame_subpath[:-1]
-                    path = _pydiffvg.Path(
-                        num_control_points=torch.full((segment_count,), 2, dtype=torch.int32),
-                        points=frame_subpath.contiguous(),
-                        is_closed=closed,
-                        stroke_width=stroke_width[shape_index] * self.scale,
-                    )
-                    shapes.append(path)
-                    groups.append(
-                        _pydiffvg.ShapeGroup(
-                            shape_ids=torch.tensor([len(shapes) - 1]),
-                            fill_color=fill_rgba[shape_index] if shape.fill is not None else None,
-                            stroke_color=stroke_rgba[shape_index] if shape.stroke is not None else None,
-                            use_even_odd_rule=shape.fill is not None and shape.fill.rule == "evenodd",
+                    shape_ids.setdefault(shape_index, []).append(len(shapes))
+                    shapes.append(
+                        _pydiffvg.Path(
+                            num_control_points=torch.full((segment_count,), 2, dtype=torch.int32),
+                            points=frame_subpath.contiguous(),
+                            is_closed=closed,
+                            stroke_width=stroke_width[shape_index] * self.scale,
                         )
                     )
+                # One group per shape, so its subpaths fill together (holes, fill rule).
+                groups = [
+                    _pydiffvg.ShapeGroup(
+                        shape_ids=torch.tensor(ids),
+                        fill_color=fill_rgba[i] if self.clipart.shapes[i].fill is not None else None,
+                        stroke_color=stroke_rgba[i] if self.clipart.shapes[i].stroke is not None else None,
+                        use_even_odd_rule=self.clipart.shapes[i].fill is not None
+                        and self.clipart.shapes[i].fill.rule == "evenodd",
+                    )
+                    for i, ids in shape_ids.items()
+                ]
                 scene = _pydiffvg.RenderFunction.serialize_scene(size, size, shapes, groups)
                 image = _pydiffvg.RenderFunction.apply(size, size, 2, 2, 0, None, *scene)  # [H, W, 4]
                 alpha = image[..., 3:4]

@@ -377,6 +377,10 @@ def test_batched_frames_equal_single_renders():
 
 def test_registry_config_and_errors():
     assert TRAINING_RENDERERS.get("torch") is TorchVectorRenderer
+    # diffvg's backend is offered exactly where it imports (never on these machines).
+    import importlib.util
+
+    assert ("pydiffvg" in TRAINING_RENDERERS) == (importlib.util.find_spec("pydiffvg") is not None)
     with pytest.raises(ConfigError):
         TrainRenderConfig(max_chord_px=1.5)
     with pytest.raises(ConfigError):
