@@ -4,7 +4,7 @@ human at 256², and the final (cairo) renderer on the same frames.
 Every figure is the median over ``repeats`` runs after warm-up, in milliseconds, float32, with
 torch's default CPU thread count. The training step is forward + backward of the scalar loss
 Σ weights · frames (fixed random weights), with the loss's gradient fed to backward directly. The machine is shared, so the same run also times a fixed
-reference op (``reference_op_ms``: one elementwise pass and one reduction over a 24×4×256²
+reference op (``render_reference_op_ms``: one elementwise pass and one reduction over a 24×4×256²
 float32 tensor plus a 256² matmul) to judge the load: compare renderer figures across runs in
 units of it, not only in ms. ``*_1thread`` figures repeat the measurement with one torch thread
 and ``render_train_fwd_bwd_cpu_ms_24f`` is process CPU time per step: under load, waiting between
@@ -76,7 +76,7 @@ def run(repeats: int = 5) -> dict[str, float]:
         matrix @ matrix
 
     results = {
-        "reference_op_ms": _median_ms(reference_op, repeats),
+        "render_reference_op_ms": _median_ms(reference_op, repeats),
         "render_train_fwd_bwd_ms_24f": _median_ms(train_step, repeats),
         "render_train_fwd_ms_24f": _median_ms(train_forward, repeats),
         "render_final_ms_24f": _median_ms(lambda: render_frames(clip, frames, SIZE), repeats, warmup=1),
@@ -87,16 +87,16 @@ def run(repeats: int = 5) -> dict[str, float]:
     torch.set_num_threads(1)
     try:
         results["render_train_fwd_bwd_ms_24f_1thread"] = _median_ms(train_step, repeats)
-        results["reference_op_1thread_ms"] = _median_ms(reference_op, repeats)
+        results["render_reference_op_1thread_ms"] = _median_ms(reference_op, repeats)
     finally:
         torch.set_num_threads(threads)
     start = time.process_time()
     for _ in range(repeats):
         train_step()
     results["render_train_fwd_bwd_cpu_ms_24f"] = (time.process_time() - start) * 1e3 / repeats
-    results["reference_op_after_ms"] = _median_ms(reference_op, repeats)
-    results["human_segments"] = float(clip.segment_count)
-    results["torch_threads"] = float(torch.get_num_threads())
+    results["render_reference_op_after_ms"] = _median_ms(reference_op, repeats)
+    results["render_human_segments"] = float(clip.segment_count)
+    results["render_torch_threads"] = float(torch.get_num_threads())
     return results
 
 
