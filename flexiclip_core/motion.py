@@ -154,9 +154,11 @@ class TrajectoryConfig:
     """At initialisation every movable control point lies within this distance (canvas px) of
     its keypoint's rest position: half of it is a random jitter of the MLP's input, half the
     bound on the MLP's initial output."""
-    offset_scale_px: float = CANVAS_SIZE / 2
-    """Canvas px per unit of MLP output. The input is normalised as p / (CANVAS/2) − 1 ∈ [−1, 1],
-    so the default makes the MLP predict offsets in the same normalised units as its input."""
+    offset_scale_px: float = 32.0
+    """Canvas px per unit of MLP output. One full-rate Adam step changes an output by about
+    lr · Σ|h| ≈ 0.5 units, so this bounds how far a keypoint can jump per step: at 128 px (the
+    input's own normalisation) early steps moved keypoints by tens of px and threw thin parts
+    (wrists, tails) out of reach of the image gradient; 32 px keeps steps a few px."""
     seed: int | None = None
     """Seed for the jitter and the MLP's initial weights (a private stream, the global RNG is
     untouched); None draws from torch's global RNG, which the optimiser seeds."""

@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -275,6 +276,8 @@ class ClipAnimator:
         self.optimizer = torch.optim.Adam(params, lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_eps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: lr_factor(step, config))
         self.step_index = 0
+        self.stage_timer: Callable[[str], AbstractContextManager] = lambda name: nullcontext()
+        """Context manager factory wrapped around each stage (benchmarks install a timer)."""
 
     def trainable_modules(self) -> dict[str, torch.nn.Module]:
         modules: dict[str, torch.nn.Module] = {"trajectories": self.trajectories}
@@ -284,63 +287,78 @@ class ClipAnimator:
 
     def pose(self) -> dict[str, Tensor]:
         """The current motion at the Q distinct poses (differentiable)."""
-        keypoints = self.trajectories()  # [Q, K, 2]
-        handle_targets = keypoints[:, self.handle_keypoints]  # [Q, H, 2]
-        pose_vertices = self.arap(handle_targets)  # [Q, V, 2]
+        stage = self.stage_timer
+        with stage("trajectories"):
+            keypoints = self.trajectories()  # [Q, K, 2]
+            handle_targets = keypoints[:, self.handle_keypoints]  # [Q, H, 2]
+        with stage("deform_arap"):
+            pose_vertices = self.arap(handle_targets)  # [Q, V, 2]
         out = {"keypoints": keypoints, "pose_vertices": pose_vertices}
+        with stage("jacobians"):
+            pose_jacobians = face_jacobians(self.rest_vertices, self.faces, pose_vertices)  # [Q, F, 2, 2]
         if self.poisson is None:
             out["final_vertices"] = pose_vertices
-            out["final_jacobians"] = face_jacobians(self.rest_vertices, self.faces, pose_vertices)
+            out["final_jacobians"] = pose_jacobians
             return out
-        pose_jacobians = face_jacobians(self.rest_vertices, self.faces, pose_vertices)  # [Q, F, 2, 2]
         if self.temporal is not None:
-            residual = self.temporal(pose_jacobians)
+            with stage("temporal_ode"):
+                residual = self.temporal(pose_jacobians)
             jacobians = pose_jacobians + residual
             out["residual_jacobians"] = residual
         else:
             jacobians = pose_jacobians
         out["pose_jacobians"] = pose_jacobians
         out["final_jacobians"] = jacobians
-        out["final_vertices"] = self.poisson(handle_targets, jacobians)
+        with stage("deform_poisson"):
+            out["final_vertices"] = self.poisson(handle_targets, jacobians)
         return out
 
     def losses(self) -> tuple[Tensor, dict[str, Tensor]]:
         """Total loss and its terms for one iteration."""
         cfg = self.config
+        stage = self.stage_timer
         pose = self.pose()
         two_videos = cfg.flow_loss
         vertex_sets = [pose["final_vertices"]] + ([pose["pose_vertices"]] if two_videos else [])
-        points = self.binding.apply(torch.cat(vertex_sets, dim=0))  # [V·Q, P, 2]
-        images = self.renderer.render(points)[:, :3]  # [V·Q, 3, H, W] over white
+        with stage("bind"):
+            points = self.binding.apply(torch.cat(vertex_sets, dim=0))  # [videos·Q, P, 2]
+        with stage("render"):
+            images = self.renderer.render(points)[:, :3]  # [videos·Q, 3, H, W] over white
         q = cfg.schedule.pose_count
         frames = images.reshape(len(vertex_sets), q, *images.shape[1:])  # [videos, Q, 3, H, W]
         if cfg.augment:
-            frames = augment_frames(frames, generator=self.generator, config=cfg.sds.augmentation)
-        latents = tile_latents(self.prior.encode_frames(frames), self.frame_to_pose)  # [videos, C, N, h, w]
-        sds = score_distillation(
-            self.prior,
-            self.text,
-            latents[:1],
-            latents[1:2] if two_videos else None,
-            cfg.sds,
-            generator=self.generator,
-        )
-        terms: dict[str, Tensor] = {"sds": sds.loss_sds}
-        terms["skeleton"] = cfg.skeleton_weight * skeleton_loss(pose["keypoints"], self.bones, self.rest_bone_lengths)
-        if two_videos:
-            flow = sds.loss_flow
-            if "residual_jacobians" in pose:
-                flow = flow + jacobian_residual_loss(pose["residual_jacobians"])
-            terms["flow"] = cfg.flow_weight * flow
-        total = torch.stack(list(terms.values())).sum()
+            with stage("augment"):
+                frames = augment_frames(frames, generator=self.generator, config=cfg.sds.augmentation)
+        with stage("prior_encode"):
+            latents = tile_latents(self.prior.encode_frames(frames), self.frame_to_pose)  # [videos, C, N, h, w]
+        with stage("prior_score"):
+            sds = score_distillation(
+                self.prior,
+                self.text,
+                latents[:1],
+                latents[1:2] if two_videos else None,
+                cfg.sds,
+                generator=self.generator,
+            )
+        with stage("losses"):
+            terms: dict[str, Tensor] = {"sds": sds.loss_sds}
+            terms["skeleton"] = cfg.skeleton_weight * skeleton_loss(pose["keypoints"], self.bones, self.rest_bone_lengths)
+            if two_videos:
+                flow = sds.loss_flow
+                if "residual_jacobians" in pose:
+                    flow = flow + jacobian_residual_loss(pose["residual_jacobians"])
+                terms["flow"] = cfg.flow_weight * flow
+            total = torch.stack(list(terms.values())).sum()
         return total, terms
 
     def step(self) -> StepReport:
         self.optimizer.zero_grad(set_to_none=True)
         total, terms = self.losses()
-        total.backward()
-        self.optimizer.step()
-        self.scheduler.step()
+        with self.stage_timer("backward"):
+            total.backward()
+        with self.stage_timer("adam"):
+            self.optimizer.step()
+            self.scheduler.step()
         self.step_index += 1
         return StepReport(self.step_index, float(total.detach()), {k: float(v.detach()) for k, v in terms.items()})
 
