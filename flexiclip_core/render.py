@@ -391,8 +391,13 @@ def _stroke_coverage(
     distance = (off_x * off_x + off_y * off_y).clamp(min=1e-12).sqrt()
     # Box filter of the band across the chord's normal n: the exact pixel area of a half-plane
     # {n·(p − c) ≤ h} is A(h), so the band |n·(p − q)| ≤ w/2 covers A(w/2 − d) − A(−w/2 − d).
+    # A zero-length chord (a degenerate segment) has no direction: give it (1, 0), so that no
+    # branch of `_half_plane_area` divides by zero — torch.where's untaken branch would turn
+    # inf into NaN gradients.
+    degenerate = length_sq <= 1e-12
     length = length_sq.sqrt()
-    normal_x, normal_y = (dx / length).abs(), (dy / length).abs()
+    normal_x = torch.where(degenerate, torch.ones_like(dx), (dx / length).abs())
+    normal_y = torch.where(degenerate, torch.zeros_like(dy), (dy / length).abs())
     low = torch.minimum(normal_x, normal_y).clamp(min=1e-6)
     high = torch.maximum(normal_x, normal_y)
     coverage = (

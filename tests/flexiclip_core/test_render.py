@@ -463,3 +463,24 @@ def test_openclipart_people_and_animals_match_final_renderer(corpus_people_anima
     assert np.median(ious) >= 0.995, worst
     assert (ious >= 0.99).mean() >= 0.9, worst
     assert ious.min() >= 0.9, worst
+
+
+def test_degenerate_segments_give_finite_gradients():
+    """A zero-length segment (a path that returns to its start before Z) must not turn the stroke
+    band's unused branches into NaN gradients."""
+    square = np.array(
+        [[60, 60], [80, 60], [100, 60], [120, 60], [120, 90], [120, 120], [120, 120],
+         [60, 120], [60, 120], [60, 120], [60, 60], [60, 60], [60, 60]],
+        dtype=np.float64,
+    )
+    degenerate = np.concatenate([square, np.repeat(square[-1:], 3, axis=0)])  # one zero-length cubic
+    shapes = (
+        Shape((SubPath(degenerate, True),), None, Stroke((0.1, 0.2, 0.8), 4.0, linecap="round")),
+        Shape((SubPath(degenerate.copy(), True),), Fill((0.9, 0.3, 0.1)), None),
+    )
+    clipart = Clipart(shapes)
+    points = torch.tensor(clipart.control_points(), dtype=torch.float32, requires_grad=True)
+    image = TorchVectorRenderer(clipart, TrainRenderConfig(size=64)).render(points[None])
+    (image * torch.linspace(0, 1, 64)).sum().backward()
+    assert torch.isfinite(points.grad).all()
+    assert points.grad.abs().sum() > 0
