@@ -72,6 +72,11 @@ def run_pipeline(catalog: str, output: str, **parameters: Any) -> dict[str, Any]
     apply_pipeline_env()  # before prefect is imported: it reads its settings at import
     for name in ("tasks", "flows"):
         logger = logging.getLogger(name)
+        # Prefect's handler prints these loggers (and ships them to the API): drop the CLI's
+        # own handler so each progress line shows once.
+        for handler in list(logger.handlers):
+            if getattr(handler, "flexiclip_cli", False):
+                logger.removeHandler(handler)
         if logger.getEffectiveLevel() > logging.INFO:
             logger.setLevel(logging.INFO)  # per-clip progress lines
 
