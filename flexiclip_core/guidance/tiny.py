@@ -40,6 +40,9 @@ class TinyPriorConfig:
     """VAE block widths: four blocks give the real prior's 8× spatial down-sampling."""
     text_width: int = 32
     """Width of the text encoder and of the UNet's cross-attention."""
+    attention_head_dim: int = 4
+    """Per-head width of the UNet's attention; its temporal input transformer is 8 heads of it
+    over every latent position, the bulk of a CPU forward."""
 
 
 def byte_unicode_alphabet() -> list[str]:
@@ -105,7 +108,7 @@ def build_tiny_components(config: TinyPriorConfig = TinyPriorConfig()) -> dict[s
             up_block_types=("CrossAttnUpBlock3D",) * (len(config.unet_channels) - 1) + ("UpBlock3D",),
             layers_per_block=1,
             cross_attention_dim=config.text_width,
-            attention_head_dim=4,
+            attention_head_dim=config.attention_head_dim,
             norm_num_groups=4,
         )
         _fill_zero_weights(unet)
