@@ -1,0 +1,83 @@
+"""The whole method end to end on CPU with the tiny prior: every preset writes every output."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from flexiclip_cli.main import app
+from flexiclip_core.animate import ClipRequest, animate_clip
+from flexiclip_core.export import ExportConfig
+from flexiclip_core.guidance import load_prior
+from flexiclip_core.metrics import METRIC_COLUMNS
+from flexiclip_core.optimize import PRESETS, preset
+from tests.conftest import SAMPLES_DIR
+
+FAST = {"iterations": 2, "render": {"size": 64}}
+
+
+@pytest.fixture(scope="module")
+def tiny_prior():
+    return load_prior("tiny", device="cpu")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", sorted(PRESETS))
+def test_every_preset_writes_every_output(method, tiny_prior, tmp_path):
+    entry = next(e for e in json.loads((SAMPLES_DIR / "samples.json").read_text()) if e["clip_id"] == "human")
+    request = ClipRequest(
+        svg=SAMPLES_DIR / entry["svg"],
+        prompt=entry["prompt"],
+        clip_id="human",
+        keypoints=np.array(entry["keypoints"]),
+        bones=np.array(entry["skeleton"]),
+    )
+    config = preset(method).with_overrides(FAST)
+    outputs = animate_clip(request, tiny_prior, config, tmp_path, export=ExportConfig(size=128, frame_pngs=False))
+
+    for name in ("video.mp4", "animation.gif", "animation.svg", "poster.png", "metrics.json", "config.json"):
+        assert (tmp_path / name).is_file() and (tmp_path / name).stat().st_size > 0, name
+    assert len(list((tmp_path / "frames").glob("frame_*.svg"))) == config.schedule.frame_count
+    with av.open(str(tmp_path / "video.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == config.schedule.frame_count
+
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["metrics"]) == set(METRIC_COLUMNS)
+    assert metrics["prior"] == "tiny" and metrics["prior_is_trained"] is False
+    assert "untrained" in metrics["prior_note"]
+    for column in ("identity_lpips", "clip_identity", "text_alignment"):
+        assert metrics["metrics"][column] is None and column in metrics["missing_reasons"]
+    assert metrics["metrics"]["rigidity_error"] >= 0 and 0 < metrics["metrics"]["coverage_iou"] <= 1
+
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["method"] == method and saved["config_hash"] == config.config_hash()
+    assert saved["config"]["iterations"] == 2
+    assert outputs.result.frame_points.shape[0] == config.schedule.frame_count
+
+
+@pytest.mark.slow
+def test_cli_animate_writes_outputs_and_labels_the_tiny_prior(tmp_path):
+    keypoints = tmp_path / "keypoints.json"
+    entry = next(e for e in json.loads((SAMPLES_DIR / "samples.json").read_text()) if e["clip_id"] == "human")
+    keypoints.write_text(json.dumps({"keypoints": entry["keypoints"], "skeleton": entry["skeleton"]}))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        ["animate", str(SAMPLES_DIR / "human.svg"), "--prompt", "a person waving", "--out", str(out),
+         "--prior", "tiny", "--iterations", "2", "--method", "aniclipart", "--keypoints", str(keypoints)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "untrained" in result.output
+    assert (out / "video.mp4").is_file() and (out / "metrics.json").is_file()
+
+
+def test_cli_animate_refuses_a_missing_file_in_one_line(tmp_path):
+    result = CliRunner().invoke(
+        app, ["animate", str(tmp_path / "nope.svg"), "--prompt", "x", "--out", str(tmp_path / "o"), "--prior", "tiny"]
+    )
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output and "nope.svg" in result.output
