@@ -10,7 +10,7 @@
   (both pools started and warm before timing; each actor runs torch with 1 thread, so on a
   2-core machine each actor has one core to itself). Ideal is 2.0.
 
-Clips: the sample drawings, each twice (two seeds), with the tiny prior, 2 iterations, 64 px
+Clips: the sample drawings, each four times (four seeds; 24 clips), with the tiny prior, 2 iterations, 64 px
 training renders and 8 frames — small, CPU-bound, single-threaded work.
 """
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "catalogs" / "samples"
 CLIPS: tuple[str, ...] = ("human", "animal", "plant", "object", "two_characters", "holes")
-SEEDS: tuple[int, ...] = (1, 2)
+SEEDS: tuple[int, ...] = (1, 2, 3, 4)
 OVERRIDES = {"iterations": 2, "render.size": 64, "schedule.frame_count": 8}
 
 
