@@ -74,7 +74,8 @@ def test_worker_killed_mid_clip_loses_only_that_clip_which_is_retried(tmp_path: 
 
     def kill_first_animating_worker() -> None:
         while not stop.is_set() and not killed:
-            pids = animating_worker_pids()
+            # Only this pool's actors: other runs on the machine have ClipWorkers too.
+            pids = [pid for pid in animating_worker_pids() if pid in pool.stats.worker_pids]
             if pids:
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
@@ -92,8 +93,8 @@ def test_worker_killed_mid_clip_loses_only_that_clip_which_is_retried(tmp_path: 
     assert killed, "no worker was seen animating"
     assert sorted(row["clip_id"] for row in rows) == ["human", "object", "plant"]  # each exactly once
     assert [row["status"] for row in rows] == [SUCCEEDED] * 3, rows
-    assert stats.workers_lost == 1 and stats.retries == 1
-    assert killed[0] in stats.worker_pids and stats.workers_started == 3  # two, then one replacement
+    assert (stats.workers_lost, stats.retries) == (1, 1), stats
+    assert stats.workers_started == 3, stats  # two, then one replacement
     assert all(Path(row["video_uri"]).is_file() for row in rows)
 
 
