@@ -102,6 +102,14 @@ def _finite(value: Any) -> bool:
         return False
 
 
+def report_href(uri: str) -> str:
+    """A link target for the report: URIs as they are, local paths as file:// URIs."""
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    return uri if urlparse(uri).scheme in ("file", "s3", "http", "https") else Path(uri).resolve().as_uri()
+
+
 def markdown_report(summary: RunSummary) -> str:
     """The Prefect artifact's Markdown: counts, prior, failures with reasons, metric means."""
     lines = [
@@ -116,7 +124,7 @@ def markdown_report(summary: RunSummary) -> str:
         f"timeouts: {summary.timeouts}, wall time: {summary.seconds:.1f} s",
     ]
     if summary.report_uri:
-        lines.append(f"- HTML report: `{summary.report_uri}`")
+        lines.append(f"- HTML report: [{summary.report_uri}]({report_href(summary.report_uri)})")
     if summary.prior_is_trained is False:
         lines += ["", f"> Note: {UNTRAINED_NOTE}."]
     lines += ["", "| status | clips |", "|---|---:|",

@@ -90,3 +90,4 @@ asyncio.run(main())
     assert any(r["state"] == "Completed" and "1 succeeded, 0 failed" in (r["message"] or "") for r in info["runs"])
     reports = [a for a in info["artifacts"] if a["key"] == "flexiclip-run-report"]
     assert reports and reports[0]["type"] == "markdown" and "| succeeded | 1 |" in reports[0]["data"]
+    assert "- HTML report: [" in reports[0]["data"] and "index.html)" in reports[0]["data"]

@@ -27,6 +27,15 @@ def test_summary_counts_failures_and_metric_means():
     assert UNTRAINED_NOTE in text and "| motion_vitality | 3 |" in text
 
 
+def test_the_artifact_links_to_the_html_report():
+    local = summarise(rows(), run_id="r", catalog="in.parquet", output="/out", version=3, prior="tiny",
+                      prior_is_trained=False, adopted=0, report_uri="/out/reports/r/index.html")
+    assert "[/out/reports/r/index.html](file:///out/reports/r/index.html)" in markdown_report(local)
+    remote = summarise(rows(), run_id="r", catalog="in.parquet", output="s3://b/out", version=3, prior="tiny",
+                       prior_is_trained=False, adopted=0, report_uri="s3://b/out/reports/r/index.html")
+    assert "(s3://b/out/reports/r/index.html)" in markdown_report(remote)
+
+
 def test_final_state_names_partial_and_total_failure():
     common = dict(run_id="r", catalog="c", output="o", version=0, prior="tiny", prior_is_trained=False, adopted=0)
     partial = final_state(summarise(rows(), **common))
