@@ -81,6 +81,10 @@ class ClipWorker:
             torch.set_num_threads(int(torch_threads))
         self.device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
         self.prior, self.fallback_reason = load_video_prior(prior_spec, self.device)
+        from flexiclip_core.learned_metrics import LearnedMetrics, LearnedMetricsConfig
+
+        # Learned-metric models load once per actor from the FLEXICLIP_* paths (None + reason otherwise).
+        self.learned_metrics = LearnedMetrics(LearnedMetricsConfig.from_env(), device=self.device)
         options = storage_options if storage_options is not None else storage_options_from_env()
         self.catalog = OutputCatalog(output_root, storage_options=options or None)
         self.scratch_root = tempfile.mkdtemp(prefix="flexiclip-worker-")
@@ -148,7 +152,9 @@ class ClipWorker:
             bones=job.skeleton,
             layers=job.layers,
         )
-        return animate_clip(request, self.prior, job.config, out_dir, device=self.device)
+        return animate_clip(
+            request, self.prior, job.config, out_dir, device=self.device, learned_metrics=self.learned_metrics
+        )
 
 
 def _expected(exc: BaseException) -> bool:

@@ -305,3 +305,26 @@ def test_bad_images_give_reasons_not_a_crash(lpips_file: Path):
     values, reasons = metrics.compute(np.zeros((2, 8, 8, 3), dtype=np.float32), np.zeros((8, 8, 3), np.uint8), "x")
     assert all(value is None for value in values.values())
     assert "uint8" in reasons["identity_lpips"]
+
+
+@pytest.mark.slow
+def test_animate_clip_fills_learned_columns_from_local_models(clip_dir: Path, lpips_file: Path, tmp_path: Path):
+    """The method's own entry point writes learned metrics into metrics.json when models are given."""
+    import json
+
+    from flexiclip_core.animate import ClipRequest, animate_clip
+    from flexiclip_core.export import ExportConfig
+    from flexiclip_core.guidance import load_prior
+    from flexiclip_core.learned_metrics import LearnedMetrics, LearnedMetricsConfig
+    from flexiclip_core.optimize import preset
+    from tests.conftest import SAMPLES_DIR
+
+    learned = LearnedMetrics(LearnedMetricsConfig(clip_path=str(clip_dir), lpips_path=str(lpips_file)))
+    request = ClipRequest(svg=SAMPLES_DIR / "plant.svg", prompt="a flower sways", clip_id="plant")
+    config = preset("aniclipart").with_overrides({"iterations": 1, "render": {"size": 64}})
+    animate_clip(request, load_prior("tiny"), config, tmp_path, export=ExportConfig(size=64, frame_pngs=False),
+                 learned_metrics=learned)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    assert -1.0 <= metrics["clip_identity"] <= 1.0
+    assert -1.0 <= metrics["text_alignment"] <= 1.0
+    assert metrics["identity_lpips"] >= 0.0
