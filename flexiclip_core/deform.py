@@ -354,8 +354,33 @@ def _check_targets(handle_targets: Tensor, handle_count: int) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+class _MeshDeformer:
+    """What both deformers share: the rest mesh as tensors and its per-face Jacobians."""
+
+    rest_vertices: Tensor  # [V, 2]
+    faces: Tensor  # [F, 3]
+    handle_vertices: Tensor  # [H]
+    edge_inverses: Tensor  # [F, 2, 2] E_f⁻¹ of the rest mesh, precomputed once
+
+    @property
+    def num_vertices(self) -> int:
+        return self.rest_vertices.shape[0]
+
+    @property
+    def num_faces(self) -> int:
+        return self.faces.shape[0]
+
+    @property
+    def num_handles(self) -> int:
+        return self.handle_vertices.shape[0]
+
+    def jacobians(self, vertices: Tensor) -> Tensor:
+        """Per-face Jacobians of deformed vertices [..., V, 2] → [..., F, 2, 2]."""
+        return face_jacobians(self.rest_vertices, self.faces, vertices, edge_inverses=self.edge_inverses)
+
+
 @DEFORMERS.register("jacobian")
-class JacobianDeformer:
+class JacobianDeformer(_MeshDeformer):
     """Vertices from per-face Jacobians and soft handles by a factorised Poisson solve.
 
     With G [2F, V] the per-face gradient operator, M the face areas (each repeated for the two
@@ -422,21 +447,6 @@ class JacobianDeformer:
             self._laplacian_values = as_tensor(laplacian_coo.data)
         logger.debug("jacobian deformer: V=%d F=%d H=%d factorised", count, len(mesh.faces), len(mesh.handles))
 
-    @property
-    def num_vertices(self) -> int:
-        return self.rest_vertices.shape[0]
-
-    @property
-    def num_faces(self) -> int:
-        return self.faces.shape[0]
-
-    @property
-    def num_handles(self) -> int:
-        return self.handle_vertices.shape[0]
-
-    def jacobians(self, vertices: Tensor) -> Tensor:
-        """Per-face Jacobians of deformed vertices [..., V, 2] → [..., F, 2, 2]."""
-        return face_jacobians(self.rest_vertices, self.faces, vertices, edge_inverses=self.edge_inverses)
 
     def divergence(self, jacobians: Tensor) -> Tensor:
         """GᵀMJ: [B, F, 2, 2] → [B, V, 2], the area-weighted divergence of the Jacobian field."""
@@ -481,7 +491,7 @@ class JacobianDeformer:
 
 
 @DEFORMERS.register("arap")
-class ArapDeformer:
+class ArapDeformer(_MeshDeformer):
     """Two-step closed-form as-rigid-as-possible deformation with soft handles.
 
     Step 1 (similarity): for each triangle and each of its corners k opposite the edge i→j, the
@@ -561,21 +571,6 @@ class ArapDeformer:
         self._step2_scatter_index = as_tensor(np.concatenate([heads, tails, mesh.handles]), torch.int64)
         logger.debug("arap deformer: V=%d F=%d H=%d factorised", count, len(mesh.faces), len(mesh.handles))
 
-    @property
-    def num_vertices(self) -> int:
-        return self.rest_vertices.shape[0]
-
-    @property
-    def num_faces(self) -> int:
-        return self.faces.shape[0]
-
-    @property
-    def num_handles(self) -> int:
-        return self.handle_vertices.shape[0]
-
-    def jacobians(self, vertices: Tensor) -> Tensor:
-        """Per-face Jacobians of deformed vertices [..., V, 2] → [..., F, 2, 2]."""
-        return face_jacobians(self.rest_vertices, self.faces, vertices, edge_inverses=self.edge_inverses)
 
     def similarity_step(self, handle_targets: Tensor) -> Tensor:
         """Step 1 only: the similarity-invariant solution [B, V, 2] for targets [B, H, 2]."""

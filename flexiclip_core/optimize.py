@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from flexiclip_core.clipart import Clipart
-from flexiclip_core.deform import ArapConfig, ArapDeformer, JacobianConfig, JacobianDeformer, face_jacobians
+from flexiclip_core.deform import ArapConfig, ArapDeformer, JacobianConfig, JacobianDeformer
 from flexiclip_core.errors import ConfigError
 from flexiclip_core.guidance import SdsConfig, VideoPrior, augment_frames, score_distillation, tile_latents
 from flexiclip_core.losses import jacobian_residual_loss, skeleton_loss
@@ -246,10 +246,6 @@ class ClipAnimator:
 
         self.mesh: Mesh = build_mesh(clipart, rig, config.mesh)
         self.binding: Binding = bind_points(self.mesh, clipart, rig)
-        rest_vertices = torch.as_tensor(self.mesh.vertices, dtype=dtype, device=self.device)
-        faces = torch.as_tensor(self.mesh.faces, dtype=torch.long, device=self.device)
-        handles = torch.as_tensor(self.mesh.handle_vertices, dtype=torch.long, device=self.device)
-        self.rest_vertices, self.faces = rest_vertices, faces
         self.handle_keypoints = torch.as_tensor(self.mesh.handle_keypoints, dtype=torch.long, device=self.device)
         self.arap = ArapDeformer(self.mesh.vertices, self.mesh.faces, self.mesh.handle_vertices, config.arap, device=self.device, dtype=dtype)
         self.poisson = (
@@ -257,7 +253,6 @@ class ClipAnimator:
             if config.deformer == "jacobian"
             else None
         )
-        del handles
         self.renderer = TorchVectorRenderer(clipart, config.render, device=self.device, dtype=dtype)
 
         rest_keypoints = torch.as_tensor(rig.keypoints, dtype=dtype, device=self.device)
@@ -295,7 +290,7 @@ class ClipAnimator:
             pose_vertices = self.arap(handle_targets)  # [Q, V, 2]
         out = {"keypoints": keypoints, "pose_vertices": pose_vertices}
         with stage("jacobians"):
-            pose_jacobians = face_jacobians(self.rest_vertices, self.faces, pose_vertices)  # [Q, F, 2, 2]
+            pose_jacobians = self.arap.jacobians(pose_vertices)  # [Q, F, 2, 2], rest E⁻¹ precomputed
         if self.poisson is None:
             out["final_vertices"] = pose_vertices
             out["final_jacobians"] = pose_jacobians
