@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from flexiclip_core.errors import ExportError
-from flexiclip_core.export import ExportConfig, composite_over_white, export_animation
+from flexiclip_core.export import ExportConfig, composite_over_white, export_animation, write_text_atomic
 from flexiclip_core.final_render import render_frames
 from flexiclip_core.guidance import VideoPrior
 from flexiclip_core.learned_metrics import LearnedMetrics
@@ -129,13 +128,7 @@ def animate_clip(
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
-        tmp.replace(path)
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc}") from exc
-    return path
+    return write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
 def _json_default(value: Any) -> Any:

@@ -118,7 +118,8 @@ def _atomic_write(path: Path, write: Callable[[Path], None], clip: str | None = 
     return path
 
 
-def _write_text(path: Path, text: str, clip: str | None = None) -> Path:
+def write_text_atomic(path: Path, text: str, clip: str | None = None) -> Path:
+    """Write UTF-8 text via a temporary file in the same folder and a rename; `ExportError` on failure."""
     return _atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"), clip)
 
 
@@ -300,7 +301,7 @@ def write_animated_svg(
 ) -> Path:
     """Write `animated_svg` to ``path``."""
     text = animated_svg(clipart, frame_points, fps, size=size, calc_mode=calc_mode)
-    return _write_text(Path(path), text, clipart.source or None)
+    return write_text_atomic(Path(path), text, clipart.source or None)
 
 
 def _frame_name(index: int, frame_count: int, suffix: str) -> str:
@@ -326,7 +327,7 @@ def write_frame_svgs(
     frame_points = _frame_points(clipart, frame_points)
     out_dir = Path(out_dir)
     paths = [
-        _write_text(out_dir / _frame_name(i, len(frame_points), "svg"), clipart_to_svg(clipart, pose, size=size),
+        write_text_atomic(out_dir / _frame_name(i, len(frame_points), "svg"), clipart_to_svg(clipart, pose, size=size),
                     clipart.source or None)
         for i, pose in enumerate(frame_points)
     ]
