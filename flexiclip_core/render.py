@@ -1,12 +1,14 @@
 """Differentiable training renderer: exact box-filtered coverage in plain PyTorch (render.md).
 
 Fills use the signed-area accumulation of font rasterisers: every segment is flattened into
-chords of at most ``max_chord_px`` output pixels whose end points are Bernstein combinations of
+chords of at most ``max_chord_px`` output pixels and at most ``flatness_px`` from the curve,
+whose end points are Bernstein combinations of
 the control points (so gradients reach the points), every chord is split where it crosses pixel
 grid lines, each piece adds its signed area to the shape's bounding-box crop with ``index_add``
 (`_FillAreas`, a fused op with an analytic backward), and a cumulative sum along rows gives the
 box-filtered winding number. Strokes are a box-filtered band around the centre-line chords
-(round joins and caps; the box filter follows the chord's orientation), max-reduced per pixel.
+(round joins; round, butt or square caps; the box filter follows the chord's orientation),
+max-reduced per pixel.
 Layers are composited back to front with premultiplied "over", batched over frames, by a custom
 autograd function (`_Composite`) that touches each layer's crop only.
 
@@ -15,8 +17,9 @@ device-to-host copy (chord counts and crop boxes, which fix tensor sizes); the c
 depends on the counts is cached.
 
 Known limits (render.md): where two outlines of one shape cross inside a pixel the folded
-winding number slightly over-covers it; abutting shapes show conflation seams; every stroke is
-drawn with round caps and joins and solid (dashes are the final renderer's); chord counts are
+winding number slightly over-covers it; abutting shapes show conflation seams; where a thin
+stroke folds back inside one pixel the max under-covers the union; joins are drawn round
+(miter tips are missing) and strokes solid (dashes are the final renderer's); chord counts are
 the max over the batch, so a frame flattens a little differently alone than in a batch (chords
 stay ≤ 1 px either way). On a CPU shared by several busy processes, torch's intra-op threads
 mostly wait on each other: callers sharing cores should run one thread per worker.
@@ -55,6 +58,9 @@ class TrainRenderConfig:
     vertical and one horizontal grid line, which keeps the pixel split fixed-size."""
     background: Background = "white"
     """``white``: colour channels composited over white; ``transparent``: premultiplied colour."""
+    flatness_px: float = 0.03
+    """Largest distance, in output px, between a curve and its flattening chords (cairo's
+    default tolerance is the same 0.1 px). Tight curls need more chords than the length bound."""
     max_chords_per_segment: int = 4096
     """Cap on the chords of one segment, so a runaway deformation cannot exhaust memory (longer
     chords then cost accuracy, not correctness of shapes)."""
@@ -64,6 +70,8 @@ class TrainRenderConfig:
             raise ConfigError(f"render size must be positive, got {self.size}")
         if not 0.0 < self.max_chord_px <= 1.0:
             raise ConfigError(f"max_chord_px must be in (0, 1], got {self.max_chord_px}")
+        if not self.flatness_px > 0.0:
+            raise ConfigError(f"flatness_px must be positive, got {self.flatness_px}")
         if self.background not in ("white", "transparent"):
             raise ConfigError(f"background must be 'white' or 'transparent', got {self.background!r}")
         if self.max_chords_per_segment < 1:
@@ -94,6 +102,17 @@ class _Segments:
     """int64 [N, 4] control point indices of each cubic."""
     slot: np.ndarray
     """int64 [N] layer slot (fill or stroke table row) of each segment."""
+    subpath: np.ndarray
+    """int64 [N] running subpath number of each segment (consecutive segments of one subpath
+    share it)."""
+    cap_start: np.ndarray
+    """float [N] the stroke's cap extension, in half-widths, where the segment starts an open
+    subpath (butt 0, square 1); NaN where nothing is cut there (round caps, joins, fills)."""
+    cap_end: np.ndarray
+    """float [N] the same where the segment ends an open subpath."""
+
+
+_CAP_EXTENSION = {"butt": 0.0, "square": 1.0, "round": math.nan}
 
 
 def _build_topology(clipart: Clipart) -> tuple[list[_Layer], _Segments, _Segments, np.ndarray, np.ndarray]:
@@ -103,6 +122,9 @@ def _build_topology(clipart: Clipart) -> tuple[list[_Layer], _Segments, _Segment
     fill_slot: list[int] = []
     stroke_index: list[list[int]] = []
     stroke_slot: list[int] = []
+    stroke_subpath: list[int] = []
+    stroke_cap_start: list[float] = []
+    stroke_cap_end: list[float] = []
     fill_shapes: list[int] = []
     stroke_shapes: list[int] = []
     offset = 0
@@ -119,8 +141,14 @@ def _build_topology(clipart: Clipart) -> tuple[list[_Layer], _Segments, _Segment
                 fill_slot.extend([fill_slot_id] * (len(segments) + 1))
             if stroke_slot_id >= 0:
                 closing = [[last, last, first, first]] if subpath.closed else []
+                run = len(segments) + len(closing)
                 stroke_index.extend(segments + closing)
-                stroke_slot.extend([stroke_slot_id] * (len(segments) + len(closing)))
+                stroke_slot.extend([stroke_slot_id] * run)
+                stroke_subpath.extend([len(stroke_subpath) and stroke_subpath[-1] + 1] * run)
+                cap = math.nan if subpath.closed else _CAP_EXTENSION[shape.stroke.linecap]
+                ends = [math.nan] * run
+                stroke_cap_start.extend([cap] + ends[1:] if run else [])
+                stroke_cap_end.extend(ends[1:] + [cap] if run else [])
             offset += count
         if shape.fill is not None:
             layers.append(_Layer("fill", shape_index, fill_slot_id, shape.fill.rule == "evenodd"))
@@ -129,15 +157,20 @@ def _build_topology(clipart: Clipart) -> tuple[list[_Layer], _Segments, _Segment
             layers.append(_Layer("stroke", shape_index, stroke_slot_id))
             stroke_shapes.append(shape_index)
 
-    def segments(index: list[list[int]], slot: list[int]) -> _Segments:
+    def segments(index: list[list[int]], slot: list[int], subpath=(), cap_start=(), cap_end=()) -> _Segments:
+        n = len(slot)
         return _Segments(
-            np.asarray(index, dtype=np.int64).reshape(-1, 4), np.asarray(slot, dtype=np.int64).reshape(-1)
+            np.asarray(index, dtype=np.int64).reshape(-1, 4),
+            np.asarray(slot, dtype=np.int64).reshape(-1),
+            np.asarray(subpath if n and len(subpath) else np.zeros(n), dtype=np.int64).reshape(-1),
+            np.asarray(cap_start if n and len(cap_start) else np.full(n, math.nan), dtype=np.float64).reshape(-1),
+            np.asarray(cap_end if n and len(cap_end) else np.full(n, math.nan), dtype=np.float64).reshape(-1),
         )
 
     return (
         layers,
         segments(fill_index, fill_slot),
-        segments(stroke_index, stroke_slot),
+        segments(stroke_index, stroke_slot, stroke_subpath, stroke_cap_start, stroke_cap_end),
         np.asarray(fill_shapes, dtype=np.int64),
         np.asarray(stroke_shapes, dtype=np.int64),
     )
@@ -155,6 +188,28 @@ class _ChordLayout:
     """int64 [C] sample index of each chord's start (its end is the next sample)."""
     chord_slot: Tensor
     """int64 [C] layer slot of each chord."""
+    caps: _CapLayout | None = None
+    """Chords of open subpaths whose ends are cut (butt or square caps); None when there are none."""
+
+
+@dataclass(frozen=True)
+class _CapLayout:
+    """The chords of subpaths with butt or square caps, and where their subpaths begin and end.
+
+    Every chord near (in arc length) a cut end is clipped by the cap's half-plane: with chords of
+    at most 1 px, the round joins of the first few chords would otherwise poke past a butt end.
+    """
+
+    chord: Tensor
+    """int64 [Q] chord index of each capped-subpath chord."""
+    first: Tensor
+    """int64 [Q] index of the first chord of its subpath."""
+    last: Tensor
+    """int64 [Q] index of the last chord of its subpath."""
+    start_extension: Tensor
+    """float [Q] start cap extension in half-widths (0 butt, 1 square), NaN: no cap."""
+    end_extension: Tensor
+    """float [Q] end cap extension in half-widths, NaN: no cap."""
 
 
 def _chord_layout(segments: _Segments, counts: np.ndarray, device: torch.device, dtype: torch.dtype) -> _ChordLayout:
@@ -167,11 +222,49 @@ def _chord_layout(segments: _Segments, counts: np.ndarray, device: torch.device,
     s = 1.0 - t
     weights = np.stack([s * s * s, 3.0 * s * s * t, 3.0 * s * t * t, t * t * t], axis=1)
     chord_start = np.flatnonzero(k < counts[segment_of_sample])
+    segment_of_chord = segment_of_sample[chord_start]
     return _ChordLayout(
         sample_point_index=torch.from_numpy(segments.point_index[segment_of_sample].reshape(-1)).to(device),
         sample_weights=torch.from_numpy(weights).to(device=device, dtype=dtype),
         chord_start=torch.from_numpy(chord_start).to(device),
-        chord_slot=torch.from_numpy(segments.slot[segment_of_sample[chord_start]]).to(device),
+        chord_slot=torch.from_numpy(segments.slot[segment_of_chord]).to(device),
+        caps=_cap_layout(segments, segment_of_chord, k[chord_start], counts, device, dtype),
+    )
+
+
+def _cap_layout(
+    segments: _Segments, segment_of_chord: np.ndarray, k: np.ndarray, counts: np.ndarray,
+    device: torch.device, dtype: torch.dtype,
+) -> _CapLayout | None:
+    """Cap data of the chords (segment ``segment_of_chord``, chord ``k`` of ``counts``) whose
+    subpath has a butt or square end."""
+    start_cap = segments.cap_start[segment_of_chord]
+    end_cap = segments.cap_end[segment_of_chord]
+    start_cap = np.where(k == 0, start_cap, np.nan)
+    end_cap = np.where(k == counts[segment_of_chord] - 1, end_cap, np.nan)
+    subpath = segments.subpath[segment_of_chord]
+    if not len(subpath):
+        return None
+    # Chords of one subpath are consecutive: each run's first and last chord index.
+    starts = np.flatnonzero(np.r_[True, subpath[1:] != subpath[:-1]])
+    ends = np.r_[starts[1:], len(subpath)] - 1
+    run = np.cumsum(np.r_[True, subpath[1:] != subpath[:-1]]) - 1
+    first, last = starts[run], ends[run]
+    subpath_start_cap = start_cap[first]
+    subpath_end_cap = end_cap[last]
+    capped = np.flatnonzero(~(np.isnan(subpath_start_cap) & np.isnan(subpath_end_cap)))
+    if not len(capped):
+        return None
+
+    def tensor(values: np.ndarray, float_type: bool = False) -> Tensor:
+        return torch.from_numpy(values).to(device=device, dtype=dtype if float_type else torch.long)
+
+    return _CapLayout(
+        chord=tensor(capped),
+        first=tensor(first[capped]),
+        last=tensor(last[capped]),
+        start_extension=tensor(subpath_start_cap[capped], True),
+        end_extension=tensor(subpath_end_cap[capped], True),
     )
 
 
@@ -358,14 +451,79 @@ def _half_plane_area(h: Tensor, low: Tensor, high: Tensor) -> Tensor:
     return torch.where(h >= 0, upper, 1.0 - upper)
 
 
+def _unit_direction(dx: Tensor, dy: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Unit vector of (dx, dy) and whether it is degenerate (zero length: direction (1, 0), so
+    that no branch of `_half_plane_area` divides by zero — torch.where's untaken branch would
+    turn inf into NaN gradients)."""
+    length_sq = dx * dx + dy * dy
+    degenerate = length_sq <= 1e-12
+    length = length_sq.clamp(min=1e-12).sqrt()
+    unit_x = torch.where(degenerate, torch.ones_like(dx), dx / length)
+    unit_y = torch.where(degenerate, torch.zeros_like(dy), dy / length)
+    return unit_x, unit_y, degenerate
+
+
+def _cap_reach(caps: _CapLayout | None, chords: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """[C, 1, 1] how far, in half-widths, each chord's band reaches past its end points: √2 for
+    the end chords of square caps (the cap's corners), 1 elsewhere."""
+    reach = torch.ones(chords, device=device, dtype=dtype)
+    if caps is not None:
+        square = ((caps.chord == caps.first) & (caps.start_extension > 0)) | (
+            (caps.chord == caps.last) & (caps.end_extension > 0)
+        )
+        reach = reach.index_fill(0, caps.chord[square], math.sqrt(2.0))
+    return reach.view(-1, 1, 1)
+
+
+def _cap_factor(
+    x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, half_width: Tensor, centre_x: Tensor, centre_y: Tensor,
+    caps: _CapLayout,
+) -> Tensor:
+    """[Q, B, K²] pixel area on the inner side of each capped chord's subpath end cuts.
+
+    ``half_width`` [Q, 1, 1] and pixel centres [Q, B, K²] are those of the capped chords. A cut
+    is the half-plane through the subpath's end point, normal to its end chord, pushed out by
+    the cap's extension; it applies to chords within a half-width (+1 px) of arc length from
+    that end, where round joins could poke past it.
+    """
+    with torch.no_grad():
+        length = torch.hypot(x1 - x0, y1 - y0)  # [C, B]
+        walked = length.cumsum(0)
+        from_start = (walked[caps.chord] - length[caps.chord]) - (walked[caps.first] - length[caps.first])
+        to_end = walked[caps.last] - walked[caps.chord]
+        reach = half_width.view(-1, 1) + 1.0
+        near_start = (from_start < reach) & ~torch.isnan(caps.start_extension).view(-1, 1)
+        near_end = (to_end < reach) & ~torch.isnan(caps.end_extension).view(-1, 1)
+    factor = torch.ones_like(centre_x)
+    for near, chord, extension, sign in (
+        (near_start, caps.first, caps.start_extension, 1.0),
+        (near_end, caps.last, caps.end_extension, -1.0),
+    ):
+        ax, ay, bx, by = (v.index_select(0, chord) for v in (x0, y0, x1, y1))
+        unit_x, unit_y, degenerate = _unit_direction(bx - ax, by - ay)  # [Q, B], into the path at the start
+        end_x, end_y = (ax, ay) if sign > 0 else (bx, by)
+        # Signed distance of the pixel centre inside the cut (positive = kept).
+        inside = sign * ((centre_x - end_x.unsqueeze(-1)) * unit_x.unsqueeze(-1)
+                         + (centre_y - end_y.unsqueeze(-1)) * unit_y.unsqueeze(-1))
+        inside = inside + torch.nan_to_num(extension).view(-1, 1, 1) * half_width
+        low = torch.minimum(unit_x.abs(), unit_y.abs()).clamp(min=1e-6).unsqueeze(-1)
+        high = torch.maximum(unit_x.abs(), unit_y.abs()).unsqueeze(-1)
+        cut = (near & ~degenerate).unsqueeze(-1)
+        factor = factor * torch.where(cut, _half_plane_area(inside, low, high), torch.ones_like(inside))
+    return factor
+
+
 def _stroke_coverage(
-    x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, chord_slot: Tensor, half_width: Tensor, window: int, crops: _Crops
+    x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, chord_slot: Tensor, half_width: Tensor, window: int,
+    crops: _Crops, caps: _CapLayout | None = None,
 ) -> Tensor:
     """Box-filtered stroke coverage [B, frame_size] of all stroke crops from chords (each [C, B]).
 
     ``half_width`` [L] is per stroke slot in output px. Each chord visits a window×window pixel
     block around it; a pixel's coverage is the band integral at its distance to the chord,
     max-reduced over chords (equivalent to the band at the distance to the whole centre line).
+    Joins are round; ends of open subpaths are round, or cut by `_cap_factor` for butt and
+    square caps (a square cap's end chord is first extended by a half-width).
     """
     batch = x0.shape[1]
     total = batch * crops.frame_size
@@ -378,7 +536,7 @@ def _stroke_coverage(
     step_x = steps.repeat(window).to(x0.dtype)  # [K²]
     step_y = steps.repeat_interleave(window).to(x0.dtype)
     with torch.no_grad():
-        reach = chord_half_width + 0.5
+        reach = chord_half_width * _cap_reach(caps, x0.shape[0], x0.device, x0.dtype) + 0.5
         # First pixel whose centre can be within reach of the chord, per axis.
         pixel_x = torch.ceil(torch.minimum(x0, x1).unsqueeze(-1) - reach - 0.5) + step_x  # [C, B, K²]
         pixel_y = torch.ceil(torch.minimum(y0, y1).unsqueeze(-1) - reach - 0.5) + step_y
@@ -386,7 +544,15 @@ def _stroke_coverage(
     rel_x = pixel_x + 0.5 - x0.unsqueeze(-1)
     rel_y = pixel_y + 0.5 - y0.unsqueeze(-1)
     length_sq = (dx * dx + dy * dy).clamp(min=1e-12)
-    t = ((rel_x * dx + rel_y * dy) / length_sq).clamp(0.0, 1.0)
+    t_low, t_high = 0.0, 1.0
+    if caps is not None:
+        # Square caps: the band of a subpath's end chord runs on a half-width past the end.
+        stretch = chord_half_width.index_select(0, caps.chord) / length_sq.index_select(0, caps.chord).sqrt()
+        start = torch.where((caps.chord == caps.first).view(-1, 1, 1), torch.nan_to_num(caps.start_extension).view(-1, 1, 1), 0.0)
+        end = torch.where((caps.chord == caps.last).view(-1, 1, 1), torch.nan_to_num(caps.end_extension).view(-1, 1, 1), 0.0)
+        t_low = torch.zeros_like(length_sq).index_copy(0, caps.chord, -start * stretch)
+        t_high = torch.ones_like(length_sq).index_copy(0, caps.chord, 1.0 + end * stretch)
+    t = torch.clamp((rel_x * dx + rel_y * dy) / length_sq, t_low, t_high)
     off_x, off_y = rel_x - t * dx, rel_y - t * dy
     distance = (off_x * off_x + off_y * off_y).clamp(min=1e-12).sqrt()
     # Box filter of the band across the chord's normal n: the exact pixel area of a half-plane
@@ -394,16 +560,20 @@ def _stroke_coverage(
     # A zero-length chord (a degenerate segment) has no direction: give it (1, 0), so that no
     # branch of `_half_plane_area` divides by zero — torch.where's untaken branch would turn
     # inf into NaN gradients.
-    degenerate = length_sq <= 1e-12
-    length = length_sq.sqrt()
-    normal_x = torch.where(degenerate, torch.ones_like(dx), (dx / length).abs())
-    normal_y = torch.where(degenerate, torch.zeros_like(dy), (dy / length).abs())
-    low = torch.minimum(normal_x, normal_y).clamp(min=1e-6)
-    high = torch.maximum(normal_x, normal_y)
+    unit_x, unit_y, _ = _unit_direction(dx, dy)
+    low = torch.minimum(unit_x.abs(), unit_y.abs()).clamp(min=1e-6)
+    high = torch.maximum(unit_x.abs(), unit_y.abs())
     coverage = (
         _half_plane_area(chord_half_width - distance, low, high)
         - _half_plane_area(-chord_half_width - distance, low, high)
     ).clamp(min=0.0)
+    if caps is not None:
+        capped = caps.chord
+        factor = _cap_factor(
+            x0, y0, x1, y1, chord_half_width.index_select(0, capped),
+            pixel_x.index_select(0, capped) + 0.5, pixel_y.index_select(0, capped) + 0.5, caps,
+        )
+        coverage = coverage.index_copy(0, capped, coverage.index_select(0, capped) * factor)
     with torch.no_grad():
         local_x = pixel_x.long() - table[:, 0:1].unsqueeze(-1)
         local_y = pixel_y.long() - table[:, 1:2].unsqueeze(-1)
@@ -568,6 +738,12 @@ class TorchVectorRenderer:
         self._fill_evenodd = torch.tensor(evenodd, dtype=torch.bool, device=self.device)
         self._any_evenodd = any(evenodd)
         self._stroke_slot = torch.from_numpy(self._stroke_segments.slot).to(self.device)
+        # How far each stroke reaches past its centre line, in half-widths: a square cap's
+        # corners lie √2 half-widths from the end point.
+        square = [clipart.shapes[i].stroke.linecap == "square" for i in stroke_shapes]
+        self._stroke_reach = torch.tensor(
+            [math.sqrt(2.0) if flag else 1.0 for flag in square], dtype=dtype, device=self.device
+        )
         fill, stroke, width = _default_colours(clipart)
         self.default_fill_rgba = torch.tensor(fill, dtype=dtype, device=self.device)
         self.default_stroke_rgba = torch.tensor(stroke, dtype=dtype, device=self.device)
@@ -585,7 +761,14 @@ class TorchVectorRenderer:
         # |B'(t)| ≤ 3 max|ΔP|, so n = ⌈3 max|ΔP| / max_chord⌉ chords are never longer than max_chord.
         leg = (control[:, :, 1:] - control[:, :, :-1]).norm(dim=-1).amax(dim=(0, 2))
         chord_px = self.config.max_chord_px * 0.999
-        counts = torch.ceil(3.0 * leg / chord_px).clamp(1, self.config.max_chords_per_segment).long()
+        by_length = 3.0 * leg / chord_px
+        # A chord of parameter length h strays at most h²·max|B''|/8 from the curve and
+        # |B''(t)| ≤ 6 max|P_i − 2P_{i+1} + P_{i+2}|, so n = ⌈√(0.75·max|Δ²P| / flatness)⌉ chords
+        # keep the polyline within ``flatness_px`` of the curve (small tight curls need this; a
+        # 1 px chord on a 1 px radius strays 0.125 px, a quarter of a 0.5 px-wide feature).
+        bend = (control[:, :, 2:] - 2.0 * control[:, :, 1:-1] + control[:, :, :-2]).norm(dim=-1).amax(dim=(0, 2))
+        by_flatness = torch.sqrt(0.75 * bend / self.config.flatness_px)
+        counts = torch.ceil(torch.maximum(by_length, by_flatness)).clamp(1, self.config.max_chords_per_segment).long()
         low = control.amin(dim=(0, 2))
         high = control.amax(dim=(0, 2))
         slot_low = low.new_full((slots, 2), math.inf).scatter_reduce(0, slot.view(-1, 1).expand(-1, 2), low, "amin")
@@ -644,9 +827,12 @@ class TorchVectorRenderer:
                 points, self._fill_point_index, self._fill_slot, fill_slots, None
             )
             stroke_counts, stroke_boxes = self._segment_stats(
-                points, self._stroke_point_index, self._stroke_slot, stroke_slots, half_width.detach() + 1.0
+                points, self._stroke_point_index, self._stroke_slot, stroke_slots,
+                half_width.detach() * self._stroke_reach + 1.0,
             )
-            max_half_width = half_width.detach().amax().view(1) if stroke_slots else half_width.new_zeros(1)
+            max_half_width = (
+                (half_width.detach() * self._stroke_reach).amax().view(1) if stroke_slots else half_width.new_zeros(1)
+            )
             finite = torch.isfinite(points).all().view(1)
             # The single device→host copy per call: everything that fixes tensor sizes.
             host = torch.cat(
@@ -685,6 +871,7 @@ class TorchVectorRenderer:
                 half_width,
                 _window_size(max_half_width_px),
                 stroke_crops,
+                layout.caps,
             )
         else:
             stroke_coverage = points.new_zeros(batch, 0)

@@ -414,8 +414,98 @@ def test_shapes_outside_the_canvas_and_empty_clips_render():
 # -- against the final (cairo) renderer on real clipart ---------------------------------------------
 
 
-def _compare_with_final_renderer(clip: Clipart) -> tuple[float, float]:
-    """(soft IoU of alpha, PSNR dB of the colour over white) against final_render at 256²."""
+def layer_coverage_reference(clip: Clipart, size: int = 256, supersample: int = 8) -> np.ndarray:
+    """Alpha [size, size] of the final renderer with exact coverage: cairo draws every layer (a
+    shape's fill, then its stroke) alone at ``supersample``² samples per pixel inside the layer's
+    box, the samples are box-averaged, and the layers are composited with "over" at ``size``².
+
+    Cairo's own ``size``² image samples only 15 sub-rows per pixel, which is up to 1/30 off on
+    near-horizontal edges and adds up on line art; compositing per pixel keeps the conflation of
+    abutting layers that any ``size``² renderer has (render.md) — so this is the image the
+    training renderer should reproduce.
+    """
+    import dataclasses
+
+    import cairocffi as cairo
+
+    from flexiclip_core.final_render import _append_shape_path, _paint_shape
+
+    pose = clip.control_points()
+    alpha = np.zeros((size, size))
+    scale = size / clip.canvas_size
+    offset = 0
+    for shape in clip.shapes:
+        count = sum(len(subpath.points) for subpath in shape.subpaths)
+        layers = []
+        if shape.fill is not None and shape.fill.opacity > 0:
+            black = dataclasses.replace(shape.fill, rgb=(0.0, 0.0, 0.0), opacity=1.0)
+            layers.append((dataclasses.replace(shape, fill=black, stroke=None), shape.fill.opacity, 0.0))
+        stroke = shape.stroke
+        if stroke is not None and stroke.width > 0 and stroke.opacity > 0:
+            black = dataclasses.replace(stroke, rgb=(0.0, 0.0, 0.0), opacity=1.0)
+            reach = stroke.width * max(stroke.miter_limit, 1.0)
+            layers.append((dataclasses.replace(shape, fill=None, stroke=black), stroke.opacity, reach))
+        points = pose[offset : offset + count]
+        for layer, opacity, reach in layers:
+            if count == 0:
+                continue
+            low = np.floor((points.min(0) - reach - 1.0) * scale).astype(int).clip(0, size)
+            high = np.ceil((points.max(0) + reach + 1.0) * scale).astype(int).clip(0, size)
+            width, height = (int(v) for v in high - low)
+            if width <= 0 or height <= 0:
+                continue
+            surface = cairo.ImageSurface(cairo.FORMAT_A8, width * supersample, height * supersample)
+            context = cairo.Context(surface)
+            context.scale(supersample, supersample)
+            context.translate(-float(low[0]), -float(low[1]))
+            context.scale(scale, scale)
+            _append_shape_path(context, layer, pose, offset)
+            _paint_shape(context, layer)
+            surface.flush()
+            rows = np.frombuffer(surface.get_data(), np.uint8).reshape(height * supersample, surface.get_stride())
+            samples = rows[:, : width * supersample].reshape(height, supersample, width, supersample)
+            coverage = samples.mean(axis=(1, 3)) / 255.0 * opacity
+            view = alpha[low[1] : high[1], low[0] : high[0]]
+            view += coverage * (1.0 - view)
+        offset += count
+    return alpha
+
+
+@pytest.mark.parametrize("linecap", ["butt", "square", "round"])
+@pytest.mark.parametrize("width", [0.6, 3.0, 12.0])
+def test_stroke_caps_match_the_final_renderer(linecap, width):
+    """Open polylines (a sharp bend, a near-horizontal dash) with each SVG cap, against exact
+    coverage from cairo. Butt and square ends differ from round ones by (1 − π/4)·w² per end."""
+    bend = polygon_points([[40.2, 40.7], [180.3, 90.1], [120.6, 200.2]], closed=False)
+    dash = polygon_points([[30.4, 226.3], [70.2, 227.6]], closed=False)
+    stroke = Stroke((0.0, 0.0, 0.0), width, linecap=linecap, linejoin="round")
+    clip = clip_of(Shape((SubPath(bend, False),), None, stroke), Shape((SubPath(dash, False),), None, stroke))
+    alpha = render_alpha(clip, 256)
+    reference = layer_coverage_reference(clip)
+    assert soft_iou(alpha, reference) >= (0.99 if width < 1.0 else 0.995), (linecap, width)
+    # The ends are drawn, not just the bands: the covered area matches cairo's to 0.1% (butt,
+    # square) — a butt or square end differs from a round one by (1 − π/4)·w²/4. Round ends
+    # take the box filter across the chord, not radially: slightly over-covered on thin lines.
+    assert alpha.sum() == pytest.approx(reference.sum(), rel=1e-3 if linecap != "round" else 5e-3)
+
+
+def test_square_and_butt_caps_gradcheck_float64():
+    curve = np.array([[40.3, 200.4], [90.2, 150.7], [160.6, 240.1], [215.3, 60.2]])
+    shapes = [
+        Shape((SubPath(curve + [0.0, offset], False),), None, Stroke((0.1, 0.2, 0.3), 21.3, 0.9, linecap=cap))
+        for offset, cap in ((-30.0, "square"), (25.0, "butt"))
+    ]
+    clip = clip_of(*shapes)
+    renderer = TorchVectorRenderer(clip, TrainRenderConfig(size=20), dtype=torch.float64)
+    points = torch.from_numpy(clip.control_points())[None].requires_grad_()
+    width = renderer.default_stroke_width.clone().requires_grad_()
+    render = lambda p, w: renderer.render(p, stroke_width=w)  # noqa: E731
+    assert torch.autograd.gradcheck(render, (points, width), eps=1e-6, atol=1e-6, rtol=1e-4, fast_mode=True)
+
+
+def _compare_with_final_renderer(clip: Clipart) -> tuple[float, float, float]:
+    """(soft IoU of alpha, PSNR dB of the colour over white) against final_render at 256², and
+    the soft IoU of alpha against `layer_coverage_reference`."""
     from flexiclip_core.final_render import render_clipart
 
     renderer = TorchVectorRenderer(clip, TrainRenderConfig(size=256, background="white"))
@@ -426,7 +516,8 @@ def _compare_with_final_renderer(clip: Clipart) -> tuple[float, float]:
     alpha = reference[..., 3:]
     reference_rgb = reference[..., :3] * alpha + (1.0 - alpha)
     mse = float(((ours[..., :3] - reference_rgb) ** 2).mean())
-    return soft_iou(ours[..., 3], reference[..., 3]), 10.0 * math.log10(1.0 / max(mse, 1e-12))
+    psnr = 10.0 * math.log10(1.0 / max(mse, 1e-12))
+    return soft_iou(ours[..., 3], reference[..., 3]), psnr, soft_iou(ours[..., 3], layer_coverage_reference(clip))
 
 
 def test_sample_clipart_matches_final_renderer(samples_dir):
@@ -435,8 +526,9 @@ def test_sample_clipart_matches_final_renderer(samples_dir):
     paths = sorted(samples_dir.glob("*.svg"))
     assert paths, "catalogs/samples has no SVGs"
     for path in paths:
-        iou, psnr = _compare_with_final_renderer(parse_svg(path))
+        iou, psnr, exact_iou = _compare_with_final_renderer(parse_svg(path))
         assert iou >= 0.99, path.name
+        assert exact_iou >= 0.995, path.name
         assert psnr >= 30.0, path.name
 
 
@@ -444,25 +536,30 @@ def test_sample_clipart_matches_final_renderer(samples_dir):
 def test_openclipart_people_and_animals_match_final_renderer(corpus_people_animals):
     """Every corpus file that parses. Soft IoU (Σmin/Σmax of alpha, stricter than thresholded IoU).
 
-    Line art made of sub-pixel fills is where 256² rasterisers disagree most: there cairo's own
-    256² image is as far from its 4×-supersampled one as ours is, so the bar is a distribution.
+    Per file, against the final renderer with exact per-layer coverage
+    (`layer_coverage_reference`), the training renderer must reach 0.99. What remains below is
+    named in render.py: thin strokes folding inside one pixel (max, not union), miter joins
+    drawn round. Against cairo's plain 256² image the bar is a distribution: on line art that
+    image is itself up to 5% (IoU) from exact coverage (15 sub-rows per pixel).
     """
     from flexiclip_core.errors import SvgParseError
     from flexiclip_core.svg import parse_svg
 
-    scores = {}
+    plain, exact = {}, {}
     for path in corpus_people_animals:
         try:
             clip = parse_svg(path)
         except SvgParseError:
             continue
-        scores[path.name] = _compare_with_final_renderer(clip)[0]
-    ious = np.array(list(scores.values()))
-    assert len(ious) >= 500
-    worst = sorted(scores.items(), key=lambda item: item[1])[:5]
-    assert np.median(ious) >= 0.995, worst
-    assert (ious >= 0.99).mean() >= 0.9, worst
-    assert ious.min() >= 0.9, worst
+        name = str(path.relative_to(path.parents[1]))
+        plain[name], _, exact[name] = _compare_with_final_renderer(clip)
+    for scores, median, share, least in ((exact, 0.999, 0.99, 0.97), (plain, 0.998, 0.94, 0.92)):
+        ious = np.array(list(scores.values()))
+        assert len(ious) >= 500
+        worst = sorted(scores.items(), key=lambda item: item[1])[:5]
+        assert np.median(ious) >= median, worst
+        assert (ious >= 0.99).mean() >= share, worst
+        assert ious.min() >= least, worst
 
 
 def test_degenerate_segments_give_finite_gradients():
