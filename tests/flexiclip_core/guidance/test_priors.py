@@ -25,7 +25,7 @@ from flexiclip_core.guidance import (
     score_distillation,
     tile_latents,
 )
-from flexiclip_core.guidance.tiny import build_byte_level_tokenizer
+from flexiclip_core.guidance.tiny import TinyPriorConfig, build_byte_level_tokenizer
 
 
 @pytest.fixture
@@ -69,12 +69,23 @@ def test_byte_level_tokenizer_covers_any_text() -> None:
 def test_tiny_prior_is_labelled_and_shaped_like_the_real_one(tiny_prior: TinyPrior) -> None:
     assert tiny_prior.name == "tiny" and not tiny_prior.is_trained
     assert tiny_prior.description == TINY_DESCRIPTION == "tiny random-weight test prior (motion is untrained)"
-    assert tiny_prior.prediction_type == "epsilon" and tiny_prior.latent_scale == 8
+    assert tiny_prior.prediction_type == "epsilon" and tiny_prior.latent_scale == 16
     text = tiny_prior.encode_text(["a dancing cat"])
     assert text.conditional.shape == (1, 77, 32) and text.unconditional.shape == (1, 77, 32)
     assert not torch.allclose(text.conditional, text.unconditional)
     frames = torch.rand(1, 2, 3, 256, 256)
-    assert tiny_prior.encode_frames(frames).shape == (1, 4, 2, 32, 32)
+    assert tiny_prior.encode_frames(frames).shape == (1, 4, 2, 16, 16)
+
+
+def test_tiny_prior_builds_with_the_real_latent_shapes() -> None:
+    """ModelScope's 8× VAE: 256² frames → 4×32² latents, and the UNet predicts at that size."""
+    prior = TinyPrior(TinyPriorConfig(vae_channels=(4, 8, 8, 8), vae_norm_groups=4), device="cpu")
+    assert prior.latent_scale == 8
+    latents = prior.encode_frames(torch.rand(1, 3, 3, 256, 256))
+    assert latents.shape == (1, 4, 3, 32, 32)
+    text = prior.encode_text(["a dancing cat"])
+    prediction = prior.predict_noise(latents, torch.tensor([500]), text.conditional)
+    assert prediction.shape == latents.shape and torch.isfinite(prediction).all()
 
 
 def test_tiny_prior_weights_are_seeded(tiny_prior: TinyPrior) -> None:
@@ -103,7 +114,7 @@ def test_sds_step_through_the_tiny_prior(tiny_prior: TinyPrior) -> None:
     poses = torch.rand(2, 3, 3, 128, 128, requires_grad=True)  # [final | pose video, Q, 3, H, W]
     frame_to_pose = torch.tensor([0, 1, 2, 2, 1, 0] * 2)
     latents = tile_latents(tiny_prior.encode_frames(augment_frames(poses, generator)), frame_to_pose)
-    assert latents.shape == (2, 4, 12, 16, 16)
+    assert latents.shape == (2, 4, 12, 8, 8)
     text = tiny_prior.encode_text(["a dancing cat"])
     result = score_distillation(tiny_prior, text, latents[:1], latents[1:], SdsConfig(), generator)
     assert result.prior_batch_size == 3 and result.loss_flow is not None
