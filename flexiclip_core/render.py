@@ -7,8 +7,8 @@ the control points (so gradients reach the points), every chord is split where i
 grid lines, each piece adds its signed area to the shape's bounding-box crop with ``index_add``
 (`_FillAreas`, a fused op with an analytic backward), and a cumulative sum along rows gives the
 box-filtered winding number. Strokes are a box-filtered band around the centre-line chords
-(round joins; round, butt or square caps; the box filter follows the chord's orientation),
-max-reduced per pixel.
+(round joins, with miter tips added at mitered corners; round, butt or square caps; the box
+filter follows the chord's orientation), max-reduced per pixel.
 Layers are composited back to front with premultiplied "over", batched over frames, by a custom
 autograd function (`_Composite`) that touches each layer's crop only.
 
@@ -18,8 +18,9 @@ depends on the counts is cached.
 
 Known limits (render.md): where two outlines of one shape cross inside a pixel the folded
 winding number slightly over-covers it; abutting shapes show conflation seams; where a thin
-stroke folds back inside one pixel the max under-covers the union; joins are drawn round
-(miter tips are missing) and strokes solid (dashes are the final renderer's); chord counts are
+stroke folds back inside one pixel the max under-covers the union; bevel joins, and miters
+beyond their limit (which SVG bevels), are drawn round, and strokes solid (dashes are the
+final renderer's); chord counts are
 the max over the batch, so a frame flattens a little differently alone than in a batch (chords
 stay ≤ 1 px either way). On a CPU shared by several busy processes, torch's intra-op threads
 mostly wait on each other: callers sharing cores should run one thread per worker.
@@ -110,9 +111,38 @@ class _Segments:
     subpath (butt 0, square 1); NaN where nothing is cut there (round caps, joins, fills)."""
     cap_end: np.ndarray
     """float [N] the same where the segment ends an open subpath."""
+    joints: np.ndarray
+    """int64 [J, 2] consecutive segments (incoming, outgoing) that meet at a corner of a stroke
+    with miter joins (a turn of more than `_CORNER_DEGREES` in the rest pose)."""
+    joint_limit: np.ndarray
+    """float [J] the stroke's miter limit at each joint (longer miters are drawn round)."""
 
+
+_CORNER_DEGREES = 10.0
+"""Turns below this are left round: a miter then adds under 0.1% of a half-width squared."""
 
 _CAP_EXTENSION = {"butt": 0.0, "square": 1.0, "round": math.nan}
+
+
+def _corners(rest: list[np.ndarray], closed: bool) -> list[tuple[int, int]]:
+    """(incoming, outgoing) positions in ``rest`` (the [4, 2] cubics of one subpath, in order)
+    of the junctions that turn by more than `_CORNER_DEGREES`; zero-length cubics are skipped
+    and a closed subpath also joins its last cubic to its first."""
+
+    def tangent(cubic: np.ndarray, at_end: bool) -> np.ndarray | None:
+        anchor = cubic[3] if at_end else cubic[0]
+        for other in (cubic[2], cubic[1], cubic[0]) if at_end else (cubic[1], cubic[2], cubic[3]):
+            direction = anchor - other if at_end else other - anchor
+            if np.hypot(*direction) > 1e-9:
+                return direction / np.hypot(*direction)
+        return None
+
+    drawn = [i for i, cubic in enumerate(rest) if tangent(cubic, False) is not None]
+    pairs = list(zip(drawn[:-1], drawn[1:]))
+    if closed and len(drawn) > 1:
+        pairs.append((drawn[-1], drawn[0]))
+    threshold = math.cos(math.radians(_CORNER_DEGREES))
+    return [(a, b) for a, b in pairs if float(tangent(rest[a], True) @ tangent(rest[b], False)) < threshold]
 
 
 def _build_topology(clipart: Clipart) -> tuple[list[_Layer], _Segments, _Segments, np.ndarray, np.ndarray]:
@@ -125,6 +155,8 @@ def _build_topology(clipart: Clipart) -> tuple[list[_Layer], _Segments, _Segment
     stroke_subpath: list[int] = []
     stroke_cap_start: list[float] = []
     stroke_cap_end: list[float] = []
+    stroke_joints: list[tuple[int, int]] = []
+    stroke_joint_limit: list[float] = []
     fill_shapes: list[int] = []
     stroke_shapes: list[int] = []
     offset = 0
@@ -142,6 +174,13 @@ def _build_topology(clipart: Clipart) -> tuple[list[_Layer], _Segments, _Segment
             if stroke_slot_id >= 0:
                 closing = [[last, last, first, first]] if subpath.closed else []
                 run = len(segments) + len(closing)
+                if shape.stroke.linejoin == "miter":
+                    rest = [subpath.points[3 * i : 3 * i + 4] for i in range(subpath.segment_count)]
+                    if subpath.closed:
+                        rest.append(subpath.points[[-1, -1, 0, 0]])
+                    for a, b in _corners(rest, subpath.closed):
+                        stroke_joints.append((len(stroke_index) + a, len(stroke_index) + b))
+                        stroke_joint_limit.append(float(shape.stroke.miter_limit))
                 stroke_index.extend(segments + closing)
                 stroke_slot.extend([stroke_slot_id] * run)
                 stroke_subpath.extend([len(stroke_subpath) and stroke_subpath[-1] + 1] * run)
@@ -157,7 +196,9 @@ def _build_topology(clipart: Clipart) -> tuple[list[_Layer], _Segments, _Segment
             layers.append(_Layer("stroke", shape_index, stroke_slot_id))
             stroke_shapes.append(shape_index)
 
-    def segments(index: list[list[int]], slot: list[int], subpath=(), cap_start=(), cap_end=()) -> _Segments:
+    def segments(
+        index: list[list[int]], slot: list[int], subpath=(), cap_start=(), cap_end=(), joints=(), joint_limit=()
+    ) -> _Segments:
         n = len(slot)
         return _Segments(
             np.asarray(index, dtype=np.int64).reshape(-1, 4),
@@ -165,12 +206,16 @@ def _build_topology(clipart: Clipart) -> tuple[list[_Layer], _Segments, _Segment
             np.asarray(subpath if n and len(subpath) else np.zeros(n), dtype=np.int64).reshape(-1),
             np.asarray(cap_start if n and len(cap_start) else np.full(n, math.nan), dtype=np.float64).reshape(-1),
             np.asarray(cap_end if n and len(cap_end) else np.full(n, math.nan), dtype=np.float64).reshape(-1),
+            np.asarray(joints, dtype=np.int64).reshape(-1, 2),
+            np.asarray(joint_limit, dtype=np.float64).reshape(-1),
         )
 
     return (
         layers,
         segments(fill_index, fill_slot),
-        segments(stroke_index, stroke_slot, stroke_subpath, stroke_cap_start, stroke_cap_end),
+        segments(
+            stroke_index, stroke_slot, stroke_subpath, stroke_cap_start, stroke_cap_end, stroke_joints, stroke_joint_limit
+        ),
         np.asarray(fill_shapes, dtype=np.int64),
         np.asarray(stroke_shapes, dtype=np.int64),
     )
@@ -190,6 +235,20 @@ class _ChordLayout:
     """int64 [C] layer slot of each chord."""
     caps: _CapLayout | None = None
     """Chords of open subpaths whose ends are cut (butt or square caps); None when there are none."""
+    joints: _JointLayout | None = None
+    """Chord pairs meeting at mitered corners; None when there are none."""
+
+
+@dataclass(frozen=True)
+class _JointLayout:
+    """The chords on either side of each mitered corner."""
+
+    incoming: Tensor
+    """int64 [J] the last chord before the corner."""
+    outgoing: Tensor
+    """int64 [J] the first chord after it."""
+    limit: Tensor
+    """float [J] miter limit (ratio of miter length to stroke width)."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +288,20 @@ def _chord_layout(segments: _Segments, counts: np.ndarray, device: torch.device,
         chord_start=torch.from_numpy(chord_start).to(device),
         chord_slot=torch.from_numpy(segments.slot[segment_of_chord]).to(device),
         caps=_cap_layout(segments, segment_of_chord, k[chord_start], counts, device, dtype),
+        joints=_joint_layout(segments, counts, device, dtype),
+    )
+
+
+def _joint_layout(segments: _Segments, counts: np.ndarray, device: torch.device, dtype: torch.dtype) -> _JointLayout | None:
+    """Chord indices on either side of each mitered corner, for the given chord counts."""
+    if not len(segments.joints):
+        return None
+    first_chord = np.cumsum(counts) - counts
+    incoming, outgoing = segments.joints[:, 0], segments.joints[:, 1]
+    return _JointLayout(
+        incoming=torch.from_numpy(first_chord[incoming] + counts[incoming] - 1).to(device),
+        outgoing=torch.from_numpy(first_chord[outgoing]).to(device),
+        limit=torch.from_numpy(segments.joint_limit).to(device=device, dtype=dtype),
     )
 
 
@@ -513,60 +586,160 @@ def _cap_factor(
     return factor
 
 
+def _band_coverage(
+    x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, chord_half_width: Tensor, pixel_x: Tensor, pixel_y: Tensor,
+    t_low: Tensor | float = 0.0, t_high: Tensor | float = 1.0,
+) -> Tensor:
+    """[C, B, K²] box-filtered coverage of each chord's band (half-width ``chord_half_width``
+    [C, 1, 1]) at the pixels ``pixel_x``/``pixel_y`` [C, B, K²], the chord stretched to the
+    parameter range [t_low, t_high] (round ends)."""
+    dx, dy = (x1 - x0).unsqueeze(-1), (y1 - y0).unsqueeze(-1)
+    rel_x = pixel_x + 0.5 - x0.unsqueeze(-1)
+    rel_y = pixel_y + 0.5 - y0.unsqueeze(-1)
+    length_sq = (dx * dx + dy * dy).clamp(min=1e-12)
+    if callable(t_low):  # depends on the chord lengths
+        t_low, t_high = t_low(length_sq), t_high(length_sq)
+    t = torch.clamp((rel_x * dx + rel_y * dy) / length_sq, t_low, t_high)
+    off_x, off_y = rel_x - t * dx, rel_y - t * dy
+    distance = (off_x * off_x + off_y * off_y).clamp(min=1e-12).sqrt()
+    # Box filter of the band across the chord's normal n: the exact pixel area of a half-plane
+    # {n·(p − c) ≤ h} is A(h), so the band |n·(p − q)| ≤ w/2 covers A(w/2 − d) − A(−w/2 − d).
+    # A zero-length chord (a degenerate segment) has no direction: `_unit_direction` gives it
+    # (1, 0), so that no branch of `_half_plane_area` divides by zero.
+    unit_x, unit_y, _ = _unit_direction(dx, dy)
+    low = torch.minimum(unit_x.abs(), unit_y.abs()).clamp(min=1e-6)
+    high = torch.maximum(unit_x.abs(), unit_y.abs())
+    return (
+        _half_plane_area(chord_half_width - distance, low, high)
+        - _half_plane_area(-chord_half_width - distance, low, high)
+    ).clamp(min=0.0)
+
+
+def _window_pixels(x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, reach: Tensor, window: int) -> tuple[Tensor, Tensor]:
+    """[C, B, K²] pixel coordinates of the K×K block from the first pixel whose centre can be
+    within ``reach`` [C, 1, 1] of each chord (each [C, B])."""
+    steps = torch.arange(window, device=x0.device)
+    step_x = steps.repeat(window).to(x0.dtype)  # [K²]
+    step_y = steps.repeat_interleave(window).to(x0.dtype)
+    pixel_x = torch.ceil(torch.minimum(x0, x1).unsqueeze(-1) - reach - 0.5) + step_x
+    pixel_y = torch.ceil(torch.minimum(y0, y1).unsqueeze(-1) - reach - 0.5) + step_y
+    return pixel_x, pixel_y
+
+
+def _scatter_max(
+    buffer: Tensor, coverage: Tensor, pixel_x: Tensor, pixel_y: Tensor, table: Tensor, frame_size: int
+) -> Tensor:
+    """Max-reduce coverage [C, B, K²] at its pixels into the flat buffer [B·frame_size + 1] of
+    the chords' crops (``table`` [C, 6] rows); pixels outside a crop go to the last entry."""
+    batch = coverage.shape[1]
+    total = batch * frame_size
+    with torch.no_grad():
+        height, width, stride, offset = (table[:, i : i + 1].unsqueeze(-1) for i in range(2, 6))  # [C, 1, 1]
+        local_x = pixel_x.long() - table[:, 0:1].unsqueeze(-1)
+        local_y = pixel_y.long() - table[:, 1:2].unsqueeze(-1)
+        inside = (local_x >= 0) & (local_x < width) & (local_y >= 0) & (local_y < height)
+        frame = torch.arange(batch, device=coverage.device).view(1, -1, 1) * frame_size
+        index = frame + offset + local_y * stride + local_x
+        index = torch.where(inside, index, torch.full_like(index, total)).reshape(-1)
+    return buffer.scatter_reduce(0, index, coverage.reshape(-1), reduce="amax", include_self=True)
+
+
+def _miter_coverage(
+    x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, chord_half_width: Tensor, joints: _JointLayout,
+    max_chord_px: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+    """The miters of mitered corners, beyond the round joins that the chords already draw.
+
+    Each corner's incoming chord is stretched forward and its outgoing chord backward by
+    w/2 · tan(θ/2) (θ the turn), each clipped at the bisector through the corner: the union of
+    the two is the miter. A corner whose miter is longer than the limit stays round (SVG draws a
+    bevel there, slightly less). Returns (coverage [2J, B, K²], pixel x, pixel y, chord [2J]),
+    or None when no corner is within its limit.
+    """
+    a, b = joints.incoming, joints.outgoing
+    ax0, ay0, ax1, ay1 = (v.index_select(0, a) for v in (x0, y0, x1, y1))  # [J, B]
+    bx0, by0, bx1, by1 = (v.index_select(0, b) for v in (x0, y0, x1, y1))
+    in_x, in_y, in_flat = _unit_direction(ax1 - ax0, ay1 - ay0)
+    out_x, out_y, out_flat = _unit_direction(bx1 - bx0, by1 - by0)
+    cosine = in_x * out_x + in_y * out_y
+    sine = in_x * out_y - in_y * out_x
+    half_width = chord_half_width.index_select(0, a).view(-1, 1)  # [J, 1]
+    # Miter length / stroke width = 1 / cos(θ/2) = √(2 / (1 + cos θ)).
+    active = ~in_flat & ~out_flat & ((1.0 + cosine) * joints.limit.view(-1, 1) ** 2 >= 2.0)
+    tan_half = sine.abs() / (1.0 + cosine).clamp(min=1e-6)
+    extension = torch.where(active, half_width * tan_half, torch.zeros_like(tan_half))  # [J, B] px
+    with torch.no_grad():
+        # The one extra device→host copy, and only for clips with mitered corners: the block
+        # size that holds the longest stretched chord.
+        longest, widest = torch.stack([extension.amax(), half_width.amax()]).tolist()
+    if longest <= 0.0:
+        return None
+    window = int(math.ceil(longest + max_chord_px + 2.0 * widest + 3.0)) + 1
+    corner_x, corner_y = ax1, ay1
+    # Stretched chords: incoming [start, corner + e·u_in], outgoing [start − e·u_out, end].
+    sx0 = torch.cat([ax0, bx0 - extension * out_x])
+    sy0 = torch.cat([ay0, by0 - extension * out_y])
+    sx1 = torch.cat([ax1 + extension * in_x, bx1])
+    sy1 = torch.cat([ay1 + extension * in_y, by1])
+    stretched_half_width = torch.cat([half_width, half_width]).view(-1, 1, 1)
+    with torch.no_grad():
+        pixel_x, pixel_y = _window_pixels(sx0, sy0, sx1, sy1, stretched_half_width + 0.5, window)
+    coverage = _band_coverage(sx0, sy0, sx1, sy1, stretched_half_width, pixel_x, pixel_y)
+    # Clip at the bisector: the incoming chord keeps (p − corner)·k ≤ 0, the outgoing ≥ 0, with
+    # k the mean of the two directions.
+    bisector_x, bisector_y, _ = _unit_direction(in_x + out_x, in_y + out_y)
+    side = torch.cat([-torch.ones_like(half_width), torch.ones_like(half_width)]).view(-1, 1, 1)
+    kx, ky = torch.cat([bisector_x, bisector_x]).unsqueeze(-1), torch.cat([bisector_y, bisector_y]).unsqueeze(-1)
+    along = (pixel_x + 0.5 - torch.cat([corner_x, corner_x]).unsqueeze(-1)) * kx + (
+        pixel_y + 0.5 - torch.cat([corner_y, corner_y]).unsqueeze(-1)
+    ) * ky
+    low = torch.minimum(kx.abs(), ky.abs()).clamp(min=1e-6)
+    high = torch.maximum(kx.abs(), ky.abs())
+    keep = torch.cat([active, active]).unsqueeze(-1)
+    coverage = torch.where(keep, coverage * _half_plane_area(side * along, low, high), torch.zeros_like(coverage))
+    return coverage, pixel_x, pixel_y, torch.cat([a, b])
+
+
 def _stroke_coverage(
     x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, chord_slot: Tensor, half_width: Tensor, window: int,
-    crops: _Crops, caps: _CapLayout | None = None,
+    crops: _Crops, caps: _CapLayout | None = None, joints: _JointLayout | None = None, max_chord_px: float = 1.0,
 ) -> Tensor:
     """Box-filtered stroke coverage [B, frame_size] of all stroke crops from chords (each [C, B]).
 
     ``half_width`` [L] is per stroke slot in output px. Each chord visits a window×window pixel
     block around it; a pixel's coverage is the band integral at its distance to the chord,
     max-reduced over chords (equivalent to the band at the distance to the whole centre line).
-    Joins are round; ends of open subpaths are round, or cut by `_cap_factor` for butt and
-    square caps (a square cap's end chord is first extended by a half-width).
+    Joins are round, plus `_miter_coverage` at mitered corners; ends of open subpaths are round,
+    or cut by `_cap_factor` for butt and square caps (a square cap's end chord is first
+    extended by a half-width).
     """
     batch = x0.shape[1]
     total = batch * crops.frame_size
     if x0.shape[0] == 0 or total == 0:
         return x0.new_zeros(batch, crops.frame_size)
     table = crops.table.index_select(0, chord_slot)
-    height, width, stride, offset = (table[:, i : i + 1].unsqueeze(-1) for i in range(2, 6))  # [C, 1, 1]
     chord_half_width = half_width.index_select(0, chord_slot).view(-1, 1, 1)
-    steps = torch.arange(window, device=x0.device)
-    step_x = steps.repeat(window).to(x0.dtype)  # [K²]
-    step_y = steps.repeat_interleave(window).to(x0.dtype)
     with torch.no_grad():
         reach = chord_half_width * _cap_reach(caps, x0.shape[0], x0.device, x0.dtype) + 0.5
-        # First pixel whose centre can be within reach of the chord, per axis.
-        pixel_x = torch.ceil(torch.minimum(x0, x1).unsqueeze(-1) - reach - 0.5) + step_x  # [C, B, K²]
-        pixel_y = torch.ceil(torch.minimum(y0, y1).unsqueeze(-1) - reach - 0.5) + step_y
-    dx, dy = (x1 - x0).unsqueeze(-1), (y1 - y0).unsqueeze(-1)
-    rel_x = pixel_x + 0.5 - x0.unsqueeze(-1)
-    rel_y = pixel_y + 0.5 - y0.unsqueeze(-1)
-    length_sq = (dx * dx + dy * dy).clamp(min=1e-12)
-    t_low, t_high = 0.0, 1.0
+        pixel_x, pixel_y = _window_pixels(x0, y0, x1, y1, reach, window)  # [C, B, K²]
+    t_low: Tensor | float = 0.0
+    t_high: Tensor | float = 1.0
     if caps is not None:
         # Square caps: the band of a subpath's end chord runs on a half-width past the end.
-        stretch = chord_half_width.index_select(0, caps.chord) / length_sq.index_select(0, caps.chord).sqrt()
-        start = torch.where((caps.chord == caps.first).view(-1, 1, 1), torch.nan_to_num(caps.start_extension).view(-1, 1, 1), 0.0)
-        end = torch.where((caps.chord == caps.last).view(-1, 1, 1), torch.nan_to_num(caps.end_extension).view(-1, 1, 1), 0.0)
-        t_low = torch.zeros_like(length_sq).index_copy(0, caps.chord, -start * stretch)
-        t_high = torch.ones_like(length_sq).index_copy(0, caps.chord, 1.0 + end * stretch)
-    t = torch.clamp((rel_x * dx + rel_y * dy) / length_sq, t_low, t_high)
-    off_x, off_y = rel_x - t * dx, rel_y - t * dy
-    distance = (off_x * off_x + off_y * off_y).clamp(min=1e-12).sqrt()
-    # Box filter of the band across the chord's normal n: the exact pixel area of a half-plane
-    # {n·(p − c) ≤ h} is A(h), so the band |n·(p − q)| ≤ w/2 covers A(w/2 − d) − A(−w/2 − d).
-    # A zero-length chord (a degenerate segment) has no direction: give it (1, 0), so that no
-    # branch of `_half_plane_area` divides by zero — torch.where's untaken branch would turn
-    # inf into NaN gradients.
-    unit_x, unit_y, _ = _unit_direction(dx, dy)
-    low = torch.minimum(unit_x.abs(), unit_y.abs()).clamp(min=1e-6)
-    high = torch.maximum(unit_x.abs(), unit_y.abs())
-    coverage = (
-        _half_plane_area(chord_half_width - distance, low, high)
-        - _half_plane_area(-chord_half_width - distance, low, high)
-    ).clamp(min=0.0)
+        capped_half_width = chord_half_width.index_select(0, caps.chord)
+        start = torch.where(
+            (caps.chord == caps.first).view(-1, 1, 1), torch.nan_to_num(caps.start_extension).view(-1, 1, 1), 0.0
+        )
+        end = torch.where(
+            (caps.chord == caps.last).view(-1, 1, 1), torch.nan_to_num(caps.end_extension).view(-1, 1, 1), 0.0
+        )
+
+        def stretch(length_sq: Tensor) -> Tensor:
+            return capped_half_width / length_sq.index_select(0, caps.chord).sqrt()
+
+        t_low = lambda length_sq: torch.zeros_like(length_sq).index_copy(0, caps.chord, -start * stretch(length_sq))  # noqa: E731
+        t_high = lambda length_sq: torch.ones_like(length_sq).index_copy(0, caps.chord, 1.0 + end * stretch(length_sq))  # noqa: E731
+    coverage = _band_coverage(x0, y0, x1, y1, chord_half_width, pixel_x, pixel_y, t_low, t_high)
     if caps is not None:
         capped = caps.chord
         factor = _cap_factor(
@@ -574,14 +747,12 @@ def _stroke_coverage(
             pixel_x.index_select(0, capped) + 0.5, pixel_y.index_select(0, capped) + 0.5, caps,
         )
         coverage = coverage.index_copy(0, capped, coverage.index_select(0, capped) * factor)
-    with torch.no_grad():
-        local_x = pixel_x.long() - table[:, 0:1].unsqueeze(-1)
-        local_y = pixel_y.long() - table[:, 1:2].unsqueeze(-1)
-        inside = (local_x >= 0) & (local_x < width) & (local_y >= 0) & (local_y < height)
-        frame = torch.arange(batch, device=x0.device).view(1, -1, 1) * crops.frame_size
-        index = frame + offset + local_y * stride + local_x
-        index = torch.where(inside, index, torch.full_like(index, total)).reshape(-1)
-    buffer = x0.new_zeros(total + 1).scatter_reduce(0, index, coverage.reshape(-1), reduce="amax", include_self=True)
+    buffer = _scatter_max(x0.new_zeros(total + 1), coverage, pixel_x, pixel_y, table, crops.frame_size)
+    if joints is not None:
+        miters = _miter_coverage(x0, y0, x1, y1, chord_half_width.view(-1), joints, max_chord_px)
+        if miters is not None:
+            miter, miter_x, miter_y, miter_chord = miters
+            buffer = _scatter_max(buffer, miter, miter_x, miter_y, table.index_select(0, miter_chord), crops.frame_size)
     return buffer[:total].view(batch, crops.frame_size)
 
 
@@ -744,6 +915,14 @@ class TorchVectorRenderer:
         self._stroke_reach = torch.tensor(
             [math.sqrt(2.0) if flag else 1.0 for flag in square], dtype=dtype, device=self.device
         )
+        # Crops must also hold the miter tips: up to the miter limit in half-widths.
+        grow = self._stroke_reach.clone()
+        joints = self._stroke_segments.joints
+        if len(joints):
+            slot_of_joint = torch.from_numpy(self._stroke_segments.slot[joints[:, 0]]).to(self.device)
+            limit = torch.from_numpy(self._stroke_segments.joint_limit).to(device=self.device, dtype=dtype)
+            grow = grow.scatter_reduce(0, slot_of_joint, limit.clamp(min=1.0), "amax")
+        self._stroke_grow = grow
         fill, stroke, width = _default_colours(clipart)
         self.default_fill_rgba = torch.tensor(fill, dtype=dtype, device=self.device)
         self.default_stroke_rgba = torch.tensor(stroke, dtype=dtype, device=self.device)
@@ -828,7 +1007,7 @@ class TorchVectorRenderer:
             )
             stroke_counts, stroke_boxes = self._segment_stats(
                 points, self._stroke_point_index, self._stroke_slot, stroke_slots,
-                half_width.detach() * self._stroke_reach + 1.0,
+                half_width.detach() * self._stroke_grow + 1.0,
             )
             max_half_width = (
                 (half_width.detach() * self._stroke_reach).amax().view(1) if stroke_slots else half_width.new_zeros(1)
@@ -872,6 +1051,8 @@ class TorchVectorRenderer:
                 _window_size(max_half_width_px),
                 stroke_crops,
                 layout.caps,
+                layout.joints,
+                self.config.max_chord_px,
             )
         else:
             stroke_coverage = points.new_zeros(batch, 0)
