@@ -588,18 +588,21 @@ def _cap_factor(
 
 def _band_coverage(
     x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, chord_half_width: Tensor, pixel_x: Tensor, pixel_y: Tensor,
-    t_low: Tensor | float = 0.0, t_high: Tensor | float = 1.0,
+    stretch: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """[C, B, K²] box-filtered coverage of each chord's band (half-width ``chord_half_width``
-    [C, 1, 1]) at the pixels ``pixel_x``/``pixel_y`` [C, B, K²], the chord stretched to the
-    parameter range [t_low, t_high] (round ends)."""
+    [C, 1, 1]) at the pixels ``pixel_x``/``pixel_y`` [C, B, K²], with round ends; ``stretch``
+    (before the start, after the end; each [C, 1, 1] output px) lengthens chords first."""
     dx, dy = (x1 - x0).unsqueeze(-1), (y1 - y0).unsqueeze(-1)
     rel_x = pixel_x + 0.5 - x0.unsqueeze(-1)
     rel_y = pixel_y + 0.5 - y0.unsqueeze(-1)
     length_sq = (dx * dx + dy * dy).clamp(min=1e-12)
-    if callable(t_low):  # depends on the chord lengths
-        t_low, t_high = t_low(length_sq), t_high(length_sq)
-    t = torch.clamp((rel_x * dx + rel_y * dy) / length_sq, t_low, t_high)
+    t = (rel_x * dx + rel_y * dy) / length_sq
+    if stretch is None:
+        t = t.clamp(0.0, 1.0)
+    else:
+        length = length_sq.sqrt()
+        t = torch.clamp(t, -stretch[0] / length, 1.0 + stretch[1] / length)
     off_x, off_y = rel_x - t * dx, rel_y - t * dy
     distance = (off_x * off_x + off_y * off_y).clamp(min=1e-12).sqrt()
     # Box filter of the band across the chord's normal n: the exact pixel area of a half-plane
@@ -722,24 +725,17 @@ def _stroke_coverage(
     with torch.no_grad():
         reach = chord_half_width * _cap_reach(caps, x0.shape[0], x0.device, x0.dtype) + 0.5
         pixel_x, pixel_y = _window_pixels(x0, y0, x1, y1, reach, window)  # [C, B, K²]
-    t_low: Tensor | float = 0.0
-    t_high: Tensor | float = 1.0
+    stretch = None
     if caps is not None:
         # Square caps: the band of a subpath's end chord runs on a half-width past the end.
         capped_half_width = chord_half_width.index_select(0, caps.chord)
-        start = torch.where(
-            (caps.chord == caps.first).view(-1, 1, 1), torch.nan_to_num(caps.start_extension).view(-1, 1, 1), 0.0
-        )
-        end = torch.where(
-            (caps.chord == caps.last).view(-1, 1, 1), torch.nan_to_num(caps.end_extension).view(-1, 1, 1), 0.0
-        )
-
-        def stretch(length_sq: Tensor) -> Tensor:
-            return capped_half_width / length_sq.index_select(0, caps.chord).sqrt()
-
-        t_low = lambda length_sq: torch.zeros_like(length_sq).index_copy(0, caps.chord, -start * stretch(length_sq))  # noqa: E731
-        t_high = lambda length_sq: torch.ones_like(length_sq).index_copy(0, caps.chord, 1.0 + end * stretch(length_sq))  # noqa: E731
-    coverage = _band_coverage(x0, y0, x1, y1, chord_half_width, pixel_x, pixel_y, t_low, t_high)
+        ends = []
+        for end_chord, extension in ((caps.first, caps.start_extension), (caps.last, caps.end_extension)):
+            at_end = (caps.chord == end_chord).view(-1, 1, 1)
+            cap = torch.where(at_end, torch.nan_to_num(extension).view(-1, 1, 1), 0.0) * capped_half_width
+            ends.append(torch.zeros_like(chord_half_width).index_copy(0, caps.chord, cap))
+        stretch = (ends[0], ends[1])
+    coverage = _band_coverage(x0, y0, x1, y1, chord_half_width, pixel_x, pixel_y, stretch)
     if caps is not None:
         capped = caps.chord
         factor = _cap_factor(
