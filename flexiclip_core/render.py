@@ -269,6 +269,9 @@ class _CapLayout:
     """float [Q] start cap extension in half-widths (0 butt, 1 square), NaN: no cap."""
     end_extension: Tensor
     """float [Q] end cap extension in half-widths, NaN: no cap."""
+    reach: Tensor
+    """float [C, 1, 1] how far, in half-widths, each chord's band reaches past its end points:
+    √2 for the end chords of square caps (the cap's corners), 1 elsewhere."""
 
 
 def _chord_layout(segments: _Segments, counts: np.ndarray, device: torch.device, dtype: torch.dtype) -> _ChordLayout:
@@ -332,12 +335,15 @@ def _cap_layout(
     def tensor(values: np.ndarray, float_type: bool = False) -> Tensor:
         return torch.from_numpy(values).to(device=device, dtype=dtype if float_type else torch.long)
 
+    square_end = (np.nan_to_num(start_cap) > 0) | (np.nan_to_num(end_cap) > 0)
+    reach = np.where(square_end, math.sqrt(2.0), 1.0).reshape(-1, 1, 1)
     return _CapLayout(
         chord=tensor(capped),
         first=tensor(first[capped]),
         last=tensor(last[capped]),
         start_extension=tensor(subpath_start_cap[capped], True),
         end_extension=tensor(subpath_end_cap[capped], True),
+        reach=tensor(reach, True),
     )
 
 
@@ -536,18 +542,6 @@ def _unit_direction(dx: Tensor, dy: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return unit_x, unit_y, degenerate
 
 
-def _cap_reach(caps: _CapLayout | None, chords: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """[C, 1, 1] how far, in half-widths, each chord's band reaches past its end points: √2 for
-    the end chords of square caps (the cap's corners), 1 elsewhere."""
-    reach = torch.ones(chords, device=device, dtype=dtype)
-    if caps is not None:
-        square = ((caps.chord == caps.first) & (caps.start_extension > 0)) | (
-            (caps.chord == caps.last) & (caps.end_extension > 0)
-        )
-        reach = reach.index_fill(0, caps.chord[square], math.sqrt(2.0))
-    return reach.view(-1, 1, 1)
-
-
 def _cap_factor(
     x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, half_width: Tensor, centre_x: Tensor, centre_y: Tensor,
     caps: _CapLayout,
@@ -723,7 +717,7 @@ def _stroke_coverage(
     table = crops.table.index_select(0, chord_slot)
     chord_half_width = half_width.index_select(0, chord_slot).view(-1, 1, 1)
     with torch.no_grad():
-        reach = chord_half_width * _cap_reach(caps, x0.shape[0], x0.device, x0.dtype) + 0.5
+        reach = (chord_half_width if caps is None else chord_half_width * caps.reach) + 0.5
         pixel_x, pixel_y = _window_pixels(x0, y0, x1, y1, reach, window)  # [C, B, K²]
     stretch = None
     if caps is not None:
