@@ -25,15 +25,16 @@ import os
 import re
 import tempfile
 import uuid
-from datetime import date, datetime, timezone
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 
 from catalogs.errors import CatalogError
+from catalogs.rows import OUTPUT_COLUMNS, OUTPUT_SCHEMA, OutputRow, Status, as_rows, parse_time, rows_to_table
 from catalogs.storage import (
     delta_storage_options,
     file_uri_to_path,
@@ -42,7 +43,6 @@ from catalogs.storage import (
     split_s3,
     uri_scheme,
 )
-from flexiclip_core.metrics import METRIC_COLUMNS
 
 if TYPE_CHECKING:
     import pandas
@@ -50,8 +50,6 @@ if TYPE_CHECKING:
 __all__ = [
     "OUTPUT_COLUMNS",
     "OUTPUT_SCHEMA",
-    "STATUSES",
-    "MEDIA_KINDS",
     "idempotency_key",
     "code_version",
     "OutputCatalog",
@@ -59,50 +57,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STATUSES: tuple[str, ...] = ("succeeded", "failed", "skipped")
-MEDIA_KINDS: tuple[str, ...] = ("video", "gif", "svg_animation", "poster")
-"""Output files of a clip; each has a ``<kind>_uri`` and a ``<kind>_sha256`` column."""
-
-_TIMESTAMP = pa.timestamp("us", tz="UTC")
-_LEADING_FIELDS: list[tuple[str, pa.DataType]] = [
-    ("run_id", pa.string()),
-    ("clip_id", pa.string()),
-    ("status", pa.string()),
-    ("error_type", pa.string()),
-    ("error_message", pa.string()),
-    ("svg_sha256", pa.string()),
-    ("prompt", pa.string()),
-    ("method", pa.string()),
-    ("config_hash", pa.string()),
-    ("prior", pa.string()),
-    ("seed", pa.int64()),
-    ("code_version", pa.string()),
-    ("idempotency_key", pa.string()),
-]
-_MEDIA_FIELDS = [(f"{kind}_{part}", pa.string()) for kind in MEDIA_KINDS for part in ("uri", "sha256")]
-_METRIC_FIELDS = [(name, pa.float64()) for name in METRIC_COLUMNS]
-_TRAILING_FIELDS: list[tuple[str, pa.DataType]] = [
-    ("iterations", pa.int64()),
-    ("seconds", pa.float64()),
-    ("device", pa.string()),
-    ("started_at", _TIMESTAMP),
-    ("finished_at", _TIMESTAMP),
-    ("prior_is_trained", pa.bool_()),
-    ("warnings", pa.string()),
-]
-
-OUTPUT_SCHEMA: pa.Schema = pa.schema(
-    [pa.field(name, dtype) for name, dtype in _LEADING_FIELDS + _MEDIA_FIELDS + _METRIC_FIELDS + _TRAILING_FIELDS]
-)
-"""Arrow schema of the output table: pipeline.md's columns (media as ``<kind>_uri`` +
-``<kind>_sha256``), every metric column of metrics.md (float64, null when not computed),
-``prior_is_trained`` and ``warnings`` (JSON text of a list). All nullable; `OutputCatalog`
-checks that ``run_id`` and ``status`` are set and a succeeded row has an idempotency key."""
-OUTPUT_COLUMNS: tuple[str, ...] = tuple(OUTPUT_SCHEMA.names)
-
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MEDIA_SUFFIX = re.compile(r"(\.[A-Za-z0-9]{1,16}){1,3}")
-_TIMESTAMP_COLUMNS = {name for name, dtype in _TRAILING_FIELDS if dtype == _TIMESTAMP}
 _COMMIT_TOKEN = "flexiclip_commit"
 
 
@@ -183,91 +139,6 @@ def _git_commit(repo: Path) -> str | None:
 
 def _is_hex_commit(text: str) -> bool:
     return bool(re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", text))
-
-
-# ---------------------------------------------------------------------------------------------
-# Rows
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _as_utc(value).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _as_utc(value: datetime) -> datetime:
-    # Naive datetimes are taken as UTC: the pipeline records every time in UTC.
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-def _parse_time(value: Any, column: str) -> datetime | None:
-    if value is None:
-        return None
-    if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
-        value = value.to_pydatetime()
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise CatalogError(f"column {column!r}: {value!r} is not an ISO 8601 time") from None
-    if not isinstance(value, datetime):
-        raise CatalogError(f"column {column!r}: expected a datetime, got {type(value).__name__}")
-    return _as_utc(value)
-
-
-def _normalise_row(row: dict[str, Any], *, run_id: str | None = None, require_run_id: bool = True) -> dict[str, Any]:
-    """A copy of ``row`` ready for OUTPUT_SCHEMA; CatalogError naming the clip and column if not."""
-    if not isinstance(row, dict):
-        raise CatalogError(f"an output row must be a dict, got {type(row).__name__}")
-    label = f"output row for clip {row.get('clip_id')!r}"
-    unknown = sorted(set(row) - set(OUTPUT_COLUMNS))
-    if unknown:
-        raise CatalogError(f"{label}: unknown column(s) {', '.join(unknown)}")
-    out: dict[str, Any] = {name: row.get(name) for name in OUTPUT_COLUMNS}
-    if run_id is not None:
-        out["run_id"] = run_id
-    if (require_run_id or out["run_id"] is not None) and (not isinstance(out["run_id"], str) or not out["run_id"]):
-        raise CatalogError(f"{label}: 'run_id' must be a non-empty string")
-    if out["status"] not in STATUSES:
-        raise CatalogError(f"{label}: 'status' must be one of {', '.join(STATUSES)}, got {out['status']!r}")
-    key = out["idempotency_key"]
-    if key is not None and (not isinstance(key, str) or not _HEX64.fullmatch(key)):
-        raise CatalogError(f"{label}: 'idempotency_key' must be 64 lower-case hex digits, got {key!r}")
-    if out["status"] == "succeeded" and key is None:
-        raise CatalogError(f"{label}: a succeeded row needs an 'idempotency_key'")
-    for column in _TIMESTAMP_COLUMNS:
-        out[column] = _parse_time(out[column], column)
-    if out["warnings"] is not None and not isinstance(out["warnings"], str):
-        out["warnings"] = json.dumps(out["warnings"], default=_json_default, ensure_ascii=False)
-    for name, value in out.items():
-        if isinstance(value, np.generic):
-            out[name] = value.item()
-    return out
-
-
-def _rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
-    try:
-        return pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as error:
-        # Find the offending row and column so the message is precise.
-        for row in rows:
-            for field in OUTPUT_SCHEMA:
-                try:
-                    pa.array([row[field.name]], type=field.type)
-                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as cell_error:
-                    raise CatalogError(
-                        f"output row for clip {row.get('clip_id')!r}: column {field.name!r} "
-                        f"({field.type}) cannot hold {row[field.name]!r}: {cell_error}"
-                    ) from error
-        raise CatalogError(f"output rows do not fit the output schema: {error}") from error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,13 +250,13 @@ class OutputCatalog:
         """
         if version is not None and as_of is not None:
             raise CatalogError("read: give either version or as_of, not both")
-        if status is not None and status not in STATUSES:
-            raise CatalogError(f"read: status must be one of {', '.join(STATUSES)}, got {status!r}")
+        if status is not None and status not in set(Status):
+            raise CatalogError(f"read: status must be one of {', '.join(Status)}, got {status!r}")
         filters = [("status", "=", status)] if status is not None else None
         if version is None and as_of is None and not self.exists():
             return OUTPUT_SCHEMA.empty_table().to_pandas()
         if as_of is not None:
-            version = self._version_as_of(_parse_time(as_of, "as_of"))
+            version = self._version_as_of(parse_time(as_of, "as_of"))
         return self._table(version).to_pyarrow_table(filters=filters).to_pandas()
 
     def _version_as_of(self, moment: datetime) -> int:
@@ -435,17 +306,17 @@ class OutputCatalog:
 
     # --- staging ----------------------------------------------------------------------------
 
-    def stage(self, row: dict) -> None:
+    def stage(self, row: OutputRow | Mapping[str, Any]) -> None:
         """Durably record one finished row (media already put) before the run's commit.
 
         Stored as ROOT/staging/<idempotency_key>.json (atomic: tmp + rename locally, one PUT
         on S3); staging the same key again replaces the entry.
         """
-        clean = _normalise_row(row, require_run_id=False)
-        key = clean["idempotency_key"]
+        (clean,) = as_rows([row])
+        key = clean.idempotency_key
         if key is None:
-            raise CatalogError(f"output row for clip {clean['clip_id']!r}: staging needs an 'idempotency_key'")
-        payload = json.dumps(clean, default=_json_default, ensure_ascii=False, sort_keys=True).encode("utf-8")
+            raise CatalogError(f"output row for clip {clean.clip_id!r}: staging needs an 'idempotency_key'")
+        payload = clean.to_json().encode("utf-8")
         if self.is_s3:
             self._fs.pipe_file(s3_path(self._join("staging", key + ".json")), payload)
             return
@@ -453,18 +324,17 @@ class OutputCatalog:
         folder.mkdir(parents=True, exist_ok=True)
         _atomic_write(folder / f"{key}.json", payload)
 
-    def staged(self) -> dict[str, dict]:
+    def staged(self) -> dict[str, OutputRow]:
         """idempotency_key → staged row, for rows finished by runs that have not committed them."""
-        rows: dict[str, dict] = {}
+        rows: dict[str, OutputRow] = {}
         for key, name, payload in self._staged_payloads():
             try:
-                row = json.loads(payload)
-                _normalise_row(row, require_run_id=False)
-            except (ValueError, CatalogError) as error:
+                row = OutputRow.from_json(payload)
+            except CatalogError as error:
                 log.warning("ignoring unreadable staging entry %s: %s", name, error)
                 continue
-            if row.get("idempotency_key") != key:
-                log.warning("ignoring staging entry %s: its row has key %r", name, row.get("idempotency_key"))
+            if row.idempotency_key != key:
+                log.warning("ignoring staging entry %s: its row has key %r", name, row.idempotency_key)
                 continue
             rows[key] = row
         return rows
@@ -514,20 +384,21 @@ class OutputCatalog:
 
     # --- commit -----------------------------------------------------------------------------
 
-    def commit(self, rows: list[dict], *, run_id: str) -> int:
+    def commit(self, rows: Iterable[OutputRow | Mapping[str, Any]], *, run_id: str) -> int:
         """Append ``rows`` in ONE Delta commit whose metadata names ``run_id``; returns its version.
 
         Every row's ``run_id`` is set to ``run_id`` (the run that committed it, also for rows
         staged by an earlier run). Afterwards the staging entries of the committed rows are
-        cleared. Concurrent commits from other processes are retried by delta-rs (appends do
+        cleared. Records (mappings) are accepted and validated as `OutputRow.from_record`.
+        Concurrent commits from other processes are retried by delta-rs (appends do
         not conflict) and all land.
         """
         from deltalake import CommitProperties, write_deltalake
 
         if not isinstance(run_id, str) or not run_id:
             raise CatalogError("commit: run_id must be a non-empty string")
-        clean = [_normalise_row(row, run_id=run_id) for row in rows]
-        table = _rows_to_table(clean)
+        clean = [row.replace(run_id=run_id) for row in as_rows(rows)]
+        table = rows_to_table(clean)
         token = uuid.uuid4().hex
         properties = CommitProperties(
             custom_metadata={"run_id": run_id, _COMMIT_TOKEN: token, "code_version": code_version()},
@@ -539,7 +410,7 @@ class OutputCatalog:
         version = self._find_commit(token)
         if version is None:
             raise CatalogError(f"output catalog {self.table_uri!r}: the commit of run {run_id!r} is not in the history")
-        self._clear_staged({row["idempotency_key"] for row in clean if row["idempotency_key"]})
+        self._clear_staged({row.idempotency_key for row in clean if row.idempotency_key})
         log.info("output catalog %s: run %s committed %d row(s) as version %d", self.table_uri, run_id, len(clean), version)
         return version
 

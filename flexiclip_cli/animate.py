@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from flexiclip_cli.common import BadInput, refused_input_exits
+
 log = logging.getLogger(__name__)
 
 
@@ -41,8 +43,6 @@ def animate(
     negative_prompt: Annotated[str | None, typer.Option(help="Text the motion should avoid.")] = None,
 ) -> None:
     """Animate one clipart from a text prompt and write video.mp4, animation.gif, animation.svg, frames/, poster.png, metrics.json, config.json."""
-    from flexiclip_cli.main import refused_input_exits, load_clipart  # noqa: F401  (shared error handling)
-
     with refused_input_exits(svg.name):
         import numpy as np
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -52,8 +52,6 @@ def animate(
         from flexiclip_core.optimize import preset
 
         if not svg.is_file():
-            from flexiclip_cli.main import BadInput
-
             raise BadInput(f"file not found: {svg}")
         config = preset(method)
         overrides: dict = {}

@@ -3,7 +3,8 @@
 ``run`` executes the same Prefect flow as the ``prefect.yaml`` deployment (`flows.nightly`):
 with no ``PREFECT_API_URL`` it starts an ephemeral Prefect API, with no ``RAY_ADDRESS`` a local
 Ray. Exit status: 0 every clip succeeded or was already done, 1 some clips failed (their rows
-say why) or the run crashed, 2 bad input (unreadable catalog, invalid option, missing weights).
+say why), 2 bad input (unreadable catalog, invalid option, missing weights), 3 infrastructure
+(no worker could start, the cluster or storage failed, the run crashed).
 
 Run standalone as ``python -m flexiclip_cli.pipeline run …`` too.
 """
@@ -17,10 +18,17 @@ from typing import Annotated, Any
 
 import typer
 
-log = logging.getLogger(__name__)
+from flexiclip_cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_CLIPS_FAILED,
+    EXIT_INFRASTRUCTURE,
+    BadInput,
+    configure_logging,
+    exit_code_for,
+    refused_input_exits,
+)
 
-EXIT_CLIPS_FAILED = 1
-EXIT_BAD_INPUT = 2
+log = logging.getLogger(__name__)
 
 SHOW_COLUMNS: tuple[str, ...] = ("clip_id", "status", "error_type", "prior", "seconds", "video_uri", "run_id")
 """Columns `catalog show` prints as a table (``--json`` prints every column)."""
@@ -41,11 +49,13 @@ def run(
     gpus_per_worker: Annotated[float | None, typer.Option(min=0, help="GPUs per actor (default 1 on GPU clusters, 0 on CPU).")] = None,
     clip_timeout: Annotated[float, typer.Option(min=1, help="Per-clip time limit, seconds.")] = 3600.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries of a clip whose worker died.")] = 2,
+    worker_start_timeout: Annotated[float, typer.Option(min=1, help="Limit for a worker to start and load its prior, seconds.")] = 900.0,
 ) -> None:
     """Animate every new clip of CATALOG into the versioned output catalog at --output."""
     summary = run_pipeline(catalog, output, prior=prior, method=method, iterations=iterations, workers=workers,
                            force=force, overrides=parse_overrides(override or []), gpus_per_worker=gpus_per_worker,
-                           clip_timeout_s=clip_timeout, max_retries=max_retries)
+                           clip_timeout_s=clip_timeout, max_retries=max_retries,
+                           worker_start_timeout_s=worker_start_timeout)
     if summary["failed"]:
         raise typer.Exit(EXIT_CLIPS_FAILED)
 
@@ -80,6 +90,7 @@ def run_pipeline(catalog: str, output: str, **parameters: Any) -> dict[str, Any]
         if logger.getEffectiveLevel() > logging.INFO:
             logger.setLevel(logging.INFO)  # per-clip progress lines
 
+    from catalogs.errors import PipelineError
     from flexiclip_core.errors import FlexiclipError
     from flows.nightly import nightly, summary_of
 
@@ -87,11 +98,11 @@ def run_pipeline(catalog: str, output: str, **parameters: Any) -> dict[str, Any]
     summary = summary_of(state)
     if summary is None:
         error = state.result(raise_on_failure=False)
-        if isinstance(error, FlexiclipError):
+        if isinstance(error, (FlexiclipError, PipelineError)):
             typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(EXIT_BAD_INPUT)
-        typer.echo(f"error: the run crashed: {state.message}", err=True)
-        raise typer.Exit(EXIT_CLIPS_FAILED)
+        else:
+            typer.echo(f"error: the run crashed: {state.message}", err=True)
+        raise typer.Exit(exit_code_for(error) if isinstance(error, BaseException) else EXIT_INFRASTRUCTURE)
     print_summary(summary)
     return summary
 
@@ -133,8 +144,6 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """One line per catalog version: version, time, run id, operation, rows."""
-    from flexiclip_cli.main import refused_input_exits
-
     with refused_input_exits(root):
         entries = _catalog(root).history()
     if as_json:
@@ -160,8 +169,6 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows (every column) as JSON lines.")] = False,
 ) -> None:
     """The catalog's rows at the latest version, at --version N or --as-of TIME."""
-    from flexiclip_cli.main import BadInput, refused_input_exits
-
     with refused_input_exits(root):
         if version is not None and as_of is not None:
             raise BadInput("give either --version or --as-of, not both")
@@ -213,7 +220,5 @@ def standalone_app() -> typer.Typer:
 
 
 if __name__ == "__main__":
-    from flexiclip_cli.main import configure_logging
-
     configure_logging(False)
     standalone_app()(prog_name="flexiclip")

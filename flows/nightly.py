@@ -18,6 +18,7 @@ from typing import Any
 from prefect import flow
 from prefect.states import Completed, Failed, State
 
+from catalogs.rows import OutputRow
 from tasks.pool import ActorPool, PoolConfig
 from tasks.report import UNTRAINED_NOTE, RunSummary, summarise
 from tasks.runtime import apply_pipeline_env, ray_session
@@ -51,6 +52,7 @@ def nightly(
     torch_threads: int | None = None,
     clip_timeout_s: float = 3600.0,
     max_retries: int = 2,
+    worker_start_timeout_s: float = 900.0,
 ) -> State:
     """Animate every new clip of CATALOG into the versioned output catalog at OUTPUT.
 
@@ -69,6 +71,7 @@ def nightly(
         torch_threads: torch threads per actor (default: one per reserved CPU).
         clip_timeout_s: per-clip wall-clock limit; the clip fails and its worker is replaced.
         max_retries: retries of a clip whose worker died, before it is recorded as failed.
+        worker_start_timeout_s: limit for the first worker to start (exit 3 past it).
     """
     from catalogs.output import OutputCatalog
     from catalogs.storage import storage_options_from_env
@@ -83,7 +86,7 @@ def nightly(
     output_catalog = OutputCatalog(output, storage_options=storage_options)
     rows, errors = read_input_catalog(catalog, storage_options, lambda changes: config.with_overrides(changes))
 
-    final_rows: list[tuple[int, dict]] = []
+    final_rows: list[tuple[int, OutputRow]] = []
     prior_name: str | None = None
     prior_is_trained: bool | None = None
     adopted = 0
@@ -95,6 +98,7 @@ def nightly(
                 pool = ActorPool(prior, output_catalog.root, PoolConfig(
                     workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
                     torch_threads=torch_threads, clip_timeout_s=clip_timeout_s, max_retries=max_retries,
+                    start_timeout_s=worker_start_timeout_s,
                 ))
                 info = pool.start_first()
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained

@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tasks.jobs import SUCCEEDED, ClipJob, failed_row, invalid_input_row, request_hash, skipped_row
+from catalogs.rows import OutputRow, Status
+from tasks.jobs import ClipJob, failed_row, invalid_input_row, request_hash, skipped_row
 
 if TYPE_CHECKING:
     from catalogs.input import ClipRow, RowError
@@ -40,15 +41,15 @@ def base_config(method: str, iterations: int | None = None, overrides: dict[str,
 
 @dataclass
 class Plan:
-    """Where each input row of a run goes; rows are (input row index, row dict)."""
+    """Where each input row of a run goes; rows are (input row index, row)."""
 
     jobs: list[ClipJob] = field(default_factory=list)
     """Clips to animate now."""
-    adopted: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    adopted: list[tuple[int, OutputRow]] = field(default_factory=list)
     """Succeeded rows staged by an earlier run that was stopped before its commit."""
-    skipped: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    skipped: list[tuple[int, OutputRow]] = field(default_factory=list)
     """Clips whose idempotency key already succeeded (rows point at the existing media)."""
-    failed: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    failed: list[tuple[int, OutputRow]] = field(default_factory=list)
     """Invalid input rows and clips whose SVG cannot be read."""
 
     @property
@@ -82,9 +83,10 @@ def build_jobs(
         config_hash = request_hash(row_config, keypoints=row.keypoints, skeleton=row.skeleton,
                                    layers=row.layers, negative_prompt=row.negative_prompt)
         if isinstance(svg, BaseException):
-            base = {"run_id": run_id, "clip_id": row.clip_id, "prompt": row.prompt, "method": row_config.method,
-                    "config_hash": config_hash, "prior": prior_name, "seed": int(row_config.seed),
-                    "code_version": code_version, "iterations": int(row_config.iterations)}
+            base = OutputRow(run_id=run_id, clip_id=row.clip_id, status=Status.FAILED, prompt=row.prompt,
+                             method=row_config.method, config_hash=config_hash, prior=prior_name,
+                             seed=int(row_config.seed), code_version=code_version,
+                             iterations=int(row_config.iterations))
             plan.failed.append((row.row_index, failed_row(base, type(svg).__name__, str(svg))))
             continue
         svg_sha256 = hashlib.sha256(svg).hexdigest()
@@ -125,8 +127,8 @@ def _read(read_svg: Callable[[str], bytes], uri: str) -> bytes | BaseException:
 def select_work(
     plan: Plan,
     *,
-    succeeded: dict[str, dict[str, Any]],
-    staged: dict[str, dict[str, Any]],
+    succeeded: dict[str, OutputRow],
+    staged: dict[str, OutputRow],
     force: bool,
 ) -> Plan:
     """Split ``plan.jobs`` into work to do, rows to adopt from staging and rows to skip.
@@ -140,8 +142,8 @@ def select_work(
             result.skipped.append((job.row_index, skipped_row(job, succeeded[job.idempotency_key])))
             continue
         previous = staged.get(job.idempotency_key)
-        if not force and previous is not None and previous.get("status") == SUCCEEDED:
-            result.adopted.append((job.row_index, {**previous, "run_id": job.run_id}))
+        if not force and previous is not None and previous.status is Status.SUCCEEDED:
+            result.adopted.append((job.row_index, previous.replace(run_id=job.run_id)))
             continue
         result.jobs.append(job)
     log.info("plan: %d to animate, %d adopted from staging, %d skipped, %d failed before running",
@@ -149,14 +151,14 @@ def select_work(
     return result
 
 
-def succeeded_rows(frame: Any) -> dict[str, dict[str, Any]]:
+def succeeded_rows(frame: Any) -> dict[str, OutputRow]:
     """key → latest succeeded row, from a pandas frame of the output catalog's succeeded rows."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, OutputRow] = {}
     if frame is None or len(frame) == 0:
         return found
     records: Iterable[dict[str, Any]] = frame.sort_values("finished_at", na_position="first").to_dict("records")
     for record in records:
         key = record.get("idempotency_key")
         if key:
-            found[key] = record
+            found[key] = OutputRow.from_record(record, strict=False)
     return found

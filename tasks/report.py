@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tasks.jobs import FAILED, SKIPPED, SUCCEEDED
+from catalogs.rows import OutputRow, Status
 
 UNTRAINED_NOTE = (
     "the tiny test prior has random weights: its motion is untrained and says nothing about the "
@@ -62,7 +62,7 @@ class RunSummary:
 
 
 def summarise(
-    rows: list[dict[str, Any]],
+    rows: list[OutputRow],
     *,
     run_id: str,
     catalog: str,
@@ -79,17 +79,16 @@ def summarise(
     report_uri: str | None = None,
 ) -> RunSummary:
     """Count ``rows`` (the run's final rows) and average the metrics of the succeeded ones."""
-    by_status = {status: [r for r in rows if r.get("status") == status] for status in (SUCCEEDED, FAILED, SKIPPED)}
+    by_status = {status: [r for r in rows if r.status is status] for status in Status}
     means: dict[str, float | None] = {}
     for column in metric_columns:
-        values = [float(r[column]) for r in by_status[SUCCEEDED] if _finite(r.get(column))]
+        values = [float(r.metrics[column]) for r in by_status[Status.SUCCEEDED] if _finite(r.metrics.get(column))]
         means[column] = sum(values) / len(values) if values else None
-    failures = [Failure(str(r.get("clip_id")), str(r.get("error_type")), str(r.get("error_message")))
-                for r in by_status[FAILED]]
+    failures = [Failure(str(r.clip_id), str(r.error_type), str(r.error_message)) for r in by_status[Status.FAILED]]
     return RunSummary(
         run_id=run_id, catalog=catalog, output=output, version=version, prior=prior,
-        prior_is_trained=prior_is_trained, rows=len(rows), succeeded=len(by_status[SUCCEEDED]),
-        failed=len(by_status[FAILED]), skipped=len(by_status[SKIPPED]), adopted=adopted, retries=retries,
+        prior_is_trained=prior_is_trained, rows=len(rows), succeeded=len(by_status[Status.SUCCEEDED]),
+        failed=len(by_status[Status.FAILED]), skipped=len(by_status[Status.SKIPPED]), adopted=adopted, retries=retries,
         timeouts=timeouts, workers=workers, seconds=seconds, failures=failures, metric_means=means,
         report_uri=report_uri,
     )

@@ -8,7 +8,6 @@ retries that clip elsewhere.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -17,7 +16,9 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.jobs import MEDIA_OUTPUTS, SUCCEEDED, ClipJob, failed_row, one_line, utc_now
+from catalogs.rows import MEDIA_KINDS, MediaRef, OutputRow, Status, one_line
+from flexiclip_core.errors import FlexiclipError
+from tasks.jobs import ClipJob, utc_now
 from tasks.report import UNTRAINED_NOTE
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,14 @@ class ClipWorker:
             # Two actors on two cores: one thread each keeps them from fighting over the cores.
             torch.set_num_threads(int(torch_threads))
         self.device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
-        self.prior, self.fallback_reason = load_video_prior(prior_spec, self.device)
+        self.refused: FlexiclipError | None = None
+        try:
+            self.prior, self.fallback_reason = load_video_prior(prior_spec, self.device)
+        except FlexiclipError as exc:
+            # Bad input (an explicit prior whose weights are absent): `info` raises it, so the
+            # driver gets the error itself rather than an opaque "actor died in __init__".
+            self.refused = exc
+            return
         from flexiclip_core.learned_metrics import LearnedMetrics, LearnedMetricsConfig
 
         # Learned-metric models load once per actor from the FLEXICLIP_* paths (None + reason otherwise).
@@ -91,7 +99,11 @@ class ClipWorker:
         log.info("worker %d ready: prior %s on %s", os.getpid(), self.prior.name, self.device)
 
     def info(self) -> WorkerInfo:
+        """What this worker is; raises the bad-input error that kept it from loading its prior."""
         import torch
+
+        if self.refused is not None:
+            raise self.refused
 
         return WorkerInfo(
             pid=os.getpid(),
@@ -104,39 +116,42 @@ class ClipWorker:
             torch_threads=torch.get_num_threads(),
         )
 
-    def animate(self, job: ClipJob) -> dict[str, Any]:
+    def animate(self, job: ClipJob) -> OutputRow:
         """Animate ``job`` and publish its media; returns its ``succeeded`` or ``failed`` row."""
         started_at = utc_now()
-        base = job.base_row()
         out_dir = tempfile.mkdtemp(prefix=f"{job.clip_id}-", dir=self.scratch_root)
         try:
             outputs = self._animate(job, out_dir)
-            row = {**base, "status": SUCCEEDED, "error_type": None, "error_message": None}
-            for kind, suffix in MEDIA_OUTPUTS.items():
-                uri, digest = self.catalog.put_media(outputs.files[kind], suffix)
-                row[f"{kind}_uri"], row[f"{kind}_sha256"] = uri, digest
-            row.update({name: _float_or_none(value) for name, value in outputs.metrics.values.items()})
+            media = {}
+            for kind in MEDIA_KINDS:
+                path = outputs.files.get(kind.name)
+                if path is None:
+                    if kind.required:
+                        raise KeyError(f"clip {job.clip_id!r}: the export wrote no {kind.name!r} file")
+                    continue
+                media[kind.name] = MediaRef(*self.catalog.put_media(path, kind.suffix))
             result = outputs.result
-            row.update(
+            notes = [f"{name} not computed: {reason}" for name, reason in sorted(outputs.metrics.reasons.items())]
+            if not result.prior_is_trained:
+                notes.insert(0, f"prior {result.prior_name!r}: {UNTRAINED_NOTE}")
+            return job.row(
+                Status.SUCCEEDED,
+                media=media,
+                metrics=dict(outputs.metrics.values),
                 seconds=float(result.seconds),
                 device=str(result.device),
                 prior=result.prior_name,
                 prior_is_trained=bool(result.prior_is_trained),
                 started_at=started_at,
                 finished_at=utc_now(),
+                warnings=tuple(one_line(note, 500) for note in notes),
             )
-            notes = [f"{name} not computed: {reason}" for name, reason in sorted(outputs.metrics.reasons.items())]
-            if not result.prior_is_trained:
-                notes.insert(0, f"prior {result.prior_name!r}: {UNTRAINED_NOTE}")
-            row["warnings"] = json.dumps([one_line(note, 500) for note in notes]) if notes else None
-            return row
         except Exception as exc:  # one bad clip never takes the worker (or the batch) down
             log.warning("clip %s failed: %s: %s", job.clip_id, type(exc).__name__, exc, exc_info=not _expected(exc))
-            row = failed_row(base, type(exc).__name__, str(exc) or type(exc).__name__, started_at=started_at)
-            row["prior_is_trained"] = bool(self.prior.is_trained)
-            row["device"] = self.device
-            row["seconds"] = (row["finished_at"] - started_at).total_seconds()
-            return row
+            finished_at = utc_now()
+            return job.failed(type(exc).__name__, str(exc) or type(exc).__name__, started_at=started_at,
+                              prior_is_trained=bool(self.prior.is_trained), device=self.device,
+                              seconds=(finished_at - started_at).total_seconds())
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
 
@@ -162,10 +177,3 @@ def _expected(exc: BaseException) -> bool:
     from flexiclip_core.errors import FlexiclipError
 
     return isinstance(exc, FlexiclipError)
-
-
-def _float_or_none(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if value == value else None  # NaN → None (a missing metric, not a number)

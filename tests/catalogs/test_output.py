@@ -196,7 +196,7 @@ def test_staging_survives_a_new_instance_and_is_cleared_by_commit(tmp_path: Path
     run2 = OutputCatalog(str(root))
     staged = run2.staged()
     assert set(staged) == {key_for("a"), key_for("b")}
-    assert staged[key_for("a")]["clip_id"] == "a" and staged[key_for("a")]["motion_vitality"] == 1.25
+    assert staged[key_for("a")].clip_id == "a" and staged[key_for("a")].metrics["motion_vitality"] == 1.25
     assert not run2.exists()
 
     version = run2.commit(list(staged.values()) + [make_row("c")], run_id="run-2")

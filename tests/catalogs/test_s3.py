@@ -175,7 +175,7 @@ def test_output_catalog_on_s3(s3_options, prefix, tmp_path: Path, loopback_only)
 
     catalog.stage(_row("a", video_uri=uri, video_sha256=digest))
     fresh = OutputCatalog(prefix + "/out", storage_options=fsspec_storage_options(s3_options))  # s3fs spelling
-    assert list(fresh.staged().values())[0]["video_uri"] == uri
+    assert list(fresh.staged().values())[0].media["video"].uri == uri
 
     v0 = fresh.commit(list(fresh.staged().values()), run_id="s3-run-1")
     time.sleep(0.01)

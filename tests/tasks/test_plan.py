@@ -9,7 +9,8 @@ import pytest
 
 from catalogs.input import read_catalog, read_svg_bytes
 from catalogs.output import idempotency_key
-from tasks.jobs import FAILED, SKIPPED, SUCCEEDED, request_hash
+from catalogs.rows import MediaRef, OutputRow, Status
+from tasks.jobs import request_hash
 from tasks.plan import base_config, build_jobs, select_work
 from tests.flows.harness import sample_rows, write_catalog
 
@@ -36,12 +37,12 @@ def test_every_input_row_becomes_a_job_or_a_failed_row_with_a_reason(tmp_path: P
     assert [job.clip_id for job in plan.jobs] == ["human", "plant"]
     failed = {index: row for index, row in plan.failed}
     assert set(failed) == {2, 3, 4, 5, 6}
-    assert all(row["status"] == FAILED and row["error_message"] for row in failed.values())
-    assert failed[2]["clip_id"] == "row-2" and "unsafe" in failed[2]["error_message"]
-    assert failed[3]["error_type"] == failed[4]["error_type"] == "duplicate_clip_id"
-    assert failed[5]["error_type"] == "SvgSourceError" and "no such file" in failed[5]["error_message"]
-    assert failed[6]["error_type"] == "invalid_config" and "iterations" in failed[6]["error_message"]
-    assert "\n" not in "".join(row["error_message"] for row in failed.values())
+    assert all(row.status is Status.FAILED and row.error_message for row in failed.values())
+    assert failed[2].clip_id == "row-2" and "unsafe" in failed[2].error_message
+    assert failed[3].error_type == failed[4].error_type == "duplicate_clip_id"
+    assert failed[5].error_type == "SvgSourceError" and "no such file" in failed[5].error_message
+    assert failed[6].error_type == "invalid_config" and "iterations" in failed[6].error_message
+    assert "\n" not in "".join(row.error_message for row in failed.values())
 
 
 def test_key_follows_svg_prompt_config_prior_seed_and_rig(tmp_path: Path):
@@ -64,16 +65,17 @@ def test_key_follows_svg_prompt_config_prior_seed_and_rig(tmp_path: Path):
 def test_select_work_skips_succeeded_adopts_staged_and_force_redoes(tmp_path: Path):
     plan = plan_for(tmp_path, sample_rows(tmp_path / "in", ["human", "plant", "object"]))
     human, plant, obj = plan.jobs
-    previous = {"status": SUCCEEDED, "video_uri": "/root/media/ab/ab.mp4", "gif_uri": "/root/media/cd/cd.gif"}
-    staged_row = {**human.base_row(), "run_id": "killed-run", "status": SUCCEEDED, "video_uri": "/v.mp4"}
-    staged = {human.idempotency_key: staged_row, plant.idempotency_key: {**plant.base_row(), "status": FAILED}}
+    previous = obj.row(Status.SUCCEEDED, media={"video": MediaRef("/root/media/ab/ab.mp4", "ab"),
+                                                "gif": MediaRef("/root/media/cd/cd.gif", "cd")})
+    staged_row = human.row(Status.SUCCEEDED, run_id="killed-run", media={"video": MediaRef("/v.mp4", None)})
+    staged = {human.idempotency_key: staged_row, plant.idempotency_key: plant.row(Status.FAILED)}
     selected = select_work(plan, succeeded={obj.idempotency_key: previous}, staged=staged, force=False)
     assert [job.clip_id for job in selected.jobs] == ["plant"]  # a staged failure is retried
     (index, adopted), = selected.adopted
-    assert index == human.row_index and adopted["video_uri"] == "/v.mp4" and adopted["run_id"] == "run-1"
+    assert index == human.row_index and adopted.media["video"].uri == "/v.mp4" and adopted.run_id == "run-1"
     (index, skipped), = selected.skipped
-    assert index == obj.row_index and skipped["status"] == SKIPPED
-    assert skipped["video_uri"] == previous["video_uri"] and skipped["gif_uri"] == previous["gif_uri"]
+    assert index == obj.row_index and skipped.status is Status.SKIPPED
+    assert skipped.media == previous.media and skipped.to_record()["gif_uri"] == "/root/media/cd/cd.gif"
     assert selected.row_count == 3
     forced = select_work(plan, succeeded={obj.idempotency_key: previous}, staged=staged, force=True)
     assert [job.clip_id for job in forced.jobs] == ["human", "plant", "object"]
