@@ -61,6 +61,13 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MEDIA_SUFFIX = re.compile(r"(\.[A-Za-z0-9]{1,16}){1,3}")
 _COMMIT_TOKEN = "flexiclip_commit"
 
+MEDIA_CHECK_THREADS = 16
+"""Concurrent media existence checks (S3 HEAD latency dominates, not CPU)."""
+DEFAULT_RETAIN_DAYS = 7.0
+"""Vacuum keeps files that any version of the last week references (time travel, running jobs)."""
+MIN_RETAIN_DAYS = 1.0
+"""The retention guard: no vacuum may drop files a version younger than a day references."""
+
 
 # ---------------------------------------------------------------------------------------------
 # Identity of a result
@@ -213,6 +220,67 @@ class OutputCatalog:
             columns=["idempotency_key"], filters=[("status", "=", "succeeded")]
         )
         return {key for key in table.column("idempotency_key").to_pylist() if key}
+
+    def latest_succeeded(self, keys: Iterable[str] | None = None) -> dict[str, OutputRow]:
+        """idempotency_key → the newest succeeded row of that key (by ``finished_at``), for ``keys``
+        (None: every key).
+
+        Reads only succeeded rows of the asked keys through Arrow (Delta's file statistics skip the
+        files of runs that only skipped), never the whole history through pandas, whose null
+        string cells come back as NaN.
+        """
+        if not self.exists():
+            return {}
+        wanted = None if keys is None else sorted(set(keys))
+        if wanted == []:
+            return {}
+        filters: list[tuple[str, str, Any]] = [("status", "=", Status.SUCCEEDED.value)]
+        if wanted is not None:
+            filters.append(("idempotency_key", "in", wanted))
+        table = self._table().to_pyarrow_table(filters=filters)
+        found: dict[str, OutputRow] = {}
+        newest: dict[str, datetime] = {}
+        oldest = datetime.min.replace(tzinfo=timezone.utc)
+        for record in table.to_pylist():
+            key = record.get("idempotency_key")
+            finished = record.get("finished_at") or oldest
+            if key and (key not in newest or finished >= newest[key]):
+                found[key], newest[key] = OutputRow.from_record(record, strict=False), finished
+        return found
+
+    def media_exists(self, uri: str) -> bool:
+        """Whether the media object ``uri`` (a path under this root, or an s3:// URI) exists."""
+        if uri_scheme(uri) == "s3":
+            return bool(self._fs.exists(s3_path(uri)))
+        path = file_uri_to_path(uri) if uri_scheme(uri) == "file" else uri
+        return os.path.isfile(path)
+
+    def missing_media(self, rows: Mapping[str, OutputRow]) -> dict[str, list[str]]:
+        """key → what is missing of each row's media (``"<kind> <uri>"``; a row with no media at
+        all: ``"no media recorded"``); rows whose media all exist are left out.
+
+        One existence check per object (a stat locally, a HEAD on S3), run concurrently: on S3
+        latency, not work, is the cost.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        checks = [(key, kind, ref.uri) for key, row in rows.items() for kind, ref in row.media.items()]
+        if self.is_s3:
+            self._fs.invalidate_cache()  # another run may have written (or a user deleted) since
+        with ThreadPoolExecutor(max_workers=MEDIA_CHECK_THREADS) as pool:
+            present = list(pool.map(lambda check: self._exists_or_false(check[2]), checks))
+        missing: dict[str, list[str]] = {key: ["no media recorded"] for key, row in rows.items() if not row.media}
+        for (key, kind, uri), exists in zip(checks, present):
+            if not exists:
+                missing.setdefault(key, []).append(f"{kind} {uri}")
+        return missing
+
+    def _exists_or_false(self, uri: str) -> bool:
+        try:
+            return self.media_exists(uri)
+        except (OSError, CatalogError) as error:  # unreadable counts as missing: the clip is redone
+            log.warning("media %s: existence check failed: %s", uri, error)
+            return False
 
     def history(self) -> list[dict[str, Any]]:
         """One dict per commit, oldest first: version, timestamp (UTC datetime), run_id, operation, row_count."""
@@ -405,7 +473,10 @@ class OutputCatalog:
             max_commit_retries=64,
         )
         if not self.is_s3:
-            Path(self.root).mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.root).mkdir(parents=True, exist_ok=True)
+            except OSError as error:  # a file, or a folder we may not write: the root is bad input
+                raise CatalogError(f"output root {self.root!r} is not a usable folder: {error.strerror or error}") from None
         self._write_with_create_retry(write_deltalake, table, properties, token)
         version = self._find_commit(token)
         if version is None:
@@ -437,6 +508,46 @@ class OutputCatalog:
                 if self._find_commit(token) is not None:
                     return
                 log.info("output catalog %s was created concurrently; retrying the append", self.table_uri)
+
+    # --- maintenance ------------------------------------------------------------------------
+
+    def compact(self, *, retain_days: float = DEFAULT_RETAIN_DAYS) -> dict[str, Any]:
+        """Delta's own maintenance: compact small files (one per run) into few, then vacuum files
+        no version of the last ``retain_days`` days references.
+
+        Safe next to a running job: compaction only rewrites rows into new files (a concurrent
+        append does not conflict with it, and delta-rs retries the loser of a race), and vacuum
+        keeps every file a version inside the retention window still references, so a job that
+        planned against an older version reads it whole. The guard refuses a window shorter than
+        `MIN_RETAIN_DAYS`. Returns files removed/added by compaction, files vacuumed, the window.
+        """
+        from deltalake import CommitProperties
+
+        if not retain_days >= MIN_RETAIN_DAYS:
+            raise CatalogError(
+                f"compact: --retain-days must be at least {MIN_RETAIN_DAYS:g} day: a running job may "
+                f"still read the files of the version it planned against (got {retain_days!r})"
+            )
+        if not self.exists():
+            raise CatalogError(f"compact: no output catalog at {self.table_uri!r}")
+        table = self._table()
+        metrics = table.optimize.compact(commit_properties=CommitProperties(max_commit_retries=64))
+        table = self._table()  # the vacuum must see the compaction's own commit
+        vacuumed = table.vacuum(
+            retention_hours=int(retain_days * 24),
+            dry_run=False,
+            # Our guard above replaces Delta's (which insists on the table's 7-day default).
+            enforce_retention_duration=False,
+        )
+        log.info("output catalog %s: compacted %s file(s) into %s, vacuumed %d", self.table_uri,
+                 metrics.get("numFilesRemoved"), metrics.get("numFilesAdded"), len(vacuumed))
+        return {
+            "files_removed": int(metrics.get("numFilesRemoved", 0)),
+            "files_added": int(metrics.get("numFilesAdded", 0)),
+            "vacuumed": list(vacuumed),
+            "retain_days": retain_days,
+            "version": self._table().version(),
+        }
 
     def _find_commit(self, token: str) -> int | None:
         """The version whose commit metadata carries ``token`` (newest commits are searched first)."""

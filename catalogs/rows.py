@@ -118,6 +118,9 @@ _TRAILING_FIELDS: list[tuple[str, pa.DataType]] = [
     ("iterations", pa.int64()),
     ("seconds", pa.float64()),
     ("device", pa.string()),
+    ("host", pa.string()),
+    ("gpu_name", pa.string()),
+    ("ray_node_id", pa.string()),
     ("started_at", _TIMESTAMP),
     ("finished_at", _TIMESTAMP),
     ("prior_is_trained", pa.bool_()),
@@ -132,7 +135,8 @@ OUTPUT_SCHEMA: pa.Schema = pa.schema(
 )
 """Arrow schema of the output table: pipeline.md's columns (media as ``<kind>_uri`` +
 ``<kind>_sha256``), every metric column of metrics.md (float64, null when not computed),
-``prior_is_trained`` and ``warnings`` (JSON text of a list). All nullable."""
+``prior_is_trained``, ``warnings`` (JSON text of a list) and the provenance of each clip (``host``,
+``gpu_name``, ``ray_node_id``). All nullable; tables written before a column existed read it as null."""
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(OUTPUT_SCHEMA.names)
 
 _SCALAR_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _IDENTITY_FIELDS + _TRAILING_FIELDS)
@@ -194,6 +198,12 @@ class OutputRow:
     """Wall time of the clip's animation."""
     device: str | None = None
     """Device that animated the clip (cpu, cuda)."""
+    host: str | None = None
+    """Host name of the machine whose worker made the clip (a skipped row: the one that made its media)."""
+    gpu_name: str | None = None
+    """Name of the GPU that made the clip (``torch.cuda.get_device_name``), or ``cpu``."""
+    ray_node_id: str | None = None
+    """Ray node id of the worker that made the clip (None outside Ray)."""
     started_at: datetime | None = None
     """When work on the clip started (UTC)."""
     finished_at: datetime | None = None

@@ -16,7 +16,7 @@ import typer
 
 log = logging.getLogger(__name__)
 
-BENCH_MODULES: tuple[str, ...] = ("render", "deform", "flops", "iteration", "pipeline")
+BENCH_MODULES: tuple[str, ...] = ("render", "deform", "flops", "iteration", "pipeline", "plan")
 """Benchmark modules in the order they run (a module not yet present is skipped)."""
 
 

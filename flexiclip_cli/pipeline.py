@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 SHOW_COLUMNS: tuple[str, ...] = ("clip_id", "status", "error_type", "prior", "seconds", "video_uri", "run_id")
 """Columns `catalog show` prints as a table (``--json`` prints every column)."""
 
-catalog_app = typer.Typer(name="catalog", help="Read the versioned output catalog.", no_args_is_help=True,
+catalog_app = typer.Typer(name="catalog", help="Read and maintain the versioned output catalog.", no_args_is_help=True,
                           add_completion=False, pretty_exceptions_enable=False)
 
 
@@ -50,9 +50,12 @@ def run(
     clip_timeout: Annotated[float, typer.Option(min=1, help="Per-clip time limit, seconds.")] = 3600.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries of a clip whose worker died.")] = 2,
     worker_start_timeout: Annotated[float, typer.Option(min=1, help="Limit for a worker to start and load its prior, seconds.")] = 900.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own error logs and tracebacks.")] = False,
 ) -> None:
     """Animate every new clip of CATALOG into the versioned output catalog at --output."""
-    summary = run_pipeline(catalog, output, prior=prior, method=method, iterations=iterations, workers=workers,
+    # `flexiclip --verbose run ...` (the global flag) counts too: it left the CLI's logger at DEBUG.
+    verbose = verbose or logging.getLogger("flexiclip_cli").isEnabledFor(logging.DEBUG)
+    summary = run_pipeline(catalog, output, verbose=verbose, prior=prior, method=method, iterations=iterations, workers=workers,
                            force=force, overrides=parse_overrides(override or []), gpus_per_worker=gpus_per_worker,
                            clip_timeout_s=clip_timeout, max_retries=max_retries,
                            worker_start_timeout_s=worker_start_timeout)
@@ -75,8 +78,32 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def run_pipeline(catalog: str, output: str, **parameters: Any) -> dict[str, Any]:
-    """Run the nightly flow, print its outcome, return its summary; exits on a crashed run."""
+class _RunErrorsAsOneLine(logging.Filter):
+    """Keeps Prefect's error records of flow and task runs (a traceback each) off the console:
+    the CLI prints the one line that matters. They still reach the Prefect API (the UI)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR
+                    and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")))
+
+
+def _quiet_prefect_console() -> None:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for name in ("", "prefect"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, PrefectConsoleHandler) and not any(
+                isinstance(f, _RunErrorsAsOneLine) for f in handler.filters
+            ):
+                handler.addFilter(_RunErrorsAsOneLine())
+
+
+def run_pipeline(catalog: str, output: str, *, verbose: bool = False, **parameters: Any) -> dict[str, Any]:
+    """Run the nightly flow, print its outcome, return its summary; exits on a crashed run.
+
+    A run that cannot start (bad input, no worker) prints one ``error:`` line; Prefect's own
+    tracebacks show only with ``verbose``.
+    """
     from tasks.runtime import apply_pipeline_env
 
     apply_pipeline_env()  # before prefect is imported: it reads its settings at import
@@ -94,6 +121,8 @@ def run_pipeline(catalog: str, output: str, **parameters: Any) -> dict[str, Any]
     from flexiclip_core.errors import FlexiclipError
     from flows.nightly import nightly, summary_of
 
+    if not verbose:
+        _quiet_prefect_console()
     state = nightly(catalog=catalog, output=output, return_state=True, **parameters)
     summary = summary_of(state)
     if summary is None:
@@ -111,9 +140,12 @@ def print_summary(summary: dict[str, Any]) -> None:
     """The run's outcome on the console: counts, failures, where the outputs are."""
     from rich.console import Console
 
-    from tasks.report import UNTRAINED_NOTE
+    from tasks.report import UNTRAINED_NOTE, format_throughput
 
     console = Console()
+    if summary["rows"] == 0:
+        typer.echo(f"catalog {summary['catalog']}: 0 rows, nothing to do")
+        return
     counts = (f"{summary['rows']} clip(s): {summary['succeeded']} succeeded, {summary['failed']} failed, "
               f"{summary['skipped']} skipped"
               + (f" ({summary['adopted']} adopted from an interrupted run)" if summary.get("adopted") else ""))
@@ -127,6 +159,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(f"HTML report: {summary['report_uri']}", highlight=False)
     if summary["prior"]:
         console.print(f"prior: {summary['prior']}", highlight=False)
+    console.print(f"throughput: {format_throughput(summary.get('clips_per_hour'))}, wall time "
+                  f"{summary['seconds']:.1f} s", highlight=False)
     if summary["prior_is_trained"] is False:
         console.print(f"[bold yellow]NOTE: {UNTRAINED_NOTE}.[/bold yellow]", highlight=False)
 
@@ -186,7 +220,23 @@ def show(
         table.add_row(*(_cell(record.get(column)) for column in SHOW_COLUMNS))
     console = Console()
     console.print(table)
-    console.print(f"{len(records)} row(s)", highlight=False)
+    console.print(f"{len(records)} row{'' if len(records) == 1 else 's'}", highlight=False)
+
+
+@catalog_app.command("compact")
+def compact(
+    root: Annotated[str, typer.Argument(help="Output root: folder or s3:// URI.", show_default=False)],
+    retain_days: Annotated[float, typer.Option("--retain-days", help="Keep files that versions of the last N days reference (at least 1).")] = 7.0,
+) -> None:
+    """Delta maintenance: compact the catalog's small files, then vacuum files older versions no longer need.
+
+    Safe while a run is going: see `OutputCatalog.compact`.
+    """
+    with refused_input_exits(root):
+        result = _catalog(root).compact(retain_days=retain_days)
+    typer.echo(f"compacted {result['files_removed']} file(s) into {result['files_added']}, "
+               f"vacuumed {len(result['vacuumed'])} file(s) older than {result['retain_days']:g} day(s); "
+               f"catalog version {result['version']}")
 
 
 def _plain(value: Any) -> Any:

@@ -57,6 +57,10 @@ class ClipJob:
     idempotency_key: str
     """Key of the result: a succeeded row with this key means the work is done."""
     tags: list[str] = field(default_factory=list)
+    """The row's tags."""
+    notes: tuple[str, ...] = ()
+    """Why this job runs although its key succeeded before (e.g. that run's media are gone);
+    every row of the job starts its warnings with them."""
 
     @property
     def seed(self) -> int:
@@ -77,7 +81,8 @@ class ClipJob:
             "idempotency_key": self.idempotency_key,
             "iterations": int(self.config.iterations),
         }
-        return OutputRow(status=status, **{**identity, **fields})
+        warnings = (*self.notes, *fields.pop("warnings", ()))
+        return OutputRow(status=status, warnings=warnings, **{**identity, **fields})
 
     def failed(self, error_type: str, message: str, *, started_at: datetime | None = None, **fields: Any) -> OutputRow:
         """A ``failed`` row of this job (see `failed_row`)."""
@@ -125,7 +130,9 @@ def failed_row(row: OutputRow, error_type: str, message: str, *, started_at: dat
 def skipped_row(job: ClipJob, previous: OutputRow) -> OutputRow:
     """A ``skipped`` row for a job whose key already succeeded: points at the existing media."""
     now = utc_now()
+    # Provenance is the earlier run's: the row says which host, GPU and node made the media.
     return job.row(Status.SKIPPED, media=previous.media, prior_is_trained=previous.prior_is_trained,
+                   host=previous.host, gpu_name=previous.gpu_name, ray_node_id=previous.ray_node_id,
                    started_at=now, finished_at=now)
 
 

@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from catalogs.output import OutputCatalog
 from catalogs.rows import OutputRow, Status
 from tasks.jobs import ClipJob
-from tasks.plan import Plan, build_jobs, select_work, succeeded_rows
+from tasks.plan import Plan, plan_work
 from tasks.pool import ActorPool, DispatchStats
 from tasks.report import RunSummary, markdown_report
 
@@ -74,17 +74,15 @@ def plan_run(
     storage_options: dict | None,
     force: bool,
 ) -> Plan:
-    """Build the jobs, then skip what already succeeded and adopt what a stopped run staged."""
+    """Build the jobs, then skip what already succeeded (media present) and adopt what a stopped run staged."""
     from catalogs.input import read_svg_bytes
     from catalogs.output import code_version
 
-    plan = build_jobs(
+    return plan_work(
         rows, errors, run_id=run_id, config=config, prior_name=prior_name, code_version=code_version(),
+        output_catalog=output_catalog, force=force,
         read_svg=lambda uri: read_svg_bytes(uri, storage_options=storage_options or None),
     )
-    succeeded = {} if force else succeeded_rows(output_catalog.read(status=Status.SUCCEEDED))
-    staged = {} if force else output_catalog.staged()
-    return select_work(plan, succeeded=succeeded, staged=staged, force=force)
 
 
 @task(name="dispatch", cache_policy=NO_CACHE)

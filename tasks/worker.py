@@ -34,6 +34,10 @@ class WorkerInfo:
     pid: int
     host: str
     device: str
+    gpu_name: str
+    """Name of the worker's GPU, or ``cpu``."""
+    ray_node_id: str | None
+    """The Ray node the worker runs on (None outside Ray)."""
     prior_name: str
     prior_is_trained: bool
     prior_description: str
@@ -81,6 +85,7 @@ class ClipWorker:
             # Two actors on two cores: one thread each keeps them from fighting over the cores.
             torch.set_num_threads(int(torch_threads))
         self.device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+        self.provenance = worker_provenance(self.device)
         self.refused: FlexiclipError | None = None
         try:
             self.prior, self.fallback_reason = load_video_prior(prior_spec, self.device)
@@ -107,8 +112,10 @@ class ClipWorker:
 
         return WorkerInfo(
             pid=os.getpid(),
-            host=socket.gethostname(),
+            host=self.provenance["host"],
             device=self.device,
+            gpu_name=self.provenance["gpu_name"],
+            ray_node_id=self.provenance["ray_node_id"],
             prior_name=self.prior.name,
             prior_is_trained=bool(self.prior.is_trained),
             prior_description=str(self.prior.description),
@@ -145,13 +152,14 @@ class ClipWorker:
                 started_at=started_at,
                 finished_at=utc_now(),
                 warnings=tuple(one_line(note, 500) for note in notes),
+                **self.provenance,
             )
         except Exception as exc:  # one bad clip never takes the worker (or the batch) down
             log.warning("clip %s failed: %s: %s", job.clip_id, type(exc).__name__, exc, exc_info=not _expected(exc))
             finished_at = utc_now()
             return job.failed(type(exc).__name__, str(exc) or type(exc).__name__, started_at=started_at,
                               prior_is_trained=bool(self.prior.is_trained), device=self.device,
-                              seconds=(finished_at - started_at).total_seconds())
+                              seconds=(finished_at - started_at).total_seconds(), **self.provenance)
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
 
@@ -170,6 +178,21 @@ class ClipWorker:
         return animate_clip(
             request, self.prior, job.config, out_dir, device=self.device, learned_metrics=self.learned_metrics
         )
+
+
+def worker_provenance(device: str) -> dict[str, str | None]:
+    """``host``, ``gpu_name`` (the CUDA device's name, or ``cpu``) and ``ray_node_id`` (None when
+    not running inside Ray) of this process: the provenance columns of every row it makes."""
+    import sys
+
+    import torch
+
+    gpu_name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
+    node_id = None
+    ray = sys.modules.get("ray")  # an actor has it imported; a plain worker is not inside Ray
+    if ray is not None and ray.is_initialized():
+        node_id = ray.get_runtime_context().get_node_id()
+    return {"host": socket.gethostname(), "gpu_name": gpu_name, "ray_node_id": node_id}
 
 
 def _expected(exc: BaseException) -> bool:

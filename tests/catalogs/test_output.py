@@ -27,7 +27,8 @@ PIPELINE_COLUMNS = (
     "config_hash", "prior", "seed", "code_version", "idempotency_key",
     "video_uri", "video_sha256", "gif_uri", "gif_sha256", "svg_animation_uri", "svg_animation_sha256",
     "poster_uri", "poster_sha256", "iterations", "seconds", "device", "started_at", "finished_at",
-)  # spec/pipeline.md, "Output catalog"
+)  # docs/pipeline.md, "Output catalog"
+PROVENANCE_COLUMNS = ("host", "gpu_name", "ray_node_id")
 
 
 def key_for(clip: str, seed: int = 0) -> str:
@@ -57,7 +58,7 @@ def make_row(clip: str, status: str = "succeeded", **extra) -> dict:
 
 
 def test_output_schema_has_exactly_the_specified_columns():
-    expected = set(PIPELINE_COLUMNS) | set(METRIC_COLUMNS) | {"prior_is_trained", "warnings"}
+    expected = set(PIPELINE_COLUMNS) | set(METRIC_COLUMNS) | {"prior_is_trained", "warnings"} | set(PROVENANCE_COLUMNS)
     assert set(OUTPUT_COLUMNS) == expected and len(OUTPUT_COLUMNS) == len(expected)
     assert OUTPUT_SCHEMA.field("prior_is_trained").type == pa.bool_()
     assert OUTPUT_SCHEMA.field("warnings").type == pa.string()

@@ -21,6 +21,7 @@ def test_missing_catalog_exits_2_with_one_line(tmp_path: Path):
                      *FAST_SETTINGS)
     assert result.returncode == 2, describe(result)
     assert len(error_lines(result.stderr)) == 1 and "no such file" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_explicit_prior_without_weights_is_bad_input_not_a_worker_failure(tmp_path: Path):

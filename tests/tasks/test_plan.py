@@ -89,3 +89,41 @@ def test_run_level_overrides_are_validated():
         base_config("flexiclip", overrides={"no_such_field": 1})
     with pytest.raises(ConfigError):
         base_config("not-a-method")
+
+
+def test_a_success_whose_media_are_gone_is_reanimated_with_the_reason(tmp_path: Path):
+    from catalogs.output import OutputCatalog
+    from catalogs.rows import MEDIA_KINDS
+    from tasks.plan import plan_work
+
+    rows = sample_rows(tmp_path / "in", ["human", "plant"])
+    catalog_path = write_catalog(tmp_path / "in" / "catalog.parquet", rows)
+    config = base_config("flexiclip", iterations=2)
+    valid, errors = read_catalog(str(catalog_path), validate_config=config.with_overrides)
+    output = OutputCatalog(tmp_path / "out")
+
+    def plan():
+        return plan_work(valid, errors, run_id="run-2", config=config, prior_name="tiny", code_version="0+test",
+                         output_catalog=output, read_svg=read_svg_bytes, force=False)
+
+    succeeded = []
+    for job in plan().jobs:
+        media = {}
+        for kind in MEDIA_KINDS:
+            path = tmp_path / f"{job.clip_id}{kind.suffix}"
+            path.write_bytes(f"{job.clip_id} {kind.name}".encode())
+            media[kind.name] = MediaRef(*output.put_media(path, kind.suffix))
+        succeeded.append(job.row(Status.SUCCEEDED, media=media, host="node-a", gpu_name="cpu"))
+    output.commit(succeeded, run_id="run-1")
+    assert [job.clip_id for job in plan().jobs] == []  # everything present: both skipped
+
+    gone = succeeded[1].media["video"].uri
+    Path(gone).unlink()
+    again = plan()
+    (job,) = again.jobs
+    assert job.clip_id == "plant" and [row.clip_id for _, row in again.skipped] == ["human"]
+    (note,) = job.notes
+    assert "re-animated" in note and "run-1" in note and f"video {gone}" in note
+    assert job.row(Status.SUCCEEDED).warnings[0] == note  # the row says why
+    (_, skipped), = again.skipped
+    assert skipped.host == "node-a" and skipped.media == succeeded[0].media  # provenance of the maker
