@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flexiclip_core.final_render import render_frames
+from flexiclip_core.render import render_frames
 from flexiclip_core.render import TorchVectorRenderer, TrainRenderConfig
 from flexiclip_core.svg import parse_svg
 

@@ -238,7 +238,7 @@ def render(
         from PIL import Image
 
         if renderer is RendererChoice.final:
-            from flexiclip_core.final_render import render_clipart
+            from flexiclip_core.render import render_clipart
 
             rgba = render_clipart(clipart, size, background=background.value)  # uint8 [size, size, 4]
         else:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from flexiclip_core.export import ExportConfig, composite_over_white, export_animation, write_text_atomic
-from flexiclip_core.final_render import render_frames
+from flexiclip_core.render import render_frames
 from flexiclip_core.guidance import VideoPrior
 from flexiclip_core.learned_metrics import LearnedMetrics
 from flexiclip_core.metrics import MetricReport, compute_metrics

@@ -1,4 +1,4 @@
-"""Exact, anti-aliased, non-differentiable rasteriser of a `Clipart` (render.md, "Final renderer").
+"""Exact, anti-aliased, non-differentiable rasteriser of a `Clipart` (docs/render.md, "Final renderer").
 
 Output frames are drawn from the (deformed) vector shapes with cairo, straight from the cubic
 control points — no SVG round trip — at any requested size. The same renderer is the reference
@@ -14,9 +14,8 @@ Images are uint8 ``[H, W, 4]`` straight (non-premultiplied) RGBA, row 0 at the t
 
 from __future__ import annotations
 
-import logging
 import sys
-from typing import Literal, Protocol
+from typing import Protocol
 
 import cairocffi as cairo
 import numpy as np
@@ -24,10 +23,7 @@ import numpy as np
 from flexiclip_core.clipart import Clipart, Shape, Stroke
 from flexiclip_core.errors import RenderError
 from flexiclip_core.registry import Registry
-
-logger = logging.getLogger(__name__)
-
-Background = Literal["white", "transparent"]
+from flexiclip_core.render.config import Background
 
 MAX_RENDER_SIZE = 8192
 """Largest output side accepted (a 8192² RGBA frame is 256 MiB)."""
