@@ -204,7 +204,7 @@ def layer_coverage_reference(clip: Clipart, size: int = 256, supersample: int = 
 
     Cairo's own ``size``² image samples only 15 sub-rows per pixel, which is up to 1/30 off on
     near-horizontal edges and adds up on line art; compositing per pixel keeps the conflation of
-    abutting layers that any ``size``² renderer has (render.md) — so this is the image the
+    abutting layers that any ``size``² renderer has (docs/render.md) — so this is the image the
     training renderer should reproduce.
     """
     import dataclasses

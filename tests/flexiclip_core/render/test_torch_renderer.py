@@ -139,7 +139,7 @@ def test_shapes_outside_the_canvas_and_empty_clips_render():
 
 
 def _compare_with_final_renderer(clip: Clipart) -> tuple[float, float, float]:
-    """(soft IoU of alpha, PSNR dB of the colour over white) against final_render at 256², and
+    """(soft IoU of alpha, PSNR dB of the colour over white) against `render.final` at 256², and
     the soft IoU of alpha against `layer_coverage_reference`."""
     from flexiclip_core.render.final import render_clipart
 
@@ -173,7 +173,7 @@ def test_openclipart_people_and_animals_match_final_renderer(corpus_people_anima
 
     Per file, against the final renderer with exact per-layer coverage
     (`layer_coverage_reference`), the training renderer must reach 0.99. What remains below is
-    named in render.py: thin strokes folding inside one pixel (max, not union), miter joins
+    named in flexiclip_core/render: thin strokes folding inside one pixel (max, not union), miter joins
     drawn round. Against cairo's plain 256² image the bar is a distribution: on line art that
     image is itself up to 5% (IoU) from exact coverage (15 sub-rows per pixel).
     """
