@@ -88,10 +88,15 @@ def animate_clip(
     result = optimise(animator, on_step=on_step)
 
     files = export_animation(clipart, result.frame_points, out, config=export or ExportConfig())
-    frames_rgba = render_frames(clipart, result.frame_points, size=clipart.canvas_size, background="transparent")
+    frames_rgba = render_frames(
+        clipart, result.frame_points, size=clipart.canvas_size, background="transparent", renderer=config.final_renderer
+    )
     learned = learned_reasons = None
     if learned_metrics is not None:
-        rest_rgba = render_frames(clipart, clipart.control_points()[None], size=clipart.canvas_size, background="transparent")
+        rest_rgba = render_frames(
+            clipart, clipart.control_points()[None], size=clipart.canvas_size, background="transparent",
+            renderer=config.final_renderer,
+        )
         learned, learned_reasons = learned_metrics.compute(
             composite_over_white(frames_rgba), composite_over_white(rest_rgba)[0], request.prompt
         )

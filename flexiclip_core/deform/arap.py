@@ -62,6 +62,8 @@ class ArapDeformer(MeshDeformer):
     pure translation among the (all zero-energy) similarities and leaves other components alone.
     """
 
+    needs_jacobians = False
+
     def __init__(
         self,
         rest_vertices: Tensor | np.ndarray,  # [V, 2] canvas px

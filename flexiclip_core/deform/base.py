@@ -4,6 +4,7 @@ the sparse operators built from the rest mesh."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,7 +16,7 @@ from flexiclip_core.deform.solve import SOLVERS
 from flexiclip_core.errors import ConfigError, MeshError
 from flexiclip_core.registry import Registry
 
-DEFORMERS: Registry[type] = Registry("deformer")
+DEFORMERS: Registry[type[MeshDeformer]] = Registry("deformer")
 """Deformer classes by name (``arap``, ``jacobian``); configs select one by string."""
 
 # A triangle with less area than this (px²) has no usable Jacobian.
@@ -199,7 +200,14 @@ def check_targets(handle_targets: Tensor, handle_count: int) -> None:
 
 
 class MeshDeformer:
-    """What both deformers share: the rest mesh as tensors and its per-face Jacobians."""
+    """What both deformers share: the rest mesh as tensors and its per-face Jacobians.
+
+    Built as ``cls(rest_vertices, faces, handle_vertices, config, device, dtype, clip=...)``.
+    """
+
+    needs_jacobians: ClassVar[bool]
+    """True: called as ``deformer(handle_targets, jacobians)`` (a final deformation from
+    Jacobians); False: ``deformer(handle_targets)`` alone (it can pose a mesh from keypoints)."""
 
     rest_vertices: Tensor  # [V, 2]
     faces: Tensor  # [F, 3]

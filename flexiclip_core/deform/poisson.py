@@ -65,6 +65,8 @@ class JacobianDeformer(MeshDeformer):
     holds a handle; it is factorised once here.
     """
 
+    needs_jacobians = True
+
     def __init__(
         self,
         rest_vertices: Tensor | np.ndarray,  # [V, 2] canvas px

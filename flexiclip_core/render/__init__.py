@@ -20,6 +20,7 @@ should run one thread per worker.
 """
 
 from flexiclip_core.render.config import (
+    DEFAULT_TRAINING_RENDERER,
     TRAINING_RENDERERS,
     Background,
     TrainingRenderer,
@@ -28,6 +29,7 @@ from flexiclip_core.render.config import (
 )
 from flexiclip_core.render.diffvg_renderer import PydiffvgRenderer
 from flexiclip_core.render.final import (
+    DEFAULT_FINAL_RENDERER,
     FINAL_RENDERERS,
     MAX_RENDER_SIZE,
     CairoRenderer,
@@ -39,6 +41,8 @@ from flexiclip_core.render.final import (
 from flexiclip_core.render.torch_renderer import TorchVectorRenderer
 
 __all__ = [
+    "DEFAULT_FINAL_RENDERER",
+    "DEFAULT_TRAINING_RENDERER",
     "FINAL_RENDERERS",
     "MAX_RENDER_SIZE",
     "TRAINING_RENDERERS",

@@ -68,6 +68,9 @@ class TrainingRenderer(Protocol):
 TrainingRendererFactory = Callable[..., TrainingRenderer]
 """``(clipart, config, device=..., dtype=...) -> TrainingRenderer``: a renderer class."""
 
+DEFAULT_TRAINING_RENDERER = "torch"
+"""The training renderer configs name unless they say otherwise."""
+
 TRAINING_RENDERERS: Registry[TrainingRendererFactory] = Registry("training renderer")
 """Differentiable renderers by name: ``torch`` (`TorchVectorRenderer`) and ``pydiffvg``
 (diffvg's rasteriser, which raises `ConfigError` at construction where pydiffvg does not import).

@@ -52,6 +52,9 @@ class FinalRenderer(Protocol):
 FINAL_RENDERERS: Registry[FinalRenderer] = Registry("final renderer")
 """Final renderers by name; configs select one with e.g. ``final_renderer: cairo``."""
 
+DEFAULT_FINAL_RENDERER = "cairo"
+"""The final renderer configs and the functions below use unless told otherwise."""
+
 
 def _check_size(size: int, clip: str | None) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
@@ -262,7 +265,7 @@ def render_clipart(
     points: np.ndarray | None = None,  # [P, 2] canvas px; replaces the control points (a deformed pose)
     background: Background = "white",
     supersample: int = 1,
-    renderer: str = "cairo",
+    renderer: str = DEFAULT_FINAL_RENDERER,
 ) -> np.ndarray:  # uint8 [size, size, 4] straight RGBA
     """Rasterise ``clipart`` (at pose ``points``, else its rest pose) to a ``size``² image.
 
@@ -283,7 +286,7 @@ def render_frames(
     *,
     background: Background = "white",
     supersample: int = 1,
-    renderer: str = "cairo",
+    renderer: str = DEFAULT_FINAL_RENDERER,
 ) -> np.ndarray:  # uint8 [N, size, size, 4] straight RGBA
     """Rasterise one frame per pose in ``frame_points``."""
     clip = clipart.source or None
@@ -310,7 +313,7 @@ def render_clipart_float(
     background: Background = "white",
     supersample: int = 1,
     premultiplied: bool = False,
-    renderer: str = "cairo",
+    renderer: str = DEFAULT_FINAL_RENDERER,
 ) -> np.ndarray:  # float32 [size, size, 4] RGBA in [0, 1]
     """`render_clipart` as float32 without the final 8-bit rounding — a reference image for tests
     of the training renderer (use ``supersample`` ≥ 4 for sub-1% edge coverage).
