@@ -119,7 +119,7 @@ class AnimationConfig:
     sds: SdsConfig = field(default_factory=SdsConfig)
     """Score distillation."""
     render: TrainRenderConfig = field(default_factory=TrainRenderConfig)
-    """Training renderer."""
+    """Settings of the training renderer (whichever ``training_renderer`` names)."""
     rig: RigConfig = field(default_factory=RigConfig)
     """Automatic rig."""
     mesh: MeshConfig = field(default_factory=MeshConfig)
@@ -134,7 +134,7 @@ class AnimationConfig:
             raise ConfigError(f"iterations must be ≥ 1, got {self.iterations}")
         # Unknown names fail here, listing the known ones.
         final_deformer = DEFORMERS.get(self.deformer)
-        if not hasattr(self, self.deformer):
+        if not dataclasses.is_dataclass(getattr(self, self.deformer, None)):
             raise ConfigError(f"deformer {self.deformer!r} has no settings field of its name in AnimationConfig")
         TRAINING_RENDERERS.get(self.training_renderer)
         FINAL_RENDERERS.get(self.final_renderer)
