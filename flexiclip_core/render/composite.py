@@ -28,7 +28,6 @@ class PaintStep:
     width: int
 
 
-
 class Composite(torch.autograd.Function):
     """Premultiplied back-to-front "over" of all layers, each touching only its crop.
 
@@ -93,9 +92,7 @@ def _step_view(step: PaintStep, buffer: Tensor) -> Tensor:
     return buffer[:, step.offset : step.offset + size].view(-1, step.height, step.row_stride)[..., : step.width]
 
 
-
 def layer_of_element(crops: Crops, device: torch.device) -> Tensor:
     """int64 [frame_size]: the layer slot each element of a per-frame crop buffer belongs to."""
     blocks = torch.from_numpy(crops.height * crops.row_stride).to(device)
     return torch.repeat_interleave(torch.arange(len(blocks), device=device), blocks, output_size=crops.frame_size)
-

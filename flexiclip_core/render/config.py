@@ -46,7 +46,6 @@ class TrainRenderConfig:
             raise ConfigError(f"max_chords_per_segment must be positive, got {self.max_chords_per_segment}")
 
 
-
 class TrainingRenderer(Protocol):
     """A differentiable rasteriser of one clip, built as ``cls(clipart, config, device=..., dtype=...)``;
     the topology is fixed at construction and each call takes new point positions."""

@@ -121,7 +121,6 @@ def fill_winding(x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, chord_slot: Ten
     return buffer[: batch * crops.frame_size].view(batch, crops.frame_size).cumsum(dim=1)
 
 
-
 def fill_coverage(winding: Tensor, evenodd: Tensor | None) -> Tensor:
     """Coverage from box-filtered winding numbers: nonzero min(1, |w|), even-odd 1 − ||w| mod 2 − 1|.
 
@@ -132,4 +131,3 @@ def fill_coverage(winding: Tensor, evenodd: Tensor | None) -> Tensor:
     if evenodd is None:
         return nonzero
     return torch.where(evenodd, 1.0 - (torch.remainder(magnitude, 2.0) - 1.0).abs(), nonzero)
-

@@ -158,7 +158,6 @@ def chords(points_by_point: Tensor, layout: ChordLayout) -> tuple[Tensor, Tensor
     return start[:, 0], start[:, 1], end[:, 0], end[:, 1]
 
 
-
 @dataclass(frozen=True)
 class Crops:
     """Per-slot crop boxes of one layer kind, laid out back to back in a per-frame buffer."""
@@ -191,4 +190,3 @@ def make_crops(boxes: np.ndarray, pad_column: bool, device: torch.device) -> Cro
         origin_x, origin_y, height, width, row_stride, offset, int(block.sum()),
         torch.from_numpy(table).to(device),
     )
-

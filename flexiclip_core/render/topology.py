@@ -164,4 +164,3 @@ def default_colours(clipart: Clipart) -> tuple[np.ndarray, np.ndarray, np.ndarra
             stroke[i] = (*shape.stroke.rgb, shape.stroke.opacity)
             stroke_width[i] = shape.stroke.width
     return fill, stroke, stroke_width
-
