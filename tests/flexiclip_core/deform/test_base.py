@@ -109,6 +109,8 @@ def test_face_orientation_does_not_change_the_result(kind: str) -> None:
 def test_registry_names_both_deformers() -> None:
     assert DEFORMERS.get("arap") is ArapDeformer
     assert DEFORMERS.get("jacobian") is JacobianDeformer
+    # ARAP poses a mesh from handles alone; the Poisson deformer is driven by Jacobians.
+    assert not ArapDeformer.needs_jacobians and JacobianDeformer.needs_jacobians
     with pytest.raises(ConfigError, match="unknown deformer"):
         DEFORMERS.get("linear_blend")
 
