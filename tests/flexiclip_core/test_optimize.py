@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 
@@ -11,7 +12,9 @@ import torch
 
 from flexiclip_core.errors import ConfigError
 from flexiclip_core.guidance import load_prior
-from flexiclip_core.optimize import PRESETS, AnimationConfig, ClipAnimator, lr_factor, preset
+from flexiclip_core.deform import DEFORMERS
+from flexiclip_core.optimize import PRESETS, AnimationConfig, ClipAnimator, load_config_prior, lr_factor, preset
+from flexiclip_core.render import TRAINING_RENDERERS
 from flexiclip_core.rig import rig_clipart
 from flexiclip_core.svg import parse_svg
 from tests.conftest import SAMPLES_DIR
@@ -66,11 +69,41 @@ def test_config_hash_identifies_the_result():
         ({"iterations": 0}, "iterations must be"),
         ({"deformer": "arap"}, "need deformer='jacobian'"),
         ({"schedule": {"frame_count": 10}}, "not divisible"),
+        ({"deformer": "bogus"}, r"unknown deformer 'bogus' \(known: arap, jacobian\)"),
+        ({"training_renderer": "cairo"}, r"unknown training renderer 'cairo' \(known: pydiffvg, torch\)"),
+        ({"final_renderer": "torch"}, r"unknown final renderer 'torch' \(known: cairo\)"),
+        ({"prior": "sora:/weights"}, r"unknown prior 'sora' \(known: .*modelscope.*tiny"),
     ],
 )
 def test_overrides_are_validated(overrides, message):
     with pytest.raises(ConfigError, match=message):
         AnimationConfig().with_overrides(overrides)
+
+
+@pytest.mark.parametrize("method", ["flexiclip", "aniclipart"])
+def test_the_animator_builds_the_parts_the_config_names(method, human, tiny_prior):
+    clipart, rig = human
+    config = preset(method).with_overrides(SMALL)
+    animator = ClipAnimator(clipart, rig, tiny_prior, "a person waving", config)
+    assert type(animator.renderer) is TRAINING_RENDERERS.get(config.training_renderer)
+    assert animator.renderer.config == config.render
+    assert type(animator.arap) is DEFORMERS.get("arap")
+    if method == "flexiclip":
+        assert type(animator.final_deformer) is DEFORMERS.get(config.deformer)
+        assert animator.final_deformer.config == config.jacobian
+    else:
+        assert animator.final_deformer is None  # the final pose is the ARAP pose
+    # The training renderer is looked up by the config's name: pydiffvg has no wheel here.
+    if importlib.util.find_spec("pydiffvg") is None:
+        with pytest.raises(ConfigError, match="pydiffvg"):
+            ClipAnimator(clipart, rig, tiny_prior, "a person waving", config.with_overrides({"training_renderer": "pydiffvg"}))
+
+
+def test_the_config_names_the_prior():
+    assert AnimationConfig().prior == "modelscope"
+    assert load_config_prior(AnimationConfig(prior="tiny"), device="cpu").name == load_prior("tiny", device="cpu").name
+    with pytest.raises(ConfigError, match="prediction type"):
+        load_config_prior(AnimationConfig(prior="analytic-gaussian:nonsense"), device="cpu")
 
 
 def test_learning_rate_schedule_warms_up_with_a_sine_and_decays_log_linearly():
