@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -11,8 +12,9 @@ import torch
 
 from flexiclip_core.errors import ConfigError
 from flexiclip_core.guidance import load_prior
+from flexiclip_core.mesh import MeshConfig, build_mesh
 from flexiclip_core.optimize import PRESETS, AnimationConfig, ClipAnimator, lr_factor, preset
-from flexiclip_core.rig import rig_clipart
+from flexiclip_core.rig import RigConfig, rig_clipart
 from flexiclip_core.svg import parse_svg
 from tests.conftest import SAMPLES_DIR
 
@@ -71,6 +73,19 @@ def test_config_hash_identifies_the_result():
 def test_overrides_are_validated(overrides, message):
     with pytest.raises(ConfigError, match=message):
         AnimationConfig().with_overrides(overrides)
+
+
+def test_one_silhouette_config_reaches_both_the_rig_and_the_mesh(human, tiny_prior):
+    clipart, _ = human
+    assert not any(f.name == "silhouette" for f in dataclasses.fields(RigConfig) + dataclasses.fields(MeshConfig))
+    with pytest.raises(ConfigError, match="unknown config field 'rig.silhouette'"):
+        AnimationConfig().with_overrides({"rig.silhouette.raster_size": 256})
+    coarse = AnimationConfig().with_overrides({**SMALL, "silhouette.raster_size": 256})
+    rig = rig_clipart(clipart, config=coarse.rig, silhouette_config=coarse.silhouette)
+    expected = build_mesh(clipart, rig, coarse.mesh, silhouette_config=coarse.silhouette)
+    animator = ClipAnimator(clipart, rig, tiny_prior, "a person waving", coarse)
+    np.testing.assert_array_equal(animator.mesh.vertices, expected.vertices)
+    assert not np.array_equal(build_mesh(clipart, rig, coarse.mesh).vertices, expected.vertices)
 
 
 def test_learning_rate_schedule_warms_up_with_a_sine_and_decays_log_linearly():
