@@ -37,10 +37,9 @@ def test_component_areas_and_deepest_points():
     assert areas[0] > areas[1:].sum(), "index 0 is the background"
     # Squares of 60 and 80 px grown by the 1 px dilation (and anti-aliasing).
     np.testing.assert_allclose(sorted(areas[1:]), [62.0**2, 82.0**2], rtol=0.05)
-    deepest = silhouette.deepest_points(np.array([1, 2]))
-    centres = np.array([[50.0, 50.0], [190.0, 190.0]])
-    order = np.argsort(deepest[:, 0])
-    np.testing.assert_allclose(deepest[order], centres, atol=1.0)
+    # A disc centred on a raster pixel centre has one deepest pixel: its centre.
+    disc = build_silhouette(drawing(filled(circle_subpath(100.25, 60.25, 30.0))), [0], SilhouetteConfig())
+    np.testing.assert_allclose(disc.deepest_points(np.array([1])), [[100.25, 60.25]], atol=1e-9)
 
 
 def test_distance_to_domain_and_snap_inside():
