@@ -81,7 +81,14 @@ def animate_clip(
     out.mkdir(parents=True, exist_ok=True)
     clip_id = request.clip_id or (Path(request.svg).name if not isinstance(request.svg, bytes) else "clip")
     clipart = parse_svg(request.svg, clip_id=clip_id, config=ParseConfig())
-    rig = rig_clipart(clipart, keypoints=request.keypoints, bones=request.bones, layers=request.layers, config=config.rig)
+    rig = rig_clipart(
+        clipart,
+        keypoints=request.keypoints,
+        bones=request.bones,
+        layers=request.layers,
+        config=config.rig,
+        silhouette_config=config.silhouette,
+    )
     animator = ClipAnimator(
         clipart, rig, prior, request.prompt, config, negative_prompt=request.negative_prompt, device=device
     )

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from flexiclip_core.binding import Binding, bind_points
 from flexiclip_core.clipart import Clipart
 from flexiclip_core.deform import DEFORMERS, ArapConfig, JacobianConfig, MeshDeformer
 from flexiclip_core.errors import ConfigError
@@ -40,7 +41,7 @@ from flexiclip_core.guidance import (
     tile_latents,
 )
 from flexiclip_core.losses import jacobian_residual_loss, skeleton_loss
-from flexiclip_core.mesh import Binding, Mesh, MeshConfig, bind_points, build_mesh
+from flexiclip_core.mesh import Mesh, MeshConfig, build_mesh
 from flexiclip_core.motion import (
     KeypointTrajectories,
     PoseSchedule,
@@ -57,6 +58,7 @@ from flexiclip_core.render import (
     TrainRenderConfig,
 )
 from flexiclip_core.rig import Rig, RigConfig
+from flexiclip_core.silhouette import SilhouetteConfig
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,8 @@ class AnimationConfig:
     """Score distillation."""
     render: TrainRenderConfig = field(default_factory=TrainRenderConfig)
     """Settings of the training renderer (whichever ``training_renderer`` names)."""
+    silhouette: SilhouetteConfig = field(default_factory=SilhouetteConfig)
+    """Silhouette raster, shared by the rig and the mesh (both must see the same components)."""
     rig: RigConfig = field(default_factory=RigConfig)
     """Automatic rig."""
     mesh: MeshConfig = field(default_factory=MeshConfig)
@@ -287,7 +291,7 @@ class ClipAnimator:
         torch.manual_seed(config.seed)
         self.generator = torch.Generator(device="cpu").manual_seed(config.seed)
 
-        self.mesh: Mesh = build_mesh(clipart, rig, config.mesh)
+        self.mesh: Mesh = build_mesh(clipart, rig, config.mesh, silhouette_config=config.silhouette)
         self.binding: Binding = bind_points(self.mesh, clipart, rig)
         self.handle_keypoints = torch.as_tensor(self.mesh.handle_keypoints, dtype=torch.long, device=self.device)
         self.arap = self._deformer(POSE_DEFORMER, dtype)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -13,9 +14,10 @@ import torch
 from flexiclip_core.errors import ConfigError
 from flexiclip_core.guidance import load_prior
 from flexiclip_core.deform import DEFORMERS
+from flexiclip_core.mesh import MeshConfig, build_mesh
 from flexiclip_core.optimize import PRESETS, AnimationConfig, ClipAnimator, load_config_prior, lr_factor, preset
 from flexiclip_core.render import TRAINING_RENDERERS
-from flexiclip_core.rig import rig_clipart
+from flexiclip_core.rig import RigConfig, rig_clipart
 from flexiclip_core.svg import parse_svg
 from tests.conftest import SAMPLES_DIR
 
@@ -104,6 +106,19 @@ def test_the_config_names_the_prior():
     assert load_config_prior(AnimationConfig(prior="tiny"), device="cpu").name == load_prior("tiny", device="cpu").name
     with pytest.raises(ConfigError, match="prediction type"):
         load_config_prior(AnimationConfig(prior="analytic-gaussian:nonsense"), device="cpu")
+
+
+def test_one_silhouette_config_reaches_both_the_rig_and_the_mesh(human, tiny_prior):
+    clipart, _ = human
+    assert not any(f.name == "silhouette" for f in dataclasses.fields(RigConfig) + dataclasses.fields(MeshConfig))
+    with pytest.raises(ConfigError, match="unknown config field 'rig.silhouette'"):
+        AnimationConfig().with_overrides({"rig.silhouette.raster_size": 256})
+    coarse = AnimationConfig().with_overrides({**SMALL, "silhouette.raster_size": 256})
+    rig = rig_clipart(clipart, config=coarse.rig, silhouette_config=coarse.silhouette)
+    expected = build_mesh(clipart, rig, coarse.mesh, silhouette_config=coarse.silhouette)
+    animator = ClipAnimator(clipart, rig, tiny_prior, "a person waving", coarse)
+    np.testing.assert_array_equal(animator.mesh.vertices, expected.vertices)
+    assert not np.array_equal(build_mesh(clipart, rig, coarse.mesh).vertices, expected.vertices)
 
 
 def test_learning_rate_schedule_warms_up_with_a_sine_and_decays_log_linearly():
