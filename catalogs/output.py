@@ -9,7 +9,10 @@ Layout under the output root (a local folder or ``s3://bucket/prefix``)::
 A flow run puts each clip's media, stages its row as soon as the clip finishes (so a killed run
 loses nothing that finished), then commits all its rows in ONE Delta append whose commit
 metadata names the run, and clears the staging entries it committed. A re-run first reads
-`staged()` (finished by a run that never committed) and `succeeded_keys()` (nothing to redo).
+`staged()` (finished by a run that never committed) and `latest_succeeded()` for the keys it
+plans, whose media `missing_media()` checks (nothing to redo unless its media are gone).
+`compact()` is Delta's own maintenance (compaction, then vacuum behind a retention guard).
+Rows are `catalogs.rows.OutputRow`s; rows.py alone knows the column layout.
 
 Nothing is written outside ROOT: media names come only from content hashes, staging names only
 from hex idempotency keys.

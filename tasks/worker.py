@@ -14,7 +14,6 @@ import shutil
 import socket
 import tempfile
 from dataclasses import dataclass
-from typing import Any
 
 from catalogs.rows import MEDIA_KINDS, MediaRef, OutputRow, Status, one_line
 from flexiclip_core.errors import FlexiclipError
