@@ -148,6 +148,7 @@ class ActorPool:
             self._ray.kill(actor)
             raise WorkerStartError(f"the first clip worker did not start: {_root_message(exc)}") from exc
         del self._starting[ref]
+        _log_ready(info)
         self._idle.append(actor)
         self.info = info
         self.stats.worker_pids.append(info.pid)
@@ -240,6 +241,7 @@ class ActorPool:
                       info.pid, info.host, info.prior_name, self.info.prior_name)
             self._discard(actor)
             return
+        _log_ready(info)
         self.stats.worker_pids.append(info.pid)
         self._idle.append(actor)
 
@@ -291,6 +293,12 @@ class ActorPool:
                               f"(per-clip timeout); its worker was stopped"))
             if queued:
                 self._ensure_size(min(self.target_size, queued + len(running)))
+
+
+def _log_ready(info: WorkerInfo) -> None:
+    log.info("clip worker %d on %s (Ray node %s) ready: prior %s on %s, media %s, code from %s",
+             info.pid, info.host, (info.node_id or "-")[:12], info.prior_name, info.device,
+             "to the output root" if info.publishes == "root" else "sent back to the driver", info.code_path)
 
 
 def _root_message(exc: BaseException) -> str:

@@ -68,7 +68,7 @@ FORWARDED_ENV: tuple[str, ...] = (
 CREDENTIAL_ENV: tuple[str, ...] = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 """Forwarded only when the run asks (``--forward-credentials``)."""
 
-DRIVER_ONLY_ENV: tuple[str, ...] = ("FLEXICLIP_RAY_TMP",)
+DRIVER_ONLY_ENV: tuple[str, ...] = ("FLEXICLIP_RAY_TMP", "FLEXICLIP_WATCHDOG_OF")
 """``FLEXICLIP_*`` variables that describe the driver's machine and mean nothing on a node."""
 
 SHIPPED_PACKAGES: tuple[str, ...] = ("catalogs", "flexiclip_core", "tasks")

@@ -7,7 +7,9 @@ run starts this watchdog first (`start_watchdog`): a separate small process, in 
 (a kill of the run's process group spares it), that
 
 - keeps a list of the run's descendants (pid + start time, so a reused pid is never hit),
-  refreshed every ``POLL_S`` from /proc, following processes re-parented away from the run;
+  refreshed every ``POLL_S`` from /proc. The run makes itself a child subreaper
+  (``PR_SET_CHILD_SUBREAPER``), so a process that detaches itself (double fork, new session) is
+  re-parented to the run, not to init, and stays in its tree until the watchdog has seen it;
 - learns of the run's death from its pipe closing (the kernel closes it whatever the signal)
   or, as a fallback, from the run's pid going away;
 - then sends SIGTERM to every listed process still alive, and SIGKILL after ``GRACE_S``.
@@ -140,6 +142,7 @@ def start_watchdog() -> int | None:
     """
     if not os.path.isdir("/proc/self") or os.environ.get(WATCHDOG_ENV) == str(os.getpid()):
         return None
+    _become_subreaper()
     read_fd, write_fd = os.pipe()
     try:
         proc = subprocess.Popen(
@@ -152,6 +155,18 @@ def start_watchdog() -> int | None:
     os.environ[WATCHDOG_ENV] = str(os.getpid())
     # ``write_fd`` is deliberately never closed: the kernel closes it when this process ends.
     return proc.pid
+
+
+def _become_subreaper() -> bool:
+    """Make orphaned descendants re-parent to this process instead of init (Linux prctl)."""
+    import ctypes
+
+    pr_set_child_subreaper = 36
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ run's AWS_*/FLEXICLIP_* variables: whatever the workers need comes from the job.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ from tests.flows.harness import (
     FAST_SETTINGS,
     GUARD_DIR,
     REPO_ROOT,
+    SAMPLES_DIR,
     describe,
     free_port,
     network_log,
@@ -47,7 +49,9 @@ from tests.flows.test_nightly_s3 import moto  # noqa: F401  (fixture)
 pytestmark = pytest.mark.slow
 
 LOOPBACK_RAY = Path(__file__).with_name("ray_loopback.py")
-CLIPS = ["human", "animal", "plant", "object"]
+CLIPS = [entry["clip_id"] for entry in json.loads((SAMPLES_DIR / "samples.json").read_text())]
+FIRST_CLIP_ITERATIONS = 12
+"""The first clip runs longer, so the second worker is up before the first one has taken every clip."""
 MEDIA = ("video_uri", "gif_uri", "svg_animation_uri", "poster_uri")
 NODE_LINE = re.compile(r"clips per Ray node: (.+)")
 
@@ -143,6 +147,12 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         shutil.rmtree(short, ignore_errors=True)
 
 
+def sample_catalog(folder: Path) -> Path:
+    rows = sample_rows(folder, CLIPS)
+    rows[0]["config"] = json.dumps({"iterations": FIRST_CLIP_ITERATIONS})
+    return write_catalog(folder / "catalog.parquet", rows)
+
+
 def driver_env(base: Path, cluster: dict, **extra: str) -> dict[str, str]:
     # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0: the driver's own node-IP lookup stays on loopback.
     return pipeline_env(base, RAY_ADDRESS=cluster["address"], RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", **extra)
@@ -163,7 +173,7 @@ def test_s3_root_on_two_nodes_without_their_own_settings(tmp_path: Path, two_nod
         client.create_bucket(Bucket=bucket)
     fs = s3_filesystem(moto)
     local = tmp_path / "in"
-    write_catalog(local / "catalog.parquet", sample_rows(local, CLIPS))
+    sample_catalog(local)
     for path in local.iterdir():
         fs.put_file(str(path), f"inputs/cluster/{path.name}")
     catalog, root = "s3://inputs/cluster/catalog.parquet", "s3://outputs/animations"
@@ -171,7 +181,9 @@ def test_s3_root_on_two_nodes_without_their_own_settings(tmp_path: Path, two_nod
 
     # The nodes have no credentials: each worker proves the root at start and refuses, so the
     # run stops before any clip, with one line saying what to do.
+    started = time.monotonic()
     refused = run_cli(env, "run", catalog, "--output", root, "--workers", "2", *FAST_SETTINGS, timeout=300)
+    print(f"two-node S3 run without credentials on the nodes: refused after {time.monotonic() - started:.1f} s")
     assert refused.returncode == 2, describe(refused)
     errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--forward-credentials" in errors[0] and "Ray node" in errors[0], describe(refused)
@@ -189,14 +201,14 @@ def test_s3_root_on_two_nodes_without_their_own_settings(tmp_path: Path, two_nod
         for column in MEDIA:
             assert row[column].startswith(root + "/media/") and fs.exists(row[column][len("s3://"):]), row[column]
     nodes = clips_per_node(result.stdout)
-    assert len(nodes) == 2 and sum(nodes.values()) == len(CLIPS), nodes
+    assert len(nodes) == 2 and sum(nodes.values()) == len(CLIPS), (nodes, describe(result))
     assert not fs.find("outputs/animations/.flexiclip")  # the run's probe is gone
     assert not [e for e in network_log(env) if e.get("verdict") == "allowed"]
     print(f"two-node S3 run: {len(CLIPS)} clips in {wall_s:.1f} s wall (CLI start to exit)")
 
 
 def test_local_root_on_two_nodes_lands_on_the_drivers_disk(tmp_path: Path, two_nodes: dict):
-    catalog = write_catalog(tmp_path / "in" / "catalog.parquet", sample_rows(tmp_path / "in", CLIPS))
+    catalog = sample_catalog(tmp_path / "in")
     root = tmp_path / "out"
     env = driver_env(tmp_path, two_nodes)
     started = time.monotonic()
@@ -210,5 +222,5 @@ def test_local_root_on_two_nodes_lands_on_the_drivers_disk(tmp_path: Path, two_n
         for column in MEDIA:
             assert Path(row[column]).is_file() and row[column].startswith(str(root / "media")), row[column]
     nodes = clips_per_node(result.stdout)
-    assert len(nodes) == 2 and sum(nodes.values()) == len(CLIPS), nodes
+    assert len(nodes) == 2 and sum(nodes.values()) == len(CLIPS), (nodes, describe(result))
     print(f"two-node local-root run: {len(CLIPS)} clips in {wall_s:.1f} s wall (CLI start to exit)")
