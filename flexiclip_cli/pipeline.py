@@ -136,7 +136,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(f"prior: {summary['prior']}", highlight=False)
     if summary.get("clips_by_node"):
         nodes = ", ".join(f"{node} {count}" for node, count in sorted(summary["clips_by_node"].items()))
-        console.print(f"clips per Ray node: {nodes}", highlight=False)
+        console.print(f"clips per Ray node: {nodes}", highlight=False, soft_wrap=True)
     if summary["prior_is_trained"] is False:
         console.print(f"[bold yellow]NOTE: {UNTRAINED_NOTE}.[/bold yellow]", highlight=False)
 

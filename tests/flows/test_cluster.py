@@ -159,9 +159,10 @@ def driver_env(base: Path, cluster: dict, **extra: str) -> dict[str, str]:
 
 
 def clips_per_node(stdout: str) -> dict[str, int]:
+    """Ray node id → clips, from the run summary's "clips per Ray node: ID N, ID N" line."""
     match = NODE_LINE.search(stdout)
     assert match, f"no per-node line in:\n{stdout}"
-    return {node: int(count) for node, count in (item.rsplit(" ", 1) for item in match.group(1).split(", "))}
+    return {node: int(count) for node, count in re.findall(r"([0-9a-f]{56}) (\d+)", match.group(1))}
 
 
 def test_s3_root_on_two_nodes_without_their_own_settings(tmp_path: Path, two_nodes: dict, moto: dict[str, str]):  # noqa: F811
