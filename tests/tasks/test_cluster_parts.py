@@ -92,3 +92,18 @@ def test_driver_publishes_media_sent_back_and_fails_the_clip_when_it_cannot(tmp_
     (tmp_path / "file").write_text("x")
     failed = publish_shipped_media(OutputCatalog(tmp_path / "file"), row, {"video": (payload, ".mp4")})
     assert failed["status"] == FAILED and "could not be published" in failed["error_message"]
+
+
+def test_a_flow_run_owner_is_alive_dead_or_unknown():
+    import socket
+    import subprocess
+    import sys
+
+    from tasks.liveness import owner_alive, owner_token
+
+    assert owner_alive(owner_token()) is True
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(done.stdout)
+    assert owner_alive(f"{socket.gethostname()}:{pid}:12345") is False  # gone (or a reused pid: other start time)
+    assert owner_alive(f"elsewhere.example:{pid}:12345") is None  # another host: cannot tell
+    assert owner_alive("garbage") is None
