@@ -158,8 +158,9 @@ class ClipWorker:
                 check_output_root(catalog)  # our own write: credentials, bucket, endpoint
                 visible = probe_exists(catalog, root_probe)
             except PreflightError as exc:
-                raise PreflightError(f"{exc}; give every node credentials for it (instance role, or AWS_* in "
-                                     "the environment `ray start` runs with) or run with --forward-credentials") from exc
+                raise PreflightError(f"{exc}; give every node credentials for it (instance role, or AWS_* "
+                                     "in the environment `ray start` runs with) or run with --forward-credentials"
+                                     ) from exc
             if not visible:
                 raise PreflightError(f"output root {catalog.root!r} here is not the driver's: its probe "
                                      f"{root_probe} is missing (check AWS_ENDPOINT_URL on the driver and the nodes)")
