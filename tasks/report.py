@@ -52,6 +52,8 @@ class RunSummary:
     hour of its wall time, start-up included; None when it animated none."""
     hosts: list[str] = field(default_factory=list)
     """Hosts whose workers made this run's clips."""
+    clips_by_node: dict[str, int] = field(default_factory=dict)
+    """Ray node id → clips animated there in this run."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +84,7 @@ def summarise(
     seconds: float = 0.0,
     metric_columns: tuple[str, ...] = (),
     report_uri: str | None = None,
+    clips_by_node: dict[str, int] | None = None,
 ) -> RunSummary:
     """Count ``rows`` (the run's final rows) and average the metrics of the succeeded ones."""
     by_status = {status: [r for r in rows if r.status is status] for status in Status}
@@ -99,6 +102,7 @@ def summarise(
         failed=len(by_status[Status.FAILED]), skipped=len(by_status[Status.SKIPPED]), adopted=adopted, retries=retries,
         timeouts=timeouts, workers=workers, seconds=seconds, failures=failures, metric_means=means,
         report_uri=report_uri, clips_per_hour=clips_per_hour, hosts=sorted({str(r.host) for r in made_here}),
+        clips_by_node=dict(clips_by_node or {}),
     )
 
 
@@ -137,6 +141,9 @@ def markdown_report(summary: RunSummary) -> str:
         f"- throughput: {format_throughput(summary.clips_per_hour)}"
         + (f" (hosts: {', '.join(summary.hosts)})" if summary.hosts else ""),
     ]
+    if summary.clips_by_node:
+        lines.append("- clips per Ray node: " + ", ".join(f"`{node[:12]}` {count}"
+                                                          for node, count in sorted(summary.clips_by_node.items())))
     if summary.report_uri:
         lines.append(f"- HTML report: [{summary.report_uri}]({report_href(summary.report_uri)})")
     if summary.prior_is_trained is False:

@@ -5,8 +5,10 @@ Each task is a thin, observable step over the plain modules (`tasks.plan`, `task
 caches or persists its result (``NO_CACHE``: jobs carry SVG bytes and numpy arrays).
 
 Publishing media happens inside the Ray workers (`ClipWorker.animate` puts each file into the
-output root's content-addressed media store), next to the files, so nothing large travels back
-through the driver; the driver stages each finished row at once (durable before the commit).
+output root's content-addressed media store) when they share the root with the driver (S3, or
+the same disk); a worker on a disk the driver cannot see sends its media back with the row and
+the driver publishes it (`publish_shipped_media`) before staging. The driver stages each
+finished row at once (durable before the commit), only once its media is in the root.
 """
 
 from __future__ import annotations
@@ -90,11 +92,18 @@ def dispatch(
     pool: ActorPool, jobs: list[ClipJob], output_catalog: OutputCatalog
 ) -> tuple[list[tuple[int, OutputRow]], DispatchStats]:
     """Animate ``jobs`` on the actor pool, staging each finished row as it arrives."""
+    from tasks.worker import ShippedMedia, publish_shipped_media
+
     index_of = {job.idempotency_key: job.row_index for job in jobs}
+    clips_by_node: dict[str, int] = {}
     finished: list[tuple[int, OutputRow]] = []
     started = time.monotonic()
 
-    def on_row(row: OutputRow) -> None:
+    def on_row(result: OutputRow | ShippedMedia) -> None:
+        row = (publish_shipped_media(output_catalog, result.row, result.media)
+               if isinstance(result, ShippedMedia) else result)
+        if row.ray_node_id:
+            clips_by_node[row.ray_node_id] = clips_by_node.get(row.ray_node_id, 0) + 1
         try:
             output_catalog.stage(row)
         except Exception as exc:  # the row is still committed from memory; staging only guards a crash
@@ -106,6 +115,7 @@ def dispatch(
                  len(finished), len(jobs), time.monotonic() - started)
 
     stats = pool.run(jobs, on_row) if jobs else DispatchStats()
+    stats.clips_by_node = clips_by_node
     return finished, stats
 
 

@@ -4,6 +4,16 @@
 per CPU slot). Everything that goes wrong with one clip comes back as a ``failed`` row — the
 actor survives it; only a dead process (OOM, killed) loses the clip in flight, and the pool
 retries that clip elsewhere.
+
+Where media goes (docs/pipeline.md, README "Running on a Ray cluster"): at start the worker
+looks for the probe object the driver wrote under the output root. An ``s3://`` root must show
+it (same endpoint and bucket as the driver) and take the worker's own write, else the worker
+reports why and takes no clip. A local root that shows it is the driver's disk (or a disk
+mounted on every node): the worker writes media there itself. A local root that does not show
+it is a disk the driver cannot see: the worker writes nothing there and sends each clip's media
+back with its row through Ray's object store (a `ShippedMedia`) for the driver to publish
+(`publish_shipped_media`). Every row says where it was made (``host``, ``gpu_name``,
+``ray_node_id``: `worker_provenance`).
 """
 
 from __future__ import annotations
@@ -14,13 +24,27 @@ import shutil
 import socket
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
+from catalogs.output import OutputCatalog
 from catalogs.rows import MEDIA_KINDS, MediaRef, OutputRow, Status, one_line
-from flexiclip_core.errors import FlexiclipError
-from tasks.jobs import ClipJob, utc_now
+from tasks.jobs import ClipJob, failed_row, utc_now
 from tasks.report import UNTRAINED_NOTE
 
 log = logging.getLogger(__name__)
+
+PUBLISH_TO_ROOT, PUBLISH_VIA_DRIVER = "root", "driver"
+
+@dataclass(frozen=True)
+class ShippedMedia:
+    """A finished clip whose worker could not write to the output root (the driver cannot see its
+    disk): the row, and the media bytes the driver publishes before staging it."""
+
+    row: OutputRow
+    """The clip's row, without media references yet."""
+    media: dict[str, tuple[bytes, str]]
+    """`MediaKind.name` → (file bytes, content-address suffix)."""
+
 
 AUTO_PRIOR = "auto"
 """Prior spec meaning: ModelScope if its weights are available locally, else the tiny test prior."""
@@ -33,16 +57,22 @@ class WorkerInfo:
     pid: int
     host: str
     device: str
-    gpu_name: str
-    """Name of the worker's GPU, or ``cpu``."""
-    ray_node_id: str | None
-    """The Ray node the worker runs on (None outside Ray)."""
     prior_name: str
     prior_is_trained: bool
     prior_description: str
     prior_fallback_reason: str | None
     """Why ``auto`` fell back to the tiny prior (None when it did not)."""
     torch_threads: int
+    node_id: str | None = None
+    """Ray node the worker runs on (None outside Ray)."""
+    publishes: str = PUBLISH_TO_ROOT
+    """"root": writes media to the output root itself; "driver": sends it back to the driver."""
+    code_path: str = ""
+    """Where this worker imported the project's code from (the job's py_modules on a cluster)."""
+    setup_error: str | None = None
+    """Why the worker cannot take clips (prior, output root, credentials); None when ready."""
+    gpu_name: str = "cpu"
+    """Name of the worker's GPU, or ``cpu``."""
 
 
 def load_video_prior(spec: str, device: str):  # -> tuple[VideoPrior, str | None]
@@ -74,7 +104,39 @@ class ClipWorker:
         use_gpu: bool = False,
         torch_threads: int | None = None,
         storage_options: dict | None = None,
+        root_probe: str | None = None,
     ) -> None:
+        """Load the prior and prove the output root; a failure is kept in ``setup_error`` (see `info`).
+
+        ``root_probe``: the probe the driver wrote under the output root for this run (see the
+        module docstring); None writes media to the root unchecked (single-machine callers).
+        """
+        from tasks.runtime import install_network_guard
+
+        if os.environ.get("FLEXICLIP_NET_GUARD", "probes").lower() != "off":
+            install_network_guard()  # a cluster node's Python may not have the guard on its PYTHONPATH
+        self.node_id = _ray_node_id()
+        self.device = "cpu"
+        self.prior = None
+        self.fallback_reason: str | None = None
+        self.publishes = PUBLISH_TO_ROOT
+        self.setup_error: str | None = None
+        self.provenance: dict[str, str | None] = {"host": socket.gethostname(), "gpu_name": "cpu",
+                                                  "ray_node_id": self.node_id}
+        self.scratch_root = tempfile.mkdtemp(prefix="flexiclip-worker-")
+        try:
+            self._setup(prior_spec, output_root, use_gpu, torch_threads, storage_options, root_probe)
+        except Exception as exc:  # reported by info(): the pool drops this worker before it takes a clip
+            where = f"clip worker {os.getpid()} on {socket.gethostname()}" + (
+                f" (Ray node {self.node_id[:12]})" if self.node_id else "")
+            self.setup_error = one_line(f"{where}: {_reason(exc)}", 600)
+            log.error("%s", self.setup_error)
+            return
+        log.info("worker %d ready: prior %s on %s, media %s", os.getpid(), self.prior.name, self.device,
+                 "to the output root" if self.publishes == PUBLISH_TO_ROOT else "sent back to the driver")
+
+    def _setup(self, prior_spec: str, output_root: str, use_gpu: bool, torch_threads: int | None,
+               storage_options: dict | None, root_probe: str | None) -> None:
         import torch
 
         from catalogs.output import OutputCatalog
@@ -85,62 +147,84 @@ class ClipWorker:
             torch.set_num_threads(int(torch_threads))
         self.device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
         self.provenance = worker_provenance(self.device)
-        self.refused: FlexiclipError | None = None
-        try:
-            self.prior, self.fallback_reason = load_video_prior(prior_spec, self.device)
-        except FlexiclipError as exc:
-            # Bad input (an explicit prior whose weights are absent): `info` raises it, so the
-            # driver gets the error itself rather than an opaque "actor died in __init__".
-            self.refused = exc
-            return
+        options = storage_options if storage_options is not None else storage_options_from_env()
+        self.catalog = OutputCatalog(output_root, storage_options=options or None)
+        # The root first: it is cheap, and a node without credentials should not load a model first.
+        if root_probe is not None:
+            self.publishes = self._check_output_root(root_probe)
+        self.prior, self.fallback_reason = load_video_prior(prior_spec, self.device)
         from flexiclip_core.learned_metrics import LearnedMetrics, LearnedMetricsConfig
 
         # Learned-metric models load once per actor from the FLEXICLIP_* paths (None + reason otherwise).
         self.learned_metrics = LearnedMetrics(LearnedMetricsConfig.from_env(), device=self.device)
-        options = storage_options if storage_options is not None else storage_options_from_env()
-        self.catalog = OutputCatalog(output_root, storage_options=options or None)
-        self.scratch_root = tempfile.mkdtemp(prefix="flexiclip-worker-")
-        log.info("worker %d ready: prior %s on %s", os.getpid(), self.prior.name, self.device)
+
+    def _check_output_root(self, root_probe: str) -> str:
+        """PUBLISH_TO_ROOT or PUBLISH_VIA_DRIVER for this node; raises when an S3 root is unusable."""
+        from tasks.preflight import PreflightError, check_output_root, probe_exists
+
+        catalog = self.catalog
+        if catalog.is_s3:
+            try:
+                check_output_root(catalog)  # our own write: credentials, bucket, endpoint
+                visible = probe_exists(catalog, root_probe)
+            except PreflightError as exc:
+                raise PreflightError(f"{exc}; give every node credentials for it (instance role, or AWS_* "
+                                     "in the environment `ray start` runs with) or run with --forward-credentials"
+                                     ) from exc
+            if not visible:
+                raise PreflightError(f"output root {catalog.root!r} here is not the driver's: its probe "
+                                     f"{root_probe} is missing (check AWS_ENDPOINT_URL on the driver and the nodes)")
+            return PUBLISH_TO_ROOT
+        if not probe_exists(catalog, root_probe):
+            return PUBLISH_VIA_DRIVER
+        check_output_root(catalog)
+        return PUBLISH_TO_ROOT
 
     def info(self) -> WorkerInfo:
-        """What this worker is; raises the bad-input error that kept it from loading its prior."""
         import torch
 
-        if self.refused is not None:
-            raise self.refused
+        import tasks
 
+        prior = self.prior
         return WorkerInfo(
             pid=os.getpid(),
-            host=self.provenance["host"],
+            host=socket.gethostname(),
             device=self.device,
-            gpu_name=self.provenance["gpu_name"],
-            ray_node_id=self.provenance["ray_node_id"],
-            prior_name=self.prior.name,
-            prior_is_trained=bool(self.prior.is_trained),
-            prior_description=str(self.prior.description),
+            prior_name=prior.name if prior is not None else "",
+            prior_is_trained=bool(prior.is_trained) if prior is not None else False,
+            prior_description=str(prior.description) if prior is not None else "",
             prior_fallback_reason=self.fallback_reason,
             torch_threads=torch.get_num_threads(),
+            node_id=self.node_id,
+            publishes=self.publishes,
+            code_path=os.path.dirname(os.path.abspath(tasks.__file__)) if tasks.__file__ else "",
+            setup_error=self.setup_error,
+            gpu_name=str(self.provenance["gpu_name"]),
         )
 
-    def animate(self, job: ClipJob) -> OutputRow:
-        """Animate ``job`` and publish its media; returns its ``succeeded`` or ``failed`` row."""
+    def animate(self, job: ClipJob) -> OutputRow | ShippedMedia:
+        """Animate ``job`` and publish its media; its ``succeeded`` or ``failed`` row (a succeeded
+        row with the media bytes when this node cannot write to the driver's root)."""
         started_at = utc_now()
         out_dir = tempfile.mkdtemp(prefix=f"{job.clip_id}-", dir=self.scratch_root)
         try:
             outputs = self._animate(job, out_dir)
-            media = {}
+            files = {}
             for kind in MEDIA_KINDS:
                 path = outputs.files.get(kind.name)
                 if path is None:
                     if kind.required:
                         raise KeyError(f"clip {job.clip_id!r}: the export wrote no {kind.name!r} file")
                     continue
-                media[kind.name] = MediaRef(*self.catalog.put_media(path, kind.suffix))
+                files[kind] = path
+            media = {}
+            if self.publishes == PUBLISH_TO_ROOT:
+                media = {kind.name: MediaRef(*self.catalog.put_media(path, kind.suffix)) for kind, path in files.items()}
             result = outputs.result
             notes = [f"{name} not computed: {reason}" for name, reason in sorted(outputs.metrics.reasons.items())]
             if not result.prior_is_trained:
                 notes.insert(0, f"prior {result.prior_name!r}: {UNTRAINED_NOTE}")
-            return job.row(
+            row = job.row(
                 Status.SUCCEEDED,
                 media=media,
                 metrics=dict(outputs.metrics.values),
@@ -153,12 +237,17 @@ class ClipWorker:
                 warnings=tuple(one_line(note, 500) for note in notes),
                 **self.provenance,
             )
+            if self.publishes == PUBLISH_TO_ROOT:
+                return row
+            # The driver cannot see this node's disk: the bytes go back with the row.
+            return ShippedMedia(row, {kind.name: (Path(path).read_bytes(), kind.suffix) for kind, path in files.items()})
         except Exception as exc:  # one bad clip never takes the worker (or the batch) down
             log.warning("clip %s failed: %s: %s", job.clip_id, type(exc).__name__, exc, exc_info=not _expected(exc))
             finished_at = utc_now()
             return job.failed(type(exc).__name__, str(exc) or type(exc).__name__, started_at=started_at,
-                              prior_is_trained=bool(self.prior.is_trained), device=self.device,
-                              seconds=(finished_at - started_at).total_seconds(), **self.provenance)
+                              prior_is_trained=bool(self.prior.is_trained) if self.prior is not None else None,
+                              device=self.device, seconds=(finished_at - started_at).total_seconds(),
+                              **self.provenance)
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
 
@@ -179,19 +268,54 @@ class ClipWorker:
         )
 
 
+def publish_shipped_media(output_catalog: OutputCatalog, row: OutputRow, media: dict[str, tuple[bytes, str]],
+                          scratch: str | None = None) -> OutputRow:
+    """Put media a worker sent back into the output root (driver side); the row with its media.
+
+    ``media``: kind → (bytes, suffix), as in `ShippedMedia`. Any failure becomes a ``failed``
+    row naming the clip: nothing is staged that points at a file that is not there.
+    """
+    folder = tempfile.mkdtemp(prefix="flexiclip-publish-", dir=scratch)
+    try:
+        refs = dict(row.media)
+        for kind, (payload, suffix) in media.items():
+            path = Path(folder, kind + suffix)
+            path.write_bytes(payload)
+            refs[kind] = MediaRef(*output_catalog.put_media(path, suffix))
+        return row.replace(media=refs)
+    except Exception as exc:  # storage errors of every kind: the clip is not done
+        return failed_row(row.replace(media={}, metrics={}), type(exc).__name__,
+                          f"clip {row.clip_id!r}: its media could not be published to "
+                          f"{output_catalog.root}: {_reason(exc)}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def worker_provenance(device: str) -> dict[str, str | None]:
     """``host``, ``gpu_name`` (the CUDA device's name, or ``cpu``) and ``ray_node_id`` (None when
     not running inside Ray) of this process: the provenance columns of every row it makes."""
-    import sys
-
     import torch
 
     gpu_name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
-    node_id = None
-    ray = sys.modules.get("ray")  # an actor has it imported; a plain worker is not inside Ray
-    if ray is not None and ray.is_initialized():
-        node_id = ray.get_runtime_context().get_node_id()
-    return {"host": socket.gethostname(), "gpu_name": gpu_name, "ray_node_id": node_id}
+    return {"host": socket.gethostname(), "gpu_name": gpu_name, "ray_node_id": _ray_node_id()}
+
+
+def _ray_node_id() -> str | None:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # outside Ray (tests, `flexiclip animate`)
+        return None
+
+
+def _reason(exc: BaseException) -> str:
+    from flexiclip_core.errors import FlexiclipError
+
+    text = str(exc).strip().splitlines()
+    if not text:
+        return type(exc).__name__
+    return text[0] if isinstance(exc, FlexiclipError) else f"{type(exc).__name__}: {text[0]}"
 
 
 def _expected(exc: BaseException) -> bool:
@@ -199,3 +323,5 @@ def _expected(exc: BaseException) -> bool:
     from flexiclip_core.errors import FlexiclipError
 
     return isinstance(exc, FlexiclipError)
+
+
