@@ -27,7 +27,7 @@ from flexiclip_cli.common import (
     refused_input_exits,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("flexiclip_cli.pipeline")  # not __name__: also run as __main__ (python -m)
 
 SHOW_COLUMNS: tuple[str, ...] = ("clip_id", "status", "error_type", "prior", "seconds", "video_uri", "run_id")
 """Columns `catalog show` prints as a table (``--json`` prints every column)."""
@@ -55,6 +55,8 @@ def run(
     """Animate every new clip of CATALOG into the versioned output catalog at --output."""
     # `flexiclip --verbose run ...` (the global flag) counts too: it left the CLI's logger at DEBUG.
     verbose = verbose or logging.getLogger("flexiclip_cli").isEnabledFor(logging.DEBUG)
+    if verbose:
+        configure_logging(True)  # debug lines, with the traceback of a refused preflight
     summary = run_pipeline(catalog, output, verbose=verbose, prior=prior, method=method, iterations=iterations, workers=workers,
                            force=force, overrides=parse_overrides(override or []), gpus_per_worker=gpus_per_worker,
                            clip_timeout_s=clip_timeout, max_retries=max_retries,
