@@ -25,11 +25,12 @@ COMPILED_ATTRIBUTE = "_flexiclip_compiled_backend"
 """Set on a prior whose ``predict_noise`` has been compiled (the backend name): compile once."""
 
 
-def compile_prior(prior: VideoPrior, backend: str = "inductor") -> bool:
+def compile_prior(prior: VideoPrior, backend: str | Callable[..., Any] = "inductor") -> bool:
     """Replace ``prior.predict_noise`` by its ``torch.compile`` d version; False if already compiled.
 
     Works for any prior (the compiled function is the prior's own denoiser call, whatever network
-    it runs). The first call logs how long compiling took.
+    it runs). ``backend``: a ``torch.compile`` backend name or callable. The first call logs how
+    long compiling took.
     """
     if getattr(prior, COMPILED_ATTRIBUTE, None) is not None:
         return False

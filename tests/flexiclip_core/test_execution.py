@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch._dynamo.testing import CompileCounterWithBackend
 
 from flexiclip_core.errors import ConfigError
 from flexiclip_core.guidance import load_prior
@@ -90,20 +91,25 @@ def test_compiled_and_eager_steps_agree(human):
     torch.manual_seed(0)
     eager_prior = load_prior("tiny", device="cpu")
     compiled_prior = load_prior("tiny", device="cpu")
-    assert compile_prior(compiled_prior, backend="aot_eager")
-    assert not compile_prior(compiled_prior, backend="aot_eager")  # once per prior
+    backend = CompileCounterWithBackend("aot_eager")
+    assert compile_prior(compiled_prior, backend=backend)
+    assert not compile_prior(compiled_prior, backend=backend)  # once per prior
     latents = torch.randn(3, 4, 24, 16, 16)
     timesteps = torch.tensor([500, 500, 500])
     text = torch.randn(3, 77, eager_prior.text_encoder.config.hidden_size)
-    torch.testing.assert_close(
-        compiled_prior.predict_noise(latents, timesteps, text), eager_prior.predict_noise(latents, timesteps, text),
-        rtol=1e-5, atol=1e-5,
-    )
+    with torch.no_grad():  # as score_distillation calls it (grad mode is part of the compiled graph's guards)
+        torch.testing.assert_close(
+            compiled_prior.predict_noise(latents, timesteps, text), eager_prior.predict_noise(latents, timesteps, text),
+            rtol=1e-5, atol=1e-5,
+        )
+    assert backend.frame_count == 1
     eager = _animator(human, eager_prior, 2)
     compiled = _animator(human, compiled_prior, 2)
     for _ in range(2):
         eager_report, compiled_report = eager.step(), compiled.step()
         assert compiled_report.total == pytest.approx(eager_report.total, rel=1e-4)
+    # The step's guidance batch [3, 4, 24, 16, 16] is the shape compiled above: never recompiled.
+    assert backend.frame_count == 1
     for name, module in eager.trainable_modules().items():
         for (key, expected), actual in zip(module.state_dict().items(), compiled.trainable_modules()[name].state_dict().values()):
             torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-6, msg=f"{name}.{key}")
