@@ -46,11 +46,15 @@ def bench(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only these modules (render, deform, ...).")] = None,
     gpu: Annotated[
-        bool, typer.Option("--gpu", help="Instead: the real prior architectures at full size, timed per preset (bench/gpu.py).")
+        bool, typer.Option("--gpu", help="Instead: the real prior architectures at full size, timed (bench/gpu.py).")
     ] = False,
-    size: Annotated[str, typer.Option("--size", help="--gpu architecture size: full, or tiny (a CPU check of the path).")] = "full",
+    size: Annotated[
+        str, typer.Option("--size", help="--gpu architecture size: full, or tiny (a CPU check of the path).")
+    ] = "full",
     time_limit: Annotated[float, typer.Option("--time-limit", help="--gpu: seconds for the whole run.")] = 480.0,
-    compile_prior: Annotated[bool, typer.Option("--compile-prior", help="--gpu: torch.compile the denoiser first.")] = False,
+    compile_prior: Annotated[
+        bool, typer.Option("--compile-prior", help="--gpu: torch.compile the denoiser first.")
+    ] = False,
 ) -> None:
     """Measure the renderer, deformers, prior FLOPs, one optimisation iteration and the pipeline
     (or, with --gpu, what a clip costs with the real prior architectures)."""

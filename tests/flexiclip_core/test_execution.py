@@ -111,5 +111,7 @@ def test_compiled_and_eager_steps_agree(human):
     # The step's guidance batch [3, 4, 24, 16, 16] is the shape compiled above: never recompiled.
     assert backend.frame_count == 1
     for name, module in eager.trainable_modules().items():
-        for (key, expected), actual in zip(module.state_dict().items(), compiled.trainable_modules()[name].state_dict().values()):
+        compiled_state = compiled.trainable_modules()[name].state_dict()
+        for key, expected in module.state_dict().items():
+            actual = compiled_state[key]
             torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-6, msg=f"{name}.{key}")
