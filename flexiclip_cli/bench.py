@@ -45,10 +45,31 @@ def collect(only: list[str] | None = None) -> tuple[dict[str, float], dict[str, 
 def bench(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only these modules (render, deform, ...).")] = None,
+    gpu: Annotated[
+        bool, typer.Option("--gpu", help="Instead: the real prior architectures at full size, timed (bench/gpu.py).")
+    ] = False,
+    size: Annotated[
+        str, typer.Option("--size", help="--gpu architecture size: full, or tiny (a CPU check of the path).")
+    ] = "full",
+    time_limit: Annotated[float, typer.Option("--time-limit", help="--gpu: seconds for the whole run.")] = 480.0,
+    compile_prior: Annotated[
+        bool, typer.Option("--compile-prior", help="--gpu: torch.compile the denoiser first.")
+    ] = False,
 ) -> None:
-    """Measure the renderer, deformers, prior FLOPs, one optimisation iteration and the pipeline."""
+    """Measure the renderer, deformers, prior FLOPs, one optimisation iteration and the pipeline
+    (or, with --gpu, what a clip costs with the real prior architectures)."""
     import torch
 
+    if gpu:
+        from bench.gpu import run as run_gpu
+
+        figures = run_gpu(size, time_limit_s=time_limit, compile_prior=compile_prior)
+        if json_output:
+            typer.echo(json.dumps(figures, indent=2, sort_keys=True))
+        else:
+            for key, value in figures.items():
+                typer.echo(f"{key:60s} {value:12.3f}" if isinstance(value, float) else f"{key:60s} {value}")
+        return
     figures, errors = collect(only)
     meta = {"torch_threads": torch.get_num_threads(), "torch_version": torch.__version__}
     if json_output:
