@@ -17,14 +17,14 @@ def test_device_option_defaults_to_auto(command):
     assert inspect.signature(command).parameters["device"].default == "auto"
 
 
-def test_asking_for_cuda_where_there_is_none_is_one_line_and_exit_2(tmp_path):
-    torch = pytest.importorskip("torch")
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
+def test_asking_for_a_cuda_device_that_is_not_there_is_one_line_and_exit_2(tmp_path):
+    import torch
+
     from tests.conftest import SAMPLES_DIR
 
+    missing, message = ("cuda:99", "CUDA device(s) are visible") if torch.cuda.is_available() else ("cuda", "CUDA is not available")
     result = CliRunner().invoke(
-        app, ["render", str(SAMPLES_DIR / "human.svg"), "--out", str(tmp_path / "x.png"), "--renderer", "train", "--device", "cuda"]
+        app, ["render", str(SAMPLES_DIR / "human.svg"), "--out", str(tmp_path / "x.png"), "--renderer", "train", "--device", missing]
     )
     assert result.exit_code == 2, result.output
-    assert "CUDA is not available" in result.output and "Traceback" not in result.output
+    assert message in result.output and "Traceback" not in result.output
