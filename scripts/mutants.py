@@ -11,8 +11,8 @@ are copied into a temporary directory, each mutant is written into that copy, it
 there (PYTHONPATH points at the copy, checked before the first mutant), and the file is
 restored from memory before the next one. The copy is deleted on exit, Ctrl-C included.
 
-Before any mutant, every distinct test selection runs once on the unmutated copy: a test that
-already fails would "kill" every mutant and prove nothing.
+Before any mutant, all listed tests run once, in one pytest run, on the unmutated copy: a test
+that already fails would "kill" every mutant and prove nothing.
 
 Exit status: 0 every mutant killed; 1 some survived (or the baseline failed); 2 the list is
 broken (snippet missing or ambiguous, replacement does not import, no test collected).
@@ -24,6 +24,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,32 @@ def check_snippets(root: Path, files: list[str], mutants: list[Mutant]) -> list[
             hint = f"; it occurs in {', '.join(elsewhere)}" if elsewhere else ""
             problems.append(f"{mutant.name}: snippet occurs {count}× in {mutant.file} (must be exactly once){hint}")
     return problems
+
+
+def baseline_selection(mutants: list[Mutant]) -> tuple[str, ...]:
+    """One pytest selection covering every mutant's tests (a superset: -k applies to all files).
+
+    Paths and node ids are passed as they are; the -k expressions are OR'ed together with the
+    module and test names of the selections that have none, so those stay whole.
+    """
+    paths: dict[str, None] = {}
+    keywords: dict[str, None] = {}
+    for mutant in mutants:
+        args = list(mutant.tests)
+        expression = None
+        if "-k" in args:
+            index = args.index("-k")
+            expression = args[index + 1]
+            del args[index : index + 2]
+        for arg in args:
+            paths[arg] = None
+            if expression is None:
+                # A whole file (or node) selection: keep it whole under the combined -k.
+                stem = Path(arg.split("::")[0]).stem
+                keywords[arg.split("::")[-1] if "::" in arg else stem] = None
+        if expression is not None:
+            keywords[f"({expression})"] = None
+    return (*paths, "-k", " or ".join(keywords))
 
 
 def copy_tree(root: Path, files: list[str], destination: Path) -> None:
@@ -192,6 +219,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutants: all {len(mutants)} snippets found exactly once")
         return 0
 
+    # Ctrl-C, kill and a closed terminal all unwind through the finally below (the copy is
+    # deleted, the running pytest is killed by subprocess.run); SIGINT is re-armed because a
+    # shell starts background jobs with it ignored.
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupted)
+
     started = time.perf_counter()
     copy = Path(tempfile.mkdtemp(prefix="flexiclip-mutants-"))
     try:
@@ -204,14 +240,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"mutants: the copy's flexiclip_core is not the one imported ({probe.stdout or probe.stderr})", file=sys.stderr)
             return 2
         if not args.no_baseline:
-            # Each distinct selection once (-k expressions cannot be merged into one run).
-            for tests in dict.fromkeys(m.tests for m in mutants):
-                code, output, seconds = run_pytest(copy, tests, args.timeout)
-                print(f"baseline  {' '.join(tests)}: exit {code} in {seconds:.0f} s", flush=True)
-                if code != 0:
-                    print(output[-4000:], file=sys.stderr)
-                    print("mutants: these tests fail without any mutation; fix them first", file=sys.stderr)
-                    return 1
+            tests = baseline_selection(mutants)
+            code, output, seconds = run_pytest(copy, tests, args.timeout * 2)
+            print(f"baseline (unmutated, every listed test in one run): exit {code} in {seconds:.0f} s", flush=True)
+            if code != 0:
+                print(output[-4000:], file=sys.stderr)
+                print("mutants: the listed tests fail without any mutation; fix them first", file=sys.stderr)
+                return 1
         outcomes: dict[str, Outcome] = {}
         width = max(len(m.name) for m in mutants)
         for mutant in mutants:
@@ -219,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             outcomes[mutant.name] = outcome
             print(f"{mutant.name:<{width}}  {outcome.status:<8} {outcome.seconds:6.1f} s  {outcome.detail}", flush=True)
     except KeyboardInterrupt:
-        print("\nmutants: interrupted; the working tree was never modified", file=sys.stderr)
+        print("\nmutants: interrupted; the working tree was never modified, the copy is deleted", file=sys.stderr)
         return 130
     finally:
         shutil.rmtree(copy, ignore_errors=True)
