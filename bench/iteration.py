@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import torch
 
 SAMPLES = Path(__file__).resolve().parents[1] / "catalogs" / "samples"
 
@@ -77,11 +76,11 @@ def run(repeats: int = 9, device: str = "auto") -> dict[str, float]:
     """Figures on ``device`` (auto: CUDA when available; CUDA stage timings include no sync, so
     on a GPU only the per-iteration totals, which end in a host read of the loss, are exact)."""
     from flexiclip_core.devices import resolve_device
-    from flexiclip_core.guidance import AnalyticGaussianPrior, load_prior
+    from flexiclip_core.guidance import load_prior
 
     device = str(resolve_device(device))
     tiny_ms, tiny_stages = measure(load_prior("tiny", device=device), repeats=repeats, device=device)
-    analytic = AnalyticGaussianPrior(torch.zeros(1, 4, 24, 32, 32), device=device)
+    analytic = load_prior("analytic-gaussian", device=device)  # zero data mean, broadcast over the latents
     bare_ms, bare_stages = measure(analytic, repeats=repeats, exclude=PRIOR_STAGES, device=device)
     figures = {"iteration_ms_tiny_prior": tiny_ms, "iteration_ms_excluding_prior": bare_ms}
     figures.update({f"iteration_stage_ms_tiny_prior.{k}": v for k, v in tiny_stages.items()})

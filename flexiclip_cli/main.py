@@ -199,10 +199,11 @@ def render_with_training_renderer(clipart: Clipart, size: int, background: str, 
     import torch
 
     from flexiclip_core.devices import resolve_device
-    from flexiclip_core.render import TorchVectorRenderer, TrainRenderConfig
+    from flexiclip_core.render import DEFAULT_TRAINING_RENDERER, TRAINING_RENDERERS, TrainRenderConfig
 
     torch_device = resolve_device(device)
-    renderer = TorchVectorRenderer(clipart, TrainRenderConfig(size=size, background=background), device=torch_device)
+    renderer_class = TRAINING_RENDERERS.get(DEFAULT_TRAINING_RENDERER)
+    renderer = renderer_class(clipart, TrainRenderConfig(size=size, background=background), device=torch_device)
     points = torch.as_tensor(clipart.control_points(), dtype=torch.float32, device=torch_device)
     with torch.no_grad():
         image = renderer.render(points[None])[0].cpu()
@@ -243,7 +244,7 @@ def render(
         from PIL import Image
 
         if renderer is RendererChoice.final:
-            from flexiclip_core.final_render import render_clipart
+            from flexiclip_core.render import render_clipart
 
             rgba = render_clipart(clipart, size, background=background.value)  # uint8 [size, size, 4]
         else:
