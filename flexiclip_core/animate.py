@@ -122,6 +122,7 @@ def animate_clip(
         jacobians=result.frame_jacobians,
         keypoints=result.frame_keypoints,
         bones=rig.bones,
+        rest_keypoints=rig.keypoints,
         frames_rgba=frames_rgba,
         learned=learned,
         learned_reasons=learned_reasons,
