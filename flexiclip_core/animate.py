@@ -21,7 +21,14 @@ from flexiclip_core.final_render import render_frames
 from flexiclip_core.guidance import VideoPrior
 from flexiclip_core.learned_metrics import LearnedMetrics
 from flexiclip_core.metrics import MetricReport, compute_metrics
-from flexiclip_core.optimize import AnimationConfig, AnimationResult, ClipAnimator, StepReport, optimise
+from flexiclip_core.optimize import (
+    AnimationConfig,
+    AnimationResult,
+    ClipAnimator,
+    StepReport,
+    fit_config_to_prior,
+    optimise,
+)
 from flexiclip_core.rig import rig_clipart
 from flexiclip_core.svg import ParseConfig, parse_svg
 
@@ -82,6 +89,7 @@ def animate_clip(
     clip_id = request.clip_id or (Path(request.svg).name if not isinstance(request.svg, bytes) else "clip")
     clipart = parse_svg(request.svg, clip_id=clip_id, config=ParseConfig())
     rig = rig_clipart(clipart, keypoints=request.keypoints, bones=request.bones, layers=request.layers, config=config.rig)
+    config = fit_config_to_prior(config, prior)  # e.g. 25 = 4k + 1 frames for a causal video VAE
     animator = ClipAnimator(
         clipart, rig, prior, request.prompt, config, negative_prompt=request.negative_prompt, device=device
     )
@@ -110,6 +118,7 @@ def animate_clip(
         "prompt": request.prompt,
         "prior": prior.name,
         "prior_is_trained": prior.is_trained,
+        "prior_licence": prior.licence,
         "prior_note": None if prior.is_trained else prior.description,
         "device": result.device,
         "seconds": result.seconds,
