@@ -86,6 +86,7 @@ def nightly(
     final_rows: list[tuple[int, dict]] = []
     prior_name: str | None = None
     prior_is_trained: bool | None = None
+    prior_licence: str | None = None
     adopted = 0
     stats = None
     with ray_session() if rows else nullcontext():
@@ -98,6 +99,10 @@ def nightly(
                 ))
                 info = pool.start_first()
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained
+                prior_licence = info.prior_licence
+                if "-NC" in prior_licence.upper():
+                    log.warning("prior %s is licensed %s: the outputs of this run are for non-commercial use only",
+                                info.prior_name, prior_licence)
                 if info.prior_fallback_reason:
                     log.warning("no prior weights found (%s): using %s; %s", info.prior_fallback_reason,
                                 info.prior_name, UNTRAINED_NOTE)
@@ -125,6 +130,7 @@ def nightly(
         retries=stats.retries if stats else 0, timeouts=stats.timeouts if stats else 0,
         workers=stats.workers_started if stats else (1 if prior_name else 0),
         seconds=time.monotonic() - started, metric_columns=METRIC_COLUMNS, report_uri=report_uri,
+        prior_licence=prior_licence,
     )
     publish_report(summary)
     return final_state(summary)

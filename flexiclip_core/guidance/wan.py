@@ -55,6 +55,8 @@ CACHE_ENV_VAR = "FLEXICLIP_CACHE"
 """Folder for derived data (text embeddings, the wan-tiny weights); default: the system temp dir."""
 WAN_MAX_TEXT_TOKENS = 512
 """WanPipeline's ``max_sequence_length``: embeddings are [512, 4096], zero past each prompt."""
+WAN_REFERENCE_PIXELS = 480 * 832
+"""Frame size the scheduler's flow_shift is tuned for (WanPipeline's default 480×832)."""
 WAN_1_3B_TRANSFORMER: dict[str, Any] = {
     "patch_size": (1, 2, 2),
     "num_attention_heads": 12,
@@ -110,7 +112,11 @@ class WanPriorConfig:
     max_text_tokens: int = WAN_MAX_TEXT_TOKENS
     """Tokens per prompt (WanPipeline: 512, zero-padded past each prompt's length)."""
     timestep_shift: float | None = None
-    """σ shift of the timestep schedule; None: the scheduler config's flow_shift / shift."""
+    """σ shift of the timestep schedule; None: the scheduler config's flow_shift (tuned for
+    480×832 frames) rescaled to ``frame_size`` by √(pixels / (480·832)), as SD3's
+    resolution-dependent shift (docs/priors.md): 3 → 1.22 for 256² frames."""
+    frame_size: tuple[int, int] = (256, 256)
+    """Height, width of the frames score distillation renders (the training renderer's size)."""
 
 
 def cache_root() -> Path:
@@ -306,7 +312,12 @@ class WanPrior(VideoPrior):
         self.identifier = f"{name}:{origin}"
         self.description = description or f"Wan2.1-T2V ({origin}; licence {licence})"
         shift, steps = flow_shift_from_scheduler(root)
-        self.timestep_shift = float(config.timestep_shift) if config.timestep_shift is not None else shift
+        self.scheduler_shift = shift
+        if config.timestep_shift is not None:
+            self.timestep_shift = float(config.timestep_shift)
+        else:
+            pixels = config.frame_size[0] * config.frame_size[1]
+            self.timestep_shift = shift * (pixels / WAN_REFERENCE_PIXELS) ** 0.5
         self.schedule = NoiseSchedule.rectified_flow(shifted_flow_sigmas(steps, self.timestep_shift))
         log.info("loading %s from %s (%s, %s, shift %.2f)", name, origin, self.dtype, self.device, self.timestep_shift)
         try:

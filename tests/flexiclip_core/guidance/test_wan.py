@@ -161,9 +161,16 @@ def test_timestep_shift_matches_diffusers_flow_scheduler(wan_prior):
     reference = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0).sigmas.double()
     ours = shifted_flow_sigmas(1000, 3.0)
     torch.testing.assert_close(ours.flip(0), reference, rtol=0, atol=1e-6)
-    assert wan_prior.timestep_shift == 3.0  # read from the folder's UniPC scheduler_config.json
-    torch.testing.assert_close(wan_prior.schedule.noise_scales, ours)
-    torch.testing.assert_close(wan_prior.model_timesteps(torch.tensor([0, 999])), torch.tensor([1000 * float(ours[0]), 1000.0]))
+    assert wan_prior.scheduler_shift == 3.0  # read from the folder's UniPC scheduler_config.json
+    # Rescaled from 480×832 to 256² frames (SD3's √(pixel ratio) rule).
+    assert wan_prior.timestep_shift == pytest.approx(3.0 * (256 * 256 / (480 * 832)) ** 0.5)
+    explicit = WanPrior(
+        WanPriorConfig(path=str(wan_prior.weights_directory), timestep_shift=3.0, text_cache_dir=str(wan_prior.text_cache.folder)),
+        device="cpu",
+    )
+    torch.testing.assert_close(explicit.schedule.noise_scales, ours)
+    sigmas = explicit.schedule.noise_scales.float()
+    torch.testing.assert_close(explicit.model_timesteps(torch.tensor([0, 999])), 1000 * sigmas[[0, 999]])
 
 
 # --- causal joint encoding ---------------------------------------------------------------------
@@ -287,3 +294,33 @@ def test_sds_step_with_wan_runs_one_batched_call(wan_prior):
     assert result.prior_batch_size == 3 and result.sds_gradient.shape == (1, 16, 2, 2, 2)
     (result.loss_sds + result.loss_flow).backward()
     assert frames.grad is not None and frames.grad.abs().sum() > 0
+
+
+# --- `--prior auto` and licences ---------------------------------------------------------------
+
+
+def test_auto_uses_wan_when_configured_and_never_falls_back_to_modelscope(wan_folder, tmp_path, no_wan_env, monkeypatch):
+    from flexiclip_core.guidance import save_tiny_pipeline
+    from tasks.worker import load_video_prior
+
+    monkeypatch.setenv("FLEXICLIP_T2V_MODEL", str(save_tiny_pipeline(tmp_path / "modelscope")))
+    monkeypatch.setenv("FLEXICLIP_WAN_MODEL", str(wan_folder))
+    prior, reason = load_video_prior("auto", "cpu")
+    assert prior.name == "wan" and prior.licence == "Apache-2.0" and reason is None
+
+    broken = shutil.copytree(wan_folder, tmp_path / "broken")
+    (broken / "vae" / "diffusion_pytorch_model.safetensors").unlink()
+    monkeypatch.setenv("FLEXICLIP_WAN_MODEL", str(broken))
+    with pytest.raises(PriorUnavailable, match="vae/ weights"):
+        load_video_prior("auto", "cpu")  # configured but incomplete: an error, not ModelScope
+
+
+def test_auto_says_so_when_it_picks_the_non_commercial_modelscope(tmp_path, no_wan_env, monkeypatch, caplog):
+    from flexiclip_core.guidance import save_tiny_pipeline
+    from tasks.worker import load_video_prior
+
+    monkeypatch.setenv("FLEXICLIP_T2V_MODEL", str(save_tiny_pipeline(tmp_path / "modelscope")))
+    with caplog.at_level("WARNING", logger="tasks.worker"):
+        prior, _ = load_video_prior("auto", "cpu")
+    assert prior.name == "modelscope" and prior.licence == "CC-BY-NC-4.0" and not prior.commercially_usable
+    assert "non-commercial" in caplog.text and "FLEXICLIP_WAN_MODEL" in caplog.text
