@@ -11,9 +11,11 @@ outputs ε*, v* = α ε* − σ ẑ₀ or the flow velocity u* = ε* − ẑ₀ 
 conversions are checked against one exact answer, and SDS with it provably pulls latents to μ:
 E_ε[ε*(α z + σ ε) − ε] = α σ (z − μ) / (α² s² + σ²).
 
-With ``temporal_compression`` k > 1 the encoder is causal in time like the Wan VAE: latent
-frame 0 is frame 0 and latent frame j the mean of frames 4j−3 … 4j (for k = 4), so videos of
-N = k·m + 1 frames are encoded jointly (the path `ClipAnimator` takes for causal video priors).
+With ``temporal_compression`` k > 1 the encoder is causal in time like the Wan VAE and, like it,
+trades time for channels: latent frame j stacks the 4-channel latents of frames k(j−1)+1 … kj
+into 4k channels (latent frame 0: frame 0, repeated), so videos of N = k·m + 1 frames are
+encoded jointly into m + 1 latent frames (the path `ClipAnimator` takes for causal video
+priors). Stacking loses nothing, so the known answer stays exact.
 
 Text conditioning is a scalar c per sample: the data mean is μ_u + c (μ − μ_u), with c = 1 for
 prompts and 0 for negatives; μ_u defaults to μ (a text-agnostic prior, so CFG changes nothing).
@@ -90,6 +92,7 @@ class AnalyticGaussianPrior(VideoPrior):
         if config.temporal_compression > 1:
             self.frame_encoding = "causal_video"
             self.temporal_compression = config.temporal_compression
+            self.latent_channels = len(CHANNEL_MAP) * config.temporal_compression
         self.device = torch.device(device) if device is not None else default_device()
         self.prediction_type = config.prediction_type
         self.name = "analytic-gaussian"
@@ -142,7 +145,8 @@ class AnalyticGaussianPrior(VideoPrior):
 
     def encode_frames(self, frames: Tensor) -> Tensor:
         """2x − 1, 8×8 average pooling, fixed 3 → 4 channel map: [B, T, 3, H, W] → [B, 4, T, H/8, W/8];
-        causal (k > 1): then frame 0 alone and the mean of each next k frames → [B, 4, (T−1)/k + 1, h, w]."""
+        causal (k > 1): frame 0 (repeated k times), then each next k frames, stacked in channels
+        → [B, 4k, (T−1)/k + 1, h, w]."""
         if frames.dim() != 5 or frames.shape[2] != 3:
             raise ValueError(f"frames must be [B, T, 3, H, W], got {tuple(frames.shape)}")
         batch, count, _, height, width = frames.shape
@@ -154,8 +158,11 @@ class AnalyticGaussianPrior(VideoPrior):
         if self.frame_encoding == "per_frame":
             return latents
         step = self.temporal_compression
-        later = latents[:, :, 1:].reshape(batch, latents.shape[1], latent_frames - 1, step, *latents.shape[3:])
-        return torch.cat([latents[:, :, :1], later.mean(dim=3)], dim=2)
+        channels, size = latents.shape[1], latents.shape[3:]
+        # [B, 4, 1 + m·k, h, w] → [B, 4, m + 1, k, h, w] (frame 0 fills its own chunk) → [B, 4k, m + 1, h, w]
+        chunks = torch.cat([latents[:, :, :1].expand(-1, -1, step, -1, -1), latents[:, :, 1:]], dim=2)
+        chunks = chunks.reshape(batch, channels, latent_frames, step, *size)
+        return chunks.permute(0, 3, 1, 2, 4, 5).reshape(batch, step * channels, latent_frames, *size)
 
     def optimal_predictions(
         self, noisy_latents: Tensor, timesteps: Tensor, text_embeddings: Tensor

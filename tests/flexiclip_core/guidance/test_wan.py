@@ -231,14 +231,14 @@ def test_prompts_are_encoded_once_and_cached_on_disk(wan_folder, tmp_path):
 def _flow_prior(**kwargs) -> AnalyticGaussianPrior:
     config = AnalyticGaussianConfig(prediction_type="flow", data_std=0.5, timestep_shift=3.0, temporal_compression=4)
     generator = torch.Generator().manual_seed(7)
-    mean = torch.randn(1, 4, 3, 2, 2, generator=generator)
+    mean = torch.randn(1, 16, 3, 2, 2, generator=generator)
     return AnalyticGaussianPrior(mean, config, device="cpu", **kwargs)
 
 
 def test_flow_output_to_epsilon_is_the_epsilon_form_of_the_velocity_residual():
     prior = _flow_prior()
     generator = torch.Generator().manual_seed(1)
-    clean, noise, velocity = (torch.randn(4, 4, 3, 2, 2, generator=generator) for _ in range(3))
+    clean, noise, velocity = (torch.randn(4, 16, 3, 2, 2, generator=generator) for _ in range(3))
     timesteps = torch.tensor([0, 300, 700, 999])
     noisy = prior.add_noise(clean, noise, timesteps)
     sigma = prior.schedule.scales_at(timesteps)[1].view(-1, 1, 1, 1, 1)
@@ -254,10 +254,10 @@ def test_flow_cfg_gradient_matches_its_closed_form(scale):
     w [ασ/V · (z − μ_u − s(μ_c − μ_u)) + (σ²/V − 1) ε], V = α²s_d² + σ² — it pulls z towards the
     guided mean μ_u + s(μ_c − μ_u), the sign CFG must have."""
     generator = torch.Generator().manual_seed(3)
-    unconditional = torch.randn(1, 4, 3, 2, 2, generator=generator)
+    unconditional = torch.randn(1, 16, 3, 2, 2, generator=generator)
     prior = _flow_prior(unconditional_mean=unconditional)
     text = prior.encode_text(["p"])
-    latents = torch.randn(2, 4, 3, 2, 2, generator=generator)
+    latents = torch.randn(2, 16, 3, 2, 2, generator=generator)
     config = SdsConfig(guidance_scale=scale)
     result = score_distillation(prior, text, latents, None, config, generator=torch.Generator().manual_seed(11))
 
@@ -276,7 +276,7 @@ def test_flow_cfg_gradient_matches_its_closed_form(scale):
 def test_cfg_in_velocity_space_equals_cfg_in_epsilon_space():
     prior = _flow_prior()
     generator = torch.Generator().manual_seed(5)
-    noisy, velocity_u, velocity_c = (torch.randn(2, 4, 3, 2, 2, generator=generator) for _ in range(3))
+    noisy, velocity_u, velocity_c = (torch.randn(2, 16, 3, 2, 2, generator=generator) for _ in range(3))
     timesteps = torch.tensor([100, 800])
     scale = 5.0
     to_epsilon = lambda v: prior.output_to_epsilon(v, noisy, timesteps)  # noqa: E731
@@ -324,3 +324,15 @@ def test_auto_says_so_when_it_picks_the_non_commercial_modelscope(tmp_path, no_w
         prior, _ = load_video_prior("auto", "cpu")
     assert prior.name == "modelscope" and prior.licence == "CC-BY-NC-4.0" and not prior.commercially_usable
     assert "non-commercial" in caplog.text and "FLEXICLIP_WAN_MODEL" in caplog.text
+
+
+def test_analytic_causal_encoder_stacks_time_into_channels_causally():
+    prior = AnalyticGaussianPrior(torch.zeros(1), AnalyticGaussianConfig(temporal_compression=4), device="cpu")
+    frames = torch.rand(1, 9, 3, 16, 16, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    latents = prior.encode_frames(frames)
+    per_frame = AnalyticGaussianPrior(torch.zeros(1), device="cpu").encode_frames(frames)  # [1, 4, 9, 2, 2]
+    assert latents.shape == (1, 16, 3, 2, 2) and prior.latent_channels == 16
+    torch.testing.assert_close(latents[:, 4:8, 1], per_frame[:, :, 2])  # chunk 1, slot 1 = frame 2
+    torch.testing.assert_close(latents[:, 12:16, 0], per_frame[:, :, 0])  # chunk 0 = frame 0 repeated
+    latents[:, :, 1].sum().backward()
+    assert frames.grad[:, 1:5].abs().sum() > 0 and frames.grad[:, 5:].abs().sum() == 0
