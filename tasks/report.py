@@ -49,6 +49,8 @@ class RunSummary:
     """The run's HTML gallery (ROOT/reports/<run>/index.html), if written."""
     prior_licence: str | None = None
     """Licence of the prior's weights ("CC-BY-NC-4.0": outputs for non-commercial use only)."""
+    clips_by_node: dict[str, int] = field(default_factory=dict)
+    """Ray node id → clips animated there in this run."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +82,7 @@ def summarise(
     metric_columns: tuple[str, ...] = (),
     report_uri: str | None = None,
     prior_licence: str | None = None,
+    clips_by_node: dict[str, int] | None = None,
 ) -> RunSummary:
     """Count ``rows`` (the run's final rows) and average the metrics of the succeeded ones."""
     by_status = {status: [r for r in rows if r.get("status") == status] for status in (SUCCEEDED, FAILED, SKIPPED)}
@@ -94,7 +97,7 @@ def summarise(
         prior_is_trained=prior_is_trained, rows=len(rows), succeeded=len(by_status[SUCCEEDED]),
         failed=len(by_status[FAILED]), skipped=len(by_status[SKIPPED]), adopted=adopted, retries=retries,
         timeouts=timeouts, workers=workers, seconds=seconds, failures=failures, metric_means=means,
-        report_uri=report_uri, prior_licence=prior_licence,
+        report_uri=report_uri, prior_licence=prior_licence, clips_by_node=dict(clips_by_node or {}),
     )
 
 
@@ -126,6 +129,9 @@ def markdown_report(summary: RunSummary) -> str:
         f"- workers: {summary.workers}, retries after a lost worker: {summary.retries}, "
         f"timeouts: {summary.timeouts}, wall time: {summary.seconds:.1f} s",
     ]
+    if summary.clips_by_node:
+        lines.append("- clips per Ray node: " + ", ".join(f"`{node[:12]}` {count}"
+                                                          for node, count in sorted(summary.clips_by_node.items())))
     if summary.report_uri:
         lines.append(f"- HTML report: [{summary.report_uri}]({report_href(summary.report_uri)})")
     if summary.prior_is_trained is False:

@@ -336,3 +336,20 @@ def test_analytic_causal_encoder_stacks_time_into_channels_causally():
     torch.testing.assert_close(latents[:, 12:16, 0], per_frame[:, :, 0])  # chunk 0 = frame 0 repeated
     latents[:, :, 1].sum().backward()
     assert frames.grad[:, 1:5].abs().sum() > 0 and frames.grad[:, 5:].abs().sum() == 0
+
+
+def test_preflight_decides_auto_for_wan_before_any_worker_starts(wan_folder, tmp_path, no_wan_env, monkeypatch):
+    from flexiclip_core.guidance import save_tiny_pipeline
+    from tasks.preflight import PreflightError, resolve_prior
+
+    monkeypatch.setenv("FLEXICLIP_T2V_MODEL", str(save_tiny_pipeline(tmp_path / "modelscope")))
+    assert resolve_prior("auto").spec == "modelscope"  # only when no Wan is configured
+    monkeypatch.setenv("FLEXICLIP_WAN_MODEL", str(wan_folder))
+    assert resolve_prior("auto").spec == "wan"
+    broken = shutil.copytree(wan_folder, tmp_path / "broken")
+    shutil.rmtree(broken / "tokenizer")
+    monkeypatch.setenv("FLEXICLIP_WAN_MODEL", str(broken))
+    with pytest.raises(PreflightError, match="never falls back.*tokenizer/"):
+        resolve_prior("auto")
+    with pytest.raises(PreflightError, match="not a directory"):
+        resolve_prior(f"wan:{tmp_path / 'nothing'}")
