@@ -52,6 +52,8 @@ class RunSummary:
     hour of its wall time, start-up included; None when it animated none."""
     hosts: list[str] = field(default_factory=list)
     """Hosts whose workers made this run's clips."""
+    prior_licence: str | None = None
+    """Licence of the prior's weights ("CC-BY-NC-4.0": outputs for non-commercial use only)."""
     clips_by_node: dict[str, int] = field(default_factory=dict)
     """Ray node id → clips animated there in this run."""
 
@@ -84,6 +86,7 @@ def summarise(
     seconds: float = 0.0,
     metric_columns: tuple[str, ...] = (),
     report_uri: str | None = None,
+    prior_licence: str | None = None,
     clips_by_node: dict[str, int] | None = None,
 ) -> RunSummary:
     """Count ``rows`` (the run's final rows) and average the metrics of the succeeded ones."""
@@ -102,7 +105,7 @@ def summarise(
         failed=len(by_status[Status.FAILED]), skipped=len(by_status[Status.SKIPPED]), adopted=adopted, retries=retries,
         timeouts=timeouts, workers=workers, seconds=seconds, failures=failures, metric_means=means,
         report_uri=report_uri, clips_per_hour=clips_per_hour, hosts=sorted({str(r.host) for r in made_here}),
-        clips_by_node=dict(clips_by_node or {}),
+        prior_licence=prior_licence, clips_by_node=dict(clips_by_node or {}),
     )
 
 
