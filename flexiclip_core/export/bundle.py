@@ -60,7 +60,7 @@ def _write_rasters(
                                      background_rgb=opaque_under, clip=clip)
     if "webm" in wanted:
         outputs["webm"] = write_webm(with_background, out_dir / OUTPUT_NAMES["webm"], config.fps,
-                                     crf=config.webm_crf, clip=clip)
+                                     lossless=config.webm_lossless, crf=config.webm_crf, clip=clip)
     if "webp" in wanted:
         outputs["webp"] = write_webp(with_background, out_dir / OUTPUT_NAMES["webp"], config.fps,
                                      lossless=config.webp_lossless, clip=clip)

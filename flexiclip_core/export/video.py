@@ -110,10 +110,16 @@ def write_webm(
     path: str | Path,
     fps: float,
     *,
+    lossless: bool = True,
     crf: int = 20,
     clip: str | None = None,
 ) -> Path:
-    """VP9 WebM with an alpha plane (``yuva420p``, libvpx-vp9 via PyAV), BT.709 tagged.
+    """VP9 WebM with an alpha plane (``yuva420p``, libvpx-vp9 via PyAV), BT.709 tagged;
+    lossless by default, else constant quality ``crf`` (0 … 63).
+
+    Lossless keeps the alpha exact: at crf 20 inter frames carried alpha noise of 1–9 levels
+    in empty areas and 252–254 inside solid fills (24 frames of human.svg at 512²), a faint
+    haze once composited over a coloured page.
 
     RGB frames are written fully opaque. Odd sizes are padded with transparent pixels. Chrome,
     Firefox and Edge play the alpha; decoders that ignore it (FFmpeg's native ``vp9``) show the
@@ -132,8 +138,9 @@ def write_webm(
             stream = container.add_stream("libvpx-vp9", rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height = frames.shape[2], frames.shape[1]
             stream.pix_fmt = "yuva420p"
-            # Constant quality (b:v 0 + crf); cpu-used 4 is libvpx's speed/size middle ground.
-            stream.options = {"crf": str(int(crf)), "b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"}
+            # cpu-used 5 ("good"): lossless 24×512² human.svg in 381 KiB (cpu-used 8: 545 KiB, 3.5× faster).
+            quality = {"lossless": "1"} if lossless else {"crf": str(int(crf)), "b": "0"}
+            stream.options = {**quality, "deadline": "good", "cpu-used": "5", "row-mt": "1"}
             _tag_bt709(stream)
             for frame in frames:
                 rgba_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgba")

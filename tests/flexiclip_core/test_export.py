@@ -54,8 +54,7 @@ def circle_subpath(cx: float, cy: float, radius: float) -> SubPath:
     ]), True)
 
 
-@pytest.fixture()
-def clipart() -> Clipart:
+def make_clipart() -> Clipart:
     """A red body, a semi-transparent blue even-odd ring, a dashed open green stroke, a static sun."""
     return Clipart(
         (
@@ -69,6 +68,11 @@ def clipart() -> Clipart:
         ),
         source="test-clip",
     )
+
+
+@pytest.fixture()
+def clipart() -> Clipart:
+    return make_clipart()
 
 
 def moving_frames(clipart: Clipart, frame_count: int = 6) -> np.ndarray:
