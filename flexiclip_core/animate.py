@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from flexiclip_core.export import ExportConfig, composite_over_white, export_animation, write_text_atomic
+from flexiclip_core.export import FORMATS, ExportConfig, composite_over_white, export_animation, write_text_atomic
 from flexiclip_core.final_render import render_frames
 from flexiclip_core.guidance import VideoPrior
 from flexiclip_core.learned_metrics import LearnedMetrics
@@ -27,9 +27,10 @@ from flexiclip_core.svg import ParseConfig, parse_svg
 
 log = logging.getLogger(__name__)
 
-OUTPUT_KINDS: tuple[str, ...] = ("video", "gif", "svg_animation", "frames", "poster", "metrics", "config")
-"""Keys of `ClipOutputs.files`: video.mp4, animation.gif, animation.svg, frames/, poster.png,
-metrics.json, config.json in the output folder."""
+OUTPUT_KINDS: tuple[str, ...] = (*FORMATS, "metrics", "config")
+"""Possible keys of `ClipOutputs.files`: the media kinds the `ExportConfig` asks for (see
+`flexiclip_core.export.OUTPUT_NAMES`; ``<kind>@<S>`` for extra sizes), then metrics.json and
+config.json, always written."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ def animate_clip(
     )
     result = optimise(animator, on_step=on_step)
 
-    files = export_animation(clipart, result.frame_points, out, config=export or ExportConfig())
+    export = export or ExportConfig()
+    files = export_animation(clipart, result.frame_points, out, config=export)
     frames_rgba = render_frames(clipart, result.frame_points, size=clipart.canvas_size, background="transparent")
     learned = learned_reasons = None
     if learned_metrics is not None:
@@ -121,7 +123,8 @@ def animate_clip(
     files["config"] = _write_json(
         out / "config.json",
         {**provenance, "method": config.method, "config_hash": config.config_hash(), "config": config.to_dict(),
-         "keypoints": rig.keypoints.tolist(), "bones": rig.bones.tolist(), "rig_source": rig.source},
+         "keypoints": rig.keypoints.tolist(), "bones": rig.bones.tolist(), "rig_source": rig.source,
+         "export": export.to_dict()},
     )
     log.info("clip %s animated in %.1f s with prior %s", clip_id, result.seconds, prior.name)
     return ClipOutputs(files=files, metrics=report, result=result)

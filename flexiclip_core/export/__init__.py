@@ -27,6 +27,7 @@ from flexiclip_core.export.profiles import (
     PosterChoice,
     SvgCalcMode,
     background_rgb,
+    export_config_from_options,
     export_profile,
 )
 from flexiclip_core.export.svg_anim import animated_svg, clipart_to_svg, write_animated_svg, write_frame_svgs
@@ -46,6 +47,7 @@ __all__ = [
     "composite_over",
     "composite_over_white",
     "export_animation",
+    "export_config_from_options",
     "export_profile",
     "lottie_animation",
     "lottie_schema",

@@ -150,6 +150,22 @@ def export_profile(name: str) -> ExportConfig:
     return ExportConfig().with_overrides(PROFILES[name])
 
 
+def export_config_from_options(
+    profile: str | None = None,
+    *,
+    size: int | None = None,
+    extra_sizes: list[int] | None = None,
+    fps: float | None = None,
+    background: str | None = None,
+    formats: list[str] | None = None,
+) -> ExportConfig:
+    """The `ExportConfig` a command line asks for: the named ``profile`` (else the defaults)
+    with every option that was given applied on top; `ConfigError` on a bad value."""
+    base = export_profile(profile) if profile else ExportConfig()
+    given = {"size": size, "extra_sizes": extra_sizes, "fps": fps, "background": background, "formats": formats}
+    return base.with_overrides({k: v for k, v in given.items() if v not in (None, [])})
+
+
 def background_rgb(background: str) -> tuple[int, int, int] | None:
     """``None`` for ``transparent``, else the background as 8-bit RGB; `ConfigError` otherwise."""
     if background == "transparent":
