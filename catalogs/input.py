@@ -3,7 +3,9 @@
 Columns (spec/pipeline.md): required ``clip_id``, ``svg_uri``, ``prompt``; optional
 ``keypoints`` (list of {x, y} or [x, y], SVG user units), ``skeleton`` (list of [i, j]),
 ``layers`` (JSON: list of {"name", "groups", "keypoints"}), ``seed``, ``negative_prompt``,
-``config`` (JSON object of animation-config overrides), ``tags`` (list of strings). The nested
+``config`` (JSON object of animation-config overrides), ``export`` (JSON object of
+`flexiclip_core.export.ExportConfig` overrides: sizes, fps, background, formats), ``tags``
+(list of strings). The nested
 optional columns may also hold their value as a JSON string.
 
 A problem with the whole file (unreadable, not Parquet, a required column missing) raises
@@ -57,7 +59,9 @@ CLIP_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
 _CLIP_ID = re.compile(CLIP_ID_PATTERN)
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("clip_id", "svg_uri", "prompt")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("keypoints", "skeleton", "layers", "seed", "negative_prompt", "config", "tags")
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "keypoints", "skeleton", "layers", "seed", "negative_prompt", "config", "export", "tags",
+)
 
 MAX_PROMPT_CHARS = 10_000
 """Longer prompts are certainly not motion prompts (the text encoder reads 77 tokens)."""
@@ -93,6 +97,8 @@ class ClipRow:
     """Negative prompt for the prior, or None."""
     config: dict = field(default_factory=dict)
     """Validated JSON overrides of the animation config ({} if none)."""
+    export: dict = field(default_factory=dict)
+    """Validated JSON overrides of the export config ({} if none), e.g. ``{"size": 1024}``."""
     tags: list[str] = field(default_factory=list)
     """Free-form tags ([] if none)."""
 
@@ -289,6 +295,7 @@ def _parse_row(
     values["seed"] = parse("seed", _parse_seed)
     values["negative_prompt"] = parse("negative_prompt", _parse_negative_prompt)
     values["config"] = parse("config", _parse_config, validate_config, default={})
+    values["export"] = parse("export", _parse_config, _validate_export, default={})
     values["tags"] = parse("tags", _parse_tags, default=[])
     return values
 
@@ -538,6 +545,12 @@ def _parse_config(value: Any, validate_config: Callable[[dict], None] | None) ->
         except Exception as error:  # the callback's errors are the row's problem, whatever their kind
             raise _Invalid(f"override rejected: {type(error).__name__}: {error}") from None
     return value
+
+
+def _validate_export(overrides: dict) -> None:
+    from flexiclip_core.export import ExportConfig
+
+    ExportConfig().with_overrides(overrides)
 
 
 def _parse_tags(value: Any) -> list[str]:

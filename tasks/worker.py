@@ -113,6 +113,8 @@ class ClipWorker:
             outputs = self._animate(job, out_dir)
             row = {**base, "status": SUCCEEDED, "error_type": None, "error_message": None}
             for kind, suffix in MEDIA_OUTPUTS.items():
+                if kind not in outputs.files:  # the row's export config left this format out
+                    continue
                 uri, digest = self.catalog.put_media(outputs.files[kind], suffix)
                 row[f"{kind}_uri"], row[f"{kind}_sha256"] = uri, digest
             row.update({name: _float_or_none(value) for name, value in outputs.metrics.values.items()})
@@ -153,7 +155,8 @@ class ClipWorker:
             layers=job.layers,
         )
         return animate_clip(
-            request, self.prior, job.config, out_dir, device=self.device, learned_metrics=self.learned_metrics
+            request, self.prior, job.config, out_dir, device=self.device, export=job.export,
+            learned_metrics=self.learned_metrics,
         )
 
 
