@@ -146,7 +146,8 @@ def read_catalog(
     storage_options: dict | None = None,
     validate_config: Callable[[dict], None] | None = None,
 ) -> tuple[list[ClipRow], list[RowError]]:
-    """Read and validate the Parquet catalog at ``uri`` (local path, ``file://`` or ``s3://``).
+    """Read and validate the catalog at ``uri`` (local path, ``file://`` or ``s3://``): Parquet,
+    or CSV / JSON lines when the name ends in ``.csv`` / ``.jsonl`` (`catalogs.text_tables`).
 
     Returns the valid rows and one `RowError` per invalid row, both in file order. Raises
     `CatalogError` when the file itself cannot be used (unreadable, not Parquet, a required
@@ -155,19 +156,26 @@ def read_catalog(
     """
     import pyarrow.parquet as pq
 
+    from catalogs.text_tables import is_text_catalog, read_text_table
+
     scheme = uri_scheme(uri)
+    text = is_text_catalog(uri)
     try:
         if scheme == "s3":
             split_s3(uri)
             base = uri.rstrip("/").rsplit("/", 1)[0] + "/"
             fs = s3_filesystem(storage_options)
             with fs.open(s3_path(uri), "rb") as handle:
-                table = pq.read_table(handle)
+                table = read_text_table(handle.read(), uri) if text else pq.read_table(handle)
         elif scheme in (None, "file"):
             path = file_uri_to_path(uri) if scheme == "file" else uri
             path = os.path.abspath(path)
             base = os.path.dirname(path)
-            table = pq.read_table(path)
+            if text:
+                with open(path, "rb") as handle:
+                    table = read_text_table(handle.read(), uri)
+            else:
+                table = pq.read_table(path)
         else:
             raise CatalogError(f"catalog {uri!r}: unsupported scheme {scheme!r} (use a path, file:// or s3://)")
     except CatalogError:
@@ -175,7 +183,8 @@ def read_catalog(
     except FileNotFoundError as error:
         raise CatalogError(f"catalog {uri!r}: no such file") from error
     except Exception as error:  # pyarrow/s3fs raise many kinds; all mean "this file is unusable"
-        raise CatalogError(f"catalog {uri!r}: cannot read as Parquet: {type(error).__name__}: {error}") from error
+        kind = "CSV/JSONL" if text else "Parquet"
+        raise CatalogError(f"catalog {uri!r}: cannot read as {kind}: {type(error).__name__}: {error}") from error
     return validate_table(table, base=base, validate_config=validate_config, source=uri)
 
 
@@ -508,6 +517,8 @@ def _parse_layers(value: Any, keypoint_count: int | None) -> list[dict] | None:
 def _parse_seed(value: Any) -> int | None:
     if value is None:
         return None
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{1,19}\s*", value):
+        value = int(value)  # a CSV/JSONL catalog cell is text
     if isinstance(value, float):
         if math.isnan(value):
             return None  # pandas stores a null in an integer column as NaN
