@@ -11,9 +11,11 @@ addresses, never by absolute path, so the report works from a copied folder, ove
 HTTP server or from an S3 bucket. On an ``s3://`` root the page is written there with fsspec
 in the same layout.
 
-Cards play the MP4 in a ``<video autoplay loop muted playsinline poster=…>``; where a browser
-cannot play it (no H.264 decoder) the script swaps in the animated SVG (SMIL) as an ``<img>``,
-and the poster stays as the last fallback. All catalog text (prompts, errors, warnings) is
+Cards play the transparent VP9 WebM when the clip has one, else the MP4, in a ``<video autoplay
+loop muted playsinline poster=…>`` (WebM first, MP4 as the second source); where a browser can
+play neither the script swaps in the animated SVG (SMIL) as an ``<img>``, and the poster stays
+as the last fallback. Every published file (MP4, WebM, WebP, APNG, Lottie JSON, GIF, SVG,
+poster) has a download link. All catalog text (prompts, errors, warnings) is
 untrusted and HTML-escaped; a Content-Security-Policy with the hashes of the inline script and
 style keeps any markup that slipped through from running or loading anything.
 """
@@ -319,7 +321,7 @@ _SCRIPT = """
     shown.textContent = String(count);
   }
 
-  /* A browser without an H.264 decoder shows the SMIL animated SVG (then the poster) instead. */
+  /* A browser that can play neither source shows the SMIL animated SVG (then the poster) instead. */
   Array.prototype.forEach.call(document.querySelectorAll("video[data-fallback]"), function (video) {
     function fallback() {
       var src = video.getAttribute("data-fallback");
@@ -331,8 +333,8 @@ _SCRIPT = """
       video.replaceWith(img);
     }
     video.addEventListener("error", fallback);
-    var source = video.querySelector("source");
-    if (source) { source.addEventListener("error", fallback); }
+    var sources = video.querySelectorAll("source");  /* only the last one failing means none plays */
+    if (sources.length) { sources[sources.length - 1].addEventListener("error", fallback); }
     if (video.error) { fallback(); }
   });
 
@@ -347,22 +349,40 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
+_DOWNLOADS: tuple[tuple[str, str], ...] = (
+    ("video", "MP4"), ("webm", "WebM"), ("webp", "WebP"), ("apng", "APNG"), ("lottie", "Lottie"),
+    ("gif", "GIF"), ("svg_animation", "SVG"), ("poster", "poster"),
+)
+"""Media kinds offered for download on a card, with their link text, in this order."""
+
+
+def _download_links(row: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(link text, relative href) of every published file of ``row``, in `_DOWNLOADS` order."""
+    found = [(name, media_href(row.get(f"{kind}_uri"))) for kind, name in _DOWNLOADS]
+    return [(name, href) for name, href in found if href]
+
+
 def _card(row: Mapping[str, Any], index: int) -> str:
     clip_id = row.get("clip_id") or f"row-{index}"
     status = row.get("status") or "unknown"
     video = media_href(row.get("video_uri"))
+    webm = media_href(row.get("webm_uri"))
     svg = media_href(row.get("svg_animation_uri"))
     gif = media_href(row.get("gif_uri"))
     poster = media_href(row.get("poster_uri"))
     label = f"animation of {clip_id}"
 
-    if video:
+    if video or webm:
         fallback = svg or poster or ""
+        # The transparent WebM first; a browser without VP9 takes the MP4 source.
+        sources = [(webm, 'video/webm; codecs="vp9"'), (video, "video/mp4")]
         media = (
-            f'<video src="{_esc(video)}" autoplay loop muted playsinline preload="auto"'
+            '<video autoplay loop muted playsinline preload="auto"'
             + (f' poster="{_esc(poster)}"' if poster else "")
             + (f' data-fallback="{_esc(fallback)}"' if fallback else "")
-            + f' aria-label="{_esc(label)}"></video>'
+            + f' aria-label="{_esc(label)}">'
+            + "".join(f'<source src="{_esc(href)}" type="{_esc(kind)}">' for href, kind in sources if href)
+            + "</video>"
         )
     elif svg or gif or poster:
         media = f'<img src="{_esc(svg or gif or poster)}" alt="{_esc(label)}">'
@@ -420,9 +440,8 @@ def _card(row: Mapping[str, Any], index: int) -> str:
         )
         parts.append(f'<table class="metrics"><tbody>{metric_rows}</tbody></table>')
     links = [
-        f'<a href="{_esc(href)}">{name}</a>'
-        for name, href in (("MP4", video), ("GIF", gif), ("SVG", svg), ("poster", poster))
-        if href
+        f'<a href="{_esc(href)}" download>{name}</a>'
+        for name, href in _download_links(row)
     ]
     if links:
         parts.append(f'<div class="links">{"".join(links)}</div>')
