@@ -43,11 +43,14 @@ _SHARD_SUFFIX = {"webdataset": ".tar", "parquet": ".parquet"}
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
+MODELSCOPE_LICENCE = "CC-BY-NC-4.0"
+"""Licence of the ModelScope text-to-video weights: `flexiclip_core.guidance.MODELSCOPE_LICENCE`,
+repeated here because importing the guidance package loads torch (a test keeps them equal)."""
+
+
 def prior_licence(prior: str | None) -> str | None:
     """The licence of the weights of the prior named ``prior`` (outputs of a CC-BY-NC prior are
     not free to use), ``none`` for the untrained test prior, None when unknown."""
-    from flexiclip_core.guidance import MODELSCOPE_LICENCE
-
     if not prior:
         return None
     name = prior.lower()

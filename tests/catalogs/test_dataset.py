@@ -54,6 +54,10 @@ def test_where_language() -> None:
 
 
 def test_prior_licences() -> None:
+    from catalogs.dataset import MODELSCOPE_LICENCE
+    from flexiclip_core.guidance import MODELSCOPE_LICENCE as GUIDANCE_LICENCE
+
+    assert MODELSCOPE_LICENCE == GUIDANCE_LICENCE
     assert prior_licence("modelscope:damo-vilab/text-to-video-ms-1.7b@abc") == "CC-BY-NC-4.0"
     assert prior_licence("tiny") == "none (untrained test prior)"
     assert prior_licence("something-else") is None and prior_licence(None) is None
