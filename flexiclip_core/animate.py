@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from flexiclip_core.export import FORMATS, ExportConfig, composite_over_white, export_animation, write_text_atomic
+from flexiclip_core.export.arrays import write_motion_arrays
 from flexiclip_core.final_render import render_frames
 from flexiclip_core.guidance import VideoPrior
 from flexiclip_core.learned_metrics import LearnedMetrics
@@ -27,10 +28,10 @@ from flexiclip_core.svg import ParseConfig, parse_svg
 
 log = logging.getLogger(__name__)
 
-OUTPUT_KINDS: tuple[str, ...] = (*FORMATS, "metrics", "config")
+OUTPUT_KINDS: tuple[str, ...] = (*FORMATS, "motion", "metrics", "config")
 """Possible keys of `ClipOutputs.files`: the media kinds the `ExportConfig` asks for (see
-`flexiclip_core.export.OUTPUT_NAMES`; ``<kind>@<S>`` for extra sizes), then metrics.json and
-config.json, always written."""
+`flexiclip_core.export.OUTPUT_NAMES`; ``<kind>@<S>`` for extra sizes), then motion.npz (the
+per-frame arrays, `flexiclip_core.export.arrays`), metrics.json and config.json, always written."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,12 @@ def animate_clip(
 
     export = export or ExportConfig()
     files = export_animation(clipart, result.frame_points, out, config=export)
+    files["motion"] = write_motion_arrays(
+        out / "motion.npz", frame_points=result.frame_points, frame_keypoints=result.frame_keypoints,
+        frame_vertices=result.frame_vertices, rest_points=clipart.control_points(), rest_keypoints=rig.keypoints,
+        rest_vertices=result.mesh.vertices, bones=rig.bones, faces=result.mesh.faces,
+        canvas_to_document=clipart.canvas_to_document, clip=clip_id,
+    )
     frames_rgba = render_frames(clipart, result.frame_points, size=clipart.canvas_size, background="transparent")
     learned = learned_reasons = None
     if learned_metrics is not None:
@@ -110,6 +117,7 @@ def animate_clip(
     provenance = {
         "clip_id": clip_id,
         "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
         "prior": prior.name,
         "prior_is_trained": prior.is_trained,
         "prior_note": None if prior.is_trained else prior.description,

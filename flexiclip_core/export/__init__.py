@@ -7,6 +7,7 @@ written atomically and failures raise `ExportError` naming the path. Frames use 
 `final_render`: uint8 ``[N, H, W, 3|4]``, straight RGBA, row 0 at top.
 """
 
+from flexiclip_core.export.arrays import MOTION_ARRAYS, write_motion_arrays
 from flexiclip_core.export.bundle import export_animation
 from flexiclip_core.export.files import write_text_atomic
 from flexiclip_core.export.images import (
@@ -36,6 +37,7 @@ from flexiclip_core.export.video import composite_over, composite_over_white, wr
 __all__ = [
     "DEFAULT_FORMATS",
     "FORMATS",
+    "MOTION_ARRAYS",
     "OUTPUT_NAMES",
     "PROFILES",
     "ExportConfig",
@@ -60,6 +62,7 @@ __all__ = [
     "write_frame_svgs",
     "write_gif",
     "write_lottie",
+    "write_motion_arrays",
     "write_mp4",
     "write_poster",
     "write_text_atomic",

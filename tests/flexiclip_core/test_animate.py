@@ -40,7 +40,7 @@ def test_every_preset_writes_every_output(method, tiny_prior, tmp_path):
     outputs = animate_clip(request, tiny_prior, config, tmp_path, export=ExportConfig(size=128, frame_pngs=False))
 
     for name in ("video.mp4", "video.webm", "animation.webp", "animation.json", "animation.gif", "animation.svg",
-                 "poster.png", "metrics.json", "config.json"):
+                 "poster.png", "motion.npz", "metrics.json", "config.json"):
         assert (tmp_path / name).is_file() and (tmp_path / name).stat().st_size > 0, name
     assert len(list((tmp_path / "frames").glob("frame_*.svg"))) == config.schedule.frame_count
     with av.open(str(tmp_path / "video.mp4")) as container:
@@ -58,6 +58,10 @@ def test_every_preset_writes_every_output(method, tiny_prior, tmp_path):
     assert saved["method"] == method and saved["config_hash"] == config.config_hash()
     assert saved["config"]["iterations"] == 2
     assert outputs.result.frame_points.shape[0] == config.schedule.frame_count
+    with np.load(tmp_path / "motion.npz") as motion:
+        np.testing.assert_allclose(motion["frame_points"], outputs.result.frame_points, atol=1e-3)
+        assert motion["frame_keypoints"].shape == outputs.result.frame_keypoints.shape
+        assert motion["faces"].shape == outputs.result.mesh.faces.shape
 
 
 @pytest.mark.slow
@@ -87,8 +91,8 @@ def test_cli_animate_export_options(tmp_path):
     )
     assert result.exit_code == 0, result.output
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert written == ["animation.json", "config.json", "metrics.json", "poster.png", "size_48/poster.png",
-                       "size_48/video.webm", "video.webm"]
+    assert written == ["animation.json", "config.json", "metrics.json", "motion.npz", "poster.png",
+                       "size_48/poster.png", "size_48/video.webm", "video.webm"]
     animation = json.loads((out / "animation.json").read_text())
     assert (animation["w"], animation["fr"]) == (96, 12.0)
     assert lottie_schema_errors(animation) == []  # the animation.json of a real run is valid Lottie
