@@ -101,7 +101,8 @@ def lottie_alpha(browser: Browser, page: Path, animation: dict, frames: tuple[in
     return alphas
 
 
-@pytest.mark.parametrize("name", ["holes", "strokes", "human"])
+# Measured (5 frames each): strokes 0.978–0.987 (dashes and caps), holes ≥ 0.981, the others ≥ 0.99.
+@pytest.mark.parametrize("name", sorted(path.stem for path in SAMPLES_DIR.glob("*.svg")))
 def test_lottie_web_renders_like_the_final_renderer(browser: Browser, tmp_path: Path, name: str) -> None:
     clipart = parse_svg(SAMPLES_DIR / f"{name}.svg")
     frame_points = swaying_frames(clipart.control_points(), FRAME_COUNT)
