@@ -6,6 +6,7 @@ The page is checked here by parsing it; tests/e2e/test_report_browser.py opens i
 from __future__ import annotations
 
 import base64
+import html
 import hashlib
 import re
 import shutil
@@ -160,6 +161,26 @@ def test_card_plays_the_transparent_webm_first_and_offers_every_file_for_downloa
     only_webm = {"run_id": "r", "clip_id": "c", "status": "succeeded", "webm_uri": f"/x/media/ab/{SHA}.webm"}
     assert [a["src"] for t, a in _parse(render_report_html([only_webm], run_id="r")).tags if t == "source"] == [
         f"../../media/ab/{SHA}.webm"]
+
+
+def test_lottie_player_is_shipped_only_when_there_is_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from catalogs.output import OutputCatalog
+    from tasks.html_report import LOTTIE_WEB_ENV, ship_lottie_web
+
+    row = {"run_id": "r", "clip_id": "c", "status": "succeeded", "lottie_uri": f"/x/media/ab/{SHA}.json"}
+    with_player = html.unescape(render_report_html([row], run_id="r", lottie_player="../assets/lottie.min.js"))
+    assert '<script src="../assets/lottie.min.js"></script>' in with_player and "connect-src 'self'" in with_player
+    assert f'data-lottie="../../media/ab/{SHA}.json"' in with_player and 'class="play-lottie"' in with_player
+    without = html.unescape(render_report_html([row], run_id="r"))
+    assert '<script src="' not in without and "connect-src 'none'" in without and "'self';" not in without.split(
+        "script-src")[1].split("connect-src")[0]
+    catalog = OutputCatalog(tmp_path / "root")
+    monkeypatch.setenv(LOTTIE_WEB_ENV, str(tmp_path / "absent.js"))
+    assert ship_lottie_web(catalog) is None
+    (tmp_path / "player.js").write_text("/* lottie */")
+    monkeypatch.setenv(LOTTIE_WEB_ENV, str(tmp_path / "player.js"))
+    assert ship_lottie_web(catalog) == "../assets/lottie.min.js"
+    assert (tmp_path / "root" / "reports" / "assets" / "lottie.min.js").read_text() == "/* lottie */"
 
 
 def test_trained_prior_has_no_untrained_label():
