@@ -4,7 +4,7 @@ animated SVG, Lottie, per-frame SVGs/PNGs, poster.
 The package root re-exports the public API; the writers live in `video`, `images`,
 `svg_anim`, `lottie`, the config in `profiles` and the whole export in `bundle`. Every file is
 written atomically and failures raise `ExportError` naming the path. Frames use the layout of
-`final_render`: uint8 ``[N, H, W, 3|4]``, straight RGBA, row 0 at top.
+`flexiclip_core.render`: uint8 ``[N, H, W, 3|4]``, straight RGBA, row 0 at top.
 """
 
 from flexiclip_core.export.arrays import MOTION_ARRAYS, write_motion_arrays

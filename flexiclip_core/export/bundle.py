@@ -1,6 +1,6 @@
 """Every output of one animation into one folder, as an `ExportConfig` asks (method.md §6).
 
-Raster outputs come from the exact final renderer (`final_render`) applied to the deformed
+Raster outputs come from the exact final renderer (`flexiclip_core.render`) applied to the deformed
 vector shapes, rendered once per size with a transparent background and then composited as
 each format needs; vector outputs (SVG, Lottie) write the deformed cubic paths themselves.
 """
@@ -28,7 +28,7 @@ from flexiclip_core.export.lottie import write_lottie
 from flexiclip_core.export.profiles import OUTPUT_NAMES, ExportConfig, background_rgb
 from flexiclip_core.export.svg_anim import write_animated_svg, write_frame_svgs
 from flexiclip_core.export.video import composite_over, write_mp4, write_webm
-from flexiclip_core.final_render import render_frames
+from flexiclip_core.render import render_frames
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from flexiclip_core.export import ExportConfig, export_animation, lottie_schema_errors
-from flexiclip_core.final_render import render_frames
+from flexiclip_core.render import render_frames
 from flexiclip_core.svg import parse_svg
 from tests.conftest import SAMPLES_DIR
 from tests.e2e.browser import Browser, chromium_path

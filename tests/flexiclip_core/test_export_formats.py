@@ -30,7 +30,7 @@ from flexiclip_core.export import (
     write_webm,
     write_webp,
 )
-from flexiclip_core.final_render import render_frames
+from flexiclip_core.render import render_frames
 from tests.flexiclip_core.test_export import make_clipart, moving_frames
 
 @pytest.fixture()
