@@ -21,6 +21,7 @@ import re
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -92,19 +93,31 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _version_as_of(catalog: OutputCatalog, as_of: str) -> int:
+    """The latest version committed at or before the ISO time ``as_of`` (UTC when it has no zone)."""
+    try:
+        moment = datetime.fromisoformat(as_of)
+    except ValueError:
+        raise CatalogError(f"--as-of {as_of!r} is not an ISO time (e.g. 2026-11-29T08:00)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    earlier = [entry["version"] for entry in catalog.history() if entry["timestamp"] and entry["timestamp"] <= moment]
+    if not earlier:
+        raise CatalogError(f"output catalog {catalog.table_uri!r} has no version as of {moment.isoformat()}")
+    return max(earlier)
+
+
 def select_rows(
     catalog: OutputCatalog, *, version: int | None = None, as_of: str | None = None, where: str | None = None,
 ) -> tuple[list[dict[str, Any]], int, list[str]]:
     """The succeeded rows to export (sorted by clip_id, run_id), the version they come from and
     the catalog's columns;
     `CatalogError` (or `WhereError`) for a missing version or a bad filter, before any output."""
-    from catalogs.output import _parse_time
-
     if version is not None and as_of is not None:
         raise CatalogError("give either --version or --as-of, not both")
     if as_of is not None:
         # Resolved to a version once, so the manifest pins exactly what was exported.
-        version = catalog._version_as_of(_parse_time(as_of, "as_of"))
+        version = _version_as_of(catalog, as_of)
     elif version is None:
         version = catalog.version()
         if version is None:

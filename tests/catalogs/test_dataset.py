@@ -121,6 +121,8 @@ def test_parquet_shards_with_a_filter(run_root: Path, tmp_path: Path) -> None:
     (["--where", "colour == 'red'"], "unknown column 'colour'"),
     (["--format", "tfrecord"], "unknown dataset format 'tfrecord'"),
     (["--version", "7"], "version"),
+    (["--as-of", "2001-01-01T00:00"], "no version as of 2001-01-01"),
+    (["--as-of", "yesterday"], "not an ISO time"),
 ])
 def test_cli_refuses_bad_input_in_one_line(run_root: Path, tmp_path: Path, arguments: list[str], message: str) -> None:
     out = tmp_path / "refused"
