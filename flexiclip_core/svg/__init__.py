@@ -146,6 +146,8 @@ def parse_svg(
         shapes=tuple(fitted),
         canvas_to_document=canvas_to_document,
         document_size=(float(viewport.document_size[0]), float(viewport.document_size[1])),
+        document_to_viewport=viewport.document_to_viewport,
+        viewport_size=viewport.viewport_size,
         canvas_size=config.canvas_size,
         warnings=tuple(walker.warnings),
         source=clip,

@@ -1,0 +1,191 @@
+"""SVG fidelity (issue 15): small hand-written SVGs drawn by parse_svg + the final renderer in the
+document's own frame, compared with an independent renderer (resvg, stricter on the spec) or
+with expectations drawn analytically.
+
+Pass mark per image: alpha IoU (alpha > 0.5) ≥ 0.97 and mean absolute RGBA difference ≤ 0.02.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from flexiclip_core.render import render_document_frame
+from flexiclip_core.svg import parse_svg
+from flexiclip_core.svg._geometry import PathDataError, parse_path_data
+
+MIN_IOU = 0.97
+MAX_MEAN_ABS = 0.02
+
+
+def _resvg_binary() -> str | None:
+    beside = Path(sys.executable).parent / "resvg"
+    return str(beside) if beside.exists() else shutil.which("resvg")
+
+
+RESVG = _resvg_binary()
+needs_resvg = pytest.mark.skipif(RESVG is None, reason="resvg (the resvg-cli wheel, test extra) is not installed")
+
+
+def resvg_render(svg: str, width: int, tmp_path: Path) -> np.ndarray:
+    """float [H, W, 4] straight RGBA in [0, 1] from resvg at ``width`` px, transparent background."""
+    source = tmp_path / "reference.svg"
+    target = tmp_path / "reference.png"
+    source.write_text(svg)
+    subprocess.run([RESVG, "--width", str(width), str(source), str(target)], check=True, capture_output=True, timeout=60)
+    return np.asarray(Image.open(target).convert("RGBA"), dtype=np.float64) / 255.0
+
+
+def ours(svg: str, width: int) -> np.ndarray:
+    """float [H, W, 4] straight RGBA in [0, 1]: parse_svg + render_document_frame."""
+    clipart = parse_svg(svg.encode(), clip_id="fidelity")
+    return render_document_frame(clipart, width).astype(np.float64) / 255.0
+
+
+def agreement(image: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """(alpha IoU, mean absolute RGBA difference) of two straight-RGBA float images."""
+    assert image.shape == reference.shape
+    mask, expected = image[..., 3] > 0.5, reference[..., 3] > 0.5
+    union = (mask | expected).sum()
+    iou = float((mask & expected).sum() / union) if union else 1.0
+    # Colour of clear pixels is meaningless: compare premultiplied.
+    premultiplied = np.concatenate([image[..., :3] * image[..., 3:], image[..., 3:]], axis=-1)
+    premultiplied_reference = np.concatenate([reference[..., :3] * reference[..., 3:], reference[..., 3:]], axis=-1)
+    return iou, float(np.abs(premultiplied - premultiplied_reference).mean())
+
+
+def assert_matches_resvg(svg: str, tmp_path: Path, width: int = 100) -> None:
+    iou, difference = agreement(ours(svg, width), resvg_render(svg, width, tmp_path))
+    assert iou >= MIN_IOU and difference <= MAX_MEAN_ABS, f"IoU {iou:.4f}, mean |ΔRGBA| {difference:.4f}"
+
+
+def document(body: str, attributes: str = 'width="100" height="100"') -> str:
+    return f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" {attributes}>{body}</svg>'
+
+
+# --- item 5: path data errors ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("d", "drawn", "message"),
+    [
+        ("M 0 0 L 10 10 # 5 5", [(0, 0), (10, 10)], "invalid character"),
+        ("M 0 0 L 10 10, L 5 5", [(0, 0), (10, 10)], "misplaced comma"),
+        ("M 0 0 L 10 10 L 20,,20", [(0, 0), (10, 10)], "missing number"),
+        ("M 0 0 L 10 10 L 5", [(0, 0), (10, 10)], "missing number"),
+        ("L 10 10 20 20", [], "must start with a moveto"),
+        ("10 10 L 20 20", [], "must start with a moveto"),
+    ],
+)
+def test_path_data_stops_at_the_first_error(d: str, drawn: list[tuple[float, float]], message: str) -> None:
+    with pytest.raises(PathDataError, match=message) as caught:
+        parse_path_data(d, clip="c", element="path")
+    anchors = [tuple(flat[i : i + 2]) for flat, _ in caught.value.partial for i in range(0, len(flat), 6)]
+    assert anchors == drawn
+
+
+def test_zero_length_subpath_is_one_open_degenerate_segment() -> None:
+    subpaths, _ = parse_path_data("M 5 6 z M 7 8", clip="c", element="path")
+    # "M x y z" is kept (its caps are drawn); a trailing lone moveto draws nothing.
+    assert subpaths == [([5.0, 6.0] * 4, False)]
+
+
+@needs_resvg
+def test_path_with_a_bad_token_is_drawn_up_to_it(tmp_path: Path) -> None:
+    svg = document(
+        '<path d="M 10 10 L 90 10 L 90 90 # L 10 90 Z" fill="#c03020"/>'
+        '<path d="M 10 95 H 90 V 99 H 10 Z 0" fill="blue"/>'
+        '<path d="M 20 20 l 10 0 0 10 -10 0 l" stroke="green" stroke-width="4" fill="none"/>'
+    )
+    assert_matches_resvg(svg, tmp_path)
+
+
+@needs_resvg
+def test_path_not_starting_with_moveto_draws_nothing(tmp_path: Path) -> None:
+    svg = document('<path d="L 10 10 L 90 10 L 90 90 Z" fill="red"/><rect x="40" y="40" width="20" height="20" fill="blue"/>')
+    assert_matches_resvg(svg, tmp_path)
+
+
+ZERO_LENGTH_SUBPATHS = (
+    '<path d="M 20 20 Z"/><path d="M 50 20 L 50 20"/><path d="M 80 20 C 80 20 80 20 80 20"/>'
+    '<path d="M 20 60"/><path d="M 50 60 z m 30 0 z"/>'
+)
+DOT_CENTRES = [(20, 20), (50, 20), (80, 20), (50, 60), (80, 60)]
+
+
+def test_zero_length_subpaths_draw_round_caps() -> None:
+    # Analytic: a disc of the stroke's half width at each zero-length subpath, none for a lone
+    # moveto (resvg's discs are polygons about 2% smaller, so it is no reference here).
+    svg = document(f'<g stroke="#204080" stroke-width="16" stroke-linecap="round">{ZERO_LENGTH_SUBPATHS}</g>')
+    samples = (np.arange(100 * 8) + 0.5) / 8.0
+    y, x = np.meshgrid(samples, samples, indexing="ij")
+    inside = np.zeros_like(x, dtype=bool)
+    for cx, cy in DOT_CENTRES:
+        inside |= (x - cx) ** 2 + (y - cy) ** 2 <= 8.0**2
+    alpha = inside.reshape(100, 8, 100, 8).mean(axis=(1, 3))
+    expected = np.concatenate([np.broadcast_to([0x20 / 255, 0x40 / 255, 0x80 / 255], (100, 100, 3)), alpha[..., None]], axis=-1)
+    iou, difference = agreement(ours(svg, 100), expected)
+    assert iou >= MIN_IOU and difference <= MAX_MEAN_ABS, f"IoU {iou:.4f}, mean |ΔRGBA| {difference:.4f}"
+
+
+@needs_resvg
+def test_zero_length_subpaths_draw_square_caps(tmp_path: Path) -> None:
+    svg = document(f'<g stroke="#204080" stroke-width="16" stroke-linecap="square">{ZERO_LENGTH_SUBPATHS}</g>')
+    assert_matches_resvg(svg, tmp_path)
+
+
+@needs_resvg
+def test_degenerate_cubic_control_points_take_the_spec_tangent(tmp_path: Path) -> None:
+    # First control point on the start point: the start tangent is toward the second one (and
+    # toward the end point when both coincide); square caps and miter joins show the direction.
+    svg = document(
+        '<g fill="none" stroke="black" stroke-width="8" stroke-linecap="square" stroke-linejoin="miter">'
+        '<path d="M 15 30 C 15 30 60 10 60 30 C 60 30 60 30 85 60"/>'
+        '<path d="M 15 80 C 15 80 15 80 50 60 C 80 60 85 85 85 85"/></g>'
+    )
+    assert_matches_resvg(svg, tmp_path)
+
+
+# --- item 6: the document's own frame ----------------------------------------------------------
+
+
+def test_document_frame_is_the_viewport_at_the_requested_width() -> None:
+    # A 200×100 viewport showing a 50×50 viewBox centred (xMidYMid meet): scale 2, offset 50.
+    svg = document('<rect x="10" y="10" width="30" height="30" fill="#ff0000"/>', 'width="200" height="100" viewBox="0 0 50 50"')
+    image = ours(svg, 400)  # 2 px per viewport px
+    assert image.shape == (200, 400, 4)
+    expected = np.zeros((200, 400))
+    expected[40:160, 140:260] = 1.0  # viewBox (10..40) → viewport 50 + 2·(10..40) → ×2
+    assert np.abs(image[..., 3] - expected).mean() < 1e-3
+    assert np.allclose(image[expected > 0, :3], [1.0, 0.0, 0.0])
+
+
+@needs_resvg
+def test_document_frame_matches_resvg(tmp_path: Path) -> None:
+    svg = document(
+        '<circle cx="25" cy="25" r="20" fill="#3070c0" stroke="#102040" stroke-width="3"/>'
+        '<path d="M 0 50 L 50 0" stroke="orange" stroke-width="2" opacity="0.5"/>',
+        'width="300" height="120" viewBox="0 0 50 50" preserveAspectRatio="xMaxYMin meet"',
+    )
+    assert_matches_resvg(svg, tmp_path, width=150)
+
+
+def test_cli_render_document_frame(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flexiclip_cli.main import app
+
+    source = tmp_path / "frame.svg"
+    source.write_text(document('<rect width="50" height="20" fill="blue"/>', 'width="80" height="40"'))
+    out = tmp_path / "frame.png"
+    result = CliRunner().invoke(app, ["render", str(source), "--out", str(out), "--width", "160", "--document-frame"])
+    assert result.exit_code == 0, result.output
+    image = np.asarray(Image.open(out))
+    assert image.shape == (80, 160, 4)
+    assert tuple(image[10, 10]) == (0, 0, 255, 255) and tuple(image[60, 150]) == (255, 255, 255, 255)
