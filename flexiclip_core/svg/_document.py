@@ -28,7 +28,7 @@ from flexiclip_core.svg._geometry import (
 from flexiclip_core.svg._paint import PaintServers
 from flexiclip_core.svg._references import expanded_extent, href_of, index_ids, local_reference
 from flexiclip_core.svg._style import Affine, InvalidValue, LengthContext, multiply, parse_length, parse_numbers
-from flexiclip_core.svg._tags import NEVER_DRAWN_TAGS, SHAPE_TAGS, TEXT_TAGS
+from flexiclip_core.svg._tags import NEVER_DRAWN_TAGS, SHAPE_TAGS, SWITCH_CANDIDATE_TAGS, TEXT_TAGS
 from flexiclip_core.svg._viewport import nested_viewport
 from flexiclip_core.svg._warnings import WarningLog
 from flexiclip_core.svg._xml import Element
@@ -105,6 +105,10 @@ class DocumentWalker:
     def walk_document(self, root_ctm: Affine, root_lengths: LengthContext) -> list[Shape]:
         """Every visible shape of the document, in paint order; ``root_ctm`` maps the root's user
         units to its viewport."""
+        if not self.passes_conditions(self.root):
+            # Conditional processing applies to the root too: a failing root draws nothing.
+            self.warn("conditional-root", "the root <svg> fails its conditional attributes; nothing drawn", self.root)
+            return self.shapes
         resolved = self.child_context(self.root, initial_context(root_ctm, root_lengths))
         if resolved is not None:
             context, _ = resolved
@@ -124,15 +128,18 @@ class DocumentWalker:
             self.shapes = saved
 
     def passes_conditions(self, element: Element) -> bool:
-        """SVG conditional processing: requiredExtensions never match; SVG 1.1 features do."""
+        """SVG conditional processing: requiredExtensions never match (none is supported); SVG 1.1
+        features do; systemLanguage matches English: "en" or an "en-" tag (SVG 1.1 §5.8.5)."""
         if "requiredExtensions" in element.attrs:
             return False
         features = element.attrs.get("requiredFeatures")
         if features is not None and not all(f.startswith(_SVG11_FEATURE_PREFIX) for f in features.split()):
             return False
         languages = element.attrs.get("systemLanguage")
-        if languages is not None and not any(lang.strip().lower().startswith("en") for lang in languages.split(",")):
-            return False
+        if languages is not None:
+            tags = [lang.strip().lower() for lang in languages.split(",")]
+            if not any(tag == "en" or tag.startswith("en-") for tag in tags):
+                return False
         return True
 
     def child_context(self, element: Element, parent: Context) -> tuple[Context, dict[str, str]] | None:
@@ -155,7 +162,7 @@ class DocumentWalker:
             value = own.get(name, "none").strip()
             if value and value != "none":
                 self.warn(code, f"{name} {value[:60]!r} ignored (drawn unclipped/unfiltered)", element)
-        ctm = multiply(parent.ctm, self.cascade.transform_of(element))
+        ctm = multiply(parent.ctm, self.cascade.transform_of(element, own, parent.lengths))
         if not all(math.isfinite(v) for v in ctm):
             raise self.error("coordinate overflow in the composed transform", element)
         font_size = parent.lengths.font_size
@@ -165,7 +172,7 @@ class DocumentWalker:
             except ValueError:
                 pass
         lengths = parent.lengths if font_size == parent.lengths.font_size else replace(parent.lengths, font_size=font_size)
-        context = Context(ctm, style, opacity, parent.groups, lengths, parent.depth + 1, parent.active_references)
+        context = replace(parent, ctm=ctm, style=style, opacity=opacity, lengths=lengths, depth=parent.depth + 1)
         return context, own
 
     def walk(self, element: Element, parent: Context) -> None:
@@ -193,7 +200,8 @@ class DocumentWalker:
                 self.walk(child, context)
         elif tag == "switch":
             for child in element.children:
-                if self.passes_conditions(child):
+                # Only elements that render can be chosen; unknown ones and non-SVG ones are skipped.
+                if child.is_svg and child.tag in SWITCH_CANDIDATE_TAGS and self.passes_conditions(child):
                     self.walk(child, context)
                     break
         elif tag == "svg":
@@ -246,11 +254,21 @@ class DocumentWalker:
         y = self.cascade.length(element, "y", lengths, "y")
         instance_id = element.attrs.get("id") or f"use#{element.ordinal}"
         ctm = multiply(context.ctm, (1.0, 0.0, 0.0, 1.0, x, y))
+        # The use is the context element of what it instantiates; a context-* value of its own
+        # already refers to an outer context, so resolve it to that first.
+        context_paint = {}
+        for name in ("fill", "stroke"):
+            value = context.style[name].strip()
+            if value in ("context-fill", "context-stroke"):
+                value = (context.context_paint or {}).get(value[len("context-"):], "none")
+            context_paint[name] = value
         inner = replace(
             context,
             ctm=ctm,
             groups=context.groups + (instance_id,),
             active_references=context.active_references | {id(target)},
+            context_paint=context_paint,
+            context_style=context.style,
         )
         if target.tag in ("symbol", "svg"):
             resolved = self.child_context(target, inner)
