@@ -26,7 +26,7 @@ from flexiclip_core.svg._geometry import (
     rect_path,
 )
 from flexiclip_core.svg._paint import PaintServers
-from flexiclip_core.svg._references import expanded_extent, href_of, index_ids, local_reference
+from flexiclip_core.svg._references import cyclic_uses, expanded_extent, href_of, index_ids, local_reference
 from flexiclip_core.svg._style import Affine, InvalidValue, LengthContext, multiply, parse_length, parse_numbers
 from flexiclip_core.svg._tags import NEVER_DRAWN_TAGS, SHAPE_TAGS, SWITCH_CANDIDATE_TAGS, TEXT_TAGS
 from flexiclip_core.svg._viewport import nested_viewport
@@ -60,6 +60,7 @@ class DocumentWalker:
                 limit="max_depth",
                 clip=clip,
             )
+        self.cyclic_uses = cyclic_uses(root, self.ids)
         self.shapes: list[Shape] = []
         self.log = WarningLog(clip)
         self.instantiated_elements = 0
@@ -246,7 +247,7 @@ class DocumentWalker:
         if target is None:
             self.warn("missing-reference", f"<use> target #{target_id} not found", element)
             return
-        if id(target) in context.active_references or target is self.root:
+        if id(element) in self.cyclic_uses or id(target) in context.active_references or target is self.root:
             self.warn("use-cycle", f"<use> of #{target_id} refers to itself; skipped", element)
             return
         lengths = context.lengths

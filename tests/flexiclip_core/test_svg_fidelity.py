@@ -261,3 +261,27 @@ def test_attribute_selectors_match_only_their_elements() -> None:
     clipart = parse_svg(document(STRUCTURE_CASES["attribute-selectors"]).encode())
     fills = [tuple(round(c, 3) for c in shape.fill.rgb) for shape in clipart.shapes]
     assert fills == [(0.0, 0.502, 0.0), (0.0, 0.0, 0.502), (0.0, 0.502, 0.502)]
+
+
+@needs_resvg
+def test_self_referencing_use_is_not_rendered(tmp_path: Path) -> None:
+    svg = document(
+        '<g id="a"><rect x="5" y="5" width="20" height="20" fill="green"/><use href="#a" x="30"/></g>'
+        '<use href="#d" x="60" y="40"/><rect id="d" x="5" y="5" width="10" height="10" fill="orange"/>'
+    )
+    assert_matches_resvg(svg, tmp_path)
+
+
+def test_every_use_on_a_reference_cycle_is_cut_and_only_those() -> None:
+    # b → use#c → c → use#b: both uses are in error; the groups still render where they stand.
+    # The last use reaches the cycle without being on it, so it draws b's rect (its own copy of
+    # use#c being in error).
+    clipart = parse_svg(
+        document(
+            '<g id="b"><rect x="5" y="40" width="20" height="20" fill="blue"/><use href="#c" x="30"/></g>'
+            '<g id="c"><rect x="5" y="70" width="20" height="20" fill="teal"/><use href="#b" x="30"/></g>'
+            '<use href="#b" x="60"/>'
+        ).encode()
+    )
+    assert [shape.groups for shape in clipart.shapes] == [("b",), ("c",), ("use#8", "b")]
+    assert sum(w.code == "use-cycle" for w in clipart.warnings) >= 2
