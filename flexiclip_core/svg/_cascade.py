@@ -46,7 +46,7 @@ INHERITED_PROPERTIES = frozenset(
     }
 )
 NON_INHERITED_PROPERTIES = frozenset(
-    {"opacity", "display", "clip-path", "mask", "filter", "stop-color", "stop-opacity", "transform", "transform-origin"}
+    {"opacity", "display", "clip-path", "mask", "filter", "stop-color", "stop-opacity", "transform", "transform-origin", "overflow"}
 )
 _CSS_ANGLE_OR_LENGTH_RE = re.compile(r"(" + NUMBER + r")(deg|grad|rad|turn|px)\b", re.IGNORECASE)
 _CSS_AXIS_FUNCTION_RE = re.compile(r"\b(translate|scale)([XY])\s*\(([^)]*)\)")

@@ -18,6 +18,7 @@ from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
 from flexiclip_core.svg._cascade import Cascade, Context, clamp_unit, initial_context
 from flexiclip_core.svg._geometry import (
     CommandBudgetExceeded,
+    shapes_bounds,
     PathDataError,
     RawSubPath,
     ellipse_path,
@@ -232,8 +233,43 @@ class DocumentWalker:
         if viewport is None:
             return
         inner = replace(context, ctm=multiply(context.ctm, viewport.transform), lengths=viewport.lengths)
+        first_shape = len(self.shapes)
         for child in content.children:
             self.walk(child, inner)
+        self._warn_unclipped_viewport(element, content, context, viewport.rect, first_shape)
+
+    def _warn_unclipped_viewport(
+        self, element: Element, content: Element, context: Context, rect: tuple[float, float, float, float], first_shape: int
+    ) -> None:
+        """Warn (``viewport-not-clipped``) when content drawn since ``first_shape`` reaches past a
+        nested viewport ``rect`` (parent user units) that SVG would clip it to: the clip is not
+        applied yet. Without rotation the test is exact on the shapes' bounds; with one, any
+        content warns."""
+        if len(self.shapes) == first_shape:
+            return
+        overflow = self.cascade.specified_style(content).get("overflow", content.attrs.get("overflow", "hidden")).strip()
+        if overflow in ("visible", "auto"):
+            return
+        a, b, c, d, e, f = context.ctm
+        x, y, width, height = rect
+        if b == 0.0 and c == 0.0:
+            xs = sorted((a * x + e, a * (x + width) + e))
+            ys = sorted((d * y + f, d * (y + height) + f))
+            bounds = shapes_bounds(self.shapes[first_shape:])  # [S, 4] root viewport units
+            slack = 1e-6 * max(1.0, abs(xs[1]), abs(ys[1]))
+            inside = (
+                (bounds[:, 0] >= xs[0] - slack).all()
+                and (bounds[:, 1] >= ys[0] - slack).all()
+                and (bounds[:, 2] <= xs[1] + slack).all()
+                and (bounds[:, 3] <= ys[1] + slack).all()
+            )
+            if inside:
+                return
+        self.warn(
+            "viewport-not-clipped",
+            f"content of <{content.tag}> reaches past its viewport and is drawn unclipped (SVG clips it)",
+            element,
+        )
 
     def walk_use(self, element: Element, context: Context) -> None:
         href = href_of(element)

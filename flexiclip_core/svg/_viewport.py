@@ -3,7 +3,8 @@
 ``<symbol>`` elements.
 
 A nested viewport's rectangle is computed (`Viewport.rect`) but its content is not clipped to
-it yet: everything inside is drawn, as if ``overflow`` were ``visible``.
+it yet: everything inside is drawn, as if ``overflow`` were ``visible``; the walker warns
+(``viewport-not-clipped``) when content actually reaches past a viewport SVG would clip.
 """
 
 from __future__ import annotations
