@@ -40,6 +40,7 @@ from flexiclip_core.guidance import (
     score_distillation,
     tile_latents,
 )
+from flexiclip_core.guidance.compile import compile_prior
 from flexiclip_core.losses import jacobian_residual_loss, skeleton_loss
 from flexiclip_core.mesh import Mesh, MeshConfig, build_mesh
 from flexiclip_core.motion import (
@@ -202,6 +203,31 @@ def _coerce(current: Any, value: Any, name: str) -> Any:
             raise ConfigError(f"config field {name!r} must be a list of {len(current)} values, got {value!r}")
         return tuple(_coerce(c, v, name) for c, v in zip(current, value))
     raise ConfigError(f"config field {name!r} cannot be overridden")
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """How the optimisation is executed, never what it computes: outside `AnimationConfig` and its hash."""
+
+    report_every: int = 1
+    """Steps between host synchronisations that read the losses back (history, progress, NaN check).
+    1 suits a CPU; on a GPU a larger value keeps the device queue full."""
+    compile_prior: bool = False
+    """``torch.compile`` the prior's denoiser once, before the first step (`compile_prior`). Off for
+    one-off CLI runs (the compile costs minutes); `worker_execution` turns it on for long-lived
+    CUDA workers."""
+    compile_backend: str = "inductor"
+    """``torch.compile`` backend (``inductor``; ``aot_eager`` traces without generating kernels)."""
+
+    def __post_init__(self) -> None:
+        if self.report_every < 1:
+            raise ConfigError(f"report_every must be ≥ 1, got {self.report_every}")
+
+
+def worker_execution(device: torch.device | str) -> ExecutionConfig:
+    """Execution settings of a long-lived worker: compiled prior and sparse host syncs on CUDA."""
+    on_cuda = torch.device(device).type == "cuda"
+    return ExecutionConfig(report_every=25 if on_cuda else 1, compile_prior=on_cuda)
 
 
 PRESETS: dict[str, AnimationConfig] = {
@@ -401,7 +427,8 @@ class ClipAnimator:
             total = torch.stack(list(terms.values())).sum()
         return total, terms
 
-    def step(self) -> StepReport:
+    def step_on_device(self) -> tuple[Tensor, dict[str, Tensor]]:
+        """One iteration; the detached total and terms stay on the device (no host sync)."""
         self.optimizer.zero_grad(set_to_none=True)
         total, terms = self.losses()
         with self.stage_timer("backward"):
@@ -410,7 +437,12 @@ class ClipAnimator:
             self.optimizer.step()
             self.scheduler.step()
         self.step_index += 1
-        return StepReport(self.step_index, float(total.detach()), {k: float(v.detach()) for k, v in terms.items()})
+        return total.detach(), {name: value.detach() for name, value in terms.items()}
+
+    def step(self) -> StepReport:
+        """One iteration, its losses read back to the host (one sync per call)."""
+        total, terms = self.step_on_device()
+        return StepReport(self.step_index, float(total), {name: float(value) for name, value in terms.items()})
 
     @torch.no_grad()
     def result(self, loss_history: list[dict[str, float]], seconds: float) -> AnimationResult:
@@ -439,15 +471,50 @@ def optimise(
     animator: ClipAnimator,
     *,
     on_step: Callable[[StepReport], None] | None = None,
+    execution: ExecutionConfig = ExecutionConfig(),
 ) -> AnimationResult:
-    """Run all iterations of ``animator.config`` and return the final motion."""
+    """Run all iterations of ``animator.config`` and return the final motion.
+
+    Losses are read back to the host every ``execution.report_every`` steps (and after the last),
+    in one transfer: history, ``on_step`` and the non-finite check see every step, late by at
+    most that many steps; a non-finite loss raises `FloatingPointError` naming its step (also
+    when a later step fails because of it before the read-back).
+    """
+    if execution.compile_prior:
+        compile_prior(animator.prior, backend=execution.compile_backend)  # once per prior object
     started = time.perf_counter()
     history: list[dict[str, float]] = []
-    for _ in range(animator.config.iterations - animator.step_index):
-        report = animator.step()
-        history.append({"step": float(report.step), "total": report.total, **report.terms})
-        if not math.isfinite(report.total):
-            raise FloatingPointError(f"loss became {report.total} at step {report.step}")
+    pending: list[tuple[int, Tensor, dict[str, Tensor]]] = []
+    remaining = animator.config.iterations - animator.step_index
+    for index in range(remaining):
+        try:
+            total, terms = animator.step_on_device()
+        except Exception:
+            # A non-finite loss already pending is the root cause (e.g. the NaN parameters it left
+            # make the renderer fail): report it first, as a per-step check would have.
+            _report(pending, history, on_step)
+            raise
+        pending.append((animator.step_index, total, terms))
+        if len(pending) == execution.report_every or index == remaining - 1:
+            _report(pending, history, on_step)
+            pending.clear()
+    return animator.result(history, time.perf_counter() - started)
+
+
+def _report(
+    pending: list[tuple[int, Tensor, dict[str, Tensor]]],
+    history: list[dict[str, float]],
+    on_step: Callable[[StepReport], None] | None,
+) -> None:
+    """Read the pending steps' losses back in one transfer, record them, stop at a non-finite one."""
+    if not pending:
+        return
+    names = list(pending[0][2])
+    rows = torch.stack([torch.stack([total, *terms.values()]) for _, total, terms in pending]).cpu().tolist()
+    for (step, _, _), (total, *values) in zip(pending, rows):
+        report = StepReport(step, total, dict(zip(names, values)))
+        history.append({"step": float(step), "total": total, **report.terms})
+        if not math.isfinite(total):
+            raise FloatingPointError(f"loss became {total} at step {step}")
         if on_step is not None:
             on_step(report)
-    return animator.result(history, time.perf_counter() - started)

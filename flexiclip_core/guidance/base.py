@@ -27,8 +27,10 @@ PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "v_prediction", "flow")
 
 
 def default_device() -> torch.device:
-    """CUDA when available, else CPU (chosen at run time, never hard-coded)."""
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    """CUDA when available, else CPU (chosen at run time, never hard-coded; see `resolve_device`)."""
+    from flexiclip_core.devices import resolve_device
+
+    return resolve_device("auto")
 
 
 def scaled_linear_alphas_cumprod(
