@@ -6,7 +6,10 @@ the same iteration with the analytic Gaussian prior standing in for the prior's 
 encoder is one pooling + a 3→4 channel map and its denoiser a closed form), minus the forward
 time spent inside those stand-in calls (the ``prior_encode`` and ``prior_score`` stages), so
 the figure is render + deform + ODE + augmentation + losses + backward + Adam (the stand-ins'
-own backward, about a millisecond, stays in). Stages are timed with wall clocks around each
+own backward, about a millisecond, stays in). ``iteration_ms_wan_tiny``: the flexiclip preset
+with wan-tiny (Wan's diffusers classes at toy size, loaded by path), on the schedule
+`fit_config_to_prior` picks for its causal VAE (25 frames, 7 poses, both videos encoded whole);
+3 repeats, as its CPU iteration costs seconds (its 3-D convolutions at full resolution). Stages are timed with wall clocks around each
 stage (forward) plus backward and the Adam step; medians over the repeats after warm-up.
 """
 
@@ -43,10 +46,10 @@ def measure(
 ) -> tuple[float, dict[str, float]]:
     """Median ms of one iteration (less the time in the ``exclude`` stages of that same
     iteration) and median ms per stage."""
-    from flexiclip_core.optimize import ClipAnimator, preset
+    from flexiclip_core.optimize import ClipAnimator, fit_config_to_prior, preset
 
     clipart, rig = _human()
-    animator = ClipAnimator(clipart, rig, prior, "a person dancing", preset(method), device=device)
+    animator = ClipAnimator(clipart, rig, prior, "a person dancing", fit_config_to_prior(preset(method), prior), device=device)
     stages: dict[str, list[float]] = defaultdict(list)
     recording = False
 
@@ -82,7 +85,9 @@ def run(repeats: int = 9, device: str = "auto") -> dict[str, float]:
     tiny_ms, tiny_stages = measure(load_prior("tiny", device=device), repeats=repeats, device=device)
     analytic = load_prior("analytic-gaussian", device=device)  # zero data mean, broadcast over the latents
     bare_ms, bare_stages = measure(analytic, repeats=repeats, exclude=PRIOR_STAGES, device=device)
-    figures = {"iteration_ms_tiny_prior": tiny_ms, "iteration_ms_excluding_prior": bare_ms}
+    wan_ms, wan_stages = measure(load_prior("wan-tiny", device=device), repeats=min(repeats, 3), warmup=1, device=device)
+    figures = {"iteration_ms_tiny_prior": tiny_ms, "iteration_ms_excluding_prior": bare_ms, "iteration_ms_wan_tiny": wan_ms}
+    figures.update({f"iteration_stage_ms_wan_tiny.{k}": v for k, v in wan_stages.items()})
     figures.update({f"iteration_stage_ms_tiny_prior.{k}": v for k, v in tiny_stages.items()})
     figures.update({f"iteration_stage_ms_excluding_prior.{k}": v for k, v in bare_stages.items()})
     return figures

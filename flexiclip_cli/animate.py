@@ -33,7 +33,7 @@ def animate(
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text describing the motion.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.", show_default=False)],
     method: Annotated[str, typer.Option(help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow.")] = "flexiclip",
-    prior: Annotated[str | None, typer.Option(help="Prior: tiny, modelscope or modelscope:PATH (default: the preset's, modelscope).")] = None,
+    prior: Annotated[str | None, typer.Option(help="Prior: tiny, wan, wan:PATH, wan-tiny, modelscope or modelscope:PATH (default: the preset's, modelscope).")] = None,
     iterations: Annotated[int | None, typer.Option(min=1, help="Optimisation steps (default: the preset's).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the preset's, 1000).")] = None,
     device: Annotated[str, typer.Option(help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.")] = "auto",

@@ -27,6 +27,7 @@ from flexiclip_core.optimize import (
     ClipAnimator,
     ExecutionConfig,
     StepReport,
+    fit_config_to_prior,
     optimise,
 )
 from flexiclip_core.rig import rig_clipart
@@ -98,6 +99,7 @@ def animate_clip(
         config=config.rig,
         silhouette_config=config.silhouette,
     )
+    config = fit_config_to_prior(config, prior)  # e.g. 25 = 4k + 1 frames for a causal video VAE
     animator = ClipAnimator(
         clipart, rig, prior, request.prompt, config, negative_prompt=request.negative_prompt, device=device
     )
@@ -132,6 +134,7 @@ def animate_clip(
         "prompt": request.prompt,
         "prior": prior.name,
         "prior_is_trained": prior.is_trained,
+        "prior_licence": prior.licence,
         "prior_note": None if prior.is_trained else prior.description,
         "device": result.device,
         "seconds": result.seconds,

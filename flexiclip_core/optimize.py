@@ -6,6 +6,7 @@ Per iteration (flexiclip preset):
   → temporal residuals J^R (ODE, J^R(0) = 0) → Poisson solve with J = J^P + J^R → final vertices V
   → bind control points → render final and pose-only videos (Q distinct poses only)
   → one shared augmentation → VAE encode (Q frames per video) → tile to N frames
+    (causal video VAEs, e.g. Wan: tile the frames to N = 4k + 1 and encode each video in one call)
   → one batched prior call: SDS on the final video + flow-matching estimator between the videos
   → + skeleton loss + Jacobian residual term → backward → Adam.
 """
@@ -254,6 +255,30 @@ def preset(name: str) -> AnimationConfig:
         raise ConfigError(f"unknown method {name!r} (known: {', '.join(PRESETS)})") from None
 
 
+def fit_config_to_prior(config: AnimationConfig, prior: VideoPrior) -> AnimationConfig:
+    """``config`` with a frame schedule the prior's encoder accepts (unchanged when it already does).
+
+    A causal video VAE (Wan: N = 4k + 1) gets the seamless ping-pong plus a closing frame with
+    the same loop count: N = 24, L = 2 becomes N = 25 (rest pose + 24, Q = 7 poses), see
+    docs/priors.md. Per-frame priors take any schedule.
+    """
+    schedule = config.schedule
+    try:
+        prior.latent_frame_count(schedule.frame_count)
+        return config
+    except ConfigError:
+        pass
+    loops = max(schedule.loop_count, 1)
+    step = math.lcm(prior.temporal_compression, 2 * loops)
+    frame_count = step * max(1, round((schedule.frame_count - 1) / step)) + 1
+    fitted = dataclasses.replace(schedule, frame_count=frame_count, loop_count=loops, hold_turns=False)
+    log.info(
+        "prior %s encodes videos of 4k + 1 frames: schedule %d frames / %d loops → %d frames, %d poses",
+        prior.name, schedule.frame_count, schedule.loop_count, fitted.frame_count, fitted.pose_count,
+    )
+    return dataclasses.replace(config, schedule=fitted)
+
+
 def lr_factor(step: int, config: AnimationConfig) -> float:
     """Sine warm-up 0.1 → 1 over the first steps times log-linear decay to 0.4× at the end (§5)."""
     ramp = min(step / max(config.warmup_steps, 1), 1.0)
@@ -281,6 +306,8 @@ class AnimationResult:
     config: AnimationConfig
     prior_name: str
     prior_is_trained: bool
+    prior_licence: str
+    """Licence of the prior's weights ("n/a" for test priors): outputs inherit its obligations."""
     device: str
     seconds: float
 
@@ -339,6 +366,7 @@ class ClipAnimator:
             TemporalJacobians(config.schedule, config.temporal).to(self.device) if config.temporal_jacobians else None
         )
         self.frame_to_pose = config.schedule.frame_to_pose().to(self.device)
+        prior.latent_frame_count(config.schedule.frame_count)  # a causal VAE rejects N ≠ 4k + 1 here
         self.text = prior.encode_text([prompt], [negative_prompt or ""])
 
         params = list(self.trajectories.parameters()) + (list(self.temporal.parameters()) if self.temporal else [])
@@ -406,7 +434,12 @@ class ClipAnimator:
             with stage("augment"):
                 frames = augment_frames(frames, generator=self.generator, config=cfg.sds.augmentation)
         with stage("prior_encode"):
-            latents = tile_latents(self.prior.encode_frames(frames), self.frame_to_pose)  # [videos, C, N, h, w]
+            if self.prior.frame_encoding == "per_frame":
+                latents = tile_latents(self.prior.encode_frames(frames), self.frame_to_pose)  # [videos, C, N, h, w]
+            else:
+                # Each latent frame depends on every frame before it: encode the whole N-frame video.
+                video = frames.index_select(1, self.frame_to_pose)  # [videos, N, 3, H, W]
+                latents = self.prior.encode_frames(video)  # [videos, C, (N−1)/4 + 1, h, w]
         with stage("prior_score"):
             sds = score_distillation(
                 self.prior,
@@ -462,6 +495,7 @@ class ClipAnimator:
             config=self.config,
             prior_name=self.prior.name,
             prior_is_trained=self.prior.is_trained,
+            prior_licence=self.prior.licence,
             device=str(self.device),
             seconds=seconds,
         )
