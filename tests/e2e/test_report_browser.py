@@ -202,7 +202,8 @@ def _check_page(browser: Browser, pipeline_run: dict, base_url: str) -> None:
         assert item["advanced"] and not item["paused"], item
 
     # Sorting by a metric reorders the cards exactly as the catalog's values say.
-    varying = [c for c in METRIC_COLUMNS if len({r[c] for r in rows if r.get(c) == r.get(c) and r.get(c) is not None}) >= 2]
+    varying = [c for c in METRIC_COLUMNS
+               if len({r[c] for r in rows if r.get(c) == r.get(c) and r.get(c) is not None}) >= 2]
     assert varying, "no metric varies across the clips"
     column = varying[0]
     ascending = browser.evaluate(_ORDER % (f"m-{column}", "asc"))
@@ -217,7 +218,8 @@ def _check_page(browser: Browser, pipeline_run: dict, base_url: str) -> None:
 
     # The untrusted prompt is shown as text and its script never ran.
     assert browser.evaluate("window.__pwned === undefined") is True
-    texts = browser.evaluate("Array.prototype.map.call(document.querySelectorAll('.prompt'), function (p) { return p.textContent; })")
+    texts = browser.evaluate(
+        "Array.prototype.map.call(document.querySelectorAll('.prompt'), function (p) { return p.textContent; })")
     assert HOSTILE_PROMPT in texts
 
     # Nothing but the output folder was requested, nothing failed, nothing was logged as an error.
