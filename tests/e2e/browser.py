@@ -63,8 +63,13 @@ class Browser:
         self.timeout = timeout
         self.profile = tempfile.mkdtemp(prefix="flexiclip-chromium-")
         self.process = subprocess.Popen(
-            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0",
-             "about:blank"],
+            [
+                executable,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={self.profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -122,8 +127,9 @@ class Browser:
         except Exception:  # noqa: BLE001 — the socket closes, however it likes, when the browser exits
             return
 
-    def command(self, method: str, params: dict[str, Any] | None = None, *, session: bool = False,
-                timeout: float | None = None) -> dict[str, Any]:
+    def command(
+        self, method: str, params: dict[str, Any] | None = None, *, session: bool = False, timeout: float | None = None
+    ) -> dict[str, Any]:
         """Send one CDP command (to the page session when ``session``) and return its result."""
         ident = next(self._ids)
         message: dict[str, Any] = {"id": ident, "method": method, "params": params or {}}
