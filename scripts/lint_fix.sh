@@ -13,6 +13,6 @@ BIN=${BIN:-.venv/bin}
 "$BIN/ruff" format .                                    # after the fixes, which may re-wrap lines
 "$BIN/python" scripts/lint_baseline.py                  # what is left becomes the recorded debt
 echo "--- left for a hand fix (recorded in pyproject.toml, lint-debt):"
-"$BIN/ruff" check --config 'lint.extend-per-file-ignores = {}' --statistics . 2>/dev/null || true
+sed -n '/lint-debt:ruff-begin/,/lint-debt:ruff-end/p' pyproject.toml | grep '^"' || true
 sed -n '/lint-debt:ruff-begin/,/lint-debt:ruff-end/p' pyproject.toml | grep -c '^"' | sed 's/^/files with ruff debt: /'
 sed -n '/lint-debt:mypy-begin/,/lint-debt:mypy-end/p' pyproject.toml | grep -c '^module' | sed 's/^/modules with mypy debt: /'
