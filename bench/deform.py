@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import triangle
 
-from flexiclip_core.deform import ArapDeformer, JacobianConfig, JacobianDeformer
+from flexiclip_core.deform import DEFORMERS, JacobianConfig, JacobianDeformer
 
 POSES = 6
 """Distinct poses per clip (method.md §3: Q = N / (2L) = 6)."""
@@ -145,7 +145,7 @@ def run(repeats: int = 5) -> dict[str, float]:
 
     config = JacobianConfig()
     started = time.perf_counter()
-    jacobian_deformer = JacobianDeformer(rest_vertices, faces, handles, config)
+    jacobian_deformer = DEFORMERS.get("jacobian")(rest_vertices, faces, handles, config)
     figures["deform_factor_ms"] = (time.perf_counter() - started) * 1000.0
     rest = jacobian_deformer.rest_vertices
     handle_targets = rest[handles].expand(POSES, -1, -1) + 4.0 * torch.randn(POSES, len(handles), 2, generator=generator)
@@ -180,14 +180,14 @@ def run(repeats: int = 5) -> dict[str, float]:
         agreement = (dense_least_squares() - jacobian_deformer(handle_targets, jacobians).double()).abs().max()
     figures["deform_dense_lstsq_max_diff_px"] = float(agreement)
 
-    dense_deformer = JacobianDeformer(rest_vertices, faces, handles, JacobianConfig(solver="dense_cholesky"))
+    dense_deformer = DEFORMERS.get("jacobian")(rest_vertices, faces, handles, JacobianConfig(solver="dense_cholesky"))
     with torch.no_grad():
         figures["deform_dense_cholesky_solve_ms_6poses"] = _median_ms(
             lambda: dense_deformer(handle_targets, jacobians), repeats
         )
 
     started = time.perf_counter()
-    arap_deformer = ArapDeformer(rest_vertices, faces, handles)
+    arap_deformer = DEFORMERS.get("arap")(rest_vertices, faces, handles)
     figures["arap_factor_ms"] = (time.perf_counter() - started) * 1000.0
     with torch.no_grad():
         figures["arap_solve_ms_6poses"] = _median_ms(lambda: arap_deformer(handle_targets), repeats)

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flexiclip_core.final_render import render_frames
-from flexiclip_core.render import TorchVectorRenderer, TrainRenderConfig
+from flexiclip_core.render import render_frames
+from flexiclip_core.render import TRAINING_RENDERERS, TrainRenderConfig
 from flexiclip_core.svg import parse_svg
 
 FRAMES = 24
@@ -54,7 +54,7 @@ def swaying_frames(rest: np.ndarray, frames: int = FRAMES) -> np.ndarray:
 def run(repeats: int = 5) -> dict[str, float]:
     clip = parse_svg(SAMPLE)
     frames = swaying_frames(clip.control_points())
-    renderer = TorchVectorRenderer(clip, TrainRenderConfig(size=SIZE))
+    renderer = TRAINING_RENDERERS.get("torch")(clip, TrainRenderConfig(size=SIZE))
     points = torch.tensor(frames, dtype=torch.float32)
     weights = torch.rand(FRAMES, 4, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
 

@@ -33,7 +33,7 @@ def animate(
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text describing the motion.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.", show_default=False)],
     method: Annotated[str, typer.Option(help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow.")] = "flexiclip",
-    prior: Annotated[str, typer.Option(help="Prior: tiny, modelscope or modelscope:PATH.")] = "modelscope",
+    prior: Annotated[str | None, typer.Option(help="Prior: tiny, modelscope or modelscope:PATH (default: the preset's, modelscope).")] = None,
     iterations: Annotated[int | None, typer.Option(min=1, help="Optimisation steps (default: the preset's).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the preset's, 1000).")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
@@ -48,8 +48,7 @@ def animate(
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         from flexiclip_core.animate import ClipRequest, animate_clip
-        from flexiclip_core.guidance import load_prior
-        from flexiclip_core.optimize import preset
+        from flexiclip_core.optimize import load_config_prior, preset
 
         if not svg.is_file():
             from flexiclip_cli.main import BadInput
@@ -61,6 +60,8 @@ def animate(
             overrides["iterations"] = iterations
         if seed is not None:
             overrides["seed"] = seed
+        if prior is not None:
+            overrides["prior"] = prior
         config = config.with_overrides(overrides)
         points, bones, layers = load_keypoints_file(keypoints) if keypoints else (None, None, None)
         request = ClipRequest(
@@ -72,7 +73,7 @@ def animate(
             bones=np.asarray(bones, dtype=np.int64) if bones is not None else None,
             layers=layers,
         )
-        video_prior = load_prior(prior, device=device)
+        video_prior = load_config_prior(config, device=device)
         if not video_prior.is_trained:
             typer.echo(f"note: {video_prior.description}", err=True)
         columns = (

@@ -86,7 +86,8 @@ def rig_mesh_section(clipart: Clipart) -> dict[str, Any]:
     """
     import numpy as np
 
-    from flexiclip_core.mesh import bind_points, build_mesh, mesh_pieces
+    from flexiclip_core.binding import bind_points
+    from flexiclip_core.mesh import build_mesh, mesh_pieces
     from flexiclip_core.rig import rig_clipart
 
     rig = rig_clipart(clipart)

@@ -197,9 +197,9 @@ def render_with_training_renderer(clipart: Clipart, size: int, background: str) 
     import numpy as np
     import torch
 
-    from flexiclip_core.render import TorchVectorRenderer, TrainRenderConfig
+    from flexiclip_core.render import DEFAULT_TRAINING_RENDERER, TRAINING_RENDERERS, TrainRenderConfig
 
-    renderer = TorchVectorRenderer(clipart, TrainRenderConfig(size=size, background=background))
+    renderer = TRAINING_RENDERERS.get(DEFAULT_TRAINING_RENDERER)(clipart, TrainRenderConfig(size=size, background=background))
     with torch.no_grad():
         image = renderer.render(torch.as_tensor(clipart.control_points(), dtype=torch.float32)[None])[0]
     colour, alpha = image[:3].permute(1, 2, 0).numpy(), image[3].numpy()
@@ -238,7 +238,7 @@ def render(
         from PIL import Image
 
         if renderer is RendererChoice.final:
-            from flexiclip_core.final_render import render_clipart
+            from flexiclip_core.render import render_clipart
 
             rgba = render_clipart(clipart, size, background=background.value)  # uint8 [size, size, 4]
         else:

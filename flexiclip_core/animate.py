@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from flexiclip_core.export import ExportConfig, composite_over_white, export_animation, write_text_atomic
-from flexiclip_core.final_render import render_frames
+from flexiclip_core.render import render_frames
 from flexiclip_core.guidance import VideoPrior
 from flexiclip_core.learned_metrics import LearnedMetrics
 from flexiclip_core.metrics import MetricReport, compute_metrics
@@ -81,17 +81,29 @@ def animate_clip(
     out.mkdir(parents=True, exist_ok=True)
     clip_id = request.clip_id or (Path(request.svg).name if not isinstance(request.svg, bytes) else "clip")
     clipart = parse_svg(request.svg, clip_id=clip_id, config=ParseConfig())
-    rig = rig_clipart(clipart, keypoints=request.keypoints, bones=request.bones, layers=request.layers, config=config.rig)
+    rig = rig_clipart(
+        clipart,
+        keypoints=request.keypoints,
+        bones=request.bones,
+        layers=request.layers,
+        config=config.rig,
+        silhouette_config=config.silhouette,
+    )
     animator = ClipAnimator(
         clipart, rig, prior, request.prompt, config, negative_prompt=request.negative_prompt, device=device
     )
     result = optimise(animator, on_step=on_step)
 
     files = export_animation(clipart, result.frame_points, out, config=export or ExportConfig())
-    frames_rgba = render_frames(clipart, result.frame_points, size=clipart.canvas_size, background="transparent")
+    frames_rgba = render_frames(
+        clipart, result.frame_points, size=clipart.canvas_size, background="transparent", renderer=config.final_renderer
+    )
     learned = learned_reasons = None
     if learned_metrics is not None:
-        rest_rgba = render_frames(clipart, clipart.control_points()[None], size=clipart.canvas_size, background="transparent")
+        rest_rgba = render_frames(
+            clipart, clipart.control_points()[None], size=clipart.canvas_size, background="transparent",
+            renderer=config.final_renderer,
+        )
         learned, learned_reasons = learned_metrics.compute(
             composite_over_white(frames_rgba), composite_over_white(rest_rgba)[0], request.prompt
         )

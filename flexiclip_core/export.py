@@ -1,11 +1,11 @@
 """Output formats of an animation (method.md §6): MP4, GIF, animated SVG, per-frame SVGs, poster.
 
-Raster outputs come from the exact final renderer (`final_render`) applied to the deformed
+Raster outputs come from the exact final renderer (`render.final`) applied to the deformed
 vector shapes; vector outputs write the deformed cubic paths themselves. Every file is written
 atomically (a temporary name in the same folder, then a rename), so a reader never sees a half
 file and a crash leaves the previous output in place; failures raise `ExportError` naming the path.
 
-Frames use the layout of `final_render`: uint8 ``[N, H, W, 3|4]``, straight RGBA, row 0 at top.
+Frames use the layout of `render.final`: uint8 ``[N, H, W, 3|4]``, straight RGBA, row 0 at top.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 
 from flexiclip_core.clipart import Clipart, Shape
 from flexiclip_core.errors import ConfigError, ExportError
-from flexiclip_core.final_render import Background, render_frames
+from flexiclip_core.render import Background, render_frames
 
 logger = logging.getLogger(__name__)
 

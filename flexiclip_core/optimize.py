@@ -21,18 +21,27 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from flexiclip_core.binding import Binding, bind_points
 from flexiclip_core.clipart import Clipart
-from flexiclip_core.deform import ArapConfig, ArapDeformer, JacobianConfig, JacobianDeformer
+from flexiclip_core.deform import DEFORMERS, ArapConfig, JacobianConfig, MeshDeformer
 from flexiclip_core.errors import ConfigError
-from flexiclip_core.guidance import SdsConfig, VideoPrior, augment_frames, score_distillation, tile_latents
+from flexiclip_core.guidance import (
+    PRIORS,
+    SdsConfig,
+    VideoPrior,
+    augment_frames,
+    load_prior,
+    score_distillation,
+    tile_latents,
+)
 from flexiclip_core.losses import jacobian_residual_loss, skeleton_loss
-from flexiclip_core.mesh import Binding, Mesh, MeshConfig, bind_points, build_mesh
+from flexiclip_core.mesh import Mesh, MeshConfig, build_mesh
 from flexiclip_core.motion import (
     KeypointTrajectories,
     PoseSchedule,
@@ -40,10 +49,22 @@ from flexiclip_core.motion import (
     TemporalJacobians,
     TrajectoryConfig,
 )
-from flexiclip_core.render import TorchVectorRenderer, TrainRenderConfig
+from flexiclip_core.render import (
+    DEFAULT_FINAL_RENDERER,
+    DEFAULT_TRAINING_RENDERER,
+    FINAL_RENDERERS,
+    TRAINING_RENDERERS,
+    TrainingRenderer,
+    TrainRenderConfig,
+)
 from flexiclip_core.rig import Rig, RigConfig
+from flexiclip_core.silhouette import SilhouetteConfig
 
 log = logging.getLogger(__name__)
+
+POSE_DEFORMER = "arap"
+"""The pose stage is AniClipart's ARAP from keypoint handles in every preset (docs/method.md §3);
+``AnimationConfig.deformer`` chooses the final deformation."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +73,19 @@ class AnimationConfig:
 
     method: str = "flexiclip"
     """Preset name this config derives from (informational; the fields below decide)."""
-    deformer: Literal["arap", "jacobian"] = "jacobian"
-    """Final deformation: ARAP from handles (AniClipart) or Poisson from Jacobians (FlexiClip)."""
+    deformer: str = "jacobian"
+    """Final deformation, a `DEFORMERS` name: ``arap`` from handles (AniClipart; the final pose is
+    the ARAP pose) or ``jacobian``, Poisson from Jacobians (FlexiClip). Its settings are the
+    config field of the same name."""
+    training_renderer: str = DEFAULT_TRAINING_RENDERER
+    """Differentiable renderer, a `TRAINING_RENDERERS` name (``torch``, ``pydiffvg``); settings in
+    ``render``."""
+    final_renderer: str = DEFAULT_FINAL_RENDERER
+    """Renderer of the output frames used for the metrics, a `FINAL_RENDERERS` name (``cairo``)."""
+    prior: str = "modelscope"
+    """Video prior spec, ``NAME[:ARGUMENT]`` with NAME in `PRIORS` (``modelscope``,
+    ``modelscope:/weights``, ``tiny``), loaded by `load_config_prior`. Callers that pass a loaded
+    prior instead (the pipeline's workers load one per worker) decide the prior themselves."""
     temporal_jacobians: bool = True
     """Add the ODE-integrated residual Jacobians J^R to the pose Jacobians (FlexiClip §3)."""
     flow_loss: bool = True
@@ -89,7 +121,9 @@ class AnimationConfig:
     sds: SdsConfig = field(default_factory=SdsConfig)
     """Score distillation."""
     render: TrainRenderConfig = field(default_factory=TrainRenderConfig)
-    """Training renderer."""
+    """Settings of the training renderer (whichever ``training_renderer`` names)."""
+    silhouette: SilhouetteConfig = field(default_factory=SilhouetteConfig)
+    """Silhouette raster, shared by the rig and the mesh (both must see the same components)."""
     rig: RigConfig = field(default_factory=RigConfig)
     """Automatic rig."""
     mesh: MeshConfig = field(default_factory=MeshConfig)
@@ -102,10 +136,18 @@ class AnimationConfig:
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise ConfigError(f"iterations must be ≥ 1, got {self.iterations}")
-        if self.deformer not in ("arap", "jacobian"):
-            raise ConfigError(f"deformer must be 'arap' or 'jacobian', got {self.deformer!r}")
-        if self.deformer == "arap" and (self.temporal_jacobians or self.flow_loss):
-            raise ConfigError("temporal Jacobians and the flow loss need deformer='jacobian'")
+        # Unknown names fail here, listing the known ones.
+        final_deformer = DEFORMERS.get(self.deformer)
+        if not dataclasses.is_dataclass(getattr(self, self.deformer, None)):
+            raise ConfigError(f"deformer {self.deformer!r} has no settings field of its name in AnimationConfig")
+        TRAINING_RENDERERS.get(self.training_renderer)
+        FINAL_RENDERERS.get(self.final_renderer)
+        PRIORS.get(self.prior.partition(":")[0].strip())
+        if not final_deformer.needs_jacobians and (self.temporal_jacobians or self.flow_loss):
+            driven = " or ".join(repr(name) for name in DEFORMERS.names() if DEFORMERS.get(name).needs_jacobians)
+            raise ConfigError(
+                f"temporal Jacobians and the flow loss need deformer={driven} (driven by Jacobians), got {self.deformer!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -171,6 +213,11 @@ PRESETS: dict[str, AnimationConfig] = {
     "flexiclip-no-flow": AnimationConfig(method="flexiclip-no-flow", flow_loss=False),
 }
 """The paper's methods and ablations as named configs."""
+
+
+def load_config_prior(config: AnimationConfig, device: torch.device | str | None = None) -> VideoPrior:
+    """The prior ``config.prior`` names, built through `PRIORS` on ``device``."""
+    return load_prior(config.prior, device=device)
 
 
 def preset(name: str) -> AnimationConfig:
@@ -244,16 +291,17 @@ class ClipAnimator:
         torch.manual_seed(config.seed)
         self.generator = torch.Generator(device="cpu").manual_seed(config.seed)
 
-        self.mesh: Mesh = build_mesh(clipart, rig, config.mesh)
+        self.mesh: Mesh = build_mesh(clipart, rig, config.mesh, silhouette_config=config.silhouette)
         self.binding: Binding = bind_points(self.mesh, clipart, rig)
         self.handle_keypoints = torch.as_tensor(self.mesh.handle_keypoints, dtype=torch.long, device=self.device)
-        self.arap = ArapDeformer(self.mesh.vertices, self.mesh.faces, self.mesh.handle_vertices, config.arap, device=self.device, dtype=dtype)
-        self.poisson = (
-            JacobianDeformer(self.mesh.vertices, self.mesh.faces, self.mesh.handle_vertices, config.jacobian, device=self.device, dtype=dtype)
-            if config.deformer == "jacobian"
-            else None
+        self.arap = self._deformer(POSE_DEFORMER, dtype)
+        # None when the final pose is the ARAP pose itself.
+        self.final_deformer: MeshDeformer | None = (
+            self._deformer(config.deformer, dtype) if DEFORMERS.get(config.deformer).needs_jacobians else None
         )
-        self.renderer = TorchVectorRenderer(clipart, config.render, device=self.device, dtype=dtype)
+        self.renderer: TrainingRenderer = TRAINING_RENDERERS.get(config.training_renderer)(
+            clipart, config.render, device=self.device, dtype=dtype
+        )
 
         rest_keypoints = torch.as_tensor(rig.keypoints, dtype=dtype, device=self.device)
         self.bones = torch.as_tensor(rig.bones, dtype=torch.long, device=self.device).reshape(-1, 2)
@@ -274,6 +322,13 @@ class ClipAnimator:
         self.stage_timer: Callable[[str], AbstractContextManager] = lambda name: nullcontext()
         """Context manager factory wrapped around each stage (benchmarks install a timer)."""
 
+    def _deformer(self, name: str, dtype: torch.dtype) -> MeshDeformer:
+        """The `DEFORMERS` entry ``name`` on this clip's mesh, with the config field of its name."""
+        mesh = self.mesh
+        return DEFORMERS.get(name)(
+            mesh.vertices, mesh.faces, mesh.handle_vertices, getattr(self.config, name), device=self.device, dtype=dtype
+        )
+
     def trainable_modules(self) -> dict[str, torch.nn.Module]:
         modules: dict[str, torch.nn.Module] = {"trajectories": self.trajectories}
         if self.temporal is not None:
@@ -291,7 +346,7 @@ class ClipAnimator:
         out = {"keypoints": keypoints, "pose_vertices": pose_vertices}
         with stage("jacobians"):
             pose_jacobians = self.arap.jacobians(pose_vertices)  # [Q, F, 2, 2], rest E⁻¹ precomputed
-        if self.poisson is None:
+        if self.final_deformer is None:
             out["final_vertices"] = pose_vertices
             out["final_jacobians"] = pose_jacobians
             return out
@@ -305,7 +360,7 @@ class ClipAnimator:
         out["pose_jacobians"] = pose_jacobians
         out["final_jacobians"] = jacobians
         with stage("deform_poisson"):
-            out["final_vertices"] = self.poisson(handle_targets, jacobians)
+            out["final_vertices"] = self.final_deformer(handle_targets, jacobians)
         return out
 
     def losses(self) -> tuple[Tensor, dict[str, Tensor]]:

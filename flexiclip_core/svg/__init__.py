@@ -57,29 +57,29 @@ instead (``page-ignored``).
 no id) and, for content instantiated by ``<use>``, the use's id (``use#<ordinal>``).
 Shapes are kept only when something of them is visible (a fill or stroke with opacity > 0);
 a drawing with none raises `EmptyDrawingError`.
+
+Inside: `_xml` reads the bytes (hardened expat), `_references` indexes ids and sizes ``<use>``
+expansion, `_document` walks the tree (with `_cascade` for styles and attribute values, `_paint`
+for paint servers, `_viewport` for viewBox/preserveAspectRatio, `_geometry` for path data),
+then `_clip` clips to the page and `_fit` fits the drawing into the canvas.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from flexiclip_core.clipart import CANVAS_SIZE, Clipart, Shape, Stroke, SubPath
-from flexiclip_core.errors import EmptyDrawingError, SvgLimitExceeded, SvgParseError
-from flexiclip_core.svg._clip import clip_to_page
-from flexiclip_core.svg._document import INITIAL_STYLE, Context, DocumentWalker, viewbox_to_viewport
-from flexiclip_core.svg._geometry import segment_bounds
-from flexiclip_core.svg._style import IDENTITY, InvalidValue, LengthContext, parse_length, parse_numbers
-from flexiclip_core.svg._xml import parse_xml
+from flexiclip_core.clipart import CANVAS_SIZE, Clipart
+from flexiclip_core.errors import EmptyDrawingError
+from flexiclip_core.svg._clip import clip_shapes_to_page
+from flexiclip_core.svg._document import DocumentWalker
+from flexiclip_core.svg._fit import fit_to_canvas
+from flexiclip_core.svg._viewport import root_viewport
+from flexiclip_core.svg._xml import parse_xml, read_source
 
 __all__ = ["ParseConfig", "SvgLimits", "parse_svg"]
-
-_DEFAULT_VIEWPORT = 100.0
-"""Viewport side assumed when the root has neither usable width/height nor a viewBox."""
 
 
 @dataclass(frozen=True)
@@ -110,180 +110,6 @@ class ParseConfig:
     """Resource limits against hostile files."""
 
 
-def _read_source(source: str | os.PathLike | bytes, clip: str | None, limits: SvgLimits) -> tuple[bytes, str]:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        name = clip or "<bytes>"
-    else:
-        path = Path(source)
-        name = clip or path.name
-        try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise SvgParseError(f"cannot read file: {exc.strerror}", clip=name) from None
-        if size > limits.max_bytes:
-            raise SvgLimitExceeded(
-                f"file is {size} bytes, over max_bytes={limits.max_bytes}", limit="max_bytes", clip=name
-            )
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(limits.max_bytes + 1)
-        except OSError as exc:
-            raise SvgParseError(f"cannot read file: {exc.strerror}", clip=name) from None
-    if len(data) > limits.max_bytes:
-        raise SvgLimitExceeded(
-            f"SVG is {len(data)} bytes, over max_bytes={limits.max_bytes}", limit="max_bytes", clip=name
-        )
-    return data, name
-
-
-@dataclass(frozen=True)
-class _RootViewport:
-    document_to_viewport: np.ndarray
-    """float64 [3, 3]: root user units (viewBox) → viewport units."""
-    affine: tuple[float, float, float, float, float, float]
-    """The same map as an SVG matrix."""
-    document_size: tuple[float, float]
-    lengths: LengthContext
-    page: tuple[float, float, float, float] | None
-    """(x_min, y_min, x_max, y_max) of the visible page in viewport units; None when the file
-    gives neither a size nor a viewBox."""
-
-
-def _root_viewport(walker: DocumentWalker) -> _RootViewport:
-    root = walker.root
-    view_box: list[float] | None = None
-    if root.attrs.get("viewBox"):
-        numbers = parse_numbers(root.attrs["viewBox"], "viewBox", clip=walker.clip, element=root.describe())
-        if len(numbers) == 4 and numbers[2] > 0 and numbers[3] > 0:
-            view_box = numbers
-        else:
-            walker.warn("invalid-attribute", f"viewBox {root.attrs['viewBox'][:60]!r} ignored", root)
-    absolute = LengthContext(_DEFAULT_VIEWPORT, _DEFAULT_VIEWPORT)
-
-    def dimension(name: str, axis: str) -> float | None:
-        value = root.attrs.get(name, "").strip()
-        if not value or value.endswith("%"):
-            return None
-        try:
-            number = parse_length(value, absolute, axis, clip=walker.clip, element=root.describe())
-        except InvalidValue:
-            walker.warn("invalid-attribute", f"{name} {value[:40]!r} ignored", root)
-            return None
-        return number if number > 0 else None
-
-    width, height = dimension("width", "x"), dimension("height", "y")
-    page: tuple[float, float, float, float] | None = None
-    if view_box is not None:
-        width = width or (height * view_box[2] / view_box[3] if height else view_box[2])
-        height = height or (width * view_box[3] / view_box[2])
-        affine = viewbox_to_viewport(view_box, width, height, root.attrs.get("preserveAspectRatio", ""))
-        document_size = (view_box[2], view_box[3])
-        lengths = LengthContext(view_box[2], view_box[3])
-        page = (0.0, 0.0, width, height)
-    else:
-        if width and height:
-            page = (0.0, 0.0, width, height)
-        width = width or _DEFAULT_VIEWPORT
-        height = height or _DEFAULT_VIEWPORT
-        affine = IDENTITY
-        document_size = (width, height)
-        lengths = LengthContext(width, height)
-    a, b, c, d, e, f = affine
-    matrix = np.array([[a, c, e], [b, d, f], [0.0, 0.0, 1.0]])
-    return _RootViewport(matrix, affine, document_size, lengths, page)
-
-
-def _shapes_bounds(shapes: list[Shape]) -> np.ndarray:
-    """float64 [S, 4]: tight (x_min, y_min, x_max, y_max) per shape, widened by half its stroke."""
-    segments = []
-    owners = []
-    for index, shape in enumerate(shapes):
-        for subpath in shape.subpaths:
-            points = subpath.points
-            count = (len(points) - 1) // 3
-            segments.append(np.stack([points[:-1:3], points[1::3], points[2::3], points[3::3]], axis=1))
-            owners.append(np.full(count, index))
-    lo, hi = segment_bounds(np.concatenate(segments))  # [M, 2] each
-    owner = np.concatenate(owners)  # [M]
-    bounds = np.empty((len(shapes), 4))
-    bounds[:, :2] = np.inf
-    bounds[:, 2:] = -np.inf
-    np.minimum.at(bounds[:, 0], owner, lo[:, 0])
-    np.minimum.at(bounds[:, 1], owner, lo[:, 1])
-    np.maximum.at(bounds[:, 2], owner, hi[:, 0])
-    np.maximum.at(bounds[:, 3], owner, hi[:, 1])
-    half_widths = np.array([s.stroke.width / 2.0 if s.stroke is not None else 0.0 for s in shapes])
-    bounds[:, :2] -= half_widths[:, None]
-    bounds[:, 2:] += half_widths[:, None]
-    return bounds
-
-
-def _clip_to_page(shapes: list[Shape], page: tuple[float, float, float, float] | None, walker: DocumentWalker) -> list[Shape]:
-    """Content past the root viewport is invisible in any viewer: drop shapes wholly outside it
-    and clip those that cross its edge (see `_clip`)."""
-    if page is None or not shapes:
-        return shapes
-    kept: list[Shape] = []
-    for shape, (x_min, y_min, x_max, y_max) in zip(shapes, _shapes_bounds(shapes)):
-        if x_max <= page[0] or y_max <= page[1] or x_min >= page[2] or y_min >= page[3]:
-            walker.warn_text("off-page-dropped", "shape lies wholly outside the page; dropped", shape.element)
-            continue
-        if x_min >= page[0] and y_min >= page[1] and x_max <= page[2] and y_max <= page[3]:
-            kept.append(shape)
-            continue
-        replacement = clip_to_page(shape, page)
-        if replacement is None:
-            kept.append(shape)
-            continue
-        walker.warn_text("off-page-clipped", "shape crosses the page edge; clipped to the page", shape.element)
-        kept.extend(replacement)
-    return kept
-
-
-def _drawing_bounds(shapes: list[Shape]) -> tuple[float, float, float, float]:
-    bounds = _shapes_bounds(shapes)  # [S, 4]
-    return (
-        float(bounds[:, 0].min()),
-        float(bounds[:, 1].min()),
-        float(bounds[:, 2].max()),
-        float(bounds[:, 3].max()),
-    )
-
-
-def _fit_to_canvas(shapes: list[Shape], config: ParseConfig, clip: str) -> tuple[list[Shape], np.ndarray]:
-    """Shapes scaled/translated into the canvas and the viewport → canvas matrix [3, 3]."""
-    x_min, y_min, x_max, y_max = _drawing_bounds(shapes)
-    width, height = x_max - x_min, y_max - y_min
-    if not (width > 0 or height > 0) or not math.isfinite(width + height):
-        raise EmptyDrawingError("drawing has no extent", clip=clip)
-    available = config.canvas_size - 2.0 * config.margin_px
-    if available <= 0:
-        raise SvgParseError(f"margin_px={config.margin_px} leaves no room in a {config.canvas_size}px canvas", clip=clip)
-    scale = available / max(width, height)
-    offset_x = config.canvas_size / 2.0 - scale * (x_min + x_max) / 2.0
-    offset_y = config.canvas_size / 2.0 - scale * (y_min + y_max) / 2.0
-    offset = np.array([offset_x, offset_y])
-    fitted = []
-    for shape in shapes:
-        subpaths = tuple(SubPath(sp.points * scale + offset, sp.closed) for sp in shape.subpaths)
-        stroke = shape.stroke
-        if stroke is not None:
-            stroke = Stroke(
-                rgb=stroke.rgb,
-                width=stroke.width * scale,
-                opacity=stroke.opacity,
-                linecap=stroke.linecap,
-                linejoin=stroke.linejoin,
-                miter_limit=stroke.miter_limit,
-                dash_array=tuple(v * scale for v in stroke.dash_array),
-                dash_offset=stroke.dash_offset * scale,
-            )
-        fitted.append(Shape(subpaths, shape.fill, stroke, shape.element, shape.groups))
-    matrix = np.array([[scale, 0.0, offset_x], [0.0, scale, offset_y], [0.0, 0.0, 1.0]])
-    return fitted, matrix
-
-
 def parse_svg(
     source: str | os.PathLike | bytes,
     *,
@@ -296,7 +122,7 @@ def parse_svg(
     (all `SvgParseError`s) with the clip and, where there is one, the element in the message.
     """
     limits = config.limits
-    data, clip = _read_source(source, clip_id, limits)
+    data, clip = read_source(source, clip_id, limits.max_bytes)
     root = parse_xml(data, clip=clip, max_elements=limits.max_elements, max_depth=limits.max_depth)
     walker = DocumentWalker(
         root,
@@ -305,24 +131,19 @@ def parse_svg(
         max_depth=limits.max_depth,
         max_path_commands=limits.max_path_commands,
     )
-    viewport = _root_viewport(walker)
-    root_context = Context(viewport.affine, dict(INITIAL_STYLE), 1.0, (), viewport.lengths, 0)
-    resolved = walker.child_context(root, root_context)
-    if resolved is not None:
-        context, _ = resolved
-        for child in root.children:
-            walker.walk(child, context)
-    if not walker.shapes:
+    viewport = root_viewport(root, clip, walker.log)
+    shapes = walker.walk_document(viewport.affine, viewport.lengths)
+    if not shapes:
         raise EmptyDrawingError("no visible shape (nothing filled or stroked)", clip=clip)
-    visible = _clip_to_page(walker.shapes, viewport.page, walker)
+    visible = clip_shapes_to_page(shapes, viewport.page, walker.log)
     if not visible:
         # Everything lies off the page: an editor mistake, not an empty drawing. Keep it all.
-        walker.warn_text("page-ignored", "every shape lies outside the page; the page is ignored", "")
-        visible = walker.shapes
-    shapes, viewport_to_canvas = _fit_to_canvas(visible, config, clip)
+        walker.log.warn_text("page-ignored", "every shape lies outside the page; the page is ignored", "")
+        visible = shapes
+    fitted, viewport_to_canvas = fit_to_canvas(visible, config.canvas_size, config.margin_px, clip)
     canvas_to_document = np.linalg.inv(viewport_to_canvas @ viewport.document_to_viewport)
     return Clipart(
-        shapes=tuple(shapes),
+        shapes=tuple(fitted),
         canvas_to_document=canvas_to_document,
         document_size=(float(viewport.document_size[0]), float(viewport.document_size[1])),
         canvas_size=config.canvas_size,

@@ -7,6 +7,9 @@ inside the page the winding number is unchanged, since the flattened pieces lie 
 and points outside get winding 0. Strokes keep only the pieces inside the page, as open
 subpaths. A shape with both gets split into a fill-only and a stroke-only shape, painted in that
 order, which is how SVG paints one shape.
+
+`clip_shapes_to_page` applies this to a drawing: shapes wholly outside are dropped, shapes
+crossing the edge are clipped, each with a warning.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from flexiclip_core.clipart import Shape, SubPath
+from flexiclip_core.svg._geometry import shapes_bounds
+from flexiclip_core.svg._warnings import WarningLog
 
 Page = tuple[float, float, float, float]
+"""(x_min, y_min, x_max, y_max) of the visible page in root viewport units."""
 
 _ROOT_EPSILON = 1e-9
 
@@ -144,3 +150,25 @@ def clip_to_page(shape: Shape, page: Page) -> list[Shape] | None:
         if stroke_subpaths:
             replacement.append(Shape(stroke_subpaths, None, shape.stroke, shape.element, shape.groups))
     return replacement
+
+
+def clip_shapes_to_page(shapes: list[Shape], page: Page | None, log: WarningLog) -> list[Shape]:
+    """Content past the root viewport is invisible in any viewer: drop shapes wholly outside it
+    and clip those that cross its edge."""
+    if page is None or not shapes:
+        return shapes
+    kept: list[Shape] = []
+    for shape, (x_min, y_min, x_max, y_max) in zip(shapes, shapes_bounds(shapes)):
+        if x_max <= page[0] or y_max <= page[1] or x_min >= page[2] or y_min >= page[3]:
+            log.warn_text("off-page-dropped", "shape lies wholly outside the page; dropped", shape.element)
+            continue
+        if x_min >= page[0] and y_min >= page[1] and x_max <= page[2] and y_max <= page[3]:
+            kept.append(shape)
+            continue
+        replacement = clip_to_page(shape, page)
+        if replacement is None:
+            kept.append(shape)
+            continue
+        log.warn_text("off-page-clipped", "shape crosses the page edge; clipped to the page", shape.element)
+        kept.extend(replacement)
+    return kept

@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 
+from flexiclip_core.clipart import Shape
 from flexiclip_core.errors import SvgParseError
 from flexiclip_core.svg._style import NUMBER
 
@@ -417,3 +418,28 @@ def cubic_bounds(points: np.ndarray) -> tuple[float, float, float, float]:
     lo, hi = segment_bounds(segments)
     lo, hi = lo.min(axis=0), hi.max(axis=0)
     return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+
+def shapes_bounds(shapes: list[Shape]) -> np.ndarray:
+    """float64 [S, 4]: tight (x_min, y_min, x_max, y_max) per shape, widened by half its stroke."""
+    segments = []
+    owners = []
+    for index, shape in enumerate(shapes):
+        for subpath in shape.subpaths:
+            points = subpath.points
+            count = (len(points) - 1) // 3
+            segments.append(np.stack([points[:-1:3], points[1::3], points[2::3], points[3::3]], axis=1))
+            owners.append(np.full(count, index))
+    lo, hi = segment_bounds(np.concatenate(segments))  # [M, 2] each
+    owner = np.concatenate(owners)  # [M]
+    bounds = np.empty((len(shapes), 4))
+    bounds[:, :2] = np.inf
+    bounds[:, 2:] = -np.inf
+    np.minimum.at(bounds[:, 0], owner, lo[:, 0])
+    np.minimum.at(bounds[:, 1], owner, lo[:, 1])
+    np.maximum.at(bounds[:, 2], owner, hi[:, 0])
+    np.maximum.at(bounds[:, 3], owner, hi[:, 1])
+    half_widths = np.array([s.stroke.width / 2.0 if s.stroke is not None else 0.0 for s in shapes])
+    bounds[:, :2] -= half_widths[:, None]
+    bounds[:, 2:] += half_widths[:, None]
+    return bounds

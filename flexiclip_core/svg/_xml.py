@@ -14,8 +14,10 @@ the limit. Security policy:
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from xml.parsers import expat
 
 from flexiclip_core.errors import SvgLimitExceeded, SvgParseError, SvgSecurityError
@@ -69,6 +71,30 @@ def _decode_foreign_encoding(data: bytes) -> bytes:
         raise SvgParseError(f"cannot decode declared encoding {encoding!r}: {exc}") from None
     text = re.sub(r"encoding\s*=\s*[\"'][A-Za-z0-9._-]+[\"']", 'encoding="utf-8"', text, count=1)
     return text.encode("utf-8")
+
+
+def read_source(source: str | os.PathLike | bytes, clip: str | None, max_bytes: int) -> tuple[bytes, str]:
+    """(the file's bytes, the clip name); a file over ``max_bytes`` is refused before it is read."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        name = clip or "<bytes>"
+    else:
+        path = Path(source)
+        name = clip or path.name
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise SvgParseError(f"cannot read file: {exc.strerror}", clip=name) from None
+        if size > max_bytes:
+            raise SvgLimitExceeded(f"file is {size} bytes, over max_bytes={max_bytes}", limit="max_bytes", clip=name)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            raise SvgParseError(f"cannot read file: {exc.strerror}", clip=name) from None
+    if len(data) > max_bytes:
+        raise SvgLimitExceeded(f"SVG is {len(data)} bytes, over max_bytes={max_bytes}", limit="max_bytes", clip=name)
+    return data, name
 
 
 def parse_xml(data: bytes, *, clip: str, max_elements: int, max_depth: int) -> Element:

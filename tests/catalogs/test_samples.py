@@ -13,7 +13,7 @@ import pytest
 from scipy import ndimage
 
 from flexiclip_core.clipart import Clipart
-from flexiclip_core.final_render import render_clipart
+from flexiclip_core.render import render_clipart
 from flexiclip_core.svg import parse_svg
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "catalogs" / "samples"

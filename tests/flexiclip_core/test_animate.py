@@ -15,6 +15,7 @@ from flexiclip_core.export import ExportConfig
 from flexiclip_core.guidance import load_prior
 from flexiclip_core.metrics import METRIC_COLUMNS
 from flexiclip_core.optimize import PRESETS, preset
+from flexiclip_core.render import FINAL_RENDERERS, CairoRenderer
 from tests.conftest import SAMPLES_DIR
 
 FAST = {"iterations": 2, "render": {"size": 64}}
@@ -57,6 +58,30 @@ def test_every_preset_writes_every_output(method, tiny_prior, tmp_path):
     assert saved["method"] == method and saved["config_hash"] == config.config_hash()
     assert saved["config"]["iterations"] == 2
     assert outputs.result.frame_points.shape[0] == config.schedule.frame_count
+
+
+class CountingFinalRenderer(CairoRenderer):
+    """The cairo renderer under another name, counting the frames it draws."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def rasterise(self, clipart, pose, side, background):
+        self.frames += 1
+        return super().rasterise(clipart, pose, side, background)
+
+
+@pytest.mark.slow
+def test_metric_frames_come_from_the_final_renderer_the_config_names(tiny_prior, tmp_path, monkeypatch):
+    counting = CountingFinalRenderer()
+    monkeypatch.setitem(FINAL_RENDERERS._entries, "counting", counting)  # registered for this test only
+    entry = next(e for e in json.loads((SAMPLES_DIR / "samples.json").read_text()) if e["clip_id"] == "human")
+    request = ClipRequest(svg=SAMPLES_DIR / entry["svg"], prompt=entry["prompt"], clip_id="human",
+                          keypoints=np.array(entry["keypoints"]), bones=np.array(entry["skeleton"]))
+    config = preset("aniclipart").with_overrides({**FAST, "final_renderer": "counting"})
+    outputs = animate_clip(request, tiny_prior, config, tmp_path, export=ExportConfig(size=64, frame_pngs=False))
+    assert counting.frames == config.schedule.frame_count  # every metric frame, nothing else
+    assert 0 < outputs.metrics.values["coverage_iou"] <= 1
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from flexiclip_core.export import (
     write_mp4,
     write_poster,
 )
-from flexiclip_core.final_render import render_clipart, render_frames
+from flexiclip_core.render import render_clipart, render_frames
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import json
 import math
 
@@ -11,8 +13,11 @@ import torch
 
 from flexiclip_core.errors import ConfigError
 from flexiclip_core.guidance import load_prior
-from flexiclip_core.optimize import PRESETS, AnimationConfig, ClipAnimator, lr_factor, preset
-from flexiclip_core.rig import rig_clipart
+from flexiclip_core.deform import DEFORMERS
+from flexiclip_core.mesh import MeshConfig, build_mesh
+from flexiclip_core.optimize import PRESETS, AnimationConfig, ClipAnimator, load_config_prior, lr_factor, preset
+from flexiclip_core.render import TRAINING_RENDERERS
+from flexiclip_core.rig import RigConfig, rig_clipart
 from flexiclip_core.svg import parse_svg
 from tests.conftest import SAMPLES_DIR
 
@@ -66,11 +71,54 @@ def test_config_hash_identifies_the_result():
         ({"iterations": 0}, "iterations must be"),
         ({"deformer": "arap"}, "need deformer='jacobian'"),
         ({"schedule": {"frame_count": 10}}, "not divisible"),
+        ({"deformer": "bogus"}, r"unknown deformer 'bogus' \(known: arap, jacobian\)"),
+        ({"training_renderer": "cairo"}, r"unknown training renderer 'cairo' \(known: pydiffvg, torch\)"),
+        ({"final_renderer": "torch"}, r"unknown final renderer 'torch' \(known: cairo\)"),
+        ({"prior": "sora:/weights"}, r"unknown prior 'sora' \(known: .*modelscope.*tiny"),
     ],
 )
 def test_overrides_are_validated(overrides, message):
     with pytest.raises(ConfigError, match=message):
         AnimationConfig().with_overrides(overrides)
+
+
+@pytest.mark.parametrize("method", ["flexiclip", "aniclipart"])
+def test_the_animator_builds_the_parts_the_config_names(method, human, tiny_prior):
+    clipart, rig = human
+    config = preset(method).with_overrides(SMALL)
+    animator = ClipAnimator(clipart, rig, tiny_prior, "a person waving", config)
+    assert type(animator.renderer) is TRAINING_RENDERERS.get(config.training_renderer)
+    assert animator.renderer.config == config.render
+    assert type(animator.arap) is DEFORMERS.get("arap")
+    if method == "flexiclip":
+        assert type(animator.final_deformer) is DEFORMERS.get(config.deformer)
+        assert animator.final_deformer.config == config.jacobian
+    else:
+        assert animator.final_deformer is None  # the final pose is the ARAP pose
+    # The training renderer is looked up by the config's name: pydiffvg has no wheel here.
+    if importlib.util.find_spec("pydiffvg") is None:
+        with pytest.raises(ConfigError, match="pydiffvg"):
+            ClipAnimator(clipart, rig, tiny_prior, "a person waving", config.with_overrides({"training_renderer": "pydiffvg"}))
+
+
+def test_the_config_names_the_prior():
+    assert AnimationConfig().prior == "modelscope"
+    assert load_config_prior(AnimationConfig(prior="tiny"), device="cpu").name == load_prior("tiny", device="cpu").name
+    with pytest.raises(ConfigError, match="prediction type"):
+        load_config_prior(AnimationConfig(prior="analytic-gaussian:nonsense"), device="cpu")
+
+
+def test_one_silhouette_config_reaches_both_the_rig_and_the_mesh(human, tiny_prior):
+    clipart, _ = human
+    assert not any(f.name == "silhouette" for f in dataclasses.fields(RigConfig) + dataclasses.fields(MeshConfig))
+    with pytest.raises(ConfigError, match="unknown config field 'rig.silhouette'"):
+        AnimationConfig().with_overrides({"rig.silhouette.raster_size": 256})
+    coarse = AnimationConfig().with_overrides({**SMALL, "silhouette.raster_size": 256})
+    rig = rig_clipart(clipart, config=coarse.rig, silhouette_config=coarse.silhouette)
+    expected = build_mesh(clipart, rig, coarse.mesh, silhouette_config=coarse.silhouette)
+    animator = ClipAnimator(clipart, rig, tiny_prior, "a person waving", coarse)
+    np.testing.assert_array_equal(animator.mesh.vertices, expected.vertices)
+    assert not np.array_equal(build_mesh(clipart, rig, coarse.mesh).vertices, expected.vertices)
 
 
 def test_learning_rate_schedule_warms_up_with_a_sine_and_decays_log_linearly():

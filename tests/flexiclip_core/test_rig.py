@@ -9,15 +9,8 @@ import pytest
 
 from flexiclip_core.clipart import Clipart, Fill, Shape, Stroke, SubPath
 from flexiclip_core.errors import RigError
-from flexiclip_core.rig import (
-    Rig,
-    RigConfig,
-    SilhouetteConfig,
-    auto_rig,
-    build_silhouette,
-    rig_clipart,
-    rig_from_keypoints,
-)
+from flexiclip_core.rig import Rig, RigConfig, auto_rig, rig_clipart, rig_from_keypoints
+from flexiclip_core.silhouette import SilhouetteConfig, build_silhouette
 
 # ---------------------------------------------------------------------------------------------
 # Hand-made drawings (also used by test_mesh.py)
@@ -280,22 +273,15 @@ def test_rig_clipart_dispatches():
         rig_clipart(clipart, layers=[{"shapes": [0]}])
 
 
-def test_silhouette_contains_off_curve_control_points_and_hairlines():
-    disc = drawing(filled(circle_subpath(128, 128, 100)))
-    silhouette = build_silhouette(disc, [0], SilhouetteConfig())
-    rows, cols = silhouette.to_pixel(disc.control_points())
-    assert silhouette.mask[rows, cols].all(), "handles 14 px outside the circle are inside the domain"
-    hairline = drawing(Shape((polygon_subpath([(20, 20), (200, 40)], closed=False),), None, Stroke((0, 0, 0), 0.05)))
-    silhouette = build_silhouette(hairline, [0], SilhouetteConfig())
-    assert silhouette.component_count == 1
-    rows, cols = silhouette.to_pixel(hairline.control_points())
-    assert silhouette.mask[rows, cols].all()
-
-
-def test_silhouette_keeps_large_holes_and_fills_tiny_ones():
-    silhouette = build_silhouette(ring(), [0], SilhouetteConfig())
-    centre = silhouette.to_pixel(np.array([[128.0, 128.0]]))
-    assert not silhouette.mask[centre].any(), "the ring's hole stays a hole"
-    pinhole = drawing(filled(polygon_subpath([(50, 50), (200, 50), (200, 200), (50, 200)]), circle_subpath(128, 128, 0.8), rule="evenodd"))
-    silhouette = build_silhouette(pinhole, [0], SilhouetteConfig())
-    assert silhouette.mask[silhouette.to_pixel(np.array([[128.0, 128.0]]))].all(), "a sub-pixel hole is filled"
+def test_the_silhouette_config_decides_what_the_rig_sees():
+    # Default: the ring's hole stays a hole, so no keypoint lies in it. With holes of its size
+    # filled the ring is a disc, whose skeleton is its centre.
+    filled_holes = SilhouetteConfig(min_hole_area_px2=20_000.0)
+    for config, in_hole in ((SilhouetteConfig(), False), (filled_holes, True)):
+        for rig in (auto_rig(ring(), silhouette_config=config), rig_clipart(ring(), silhouette_config=config)):
+            radius = np.linalg.norm(rig.keypoints - 128.0, axis=1)
+            assert bool((radius < 50.0).any()) == in_hole
+    given = rig_from_keypoints(ring(), [[128.0, 128.0]], silhouette_config=filled_holes)
+    assert len(given.keypoints) == 1, "the centre keypoint lies on the filled disc: no extra one"
+    with pytest.raises(RigError, match="from layer"):
+        rig_from_keypoints(ring(), [[128.0, 128.0]])

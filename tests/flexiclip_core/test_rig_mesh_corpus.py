@@ -15,9 +15,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from flexiclip_core.binding import bind_points
 from flexiclip_core.errors import MeshError, RigError, SvgParseError
-from flexiclip_core.mesh import bind_points, build_mesh, mesh_pieces
-from flexiclip_core.rig import SilhouetteConfig, auto_rig, build_silhouette
+from flexiclip_core.mesh import build_mesh, mesh_pieces
+from flexiclip_core.rig import auto_rig
+from flexiclip_core.silhouette import SilhouetteConfig, build_silhouette
 from flexiclip_core.svg import parse_svg
 from tests.conftest import REPO_ROOT, openclipart_files, openclipart_root
 

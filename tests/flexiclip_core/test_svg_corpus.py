@@ -152,7 +152,7 @@ def _cairosvg_alpha(data: bytes, document_to_pixels: np.ndarray, size: int) -> n
 def evaluate_file(path: str) -> dict:
     """Parse + compare one file; never raises (outcome recorded in the dict)."""
     from flexiclip_core.errors import FlexiclipError
-    from flexiclip_core.final_render import render_clipart
+    from flexiclip_core.render import render_clipart
     from flexiclip_core.svg import ParseConfig, parse_svg
 
     record: dict = {"file": path}

@@ -7,7 +7,7 @@ import pytest
 
 from flexiclip_core.clipart import Clipart, Fill, Shape, Stroke, SubPath
 from flexiclip_core.errors import ConfigError, RenderError
-from flexiclip_core.final_render import (
+from flexiclip_core.render.final import (
     FINAL_RENDERERS,
     render_clipart,
     render_clipart_float,

@@ -1,278 +1,27 @@
-"""Motion model (method.md §3): pose schedule, keypoint trajectories, temporal Jacobians.
+"""FlexiClip's temporal Jacobians J^R (docs/method.md §3 "Temporal Jacobians").
 
-Three pieces, all differentiable and batched:
-
-- `PoseSchedule` — how the N video frames map onto Q distinct poses (ping-pong loops).
-- `KeypointTrajectories` — one cubic Bézier per keypoint whose control points are predicted by a
-  shared offset MLP (the MLP's weights are what trains); evaluated at the Q pose times.
-- `TemporalJacobians` — FlexiClip's residual Jacobians J^R, integrated by a fixed-step ODE over
-  pose time whose rate network reads causal attention encodings of the pose-Jacobian window and
-  of the residuals so far. J^R(0) = 0 exactly; the final per-face Jacobians are J = J^P + J^R.
-
-Nothing here is detached: gradients flow from J^R into both attention encoders, the rate MLP and
-back into the pose Jacobians (hence into the trajectory MLP).
+Integrated by a fixed-step ODE over pose time whose rate network reads causal attention
+encodings of the pose-Jacobian window and of the residuals so far. J^R(0) = 0 exactly; the final
+per-face Jacobians are J = J^P + J^R. Nothing is detached: gradients flow from J^R into both
+attention encoders, the rate MLP and back into the pose Jacobians.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from .clipart import CANVAS_SIZE
-from .errors import ConfigError
+from flexiclip_core.errors import ConfigError
+from flexiclip_core.motion.schedule import PoseSchedule
+from flexiclip_core.motion.seeding import seeded
 
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "PoseSchedule",
-    "TrajectoryConfig",
-    "KeypointTrajectories",
-    "TemporalConfig",
-    "TemporalJacobians",
-    "cubic_bezier_basis",
-    "tile_frames",
-]
-
-
-# --------------------------------------------------------------------------------------------
-# Pose schedule
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PoseSchedule:
-    """Which pose each video frame shows (method.md §3 "Frames").
-
-    With ``loop_count`` L > 0 there are Q = N / (2L) distinct poses at u = linspace(0, 1, Q), and
-    each of the L loops plays them forward then backward, *including both turning points*:
-    for N = 24, L = 2 the frames show poses ``0 1 2 3 4 5 5 4 3 2 1 0 0 1 2 3 4 5 5 4 3 2 1 0``.
-
-    Turning points: every loop is the palindrome ``0..Q-1, Q-1..0`` (the reference's
-    ``frames + frames[::-1]``), so the last pose and — across the loop seam and the GIF's wrap —
-    the first pose are each held for two consecutive frames. Avoiding the holds is impossible
-    with Q = N / (2L): a seamless ping-pong without repeats has period 2(Q - 1), which needs
-    N = 2L(Q - 1) frames. The hold reads as a brief ease-in/out at the extremes.
-
-    L = 0 gives N distinct poses played once, in order.
-    """
-
-    frame_count: int = 24
-    """N: frames in the video."""
-    loop_count: int = 2
-    """L: ping-pong loops; Q = N / (2L) distinct poses. 0 means N distinct poses, no looping."""
-    fix_start: bool = True
-    """Frame 0 (pose 0) is the rest pose: the trajectories' first control point stays at rest."""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.frame_count, bool) or not isinstance(self.frame_count, int) or self.frame_count < 1:
-            raise ConfigError(f"frame_count must be a positive integer, got {self.frame_count!r}")
-        if isinstance(self.loop_count, bool) or not isinstance(self.loop_count, int) or self.loop_count < 0:
-            raise ConfigError(f"loop_count must be a non-negative integer, got {self.loop_count!r}")
-        if self.loop_count > 0 and self.frame_count % (2 * self.loop_count) != 0:
-            raise ConfigError(
-                f"frame_count {self.frame_count} is not divisible by 2 × loop_count "
-                f"= {2 * self.loop_count}: a ping-pong schedule needs N = 2·L·Q frames"
-            )
-
-    @property
-    def pose_count(self) -> int:
-        """Q: distinct poses (N / (2L), or N when L = 0)."""
-        if self.loop_count == 0:
-            return self.frame_count
-        return self.frame_count // (2 * self.loop_count)
-
-    def pose_times(self, *, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> Tensor:
-        """Pose times u_q = linspace(0, 1, Q).  # [Q]"""
-        return torch.linspace(0.0, 1.0, self.pose_count, dtype=dtype, device=device)
-
-    def frame_to_pose(self, *, device: torch.device | str | None = None) -> Tensor:
-        """Pose index shown by each frame (see the class docstring for the order).  # [N] int64"""
-        if self.loop_count == 0:
-            return torch.arange(self.frame_count, device=device)
-        forward = torch.arange(self.pose_count, device=device)
-        one_loop = torch.cat([forward, forward.flip(0)])
-        return one_loop.repeat(self.loop_count)
-
-
-def tile_frames(pose_values: Tensor, schedule: PoseSchedule) -> Tensor:
-    """Expand per-pose values to per-frame values with `PoseSchedule.frame_to_pose`.
-
-    pose_values: Tensor  # [Q, ...]
-    returns: Tensor      # [N, ...] (a differentiable gather; gradients add up over repeats)
-    """
-    if pose_values.ndim == 0 or pose_values.shape[0] != schedule.pose_count:
-        raise ValueError(
-            f"tile_frames: expected {schedule.pose_count} poses on dim 0, got shape {tuple(pose_values.shape)}"
-        )
-    return pose_values.index_select(0, schedule.frame_to_pose(device=pose_values.device))
-
-
-# --------------------------------------------------------------------------------------------
-# Keypoint trajectories
-# --------------------------------------------------------------------------------------------
-
-
-def cubic_bezier_basis(times: Tensor) -> Tensor:
-    """Cubic Bernstein weights at the given curve parameters.
-
-    times: Tensor  # [T] in [0, 1]
-    returns: Tensor  # [T, 4]; row t is ((1-t)³, 3(1-t)²t, 3(1-t)t², t³), exactly (1, 0, 0, 0) at t = 0
-    """
-    s = 1.0 - times
-    return torch.stack([s**3, 3.0 * s**2 * times, 3.0 * s * times**2, times**3], dim=-1)
-
-
-@contextlib.contextmanager
-def _seeded(seed: int | None) -> Iterator[None]:
-    """Draw initial values from a private CPU RNG stream when a seed is given (no global side effect)."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-@dataclass(frozen=True)
-class TrajectoryConfig:
-    """Keypoint trajectory model (method.md §3 "Trajectories")."""
-
-    hidden_width: int = 128
-    """Width of the offset MLP's hidden layers."""
-    hidden_layers: int = 4
-    """Hidden linear layers (each followed by LayerNorm + LeakyReLU) before the linear head."""
-    negative_slope: float = 0.01
-    """LeakyReLU slope for negative inputs."""
-    init_offset_px: float = 0.01
-    """At initialisation every movable control point lies within this distance (canvas px) of
-    its keypoint's rest position: half of it is a random jitter of the MLP's input, half the
-    bound on the MLP's initial output."""
-    offset_scale_px: float = 32.0
-    """Canvas px per unit of MLP output. One full-rate Adam step changes an output by about
-    lr · Σ|h| ≈ 0.5 units, so this bounds how far a keypoint can jump per step: at 128 px (the
-    input's own normalisation) early steps moved keypoints by tens of px and threw thin parts
-    (wrists, tails) out of reach of the image gradient; 32 px keeps steps a few px."""
-    seed: int | None = None
-    """Seed for the jitter and the MLP's initial weights (a private stream, the global RNG is
-    untouched); None draws from torch's global RNG, which the optimiser seeds."""
-
-    def __post_init__(self) -> None:
-        if self.hidden_width < 1 or self.hidden_layers < 1:
-            raise ConfigError(f"trajectory MLP needs ≥ 1 hidden layer of width ≥ 1, got {self}")
-        if not (self.init_offset_px > 0 and math.isfinite(self.init_offset_px)):
-            raise ConfigError(f"init_offset_px must be positive and finite, got {self.init_offset_px}")
-        if not (self.offset_scale_px > 0 and math.isfinite(self.offset_scale_px)):
-            raise ConfigError(f"offset_scale_px must be positive and finite, got {self.offset_scale_px}")
-
-
-class KeypointTrajectories(nn.Module):
-    """One cubic Bézier trajectory per keypoint, control points predicted by a shared MLP.
-
-    The four control points of every keypoint start at its rest position plus a jitter of at most
-    ``init_offset_px / 2`` (the first control point is exactly the rest position when
-    ``schedule.fix_start``). The MLP reads all of them at once — normalised to [−1, 1] and
-    flattened, so it couples the keypoints — and predicts an offset for each; the trained control
-    points are ``base + offset_scale_px · MLP(normalised base)``, with the first control point's
-    offset masked to zero under ``fix_start``.
-
-    The head's weights start small but non-zero (|initial offset| ≤ init_offset_px / 2, proven
-    from the LayerNorm bound ‖h‖₁ ≤ width), so every layer receives gradient at the first step
-    and Adam grows the head quickly; a zero head would starve the hidden layers at step one.
-
-    Parameters follow ``rest_keypoints``' dtype and device.
-    """
-
-    def __init__(
-        self,
-        rest_keypoints: Tensor,  # [K, 2] canvas px
-        schedule: PoseSchedule = PoseSchedule(),
-        config: TrajectoryConfig = TrajectoryConfig(),
-    ) -> None:
-        super().__init__()
-        if rest_keypoints.ndim != 2 or rest_keypoints.shape[1] != 2 or rest_keypoints.shape[0] == 0:
-            raise ValueError(f"rest_keypoints must be [K ≥ 1, 2], got shape {tuple(rest_keypoints.shape)}")
-        if not rest_keypoints.is_floating_point():
-            raise ValueError(f"rest_keypoints must be floating point, got {rest_keypoints.dtype}")
-        if not bool(torch.isfinite(rest_keypoints).all()):
-            raise ValueError("rest_keypoints contain NaN or infinite coordinates")
-        self.schedule = schedule
-        self.config = config
-        dtype, device = rest_keypoints.dtype, rest_keypoints.device
-        keypoint_count = rest_keypoints.shape[0]
-        rest = rest_keypoints.detach().clone()
-
-        # Control point 0 is pinned to rest under fix_start; all four move otherwise.
-        movable = torch.ones(4, dtype=dtype)
-        if schedule.fix_start:
-            movable[0] = 0.0
-        # Per-coordinate bound b with √2·b = init_offset/2 keeps each part inside a disc of init_offset/2.
-        coordinate_bound_px = config.init_offset_px / (2.0 * math.sqrt(2.0))
-        half_canvas = CANVAS_SIZE / 2.0
-        flat_size = keypoint_count * 4 * 2
-
-        with _seeded(config.seed):
-            # Built on CPU so a seed gives the same initial state on every device.
-            jitter = (torch.rand(keypoint_count, 4, 2, dtype=dtype) * 2.0 - 1.0) * coordinate_bound_px
-            layers: list[nn.Module] = []
-            in_size = flat_size
-            for _ in range(config.hidden_layers):
-                layers += [
-                    nn.Linear(in_size, config.hidden_width, dtype=dtype),
-                    nn.LayerNorm(config.hidden_width, dtype=dtype),
-                    nn.LeakyReLU(config.negative_slope),
-                ]
-                in_size = config.hidden_width
-            head = nn.Linear(config.hidden_width, flat_size, dtype=dtype)
-            # |out| ≤ a·‖h‖₁ ≤ a·width (LayerNorm output has ‖·‖₂ ≤ √width, LeakyReLU shrinks it).
-            head_bound = coordinate_bound_px / config.offset_scale_px / config.hidden_width
-            with torch.no_grad():
-                head.weight.uniform_(-head_bound, head_bound)
-                head.bias.zero_()
-            layers.append(head)
-            self.offset_mlp = nn.Sequential(*layers).to(device)
-
-        base = rest[:, None, :] + jitter.to(device) * movable.to(device)[None, :, None]
-        self.register_buffer("rest_keypoints", rest)  # [K, 2]
-        self.register_buffer("base_control_points", base)  # [K, 4, 2]
-        self.register_buffer("movable_mask", movable.to(device)[None, :, None])  # [1, 4, 1]
-        self.register_buffer("normalised_input", (base / half_canvas - 1.0).reshape(1, flat_size))  # [1, 8K]
-        self.register_buffer("pose_basis", cubic_bezier_basis(schedule.pose_times(dtype=dtype, device=device)))  # [Q, 4]
-        logger.debug("KeypointTrajectories: %d keypoints, %d poses", keypoint_count, schedule.pose_count)
-
-    @property
-    def keypoint_count(self) -> int:
-        """K: number of keypoints."""
-        return int(self.rest_keypoints.shape[0])
-
-    def control_points(self) -> Tensor:
-        """Current Bézier control points in canvas px.  # [K, 4, 2]"""
-        offsets = self.offset_mlp(self.normalised_input).reshape(self.base_control_points.shape)
-        return self.base_control_points + offsets * self.config.offset_scale_px * self.movable_mask
-
-    def positions_at(self, times: Tensor) -> Tensor:
-        """Keypoint positions at arbitrary curve parameters.
-
-        times: Tensor  # [T] in [0, 1]
-        returns: Tensor  # [T, K, 2] canvas px
-        """
-        basis = cubic_bezier_basis(times.to(self.base_control_points))
-        return torch.einsum("tc,kcd->tkd", basis, self.control_points())
-
-    def forward(self) -> Tensor:
-        """Keypoint positions at the Q pose times (pose 0 == rest exactly under fix_start).  # [Q, K, 2]"""
-        return torch.einsum("qc,kcd->qkd", self.pose_basis, self.control_points())
-
-
-# --------------------------------------------------------------------------------------------
-# Temporal Jacobians
-# --------------------------------------------------------------------------------------------
 
 
 Solver = Literal["euler", "heun", "rk4"]
@@ -280,7 +29,7 @@ Solver = Literal["euler", "heun", "rk4"]
 
 @dataclass(frozen=True)
 class TemporalConfig:
-    """FlexiClip's temporal Jacobian module (method.md §3 "Temporal Jacobians")."""
+    """FlexiClip's temporal Jacobian module (docs/method.md §3 "Temporal Jacobians")."""
 
     attention_heads: int = 2
     """Heads of each one-layer transformer encoder (C^P and C^R)."""
@@ -297,7 +46,7 @@ class TemporalConfig:
     """The rate MLP's output layer starts at this times PyTorch's default init (bias zero):
     J^R starts tiny but non-zero, so every upstream parameter gets gradient at step one."""
     solver: Solver = "euler"
-    """Fixed-step scan over the pose grid (step h = 1 / (Q − 1)), method.md's "Euler/RK4 scan".
+    """Fixed-step scan over the pose grid (step h = 1 / (Q − 1)), docs/method.md's "Euler/RK4 scan".
     "euler" (default): R_{k+1} = R_k + h f(t_k, R_k) — one rate evaluation per step; J^R at pose
     q reads J^P up to pose q − 1 (the final Jacobian J^P_q + J^R_q still holds J^P_q). "heun":
     trapezoidal predictor–corrector whose second stage sits on the next grid pose (exact on the
@@ -407,7 +156,7 @@ class _CausalEncoder(nn.Module):
 
 
 class TemporalJacobians(nn.Module):
-    """Residual Jacobians J^R over pose time (method.md §3, FlexiClip's temporal module).
+    """Residual Jacobians J^R over pose time (docs/method.md §3, FlexiClip's temporal module).
 
     dJ^R/dt = f_θ(J^P_0 − I, C^P(t), C^R(t), t), J^R(0) = 0, integrated with a fixed-step scan on
     the pose grid t = linspace(0, 1, Q).
@@ -443,7 +192,7 @@ class TemporalJacobians(nn.Module):
         dtype = dtype if dtype is not None else torch.get_default_dtype()
         time_size = 1 + 2 * config.time_frequencies
         width = config.attention_heads * config.key_size
-        with _seeded(config.seed):
+        with seeded(config.seed):
             self.pose_encoder = _CausalEncoder(4, time_size, config, dtype)
             self.residual_encoder = _CausalEncoder(4, time_size, config, dtype)
             self.rate = nn.Sequential(

@@ -1,4 +1,4 @@
-"""Exact, anti-aliased, non-differentiable rasteriser of a `Clipart` (render.md, "Final renderer").
+"""Exact, anti-aliased, non-differentiable rasteriser of a `Clipart` (docs/render.md, "Final renderer").
 
 Output frames are drawn from the (deformed) vector shapes with cairo, straight from the cubic
 control points — no SVG round trip — at any requested size. The same renderer is the reference
@@ -14,9 +14,8 @@ Images are uint8 ``[H, W, 4]`` straight (non-premultiplied) RGBA, row 0 at the t
 
 from __future__ import annotations
 
-import logging
 import sys
-from typing import Literal, Protocol
+from typing import Protocol
 
 import cairocffi as cairo
 import numpy as np
@@ -24,10 +23,7 @@ import numpy as np
 from flexiclip_core.clipart import Clipart, Shape, Stroke
 from flexiclip_core.errors import RenderError
 from flexiclip_core.registry import Registry
-
-logger = logging.getLogger(__name__)
-
-Background = Literal["white", "transparent"]
+from flexiclip_core.render.config import Background
 
 MAX_RENDER_SIZE = 8192
 """Largest output side accepted (a 8192² RGBA frame is 256 MiB)."""
@@ -55,6 +51,9 @@ class FinalRenderer(Protocol):
 
 FINAL_RENDERERS: Registry[FinalRenderer] = Registry("final renderer")
 """Final renderers by name; configs select one with e.g. ``final_renderer: cairo``."""
+
+DEFAULT_FINAL_RENDERER = "cairo"
+"""The final renderer configs and the functions below use unless told otherwise."""
 
 
 def _check_size(size: int, clip: str | None) -> int:
@@ -266,7 +265,7 @@ def render_clipart(
     points: np.ndarray | None = None,  # [P, 2] canvas px; replaces the control points (a deformed pose)
     background: Background = "white",
     supersample: int = 1,
-    renderer: str = "cairo",
+    renderer: str = DEFAULT_FINAL_RENDERER,
 ) -> np.ndarray:  # uint8 [size, size, 4] straight RGBA
     """Rasterise ``clipart`` (at pose ``points``, else its rest pose) to a ``size``² image.
 
@@ -287,7 +286,7 @@ def render_frames(
     *,
     background: Background = "white",
     supersample: int = 1,
-    renderer: str = "cairo",
+    renderer: str = DEFAULT_FINAL_RENDERER,
 ) -> np.ndarray:  # uint8 [N, size, size, 4] straight RGBA
     """Rasterise one frame per pose in ``frame_points``."""
     clip = clipart.source or None
@@ -314,7 +313,7 @@ def render_clipart_float(
     background: Background = "white",
     supersample: int = 1,
     premultiplied: bool = False,
-    renderer: str = "cairo",
+    renderer: str = DEFAULT_FINAL_RENDERER,
 ) -> np.ndarray:  # float32 [size, size, 4] RGBA in [0, 1]
     """`render_clipart` as float32 without the final 8-bit rounding — a reference image for tests
     of the training renderer (use ``supersample`` ≥ 4 for sub-1% edge coverage).

@@ -1,0 +1,159 @@
+"""Keypoint trajectories: one cubic Bézier per keypoint whose control points are predicted by a
+shared offset MLP (the MLP's weights are what trains), evaluated at the Q pose times
+(docs/method.md §3 "Trajectories")."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from flexiclip_core.clipart import CANVAS_SIZE
+from flexiclip_core.errors import ConfigError
+from flexiclip_core.motion.schedule import PoseSchedule
+from flexiclip_core.motion.seeding import seeded
+
+logger = logging.getLogger(__name__)
+
+
+def cubic_bezier_basis(times: Tensor) -> Tensor:
+    """Cubic Bernstein weights at the given curve parameters.
+
+    times: Tensor  # [T] in [0, 1]
+    returns: Tensor  # [T, 4]; row t is ((1-t)³, 3(1-t)²t, 3(1-t)t², t³), exactly (1, 0, 0, 0) at t = 0
+    """
+    s = 1.0 - times
+    return torch.stack([s**3, 3.0 * s**2 * times, 3.0 * s * times**2, times**3], dim=-1)
+
+
+@dataclass(frozen=True)
+class TrajectoryConfig:
+    """Keypoint trajectory model (docs/method.md §3 "Trajectories")."""
+
+    hidden_width: int = 128
+    """Width of the offset MLP's hidden layers."""
+    hidden_layers: int = 4
+    """Hidden linear layers (each followed by LayerNorm + LeakyReLU) before the linear head."""
+    negative_slope: float = 0.01
+    """LeakyReLU slope for negative inputs."""
+    init_offset_px: float = 0.01
+    """At initialisation every movable control point lies within this distance (canvas px) of
+    its keypoint's rest position: half of it is a random jitter of the MLP's input, half the
+    bound on the MLP's initial output."""
+    offset_scale_px: float = 32.0
+    """Canvas px per unit of MLP output. One full-rate Adam step changes an output by about
+    lr · Σ|h| ≈ 0.5 units, so this bounds how far a keypoint can jump per step: at 128 px (the
+    input's own normalisation) early steps moved keypoints by tens of px and threw thin parts
+    (wrists, tails) out of reach of the image gradient; 32 px keeps steps a few px."""
+    seed: int | None = None
+    """Seed for the jitter and the MLP's initial weights (a private stream, the global RNG is
+    untouched); None draws from torch's global RNG, which the optimiser seeds."""
+
+    def __post_init__(self) -> None:
+        if self.hidden_width < 1 or self.hidden_layers < 1:
+            raise ConfigError(f"trajectory MLP needs ≥ 1 hidden layer of width ≥ 1, got {self}")
+        if not (self.init_offset_px > 0 and math.isfinite(self.init_offset_px)):
+            raise ConfigError(f"init_offset_px must be positive and finite, got {self.init_offset_px}")
+        if not (self.offset_scale_px > 0 and math.isfinite(self.offset_scale_px)):
+            raise ConfigError(f"offset_scale_px must be positive and finite, got {self.offset_scale_px}")
+
+
+class KeypointTrajectories(nn.Module):
+    """One cubic Bézier trajectory per keypoint, control points predicted by a shared MLP.
+
+    The four control points of every keypoint start at its rest position plus a jitter of at most
+    ``init_offset_px / 2`` (the first control point is exactly the rest position when
+    ``schedule.fix_start``). The MLP reads all of them at once — normalised to [−1, 1] and
+    flattened, so it couples the keypoints — and predicts an offset for each; the trained control
+    points are ``base + offset_scale_px · MLP(normalised base)``, with the first control point's
+    offset masked to zero under ``fix_start``.
+
+    The head's weights start small but non-zero (|initial offset| ≤ init_offset_px / 2, proven
+    from the LayerNorm bound ‖h‖₁ ≤ width), so every layer receives gradient at the first step
+    and Adam grows the head quickly; a zero head would starve the hidden layers at step one.
+
+    Parameters follow ``rest_keypoints``' dtype and device.
+    """
+
+    def __init__(
+        self,
+        rest_keypoints: Tensor,  # [K, 2] canvas px
+        schedule: PoseSchedule = PoseSchedule(),
+        config: TrajectoryConfig = TrajectoryConfig(),
+    ) -> None:
+        super().__init__()
+        if rest_keypoints.ndim != 2 or rest_keypoints.shape[1] != 2 or rest_keypoints.shape[0] == 0:
+            raise ValueError(f"rest_keypoints must be [K ≥ 1, 2], got shape {tuple(rest_keypoints.shape)}")
+        if not rest_keypoints.is_floating_point():
+            raise ValueError(f"rest_keypoints must be floating point, got {rest_keypoints.dtype}")
+        if not bool(torch.isfinite(rest_keypoints).all()):
+            raise ValueError("rest_keypoints contain NaN or infinite coordinates")
+        self.schedule = schedule
+        self.config = config
+        dtype, device = rest_keypoints.dtype, rest_keypoints.device
+        keypoint_count = rest_keypoints.shape[0]
+        rest = rest_keypoints.detach().clone()
+
+        # Control point 0 is pinned to rest under fix_start; all four move otherwise.
+        movable = torch.ones(4, dtype=dtype)
+        if schedule.fix_start:
+            movable[0] = 0.0
+        # Per-coordinate bound b with √2·b = init_offset/2 keeps each part inside a disc of init_offset/2.
+        coordinate_bound_px = config.init_offset_px / (2.0 * math.sqrt(2.0))
+        half_canvas = CANVAS_SIZE / 2.0
+        flat_size = keypoint_count * 4 * 2
+
+        with seeded(config.seed):
+            # Built on CPU so a seed gives the same initial state on every device.
+            jitter = (torch.rand(keypoint_count, 4, 2, dtype=dtype) * 2.0 - 1.0) * coordinate_bound_px
+            layers: list[nn.Module] = []
+            in_size = flat_size
+            for _ in range(config.hidden_layers):
+                layers += [
+                    nn.Linear(in_size, config.hidden_width, dtype=dtype),
+                    nn.LayerNorm(config.hidden_width, dtype=dtype),
+                    nn.LeakyReLU(config.negative_slope),
+                ]
+                in_size = config.hidden_width
+            head = nn.Linear(config.hidden_width, flat_size, dtype=dtype)
+            # |out| ≤ a·‖h‖₁ ≤ a·width (LayerNorm output has ‖·‖₂ ≤ √width, LeakyReLU shrinks it).
+            head_bound = coordinate_bound_px / config.offset_scale_px / config.hidden_width
+            with torch.no_grad():
+                head.weight.uniform_(-head_bound, head_bound)
+                head.bias.zero_()
+            layers.append(head)
+            self.offset_mlp = nn.Sequential(*layers).to(device)
+
+        base = rest[:, None, :] + jitter.to(device) * movable.to(device)[None, :, None]
+        self.register_buffer("rest_keypoints", rest)  # [K, 2]
+        self.register_buffer("base_control_points", base)  # [K, 4, 2]
+        self.register_buffer("movable_mask", movable.to(device)[None, :, None])  # [1, 4, 1]
+        self.register_buffer("normalised_input", (base / half_canvas - 1.0).reshape(1, flat_size))  # [1, 8K]
+        self.register_buffer("pose_basis", cubic_bezier_basis(schedule.pose_times(dtype=dtype, device=device)))  # [Q, 4]
+        logger.debug("KeypointTrajectories: %d keypoints, %d poses", keypoint_count, schedule.pose_count)
+
+    @property
+    def keypoint_count(self) -> int:
+        """K: number of keypoints."""
+        return int(self.rest_keypoints.shape[0])
+
+    def control_points(self) -> Tensor:
+        """Current Bézier control points in canvas px.  # [K, 4, 2]"""
+        offsets = self.offset_mlp(self.normalised_input).reshape(self.base_control_points.shape)
+        return self.base_control_points + offsets * self.config.offset_scale_px * self.movable_mask
+
+    def positions_at(self, times: Tensor) -> Tensor:
+        """Keypoint positions at arbitrary curve parameters.
+
+        times: Tensor  # [T] in [0, 1]
+        returns: Tensor  # [T, K, 2] canvas px
+        """
+        basis = cubic_bezier_basis(times.to(self.base_control_points))
+        return torch.einsum("tc,kcd->tkd", basis, self.control_points())
+
+    def forward(self) -> Tensor:
+        """Keypoint positions at the Q pose times (pose 0 == rest exactly under fix_start).  # [Q, K, 2]"""
+        return torch.einsum("qc,kcd->qkd", self.pose_basis, self.control_points())

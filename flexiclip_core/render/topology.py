@@ -1,0 +1,166 @@
+"""What is drawn, fixed per clip: layers in paint order and the cubic segments of fills and strokes.
+
+Built once per renderer from the rest-pose `Clipart`; later calls only move the points.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from flexiclip_core.clipart import Clipart
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One painted layer in paint order: the fill or the stroke of a shape."""
+
+    kind: Literal["fill", "stroke"]
+    shape_index: int
+    slot: int
+    """Index among the layers of the same kind (row of the per-kind tables)."""
+    evenodd: bool = False
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Cubic segments of one layer kind, as indices into the clip's control points."""
+
+    point_index: np.ndarray
+    """int64 [N, 4] control point indices of each cubic."""
+    slot: np.ndarray
+    """int64 [N] layer slot (fill or stroke table row) of each segment."""
+    subpath: np.ndarray
+    """int64 [N] running subpath number of each segment (consecutive segments of one subpath
+    share it)."""
+    cap_start: np.ndarray
+    """float [N] the stroke's cap extension, in half-widths, where the segment starts an open
+    subpath (butt 0, square 1); NaN where nothing is cut there (round caps, joins, fills)."""
+    cap_end: np.ndarray
+    """float [N] the same where the segment ends an open subpath."""
+    joints: np.ndarray
+    """int64 [J, 2] consecutive segments (incoming, outgoing) that meet at a corner of a stroke
+    with miter joins (a turn of more than `_CORNER_DEGREES` in the rest pose)."""
+    joint_limit: np.ndarray
+    """float [J] the stroke's miter limit at each joint (longer miters are drawn round)."""
+
+
+_CORNER_DEGREES = 10.0
+"""Turns below this are left round: a miter then adds under 0.1% of a half-width squared."""
+
+_CAP_EXTENSION = {"butt": 0.0, "square": 1.0, "round": math.nan}
+
+
+def _corners(rest: list[np.ndarray], closed: bool) -> list[tuple[int, int]]:
+    """(incoming, outgoing) positions in ``rest`` (the [4, 2] cubics of one subpath, in order)
+    of the junctions that turn by more than `_CORNER_DEGREES`; zero-length cubics are skipped
+    and a closed subpath also joins its last cubic to its first."""
+
+    def tangent(cubic: np.ndarray, at_end: bool) -> np.ndarray | None:
+        anchor = cubic[3] if at_end else cubic[0]
+        for other in (cubic[2], cubic[1], cubic[0]) if at_end else (cubic[1], cubic[2], cubic[3]):
+            direction = anchor - other if at_end else other - anchor
+            if np.hypot(*direction) > 1e-9:
+                return direction / np.hypot(*direction)
+        return None
+
+    drawn = [i for i, cubic in enumerate(rest) if tangent(cubic, False) is not None]
+    pairs = list(zip(drawn[:-1], drawn[1:]))
+    if closed and len(drawn) > 1:
+        pairs.append((drawn[-1], drawn[0]))
+    threshold = math.cos(math.radians(_CORNER_DEGREES))
+    return [(a, b) for a, b in pairs if float(tangent(rest[a], True) @ tangent(rest[b], False)) < threshold]
+
+
+def build_topology(clipart: Clipart) -> tuple[list[Layer], Segments, Segments, np.ndarray, np.ndarray]:
+    """Layers in paint order, fill and stroke segments, and the shape of each fill/stroke slot."""
+    layers: list[Layer] = []
+    fill_index: list[list[int]] = []
+    fill_slot: list[int] = []
+    stroke_index: list[list[int]] = []
+    stroke_slot: list[int] = []
+    stroke_subpath: list[int] = []
+    stroke_cap_start: list[float] = []
+    stroke_cap_end: list[float] = []
+    stroke_joints: list[tuple[int, int]] = []
+    stroke_joint_limit: list[float] = []
+    fill_shapes: list[int] = []
+    stroke_shapes: list[int] = []
+    offset = 0
+    for shape_index, shape in enumerate(clipart.shapes):
+        fill_slot_id = len(fill_shapes) if shape.fill is not None else -1
+        stroke_slot_id = len(stroke_shapes) if shape.stroke is not None else -1
+        for subpath in shape.subpaths:
+            count = len(subpath.points)
+            first, last = offset, offset + count - 1
+            segments = [[offset + 3 * i + k for k in range(4)] for i in range(subpath.segment_count)]
+            if fill_slot_id >= 0:
+                # Filling closes every subpath implicitly (zero length when already closed).
+                fill_index.extend(segments + [[last, last, first, first]])
+                fill_slot.extend([fill_slot_id] * (len(segments) + 1))
+            if stroke_slot_id >= 0:
+                closing = [[last, last, first, first]] if subpath.closed else []
+                run = len(segments) + len(closing)
+                if shape.stroke.linejoin == "miter":
+                    rest = [subpath.points[3 * i : 3 * i + 4] for i in range(subpath.segment_count)]
+                    if subpath.closed:
+                        rest.append(subpath.points[[-1, -1, 0, 0]])
+                    for a, b in _corners(rest, subpath.closed):
+                        stroke_joints.append((len(stroke_index) + a, len(stroke_index) + b))
+                        stroke_joint_limit.append(float(shape.stroke.miter_limit))
+                stroke_index.extend(segments + closing)
+                stroke_slot.extend([stroke_slot_id] * run)
+                stroke_subpath.extend([len(stroke_subpath) and stroke_subpath[-1] + 1] * run)
+                cap = math.nan if subpath.closed else _CAP_EXTENSION[shape.stroke.linecap]
+                ends = [math.nan] * run
+                stroke_cap_start.extend([cap] + ends[1:] if run else [])
+                stroke_cap_end.extend(ends[1:] + [cap] if run else [])
+            offset += count
+        if shape.fill is not None:
+            layers.append(Layer("fill", shape_index, fill_slot_id, shape.fill.rule == "evenodd"))
+            fill_shapes.append(shape_index)
+        if shape.stroke is not None:
+            layers.append(Layer("stroke", shape_index, stroke_slot_id))
+            stroke_shapes.append(shape_index)
+
+    def segments(
+        index: list[list[int]], slot: list[int], subpath=(), cap_start=(), cap_end=(), joints=(), joint_limit=()
+    ) -> Segments:
+        n = len(slot)
+        return Segments(
+            np.asarray(index, dtype=np.int64).reshape(-1, 4),
+            np.asarray(slot, dtype=np.int64).reshape(-1),
+            np.asarray(subpath if n and len(subpath) else np.zeros(n), dtype=np.int64).reshape(-1),
+            np.asarray(cap_start if n and len(cap_start) else np.full(n, math.nan), dtype=np.float64).reshape(-1),
+            np.asarray(cap_end if n and len(cap_end) else np.full(n, math.nan), dtype=np.float64).reshape(-1),
+            np.asarray(joints, dtype=np.int64).reshape(-1, 2),
+            np.asarray(joint_limit, dtype=np.float64).reshape(-1),
+        )
+
+    return (
+        layers,
+        segments(fill_index, fill_slot),
+        segments(
+            stroke_index, stroke_slot, stroke_subpath, stroke_cap_start, stroke_cap_end, stroke_joints, stroke_joint_limit
+        ),
+        np.asarray(fill_shapes, dtype=np.int64),
+        np.asarray(stroke_shapes, dtype=np.int64),
+    )
+
+
+def default_colours(clipart: Clipart) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fill RGBA [S, 4], stroke RGBA [S, 4] and stroke width [S] (canvas px) from the clip."""
+    count = len(clipart.shapes)
+    fill = np.zeros((count, 4))
+    stroke = np.zeros((count, 4))
+    stroke_width = np.zeros(count)
+    for i, shape in enumerate(clipart.shapes):
+        if shape.fill is not None:
+            fill[i] = (*shape.fill.rgb, shape.fill.opacity)
+        if shape.stroke is not None:
+            stroke[i] = (*shape.stroke.rgb, shape.stroke.opacity)
+            stroke_width[i] = shape.stroke.width
+    return fill, stroke, stroke_width

@@ -1,0 +1,218 @@
+"""Styles and attribute values of SVG elements: the CSS cascade and inheritance, and the
+numbers, lengths and transforms elements carry, each invalid value warned and defaulted."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from flexiclip_core.errors import SvgParseError
+from flexiclip_core.svg._style import (
+    IDENTITY,
+    Affine,
+    CssRule,
+    InvalidValue,
+    LengthContext,
+    parse_declarations,
+    parse_length,
+    parse_stylesheet,
+    parse_transform,
+)
+from flexiclip_core.svg._warnings import WarningLog
+from flexiclip_core.svg._xml import Element
+
+INHERITED_PROPERTIES = frozenset(
+    {
+        "fill",
+        "fill-opacity",
+        "fill-rule",
+        "stroke",
+        "stroke-width",
+        "stroke-opacity",
+        "stroke-linecap",
+        "stroke-linejoin",
+        "stroke-miterlimit",
+        "stroke-dasharray",
+        "stroke-dashoffset",
+        "visibility",
+        "color",
+        "font-size",
+        "marker-start",
+        "marker-mid",
+        "marker-end",
+    }
+)
+NON_INHERITED_PROPERTIES = frozenset({"opacity", "display", "clip-path", "mask", "filter", "stop-color", "stop-opacity"})
+PROPERTIES = INHERITED_PROPERTIES | NON_INHERITED_PROPERTIES
+INITIAL_STYLE: dict[str, str] = {
+    "fill": "black",
+    "fill-opacity": "1",
+    "fill-rule": "nonzero",
+    "stroke": "none",
+    "stroke-width": "1",
+    "stroke-opacity": "1",
+    "stroke-linecap": "butt",
+    "stroke-linejoin": "miter",
+    "stroke-miterlimit": "4",
+    "stroke-dasharray": "none",
+    "stroke-dashoffset": "0",
+    "visibility": "visible",
+    "color": "black",
+    "font-size": "16px",
+    "marker-start": "none",
+    "marker-mid": "none",
+    "marker-end": "none",
+}
+_MARKER_PROPERTIES = ("marker-start", "marker-mid", "marker-end")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What an element inherits from its ancestors."""
+
+    ctm: Affine
+    """Element user units → root viewport units."""
+    style: dict[str, str]
+    """Computed inherited properties."""
+    opacity: float
+    """Product of ancestors' `opacity`."""
+    groups: tuple[str, ...]
+    lengths: LengthContext
+    depth: int
+    active_references: frozenset[int] = field(default_factory=frozenset)
+    """ids (Python ``id``) of elements being instantiated by enclosing <use>s, against cycles."""
+
+
+def initial_context(ctm: Affine, lengths: LengthContext) -> Context:
+    """The context of the root element's parent: initial style, full opacity, no groups."""
+    return Context(ctm, dict(INITIAL_STYLE), 1.0, (), lengths, 0)
+
+
+def clamp_unit(value: float) -> float:
+    return min(max(value, 0.0), 1.0)
+
+
+def _collect_stylesheets(root: Element) -> list[Element]:
+    sheets = []
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        if element.tag == "style":
+            sheets.append(element)
+        stack.extend(reversed(element.children))
+    return sheets
+
+
+class Cascade:
+    """The document's style sheets and the values of one element's properties and attributes."""
+
+    def __init__(self, root: Element, log: WarningLog) -> None:
+        self.clip = log.clip
+        self.log = log
+        self.css_rules: list[CssRule] = []
+        for sheet in _collect_stylesheets(root):
+            if sheet.attrs.get("type", "text/css").strip().lower() not in ("text/css", ""):
+                log.warn("style-unsupported", f"stylesheet of type {sheet.attrs['type']!r} ignored", sheet)
+                continue
+            rules, unsupported = parse_stylesheet(sheet.text)
+            for selector in unsupported:
+                if selector.lower().startswith("@import"):
+                    log.warn("external-href", f"stylesheet import {selector[:80]!r} ignored, nothing fetched", sheet)
+                else:
+                    log.warn("css-selector-unsupported", f"CSS selector or rule {selector[:60]!r} ignored", sheet)
+            self.css_rules.extend(rules)
+        self.css_rules.sort(key=lambda rule: (rule.selector.specificity, rule.order))
+
+    def error(self, message: str, element: Element) -> SvgParseError:
+        return SvgParseError(message, clip=self.clip, element=element.describe())
+
+    # --- properties ---------------------------------------------------------------------------
+
+    def specified_style(self, element: Element) -> dict[str, str]:
+        """Presentation attributes < stylesheet rules (by specificity) < style attribute."""
+        specified = {name: value.strip() for name, value in element.attrs.items() if name in PROPERTIES}
+        if self.css_rules:
+            element_id = element.attrs.get("id")
+            classes = frozenset(element.attrs.get("class", "").split())
+            for rule in self.css_rules:
+                if rule.selector.matches(element.tag, element_id, classes):
+                    specified.update((k, v) for k, v in rule.declarations.items() if k in PROPERTIES)
+        style_attribute = element.attrs.get("style")
+        if style_attribute:
+            declarations = parse_declarations(style_attribute)
+            if "marker" in declarations:
+                for name in _MARKER_PROPERTIES:
+                    declarations.setdefault(name, declarations["marker"])
+            specified.update((k, v) for k, v in declarations.items() if k in PROPERTIES)
+        if "marker" in element.attrs:
+            for name in _MARKER_PROPERTIES:
+                specified.setdefault(name, element.attrs["marker"])
+        return specified
+
+    def compute_style(self, element: Element, parent: Context) -> tuple[dict[str, str], dict[str, str]]:
+        """(inherited computed properties, non-inherited specified properties) of ``element``."""
+        specified = self.specified_style(element)
+        style = dict(parent.style)
+        own: dict[str, str] = {}
+        for name, value in specified.items():
+            if value == "inherit":
+                if name in INHERITED_PROPERTIES:
+                    continue
+                value = parent.style.get(name, "")
+            if name in INHERITED_PROPERTIES:
+                style[name] = value
+            else:
+                own[name] = value
+        if "font-size" in specified and specified["font-size"] != "inherit":
+            try:
+                parent_font = parent.lengths.font_size
+                size = parse_length(
+                    specified["font-size"],
+                    LengthContext(parent_font * 100.0, parent_font * 100.0, parent_font),
+                    "x",
+                    clip=self.clip,
+                    element=element.describe(),
+                )
+                style["font-size"] = f"{size}px"
+            except InvalidValue:
+                style["font-size"] = parent.style["font-size"]
+        return style, own
+
+    # --- values -------------------------------------------------------------------------------
+
+    def number_property(self, value: str, default: float, element: Element, name: str) -> float:
+        """A number or percentage (as a fraction); ``default`` with a warning when invalid."""
+        text = value.strip()
+        try:
+            if text.endswith("%"):
+                number = float(text[:-1]) / 100.0
+            else:
+                number = float(text)
+        except ValueError:
+            self.log.warn("invalid-attribute", f"{name}: invalid number {text[:40]!r}", element)
+            return default
+        if not math.isfinite(number):
+            raise self.error(f"non-finite {name} {text[:40]!r}", element)
+        return number
+
+    def length(self, element: Element, name: str, context: LengthContext, axis: str, default: float = 0.0) -> float:
+        """Length attribute ``name`` in user units; ``default`` when absent or invalid (warned)."""
+        value = element.attrs.get(name)
+        if value is None or not value.strip():
+            return default
+        try:
+            return parse_length(value, context, axis, clip=self.clip, element=element.describe())
+        except InvalidValue as exc:
+            self.log.warn("invalid-attribute", f"{name}: {exc}", element)
+            return default
+
+    def transform_of(self, element: Element) -> Affine:
+        """The element's ``transform``; identity when absent or invalid (warned)."""
+        value = element.attrs.get("transform")
+        if not value or not value.strip():
+            return IDENTITY
+        try:
+            return parse_transform(value, clip=self.clip, element=element.describe())
+        except InvalidValue as exc:
+            self.log.warn("invalid-transform", f"{exc}; transform ignored", element)
+            return IDENTITY

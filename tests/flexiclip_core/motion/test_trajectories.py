@@ -1,0 +1,78 @@
+"""Keypoint trajectories (cubic Béziers from the offset MLP)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from flexiclip_core.motion import (
+    KeypointTrajectories,
+    PoseSchedule,
+    TrajectoryConfig,
+    cubic_bezier_basis,
+)
+from tests.flexiclip_core.motion.poses import STAR_KEYPOINTS
+
+
+def test_bezier_basis_is_a_partition_of_unity_and_exact_at_the_ends():
+    basis = cubic_bezier_basis(torch.linspace(0, 1, 7, dtype=torch.float64))
+    assert torch.allclose(basis.sum(-1), torch.ones(7, dtype=torch.float64))
+    assert basis[0].tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert basis[-1].tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("fix_start", [True, False])
+def test_trajectories_start_within_init_offset_of_rest(fix_start):
+    torch.manual_seed(3)
+    schedule = PoseSchedule(fix_start=fix_start)
+    trajectories = KeypointTrajectories(STAR_KEYPOINTS, schedule)
+    control_points = trajectories.control_points()
+    distance = (control_points - STAR_KEYPOINTS[:, None, :]).norm(dim=-1)
+    assert float(distance.detach().max()) < 0.01
+    # Not all collapsed onto the rest point: the trajectories have a direction to start from.
+    assert float(distance[:, 1:].detach().min()) > 0.0
+    positions = trajectories()
+    assert positions.shape == (6, len(STAR_KEYPOINTS), 2)
+    assert float((positions.detach() - STAR_KEYPOINTS).norm(dim=-1).max()) < 0.01
+    if fix_start:
+        assert torch.equal(positions[0], STAR_KEYPOINTS)
+        assert torch.equal(control_points[:, 0], STAR_KEYPOINTS)
+
+
+def test_pose_zero_stays_at_rest_after_training_steps_when_start_is_fixed():
+    torch.manual_seed(4)
+    trajectories = KeypointTrajectories(STAR_KEYPOINTS, PoseSchedule())
+    target = STAR_KEYPOINTS + torch.tensor([5.0, -3.0])
+    for _ in range(5):
+        trajectories.zero_grad()
+        loss = (trajectories() - target).square().sum()
+        loss.backward()
+        # Sign descent = Adam's first steps (torch.optim's first step costs seconds of imports).
+        with torch.no_grad():
+            for parameter in trajectories.parameters():
+                parameter -= 0.005 * parameter.grad.sign()
+    positions = trajectories().detach()
+    assert torch.equal(positions[0], STAR_KEYPOINTS)
+    # ... while the later poses actually moved towards the target.
+    assert float((positions[-1] - STAR_KEYPOINTS).norm(dim=-1).mean()) > 0.1
+
+
+def test_trajectory_seed_makes_initialisation_reproducible_without_touching_global_rng():
+    config = TrajectoryConfig(seed=7)
+    before = torch.random.get_rng_state()
+    first = KeypointTrajectories(STAR_KEYPOINTS, PoseSchedule(), config).control_points()
+    assert torch.equal(torch.random.get_rng_state(), before)
+    second = KeypointTrajectories(STAR_KEYPOINTS, PoseSchedule(), config).control_points()
+    assert torch.equal(first, second)
+
+
+def test_trajectories_follow_rest_keypoints_dtype_and_reject_bad_input():
+    trajectories = KeypointTrajectories(STAR_KEYPOINTS.double(), PoseSchedule(frame_count=8, loop_count=0))
+    assert trajectories().dtype == torch.float64
+    assert trajectories().shape == (8, len(STAR_KEYPOINTS), 2)
+    assert all(p.dtype == torch.float64 for p in trajectories.parameters())
+    assert trajectories.positions_at(torch.tensor([0.0, 0.5])).shape == (2, len(STAR_KEYPOINTS), 2)
+    with pytest.raises(ValueError):
+        KeypointTrajectories(torch.zeros(4, 3))
+    with pytest.raises(ValueError):
+        KeypointTrajectories(torch.tensor([[0.0, float("nan")]]))
