@@ -1,4 +1,4 @@
-"""Per-clip quality metrics, exactly as defined in spec/metrics.md (column names are stable).
+"""Per-clip quality metrics, exactly as defined in docs/metrics.md §2–4 (column names are stable).
 
 Geometry metrics read the deformed mesh vertices V_t, keypoints p_t and per-face Jacobians J_t
 of the N output frames (canvas px, 256² canvas); image metrics read the final-renderer frames.
@@ -24,7 +24,7 @@ GEOMETRY_COLUMNS: tuple[str, ...] = (
 IMAGE_COLUMNS: tuple[str, ...] = ("temporal_consistency", "identity_ssim", "coverage_iou")
 LEARNED_COLUMNS: tuple[str, ...] = ("identity_lpips", "clip_identity", "text_alignment")
 METRIC_COLUMNS: tuple[str, ...] = GEOMETRY_COLUMNS + IMAGE_COLUMNS + LEARNED_COLUMNS
-"""Every per-clip metric column of metrics.md, in its order of definition."""
+"""Every per-clip metric column of docs/metrics.md §2–4, in its order of definition."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Exact, anti-aliased, non-differentiable rasteriser of a `Clipart` (docs/render.md, "Final renderer").
+"""Exact, anti-aliased, non-differentiable rasteriser of a `Clipart` (docs/render.md §10).
 
 Output frames are drawn from the (deformed) vector shapes with cairo, straight from the cubic
 control points — no SVG round trip — at any requested size. The same renderer is the reference

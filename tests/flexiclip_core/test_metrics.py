@@ -1,4 +1,4 @@
-"""Metrics with known answers (spec/metrics.md)."""
+"""Metrics with known answers (docs/metrics.md §2–3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The optimisation loop: configs, presets, schedule, and that every module trains (method.md §3–5)."""
+"""The optimisation loop: configs, presets, schedule, and that every module trains (docs/method.md §5–10)."""
 
 from __future__ import annotations
 
