@@ -147,16 +147,16 @@ def main() -> int:
                 debt = mypy_errors(bare)
         else:
             debt = current_mypy_debt(text)
-            # Disabling a code can make a `type: ignore[code]` unused, a new (unused-ignore)
-            # error, so repeat until a pass adds nothing.
-            for _ in range(3):
-                PYPROJECT.write_text(replace_block(text, MYPY_BEGIN, MYPY_END, mypy_block(debt)))
-                added = False
-                for module, codes in mypy_errors(None).items():
-                    added |= not codes <= debt[module]
-                    debt[module] |= codes
-                if not added:
-                    break
+        # Disabling a code can make a `type: ignore[code]` unused, a new (unused-ignore) error,
+        # so repeat until a pass adds nothing.
+        for _ in range(3):
+            PYPROJECT.write_text(replace_block(text, MYPY_BEGIN, MYPY_END, mypy_block(debt)))
+            added = False
+            for module, codes in mypy_errors(None).items():
+                added |= not codes <= debt[module]
+                debt[module] |= codes
+            if not added:
+                break
         text = replace_block(text, MYPY_BEGIN, MYPY_END, mypy_block(debt))
         PYPROJECT.write_text(text)
     print(f"baseline written to {PYPROJECT.relative_to(ROOT)}")
