@@ -41,11 +41,13 @@ def run(
     gpus_per_worker: Annotated[float | None, typer.Option(min=0, help="GPUs per actor (default 1 on GPU clusters, 0 on CPU).")] = None,
     clip_timeout: Annotated[float, typer.Option(min=1, help="Per-clip time limit, seconds.")] = 3600.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries of a clip whose worker died.")] = 2,
+    forward_credentials: Annotated[bool, typer.Option("--forward-credentials", help="On a Ray cluster (RAY_ADDRESS), send this shell's AWS keys to the workers instead of using each node's own.")] = False,
 ) -> None:
     """Animate every new clip of CATALOG into the versioned output catalog at --output."""
     summary = run_pipeline(catalog, output, prior=prior, method=method, iterations=iterations, workers=workers,
                            force=force, overrides=parse_overrides(override or []), gpus_per_worker=gpus_per_worker,
-                           clip_timeout_s=clip_timeout, max_retries=max_retries)
+                           clip_timeout_s=clip_timeout, max_retries=max_retries,
+                           forward_credentials=forward_credentials)
     if summary["failed"]:
         raise typer.Exit(EXIT_CLIPS_FAILED)
 
@@ -68,8 +70,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def run_pipeline(catalog: str, output: str, **parameters: Any) -> dict[str, Any]:
     """Run the nightly flow, print its outcome, return its summary; exits on a crashed run."""
     from tasks.runtime import apply_pipeline_env
+    from tasks.watchdog import start_watchdog
 
     apply_pipeline_env()  # before prefect is imported: it reads its settings at import
+    start_watchdog()  # first: whatever this run starts ends with it, even after a SIGKILL
+    _preflight_or_exit(catalog, output, str(parameters.get("prior", "auto")))
     for name in ("tasks", "flows"):
         logger = logging.getLogger(name)
         # Prefect's handler prints these loggers (and ships them to the API): drop the CLI's
@@ -96,6 +101,19 @@ def run_pipeline(catalog: str, output: str, **parameters: Any) -> dict[str, Any]
     return summary
 
 
+def _preflight_or_exit(catalog: str, output: str, prior: str) -> None:
+    """`tasks.preflight.preflight` before Prefect and Ray start: a refusal is one line and exit 2."""
+    from catalogs.storage import storage_options_from_env
+    from tasks.preflight import PreflightError, preflight
+
+    try:
+        preflight(catalog, output, prior, storage_options_from_env() or None)
+    except PreflightError as exc:
+        log.debug("preflight refused the run", exc_info=True)
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     """The run's outcome on the console: counts, failures, where the outputs are."""
     from rich.console import Console
@@ -116,6 +134,9 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(f"HTML report: {summary['report_uri']}", highlight=False)
     if summary["prior"]:
         console.print(f"prior: {summary['prior']}", highlight=False)
+    if summary.get("clips_by_node"):
+        nodes = ", ".join(f"{node} {count}" for node, count in sorted(summary["clips_by_node"].items()))
+        console.print(f"clips per Ray node: {nodes}", highlight=False, soft_wrap=True)
     if summary["prior_is_trained"] is False:
         console.print(f"[bold yellow]NOTE: {UNTRAINED_NOTE}.[/bold yellow]", highlight=False)
 

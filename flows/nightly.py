@@ -18,9 +18,12 @@ from typing import Any
 from prefect import flow
 from prefect.states import Completed, Failed, State
 
+from tasks.liveness import claim_flow_run, crash_stale_flow_runs
 from tasks.pool import ActorPool, PoolConfig
+from tasks.preflight import probe_name, remove_probe, resolve_prior, write_probe
 from tasks.report import UNTRAINED_NOTE, RunSummary, summarise
-from tasks.runtime import apply_pipeline_env, ray_session
+from tasks.runtime import apply_pipeline_env, ray_session, worker_runtime_env
+from tasks.watchdog import start_watchdog
 from tasks.steps import commit_rows, dispatch, plan_run, publish_report, read_input_catalog, write_html_report
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,7 @@ def nightly(
     torch_threads: int | None = None,
     clip_timeout_s: float = 3600.0,
     max_retries: int = 2,
+    forward_credentials: bool = False,
 ) -> State:
     """Animate every new clip of CATALOG into the versioned output catalog at OUTPUT.
 
@@ -69,6 +73,8 @@ def nightly(
         torch_threads: torch threads per actor (default: one per reserved CPU).
         clip_timeout_s: per-clip wall-clock limit; the clip fails and its worker is replaced.
         max_retries: retries of a clip whose worker died, before it is recorded as failed.
+        forward_credentials: on a joined Ray cluster, send this process's AWS keys to the
+            workers (else each node uses its own: instance role or environment).
     """
     from catalogs.output import OutputCatalog
     from catalogs.storage import storage_options_from_env
@@ -76,31 +82,39 @@ def nightly(
     from tasks.plan import base_config
 
     apply_pipeline_env()  # deployment runs start here, not in the CLI: Ray and HF settings, network guard
+    start_watchdog()  # a killed run leaves no local Ray behind (no-op when the CLI started one)
     started = time.monotonic()
     run_id = current_run_id()
+    claim_flow_run(run_id)
+    crash_stale_flow_runs(FLOW_NAME, run_id)
     storage_options = storage_options_from_env() or None
     config = base_config(method, iterations, overrides)
     output_catalog = OutputCatalog(output, storage_options=storage_options)
+    resolved_prior = resolve_prior(prior)  # decided once, here, before any worker starts
     rows, errors = read_input_catalog(catalog, storage_options, lambda changes: config.with_overrides(changes))
+    # The probe stays for the run: a worker that sees it shares the driver's storage (tasks.worker).
+    probe = probe_name(run_id.replace("-", ""))
+    write_probe(output_catalog, probe)
 
     final_rows: list[tuple[int, dict]] = []
     prior_name: str | None = None
     prior_is_trained: bool | None = None
     adopted = 0
     stats = None
-    with ray_session() if rows else nullcontext():
+    runtime_env = worker_runtime_env(forward_credentials=forward_credentials)
+    with ray_session(runtime_env=runtime_env) if rows else nullcontext():
         pool = None
         try:
             if rows:
-                pool = ActorPool(prior, output_catalog.root, PoolConfig(
+                pool = ActorPool(resolved_prior.spec, output_catalog.root, PoolConfig(
                     workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
                     torch_threads=torch_threads, clip_timeout_s=clip_timeout_s, max_retries=max_retries,
-                ))
+                ), root_probe=probe)
                 info = pool.start_first()
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained
-                if info.prior_fallback_reason:
-                    log.warning("no prior weights found (%s): using %s; %s", info.prior_fallback_reason,
-                                info.prior_name, UNTRAINED_NOTE)
+                fallback = info.prior_fallback_reason or resolved_prior.fallback_reason
+                if fallback:
+                    log.warning("no prior weights found (%s): using %s; %s", fallback, info.prior_name, UNTRAINED_NOTE)
                 log.info("workers: prior %s on %s, %d torch thread(s) each, up to %d actor(s)",
                          info.prior_name, info.device, info.torch_threads, pool.target_size)
             plan = plan_run(rows, errors, run_id=run_id, config=config, prior_name=prior_name or "",
@@ -114,6 +128,7 @@ def nightly(
         finally:
             if pool is not None:
                 pool.shutdown()
+            remove_probe(output_catalog, probe)
 
     final_rows.sort(key=lambda item: item[0])
     rows_only = [row for _, row in final_rows]
@@ -125,6 +140,7 @@ def nightly(
         retries=stats.retries if stats else 0, timeouts=stats.timeouts if stats else 0,
         workers=stats.workers_started if stats else (1 if prior_name else 0),
         seconds=time.monotonic() - started, metric_columns=METRIC_COLUMNS, report_uri=report_uri,
+        clips_by_node=dict(stats.clips_by_node) if stats else {},
     )
     publish_report(summary)
     return final_state(summary)

@@ -6,6 +6,10 @@ actor dies (OOM, killed) is put back at the head of the queue and runs on anothe
 ``max_retries`` times, then becomes a ``failed`` row; a clip past its timeout has its actor
 killed (Python cannot interrupt the running optimisation) and becomes a ``failed`` row. Dead or
 killed actors are replaced, so the pool keeps its size.
+
+Actors are spread over the cluster's nodes (``SPREAD``): a lost node takes fewer of them. An
+actor that starts but cannot work (its prior does not load, the output root refuses it: see
+`WorkerInfo.setup_error`) is logged with its node and reason and dropped before it takes a clip.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ class DispatchStats:
     retries: int = 0
     timeouts: int = 0
     worker_pids: list[int] = field(default_factory=list)
+    clips_by_node: dict[str, int] = field(default_factory=dict)
+    """Ray node id → clips it made (succeeded or failed by the clip itself), for provenance."""
 
 
 @dataclass
@@ -98,7 +104,8 @@ def cluster_worker_plan(config: PoolConfig, resources: dict[str, float]) -> tupl
 class ActorPool:
     """Clip workers on Ray; start with `start_first`, then `run` the jobs, then `shutdown`."""
 
-    def __init__(self, prior_spec: str, output_root: str, config: PoolConfig) -> None:
+    def __init__(self, prior_spec: str, output_root: str, config: PoolConfig, *, root_probe: str | None = None) -> None:
+        """``root_probe``: the driver's probe under the output root (see `tasks.worker`), or None."""
         import ray
 
         self._ray = ray
@@ -112,8 +119,9 @@ class ActorPool:
             num_gpus=self.gpus_per_worker,
             max_restarts=0,  # the pool replaces dead actors itself, and knows which clip died
             max_task_retries=0,
+            scheduling_strategy="SPREAD",
         )(ClipWorker)
-        self._actor_kwargs = {"use_gpu": self.gpus_per_worker > 0, "torch_threads": threads}
+        self._actor_kwargs = {"use_gpu": self.gpus_per_worker > 0, "torch_threads": threads, "root_probe": root_probe}
         self._starting: dict[Any, Any] = {}  # info ref → actor being started
         self._idle: list[Any] = []
         self._running: dict[Any, _Running] = {}  # clip ref → its actor and job
@@ -133,11 +141,14 @@ class ActorPool:
         (ref, actor), = self._starting.items()
         try:
             info = self._ray.get(ref, timeout=self.config.start_timeout_s)
+            if info.setup_error:
+                raise WorkerStartError(info.setup_error)
         except Exception as exc:
             self._starting.clear()
             self._ray.kill(actor)
             raise WorkerStartError(f"the first clip worker did not start: {_root_message(exc)}") from exc
         del self._starting[ref]
+        _log_ready(info)
         self._idle.append(actor)
         self.info = info
         self.stats.worker_pids.append(info.pid)
@@ -152,6 +163,9 @@ class ActorPool:
         for ref, actor in list(self._starting.items()):
             info = self._ray.get(ref, timeout=self.config.start_timeout_s)
             del self._starting[ref]
+            if info.setup_error:
+                self._discard(actor)
+                raise WorkerStartError(info.setup_error)
             self._idle.append(actor)
             self.stats.worker_pids.append(info.pid)
             ready.append(info)
@@ -212,6 +226,8 @@ class ActorPool:
         actor = self._starting.pop(ref)
         try:
             info: WorkerInfo = self._ray.get(ref)
+            if info.setup_error:
+                raise WorkerStartError(info.setup_error)
         except Exception as exc:
             message = _root_message(exc)
             log.error("a clip worker failed to start: %s", message)
@@ -225,6 +241,7 @@ class ActorPool:
                       info.pid, info.host, info.prior_name, self.info.prior_name)
             self._discard(actor)
             return
+        _log_ready(info)
         self.stats.worker_pids.append(info.pid)
         self._idle.append(actor)
 
@@ -276,6 +293,12 @@ class ActorPool:
                               f"(per-clip timeout); its worker was stopped"))
             if queued:
                 self._ensure_size(min(self.target_size, queued + len(running)))
+
+
+def _log_ready(info: WorkerInfo) -> None:
+    log.info("clip worker %d on %s (Ray node %s) ready: prior %s on %s, media %s, code from %s",
+             info.pid, info.host, (info.node_id or "-")[:12], info.prior_name, info.device,
+             "to the output root" if info.publishes == "root" else "sent back to the driver", info.code_path)
 
 
 def _root_message(exc: BaseException) -> str:

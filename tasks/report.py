@@ -47,6 +47,8 @@ class RunSummary:
     metric_means: dict[str, float | None] = field(default_factory=dict)
     report_uri: str | None = None
     """The run's HTML gallery (ROOT/reports/<run>/index.html), if written."""
+    clips_by_node: dict[str, int] = field(default_factory=dict)
+    """Ray node id → clips animated there in this run."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +79,7 @@ def summarise(
     seconds: float = 0.0,
     metric_columns: tuple[str, ...] = (),
     report_uri: str | None = None,
+    clips_by_node: dict[str, int] | None = None,
 ) -> RunSummary:
     """Count ``rows`` (the run's final rows) and average the metrics of the succeeded ones."""
     by_status = {status: [r for r in rows if r.get("status") == status] for status in (SUCCEEDED, FAILED, SKIPPED)}
@@ -91,7 +94,7 @@ def summarise(
         prior_is_trained=prior_is_trained, rows=len(rows), succeeded=len(by_status[SUCCEEDED]),
         failed=len(by_status[FAILED]), skipped=len(by_status[SKIPPED]), adopted=adopted, retries=retries,
         timeouts=timeouts, workers=workers, seconds=seconds, failures=failures, metric_means=means,
-        report_uri=report_uri,
+        report_uri=report_uri, clips_by_node=dict(clips_by_node or {}),
     )
 
 
@@ -123,6 +126,9 @@ def markdown_report(summary: RunSummary) -> str:
         f"- workers: {summary.workers}, retries after a lost worker: {summary.retries}, "
         f"timeouts: {summary.timeouts}, wall time: {summary.seconds:.1f} s",
     ]
+    if summary.clips_by_node:
+        lines.append("- clips per Ray node: " + ", ".join(f"`{node[:12]}` {count}"
+                                                          for node, count in sorted(summary.clips_by_node.items())))
     if summary.report_uri:
         lines.append(f"- HTML report: [{summary.report_uri}]({report_href(summary.report_uri)})")
     if summary.prior_is_trained is False:

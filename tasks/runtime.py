@@ -9,6 +9,12 @@ Ray: ``RAY_ADDRESS`` set → join that cluster; otherwise a local Ray starts in-
 127.0.0.1, with no dashboard, usage stats or auth token, its session files under a private
 temporary folder, and the network guard (`tasks/loopback_guard`) on the ``PYTHONPATH`` of every
 Python process it starts.
+
+On a joined cluster the workers' environment and code come from the job, not from how each
+node was started (`worker_runtime_env`): the non-secret settings the driver resolved travel as
+Ray ``runtime_env`` variables, the project's packages as ``py_modules``. Credentials stay with
+the nodes (instance role or their own environment) unless the run forwards them explicitly:
+a runtime_env is stored in the cluster's GCS and shown by ``ray list jobs`` and the dashboard.
 """
 
 from __future__ import annotations
@@ -49,6 +55,58 @@ LOCAL_RAY_ENV: dict[str, str] = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
 }
 """Extra environment for a Ray cluster started here (not applied when joining RAY_ADDRESS)."""
+
+
+FORWARDED_ENV: tuple[str, ...] = (
+    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ALLOW_HTTP",
+    "AWS_EC2_METADATA_DISABLED",
+    "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "DO_NOT_TRACK",
+    "HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TORCH_HOME",
+)
+"""Non-secret variables a cluster job's workers get from the driver (plus every ``FLEXICLIP_*``)."""
+
+CREDENTIAL_ENV: tuple[str, ...] = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+"""Forwarded only when the run asks (``--forward-credentials``)."""
+
+DRIVER_ONLY_ENV: tuple[str, ...] = ("FLEXICLIP_RAY_TMP", "FLEXICLIP_WATCHDOG_OF")
+"""``FLEXICLIP_*`` variables that describe the driver's machine and mean nothing on a node."""
+
+SHIPPED_PACKAGES: tuple[str, ...] = ("catalogs", "flexiclip_core", "tasks")
+"""The project's packages a clip worker imports; shipped to the nodes as ``py_modules``."""
+
+_SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "CREDENTIAL")
+
+
+def worker_runtime_env(
+    environ: dict[str, str] | os._Environ[str] | None = None,
+    *,
+    forward_credentials: bool = False,
+    ship_code: bool | None = None,
+) -> dict:
+    """The Ray ``runtime_env`` of a cluster job: forwarded settings and the project's code.
+
+    ``ship_code`` None: ship unless ``FLEXICLIP_SHIP_CODE=0`` (the nodes have this very version
+    of flexiclip installed). A ``FLEXICLIP_*`` name that looks like a secret is forwarded only
+    with ``forward_credentials``, like the AWS keys.
+    """
+    env = os.environ if environ is None else environ
+    forwarded: dict[str, str] = {}
+    for name, value in env.items():
+        if not value or name in DRIVER_ONLY_ENV:
+            continue
+        secret = name in CREDENTIAL_ENV or (name.startswith("FLEXICLIP_") and any(w in name for w in _SECRET_WORDS))
+        if secret and not forward_credentials:
+            continue
+        if name in FORWARDED_ENV or name.startswith("FLEXICLIP_") or (secret and forward_credentials):
+            forwarded[name] = value
+    runtime_env: dict = {"env_vars": forwarded}
+    if ship_code is None:
+        ship_code = env.get("FLEXICLIP_SHIP_CODE", "1").lower() not in ("0", "false", "no", "off")
+    if ship_code:
+        repo = Path(__file__).resolve().parents[1]
+        runtime_env["py_modules"] = [str(repo / name) for name in SHIPPED_PACKAGES]
+        runtime_env["excludes"] = ["__pycache__", "*.pyc"]
+    return runtime_env
 
 
 def apply_pipeline_env(environ: MutableMapping[str, str] | None = None, *, network_guard: bool = True) -> None:
@@ -99,11 +157,15 @@ class RaySession:
 
 
 @contextmanager
-def ray_session(*, num_cpus: int | None = None, num_gpus: int | None = None) -> Iterator[RaySession]:
+def ray_session(
+    *, num_cpus: int | None = None, num_gpus: int | None = None, runtime_env: dict | None = None
+) -> Iterator[RaySession]:
     """Attach to Ray for the duration of the block: join RAY_ADDRESS or start a local cluster.
 
     An already-initialised Ray (a caller's) is used as is and left running. A local cluster's
     session folder is created under ``FLEXICLIP_RAY_TMP`` when set (else the system temp).
+    ``runtime_env`` (see `worker_runtime_env`) is the job's on a joined cluster; a local cluster's
+    workers inherit this process's environment and files, so it is not used there.
     """
     import sys
 
@@ -118,7 +180,7 @@ def ray_session(*, num_cpus: int | None = None, num_gpus: int | None = None) -> 
     address = os.environ.get("RAY_ADDRESS") or None
     if address:
         log.info("joining the Ray cluster at %s", address)
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=True, runtime_env=runtime_env)
         try:
             yield RaySession(address=address, started_here=False, temp_dir=None)
         finally:

@@ -5,8 +5,10 @@ Each task is a thin, observable step over the plain modules (`tasks.plan`, `task
 caches or persists its result (``NO_CACHE``: jobs carry SVG bytes and numpy arrays).
 
 Publishing media happens inside the Ray workers (`ClipWorker.animate` puts each file into the
-output root's content-addressed media store), next to the files, so nothing large travels back
-through the driver; the driver stages each finished row at once (durable before the commit).
+output root's content-addressed media store) when they share the root with the driver (S3, or
+the same disk); a worker on a disk the driver cannot see sends its media back with the row and
+the driver publishes it (`publish_shipped_media`) before staging. The driver stages each
+finished row at once (durable before the commit), only once its media is in the root.
 """
 
 from __future__ import annotations
@@ -82,11 +84,20 @@ def plan_run(
 @task(name="dispatch", cache_policy=NO_CACHE)
 def dispatch(pool: ActorPool, jobs: list[ClipJob], output_catalog: Any) -> tuple[list[tuple[int, dict]], DispatchStats]:
     """Animate ``jobs`` on the actor pool, staging each finished row as it arrives."""
+    from tasks.worker import WORKER_MEDIA_KEY, WORKER_NODE_KEY, publish_shipped_media, take_worker_keys
+
     index_of = {job.idempotency_key: job.row_index for job in jobs}
+    clips_by_node: dict[str, int] = {}
     finished: list[tuple[int, dict]] = []
     started = time.monotonic()
 
     def on_row(row: dict[str, Any]) -> None:
+        row, extra = take_worker_keys(row)
+        if extra.get(WORKER_MEDIA_KEY):
+            row = publish_shipped_media(output_catalog, row, extra[WORKER_MEDIA_KEY])
+        if extra.get(WORKER_NODE_KEY):
+            node = extra[WORKER_NODE_KEY]
+            clips_by_node[node] = clips_by_node.get(node, 0) + 1
         key = row.get("idempotency_key")
         try:
             output_catalog.stage(row)
@@ -99,6 +110,7 @@ def dispatch(pool: ActorPool, jobs: list[ClipJob], output_catalog: Any) -> tuple
                  len(finished), len(jobs), time.monotonic() - started)
 
     stats = pool.run(jobs, on_row) if jobs else DispatchStats()
+    stats.clips_by_node = clips_by_node
     return finished, stats
 
 

@@ -1,11 +1,13 @@
-"""Killing the flow process mid-run: a re-run adopts what finished, recomputes the rest, and the
-catalog ends with every clip exactly once."""
+"""Killing the flow process mid-run (SIGKILL of `flexiclip run` alone): everything it started ends
+within 30 s; a re-run marks the dead flow run Crashed, adopts what finished, recomputes the rest,
+and the catalog ends with every clip exactly once."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -26,6 +28,52 @@ from tests.flows.harness import (
 
 pytestmark = pytest.mark.slow
 
+ORPHAN_LIMIT_S = 30
+"""Everything a killed run started must be gone within this (the issue's bound)."""
+
+
+def process_tree(root: int) -> dict[int, tuple[int, str]]:
+    """pid → (start time, command line) of ``root``'s descendants (not ``root`` itself)."""
+    table: dict[int, tuple[int, int, str]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_bytes()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        table[int(proc.name)] = (int(fields[1]), int(fields[19]), cmdline)
+    found: dict[int, tuple[int, str]] = {}
+    stack = [root]
+    while stack:
+        parent = stack.pop()
+        for pid, (ppid, start, cmdline) in table.items():
+            if ppid == parent and pid not in found:
+                found[pid] = (start, cmdline)
+                stack.append(pid)
+    return found
+
+
+def still_alive(processes: dict[int, tuple[int, str]]) -> dict[int, str]:
+    alive = {}
+    for pid, (start, cmdline) in processes.items():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if fields[0] != b"Z" and int(fields[19]) == start:
+            alive[pid] = cmdline
+    return alive
+
+
+def flow_run_states(prefect_home: Path) -> list[tuple[str, str]]:
+    """(state type, state name) of every flow run in the ephemeral API's database."""
+    with sqlite3.connect(prefect_home / "prefect.db") as db:
+        return sorted(db.execute("SELECT state_type, state_name FROM flow_run").fetchall())
+
 
 def test_flow_killed_mid_run_is_finished_by_the_next_run_without_duplicates(tmp_path: Path):
     clips = ["human", "animal", "plant", "object"]
@@ -33,7 +81,7 @@ def test_flow_killed_mid_run_is_finished_by_the_next_run_without_duplicates(tmp_
     root = tmp_path / "out"
     env = pipeline_env(tmp_path)
     proc = subprocess.Popen(cli_command("run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS),
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     staging = root / "staging"
     try:
         deadline = time.monotonic() + 400
@@ -42,8 +90,20 @@ def test_flow_killed_mid_run_is_finished_by_the_next_run_without_duplicates(tmp_
                 break
             time.sleep(0.1)
         assert proc.poll() is None, "the run ended before a clip was staged"
-        os.killpg(proc.pid, signal.SIGKILL)
+        started = process_tree(proc.pid)
+        commands = "\n".join(cmdline for _, cmdline in started.values())
+        # What the run started: its watchdog, Prefect's temporary API, the local Ray (GCS, raylet,
+        # agents) and the clip worker.
+        for expected in ("tasks/watchdog.py", "prefect.server", "gcs_server", "raylet", "ClipWorker"):
+            assert expected in commands, f"{expected} not among the run's processes:\n{commands}"
+        os.kill(proc.pid, signal.SIGKILL)  # the run's process only, as the OOM killer would
         proc.wait(30)
+        killed_at = time.monotonic()
+        alive = still_alive(started)
+        while alive and time.monotonic() - killed_at < ORPHAN_LIMIT_S:
+            time.sleep(0.5)
+            alive = still_alive(started)
+        assert not alive, f"still alive {ORPHAN_LIMIT_S} s after the run was killed: {alive}"
     finally:
         reap_ray(env)
     staged = {json.loads(p.read_text())["clip_id"]: json.loads(p.read_text()) for p in staging.glob("*.json")}
@@ -63,3 +123,5 @@ def test_flow_killed_mid_run_is_finished_by_the_next_run_without_duplicates(tmp_
             assert row["finished_at"].isoformat().startswith(staged[row["clip_id"]]["finished_at"][:19])
     assert "adopted" in rerun.stdout
     assert not list(staging.glob("*.json"))  # the commit cleared staging
+    # The killed run's flow run no longer claims to be running.
+    assert flow_run_states(Path(env["PREFECT_HOME"])) == [("COMPLETED", "Completed"), ("CRASHED", "Crashed")]

@@ -1,0 +1,162 @@
+"""Checks a run makes before it spends compute: output root writable, catalog readable, prior found.
+
+`flexiclip run` calls `preflight` before it starts Prefect or Ray, so a bad root, catalog or
+prior costs seconds, not a whole batch, and exits 2 with one line. The flow repeats the root
+probe and the prior resolution at its start (deployment runs do not go through the CLI) and
+keeps its probe object for the run: a clip worker that can read it sits on the driver's storage
+(see `tasks.worker` and docs/pipeline.md).
+
+Every failure is a `PreflightError` whose message is one line: what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from catalogs.errors import CatalogError
+
+log = logging.getLogger(__name__)
+
+PROBE_FOLDER = ".flexiclip"
+"""Folder under the output root holding the runs' write probes (small, deleted after each run)."""
+
+
+class PreflightError(CatalogError):
+    """The run cannot start: the output root, the input catalog or the prior is unusable."""
+
+
+@dataclass(frozen=True)
+class ResolvedPrior:
+    """The prior a run will use, decided on the driver before any worker starts."""
+
+    spec: str
+    """What the workers load: "tiny", "modelscope", "modelscope:PATH", ... (never "auto")."""
+    fallback_reason: str | None
+    """Why "auto" fell back to the tiny prior (None when it did not)."""
+
+
+def probe_name(token: str | None = None) -> str:
+    """Relative path (under the root) of a probe object: ``.flexiclip/probe-<token>``."""
+    return f"{PROBE_FOLDER}/probe-{token or uuid.uuid4().hex}"
+
+
+def write_probe(output_catalog, name: str) -> None:  # output_catalog: catalogs.output.OutputCatalog
+    """Create ROOT (locally) and write the probe object ``name`` under it; PreflightError if not.
+
+    The probe holds the writer's pid and host, so a reader can tell whose it is.
+    """
+    import socket
+
+    payload = f"{socket.gethostname()} {os.getpid()}\n".encode()
+    root = output_catalog.root
+    try:
+        if output_catalog.is_s3:
+            from catalogs.storage import s3_path
+
+            output_catalog._fs.pipe_file(s3_path(f"{root}/{name}"), payload)
+            return
+        target = Path(root, name)
+        if Path(root).exists() and not Path(root).is_dir():
+            raise PreflightError(f"output root {root!r} is a file, not a folder: give a folder (or s3:// URI) "
+                                 "for --output")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(payload)
+    except PreflightError:
+        raise
+    except Exception as exc:  # OSError, botocore/s3fs errors: all mean "cannot write here"
+        raise PreflightError(f"output root {root!r} is not writable ({_reason(exc)}): fix its permissions, "
+                             "mount or credentials, or choose another --output") from exc
+
+
+def probe_exists(output_catalog, name: str) -> bool:
+    """Whether the probe object ``name`` is visible from this process (errors propagate)."""
+    if output_catalog.is_s3:
+        from catalogs.storage import s3_path
+
+        path = s3_path(f"{output_catalog.root}/{name}")
+        output_catalog._fs.invalidate_cache(path)
+        return bool(output_catalog._fs.exists(path))
+    return Path(output_catalog.root, name).is_file()
+
+
+def remove_probe(output_catalog, name: str) -> None:
+    """Delete the probe object ``name`` (missing is fine; other errors are logged, not raised)."""
+    try:
+        if output_catalog.is_s3:
+            from catalogs.storage import s3_path
+
+            output_catalog._fs.rm_file(s3_path(f"{output_catalog.root}/{name}"))
+        else:
+            Path(output_catalog.root, name).unlink(missing_ok=True)
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # a leftover probe is a few bytes; never fail a run over it
+        log.warning("could not remove the probe %s under %s: %s", name, output_catalog.root, _reason(exc))
+
+
+def check_output_root(output_catalog) -> None:
+    """Create the output root if needed and prove it takes a write (and a delete)."""
+    name = probe_name()
+    write_probe(output_catalog, name)
+    remove_probe(output_catalog, name)
+
+
+def resolve_prior(spec: str) -> ResolvedPrior:
+    """Decide which prior the run uses; PreflightError for an unknown name or absent weights.
+
+    ``auto``: ModelScope when its weights are on this machine (``FLEXICLIP_T2V_MODEL`` or the
+    populated Hugging Face cache), else the tiny test prior with the reason. Nothing is loaded.
+    """
+    from flexiclip_core.errors import PriorUnavailable
+    from flexiclip_core.guidance import PRIORS, resolve_modelscope_directory
+
+    from tasks.worker import AUTO_PRIOR
+
+    name, _, argument = spec.partition(":")
+    if spec == AUTO_PRIOR:
+        try:
+            resolve_modelscope_directory(None)
+        except PriorUnavailable as exc:
+            return ResolvedPrior("tiny", str(exc))
+        return ResolvedPrior("modelscope", None)
+    if name not in PRIORS:
+        raise PreflightError(f"prior {spec!r}: unknown; use auto, {', '.join(sorted(PRIORS.names()))} "
+                             "(modelscope:PATH for a weights folder)")
+    if name == "modelscope":
+        try:
+            resolve_modelscope_directory(argument or None)
+        except PriorUnavailable as exc:
+            raise PreflightError(f"{exc}") from exc
+    return ResolvedPrior(spec, None)
+
+
+def preflight(catalog: str, output: str, prior: str, storage_options: dict | None) -> ResolvedPrior:
+    """Everything `flexiclip run` checks before it starts Prefect or Ray; PreflightError if any fails.
+
+    Order: the output root (a file, read-only, missing bucket, no credentials), the input
+    catalog (exists, is Parquet, has the required columns), the prior.
+    """
+    from catalogs.input import read_catalog
+    from catalogs.output import OutputCatalog
+
+    try:
+        output_catalog = OutputCatalog(output, storage_options=storage_options)
+    except CatalogError as exc:
+        raise PreflightError(str(exc)) from exc
+    check_output_root(output_catalog)
+    try:
+        read_catalog(catalog, storage_options=storage_options)
+    except CatalogError as exc:
+        raise PreflightError(str(exc)) from exc
+    return resolve_prior(prior)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
