@@ -40,6 +40,21 @@ def without_block(text: str, begin: str, end: str) -> str:
     return replace_block(text, begin, end, "")
 
 
+def ruff_violations() -> dict[str, set[str]]:
+    """Rule codes per file that ``ruff check`` reports with pyproject.toml as it is now."""
+    result = subprocess.run(
+        [str(BIN / "ruff"), "check", "--exit-zero", "--output-format", "json", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    debt: dict[str, set[str]] = defaultdict(set)
+    for item in json.loads(result.stdout):
+        debt[str(Path(item["filename"]).resolve().relative_to(ROOT))].add(item["code"])
+    return debt
+
+
 def ruff_debt(text: str) -> tuple[dict[str, set[str]], list[str]]:
     """(rule codes per file, files the formatter would change), with the baseline switched off.
 
@@ -49,13 +64,7 @@ def ruff_debt(text: str) -> tuple[dict[str, set[str]], list[str]]:
     bare = without_block(without_block(text, RUFF_BEGIN, RUFF_END), FORMAT_BEGIN, FORMAT_END)
     PYPROJECT.write_text(bare.replace(RUFF_BEGIN + "\n", RUFF_BEGIN + "\n" + RUFF_TABLE + "\n"))
     try:
-        result = subprocess.run(
-            [str(BIN / "ruff"), "check", "--exit-zero", "--output-format", "json", "."],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        debt = ruff_violations()
         unformatted = subprocess.run(
             [str(BIN / "ruff"), "format", "--check", "--output-format", "json", "."],
             cwd=ROOT,
@@ -64,9 +73,6 @@ def ruff_debt(text: str) -> tuple[dict[str, set[str]], list[str]]:
         )
     finally:
         PYPROJECT.write_text(text)
-    debt: dict[str, set[str]] = defaultdict(set)
-    for item in json.loads(result.stdout):
-        debt[str(Path(item["filename"]).resolve().relative_to(ROOT))].add(item["code"])
     files = sorted(
         {str(Path(item["filename"]).resolve().relative_to(ROOT)) for item in json.loads(unformatted.stdout or "[]")}
     )
@@ -137,6 +143,16 @@ def main() -> int:
         return 0
     debt, unformatted = ruff_debt(text)
     text = replace_block(text, RUFF_BEGIN, RUFF_END, ruff_block(debt))
+    # Ignoring a code in a file makes a `noqa` for it unused (RUF100): record that too.
+    for _ in range(3):
+        PYPROJECT.write_text(text)
+        added = False
+        for path, codes in ruff_violations().items():
+            added |= not codes <= debt[path]
+            debt[path] |= codes
+        text = replace_block(text, RUFF_BEGIN, RUFF_END, ruff_block(debt))
+        if not added:
+            break
     text = replace_block(text, FORMAT_BEGIN, FORMAT_END, format_block(unformatted))
     PYPROJECT.write_text(text)
     if not args.no_mypy:
