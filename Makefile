@@ -1,6 +1,9 @@
 # flexiclip — the two commands a newcomer needs: `make demo` and `make test` (`make lint` before a commit).
 # Both create the virtual environment on first use (.venv), install the project with its test
-# extras and keep torch pinned to the CPU build on local disk (constraints.txt).
+# extras and keep torch pinned to the CPU build on local disk (constraints.txt). `make test`
+# also installs chromium for the browser test where it can (root + apt-get, the script CI runs)
+# and otherwise prints why that test was skipped. `make mutants` (slow, not part of `make test`)
+# checks that the tests kill every mutation listed in tests/mutants.toml.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
@@ -8,13 +11,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.flexiclip-installed
 PYTEST_ARGS ?=
 DEMO_OUT ?= outputs/demo
+MUTANTS_ARGS ?=
+BROWSER_NOTE := $(VENV)/.browser-skip-reason
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test test-fast lint bench corpus clean
+.PHONY: install demo test test-fast lint bench corpus clean browser mutants
 
 install: $(STAMP)
 
@@ -32,8 +37,12 @@ corpus:
 demo: install
 	$(BIN)/python -m flexiclip_cli.demo --out $(DEMO_OUT)
 
-test: install corpus
-	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)
+browser: install
+	@./scripts/browser_prereqs.sh > $(BROWSER_NOTE)
+
+test: install corpus browser
+	@status=0; $(BIN)/python -m pytest -q -rs $(PYTEST_ARGS) || status=$$?; \
+		if [ -s $(BROWSER_NOTE) ]; then echo; cat $(BROWSER_NOTE); fi; exit $$status
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
@@ -47,6 +56,9 @@ lint: install
 
 bench: install
 	$(BIN)/flexiclip bench
+
+mutants: install
+	$(BIN)/python scripts/mutants.py $(MUTANTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache outputs artifacts

@@ -14,6 +14,12 @@ needed. Counted per iteration at paper settings (24 frames, 256², latents 4×32
   video's 24 frames are encoded forward only; the variant with a backward for it as well is
   reported as ``reference_tflop_per_iter_pose_with_grad``.
 
+Wan2.1-T2V-1.3B (``sds_tflop_per_iter_wan``, docs/priors.md) at its SDS settings: 25 frames
+(4k + 1 for its causal VAE) at 256², latents 16×7×32², text 512 tokens × 4096: the VAE encoder
+forward + input backward over every frame of each video in one call (its latents depend on all
+earlier frames, so nothing can be tiled), plus ONE transformer forward on the guidance batch
+(flexiclip 3 samples, aniclipart 2), the real 1.3B configuration built on meta tensors.
+
 Text encoding is excluded (cached once per prompt); the Jacobian/ODE/rendering side is tiny.
 FlopCounterMode counts matmuls, convolutions and attention (2 FLOPs per multiply-add) and their
 backward formulas; element-wise ops (norms, activations) are not counted.
@@ -122,10 +128,68 @@ def unet_flops(unet: torch.nn.Module, samples: int) -> int:
     return _count(run_unet)
 
 
+WAN_FRAMES = 25  # rest pose + 24: N = 4k + 1 for the causal VAE (docs/priors.md)
+WAN_RESOLUTION = 256
+WAN_TEXT_TOKENS = 512
+
+
+def build_wan_meta_models() -> tuple[torch.nn.Module, torch.nn.Module]:
+    """Wan2.1-T2V-1.3B's transformer and VAE (the AutoencoderKLWan defaults are Wan2.1's VAE) on meta."""
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    from flexiclip_core.guidance.wan import WAN_1_3B_TRANSFORMER
+
+    with torch.device("meta"):
+        transformer = WanTransformer3DModel(**WAN_1_3B_TRANSFORMER)
+        vae = AutoencoderKLWan()
+    return transformer.eval().requires_grad_(False), vae.eval().requires_grad_(False)
+
+
+def wan_vae_encoder_flops(vae: torch.nn.Module, videos: int, *, backward: bool = True) -> int:
+    """FLOPs of encoding ``videos`` videos of 25 frames at 256² jointly, with the input backward."""
+    frames = torch.empty(videos, 3, WAN_FRAMES, WAN_RESOLUTION, WAN_RESOLUTION, device="meta", requires_grad=backward)
+
+    def run_encoder() -> None:
+        with torch.set_grad_enabled(backward):
+            latents = vae.encode(frames).latent_dist.mean
+            if backward:
+                latents.backward(torch.empty_like(latents))
+
+    return _count(run_encoder)
+
+
+def wan_transformer_flops(transformer: torch.nn.Module, samples: int) -> int:
+    """FLOPs of one transformer forward on ``samples`` latent videos [16, 7, 32, 32]."""
+    latent_frames = (WAN_FRAMES - 1) // 4 + 1
+    latents = torch.empty(samples, 16, latent_frames, WAN_RESOLUTION // 8, WAN_RESOLUTION // 8, device="meta")
+    timesteps = torch.zeros(samples, device="meta")
+    text = torch.empty(samples, WAN_TEXT_TOKENS, 4096, device="meta")
+
+    def run_transformer() -> None:
+        with torch.no_grad():
+            transformer(hidden_states=latents, timestep=timesteps, encoder_hidden_states=text)
+
+    return _count(run_transformer)
+
+
+def run_wan() -> dict[str, float]:
+    """TFLOP per SDS iteration with Wan2.1-T2V-1.3B, flexiclip and aniclipart presets."""
+    transformer, vae = build_wan_meta_models()
+    results: dict[str, float] = {}
+    for preset, spec in PRESETS.items():
+        total = wan_vae_encoder_flops(vae, spec["videos"]) + wan_transformer_flops(transformer, spec["guidance_samples"])
+        suffix = "" if preset == "flexiclip" else f"_{preset}"
+        results[f"sds_tflop_per_iter_wan{suffix}"] = total / 1e12
+    results["wan_vae_encoder_tflop_per_video_input_backward"] = wan_vae_encoder_flops(vae, 1) / 1e12
+    results["wan_transformer_tflop_per_sample"] = wan_transformer_flops(transformer, 1) / 1e12
+    results["wan_transformer_parameters_billion"] = sum(p.numel() for p in transformer.parameters()) / 1e9
+    return results
+
+
 def run() -> dict[str, float]:
     """TFLOP per SDS iteration, ours vs the reference's way, for the flexiclip and aniclipart presets."""
     unet, vae = build_meta_models()
-    results: dict[str, float] = {}
+    results: dict[str, float] = run_wan()
     for preset, spec in PRESETS.items():
         ours = vae_encoder_flops(vae, spec["videos"] * DISTINCT_POSES, backward=True) + unet_flops(
             unet, spec["guidance_samples"]

@@ -6,7 +6,10 @@ the same iteration with the analytic Gaussian prior standing in for the prior's 
 encoder is one pooling + a 3→4 channel map and its denoiser a closed form), minus the forward
 time spent inside those stand-in calls (the ``prior_encode`` and ``prior_score`` stages), so
 the figure is render + deform + ODE + augmentation + losses + backward + Adam (the stand-ins'
-own backward, about a millisecond, stays in). Stages are timed with wall clocks around each
+own backward, about a millisecond, stays in). ``iteration_ms_wan_tiny``: the flexiclip preset
+with wan-tiny (Wan's diffusers classes at toy size, loaded by path), on the schedule
+`fit_config_to_prior` picks for its causal VAE (25 frames, 7 poses, both videos encoded whole);
+3 repeats, as its CPU iteration costs seconds (its 3-D convolutions at full resolution). Stages are timed with wall clocks around each
 stage (forward) plus backward and the Adam step; medians over the repeats after warm-up.
 """
 
@@ -39,14 +42,14 @@ PRIOR_STAGES = ("prior_encode", "prior_score")
 
 
 def measure(
-    prior, method: str = "flexiclip", repeats: int = 9, warmup: int = 2, exclude: tuple[str, ...] = ()
+    prior, method: str = "flexiclip", repeats: int = 9, warmup: int = 2, exclude: tuple[str, ...] = (), device: str = "cpu"
 ) -> tuple[float, dict[str, float]]:
     """Median ms of one iteration (less the time in the ``exclude`` stages of that same
     iteration) and median ms per stage."""
-    from flexiclip_core.optimize import ClipAnimator, preset
+    from flexiclip_core.optimize import ClipAnimator, fit_config_to_prior, preset
 
     clipart, rig = _human()
-    animator = ClipAnimator(clipart, rig, prior, "a person dancing", preset(method))
+    animator = ClipAnimator(clipart, rig, prior, "a person dancing", fit_config_to_prior(preset(method), prior), device=device)
     stages: dict[str, list[float]] = defaultdict(list)
     recording = False
 
@@ -72,13 +75,19 @@ def measure(
     return statistics.median(totals), per_stage
 
 
-def run(repeats: int = 9) -> dict[str, float]:
+def run(repeats: int = 9, device: str = "auto") -> dict[str, float]:
+    """Figures on ``device`` (auto: CUDA when available; CUDA stage timings include no sync, so
+    on a GPU only the per-iteration totals, which end in a host read of the loss, are exact)."""
+    from flexiclip_core.devices import resolve_device
     from flexiclip_core.guidance import load_prior
 
-    tiny_ms, tiny_stages = measure(load_prior("tiny", device="cpu"), repeats=repeats)
-    analytic = load_prior("analytic-gaussian", device="cpu")  # zero data mean, broadcast over the latents
-    bare_ms, bare_stages = measure(analytic, repeats=repeats, exclude=PRIOR_STAGES)
-    figures = {"iteration_ms_tiny_prior": tiny_ms, "iteration_ms_excluding_prior": bare_ms}
+    device = str(resolve_device(device))
+    tiny_ms, tiny_stages = measure(load_prior("tiny", device=device), repeats=repeats, device=device)
+    analytic = load_prior("analytic-gaussian", device=device)  # zero data mean, broadcast over the latents
+    bare_ms, bare_stages = measure(analytic, repeats=repeats, exclude=PRIOR_STAGES, device=device)
+    wan_ms, wan_stages = measure(load_prior("wan-tiny", device=device), repeats=min(repeats, 3), warmup=1, device=device)
+    figures = {"iteration_ms_tiny_prior": tiny_ms, "iteration_ms_excluding_prior": bare_ms, "iteration_ms_wan_tiny": wan_ms}
+    figures.update({f"iteration_stage_ms_wan_tiny.{k}": v for k, v in wan_stages.items()})
     figures.update({f"iteration_stage_ms_tiny_prior.{k}": v for k, v in tiny_stages.items()})
     figures.update({f"iteration_stage_ms_excluding_prior.{k}": v for k, v in bare_stages.items()})
     return figures

@@ -33,10 +33,10 @@ def animate(
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text describing the motion.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.", show_default=False)],
     method: Annotated[str, typer.Option(help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow.")] = "flexiclip",
-    prior: Annotated[str | None, typer.Option(help="Prior: tiny, modelscope or modelscope:PATH (default: the preset's, modelscope).")] = None,
+    prior: Annotated[str | None, typer.Option(help="Prior: tiny, wan, wan:PATH, wan-tiny, modelscope or modelscope:PATH (default: the preset's, modelscope).")] = None,
     iterations: Annotated[int | None, typer.Option(min=1, help="Optimisation steps (default: the preset's).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the preset's, 1000).")] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.")] = "auto",
     keypoints: Annotated[Path | None, typer.Option(help="JSON file with keypoints (SVG user units) and skeleton.")] = None,
     negative_prompt: Annotated[str | None, typer.Option(help="Text the motion should avoid.")] = None,
 ) -> None:
@@ -48,6 +48,7 @@ def animate(
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         from flexiclip_core.animate import ClipRequest, animate_clip
+        from flexiclip_core.devices import resolve_device
         from flexiclip_core.optimize import load_config_prior, preset
 
         if not svg.is_file():
@@ -73,7 +74,9 @@ def animate(
             bones=np.asarray(bones, dtype=np.int64) if bones is not None else None,
             layers=layers,
         )
-        video_prior = load_config_prior(config, device=device)
+        torch_device = resolve_device(device)
+        typer.echo(f"device: {torch_device}" + (" (auto)" if device == "auto" else ""), err=True)
+        video_prior = load_config_prior(config, device=torch_device)
         if not video_prior.is_trained:
             typer.echo(f"note: {video_prior.description}", err=True)
         columns = (
@@ -91,6 +94,6 @@ def animate(
                 terms = " ".join(f"{k}={v:.4g}" for k, v in report.terms.items())
                 progress.update(task, completed=report.step, losses=terms)
 
-            outputs = animate_clip(request, video_prior, config, out, device=device, on_step=on_step)
+            outputs = animate_clip(request, video_prior, config, out, device=torch_device, on_step=on_step)
     for name, path in outputs.files.items():
         typer.echo(f"{name:>14}: {path}")

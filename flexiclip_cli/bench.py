@@ -7,6 +7,7 @@ measured in the same run, so they compare like with like on whatever machine run
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import logging
 import time
@@ -20,8 +21,9 @@ BENCH_MODULES: tuple[str, ...] = ("render", "deform", "flops", "iteration", "pip
 """Benchmark modules in the order they run (a module not yet present is skipped)."""
 
 
-def collect(only: list[str] | None = None) -> tuple[dict[str, float], dict[str, str]]:
-    """Run the benchmark modules; returns (figures, errors by module)."""
+def collect(only: list[str] | None = None, device: str = "auto") -> tuple[dict[str, float], dict[str, str]]:
+    """Run the benchmark modules; returns (figures, errors by module). Modules whose ``run`` takes
+    a ``device`` get ``device`` (the others measure CPU figures by definition)."""
     figures: dict[str, float] = {}
     errors: dict[str, str] = {}
     for name in only or BENCH_MODULES:
@@ -34,7 +36,8 @@ def collect(only: list[str] | None = None) -> tuple[dict[str, float], dict[str, 
             raise
         started = time.perf_counter()
         try:
-            figures.update(module.run())
+            takes_device = "device" in inspect.signature(module.run).parameters
+            figures.update(module.run(device=device) if takes_device else module.run())
         except Exception as exc:  # one broken benchmark must not hide the others
             log.exception("benchmark %s failed", name)
             errors[name] = f"{type(exc).__name__}: {exc}"
@@ -45,12 +48,39 @@ def collect(only: list[str] | None = None) -> tuple[dict[str, float], dict[str, 
 def bench(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only these modules (render, deform, ...).")] = None,
+    gpu: Annotated[
+        bool, typer.Option("--gpu", help="Instead: the real prior architectures at full size, timed (bench/gpu.py).")
+    ] = False,
+    size: Annotated[
+        str, typer.Option("--size", help="--gpu architecture size: full, or tiny (a CPU check of the path).")
+    ] = "full",
+    time_limit: Annotated[float, typer.Option("--time-limit", help="--gpu: seconds for the whole run.")] = 480.0,
+    compile_prior: Annotated[
+        bool, typer.Option("--compile-prior", help="--gpu: torch.compile the denoiser first.")
+    ] = False,
+    device: Annotated[str, typer.Option(help="Device of the iteration benchmark: auto (CUDA when available), cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
-    """Measure the renderer, deformers, prior FLOPs, one optimisation iteration and the pipeline."""
+    """Measure the renderer, deformers, prior FLOPs, one optimisation iteration and the pipeline
+    (or, with --gpu, what a clip costs with the real prior architectures)."""
     import torch
 
-    figures, errors = collect(only)
-    meta = {"torch_threads": torch.get_num_threads(), "torch_version": torch.__version__}
+    if gpu:
+        from bench.gpu import run as run_gpu
+
+        figures = run_gpu(size, time_limit_s=time_limit, compile_prior=compile_prior)
+        if json_output:
+            typer.echo(json.dumps(figures, indent=2, sort_keys=True))
+        else:
+            for key, value in figures.items():
+                typer.echo(f"{key:60s} {value:12.3f}" if isinstance(value, float) else f"{key:60s} {value}")
+        return
+    from flexiclip_cli.main import refused_input_exits
+    from flexiclip_core.devices import resolve_device
+
+    with refused_input_exits("bench"):
+        torch_device = str(resolve_device(device))
+    figures, errors = collect(only, torch_device)
+    meta = {"torch_threads": torch.get_num_threads(), "torch_version": torch.__version__, "device": torch_device}
     if json_output:
         typer.echo(json.dumps({**figures, **meta, **({"errors": errors} if errors else {})}, indent=2, sort_keys=True))
     else:

@@ -192,16 +192,21 @@ def print_inspect_report(report: dict[str, Any]) -> None:
             console.print(f"{key}: {json.dumps(value)}", markup=False, highlight=False)
 
 
-def render_with_training_renderer(clipart: Clipart, size: int, background: str) -> Any:
-    """Rest pose through the differentiable renderer as straight uint8 RGBA [size, size, 4]."""
+def render_with_training_renderer(clipart: Clipart, size: int, background: str, device: str = "auto") -> Any:
+    """Rest pose through the differentiable renderer (on ``device``, see `resolve_device`) as
+    straight uint8 RGBA [size, size, 4]."""
     import numpy as np
     import torch
 
+    from flexiclip_core.devices import resolve_device
     from flexiclip_core.render import DEFAULT_TRAINING_RENDERER, TRAINING_RENDERERS, TrainRenderConfig
 
-    renderer = TRAINING_RENDERERS.get(DEFAULT_TRAINING_RENDERER)(clipart, TrainRenderConfig(size=size, background=background))
+    torch_device = resolve_device(device)
+    renderer_class = TRAINING_RENDERERS.get(DEFAULT_TRAINING_RENDERER)
+    renderer = renderer_class(clipart, TrainRenderConfig(size=size, background=background), device=torch_device)
+    points = torch.as_tensor(clipart.control_points(), dtype=torch.float32, device=torch_device)
     with torch.no_grad():
-        image = renderer.render(torch.as_tensor(clipart.control_points(), dtype=torch.float32)[None])[0]
+        image = renderer.render(points[None])[0].cpu()
     colour, alpha = image[:3].permute(1, 2, 0).numpy(), image[3].numpy()
     if background == "transparent":  # premultiplied → straight
         colour = np.where(alpha[..., None] > 0, colour / np.maximum(alpha[..., None], 1e-6), 0.0)
@@ -231,6 +236,7 @@ def render(
     renderer: Annotated[
         RendererChoice, typer.Option(help="final: exact cairo rasteriser; train: the differentiable training renderer.")
     ] = RendererChoice.final,
+    device: Annotated[str, typer.Option(help="Training renderer's device: auto (CUDA when available), cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Render the clipart's rest pose to a PNG."""
     with refused_input_exits(svg.name):
@@ -242,7 +248,7 @@ def render(
 
             rgba = render_clipart(clipart, size, background=background.value)  # uint8 [size, size, 4]
         else:
-            rgba = render_with_training_renderer(clipart, size, background.value)
+            rgba = render_with_training_renderer(clipart, size, background.value, device)
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rgba).save(out, format="PNG")
     logger.info("wrote %s (%d×%d)", out, rgba.shape[1], rgba.shape[0])

@@ -32,7 +32,7 @@ catalog_app = typer.Typer(name="catalog", help="Read the versioned output catalo
 def run(
     catalog: Annotated[str, typer.Argument(help="Input catalog (Parquet): path, file:// or s3:// URI.", show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", help="Output root: folder or s3:// URI.", show_default=False)],
-    prior: Annotated[str, typer.Option(help="auto (ModelScope if its weights are local, else tiny), tiny, modelscope or modelscope:PATH.")] = "auto",
+    prior: Annotated[str, typer.Option(help="auto (Wan if configured, else ModelScope (non-commercial) if its weights are local, else tiny), tiny, wan, wan:PATH, wan-tiny, modelscope or modelscope:PATH.")] = "auto",
     method: Annotated[str, typer.Option(help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow.")] = "flexiclip",
     iterations: Annotated[int | None, typer.Option(min=1, help="Optimisation steps per clip (default: the preset's).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Ray actors (default: one per GPU, else one per CPU).")] = None,
@@ -133,7 +133,12 @@ def print_summary(summary: dict[str, Any]) -> None:
     if summary.get("report_uri"):
         console.print(f"HTML report: {summary['report_uri']}", highlight=False)
     if summary["prior"]:
-        console.print(f"prior: {summary['prior']}", highlight=False)
+        licence = summary.get("prior_licence")
+        console.print(f"prior: {summary['prior']}" + (f" (licence {licence})" if licence else ""), highlight=False)
+        if licence and "-NC" in licence.upper():
+            console.print(f"[bold yellow]NOTE: prior {summary['prior']!r} is licensed {licence}: these outputs are "
+                          "for non-commercial use only (set FLEXICLIP_WAN_MODEL for Wan2.1, Apache-2.0).[/bold yellow]",
+                          highlight=False)
     if summary.get("clips_by_node"):
         nodes = ", ".join(f"{node} {count}" for node, count in sorted(summary["clips_by_node"].items()))
         console.print(f"clips per Ray node: {nodes}", highlight=False, soft_wrap=True)

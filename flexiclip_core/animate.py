@@ -21,7 +21,15 @@ from flexiclip_core.render import render_frames
 from flexiclip_core.guidance import VideoPrior
 from flexiclip_core.learned_metrics import LearnedMetrics
 from flexiclip_core.metrics import MetricReport, compute_metrics
-from flexiclip_core.optimize import AnimationConfig, AnimationResult, ClipAnimator, StepReport, optimise
+from flexiclip_core.optimize import (
+    AnimationConfig,
+    AnimationResult,
+    ClipAnimator,
+    ExecutionConfig,
+    StepReport,
+    fit_config_to_prior,
+    optimise,
+)
 from flexiclip_core.rig import rig_clipart
 from flexiclip_core.svg import ParseConfig, parse_svg
 
@@ -71,11 +79,13 @@ def animate_clip(
     export: ExportConfig | None = None,
     on_step: Callable[[StepReport], None] | None = None,
     learned_metrics: LearnedMetrics | None = None,
+    execution: ExecutionConfig = ExecutionConfig(),
 ) -> ClipOutputs:
     """Animate one clip and write every output into ``out_dir`` (created if needed).
 
     ``learned_metrics`` (models loaded once by the caller) fills the learned metric columns;
-    without it they are None with the reason.
+    without it they are None with the reason. ``execution``: host-sync interval and compiled
+    prior (long-lived workers pass `worker_execution`); it never changes the result.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -89,10 +99,11 @@ def animate_clip(
         config=config.rig,
         silhouette_config=config.silhouette,
     )
+    config = fit_config_to_prior(config, prior)  # e.g. 25 = 4k + 1 frames for a causal video VAE
     animator = ClipAnimator(
         clipart, rig, prior, request.prompt, config, negative_prompt=request.negative_prompt, device=device
     )
-    result = optimise(animator, on_step=on_step)
+    result = optimise(animator, on_step=on_step, execution=execution)
 
     files = export_animation(clipart, result.frame_points, out, config=export or ExportConfig())
     frames_rgba = render_frames(
@@ -113,6 +124,7 @@ def animate_clip(
         jacobians=result.frame_jacobians,
         keypoints=result.frame_keypoints,
         bones=rig.bones,
+        rest_keypoints=rig.keypoints,
         frames_rgba=frames_rgba,
         learned=learned,
         learned_reasons=learned_reasons,
@@ -122,6 +134,7 @@ def animate_clip(
         "prompt": request.prompt,
         "prior": prior.name,
         "prior_is_trained": prior.is_trained,
+        "prior_licence": prior.licence,
         "prior_note": None if prior.is_trained else prior.description,
         "device": result.device,
         "seconds": result.seconds,

@@ -47,8 +47,12 @@ def temporal_jerk(vertices: np.ndarray) -> float:
 
 
 def animation_energy(vertices: np.ndarray) -> float:
-    """Mean over t, vertices of ‖V_{t+1} − V_t‖² (px²/frame²), looping. vertices: [N, V, 2]."""
-    step = np.roll(vertices, -1, axis=0) - vertices
+    """Mean over t = 0 … N−2, vertices of ‖V_{t+1} − V_t‖² (px²/frame²); no wrap-around, as
+    docs/metrics.md defines it (the loop seam of a ping-pong is a held frame, and counting it
+    would scale the figure by (N−1)/N). vertices: [N, V, 2]; 0 for a single frame."""
+    if len(vertices) < 2:
+        return 0.0
+    step = vertices[1:] - vertices[:-1]
     return float((step**2).sum(axis=-1).mean())
 
 
@@ -88,12 +92,15 @@ def deformation_roughness(jacobians: np.ndarray, faces: np.ndarray) -> float:
     return float(np.sqrt((diff**2).sum(axis=(-1, -2))).mean() * 100.0)
 
 
-def bone_length_error(keypoints: np.ndarray, bones: np.ndarray) -> float | None:
-    """Mean over t, bones of |‖p_t(a) − p_t(b)‖ − ℓ⁰| / ℓ⁰ × 100 (%). None without bones."""
+def bone_length_error(keypoints: np.ndarray, bones: np.ndarray, rest_keypoints: np.ndarray) -> float | None:
+    """Mean over t, bones of |‖p_t(a) − p_t(b)‖ − ℓ⁰| / ℓ⁰ × 100 (%), ℓ⁰ the rig's rest bone
+    lengths (from ``rest_keypoints``, not frame 0: with fix_start off frame 0 is not the rest
+    pose). keypoints [N, K, 2], bones [B, 2], rest_keypoints [K, 2]. None without bones."""
     if len(bones) == 0:
         return None
     lengths = np.linalg.norm(keypoints[:, bones[:, 0]] - keypoints[:, bones[:, 1]], axis=-1)
-    rest = np.maximum(lengths[:1], 1e-9)
+    rest = np.linalg.norm(rest_keypoints[bones[:, 0]] - rest_keypoints[bones[:, 1]], axis=-1)
+    rest = np.maximum(rest, 1e-9)[None]
     return float((np.abs(lengths - rest) / rest).mean() * 100.0)
 
 
@@ -181,6 +188,7 @@ def compute_metrics(
     jacobians: np.ndarray,
     keypoints: np.ndarray,
     bones: np.ndarray,
+    rest_keypoints: np.ndarray,
     frames_rgba: np.ndarray,
     learned: dict[str, float | None] | None = None,
     learned_reasons: dict[str, str] | None = None,
@@ -188,6 +196,7 @@ def compute_metrics(
     """All metric columns of one clip.
 
     vertices [N, V, 2], faces [F, 3], jacobians [N, F, 2, 2], keypoints [N, K, 2], bones [B, 2],
+    rest_keypoints [K, 2] (the rig's, for the rest bone lengths),
     frames_rgba uint8 [N, 256, 256, 4] straight RGBA from the final renderer (transparent
     background); RGB-over-white is derived here for the SSIM metrics.
     """
@@ -199,7 +208,7 @@ def compute_metrics(
         "rigidity_error": rigidity_error(jacobians),
         "deformation_roughness": deformation_roughness(jacobians, faces),
         "animation_energy": animation_energy(vertices),
-        "bone_length_error": bone_length_error(keypoints, bones),
+        "bone_length_error": bone_length_error(keypoints, bones, rest_keypoints),
         "temporal_consistency": temporal_consistency(over_white),
         "identity_ssim": identity_ssim(over_white),
         "coverage_iou": coverage_iou(frames_rgba[..., 3], vertices, faces),

@@ -6,6 +6,7 @@ Per iteration (flexiclip preset):
   → temporal residuals J^R (ODE, J^R(0) = 0) → Poisson solve with J = J^P + J^R → final vertices V
   → bind control points → render final and pose-only videos (Q distinct poses only)
   → one shared augmentation → VAE encode (Q frames per video) → tile to N frames
+    (causal video VAEs, e.g. Wan: tile the frames to N = 4k + 1 and encode each video in one call)
   → one batched prior call: SDS on the final video + flow-matching estimator between the videos
   → + skeleton loss + Jacobian residual term → backward → Adam.
 """
@@ -40,6 +41,7 @@ from flexiclip_core.guidance import (
     score_distillation,
     tile_latents,
 )
+from flexiclip_core.guidance.compile import compile_prior
 from flexiclip_core.losses import jacobian_residual_loss, skeleton_loss
 from flexiclip_core.mesh import Mesh, MeshConfig, build_mesh
 from flexiclip_core.motion import (
@@ -204,6 +206,31 @@ def _coerce(current: Any, value: Any, name: str) -> Any:
     raise ConfigError(f"config field {name!r} cannot be overridden")
 
 
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """How the optimisation is executed, never what it computes: outside `AnimationConfig` and its hash."""
+
+    report_every: int = 1
+    """Steps between host synchronisations that read the losses back (history, progress, NaN check).
+    1 suits a CPU; on a GPU a larger value keeps the device queue full."""
+    compile_prior: bool = False
+    """``torch.compile`` the prior's denoiser once, before the first step (`compile_prior`). Off for
+    one-off CLI runs (the compile costs minutes); `worker_execution` turns it on for long-lived
+    CUDA workers."""
+    compile_backend: str = "inductor"
+    """``torch.compile`` backend (``inductor``; ``aot_eager`` traces without generating kernels)."""
+
+    def __post_init__(self) -> None:
+        if self.report_every < 1:
+            raise ConfigError(f"report_every must be ≥ 1, got {self.report_every}")
+
+
+def worker_execution(device: torch.device | str) -> ExecutionConfig:
+    """Execution settings of a long-lived worker: compiled prior and sparse host syncs on CUDA."""
+    on_cuda = torch.device(device).type == "cuda"
+    return ExecutionConfig(report_every=25 if on_cuda else 1, compile_prior=on_cuda)
+
+
 PRESETS: dict[str, AnimationConfig] = {
     "flexiclip": AnimationConfig(),
     "aniclipart": AnimationConfig(
@@ -226,6 +253,30 @@ def preset(name: str) -> AnimationConfig:
         return PRESETS[name]
     except KeyError:
         raise ConfigError(f"unknown method {name!r} (known: {', '.join(PRESETS)})") from None
+
+
+def fit_config_to_prior(config: AnimationConfig, prior: VideoPrior) -> AnimationConfig:
+    """``config`` with a frame schedule the prior's encoder accepts (unchanged when it already does).
+
+    A causal video VAE (Wan: N = 4k + 1) gets the seamless ping-pong plus a closing frame with
+    the same loop count: N = 24, L = 2 becomes N = 25 (rest pose + 24, Q = 7 poses), see
+    docs/priors.md. Per-frame priors take any schedule.
+    """
+    schedule = config.schedule
+    try:
+        prior.latent_frame_count(schedule.frame_count)
+        return config
+    except ConfigError:
+        pass
+    loops = max(schedule.loop_count, 1)
+    step = math.lcm(prior.temporal_compression, 2 * loops)
+    frame_count = step * max(1, round((schedule.frame_count - 1) / step)) + 1
+    fitted = dataclasses.replace(schedule, frame_count=frame_count, loop_count=loops, hold_turns=False)
+    log.info(
+        "prior %s encodes videos of 4k + 1 frames: schedule %d frames / %d loops → %d frames, %d poses",
+        prior.name, schedule.frame_count, schedule.loop_count, fitted.frame_count, fitted.pose_count,
+    )
+    return dataclasses.replace(config, schedule=fitted)
 
 
 def lr_factor(step: int, config: AnimationConfig) -> float:
@@ -255,6 +306,8 @@ class AnimationResult:
     config: AnimationConfig
     prior_name: str
     prior_is_trained: bool
+    prior_licence: str
+    """Licence of the prior's weights ("n/a" for test priors): outputs inherit its obligations."""
     device: str
     seconds: float
 
@@ -313,6 +366,7 @@ class ClipAnimator:
             TemporalJacobians(config.schedule, config.temporal).to(self.device) if config.temporal_jacobians else None
         )
         self.frame_to_pose = config.schedule.frame_to_pose().to(self.device)
+        prior.latent_frame_count(config.schedule.frame_count)  # a causal VAE rejects N ≠ 4k + 1 here
         self.text = prior.encode_text([prompt], [negative_prompt or ""])
 
         params = list(self.trajectories.parameters()) + (list(self.temporal.parameters()) if self.temporal else [])
@@ -380,7 +434,12 @@ class ClipAnimator:
             with stage("augment"):
                 frames = augment_frames(frames, generator=self.generator, config=cfg.sds.augmentation)
         with stage("prior_encode"):
-            latents = tile_latents(self.prior.encode_frames(frames), self.frame_to_pose)  # [videos, C, N, h, w]
+            if self.prior.frame_encoding == "per_frame":
+                latents = tile_latents(self.prior.encode_frames(frames), self.frame_to_pose)  # [videos, C, N, h, w]
+            else:
+                # Each latent frame depends on every frame before it: encode the whole N-frame video.
+                video = frames.index_select(1, self.frame_to_pose)  # [videos, N, 3, H, W]
+                latents = self.prior.encode_frames(video)  # [videos, C, (N−1)/4 + 1, h, w]
         with stage("prior_score"):
             sds = score_distillation(
                 self.prior,
@@ -401,7 +460,8 @@ class ClipAnimator:
             total = torch.stack(list(terms.values())).sum()
         return total, terms
 
-    def step(self) -> StepReport:
+    def step_on_device(self) -> tuple[Tensor, dict[str, Tensor]]:
+        """One iteration; the detached total and terms stay on the device (no host sync)."""
         self.optimizer.zero_grad(set_to_none=True)
         total, terms = self.losses()
         with self.stage_timer("backward"):
@@ -410,7 +470,12 @@ class ClipAnimator:
             self.optimizer.step()
             self.scheduler.step()
         self.step_index += 1
-        return StepReport(self.step_index, float(total.detach()), {k: float(v.detach()) for k, v in terms.items()})
+        return total.detach(), {name: value.detach() for name, value in terms.items()}
+
+    def step(self) -> StepReport:
+        """One iteration, its losses read back to the host (one sync per call)."""
+        total, terms = self.step_on_device()
+        return StepReport(self.step_index, float(total), {name: float(value) for name, value in terms.items()})
 
     @torch.no_grad()
     def result(self, loss_history: list[dict[str, float]], seconds: float) -> AnimationResult:
@@ -430,6 +495,7 @@ class ClipAnimator:
             config=self.config,
             prior_name=self.prior.name,
             prior_is_trained=self.prior.is_trained,
+            prior_licence=self.prior.licence,
             device=str(self.device),
             seconds=seconds,
         )
@@ -439,15 +505,50 @@ def optimise(
     animator: ClipAnimator,
     *,
     on_step: Callable[[StepReport], None] | None = None,
+    execution: ExecutionConfig = ExecutionConfig(),
 ) -> AnimationResult:
-    """Run all iterations of ``animator.config`` and return the final motion."""
+    """Run all iterations of ``animator.config`` and return the final motion.
+
+    Losses are read back to the host every ``execution.report_every`` steps (and after the last),
+    in one transfer: history, ``on_step`` and the non-finite check see every step, late by at
+    most that many steps; a non-finite loss raises `FloatingPointError` naming its step (also
+    when a later step fails because of it before the read-back).
+    """
+    if execution.compile_prior:
+        compile_prior(animator.prior, backend=execution.compile_backend)  # once per prior object
     started = time.perf_counter()
     history: list[dict[str, float]] = []
-    for _ in range(animator.config.iterations - animator.step_index):
-        report = animator.step()
-        history.append({"step": float(report.step), "total": report.total, **report.terms})
-        if not math.isfinite(report.total):
-            raise FloatingPointError(f"loss became {report.total} at step {report.step}")
+    pending: list[tuple[int, Tensor, dict[str, Tensor]]] = []
+    remaining = animator.config.iterations - animator.step_index
+    for index in range(remaining):
+        try:
+            total, terms = animator.step_on_device()
+        except Exception:
+            # A non-finite loss already pending is the root cause (e.g. the NaN parameters it left
+            # make the renderer fail): report it first, as a per-step check would have.
+            _report(pending, history, on_step)
+            raise
+        pending.append((animator.step_index, total, terms))
+        if len(pending) == execution.report_every or index == remaining - 1:
+            _report(pending, history, on_step)
+            pending.clear()
+    return animator.result(history, time.perf_counter() - started)
+
+
+def _report(
+    pending: list[tuple[int, Tensor, dict[str, Tensor]]],
+    history: list[dict[str, float]],
+    on_step: Callable[[StepReport], None] | None,
+) -> None:
+    """Read the pending steps' losses back in one transfer, record them, stop at a non-finite one."""
+    if not pending:
+        return
+    names = list(pending[0][2])
+    rows = torch.stack([torch.stack([total, *terms.values()]) for _, total, terms in pending]).cpu().tolist()
+    for (step, _, _), (total, *values) in zip(pending, rows):
+        report = StepReport(step, total, dict(zip(names, values)))
+        history.append({"step": float(step), "total": total, **report.terms})
+        if not math.isfinite(total):
+            raise FloatingPointError(f"loss became {total} at step {step}")
         if on_step is not None:
             on_step(report)
-    return animator.result(history, time.perf_counter() - started)

@@ -99,6 +99,7 @@ def nightly(
     final_rows: list[tuple[int, dict]] = []
     prior_name: str | None = None
     prior_is_trained: bool | None = None
+    prior_licence: str | None = None
     adopted = 0
     stats = None
     runtime_env = worker_runtime_env(forward_credentials=forward_credentials)
@@ -112,6 +113,10 @@ def nightly(
                 ), root_probe=probe)
                 info = pool.start_first()
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained
+                prior_licence = info.prior_licence
+                if "-NC" in prior_licence.upper():
+                    log.warning("prior %s is licensed %s: the outputs of this run are for non-commercial use only",
+                                info.prior_name, prior_licence)
                 fallback = info.prior_fallback_reason or resolved_prior.fallback_reason
                 if fallback:
                     log.warning("no prior weights found (%s): using %s; %s", fallback, info.prior_name, UNTRAINED_NOTE)
@@ -140,6 +145,7 @@ def nightly(
         retries=stats.retries if stats else 0, timeouts=stats.timeouts if stats else 0,
         workers=stats.workers_started if stats else (1 if prior_name else 0),
         seconds=time.monotonic() - started, metric_columns=METRIC_COLUMNS, report_uri=report_uri,
+        prior_licence=prior_licence,
         clips_by_node=dict(stats.clips_by_node) if stats else {},
     )
     publish_report(summary)

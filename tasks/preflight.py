@@ -108,27 +108,42 @@ def check_output_root(output_catalog) -> None:
 def resolve_prior(spec: str) -> ResolvedPrior:
     """Decide which prior the run uses; PreflightError for an unknown name or absent weights.
 
-    ``auto``: ModelScope when its weights are on this machine (``FLEXICLIP_T2V_MODEL`` or the
-    populated Hugging Face cache), else the tiny test prior with the reason. Nothing is loaded.
+    ``auto`` never silently picks a non-commercial model (docs/priors.md): Wan (Apache-2.0)
+    when it is configured (``FLEXICLIP_WAN_MODEL`` or a cached snapshot) — an incomplete Wan
+    folder is an error, not a reason to fall back; else ModelScope (CC-BY-NC-4.0) when its
+    weights are on this machine, with a warning naming its licence; else the tiny test prior
+    with the reason. Nothing is loaded.
     """
     from flexiclip_core.errors import PriorUnavailable
-    from flexiclip_core.guidance import PRIORS, resolve_modelscope_directory
+    from flexiclip_core.guidance import PRIORS, resolve_modelscope_directory, resolve_wan_directory, wan_configured
 
     from tasks.worker import AUTO_PRIOR
 
     name, _, argument = spec.partition(":")
     if spec == AUTO_PRIOR:
+        if wan_configured():
+            try:
+                resolve_wan_directory(None)
+            except PriorUnavailable as exc:
+                raise PreflightError(f"prior auto: Wan is configured but unusable, and auto never falls back to "
+                                     f"the non-commercial ModelScope: {exc}") from exc
+            return ResolvedPrior("wan", None)
         try:
             resolve_modelscope_directory(None)
         except PriorUnavailable as exc:
             return ResolvedPrior("tiny", str(exc))
+        log.warning(
+            "prior auto: no commercially usable prior is configured (set FLEXICLIP_WAN_MODEL for Wan2.1, "
+            "Apache-2.0); using ModelScope, licensed CC-BY-NC-4.0: outputs for non-commercial use only"
+        )
         return ResolvedPrior("modelscope", None)
     if name not in PRIORS:
         raise PreflightError(f"prior {spec!r}: unknown; use auto, {', '.join(sorted(PRIORS.names()))} "
-                             "(modelscope:PATH for a weights folder)")
-    if name == "modelscope":
+                             "(modelscope:PATH or wan:PATH for a weights folder)")
+    resolvers = {"modelscope": resolve_modelscope_directory, "wan": resolve_wan_directory}
+    if name in resolvers:
         try:
-            resolve_modelscope_directory(argument or None)
+            resolvers[name](argument or None)
         except PriorUnavailable as exc:
             raise PreflightError(f"{exc}") from exc
     return ResolvedPrior(spec, None)

@@ -47,6 +47,8 @@ class RunSummary:
     metric_means: dict[str, float | None] = field(default_factory=dict)
     report_uri: str | None = None
     """The run's HTML gallery (ROOT/reports/<run>/index.html), if written."""
+    prior_licence: str | None = None
+    """Licence of the prior's weights ("CC-BY-NC-4.0": outputs for non-commercial use only)."""
     clips_by_node: dict[str, int] = field(default_factory=dict)
     """Ray node id → clips animated there in this run."""
 
@@ -79,6 +81,7 @@ def summarise(
     seconds: float = 0.0,
     metric_columns: tuple[str, ...] = (),
     report_uri: str | None = None,
+    prior_licence: str | None = None,
     clips_by_node: dict[str, int] | None = None,
 ) -> RunSummary:
     """Count ``rows`` (the run's final rows) and average the metrics of the succeeded ones."""
@@ -94,7 +97,7 @@ def summarise(
         prior_is_trained=prior_is_trained, rows=len(rows), succeeded=len(by_status[SUCCEEDED]),
         failed=len(by_status[FAILED]), skipped=len(by_status[SKIPPED]), adopted=adopted, retries=retries,
         timeouts=timeouts, workers=workers, seconds=seconds, failures=failures, metric_means=means,
-        report_uri=report_uri, clips_by_node=dict(clips_by_node or {}),
+        report_uri=report_uri, prior_licence=prior_licence, clips_by_node=dict(clips_by_node or {}),
     )
 
 

@@ -42,7 +42,8 @@ WORKER_ROW_KEYS: tuple[str, ...] = (WORKER_MEDIA_KEY, WORKER_NODE_KEY)
 PUBLISH_TO_ROOT, PUBLISH_VIA_DRIVER = "root", "driver"
 
 AUTO_PRIOR = "auto"
-"""Prior spec meaning: ModelScope if its weights are available locally, else the tiny test prior."""
+"""Prior spec meaning: Wan (Apache-2.0) when configured; else ModelScope (CC-BY-NC-4.0, said so
+loudly) if its weights are available locally; else the tiny test prior."""
 
 
 @dataclass(frozen=True)
@@ -66,21 +67,36 @@ class WorkerInfo:
     """Where this worker imported the project's code from (the job's py_modules on a cluster)."""
     setup_error: str | None = None
     """Why the worker cannot take clips (prior, output root, credentials); None when ready."""
+    prior_licence: str = "n/a"
+    """Licence of the prior's weights: outputs inherit its obligations."""
 
 
 def load_video_prior(spec: str, device: str):  # -> tuple[VideoPrior, str | None]
     """Load the prior named by ``spec``; ``auto`` falls back to ``tiny`` when weights are absent.
 
+    ``auto`` never silently picks a non-commercial model: when Wan (Apache-2.0) is configured
+    ($FLEXICLIP_WAN_MODEL or a cached snapshot) it is used, and an incomplete Wan folder raises
+    instead of falling back to ModelScope; ModelScope (CC-BY-NC-4.0) is picked only when no Wan
+    is configured, with a warning naming its licence.
+
     Returns (prior, fallback reason or None). Raises `PriorUnavailable` for an explicit spec
     whose weights are absent.
     """
     from flexiclip_core.errors import ConfigError, PriorUnavailable
-    from flexiclip_core.guidance import load_prior
+    from flexiclip_core.guidance import load_prior, wan_configured
 
     if spec != AUTO_PRIOR:
         return load_prior(spec, device=device), None
+    if wan_configured():
+        return load_prior("wan", device=device), None
     try:
-        return load_prior("modelscope", device=device), None
+        prior = load_prior("modelscope", device=device)
+        log.warning(
+            "prior auto: no commercially usable prior is configured (set FLEXICLIP_WAN_MODEL for Wan2.1, "
+            "Apache-2.0); using ModelScope, licensed %s: its outputs are for non-commercial use only",
+            prior.licence,
+        )
+        return prior, None
     except (PriorUnavailable, ConfigError) as exc:  # no weights here (or no ModelScope support built in)
         log.warning("no ModelScope weights found (%s): using the tiny prior, whose motion is untrained", exc)
         return load_prior("tiny", device=device), str(exc)
@@ -184,6 +200,7 @@ class ClipWorker:
             prior_is_trained=bool(prior.is_trained) if prior is not None else False,
             prior_description=str(prior.description) if prior is not None else "",
             prior_fallback_reason=self.fallback_reason,
+            prior_licence=str(prior.licence) if prior is not None else "n/a",
             torch_threads=torch.get_num_threads(),
             node_id=self.node_id,
             publishes=self.publishes,

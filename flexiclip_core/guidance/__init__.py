@@ -1,12 +1,14 @@
 """The diffusion prior side of the method (docs/method.md §8): prior interface, priors, SDS.
 
-Importing this package registers the priors "tiny", "modelscope" and "analytic-gaussian" in
+Importing this package registers the priors "tiny", "modelscope", "wan", "wan-tiny" and
+"analytic-gaussian" in
 `PRIORS`; `load_prior(spec)` builds one from a spec such as ``modelscope:/weights``.
 """
 
 from flexiclip_core.guidance.analytic import AnalyticGaussianConfig, AnalyticGaussianPrior
 from flexiclip_core.guidance.augment import AugmentationConfig, augment_frames
 from flexiclip_core.guidance.base import (
+    NOT_APPLICABLE_LICENCE,
     PREDICTION_TYPES,
     PRIORS,
     NoiseSchedule,
@@ -15,6 +17,7 @@ from flexiclip_core.guidance.base import (
     VideoPrior,
     default_device,
     load_prior,
+    shifted_flow_sigmas,
 )
 from flexiclip_core.guidance.diffusers_prior import DiffusersVideoPrior
 from flexiclip_core.guidance.modelscope import (
@@ -26,8 +29,32 @@ from flexiclip_core.guidance.modelscope import (
 )
 from flexiclip_core.guidance.sds import SdsConfig, SdsResult, score_distillation, tile_latents
 from flexiclip_core.guidance.tiny import TINY_DESCRIPTION, TinyPrior, TinyPriorConfig, save_tiny_pipeline
+from flexiclip_core.guidance.wan import (
+    WAN_LICENCE,
+    WAN_MODEL_ENV_VAR,
+    WAN_TINY_DESCRIPTION,
+    WanPrior,
+    WanPriorConfig,
+    WanTinyConfig,
+    WanTinyPrior,
+    resolve_wan_directory,
+    save_wan_tiny_pipeline,
+    wan_configured,
+)
 
 __all__ = [
+    "NOT_APPLICABLE_LICENCE",
+    "WAN_LICENCE",
+    "WAN_MODEL_ENV_VAR",
+    "WAN_TINY_DESCRIPTION",
+    "WanPrior",
+    "WanPriorConfig",
+    "WanTinyConfig",
+    "WanTinyPrior",
+    "resolve_wan_directory",
+    "save_wan_tiny_pipeline",
+    "shifted_flow_sigmas",
+    "wan_configured",
     "MODELSCOPE_LICENCE",
     "MODEL_ENV_VAR",
     "PREDICTION_TYPES",

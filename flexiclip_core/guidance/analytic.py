@@ -11,6 +11,12 @@ outputs ε*, v* = α ε* − σ ẑ₀ or the flow velocity u* = ε* − ẑ₀ 
 conversions are checked against one exact answer, and SDS with it provably pulls latents to μ:
 E_ε[ε*(α z + σ ε) − ε] = α σ (z − μ) / (α² s² + σ²).
 
+With ``temporal_compression`` k > 1 the encoder is causal in time like the Wan VAE and, like it,
+trades time for channels: latent frame j stacks the 4-channel latents of frames k(j−1)+1 … kj
+into 4k channels (latent frame 0: frame 0, repeated), so videos of N = k·m + 1 frames are
+encoded jointly into m + 1 latent frames (the path `ClipAnimator` takes for causal video
+priors). Stacking loses nothing, so the known answer stays exact.
+
 Text conditioning is a scalar c per sample: the data mean is μ_u + c (μ − μ_u), with c = 1 for
 prompts and 0 for negatives; μ_u defaults to μ (a text-agnostic prior, so CFG changes nothing).
 """
@@ -33,6 +39,7 @@ from flexiclip_core.guidance.base import (
     VideoPrior,
     default_device,
     scaled_linear_alphas_cumprod,
+    shifted_flow_sigmas,
 )
 
 # Fixed RGB → 4-channel latent map (rows: latent channels): three colour channels and luminance.
@@ -53,7 +60,11 @@ class AnalyticGaussianConfig:
     data_std: float = 0.5
     """s, the per-coordinate standard deviation of the latent data distribution."""
     num_train_timesteps: int = 1000
-    """Length of the noise schedule (scaled-linear VP for ε/v, σ_t = (t+1)/T for flow)."""
+    """Length of the noise schedule (scaled-linear VP for ε/v, shifted σ_t for flow)."""
+    timestep_shift: float = 1.0
+    """Flow only: σ_t = s·u/(1 + (s−1)·u), u = (t+1)/T (`shifted_flow_sigmas`; Wan uses 3)."""
+    temporal_compression: int = 1
+    """1: frames encoded one by one; k > 1: causal video encoder averaging k frames per latent frame."""
 
 
 class AnalyticGaussianPrior(VideoPrior):
@@ -75,7 +86,13 @@ class AnalyticGaussianPrior(VideoPrior):
             raise ConfigError(f"prior 'analytic-gaussian': unknown prediction type {config.prediction_type!r}")
         if config.data_std <= 0:
             raise ConfigError(f"prior 'analytic-gaussian': data_std must be > 0, got {config.data_std}")
+        if config.temporal_compression < 1:
+            raise ConfigError(f"prior 'analytic-gaussian': temporal_compression must be ≥ 1, got {config.temporal_compression}")
         self.config = config
+        if config.temporal_compression > 1:
+            self.frame_encoding = "causal_video"
+            self.temporal_compression = config.temporal_compression
+            self.latent_channels = len(CHANNEL_MAP) * config.temporal_compression
         self.device = torch.device(device) if device is not None else default_device()
         self.prediction_type = config.prediction_type
         self.name = "analytic-gaussian"
@@ -84,7 +101,7 @@ class AnalyticGaussianPrior(VideoPrior):
         self.is_trained = False
         steps = config.num_train_timesteps
         if config.prediction_type == "flow":
-            self.schedule = NoiseSchedule.rectified_flow(torch.arange(1, steps + 1, dtype=torch.float64) / steps)
+            self.schedule = NoiseSchedule.rectified_flow(shifted_flow_sigmas(steps, config.timestep_shift))
         else:
             self.schedule = NoiseSchedule.variance_preserving(scaled_linear_alphas_cumprod(steps))
         self.mean = mean.detach().float().to(self.device)
@@ -100,9 +117,17 @@ class AnalyticGaussianPrior(VideoPrior):
         data_std: float = 0.5,
         prediction_type: PredictionType = "epsilon",
         device: torch.device | str | None = None,
+        *,
+        timestep_shift: float = 1.0,
+        temporal_compression: int = 1,
     ) -> AnalyticGaussianPrior:
         """A prior whose data mean μ is the encoding of target ``frames`` [1, N, 3, H, W] in [0, 1]."""
-        config = AnalyticGaussianConfig(prediction_type=prediction_type, data_std=data_std)
+        config = AnalyticGaussianConfig(
+            prediction_type=prediction_type,
+            data_std=data_std,
+            timestep_shift=timestep_shift,
+            temporal_compression=temporal_compression,
+        )
         encoder = cls(torch.zeros(1), config, device=device)
         with torch.no_grad():
             mean = encoder.encode_frames(frames.to(encoder.device))
@@ -119,14 +144,25 @@ class AnalyticGaussianPrior(VideoPrior):
         )
 
     def encode_frames(self, frames: Tensor) -> Tensor:
-        """2x − 1, 8×8 average pooling, fixed 3 → 4 channel map: [B, T, 3, H, W] → [B, 4, T, H/8, W/8]."""
+        """2x − 1, 8×8 average pooling, fixed 3 → 4 channel map: [B, T, 3, H, W] → [B, 4, T, H/8, W/8];
+        causal (k > 1): frame 0 (repeated k times), then each next k frames, stacked in channels
+        → [B, 4k, (T−1)/k + 1, h, w]."""
         if frames.dim() != 5 or frames.shape[2] != 3:
             raise ValueError(f"frames must be [B, T, 3, H, W], got {tuple(frames.shape)}")
         batch, count, _, height, width = frames.shape
+        latent_frames = self.latent_frame_count(count)
         images = frames.reshape(batch * count, 3, height, width).to(self.device).float() * 2.0 - 1.0
         pooled = F.avg_pool2d(images, self.latent_scale)  # [B·T, 3, h, w]
         latents = torch.einsum("lc,nchw->nlhw", self.channel_map, pooled)
-        return latents.reshape(batch, count, *latents.shape[1:]).permute(0, 2, 1, 3, 4)
+        latents = latents.reshape(batch, count, *latents.shape[1:]).permute(0, 2, 1, 3, 4)  # [B, 4, T, h, w]
+        if self.frame_encoding == "per_frame":
+            return latents
+        step = self.temporal_compression
+        channels, size = latents.shape[1], latents.shape[3:]
+        # [B, 4, 1 + m·k, h, w] → [B, 4, m + 1, k, h, w] (frame 0 fills its own chunk) → [B, 4k, m + 1, h, w]
+        chunks = torch.cat([latents[:, :, :1].expand(-1, -1, step, -1, -1), latents[:, :, 1:]], dim=2)
+        chunks = chunks.reshape(batch, channels, latent_frames, step, *size)
+        return chunks.permute(0, 3, 1, 2, 4, 5).reshape(batch, step * channels, latent_frames, *size)
 
     def optimal_predictions(
         self, noisy_latents: Tensor, timesteps: Tensor, text_embeddings: Tensor

@@ -24,11 +24,19 @@ from flexiclip_core.registry import Registry
 
 PredictionType = Literal["epsilon", "v_prediction", "flow"]
 PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "v_prediction", "flow")
+FrameEncoding = Literal["per_frame", "causal_video"]
+"""How a prior's VAE sees time (docs/priors.md): "per_frame" encodes each frame on its own, so
+the distinct poses are encoded once and their latents tiled; "causal_video" compresses time
+(latent frame j depends on frames ≤ 4j), so the whole N = 4k + 1 frame video is encoded in one call."""
+NOT_APPLICABLE_LICENCE = "n/a"
+"""Licence of the test priors, which ship no weights."""
 
 
 def default_device() -> torch.device:
-    """CUDA when available, else CPU (chosen at run time, never hard-coded)."""
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    """CUDA when available, else CPU (chosen at run time, never hard-coded; see `resolve_device`)."""
+    from flexiclip_core.devices import resolve_device
+
+    return resolve_device("auto")
 
 
 def scaled_linear_alphas_cumprod(
@@ -37,6 +45,19 @@ def scaled_linear_alphas_cumprod(
     """ᾱ_t of the "scaled_linear" β schedule used by Stable Diffusion and ModelScope T2V."""
     betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float64) ** 2
     return torch.cumprod(1.0 - betas, dim=0)
+
+
+def shifted_flow_sigmas(num_train_timesteps: int = 1000, shift: float = 1.0) -> Tensor:  # [T_train] float64
+    """σ_t of a flow-matching model at its training timesteps t = 0 … T−1, ascending.
+
+    σ = s·u / (1 + (s − 1)·u) with u = (t + 1)/T: the timestep shift s of diffusers'
+    FlowMatchEulerDiscreteScheduler (and of Wan's flow_shift), which spends more of a uniform
+    draw of t at high noise when s > 1. The network is conditioned on T·σ (docs/priors.md).
+    """
+    if shift <= 0:
+        raise ConfigError(f"timestep shift must be > 0, got {shift}")
+    uniform = torch.arange(1, num_train_timesteps + 1, dtype=torch.float64) / num_train_timesteps
+    return shift * uniform / (1.0 + (shift - 1.0) * uniform)
 
 
 @dataclass(frozen=True)
@@ -132,6 +153,30 @@ class VideoPrior(abc.ABC):
     """Channels of the latents (4)."""
     device: torch.device
     """Where the prior's models live and where it returns tensors."""
+    licence: str = NOT_APPLICABLE_LICENCE
+    """SPDX-style licence of the weights ("CC-BY-NC-4.0", "Apache-2.0"; "n/a" for test priors),
+    carried into every output row, since outputs inherit the model licence's obligations."""
+    frame_encoding: FrameEncoding = "per_frame"
+    """Whether the VAE encodes frames independently or the video jointly and causally."""
+    temporal_compression: int = 1
+    """Frames per latent frame after the first (4 for the Wan VAE; 1 for per-frame VAEs)."""
+
+    @property
+    def commercially_usable(self) -> bool:
+        """True when the licence allows commercial use (not a non-commercial licence, not a test prior)."""
+        return self.licence != NOT_APPLICABLE_LICENCE and "-NC" not in self.licence.upper()
+
+    def latent_frame_count(self, frame_count: int) -> int:
+        """Latent frames of an N-frame video; `ConfigError` when a causal VAE cannot take N."""
+        if self.frame_encoding == "per_frame":
+            return frame_count
+        step = self.temporal_compression
+        if frame_count < 1 or (frame_count - 1) % step:
+            raise ConfigError(
+                f"prior {self.name!r}: its causal video VAE needs N = {step}k + 1 frames, got {frame_count} "
+                f"(e.g. schedule.frame_count=25, schedule.hold_turns=false: rest pose + 24)"
+            )
+        return (frame_count - 1) // step + 1
 
     @property
     def alphas_cumprod(self) -> Tensor:  # [T_train]
@@ -150,9 +195,11 @@ class VideoPrior(abc.ABC):
 
     @abc.abstractmethod
     def encode_frames(self, frames: Tensor) -> Tensor:
-        """Frames [B, T, 3, H, W] in [0, 1] over white → latents [B, C, T, H/s, W/s] (float32).
+        """Frames [B, T, 3, H, W] in [0, 1] over white → latents [B, C, T', H/s, W/s] (float32).
 
-        Differentiable w.r.t. ``frames`` only: the encoder's weights are frozen.
+        T' = T for per-frame VAEs; for causal video VAEs T = 4k + 1 frames of one video in order
+        and T' = k + 1 (`latent_frame_count`). Differentiable w.r.t. ``frames`` only: the
+        encoder's weights are frozen.
         """
 
     @abc.abstractmethod

@@ -151,6 +151,8 @@ def _dtype(name: DtypeName, auto: torch.dtype) -> torch.dtype:
 class ModelScopePrior(DiffusersVideoPrior):
     """text-to-video-ms-1.7b from local files: UNet fp16 on CUDA, fp32 on CPU (see `default_dtypes`)."""
 
+    licence = MODELSCOPE_LICENCE
+
     def __init__(
         self, config: ModelScopePriorConfig = ModelScopePriorConfig(), device: torch.device | str | None = None
     ) -> None:

@@ -25,6 +25,12 @@ class PoseSchedule:
     N = 2L(Q - 1) frames. The hold reads as a brief ease-in/out at the extremes.
 
     L = 0 gives N distinct poses played once, in order.
+
+    ``hold_turns=False`` gives the seamless ping-pong instead, for video priors whose encoder
+    needs N = 4k + 1 frames (a causal temporal VAE, docs/priors.md): each loop plays
+    ``0..Q-1, Q-2..1`` (period 2(Q − 1), no held frames) and one closing frame returns to pose 0,
+    so N = 2L(Q − 1) + 1: for N = 25, L = 2 there are Q = 7 poses
+    ``0 1 2 3 4 5 6 5 4 3 2 1 0 1 2 3 4 5 6 5 4 3 2 1 0``.
     """
 
     frame_count: int = 24
@@ -33,13 +39,22 @@ class PoseSchedule:
     """L: ping-pong loops; Q = N / (2L) distinct poses. 0 means N distinct poses, no looping."""
     fix_start: bool = True
     """Frame 0 (pose 0) is the rest pose: the trajectories' first control point stays at rest."""
+    hold_turns: bool = True
+    """Ping-pong with both turning points held (N = 2LQ); False: without holds plus a closing
+    frame (N = 2L(Q − 1) + 1)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.frame_count, bool) or not isinstance(self.frame_count, int) or self.frame_count < 1:
             raise ConfigError(f"frame_count must be a positive integer, got {self.frame_count!r}")
         if isinstance(self.loop_count, bool) or not isinstance(self.loop_count, int) or self.loop_count < 0:
             raise ConfigError(f"loop_count must be a non-negative integer, got {self.loop_count!r}")
-        if self.loop_count > 0 and self.frame_count % (2 * self.loop_count) != 0:
+        if self.loop_count > 0 and not self.hold_turns:
+            if (self.frame_count - 1) % (2 * self.loop_count) != 0 or self.frame_count < 2 * self.loop_count + 1:
+                raise ConfigError(
+                    f"frame_count {self.frame_count} is not 2 × loop_count × (Q − 1) + 1 for any Q ≥ 2: "
+                    "a ping-pong schedule without held turns needs N = 2·L·(Q−1) + 1 frames"
+                )
+        elif self.loop_count > 0 and self.frame_count % (2 * self.loop_count) != 0:
             raise ConfigError(
                 f"frame_count {self.frame_count} is not divisible by 2 × loop_count "
                 f"= {2 * self.loop_count}: a ping-pong schedule needs N = 2·L·Q frames"
@@ -50,6 +65,8 @@ class PoseSchedule:
         """Q: distinct poses (N / (2L), or N when L = 0)."""
         if self.loop_count == 0:
             return self.frame_count
+        if not self.hold_turns:
+            return (self.frame_count - 1) // (2 * self.loop_count) + 1
         return self.frame_count // (2 * self.loop_count)
 
     def pose_times(self, *, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> Tensor:
@@ -61,6 +78,9 @@ class PoseSchedule:
         if self.loop_count == 0:
             return torch.arange(self.frame_count, device=device)
         forward = torch.arange(self.pose_count, device=device)
+        if not self.hold_turns:
+            one_loop = torch.cat([forward, forward.flip(0)[1:-1]])
+            return torch.cat([one_loop.repeat(self.loop_count), forward[:1]])
         one_loop = torch.cat([forward, forward.flip(0)])
         return one_loop.repeat(self.loop_count)
 

@@ -7,6 +7,7 @@ import json
 import av
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from flexiclip_cli.main import app
@@ -97,6 +98,9 @@ def test_cli_animate_writes_outputs_and_labels_the_tiny_prior(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "untrained" in result.output
+    # No --device: auto picks CUDA where present, the CPU here otherwise.
+    expected_device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert f"device: {expected_device} (auto)" in result.output
     assert (out / "video.mp4").is_file() and (out / "metrics.json").is_file()
 
 

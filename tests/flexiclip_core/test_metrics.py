@@ -48,20 +48,38 @@ def test_translated_square_has_the_known_motion_vitality_and_energy():
     keypoints = vertices[None] + shifts[:, None]
     # ‖p_t − p_0‖ per frame: 0, 5, 10, 5 → mean 5.
     assert metrics.motion_vitality(keypoints) == pytest.approx(5.0)
-    # Looping steps: 5, 5, 5, 5 px → energy 25 px²/frame².
+    # Steps without wrap-around (t = 0 … N−2): 5, 5, 5 px → energy 25 px²/frame².
     assert metrics.animation_energy(keypoints) == pytest.approx(25.0)
     # Second differences: t0: (3,4)-2·0+(3,4)=(6,8)→10; t1: 0; t2: (3,4)-2(6,8)+(3,4)=(-6,-8)→10; t3: 0.
     assert metrics.temporal_jerk(keypoints) == pytest.approx(5.0)
     assert n == len(keypoints)
 
 
+def test_animation_energy_does_not_wrap_around_the_loop():
+    """metrics.md: mean over t of ‖V_{t+1} − V_t‖², t = 0 … N−2. A one-way slide of 3 px per frame
+    over 4 frames has energy 9; the wrap-around step (9 px back) would add 81 and give 27."""
+    start = np.array([[0.0, 0.0], [10.0, 0.0]])
+    slide = np.stack([start + [3.0 * t, 0.0] for t in range(4)])
+    assert metrics.animation_energy(slide) == pytest.approx(9.0)
+    assert metrics.animation_energy(slide[:1]) == 0.0
+
+
 def test_bone_length_error_is_zero_for_rigid_motion_and_known_for_a_stretch():
+    rest = np.array([[0.0, 0.0], [10.0, 0.0]])
     keypoints = np.array([[[0.0, 0.0], [10.0, 0.0]], [[5.0, 5.0], [5.0, 15.0]]])
     bones = np.array([[0, 1]])
-    assert metrics.bone_length_error(keypoints, bones) == pytest.approx(0.0)
+    assert metrics.bone_length_error(keypoints, bones, rest) == pytest.approx(0.0)
     stretched = np.array([[[0.0, 0.0], [10.0, 0.0]], [[0.0, 0.0], [12.0, 0.0]]])
-    assert metrics.bone_length_error(stretched, bones) == pytest.approx(10.0)  # (0 + 20%) / 2
-    assert metrics.bone_length_error(keypoints, np.zeros((0, 2), dtype=int)) is None
+    assert metrics.bone_length_error(stretched, bones, rest) == pytest.approx(10.0)  # (0 + 20%) / 2
+    assert metrics.bone_length_error(keypoints, np.zeros((0, 2), dtype=int), rest) is None
+
+
+def test_bone_length_error_measures_against_the_rigs_rest_lengths_not_frame_0():
+    """With fix_start off, frame 0 is itself a deformed pose: a bone stretched to 12 px in every
+    frame of a 10-px rig is off by 20 % throughout (frame-0 lengths would report 0)."""
+    rest = np.array([[0.0, 0.0], [10.0, 0.0]])
+    stretched = np.array([[[0.0, 0.0], [12.0, 0.0]], [[0.0, 0.0], [0.0, 12.0]]])
+    assert metrics.bone_length_error(stretched, np.array([[0, 1]]), rest) == pytest.approx(20.0)
 
 
 def test_adjacent_face_pairs_of_a_square():
@@ -102,7 +120,8 @@ def test_compute_metrics_fills_every_column_and_explains_missing_learned_ones():
     for t in range(n):
         frames[t, 108:148, 108 + t : 148 + t] = [200, 30, 30, 255]
     report = metrics.compute_metrics(
-        vertices=verts, faces=faces, jacobians=jac, keypoints=verts, bones=np.array([[0, 1]]), frames_rgba=frames
+        vertices=verts, faces=faces, jacobians=jac, keypoints=verts, bones=np.array([[0, 1]]),
+        rest_keypoints=vertices, frames_rgba=frames
     )
     assert set(report.values) == set(metrics.METRIC_COLUMNS)
     assert report.values["rigidity_error"] == pytest.approx(0.0, abs=1e-9)

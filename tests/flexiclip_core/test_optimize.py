@@ -14,6 +14,7 @@ import torch
 from flexiclip_core.errors import ConfigError
 from flexiclip_core.guidance import load_prior
 from flexiclip_core.deform import DEFORMERS
+from flexiclip_core.losses import jacobian_residual_loss
 from flexiclip_core.mesh import MeshConfig, build_mesh
 from flexiclip_core.optimize import PRESETS, AnimationConfig, ClipAnimator, load_config_prior, lr_factor, preset
 from flexiclip_core.render import TRAINING_RENDERERS
@@ -161,6 +162,46 @@ def test_the_flow_matching_term_carries_gradient(human, tiny_prior):
     by_module = {name: sum(float(g.norm()) for p, g in zip(parameters, gradients) if g is not None and any(p is q for q in m.parameters()))
                  for name, m in animator.trainable_modules().items()}
     assert by_module["trajectories"] > 0 and by_module["temporal"] > 0
+
+
+def test_the_flow_score_term_itself_reaches_the_trajectory_mlp(human, tiny_prior):
+    """The score part of L_flow (not only its Jacobian residual part) carries gradient into the
+    trajectory parameters. The reference code computes it under no_grad, so only E‖J^R‖² trains:
+    detaching it must fail here. The score part's gradient is the flow term's gradient minus that
+    of λ_flow E‖J^R‖², recomputed from the same (deterministic) poses."""
+    clipart, rig = human
+    animator = ClipAnimator(clipart, rig, tiny_prior, "a person waving", preset("flexiclip").with_overrides(SMALL))
+    with torch.no_grad():
+        # J^R = 0.05·t on every entry, so the final and pose-only videos differ visibly.
+        animator.temporal.rate[-1].bias.fill_(0.05)
+    _, terms = animator.losses()
+    parameters = list(animator.trajectories.parameters())
+    flow_gradients = torch.autograd.grad(terms["flow"], parameters)
+    jacobian_term = animator.config.flow_weight * jacobian_residual_loss(animator.pose()["residual_jacobians"])
+    jacobian_gradients = torch.autograd.grad(jacobian_term, parameters)
+    flow_norm = float(torch.stack([g.norm() for g in flow_gradients]).norm())
+    score_norm = float(torch.stack([(f - j).norm() for f, j in zip(flow_gradients, jacobian_gradients)]).norm())
+    assert flow_norm > 0
+    # Measured: score part ≈ 7, Jacobian part ≈ 1e-5 (J^R hardly depends on the keypoints at init).
+    assert score_norm > 0.5 * flow_norm, f"score part {score_norm:.3g} of the flow gradient {flow_norm:.3g}"
+
+
+def test_the_skeleton_term_is_the_bone_length_loss_times_25(human, tiny_prior):
+    """method.md §4: 25 · Σ_q mean over bones (‖p_q(a) − p_q(b)‖ − ℓ⁰_ab)², recomputed here from the rig."""
+    clipart, rig = human
+    animator = ClipAnimator(clipart, rig, tiny_prior, "a person waving", preset("flexiclip").with_overrides(SMALL))
+    with torch.no_grad():
+        # Offsets that stretch the bones, so the loss is far from zero.
+        animator.trajectories.offset_mlp[-1].bias.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(0))
+    _, terms = animator.losses()
+    keypoints = animator.trajectories().detach().double().numpy()  # [Q, K, 2]
+    bones = np.asarray(rig.bones).reshape(-1, 2)
+    rest = np.asarray(rig.keypoints, dtype=np.float64)
+    rest_lengths = np.linalg.norm(rest[bones[:, 0]] - rest[bones[:, 1]], axis=-1)
+    lengths = np.linalg.norm(keypoints[:, bones[:, 0]] - keypoints[:, bones[:, 1]], axis=-1)
+    expected = 25.0 * ((lengths - rest_lengths) ** 2).mean(axis=1).sum()
+    assert expected > 1.0
+    assert float(terms["skeleton"].detach()) == pytest.approx(expected, rel=1e-4)
 
 
 @pytest.mark.parametrize("method", sorted(PRESETS))

@@ -98,6 +98,56 @@ def test_cfg_with_identical_conditioning_equals_the_plain_prediction() -> None:
     assert not torch.allclose(negative.sds_gradient, plain.sds_gradient)
 
 
+@pytest.mark.parametrize("prediction_type", PREDICTION_TYPES)
+def test_cfg_gradient_matches_the_closed_form_with_a_distinct_unconditional_mean(prediction_type: str) -> None:
+    """g = w(t) (ε̂_u + s (ε̂_c − ε̂_u) − ε), clip by clip, against the exact denoisers of μ_c ≠ μ_u.
+
+    With a data std s_d → 0 the exact denoiser is ε*(z_t) = (z_t − α μ)/σ, so with z_t = α z + σ ε
+    the guided gradient is g = w(t) α (z − μ_cfg)/σ, μ_cfg = μ_u + s (μ_c − μ_u): free of ε, so
+    it is checked exactly for every clip, whatever t and ε were drawn. A flipped guidance sign
+    (ε̂_c + s (ε̂_u − ε̂_c)) gives μ_c + s (μ_u − μ_c) instead: far off here.
+    """
+    data_std = 1e-4
+    mean = torch.full((1, 4, 2, 2, 2), 0.8)
+    unconditional_mean = torch.full((1, 4, 2, 2, 2), -0.3)
+    unconditional_mean[:, 1] = 0.5  # not a scalar multiple of μ_c either
+    config = AnalyticGaussianConfig(prediction_type=prediction_type, data_std=data_std)
+    prior = AnalyticGaussianPrior(mean, config, unconditional_mean=unconditional_mean, device="cpu")
+    latents = torch.randn(6, 4, 2, 2, 2, generator=torch.Generator().manual_seed(10))
+    scale = 7.5
+    result = score_distillation(
+        prior, prior.encode_text(["x"]), latents, None, SdsConfig(guidance_scale=scale, t_min=200, t_max=800),
+        torch.Generator().manual_seed(11),
+    )
+    signal, sigma = (v.double().view(-1, 1, 1, 1, 1) for v in prior.schedule.scales_at(result.timesteps, torch.float64))
+    weight = 1.0 - prior.alphas_cumprod[result.timesteps].view(-1, 1, 1, 1, 1)
+    guided_mean = unconditional_mean.double() + scale * (mean.double() - unconditional_mean.double())
+    expected = weight * signal * (latents.double() - guided_mean) / sigma
+    assert len(set(result.timesteps.tolist())) > 1
+    torch.testing.assert_close(result.sds_gradient.double(), expected, rtol=2e-3, atol=2e-3)
+
+
+def test_sds_defaults_are_the_methods_values() -> None:
+    """method.md §4: t ~ U{50 … 949}, s = 50, w(t) = 1 − ᾱ_t."""
+    config = SdsConfig()
+    assert (config.t_min, config.t_max, config.guidance_scale, config.weighting) == (50, 949, 50.0, "1-alphas_cumprod")
+
+
+def test_flow_gradient_is_weighted_by_w_of_t_like_sds() -> None:
+    """g_flow = w(t) (ε̂_c(final) − ε̂_c(pose)) with the shared t and ε: for the exact denoiser,
+    ε* is linear in z_t with slope σ/v (v = α² s² + σ²), so g_flow = w(t) σ α (z_f − z_p) / v."""
+    data_std = 0.5
+    prior = AnalyticGaussianPrior(torch.zeros(1, 4, 1, 2, 2), AnalyticGaussianConfig(data_std=data_std), device="cpu")
+    final = torch.full((5, 4, 1, 2, 2), 0.6)
+    pose = torch.full((5, 4, 1, 2, 2), -0.2)
+    result = score_distillation(prior, prior.encode_text(["x"]), final, pose, SdsConfig(), torch.Generator().manual_seed(12))
+    assert result.flow_gradient is not None
+    signal, sigma = (v.view(-1, 1, 1, 1, 1) for v in prior.schedule.scales_at(result.timesteps, torch.float64))
+    weight = 1.0 - prior.alphas_cumprod[result.timesteps].view(-1, 1, 1, 1, 1)
+    expected = weight * sigma * signal * (final.double() - pose.double()) / (signal**2 * data_std**2 + sigma**2)
+    torch.testing.assert_close(result.flow_gradient.double(), expected, rtol=1e-4, atol=1e-6)
+
+
 def test_one_batched_prior_call_with_three_or_two_samples() -> None:
     prior = CountingPrior(torch.zeros(1, 4, 1, 1, 1), device="cpu")
     text = prior.encode_text(["x"])

@@ -1,0 +1,287 @@
+"""`flexiclip bench --gpu`: the real prior architectures at full size, timed in the project's own loop.
+
+For each supported prior (a `GPU_PRIORS` hook): build its real architecture with random weights
+(random weights cost the real FLOPs), save it in its diffusers layout, load it back through the
+project's own loader (``load_prior(spec)``), then time the project's optimisation on the sample
+human at paper settings for each preset:
+
+- ``ms_per_iteration``: wall time of back-to-back iterations, synchronised only before and after
+  (what a clip costs); ``min_per_clip``: that × the preset's iterations;
+- ``peak_memory_gib``: the device's peak allocation over the preset (CUDA), or the process's
+  peak resident set (CPU, where it includes everything loaded before);
+- ``stage_ms.*``: a second pass with the device synchronised around every stage (medians);
+- ``tflop_per_iter``: FLOPs of one real iteration counted by `FlopCounterMode` (matmuls,
+  convolutions, attention; element-wise work uncounted), ``achieved_tflops`` = it / the time;
+  for ModelScope at full size also bench/flops.py's count (``flops_py_tflop_per_iter``).
+
+``--size tiny`` builds the tiny test architecture instead, so a CPU run proves the whole path
+(save → load through the loader → timed iterations → JSON) without 1.4 B parameters. The run
+keeps to ``--time-limit`` seconds: it stops timing a preset early (reporting how many iterations
+it timed) and skips what does not fit (listed under ``skipped``). Needs torch, diffusers,
+transformers (tokenizer/text encoder) and the project's modules; the geometry side needs cairo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from flexiclip_core.registry import Registry
+
+log = logging.getLogger(__name__)
+
+SIZES: tuple[str, ...] = ("full", "tiny")
+PRESETS: tuple[str, ...] = ("flexiclip", "aniclipart")
+PROMPT = "a person dancing"
+
+SavePrior = Callable[[Path, str, torch.device], str]
+"""A per-prior hook: ``(empty folder, size, device to build on) -> prior spec`` that writes the
+prior's architecture at ``size`` with random weights into the folder, in the layout its loader
+reads, and returns the spec (``NAME:FOLDER``) that loads it through `load_prior`."""
+
+GPU_PRIORS: Registry[SavePrior] = Registry("GPU benchmark prior")
+"""Priors the GPU benchmark builds; a new real prior registers its hook here."""
+
+
+def clip_text_config(size: str, vocab_size: int) -> dict[str, Any]:
+    """CLIPTextModel settings: OpenCLIP ViT-H's text tower at full size (ModelScope's encoder).
+
+    The vocabulary is the byte-level test tokenizer's (text encoding runs once per prompt and is
+    not timed, so the 49 408-token table would only cost disk)."""
+    if size == "full":
+        return {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23, "num_attention_heads": 16,
+                "hidden_act": "gelu", "projection_dim": 1024, "vocab_size": vocab_size, "max_position_embeddings": 77}
+    raise ValueError(f"no text encoder settings for size {size!r}")
+
+
+@GPU_PRIORS.register("modelscope")
+def save_modelscope(directory: Path, size: str, device: torch.device) -> str:
+    """text-to-video-ms-1.7b's architecture (bench/flops.py's configs) with random weights.
+
+    Built on ``device`` (random init of 1.4 B parameters is seconds there) and saved in float16,
+    the dtype the loader runs the UNet in on CUDA (the VAE is cast to its own dtype on load)."""
+    from flexiclip_core.guidance.tiny import build_byte_level_tokenizer, save_tiny_pipeline
+
+    if size == "tiny":
+        save_tiny_pipeline(directory)
+        return f"modelscope:{directory}"
+    import diffusers
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from bench.flops import MODELSCOPE_UNET_CONFIG, MODELSCOPE_VAE_CONFIG
+
+    tokenizer = build_byte_level_tokenizer()
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    with torch.device(device):
+        unet = UNet3DConditionModel(**MODELSCOPE_UNET_CONFIG).to(dtype)
+        vae = AutoencoderKL(**MODELSCOPE_VAE_CONFIG)
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                **clip_text_config(size, len(tokenizer)),
+                bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        ).to(dtype)
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        clip_sample=False, set_alpha_to_one=False, prediction_type="epsilon",
+    )
+    for name, component in {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer,
+                            "scheduler": scheduler}.items():
+        component.save_pretrained(directory / name)
+    index = {
+        "_class_name": "TextToVideoSDPipeline",
+        "_diffusers_version": diffusers.__version__,
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet3DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (directory / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return f"modelscope:{directory}"
+
+
+def _synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_memory_gib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+def count_step_flops(animator) -> float:
+    """TFLOP of one iteration of ``animator`` (it advances the optimisation by that step)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        animator.step_on_device()
+    return counter.get_total_flops() / 1e12
+
+
+def time_preset(prior, method: str, device: torch.device, *, repeats: int, warmup: int, stage_repeats: int,
+                deadline: float) -> dict[str, Any]:
+    """Figures of one preset on the sample human (see the module docstring)."""
+    from bench.iteration import _human
+    from flexiclip_core.optimize import ClipAnimator, preset
+
+    config = preset(method)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    animator = ClipAnimator(*_human(), prior, PROMPT, config, device=device)
+    figures: dict[str, Any] = {"tflop_per_iter": count_step_flops(animator)}
+    for _ in range(warmup):
+        animator.step_on_device()
+    _synchronise(device)
+
+    timed = 0
+    started = time.perf_counter()
+    while timed < repeats and (timed == 0 or time.perf_counter() < deadline):
+        total, _ = animator.step_on_device()
+        timed += 1
+    _synchronise(device)
+    ms = (time.perf_counter() - started) * 1000.0 / timed
+    figures.update({
+        "iterations_timed": timed,
+        "ms_per_iteration": ms,
+        "min_per_clip": ms * config.iterations / 60_000.0,
+        "achieved_tflops": figures["tflop_per_iter"] / (ms / 1000.0),
+        "loss_finite": bool(torch.isfinite(total).item()),
+    })
+
+    stages: dict[str, list[float]] = defaultdict(list)
+
+    @contextmanager
+    def synchronised_timer(name: str):
+        _synchronise(device)
+        begun = time.perf_counter()
+        yield
+        _synchronise(device)
+        stages[name].append((time.perf_counter() - begun) * 1000.0)
+
+    animator.stage_timer = synchronised_timer
+    staged = 0
+    while staged < stage_repeats and time.perf_counter() < deadline:
+        animator.step_on_device()
+        staged += 1
+    figures["stage_iterations"] = staged
+    for name, values in stages.items():
+        figures[f"stage_ms.{name}"] = statistics.median(values) * len(values) / staged
+    figures["peak_memory_gib"] = _peak_memory_gib(device)
+    return figures
+
+
+def run(
+    size: str = "full",
+    *,
+    priors: list[str] | None = None,
+    presets: tuple[str, ...] = PRESETS,
+    device: str | None = None,
+    repeats: int = 20,
+    warmup: int = 3,
+    stage_repeats: int = 5,
+    time_limit_s: float = 480.0,
+    compile_prior: bool = False,
+    weights_dir: str | None = None,
+) -> dict[str, Any]:
+    """Flat figures ``gpu.<prior>.<preset>.<figure>`` plus what ran where; see the module docstring."""
+    from flexiclip_core.guidance import default_device, load_prior
+    from flexiclip_core.guidance.compile import compile_prior as compile_denoiser
+
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    deadline = time.perf_counter() + time_limit_s
+    target = torch.device(device) if device else default_device()
+    figures: dict[str, Any] = {
+        "gpu.size": size,
+        "gpu.device": torch.cuda.get_device_name(target) if target.type == "cuda" else "cpu",
+        "gpu.torch_version": torch.__version__,
+        "gpu.compile_prior": compile_prior,
+    }
+    skipped: list[str] = []
+    for name in priors or GPU_PRIORS.names():
+        save = GPU_PRIORS.get(name)
+        folder = Path(tempfile.mkdtemp(prefix=f"flexiclip-gpu-bench-{name}-", dir=weights_dir))
+        try:
+            started = time.perf_counter()
+            spec = save(folder, size, target)
+            if target.type == "cuda":
+                torch.cuda.empty_cache()
+            figures[f"gpu.{name}.build_and_save_s"] = time.perf_counter() - started
+            started = time.perf_counter()
+            prior = load_prior(spec, device=target)
+            figures[f"gpu.{name}.load_s"] = time.perf_counter() - started
+            if compile_prior:
+                compile_denoiser(prior)
+            for method in presets:
+                if time.perf_counter() >= deadline:
+                    skipped.append(f"{name}.{method}")
+                    continue
+                for key, value in time_preset(prior, method, target, repeats=repeats, warmup=warmup,
+                                              stage_repeats=stage_repeats, deadline=deadline).items():
+                    figures[f"gpu.{name}.{method}.{key}"] = value
+            if name == "modelscope" and size == "full":
+                from bench.flops import run as count_flops
+
+                counted = count_flops()
+                figures["gpu.modelscope.flexiclip.flops_py_tflop_per_iter"] = counted["sds_tflop_per_iter_modelscope"]
+                figures["gpu.modelscope.aniclipart.flops_py_tflop_per_iter"] = counted[
+                    "sds_tflop_per_iter_modelscope_aniclipart"
+                ]
+            del prior
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    figures["gpu.skipped"] = skipped
+    figures["gpu.seconds"] = time_limit_s - (deadline - time.perf_counter())
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gpu", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--size", choices=SIZES, default="full")
+    parser.add_argument("--prior", action="append", dest="priors", help="only these priors (repeatable)")
+    parser.add_argument("--preset", action="append", dest="presets", help="only these presets (repeatable)")
+    parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--stage-repeats", type=int, default=5)
+    parser.add_argument("--time-limit", type=float, default=480.0, help="seconds for the whole run")
+    parser.add_argument("--compile-prior", action="store_true", help="torch.compile the denoiser first")
+    parser.add_argument("--weights-dir", default=None, help="where the temporary layouts go (default: $TMPDIR)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    figures = run(
+        args.size, priors=args.priors, presets=tuple(args.presets or PRESETS), device=args.device,
+        repeats=args.repeats, warmup=args.warmup, stage_repeats=args.stage_repeats, time_limit_s=args.time_limit,
+        compile_prior=args.compile_prior, weights_dir=args.weights_dir,
+    )
+    if args.json:
+        print(json.dumps(figures, indent=2, sort_keys=True))
+    else:
+        for key, value in figures.items():
+            print(f"{key:60s} {value:12.3f}" if isinstance(value, float) else f"{key:60s} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

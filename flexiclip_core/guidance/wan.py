@@ -1,0 +1,669 @@
+"""Wan2.1-T2V-1.3B (Apache-2.0) as a prior: flow-velocity transformer, causal video VAE, UMT5 text.
+
+Where the weights come from, in order: an explicit folder (``--prior wan:PATH``), the
+``FLEXICLIP_WAN_MODEL`` environment variable, then an already-populated Hugging Face cache
+(``HF_HUB_CACHE`` or ``HF_HOME``/hub) holding ``Wan-AI/Wan2.1-T2V-1.3B-Diffusers``
+(``models--…/snapshots/<rev>/``). Nothing is downloaded and no hub client is asked: the
+folders are read from disk with ``local_files_only``. Missing parts raise `PriorUnavailable`
+naming each one and how to provide it.
+
+How the model maps onto score distillation (docs/priors.md):
+- it predicts the flow velocity v ≈ ε − z₀ for z_σ = (1 − σ) z₀ + σ ε (``prediction_type="flow"``)
+  and is conditioned on T·σ; the training-timestep index t ∈ {0 … 999} maps to the shifted
+  σ_t of `shifted_flow_sigmas` with the shift of the folder's ``scheduler_config.json``;
+- its VAE is causal in time (``frame_encoding="causal_video"``): videos of N = 4k + 1 frames are
+  encoded in one call into k + 1 latent frames, normalised per channel with the VAE config's
+  ``latents_mean`` / ``latents_std``;
+- its UMT5-XXL text encoder (about 5.7 B parameters) is larger than the transformer: it is loaded
+  only when a prompt is not in the on-disk embedding cache, on the CPU by default, and released
+  after encoding, so the accelerator holds only the transformer and the VAE.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from flexiclip_core.errors import ConfigError, PriorUnavailable
+from flexiclip_core.guidance.base import (
+    NOT_APPLICABLE_LICENCE,
+    PRIORS,
+    NoiseSchedule,
+    TextEmbeddings,
+    VideoPrior,
+    default_device,
+    shifted_flow_sigmas,
+)
+from flexiclip_core.guidance.modelscope import _cached_snapshot, hub_cache_dir
+
+log = logging.getLogger(__name__)
+
+WAN_REPO_ID = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+WAN_LICENCE = "Apache-2.0"
+WAN_MODEL_ENV_VAR = "FLEXICLIP_WAN_MODEL"
+CACHE_ENV_VAR = "FLEXICLIP_CACHE"
+"""Folder for derived data (text embeddings, the wan-tiny weights); default: the system temp dir."""
+WAN_MAX_TEXT_TOKENS = 512
+"""WanPipeline's ``max_sequence_length``: embeddings are [512, 4096], zero past each prompt."""
+WAN_REFERENCE_PIXELS = 480 * 832
+"""Frame size the scheduler's flow_shift is tuned for (WanPipeline's default 480×832)."""
+WAN_1_3B_TRANSFORMER: dict[str, Any] = {
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 12,
+    "attention_head_dim": 128,
+    "in_channels": 16,
+    "out_channels": 16,
+    "text_dim": 4096,
+    "freq_dim": 256,
+    "ffn_dim": 8960,
+    "num_layers": 30,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "eps": 1e-6,
+}
+"""transformer/config.json of Wan2.1-T2V-1.3B (dim 1536 = 12 × 128; the original repo's config)."""
+WAN_TINY_DESCRIPTION = "wan-tiny random-weight test prior (Wan diffusers classes at toy size; motion is untrained)"
+WEIGHT_SUFFIXES: tuple[str, ...] = (".safetensors", ".bin")
+COMPONENTS: dict[str, str] = {
+    "transformer": "diffusion_pytorch_model",
+    "vae": "diffusion_pytorch_model",
+    "text_encoder": "model",
+}
+"""Weighted components of the Wan diffusers layout and the stem of their weight files."""
+
+HOW_TO_PROVIDE = (
+    f"Wan2.1-T2V-1.3B is licensed {WAN_LICENCE}; nothing is downloaded at run time. Fetch it once, e.g. "
+    f"`hf download {WAN_REPO_ID} --local-dir DIR` (diffusers layout: model_index.json, transformer/, vae/, "
+    "text_encoder/, tokenizer/, scheduler/), then pass `--prior wan:DIR` or set "
+    f"{WAN_MODEL_ENV_VAR}=DIR, or pre-populate the Hugging Face cache (HF_HOME / HF_HUB_CACHE) with that "
+    "repository."
+)
+
+DtypeName = Literal["auto", "bfloat16", "float16", "float32"]
+
+
+@dataclass(frozen=True)
+class WanPriorConfig:
+    """Where and how to load Wan2.1-T2V (or any model in the WanPipeline diffusers layout)."""
+
+    path: str | None = None
+    """Local diffusers folder; None: $FLEXICLIP_WAN_MODEL, then the Hugging Face cache."""
+    dtype: DtypeName = "auto"
+    """Transformer and VAE dtype; auto: bfloat16 on CUDA, float32 on CPU."""
+    text_encoder_device: str = "cpu"
+    """Where UMT5 runs when a prompt is not cached: "cpu" (default; the accelerator never holds
+    it) or a device such as "cuda" (faster, then released when ``keep_text_encoder`` is False)."""
+    text_encoder_dtype: DtypeName = "auto"
+    """auto: bfloat16 on CUDA, float32 on CPU (UMT5-XXL in fp32 needs about 23 GB of RAM)."""
+    keep_text_encoder: bool = False
+    """Keep UMT5 loaded between prompts; False frees it after each `encode_text` that needed it."""
+    text_cache_dir: str | None = None
+    """Embedding cache; None: $FLEXICLIP_CACHE/text-embeddings (system temp dir when unset)."""
+    max_text_tokens: int = WAN_MAX_TEXT_TOKENS
+    """Tokens per prompt (WanPipeline: 512, zero-padded past each prompt's length)."""
+    timestep_shift: float | None = None
+    """σ shift of the timestep schedule; None: the scheduler config's flow_shift (tuned for
+    480×832 frames) rescaled to ``frame_size`` by √(pixels / (480·832)), as SD3's
+    resolution-dependent shift (docs/priors.md): 3 → 1.22 for 256² frames."""
+    frame_size: tuple[int, int] = (256, 256)
+    """Height, width of the frames score distillation renders (the training renderer's size)."""
+
+
+def cache_root() -> Path:
+    """$FLEXICLIP_CACHE, else <system temp>/flexiclip-cache (read now, not at import)."""
+    return Path(os.environ.get(CACHE_ENV_VAR) or Path(tempfile.gettempdir()) / "flexiclip-cache")
+
+
+def _weight_problems(folder: Path, stem: str) -> list[str]:
+    """What the weights of one component lack: none found, or shards named by an index but absent."""
+    indexes = [path for suffix in WEIGHT_SUFFIXES for path in folder.glob(f"{stem}{suffix}.index*.json")]
+    for index in indexes:
+        try:
+            shards = set(json.loads(index.read_text())["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError):
+            return [f"{folder.name}/{index.name} (unreadable shard index)"]
+        absent = sorted(shard for shard in shards if not (folder / shard).is_file())
+        if absent:
+            return [f"{folder.name}/ weight shards {', '.join(absent)}"]
+        return []
+    if any(any(folder.glob(f"{stem}*{suffix}")) for suffix in WEIGHT_SUFFIXES):
+        return []
+    return [f"{folder.name}/ weights ({stem}*.safetensors)"]
+
+
+def missing_parts(root: Path) -> list[str]:
+    """What a WanPipeline diffusers folder lacks (empty when complete), one entry per part."""
+    missing: list[str] = []
+    for name, stem in COMPONENTS.items():
+        folder = root / name
+        if not (folder / "config.json").is_file():
+            missing.append(f"{name}/config.json")
+        if folder.is_dir():
+            missing.extend(_weight_problems(folder, stem))
+        else:
+            missing.append(f"{name}/ weights ({stem}*.safetensors)")
+    if not (root / "scheduler" / "scheduler_config.json").is_file():
+        missing.append("scheduler/scheduler_config.json")
+    tokenizer = root / "tokenizer"
+    if not ((tokenizer / "tokenizer.json").is_file() or (tokenizer / "spiece.model").is_file()):
+        missing.append("tokenizer/ (tokenizer.json or spiece.model)")
+    return missing
+
+
+def resolve_wan_directory(path: str | Path | None = None) -> tuple[Path, str]:
+    """(folder holding the weights, what it is: path or repo id@commit); `PriorUnavailable` if none."""
+    explicit = [(Path(path).expanduser(), "--prior wan:PATH")] if path else []
+    if not explicit and os.environ.get(WAN_MODEL_ENV_VAR):
+        explicit = [(Path(os.environ[WAN_MODEL_ENV_VAR]).expanduser(), f"${WAN_MODEL_ENV_VAR}")]
+    for root, origin in explicit:
+        if not root.is_dir():
+            raise PriorUnavailable(f"prior 'wan': {origin} = {root} is not a directory. {HOW_TO_PROVIDE}")
+        missing = missing_parts(root)
+        if missing:
+            raise PriorUnavailable(
+                f"prior 'wan': {origin} = {root} is not a complete WanPipeline folder "
+                f"(missing: {'; '.join(missing)}). {HOW_TO_PROVIDE}"
+            )
+        return root.resolve(), str(root.resolve())
+    cache = hub_cache_dir()
+    snapshot = _cached_snapshot(cache, WAN_REPO_ID)
+    if snapshot is not None:
+        root, commit = snapshot
+        missing = missing_parts(root)
+        if missing:
+            raise PriorUnavailable(
+                f"prior 'wan': the cached snapshot {root} of {WAN_REPO_ID} is incomplete "
+                f"(missing: {'; '.join(missing)}). {HOW_TO_PROVIDE}"
+            )
+        return root, f"{WAN_REPO_ID}@{commit}"
+    raise PriorUnavailable(
+        f"prior 'wan': no weights found (no path given, ${WAN_MODEL_ENV_VAR} unset, nothing cached under "
+        f"{cache}). {HOW_TO_PROVIDE}"
+    )
+
+
+def wan_configured() -> bool:
+    """Whether Wan weights are configured here ($FLEXICLIP_WAN_MODEL set or a cached snapshot),
+    complete or not: `--prior auto` then uses (or fails on) Wan and never falls back to a
+    non-commercial model."""
+    return bool(os.environ.get(WAN_MODEL_ENV_VAR)) or _cached_snapshot(hub_cache_dir(), WAN_REPO_ID) is not None
+
+
+def flow_shift_from_scheduler(root: Path) -> tuple[float, int]:
+    """(timestep shift, training timesteps) from ``scheduler/scheduler_config.json``.
+
+    The Diffusers repackaging ships UniPCMultistepScheduler with ``use_flow_sigmas`` and
+    ``flow_shift``; FlowMatchEulerDiscreteScheduler names it ``shift``. Anything else is not a
+    flow-matching model this prior can drive.
+    """
+    path = root / "scheduler" / "scheduler_config.json"
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PriorUnavailable(f"prior 'wan': cannot read {path}: {exc}. {HOW_TO_PROVIDE}") from exc
+    name = config.get("_class_name")
+    steps = int(config.get("num_train_timesteps", 1000))
+    if name == "FlowMatchEulerDiscreteScheduler":
+        return float(config.get("shift", 1.0)), steps
+    if config.get("use_flow_sigmas") and config.get("prediction_type") == "flow_prediction":
+        return float(config.get("flow_shift", 1.0)), steps
+    raise PriorUnavailable(
+        f"prior 'wan': {path} describes {name} without flow sigmas / flow prediction; "
+        "expected a flow-matching scheduler (UniPC with use_flow_sigmas, or FlowMatchEulerDiscreteScheduler)"
+    )
+
+
+def _dtype(name: DtypeName, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, name)
+
+
+def _fingerprint(folder: Path) -> str:
+    """Names, sizes and modification times of a folder's files (what identifies its weights)."""
+    entries = sorted(
+        (path.relative_to(folder).as_posix(), path.stat().st_size, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+        if path.is_file()
+    )
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+
+
+class TextEmbeddingCache:
+    """Prompt embeddings on disk, one file per (text model, prompt, token budget).
+
+    Files hold only the prompt's own tokens [L_prompt, D] (float32); the zero padding to the
+    token budget is restored on load, as WanPipeline zeroes it.
+    """
+
+    def __init__(self, folder: Path, model_key: str) -> None:
+        self.folder = folder
+        self.model_key = model_key
+
+    def path(self, prompt: str, max_tokens: int) -> Path:
+        key = json.dumps({"model": self.model_key, "prompt": prompt, "max_tokens": max_tokens}, sort_keys=True)
+        return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()}.pt"
+
+    def load(self, prompt: str, max_tokens: int) -> Tensor | None:
+        path = self.path(prompt, max_tokens)
+        if not path.is_file():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError) as exc:  # a torn or foreign file: re-encode
+            log.warning("ignoring unreadable cached text embedding %s: %s", path, exc)
+            return None
+
+    def save(self, prompt: str, max_tokens: int, embedding: Tensor) -> None:
+        path = self.path(prompt, max_tokens)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(handle)
+        try:
+            torch.save(embedding.detach().float().cpu().contiguous(), temporary)
+            os.replace(temporary, path)  # atomic: parallel workers never read a partial file
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+
+
+def _frozen(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """On ``device``, eval mode, no grad; the dtype was set by ``from_pretrained``, which keeps
+    the modules Wan marks fp32-only (norms, rotary and time embeddings) in fp32."""
+    return module.to(device=device).eval().requires_grad_(False)
+
+
+class WanPrior(VideoPrior):
+    """A WanPipeline folder (Wan2.1-T2V-1.3B) as a flow-prediction prior with a causal video VAE."""
+
+    prediction_type = "flow"
+    frame_encoding = "causal_video"
+
+    def __init__(
+        self,
+        config: WanPriorConfig = WanPriorConfig(),
+        device: torch.device | str | None = None,
+        *,
+        name: str = "wan",
+        description: str | None = None,
+        is_trained: bool = True,
+        licence: str = WAN_LICENCE,
+    ) -> None:
+        root, origin = resolve_wan_directory(config.path)  # before the slow imports: fail fast
+        from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+        self.config = config
+        self.name = name
+        self.is_trained = is_trained
+        self.licence = licence
+        self.device = torch.device(device) if device is not None else default_device()
+        self.dtype = _dtype(config.dtype, self.device)
+        self.weights_directory = root
+        self.identifier = f"{name}:{origin}"
+        self.description = description or f"Wan2.1-T2V ({origin}; licence {licence})"
+        shift, steps = flow_shift_from_scheduler(root)
+        self.scheduler_shift = shift
+        if config.timestep_shift is not None:
+            self.timestep_shift = float(config.timestep_shift)
+        else:
+            pixels = config.frame_size[0] * config.frame_size[1]
+            self.timestep_shift = shift * (pixels / WAN_REFERENCE_PIXELS) ** 0.5
+        self.schedule = NoiseSchedule.rectified_flow(shifted_flow_sigmas(steps, self.timestep_shift))
+        log.info("loading %s from %s (%s, %s, shift %.2f)", name, origin, self.dtype, self.device, self.timestep_shift)
+        try:
+            transformer = WanTransformer3DModel.from_pretrained(
+                root, subfolder="transformer", torch_dtype=self.dtype, local_files_only=True
+            )
+            vae = AutoencoderKLWan.from_pretrained(root, subfolder="vae", torch_dtype=self.dtype, local_files_only=True)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise PriorUnavailable(f"prior {name!r}: cannot load {origin}: {exc}. {HOW_TO_PROVIDE}") from exc
+        # Never differentiated: the transformer runs forward only, the VAE is differentiated
+        # w.r.t. its input only (method.md §4).
+        self.transformer = _frozen(transformer, self.device)
+        self.vae = _frozen(vae, self.device)
+        self.latent_channels = int(self.vae.config.z_dim)
+        self.latent_scale = int(self.vae.config.scale_factor_spatial)
+        self.temporal_compression = int(self.vae.config.scale_factor_temporal)
+        patch = tuple(self.transformer.config.patch_size)
+        self.frame_multiple = self.latent_scale * max(patch[1], patch[2])
+        """Frame height and width must be multiples of this (VAE stride × transformer patch)."""
+        shape = (1, self.latent_channels, 1, 1, 1)
+        self.latents_mean = torch.tensor(self.vae.config.latents_mean, dtype=torch.float32).view(shape).to(self.device)
+        self.latents_std = torch.tensor(self.vae.config.latents_std, dtype=torch.float32).view(shape).to(self.device)
+        self.text_width = int(self.transformer.config.text_dim)
+        self.text_cache = TextEmbeddingCache(
+            Path(config.text_cache_dir) if config.text_cache_dir else cache_root() / "text-embeddings",
+            f"{origin}#{_fingerprint(root / 'text_encoder')}#{_fingerprint(root / 'tokenizer')}",
+        )
+        self.text_encoder_loads = 0
+        """How often UMT5 was loaded (prompts found in the cache never load it)."""
+        self._text_encoder: torch.nn.Module | None = None
+        self._tokenizer: Any = None
+
+    # --- text -----------------------------------------------------------------------------
+
+    def _load_text_encoder(self) -> tuple[torch.nn.Module, Any]:
+        if self._text_encoder is None:
+            from transformers import AutoTokenizer, UMT5EncoderModel
+
+            device = torch.device(self.config.text_encoder_device)
+            dtype = _dtype(self.config.text_encoder_dtype, device)
+            root = self.weights_directory
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
+                encoder = UMT5EncoderModel.from_pretrained(root / "text_encoder", dtype=dtype, local_files_only=True)
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                raise PriorUnavailable(f"prior {self.name!r}: cannot load the text encoder of {root}: {exc}") from exc
+            vocabulary = int(encoder.config.vocab_size)
+            # transformers can return a near-empty tokenizer instead of raising (stack-notes.md);
+            # UMT5's embedding table is padded past the tokenizer's size, never below it.
+            if not 0.9 * vocabulary <= len(tokenizer) <= vocabulary:
+                raise PriorUnavailable(
+                    f"prior {self.name!r}: tokenizer in {root / 'tokenizer'} has {len(tokenizer)} tokens, the text "
+                    f"encoder's table {vocabulary}. {HOW_TO_PROVIDE}"
+                )
+            self._text_encoder = _frozen(encoder, device)
+            self._tokenizer = tokenizer
+            self.text_encoder_loads += 1
+        return self._text_encoder, self._tokenizer
+
+    def release_text_encoder(self) -> None:
+        """Free UMT5 (and its accelerator memory); it is reloaded if an uncached prompt comes."""
+        if self._text_encoder is not None:
+            device = next(self._text_encoder.parameters()).device
+            self._text_encoder = None
+            self._tokenizer = None
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    @torch.no_grad()
+    def _embed_uncached(self, prompts: list[str]) -> list[Tensor]:  # each [L_i, D] float32 on CPU
+        encoder, tokenizer = self._load_text_encoder()
+        device = next(encoder.parameters()).device
+        tokens = tokenizer(
+            prompts,
+            padding="max_length",
+            max_length=self.config.max_text_tokens,
+            truncation=True,
+            add_special_tokens=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        mask = tokens.attention_mask
+        hidden = encoder(tokens.input_ids.to(device), mask.to(device)).last_hidden_state.float().cpu()
+        return [row[: int(length)] for row, length in zip(hidden, mask.gt(0).sum(dim=1))]
+
+    def prompt_embeddings(self, prompts: list[str]) -> Tensor:  # [P, L, D] float32 on the device
+        """Embeddings as WanPipeline makes them (zero past each prompt's tokens), each prompt
+        encoded at most once per cache folder."""
+        budget = self.config.max_text_tokens
+        found = {prompt: self.text_cache.load(prompt, budget) for prompt in dict.fromkeys(prompts)}
+        missing = [prompt for prompt, embedding in found.items() if embedding is None]
+        if missing:
+            try:
+                for prompt, embedding in zip(missing, self._embed_uncached(missing)):
+                    self.text_cache.save(prompt, budget, embedding)
+                    found[prompt] = embedding
+            finally:
+                if not self.config.keep_text_encoder:
+                    self.release_text_encoder()
+        padded = torch.zeros(len(prompts), budget, self.text_width)
+        for row, prompt in enumerate(prompts):
+            embedding = found[prompt]
+            if embedding is None or embedding.dim() != 2 or embedding.shape[1] != self.text_width:
+                raise PriorUnavailable(
+                    f"prior {self.name!r}: text embedding of {prompt!r} has shape "
+                    f"{None if embedding is None else tuple(embedding.shape)}, expected [L, {self.text_width}]"
+                )
+            padded[row, : embedding.shape[0]] = embedding[:budget]
+        return padded.to(self.device)
+
+    def encode_text(self, prompts: list[str], negative: list[str] | None = None) -> TextEmbeddings:
+        negatives = list(negative) if negative is not None else [""] * len(prompts)
+        if len(negatives) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(negatives)} negative prompts")
+        embedded = self.prompt_embeddings(list(prompts) + negatives)
+        count = len(prompts)
+        return TextEmbeddings(embedded[:count], embedded[count:], tuple(prompts), tuple(negatives))
+
+    # --- video ----------------------------------------------------------------------------
+
+    def encode_frames(self, frames: Tensor) -> Tensor:
+        """Frames [B, N, 3, H, W] in [0, 1], N = 4k + 1 → normalised latents [B, 16, k + 1, H/8, W/8].
+
+        All N frames of each video go through the causal VAE in one call (latent frame j sees
+        frames ≤ 4j); the posterior mean, normalised as (μ − latents_mean) / latents_std.
+        """
+        if frames.dim() != 5 or frames.shape[2] != 3:
+            raise ValueError(f"frames must be [B, N, 3, H, W], got {tuple(frames.shape)}")
+        _, count, _, height, width = frames.shape
+        self.latent_frame_count(count)
+        if height % self.frame_multiple or width % self.frame_multiple:
+            raise ConfigError(
+                f"prior {self.name!r}: frame size {height}x{width} is not a multiple of {self.frame_multiple} "
+                "(VAE stride × transformer patch)"
+            )
+        video = frames.to(device=self.device).permute(0, 2, 1, 3, 4) * 2.0 - 1.0  # [B, 3, N, H, W]
+        moments = self.vae.encode(video.to(self.dtype)).latent_dist.mean  # [B, 16, k + 1, h, w]
+        return (moments.float() - self.latents_mean) / self.latents_std
+
+    def model_timesteps(self, timesteps: Tensor) -> Tensor:  # [N] float32
+        """What the transformer is conditioned on for training-timestep indices t: T·σ_t."""
+        _, sigma = self.schedule.scales_at(timesteps, torch.float32)
+        return sigma * self.num_train_timesteps
+
+    @torch.no_grad()
+    def predict_noise(self, noisy_latents: Tensor, timesteps: Tensor, text_embeddings: Tensor) -> Tensor:
+        """Flow velocity v̂ ≈ ε − z₀ for noisy latents [N, 16, T', h, w] (float32)."""
+        output = self.transformer(
+            hidden_states=noisy_latents.to(device=self.device, dtype=self.dtype),
+            timestep=self.model_timesteps(timesteps.to(self.device)),
+            encoder_hidden_states=text_embeddings.to(device=self.device, dtype=self.dtype),
+            return_dict=False,
+        )[0]
+        return output.float()
+
+
+@PRIORS.register("wan")
+def _wan_from_spec(argument: str | None, device: torch.device | None) -> VideoPrior:
+    """``wan`` (environment / cache) or ``wan:PATH``."""
+    return WanPrior(WanPriorConfig(path=argument), device=device)
+
+
+# --- wan-tiny: the same classes at toy size, seeded, saved in the Wan layout --------------------
+
+
+@dataclass(frozen=True)
+class WanTinyConfig:
+    """Sizes of the wan-tiny test prior (real layout and classes, toy widths)."""
+
+    seed: int = 0
+    """Seed of all random weights."""
+    latent_channels: int = 16
+    """VAE z_dim = transformer in/out channels (Wan: 16)."""
+    vae_base_dim: int = 4
+    """VAE base width (Wan: 96)."""
+    vae_patch_size: int = 4
+    """VAE input patchify (Wan2.1: none): 4 × 4 pixels per position keeps the full-resolution
+    convolutions off the CPU; with two 2× stages the VAE strides 16× in space, 4× in time."""
+    transformer_heads: int = 2
+    """Attention heads (Wan 1.3B: 12)."""
+    transformer_head_dim: int = 12
+    """Per-head width (Wan: 128; divisible by 6 for the 3-axis rotary embedding)."""
+    transformer_layers: int = 2
+    """Transformer blocks (Wan 1.3B: 30)."""
+    text_width: int = 16
+    """UMT5 d_model = transformer text_dim (UMT5-XXL: 4096)."""
+    timestep_shift: float = 3.0
+    """flow_shift written into its UniPC scheduler config (the Diffusers repo's value at 480p)."""
+
+
+def build_wan_tiny_tokenizer() -> Any:
+    """A T5 (Unigram) tokenizer over single characters, built offline without any vocabulary file."""
+    from transformers import T5Tokenizer
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    pieces += [(chr(code), -2.0) for code in range(32, 127)]
+    pieces += [("▁" + chr(code), -1.0) for code in range(33, 127)]  # word-initial characters
+    return T5Tokenizer(vocab=pieces, extra_ids=0)
+
+
+def build_wan_tiny_components(config: WanTinyConfig = WanTinyConfig()) -> dict[str, Any]:
+    """Transformer, VAE, UMT5 encoder, tokenizer and scheduler of a WanPipeline at toy size (seeded)."""
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    from flexiclip_core.guidance.tiny import _fill_zero_weights
+
+    tokenizer = build_wan_tiny_tokenizer()
+    channels = config.latent_channels
+    patch = config.vae_patch_size
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        transformer = WanTransformer3DModel(
+            patch_size=(1, 2, 2),
+            num_attention_heads=config.transformer_heads,
+            attention_head_dim=config.transformer_head_dim,
+            in_channels=channels,
+            out_channels=channels,
+            text_dim=config.text_width,
+            freq_dim=16,
+            ffn_dim=2 * config.transformer_heads * config.transformer_head_dim,
+            num_layers=config.transformer_layers,
+        )
+        _fill_zero_weights(transformer)
+        torch.manual_seed(config.seed + 1)
+        vae = AutoencoderKLWan(
+            base_dim=config.vae_base_dim,
+            z_dim=channels,
+            dim_mult=[1, 1, 1],
+            num_res_blocks=1,
+            temperal_downsample=[True, True],
+            in_channels=3 * patch * patch,
+            out_channels=3 * patch * patch,
+            patch_size=patch,
+            scale_factor_spatial=4 * patch,
+            scale_factor_temporal=4,
+            latents_mean=[0.1 * ((-1) ** index) for index in range(channels)],
+            latents_std=[1.0 + 0.05 * index for index in range(channels)],
+        )
+        torch.manual_seed(config.seed + 2)
+        text_encoder = UMT5EncoderModel(
+            UMT5Config(
+                vocab_size=len(tokenizer),
+                d_model=config.text_width,
+                d_kv=4,
+                d_ff=2 * config.text_width,
+                num_layers=2,
+                num_heads=4,
+                relative_attention_num_buckets=8,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                decoder_start_token_id=tokenizer.pad_token_id,
+            )
+        )
+    scheduler = UniPCMultistepScheduler(
+        num_train_timesteps=1000,
+        prediction_type="flow_prediction",
+        use_flow_sigmas=True,
+        flow_shift=config.timestep_shift,
+    )
+    return {
+        "transformer": transformer,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "scheduler": scheduler,
+    }
+
+
+def save_wan_tiny_pipeline(
+    directory: str | Path, config: WanTinyConfig = WanTinyConfig(), *, dtype: torch.dtype = torch.float32
+) -> Path:
+    """Write wan-tiny as a WanPipeline diffusers folder (weights stored in ``dtype``)."""
+    import diffusers
+
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    for name, component in build_wan_tiny_components(config).items():
+        if isinstance(component, torch.nn.Module):
+            component = component.to(dtype)
+        component.save_pretrained(root / name)
+    index = {
+        "_class_name": "WanPipeline",
+        "_diffusers_version": diffusers.__version__,
+        "scheduler": ["diffusers", "UniPCMultistepScheduler"],
+        "text_encoder": ["transformers", "UMT5EncoderModel"],
+        "tokenizer": ["transformers", "T5Tokenizer"],
+        "transformer": ["diffusers", "WanTransformer3DModel"],
+        "vae": ["diffusers", "AutoencoderKLWan"],
+    }
+    (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return root
+
+
+def wan_tiny_directory(config: WanTinyConfig = WanTinyConfig()) -> Path:
+    """wan-tiny saved once under the cache folder (keyed by its sizes and diffusers version)."""
+    import diffusers
+
+    key = hashlib.sha256(json.dumps([repr(config), diffusers.__version__]).encode()).hexdigest()[:12]
+    target = cache_root() / f"wan-tiny-{config.seed}-{key}"
+    if target.is_dir() and not missing_parts(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".wan-tiny-"))
+    save_wan_tiny_pipeline(staging, config)
+    try:
+        staging.rename(target)  # atomic; a parallel builder that won the race leaves its copy
+    except OSError:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+class WanTinyPrior(WanPrior):
+    """wan-tiny loaded by path through the real Wan loader; random weights, labelled untrained."""
+
+    def __init__(
+        self,
+        config: WanTinyConfig = WanTinyConfig(),
+        device: torch.device | str | None = None,
+        *,
+        directory: str | Path | None = None,
+        text_cache_dir: str | None = None,
+    ) -> None:
+        root = Path(directory) if directory is not None else wan_tiny_directory(config)
+        super().__init__(
+            WanPriorConfig(path=str(root), text_cache_dir=text_cache_dir),
+            device,
+            name="wan-tiny",
+            description=WAN_TINY_DESCRIPTION,
+            is_trained=False,
+            licence=NOT_APPLICABLE_LICENCE,
+        )
+        self.identifier = f"wan-tiny-random(seed={config.seed})"
+        log.warning("using the %s: results are not meaningful animations", WAN_TINY_DESCRIPTION)
+
+
+@PRIORS.register("wan-tiny")
+def _wan_tiny_from_spec(argument: str | None, device: torch.device | None) -> VideoPrior:
+    """``wan-tiny`` or ``wan-tiny:SEED``."""
+    if argument is None:
+        return WanTinyPrior(device=device)
+    try:
+        seed = int(argument)
+    except ValueError:
+        raise ConfigError(f"prior 'wan-tiny:{argument}': the argument must be an integer seed") from None
+    return WanTinyPrior(WanTinyConfig(seed=seed), device=device)

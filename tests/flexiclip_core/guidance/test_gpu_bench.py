@@ -1,0 +1,41 @@
+"""bench/gpu.py at ``--size tiny`` on a CPU: the whole GPU benchmark path without 1.4 B parameters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from bench import gpu
+from flexiclip_cli.main import app
+
+
+def test_the_tiny_run_saves_loads_through_the_loader_and_times_each_preset(caplog):
+    figures = gpu.run("tiny", device="cpu", repeats=1, warmup=0, stage_repeats=1, time_limit_s=600)
+    # Loaded through ModelScopePrior from the saved layout (it warns the layout is not 1.7b's).
+    assert "not the text-to-video-ms-1.7b architecture" in caplog.text
+    assert figures["gpu.device"] == "cpu" and figures["gpu.skipped"] == []
+    assert figures["gpu.modelscope.load_s"] > 0
+    for method, iterations in (("flexiclip", 1000), ("aniclipart", 500)):
+        prefix = f"gpu.modelscope.{method}."
+        ms = figures[prefix + "ms_per_iteration"]
+        assert ms > 0 and figures[prefix + "iterations_timed"] == 1
+        assert figures[prefix + "min_per_clip"] == pytest.approx(ms * iterations / 60_000)
+        assert figures[prefix + "tflop_per_iter"] > 0
+        assert figures[prefix + "achieved_tflops"] == pytest.approx(figures[prefix + "tflop_per_iter"] / (ms / 1000))
+        assert figures[prefix + "peak_memory_gib"] > 0 and figures[prefix + "loss_finite"]
+        for stage in ("render", "prior_encode", "prior_score", "backward", "adam"):
+            assert figures[prefix + f"stage_ms.{stage}"] > 0
+    # flexiclip runs the temporal ODE and a second (pose) video through the prior; aniclipart does not.
+    assert "gpu.modelscope.flexiclip.stage_ms.temporal_ode" in figures
+    assert "gpu.modelscope.aniclipart.stage_ms.temporal_ode" not in figures
+    assert figures["gpu.modelscope.flexiclip.tflop_per_iter"] > figures["gpu.modelscope.aniclipart.tflop_per_iter"]
+
+
+def test_the_time_limit_skips_what_does_not_fit_and_the_cli_emits_json():
+    result = CliRunner().invoke(app, ["bench", "--gpu", "--size", "tiny", "--time-limit", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output[result.output.index("{"):])
+    assert figures["gpu.size"] == "tiny"
+    assert figures["gpu.skipped"] == ["modelscope.flexiclip", "modelscope.aniclipart"]
