@@ -48,7 +48,7 @@ def temporal_jerk(vertices: np.ndarray) -> float:
 
 def animation_energy(vertices: np.ndarray) -> float:
     """Mean over t = 0 … N−2, vertices of ‖V_{t+1} − V_t‖² (px²/frame²); no wrap-around, as
-    docs/metrics.md defines it (the loop seam of a ping-pong is a held frame, and counting it
+    docs/metrics.md §2 defines it (the loop seam of a ping-pong is a held frame, and counting it
     would scale the figure by (N−1)/N). vertices: [N, V, 2]; 0 for a single frame."""
     if len(vertices) < 2:
         return 0.0
