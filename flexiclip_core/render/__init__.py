@@ -36,6 +36,7 @@ from flexiclip_core.render.final import (
     FinalRenderer,
     render_clipart,
     render_clipart_float,
+    render_document_frame,
     render_frames,
 )
 from flexiclip_core.render.torch_renderer import TorchVectorRenderer
@@ -56,5 +57,6 @@ __all__ = [
     "TrainingRendererFactory",
     "render_clipart",
     "render_clipart_float",
+    "render_document_frame",
     "render_frames",
 ]
