@@ -1,4 +1,4 @@
-"""Output formats of an animation (method.md §6): MP4, GIF, animated SVG, per-frame SVGs, poster.
+"""Output formats of an animation (docs/method.md §11): MP4, GIF, animated SVG, per-frame SVGs, poster.
 
 Raster outputs come from the exact final renderer (`render.final`) applied to the deformed
 vector shapes; vector outputs write the deformed cubic paths themselves. Every file is written
