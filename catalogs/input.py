@@ -1,6 +1,6 @@
 """The input catalog: one Parquet row per clip, validated row by row.
 
-Columns (spec/pipeline.md): required ``clip_id``, ``svg_uri``, ``prompt``; optional
+Columns (docs/pipeline.md §2): required ``clip_id``, ``svg_uri``, ``prompt``; optional
 ``keypoints`` (list of {x, y} or [x, y], SVG user units), ``skeleton`` (list of [i, j]),
 ``layers`` (JSON: list of {"name", "groups", "keypoints"}), ``seed``, ``negative_prompt``,
 ``config`` (JSON object of animation-config overrides), ``export`` (JSON object of

@@ -94,8 +94,8 @@ _TRAILING_FIELDS: list[tuple[str, pa.DataType]] = [
 OUTPUT_SCHEMA: pa.Schema = pa.schema(
     [pa.field(name, dtype) for name, dtype in _LEADING_FIELDS + _MEDIA_FIELDS + _METRIC_FIELDS + _TRAILING_FIELDS]
 )
-"""Arrow schema of the output table: pipeline.md's columns (media as ``<kind>_uri`` +
-``<kind>_sha256``), every metric column of metrics.md (float64, null when not computed),
+"""Arrow schema of the output table: the columns of docs/pipeline.md §3 (media as ``<kind>_uri`` +
+``<kind>_sha256``), every metric column of docs/metrics.md §2–4 (float64, null when not computed),
 ``prior_is_trained`` and ``warnings`` (JSON text of a list). All nullable; `OutputCatalog`
 checks that ``run_id`` and ``status`` are set and a succeeded row has an idempotency key."""
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(OUTPUT_SCHEMA.names)

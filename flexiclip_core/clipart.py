@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 
 CANVAS_SIZE = 256
-"""Side of the square working canvas, in pixels (method.md: all coordinates are 256²)."""
+"""Side of the square working canvas, in pixels (docs/method.md §1: all coordinates are 256²)."""
 
 FillRule = Literal["nonzero", "evenodd"]
 LineCap = Literal["butt", "round", "square"]

@@ -66,7 +66,7 @@ _SAFE_RUN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """How the report labels one metric column (spec/metrics.md)."""
+    """How the report labels one metric column (docs/metrics.md §2–4)."""
 
     label: str
     """Short human name."""

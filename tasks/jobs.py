@@ -2,7 +2,7 @@
 
 Pure Python (no Prefect, no Ray): the planner builds jobs on the driver, the Ray actors turn a
 job into a row, and the flow turns invalid input rows and already-done clips into rows too.
-Row dicts use the output catalog's column names (spec/pipeline.md); `finish_row` fills every
+Row dicts use the output catalog's column names (docs/pipeline.md §3); `finish_row` fills every
 column of ``catalogs.output.OUTPUT_COLUMNS`` the dict does not set with None.
 """
 

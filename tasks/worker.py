@@ -5,7 +5,7 @@ per CPU slot). Everything that goes wrong with one clip comes back as a ``failed
 actor survives it; only a dead process (OOM, killed) loses the clip in flight, and the pool
 retries that clip elsewhere.
 
-Where media goes (docs/pipeline.md, README "Running on a Ray cluster"): at start the worker
+Where media goes (docs/pipeline.md §6, README "Running on a Ray cluster"): at start the worker
 looks for the probe object the driver wrote under the output root. An ``s3://`` root must show
 it (same endpoint and bucket as the driver) and take the worker's own write, else the worker
 reports why and takes no clip. A local root that shows it is the driver's disk (or a disk

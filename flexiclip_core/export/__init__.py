@@ -1,4 +1,4 @@
-"""Output formats of an animation (method.md §6): MP4, WebM (alpha), animated WebP/APNG, GIF,
+"""Output formats of an animation (docs/method.md §11): MP4, WebM (alpha), animated WebP/APNG, GIF,
 animated SVG, Lottie, per-frame SVGs/PNGs, poster.
 
 The package root re-exports the public API; the writers live in `video`, `images`,

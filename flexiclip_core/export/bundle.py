@@ -1,4 +1,4 @@
-"""Every output of one animation into one folder, as an `ExportConfig` asks (method.md §6).
+"""Every output of one animation into one folder, as an `ExportConfig` asks (docs/method.md §11).
 
 Raster outputs come from the exact final renderer (`flexiclip_core.render`) applied to the deformed
 vector shapes, rendered once per size with a transparent background and then composited as

@@ -1,4 +1,4 @@
-"""Vector outputs as SVG: one standalone SVG per pose and a SMIL-animated SVG (method.md §6).
+"""Vector outputs as SVG: one standalone SVG per pose and a SMIL-animated SVG (docs/method.md §11).
 
 The deformed cubic paths are written as they are (M/C/Z, 3-decimal numbers), one ``<path>``
 per shape in paint order, with the shape's fill and stroke attributes; no script is needed to

@@ -1,4 +1,4 @@
-"""Exact, anti-aliased, non-differentiable rasteriser of a `Clipart` (docs/render.md, "Final renderer").
+"""Exact, anti-aliased, non-differentiable rasteriser of a `Clipart` (docs/render.md §10).
 
 Output frames are drawn from the (deformed) vector shapes with cairo, straight from the cubic
 control points — no SVG round trip — at any requested size. The same renderer is the reference
@@ -370,7 +370,7 @@ def render_document_frame(
 ) -> np.ndarray:  # uint8 [H, width, 4] straight RGBA, H from the viewport's aspect ratio
     """Rasterise ``clipart`` in its source document's own root viewport, scaled to ``width`` px
     wide — the frame ``rsvg-convert --width``/``resvg --width`` draw, so their output and this
-    one can be compared pixel for pixel (docs/render.md, "Final renderer"). Cairo only.
+    one can be compared pixel for pixel (docs/render.md §10). Cairo only.
     """
     clip = clipart.source or None
     width = _check_size(width, clip)

@@ -4,7 +4,7 @@
 256² working canvas, paint order kept, its bounding box (strokes included) fitted into
 ``[margin, size − margin]`` with the aspect ratio kept and centred.
 
-Security (pipeline.md "Untrusted SVG"):
+Security (docs/pipeline.md §8):
   - the file size is checked before anything is read (`SvgLimits.max_bytes`);
   - the XML is parsed by expat as a stream; element count and nesting depth are enforced while
     streaming, so huge or deep files stop at the first element over the limit
@@ -111,7 +111,7 @@ class ParseConfig:
     """How an SVG is normalised into the working canvas."""
 
     canvas_size: int = CANVAS_SIZE
-    """Side of the square working canvas in px (method.md: 256)."""
+    """Side of the square working canvas in px (docs/method.md §1: 256)."""
     margin_px: float = 24.0
     """Gap kept between the drawing's bounding box (strokes included) and the canvas edge; the
     box is fitted into [margin, size − margin] with its aspect ratio kept, centred."""

@@ -1,5 +1,5 @@
 """Same-document references: the id index, ``#id`` hrefs and the size of the tree once
-``<use>`` is expanded (pipeline.md "Untrusted SVG": only local references are followed)."""
+``<use>`` is expanded (docs/pipeline.md §8: only local references are followed)."""
 
 from __future__ import annotations
 
