@@ -123,12 +123,14 @@ SvgArgument = Annotated[Path, typer.Argument(help="SVG clipart file.", show_defa
 # Each of these modules keeps its heavy imports inside its commands, so --help stays fast.
 from flexiclip_cli.animate import animate  # noqa: E402
 from flexiclip_cli.bench import bench  # noqa: E402
+from flexiclip_cli.dataset import dataset_app  # noqa: E402
 from flexiclip_cli.pipeline import catalog_app, run  # noqa: E402
 from flexiclip_cli.report import report  # noqa: E402
 
 app.command("animate")(animate)
 app.command("run")(run)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(dataset_app, name="dataset")
 app.command("report")(report)
 app.command("bench")(bench)
 

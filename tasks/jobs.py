@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from flexiclip_core.export import ExportConfig
     from flexiclip_core.optimize import AnimationConfig
 
 MEDIA_OUTPUTS: dict[str, str] = {
@@ -72,6 +73,8 @@ class ClipJob:
     idempotency_key: str
     """Key of the result: a succeeded row with this key means the work is done."""
     tags: list[str] = field(default_factory=list)
+    export: ExportConfig | None = None
+    """The row's export config (None: the defaults); part of ``config_hash`` when set."""
 
     @property
     def seed(self) -> int:
@@ -101,11 +104,13 @@ def request_hash(
     skeleton: np.ndarray | None,
     layers: list[dict] | None,
     negative_prompt: str | None,
+    export: ExportConfig | None = None,
 ) -> str:
     """The ``config_hash`` column: the animation config's hash, extended by the row's rig inputs.
 
-    Keypoints, skeleton, layers and the negative prompt change the result as much as the config
-    does, so a row that sets any of them hashes them in (16 hex digits, like `config_hash()`).
+    Keypoints, skeleton, layers, the negative prompt and a non-default export config change the
+    result as much as the config does, so a row that sets any of them hashes them in (16 hex
+    digits, like `config_hash()`).
     """
     base = config.config_hash()
     extras = {
@@ -113,6 +118,7 @@ def request_hash(
         "skeleton": None if skeleton is None else np.asarray(skeleton, dtype=np.int64).tolist(),
         "layers": layers,
         "negative_prompt": negative_prompt,
+        "export": None if export is None else export.to_dict(),
     }
     if all(value is None for value in extras.values()):
         return base

@@ -217,13 +217,15 @@ class ClipWorker:
             outputs = self._animate(job, out_dir)
             row = {**base, "status": SUCCEEDED, "error_type": None, "error_message": None,
                    WORKER_NODE_KEY: self.node_id}
+            # A format the row's export config left out is not published (its columns stay null).
+            published = {kind: suffix for kind, suffix in MEDIA_OUTPUTS.items() if kind in outputs.files}
             if self.publishes == PUBLISH_TO_ROOT:
-                for kind, suffix in MEDIA_OUTPUTS.items():
+                for kind, suffix in published.items():
                     uri, digest = self.catalog.put_media(outputs.files[kind], suffix)
                     row[f"{kind}_uri"], row[f"{kind}_sha256"] = uri, digest
             else:  # the driver cannot see this node's disk: the bytes go back with the row
                 row[WORKER_MEDIA_KEY] = {kind: (Path(outputs.files[kind]).read_bytes(), suffix)
-                                         for kind, suffix in MEDIA_OUTPUTS.items()}
+                                         for kind, suffix in published.items()}
             row.update({name: _float_or_none(value) for name, value in outputs.metrics.values.items()})
             result = outputs.result
             row.update(
@@ -263,7 +265,8 @@ class ClipWorker:
             layers=job.layers,
         )
         return animate_clip(
-            request, self.prior, job.config, out_dir, device=self.device, learned_metrics=self.learned_metrics
+            request, self.prior, job.config, out_dir, device=self.device, export=job.export,
+            learned_metrics=self.learned_metrics,
         )
 
 
