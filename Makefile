@@ -1,4 +1,4 @@
-# flexiclip — the two commands a newcomer needs: `make demo` and `make test`.
+# flexiclip — the two commands a newcomer needs: `make demo` and `make test` (`make lint` before a commit).
 # Both create the virtual environment on first use (.venv), install the project with its test
 # extras and keep torch pinned to the CPU build on local disk (constraints.txt). `make test`
 # also installs chromium for the browser test where it can (root + apt-get, the script CI runs)
@@ -19,14 +19,14 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test test-fast bench corpus clean browser mutants
+.PHONY: install demo test test-fast lint bench corpus clean browser mutants
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,lint]'
 	@$(BIN)/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('torchvision') is not None)" \
 		|| { echo "torchvision is installed in $(VENV): it breaks diffusers/transformers here; remove it"; exit 1; }
 	@touch $(STAMP)
@@ -47,6 +47,13 @@ test: install corpus browser
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
+# Lint, format check and type check; read-only (scripts/lint_fix.sh applies the safe fixes).
+# mypy keeps its incremental cache in .mypy_cache: the first run takes minutes, later ones seconds.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 bench: install
 	$(BIN)/flexiclip bench
 
@@ -54,4 +61,4 @@ mutants: install
 	$(BIN)/python scripts/mutants.py $(MUTANTS_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache outputs artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache outputs artifacts

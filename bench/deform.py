@@ -19,7 +19,7 @@ import triangle
 from flexiclip_core.deform import DEFORMERS, JacobianConfig, JacobianDeformer
 
 POSES = 6
-"""Distinct poses per clip (method.md §3: Q = N / (2L) = 6)."""
+"""Distinct poses per clip (docs/method.md §6: Q = N / (2L) = 6)."""
 
 KEYPOINTS_PX = np.array(
     [

@@ -1,9 +1,11 @@
 """The input catalog: one Parquet row per clip, validated row by row.
 
-Columns (spec/pipeline.md): required ``clip_id``, ``svg_uri``, ``prompt``; optional
+Columns (docs/pipeline.md §2): required ``clip_id``, ``svg_uri``, ``prompt``; optional
 ``keypoints`` (list of {x, y} or [x, y], SVG user units), ``skeleton`` (list of [i, j]),
 ``layers`` (JSON: list of {"name", "groups", "keypoints"}), ``seed``, ``negative_prompt``,
-``config`` (JSON object of animation-config overrides), ``tags`` (list of strings). The nested
+``config`` (JSON object of animation-config overrides), ``export`` (JSON object of
+`flexiclip_core.export.ExportConfig` overrides: sizes, fps, background, formats), ``tags``
+(list of strings). The nested
 optional columns may also hold their value as a JSON string.
 
 A problem with the whole file (unreadable, not Parquet, a required column missing) raises
@@ -57,7 +59,9 @@ CLIP_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
 _CLIP_ID = re.compile(CLIP_ID_PATTERN)
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("clip_id", "svg_uri", "prompt")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("keypoints", "skeleton", "layers", "seed", "negative_prompt", "config", "tags")
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "keypoints", "skeleton", "layers", "seed", "negative_prompt", "config", "export", "tags",
+)
 
 MAX_PROMPT_CHARS = 10_000
 """Longer prompts are certainly not motion prompts (the text encoder reads 77 tokens)."""
@@ -93,6 +97,8 @@ class ClipRow:
     """Negative prompt for the prior, or None."""
     config: dict = field(default_factory=dict)
     """Validated JSON overrides of the animation config ({} if none)."""
+    export: dict = field(default_factory=dict)
+    """Validated JSON overrides of the export config ({} if none), e.g. ``{"size": 1024}``."""
     tags: list[str] = field(default_factory=list)
     """Free-form tags ([] if none)."""
 
@@ -140,7 +146,8 @@ def read_catalog(
     storage_options: dict | None = None,
     validate_config: Callable[[dict], None] | None = None,
 ) -> tuple[list[ClipRow], list[RowError]]:
-    """Read and validate the Parquet catalog at ``uri`` (local path, ``file://`` or ``s3://``).
+    """Read and validate the catalog at ``uri`` (local path, ``file://`` or ``s3://``): Parquet,
+    or CSV / JSON lines when the name ends in ``.csv`` / ``.jsonl`` (`catalogs.text_tables`).
 
     Returns the valid rows and one `RowError` per invalid row, both in file order. Raises
     `CatalogError` when the file itself cannot be used (unreadable, not Parquet, a required
@@ -149,19 +156,26 @@ def read_catalog(
     """
     import pyarrow.parquet as pq
 
+    from catalogs.text_tables import is_text_catalog, read_text_table
+
     scheme = uri_scheme(uri)
+    text = is_text_catalog(uri)
     try:
         if scheme == "s3":
             split_s3(uri)
             base = uri.rstrip("/").rsplit("/", 1)[0] + "/"
             fs = s3_filesystem(storage_options)
             with fs.open(s3_path(uri), "rb") as handle:
-                table = pq.read_table(handle)
+                table = read_text_table(handle.read(), uri) if text else pq.read_table(handle)
         elif scheme in (None, "file"):
             path = file_uri_to_path(uri) if scheme == "file" else uri
             path = os.path.abspath(path)
             base = os.path.dirname(path)
-            table = pq.read_table(path)
+            if text:
+                with open(path, "rb") as handle:
+                    table = read_text_table(handle.read(), uri)
+            else:
+                table = pq.read_table(path)
         else:
             raise CatalogError(f"catalog {uri!r}: unsupported scheme {scheme!r} (use a path, file:// or s3://)")
     except CatalogError:
@@ -169,7 +183,8 @@ def read_catalog(
     except FileNotFoundError as error:
         raise CatalogError(f"catalog {uri!r}: no such file") from error
     except Exception as error:  # pyarrow/s3fs raise many kinds; all mean "this file is unusable"
-        raise CatalogError(f"catalog {uri!r}: cannot read as Parquet: {type(error).__name__}: {error}") from error
+        kind = "CSV/JSONL" if text else "Parquet"
+        raise CatalogError(f"catalog {uri!r}: cannot read as {kind}: {type(error).__name__}: {error}") from error
     return validate_table(table, base=base, validate_config=validate_config, source=uri)
 
 
@@ -289,6 +304,7 @@ def _parse_row(
     values["seed"] = parse("seed", _parse_seed)
     values["negative_prompt"] = parse("negative_prompt", _parse_negative_prompt)
     values["config"] = parse("config", _parse_config, validate_config, default={})
+    values["export"] = parse("export", _parse_config, _validate_export, default={})
     values["tags"] = parse("tags", _parse_tags, default=[])
     return values
 
@@ -501,6 +517,8 @@ def _parse_layers(value: Any, keypoint_count: int | None) -> list[dict] | None:
 def _parse_seed(value: Any) -> int | None:
     if value is None:
         return None
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{1,19}\s*", value):
+        value = int(value)  # a CSV/JSONL catalog cell is text
     if isinstance(value, float):
         if math.isnan(value):
             return None  # pandas stores a null in an integer column as NaN
@@ -538,6 +556,12 @@ def _parse_config(value: Any, validate_config: Callable[[dict], None] | None) ->
         except Exception as error:  # the callback's errors are the row's problem, whatever their kind
             raise _Invalid(f"override rejected: {type(error).__name__}: {error}") from None
     return value
+
+
+def _validate_export(overrides: dict) -> None:
+    from flexiclip_core.export import ExportConfig
+
+    ExportConfig().with_overrides(overrides)
 
 
 def _parse_tags(value: Any) -> list[str]:

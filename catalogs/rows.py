@@ -1,5 +1,5 @@
 """One row of the output catalog, typed: `OutputRow`, its `Status`, the `MEDIA_KINDS` it publishes,
-and the one place where rows become Arrow/Delta records and back (docs/pipeline.md, "Output catalog").
+and the one place where rows become Arrow/Delta records and back (docs/pipeline.md §3).
 
 Every producer (the planner, the clip worker, the pool, the flow) builds an `OutputRow`; only
 `OutputRow.to_record` / `OutputRow.from_record` and `rows_to_table` know the column layout.
@@ -59,8 +59,6 @@ class MediaKind:
     """Key in ``ClipOutputs.files`` and prefix of the ``<name>_uri`` / ``<name>_sha256`` columns."""
     suffix: str
     """Suffix of the content-addressed object (``ROOT/media/<sha[:2]>/<sha256><suffix>``)."""
-    required: bool = True
-    """A clip without this file fails; False leaves the columns null when the export did not write it."""
 
     @property
     def uri_column(self) -> str:

@@ -41,18 +41,29 @@ def animate(
     device: Annotated[str, typer.Option(help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.")] = "auto",
     keypoints: Annotated[Path | None, typer.Option(help="JSON file with keypoints (SVG user units) and skeleton.")] = None,
     negative_prompt: Annotated[str | None, typer.Option(help="Text the motion should avoid.")] = None,
+    export_profile: Annotated[str | None, typer.Option(help="Export profile: web (default set), hd, social, app.")] = None,
+    size: Annotated[int | None, typer.Option(help="Side of the square outputs in px (default 512).")] = None,
+    extra_size: Annotated[list[int] | None, typer.Option(help="Another square size for the raster outputs, written to size_<S>/ (repeatable).")] = None,
+    fps: Annotated[float | None, typer.Option(help="Frame rate of the timed outputs (default 10).")] = None,
+    background: Annotated[str | None, typer.Option(help="transparent (default), white or #rrggbb.")] = None,
+    output_format: Annotated[list[str] | None, typer.Option("--format", help="Output kind to write (repeatable): video, webm, webp, apng, gif, svg_animation, lottie, frames, poster.")] = None,
 ) -> None:
-    """Animate one clipart from a text prompt and write video.mp4, animation.gif, animation.svg, frames/, poster.png, metrics.json, config.json."""
+    """Animate one clipart from a text prompt and write its outputs (video.mp4, video.webm, animation.webp, animation.json (Lottie), animation.gif, animation.svg, frames/, poster.png; see --format), metrics.json and config.json."""
     with refused_input_exits(svg.name):
         import numpy as np
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         from flexiclip_core.animate import ClipRequest, animate_clip
         from flexiclip_core.devices import resolve_device
+        from flexiclip_core.export import export_config_from_options
         from flexiclip_core.optimize import load_config_prior, preset
 
         if not svg.is_file():
             raise BadInput(f"file not found: {svg}")
+        # Checked before the prior loads, so a bad option costs nothing.
+        export = export_config_from_options(
+            export_profile, size=size, extra_sizes=extra_size, fps=fps, background=background, formats=output_format
+        )
         config = preset(method)
         overrides: dict = {}
         if iterations is not None:
@@ -92,6 +103,7 @@ def animate(
                 terms = " ".join(f"{k}={v:.4g}" for k, v in report.terms.items())
                 progress.update(task, completed=report.step, losses=terms)
 
-            outputs = animate_clip(request, video_prior, config, out, device=torch_device, on_step=on_step)
+            outputs = animate_clip(request, video_prior, config, out, device=torch_device, export=export,
+                                   on_step=on_step)
     for name, path in outputs.files.items():
         typer.echo(f"{name:>14}: {path}")

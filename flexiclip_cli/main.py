@@ -25,6 +25,7 @@ import typer
 from flexiclip_cli.animate import animate
 from flexiclip_cli.bench import bench
 from flexiclip_cli.common import SvgArgument, configure_logging, load_clipart, refused_input_exits
+from flexiclip_cli.dataset import dataset_app
 from flexiclip_cli.pipeline import catalog_app, run
 from flexiclip_cli.report import report as report_command
 
@@ -63,6 +64,7 @@ def main(
 app.command("animate")(animate)
 app.command("run")(run)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(dataset_app, name="dataset")
 app.command("report")(report_command)
 app.command("bench")(bench)
 
@@ -170,14 +172,33 @@ def render(
     renderer: Annotated[
         RendererChoice, typer.Option(help="final: exact cairo rasteriser; train: the differentiable training renderer.")
     ] = RendererChoice.final,
+    width: Annotated[
+        int | None, typer.Option(min=1, max=8192, help="With --document-frame: image width, px.", show_default=False)
+    ] = None,
+    document_frame: Annotated[
+        bool,
+        typer.Option(
+            "--document-frame",
+            help="Draw the SVG's own viewport (like rsvg-convert/resvg), --width px wide, not the fitted square canvas.",
+        ),
+    ] = False,
     device: Annotated[str, typer.Option(help="Training renderer's device: auto (CUDA when available), cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Render the clipart's rest pose to a PNG."""
     with refused_input_exits(svg.name):
+        if width is not None and not document_frame:
+            raise BadInput("--width applies only with --document-frame (use --size for the square canvas)")
+        if document_frame and renderer is not RendererChoice.final:
+            raise BadInput("--document-frame is drawn by the final renderer only")
         clipart = load_clipart(svg)
         from PIL import Image
 
-        if renderer is RendererChoice.final:
+        if document_frame:
+            from flexiclip_core.render import render_document_frame
+
+            frame_width = width if width is not None else round((clipart.viewport_size or clipart.document_size)[0])
+            rgba = render_document_frame(clipart, max(1, frame_width), background=background.value)
+        elif renderer is RendererChoice.final:
             from flexiclip_core.render import render_clipart
 
             rgba = render_clipart(clipart, size, background=background.value)  # uint8 [size, size, 4]

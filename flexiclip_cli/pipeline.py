@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -32,12 +33,12 @@ log = logging.getLogger("flexiclip_cli.pipeline")  # not __name__: also run as _
 SHOW_COLUMNS: tuple[str, ...] = ("clip_id", "status", "error_type", "prior", "seconds", "video_uri", "run_id")
 """Columns `catalog show` prints as a table (``--json`` prints every column)."""
 
-catalog_app = typer.Typer(name="catalog", help="Read and maintain the versioned output catalog.", no_args_is_help=True,
+catalog_app = typer.Typer(name="catalog", help="Make an input catalog from a folder; read and maintain the versioned output catalog.", no_args_is_help=True,
                           add_completion=False, pretty_exceptions_enable=False)
 
 
 def run(
-    catalog: Annotated[str, typer.Argument(help="Input catalog (Parquet): path, file:// or s3:// URI.", show_default=False)],
+    catalog: Annotated[str, typer.Argument(help="Input catalog (Parquet, or CSV / JSONL by suffix): path, file:// or s3:// URI.", show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", help="Output root: folder or s3:// URI.", show_default=False)],
     prior: Annotated[str, typer.Option(help="auto (Wan if configured, else ModelScope (non-commercial) if its weights are local, else tiny), tiny, wan, wan:PATH, wan-tiny, modelscope or modelscope:PATH.")] = "auto",
     method: Annotated[str, typer.Option(help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow.")] = "flexiclip",
@@ -196,6 +197,27 @@ def _catalog(root: str):  # -> OutputCatalog
     from catalogs.storage import storage_options_from_env
 
     return OutputCatalog(root, storage_options=storage_options_from_env() or None)
+
+
+@catalog_app.command("init")
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder of SVG files.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Catalog to write: .parquet, .csv or .jsonl.", show_default=False)],
+    prompts: Annotated[Path | None, typer.Option(help="CSV/JSONL with 'file' (or 'clip_id') and 'prompt' columns; else NAME.txt beside each SVG.")] = None,
+) -> None:
+    """Make an input catalog from a folder of SVGs and their prompts; list every file left out and why."""
+    with refused_input_exits(str(folder)):
+        from catalogs.from_folder import CATALOG_SUFFIXES, catalog_from_folder, write_catalog
+
+        if out.suffix.lower() not in CATALOG_SUFFIXES:
+            raise BadInput(f"--out {out}: unknown catalog format; use {', '.join(CATALOG_SUFFIXES)}")
+        made = catalog_from_folder(folder, out, prompts)
+        for skipped in made.skipped:
+            typer.echo(f"skipped {skipped.name}: {skipped.reason}", err=True)
+        if not made.rows:
+            raise BadInput(f"no valid clip in {folder}: nothing written")
+        write_catalog(made.rows, out)
+    typer.echo(f"{out}: {len(made.rows)} clip(s), {len(made.skipped)} file(s) skipped")
 
 
 @catalog_app.command("history")

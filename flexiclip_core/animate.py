@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from flexiclip_core.export import ExportConfig, composite_over_white, export_animation, write_text_atomic
+from flexiclip_core.export import FORMATS, ExportConfig, composite_over_white, export_animation, write_text_atomic
+from flexiclip_core.export.arrays import write_motion_arrays
 from flexiclip_core.render import render_frames
 from flexiclip_core.guidance import VideoPrior
 from flexiclip_core.learned_metrics import LearnedMetrics
@@ -35,9 +36,10 @@ from flexiclip_core.svg import ParseConfig, parse_svg
 
 log = logging.getLogger(__name__)
 
-OUTPUT_KINDS: tuple[str, ...] = ("video", "gif", "svg_animation", "frames", "poster", "metrics", "config")
-"""Keys of `ClipOutputs.files`: video.mp4, animation.gif, animation.svg, frames/, poster.png,
-metrics.json, config.json in the output folder."""
+OUTPUT_KINDS: tuple[str, ...] = (*FORMATS, "motion", "metrics", "config")
+"""Possible keys of `ClipOutputs.files`: the media kinds the `ExportConfig` asks for (see
+`flexiclip_core.export.OUTPUT_NAMES`; ``<kind>@<S>`` for extra sizes), then motion.npz (the
+per-frame arrays, `flexiclip_core.export.arrays`), metrics.json and config.json, always written."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,14 @@ def animate_clip(
     )
     result = optimise(animator, on_step=on_step, execution=execution)
 
-    files = export_animation(clipart, result.frame_points, out, config=export or ExportConfig())
+    export = export or ExportConfig()
+    files = export_animation(clipart, result.frame_points, out, config=export)
+    files["motion"] = write_motion_arrays(
+        out / "motion.npz", frame_points=result.frame_points, frame_keypoints=result.frame_keypoints,
+        frame_vertices=result.frame_vertices, rest_points=clipart.control_points(), rest_keypoints=rig.keypoints,
+        rest_vertices=result.mesh.vertices, bones=rig.bones, faces=result.mesh.faces,
+        canvas_to_document=clipart.canvas_to_document, clip=clip_id,
+    )
     frames_rgba = render_frames(
         clipart, result.frame_points, size=clipart.canvas_size, background="transparent", renderer=config.final_renderer
     )
@@ -132,6 +141,7 @@ def animate_clip(
     provenance = {
         "clip_id": clip_id,
         "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
         "prior": prior.name,
         "prior_is_trained": prior.is_trained,
         "prior_licence": prior.licence,
@@ -146,7 +156,8 @@ def animate_clip(
     files["config"] = _write_json(
         out / "config.json",
         {**provenance, "method": config.method, "config_hash": config.config_hash(), "config": config.to_dict(),
-         "keypoints": rig.keypoints.tolist(), "bones": rig.bones.tolist(), "rig_source": rig.source},
+         "keypoints": rig.keypoints.tolist(), "bones": rig.bones.tolist(), "rig_source": rig.source,
+         "export": export.to_dict()},
     )
     log.info("clip %s animated in %.1f s with prior %s", clip_id, result.seconds, prior.name)
     return ClipOutputs(files=files, metrics=report, result=result)

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 
 CANVAS_SIZE = 256
-"""Side of the square working canvas, in pixels (method.md: all coordinates are 256²)."""
+"""Side of the square working canvas, in pixels (docs/method.md §1: all coordinates are 256²)."""
 
 FillRule = Literal["nonzero", "evenodd"]
 LineCap = Literal["butt", "round", "square"]
@@ -116,6 +116,12 @@ class Clipart:
     """float64 [3, 3] affine map from canvas px back to the document's user units."""
     document_size: tuple[float, float] = (float(CANVAS_SIZE), float(CANVAS_SIZE))
     """Width and height of the source document in user units (its viewBox, else width/height)."""
+    document_to_viewport: np.ndarray = field(default_factory=lambda: np.eye(3))
+    """float64 [3, 3] affine map from the document's user units to its root viewport (px): the
+    viewBox/preserveAspectRatio mapping; identity without a viewBox."""
+    viewport_size: tuple[float, float] | None = None
+    """Width and height of the root viewport in px (the page a viewer shows); None: same as
+    ``document_size``."""
     canvas_size: int = CANVAS_SIZE
     warnings: tuple[ParseWarning, ...] = ()
     source: str = ""

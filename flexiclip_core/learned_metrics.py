@@ -1,4 +1,4 @@
-"""Learned per-clip metrics (spec/metrics.md): ``clip_identity``, ``text_alignment``, ``identity_lpips``.
+"""Learned per-clip metrics (docs/metrics.md §4): ``clip_identity``, ``text_alignment``, ``identity_lpips``.
 
 Each needs weights from a LOCAL path (or an already-populated Hugging Face cache); nothing is
 ever downloaded (`from_pretrained(..., local_files_only=True)`, no hub call). Without weights a

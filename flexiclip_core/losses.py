@@ -1,4 +1,4 @@
-"""Losses of method.md §4 besides the prior's own terms (those come from `guidance`).
+"""Losses of docs/method.md §9 besides the prior's own terms (those come from `guidance`).
 
 Total: L = L_SDS(final) + λ_flow (L_flow,score + L_flow,jacobian) + w_skel L_skel.
 """
@@ -10,7 +10,7 @@ from torch import Tensor
 
 
 def skeleton_loss(keypoints: Tensor, bones: Tensor, rest_lengths: Tensor) -> Tensor:
-    """Σ_q mean over bones of (‖p_q(a) − p_q(b)‖ − ℓ⁰_ab)² (method.md §4).
+    """Σ_q mean over bones of (‖p_q(a) − p_q(b)‖ − ℓ⁰_ab)² (docs/method.md §9).
 
     keypoints [Q, K, 2] px; bones [B, 2] long; rest_lengths [B] px. Zero without bones.
     """

@@ -1,4 +1,4 @@
-"""Per-clip quality metrics, exactly as defined in spec/metrics.md (column names are stable).
+"""Per-clip quality metrics, exactly as defined in docs/metrics.md §2–4 (column names are stable).
 
 Geometry metrics read the deformed mesh vertices V_t, keypoints p_t and per-face Jacobians J_t
 of the N output frames (canvas px, 256² canvas); image metrics read the final-renderer frames.
@@ -24,7 +24,7 @@ GEOMETRY_COLUMNS: tuple[str, ...] = (
 IMAGE_COLUMNS: tuple[str, ...] = ("temporal_consistency", "identity_ssim", "coverage_iou")
 LEARNED_COLUMNS: tuple[str, ...] = ("identity_lpips", "clip_identity", "text_alignment")
 METRIC_COLUMNS: tuple[str, ...] = GEOMETRY_COLUMNS + IMAGE_COLUMNS + LEARNED_COLUMNS
-"""Every per-clip metric column of metrics.md, in its order of definition."""
+"""Every per-clip metric column of docs/metrics.md §2–4, in its order of definition."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def temporal_jerk(vertices: np.ndarray) -> float:
 
 def animation_energy(vertices: np.ndarray) -> float:
     """Mean over t = 0 … N−2, vertices of ‖V_{t+1} − V_t‖² (px²/frame²); no wrap-around, as
-    docs/metrics.md defines it (the loop seam of a ping-pong is a held frame, and counting it
+    docs/metrics.md §2 defines it (the loop seam of a ping-pong is a held frame, and counting it
     would scale the figure by (N−1)/N). vertices: [N, V, 2]; 0 for a single frame."""
     if len(vertices) < 2:
         return 0.0

@@ -1,4 +1,4 @@
-"""The FlexiClip optimisation (method.md §3–5): one typed config, named presets, one loop.
+"""The FlexiClip optimisation (docs/method.md §5–10): one typed config, named presets, one loop.
 
 Per iteration (flexiclip preset):
   trajectories → keypoints at the Q pose times [Q, K, 2]
@@ -65,7 +65,7 @@ from flexiclip_core.silhouette import SilhouetteConfig
 log = logging.getLogger(__name__)
 
 POSE_DEFORMER = "arap"
-"""The pose stage is AniClipart's ARAP from keypoint handles in every preset (docs/method.md §3);
+"""The pose stage is AniClipart's ARAP from keypoint handles in every preset (docs/method.md §5);
 ``AnimationConfig.deformer`` chooses the final deformation."""
 
 

@@ -1,4 +1,4 @@
-"""Keypoints + skeleton of a clipart: given by the catalog, or built automatically (method.md §1).
+"""Keypoints + skeleton of a clipart: given by the catalog, or built automatically (docs/method.md §3).
 
 A `Rig` holds keypoints in canvas px, bones as keypoint index pairs and one or more `Layer`s
 (groups of shapes with their own keypoints). Given keypoints arrive in the SVG's user units and
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RigConfig:
-    """Automatic rig and validation of given keypoints (method.md §1)."""
+    """Automatic rig and validation of given keypoints (docs/method.md §3)."""
 
     skeleton_raster_size: int = 256
     """Side of the (coarser) raster the medial axis is taken on, for speed."""
@@ -90,7 +90,7 @@ class Rig:
 def auto_rig(
     clipart: Clipart, config: RigConfig = RigConfig(), *, silhouette_config: SilhouetteConfig = SilhouetteConfig()
 ) -> Rig:
-    """Automatic rig of the whole drawing as a single layer (method.md §1); the mesh must be
+    """Automatic rig of the whole drawing as a single layer (docs/method.md §3); the mesh must be
     built from the same ``silhouette_config``."""
     all_shapes = np.arange(len(clipart.shapes), dtype=np.int64)
     keypoints, bones = _auto_layer_keypoints(clipart, all_shapes, config, silhouette_config)

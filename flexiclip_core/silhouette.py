@@ -1,5 +1,5 @@
 """The silhouette of a set of shapes: the binary domain the rig skeletonises and the mesh
-triangulates (method.md §1–2).
+triangulates (docs/method.md §3–4).
 
 The painted union of the shapes (every painted shape at full opacity, hairlines widened) plus
 the legs out to Bézier handles that stick out, dilated, with tiny holes filled, on a raster
@@ -30,7 +30,7 @@ class SilhouetteConfig:
     and the mesh take the same instance (`AnimationConfig.silhouette`)."""
 
     raster_size: int = 512
-    """Raster px across the canvas (method.md §2: the union is rasterised at 512²)."""
+    """Raster px across the canvas (docs/method.md §3: the union is rasterised at 512²)."""
     margin_px: float = 16.0
     """The raster also covers this much (canvas px) beyond every canvas edge: Bézier handles
     may lie outside the canvas even when the drawing fits inside it."""

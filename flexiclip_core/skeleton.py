@@ -1,4 +1,4 @@
-"""Skeletonisation (method.md §1): the medial axis of a silhouette as a pixel graph, pruned of
+"""Skeletonisation (docs/method.md §3): the medial axis of a silhouette as a pixel graph, pruned of
 short free-ending branches, and keypoints along it.
 
 `PrunedSkeleton.keypoints` keeps the ends (hands, feet, tail) then the junctions (shoulders,

@@ -11,9 +11,13 @@ addresses, never by absolute path, so the report works from a copied folder, ove
 HTTP server or from an S3 bucket. On an ``s3://`` root the page is written there with fsspec
 in the same layout.
 
-Cards play the MP4 in a ``<video autoplay loop muted playsinline poster=…>``; where a browser
-cannot play it (no H.264 decoder) the script swaps in the animated SVG (SMIL) as an ``<img>``,
-and the poster stays as the last fallback. All catalog text (prompts, errors, warnings) is
+Cards play the transparent VP9 WebM when the clip has one, else the MP4, in a ``<video autoplay
+loop muted playsinline poster=…>`` (WebM first, MP4 as the second source); where a browser can
+play neither the script swaps in the animated SVG (SMIL) as an ``<img>``, and the poster stays
+as the last fallback. Every published file (MP4, WebM, WebP, APNG, Lottie JSON, GIF, SVG,
+poster) has a download link. A clip with a Lottie gets a "play Lottie" button: lottie-web (MIT,
+from ``FLEXICLIP_LOTTIE_WEB`` or the checkout's .cache, never a CDN) is copied to
+``ROOT/reports/assets/`` and plays the fetched ``animation.json`` in place of the video. All catalog text (prompts, errors, warnings) is
 untrusted and HTML-escaped; a Content-Security-Policy with the hashes of the inline script and
 style keeps any markup that slipped through from running or loading anything.
 """
@@ -62,7 +66,7 @@ _SAFE_RUN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """How the report labels one metric column (spec/metrics.md)."""
+    """How the report labels one metric column (docs/metrics.md §2–4)."""
 
     label: str
     """Short human name."""
@@ -319,7 +323,7 @@ _SCRIPT = """
     shown.textContent = String(count);
   }
 
-  /* A browser without an H.264 decoder shows the SMIL animated SVG (then the poster) instead. */
+  /* A browser that can play neither source shows the SMIL animated SVG (then the poster) instead. */
   Array.prototype.forEach.call(document.querySelectorAll("video[data-fallback]"), function (video) {
     function fallback() {
       var src = video.getAttribute("data-fallback");
@@ -331,9 +335,29 @@ _SCRIPT = """
       video.replaceWith(img);
     }
     video.addEventListener("error", fallback);
-    var source = video.querySelector("source");
-    if (source) { source.addEventListener("error", fallback); }
+    var sources = video.querySelectorAll("source");  /* only the last one failing means none plays */
+    if (sources.length) { sources[sources.length - 1].addEventListener("error", fallback); }
     if (video.error) { fallback(); }
+  });
+
+  /* Lottie: lottie-web (shipped as ../assets/lottie.min.js) plays the clip's animation.json in
+     place of the video. It is fetched, so it plays when the report is served over HTTP(S). */
+  Array.prototype.forEach.call(document.querySelectorAll("button.play-lottie"), function (button) {
+    button.addEventListener("click", function () {
+      var media = button.closest(".card").querySelector(".media");
+      if (typeof lottie === "undefined") { button.textContent = "Lottie: lottie-web was not shipped"; return; }
+      button.disabled = true;
+      fetch(media.getAttribute("data-lottie")).then(function (response) {
+        if (!response.ok) { throw new Error(String(response.status)); }
+        return response.json();
+      }).then(function (data) {
+        media.textContent = "";
+        lottie.loadAnimation({container: media, renderer: "svg", loop: true, autoplay: true, animationData: data});
+        button.textContent = "playing Lottie";
+      }).catch(function () {
+        button.textContent = "Lottie: serve the report over HTTP to play it";
+      });
+    });
   });
 
   [sortKey, sortDir, statusSel, metricSel].forEach(function (el) { el.addEventListener("change", apply); });
@@ -347,22 +371,40 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
+_DOWNLOADS: tuple[tuple[str, str], ...] = (
+    ("video", "MP4"), ("webm", "WebM"), ("webp", "WebP"), ("apng", "APNG"), ("lottie", "Lottie"),
+    ("gif", "GIF"), ("svg_animation", "SVG"), ("poster", "poster"),
+)
+"""Media kinds offered for download on a card, with their link text, in this order."""
+
+
+def _download_links(row: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(link text, relative href) of every published file of ``row``, in `_DOWNLOADS` order."""
+    found = [(name, media_href(row.get(f"{kind}_uri"))) for kind, name in _DOWNLOADS]
+    return [(name, href) for name, href in found if href]
+
+
 def _card(row: Mapping[str, Any], index: int) -> str:
     clip_id = row.get("clip_id") or f"row-{index}"
     status = row.get("status") or "unknown"
     video = media_href(row.get("video_uri"))
+    webm = media_href(row.get("webm_uri"))
     svg = media_href(row.get("svg_animation_uri"))
     gif = media_href(row.get("gif_uri"))
     poster = media_href(row.get("poster_uri"))
     label = f"animation of {clip_id}"
 
-    if video:
+    if video or webm:
         fallback = svg or poster or ""
+        # The transparent WebM first; a browser without VP9 takes the MP4 source.
+        sources = [(webm, 'video/webm; codecs="vp9"'), (video, "video/mp4")]
         media = (
-            f'<video src="{_esc(video)}" autoplay loop muted playsinline preload="auto"'
+            '<video autoplay loop muted playsinline preload="auto"'
             + (f' poster="{_esc(poster)}"' if poster else "")
             + (f' data-fallback="{_esc(fallback)}"' if fallback else "")
-            + f' aria-label="{_esc(label)}"></video>'
+            + f' aria-label="{_esc(label)}">'
+            + "".join(f'<source src="{_esc(href)}" type="{_esc(kind)}">' for href, kind in sources if href)
+            + "</video>"
         )
     elif svg or gif or poster:
         media = f'<img src="{_esc(svg or gif or poster)}" alt="{_esc(label)}">'
@@ -386,9 +428,11 @@ def _card(row: Mapping[str, Any], index: int) -> str:
     if untrained:
         prior_html += f' <span class="untrained" title="{_esc(_UNTRAINED_TEXT)}">UNTRAINED</span>'
 
+    lottie = media_href(row.get("lottie_uri"))
+    media_attribute = f' data-lottie="{_esc(lottie)}"' if lottie else ""
     parts = [
         f'<article class="card" {attribute_text}>',
-        f'<div class="media">{media}</div>',
+        f'<div class="media"{media_attribute}>{media}</div>',
         '<div class="body">',
         f'<div class="title"><b>{_esc(clip_id)}</b><span class="status status-{_esc(status)}">{_esc(status)}</span></div>',
         f'<div class="prompt">{_esc(row.get("prompt") or "")}</div>',
@@ -420,10 +464,11 @@ def _card(row: Mapping[str, Any], index: int) -> str:
         )
         parts.append(f'<table class="metrics"><tbody>{metric_rows}</tbody></table>')
     links = [
-        f'<a href="{_esc(href)}">{name}</a>'
-        for name, href in (("MP4", video), ("GIF", gif), ("SVG", svg), ("poster", poster))
-        if href
+        f'<a href="{_esc(href)}" download>{name}</a>'
+        for name, href in _download_links(row)
     ]
+    if lottie:
+        links.append('<button type="button" class="play-lottie">play Lottie</button>')
     if links:
         parts.append(f'<div class="links">{"".join(links)}</div>')
     parts.append("</div></article>")
@@ -498,6 +543,7 @@ def render_report_html(
     *,
     run_id: str,
     commit: Mapping[str, Any] | None = None,
+    lottie_player: str | None = None,
 ) -> str:
     """The report page of one run.
 
@@ -505,6 +551,8 @@ def render_report_html(
         rows: the run's output-catalog rows (a pandas DataFrame or dicts with OUTPUT_COLUMNS).
         run_id: the run shown in the title.
         commit: its `OutputCatalog.history` entry (version and time shown), if known.
+        lottie_player: relative href of lottie-web shipped beside the report (see
+            `ship_lottie_web`), or None: then the Lottie buttons say it was not shipped.
     """
     rows = sorted(_rows(rows), key=lambda r: str(r.get("clip_id") or ""))
     subtitle = [f"run {run_id}"]
@@ -521,11 +569,16 @@ def render_report_html(
         else ""
     )
     cards = "".join(_card(row, index) for index, row in enumerate(rows))
+    # 'self' scripts and fetches only when lottie-web is shipped (its file and the clips' JSON).
+    player_sources = " 'self'" if lottie_player else ""
+    connect = "'self'" if lottie_player else "'none'"
     csp = (
         "default-src 'none'; img-src 'self' data:; media-src 'self'; "
-        f"style-src {_csp_hash(_STYLE)}; script-src {_csp_hash(_SCRIPT)}; "
-        "connect-src 'none'; font-src 'none'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
+        f"style-src {_csp_hash(_STYLE)}; script-src {_csp_hash(_SCRIPT)}{player_sources}; "
+        f"connect-src {connect}; font-src 'none'; frame-src 'none'; object-src 'none'; "
+        "base-uri 'none'; form-action 'none'"
     )
+    player = f'<script src="{_esc(lottie_player)}"></script>' if lottie_player else ""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -538,7 +591,7 @@ def render_report_html(
         f'<header><h1>flexiclip run report</h1><div class="sub">{_esc(" · ".join(subtitle))}</div></header>'
         f"<main>{banner}<div class=\"summary\">{_summary(rows)}</div>{_controls(len(rows))}"
         f'<div id="cards">{cards}</div></main>'
-        f"<script>{_SCRIPT}</script></body></html>\n"
+        f"{player}<script>{_SCRIPT}</script></body></html>\n"
     )
 
 
@@ -562,6 +615,41 @@ def _with_earlier_metrics(rows: list[dict[str, Any]], succeeded: list[dict[str, 
             row["warnings"] = json.dumps([note, *_warnings(row)], ensure_ascii=False)
         out.append(row)
     return out
+
+
+LOTTIE_WEB_ENV = "FLEXICLIP_LOTTIE_WEB"
+"""Environment variable naming a local ``lottie.min.js`` (lottie-web, MIT) to ship with reports;
+default: ``.cache/lottie-web/lottie.min.js`` of the checkout (scripts/install_lottie_web.sh)."""
+ASSETS_FOLDER = "assets"
+"""Folder under ``ROOT/reports/`` for files every report page shares (lottie-web)."""
+
+
+def lottie_web_source() -> Path | None:
+    """The lottie-web file to ship with reports, or None when there is none (no download, ever)."""
+    configured = os.environ.get(LOTTIE_WEB_ENV)
+    candidate = Path(configured) if configured else Path(__file__).resolve().parents[1] / ".cache" / "lottie-web" / "lottie.min.js"
+    return candidate if candidate.is_file() else None
+
+
+def ship_lottie_web(catalog: OutputCatalog) -> str | None:
+    """Copy lottie-web to ``ROOT/reports/assets/lottie.min.js``; the href from a report page, or
+    None when no lottie-web file is available (the page then plays the videos only)."""
+    source = lottie_web_source()
+    if source is None:
+        log.info("no lottie-web file (set %s or run scripts/install_lottie_web.sh): reports will not play Lottie",
+                 LOTTIE_WEB_ENV)
+        return None
+    data = source.read_bytes()
+    if catalog.is_s3:
+        from catalogs.storage import s3_filesystem
+
+        uri = f"{catalog.root}/{REPORTS_FOLDER}/{ASSETS_FOLDER}/lottie.min.js"
+        s3_filesystem(catalog.storage_options).pipe_file(s3_path(uri), data, ContentType="text/javascript")
+    else:
+        from flexiclip_core.export.files import atomic_write
+
+        atomic_write(Path(catalog.root, REPORTS_FOLDER, ASSETS_FOLDER, "lottie.min.js"), lambda path: path.write_bytes(data))
+    return f"../{ASSETS_FOLDER}/lottie.min.js"
 
 
 def write_report(root: str | os.PathLike, run_id: str | None = None, *, storage_options: dict | None = None) -> str:
@@ -589,7 +677,8 @@ def write_report(root: str | os.PathLike, run_id: str | None = None, *, storage_
     for entry in catalog.history():
         if entry.get("run_id") == run_id:
             commit = entry  # the newest commit of that run
-    page = render_report_html(rows, run_id=run_id, commit=commit).encode("utf-8")
+    player = ship_lottie_web(catalog) if any(row.get("lottie_uri") for row in rows) else None
+    page = render_report_html(rows, run_id=run_id, commit=commit, lottie_player=player).encode("utf-8")
 
     folder = report_folder_name(run_id)
     if catalog.is_s3:

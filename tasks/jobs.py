@@ -2,7 +2,7 @@
 
 Pure Python (no Prefect, no Ray): the planner builds jobs on the driver, the Ray actors turn a
 job into a row, and the flow turns invalid input rows and already-done clips into rows too.
-Every row is a `catalogs.rows.OutputRow` (docs/pipeline.md, "Output catalog").
+Every row is a `catalogs.rows.OutputRow` (docs/pipeline.md §3).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 from catalogs.rows import OutputRow, Status, one_line
 
 if TYPE_CHECKING:
+    from flexiclip_core.export import ExportConfig
     from flexiclip_core.optimize import AnimationConfig
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +62,8 @@ class ClipJob:
     notes: tuple[str, ...] = ()
     """Why this job runs although its key succeeded before (e.g. that run's media are gone);
     every row of the job starts its warnings with them."""
+    export: ExportConfig | None = None
+    """The row's export config (None: the defaults); part of ``config_hash`` when set."""
 
     @property
     def seed(self) -> int:
@@ -96,11 +99,13 @@ def request_hash(
     skeleton: np.ndarray | None,
     layers: list[dict] | None,
     negative_prompt: str | None,
+    export: ExportConfig | None = None,
 ) -> str:
     """The ``config_hash`` column: the animation config's hash, extended by the row's rig inputs.
 
-    Keypoints, skeleton, layers and the negative prompt change the result as much as the config
-    does, so a row that sets any of them hashes them in (16 hex digits, like `config_hash()`).
+    Keypoints, skeleton, layers, the negative prompt and a non-default export config change the
+    result as much as the config does, so a row that sets any of them hashes them in (16 hex
+    digits, like `config_hash()`).
     """
     base = config.config_hash()
     extras = {
@@ -108,6 +113,7 @@ def request_hash(
         "skeleton": None if skeleton is None else np.asarray(skeleton, dtype=np.int64).tolist(),
         "layers": layers,
         "negative_prompt": negative_prompt,
+        "export": None if export is None else export.to_dict(),
     }
     if all(value is None for value in extras.values()):
         return base

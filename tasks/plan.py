@@ -84,8 +84,9 @@ def build_jobs(
         row_config = config.with_overrides(row.config) if row.config else config
         if row.seed is not None:
             row_config = row_config.with_overrides({"seed": int(row.seed)})
+        row_export = _export_config(row.export)
         config_hash = request_hash(row_config, keypoints=row.keypoints, skeleton=row.skeleton,
-                                   layers=row.layers, negative_prompt=row.negative_prompt)
+                                   layers=row.layers, negative_prompt=row.negative_prompt, export=row_export)
         if isinstance(svg, BaseException):
             base = OutputRow(run_id=run_id, clip_id=row.clip_id, status=Status.FAILED, prompt=row.prompt,
                              method=row_config.method, config_hash=config_hash, prior=prior_name,
@@ -114,9 +115,21 @@ def build_jobs(
                 idempotency_key=idempotency_key(svg_sha256, row.prompt, config_hash, prior_name,
                                                 int(row_config.seed), code_version),
                 tags=list(row.tags),
+                export=row_export,
             )
         )
     return plan
+
+
+def _export_config(overrides: dict[str, Any]):  # -> ExportConfig | None
+    """The row's export config, or None when it keeps the defaults (its hash then stays the same)."""
+    if not overrides:
+        return None
+    from flexiclip_core.export import ExportConfig
+
+    default = ExportConfig()
+    export = default.with_overrides(overrides)
+    return None if export == default else export
 
 
 def _read(read_svg: Callable[[str], bytes], uri: str) -> bytes | BaseException:

@@ -4,7 +4,7 @@
 prior costs seconds, not a whole batch, and exits 2 with one line. The flow repeats the root
 probe and the prior resolution at its start (deployment runs do not go through the CLI) and
 keeps its probe object for the run: a clip worker that can read it sits on the driver's storage
-(see `tasks.worker` and docs/pipeline.md).
+(see `tasks.worker` and docs/pipeline.md §6).
 
 Every failure is a `PreflightError` whose message is one line: what is wrong and what to do.
 """

@@ -5,7 +5,7 @@ per CPU slot). Everything that goes wrong with one clip comes back as a ``failed
 actor survives it; only a dead process (OOM, killed) loses the clip in flight, and the pool
 retries that clip elsewhere.
 
-Where media goes (docs/pipeline.md, README "Running on a Ray cluster"): at start the worker
+Where media goes (docs/pipeline.md §6, README "Running on a Ray cluster"): at start the worker
 looks for the probe object the driver wrote under the output root. An ``s3://`` root must show
 it (same endpoint and bucket as the driver) and take the worker's own write, else the worker
 reports why and takes no clip. A local root that shows it is the driver's disk (or a disk
@@ -226,14 +226,8 @@ class ClipWorker:
         out_dir = tempfile.mkdtemp(prefix=f"{job.clip_id}-", dir=self.scratch_root)
         try:
             outputs = self._animate(job, out_dir)
-            files = {}
-            for kind in MEDIA_KINDS:
-                path = outputs.files.get(kind.name)
-                if path is None:
-                    if kind.required:
-                        raise KeyError(f"clip {job.clip_id!r}: the export wrote no {kind.name!r} file")
-                    continue
-                files[kind] = path
+            # A format the row's export config left out is not published (its columns stay null).
+            files = {kind: outputs.files[kind.name] for kind in MEDIA_KINDS if kind.name in outputs.files}
             media = {}
             if self.publishes == PUBLISH_TO_ROOT:
                 media = {kind.name: MediaRef(*self.catalog.put_media(path, kind.suffix)) for kind, path in files.items()}
@@ -281,7 +275,8 @@ class ClipWorker:
             layers=job.layers,
         )
         return animate_clip(
-            request, self.prior, job.config, out_dir, device=self.device, learned_metrics=self.learned_metrics
+            request, self.prior, job.config, out_dir, device=self.device, export=job.export,
+            learned_metrics=self.learned_metrics,
         )
 
 

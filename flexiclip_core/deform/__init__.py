@@ -1,4 +1,4 @@
-"""Mesh deformers: from handle (keypoint) targets to deformed mesh vertices (docs/method.md §3).
+"""Mesh deformers: from handle (keypoint) targets to deformed mesh vertices (docs/method.md §5).
 
 Two deformers share one interface (`base.MeshDeformer`), registered by name in `DEFORMERS`:
 built once per clip from the rest mesh and the handle set (every matrix that depends only on

@@ -1,5 +1,5 @@
 """The ``arap`` deformer (AniClipart): two-step closed-form as-rigid-as-possible manipulation of
-Igarashi, Moscovich & Hughes (2005) (docs/method.md)."""
+Igarashi, Moscovich & Hughes (2005) (docs/method.md §5)."""
 
 from __future__ import annotations
 

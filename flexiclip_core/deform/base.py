@@ -54,7 +54,7 @@ def face_jacobians(
     *,
     edge_inverses: Tensor | None = None,
 ) -> Tensor:
-    """Per-face deformation gradients J_f = E'_f E_f⁻¹ (docs/method.md §3), one batched op.
+    """Per-face deformation gradients J_f = E'_f E_f⁻¹ (docs/method.md §5), one batched op.
 
     rest_vertices: [V, 2]; faces: [F, 3]; vertices: [..., V, 2] deformed positions.
     edge_inverses: [F, 2, 2] precomputed `rest_edge_inverses` (computed here when absent).

@@ -1,5 +1,5 @@
 """The ``jacobian`` deformer (FlexiClip): vertices from per-face Jacobians and soft handles by a
-factorised Poisson solve (docs/method.md)."""
+factorised Poisson solve (docs/method.md §5)."""
 
 from __future__ import annotations
 
@@ -33,10 +33,10 @@ class JacobianConfig:
     """Poisson (Jacobian-field) deformation (FlexiClip's pose deformation)."""
 
     handle_weight: float = 1.0
-    """λ, the weight of the soft handle term λ‖K V − c‖² (docs/method.md: λ = 1)."""
+    """λ, the weight of the soft handle term λ‖K V − c‖² (docs/method.md §5: λ = 1)."""
     system: str = "screened_poisson"
     """Which least squares is solved. ``screened_poisson``: min Σ_f area_f ‖∇V_f − J_f‖² +
-    λ‖KV − c‖², normal equations (L + λKᵀK) V = GᵀMJ + λKᵀc. ``poisson_residual``: docs/method.md's
+    λ‖KV − c‖², normal equations (L + λKᵀK) V = GᵀMJ + λKᵀc. ``poisson_residual``: docs/method.md §5's
     literal min ‖LV − GᵀMJ‖² + λ‖KV − c‖², normal equations (L² + λKᵀK) V = L GᵀMJ + λKᵀc.
     Both return V exactly when J = Jacobians of V and c = V's handles; the screened form is the
     default because it is the Jacobian-fit energy itself (the same system the dense stacked
@@ -60,7 +60,7 @@ class JacobianDeformer(MeshDeformer):
     default ``screened_poisson`` system minimises Σ_f area_f ‖∇V_f − J_f‖²_F + λ‖KV − c‖²,
     i.e. solves (L + λKᵀK) V = GᵀMJ + λKᵀc for both coordinates and all poses at once. Its
     minimiser reproduces V exactly when J are V's own Jacobians and c its handle positions (both
-    terms vanish there). ``poisson_residual`` solves docs/method.md's literal ‖LV − GᵀMJ‖² + λ‖KV − c‖²
+    terms vanish there). ``poisson_residual`` solves docs/method.md §5's literal ‖LV − GᵀMJ‖² + λ‖KV − c‖²
     instead (same exact-reproduction property). The matrix is SPD as soon as every component
     holds a handle; it is factorised once here.
     """

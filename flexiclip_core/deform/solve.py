@@ -72,12 +72,12 @@ class _FactorSolve(torch.autograd.Function):
     """x = A⁻¹ b with a prefactorised symmetric A; differentiable w.r.t. b (to any order)."""
 
     @staticmethod
-    def forward(ctx, rhs: Tensor, factor: SymmetricFactor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, rhs: Tensor, factor: SymmetricFactor) -> Tensor:
         ctx.factor = factor
         return factor.solve(rhs)
 
     @staticmethod
-    def backward(ctx, grad_solution: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad_solution: Tensor) -> tuple[Tensor, None]:
         # ∂L/∂b = A⁻ᵀ ∂L/∂x = A⁻¹ ∂L/∂x since A is symmetric.
         return _FactorSolve.apply(grad_solution, ctx.factor), None
 

@@ -1,4 +1,4 @@
-"""The diffusion prior side of the method (method.md §4): prior interface, priors, SDS.
+"""The diffusion prior side of the method (docs/method.md §8): prior interface, priors, SDS.
 
 Importing this package registers the priors "tiny", "modelscope", "wan", "wan-tiny" and
 "analytic-gaussian" in

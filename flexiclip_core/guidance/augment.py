@@ -1,4 +1,4 @@
-"""The shared random augmentation applied to rendered frames before encoding (method.md §4).
+"""The shared random augmentation applied to rendered frames before encoding (docs/method.md §8).
 
 One random perspective distortion (distortion 0.5) followed by one random resized crop (area
 0.4–1) warps every frame of every video identically, so the prior still sees a coherent video

@@ -1,4 +1,4 @@
-"""The video-prior interface (method.md §4): what score distillation needs from a diffusion model.
+"""The video-prior interface (docs/method.md §8): what score distillation needs from a diffusion model.
 
 A prior turns text into embeddings, frames into latents (differentiably, weights frozen) and
 noisy latents into its raw prediction. Everything schedule-related is described by a

@@ -81,7 +81,7 @@ class DiffusersVideoPrior(VideoPrior):
         self.schedule, self.prediction_type = schedule_from_scheduler(scheduler, name)
         self.scheduler = scheduler
         self.tokenizer = tokenizer
-        # Frozen: the UNet is never differentiated, the VAE only w.r.t. its input (method.md §4).
+        # Frozen: the UNet is never differentiated, the VAE only w.r.t. its input (docs/method.md §8).
         self.unet = _frozen(unet, self.device, unet_dtype)
         self.vae = _frozen(vae, self.device, vae_dtype)
         self.text_encoder = _frozen(text_encoder, self.device, unet_dtype)

@@ -1,4 +1,4 @@
-"""ModelScope text-to-video-ms-1.7b (method.md §4's default prior), loaded from local files only.
+"""ModelScope text-to-video-ms-1.7b (docs/method.md §8's default prior), loaded from local files only.
 
 Where the weights come from, in order: an explicit directory (``--prior modelscope:PATH``), the
 ``FLEXICLIP_T2V_MODEL`` environment variable, then an already-populated Hugging Face cache

@@ -1,4 +1,4 @@
-"""Video score distillation and the flow-matching estimator (method.md §4), in one prior call.
+"""Video score distillation and the flow-matching estimator (docs/method.md §8), in one prior call.
 
 Per iteration: one t ~ U{t_min … t_max} per clip and one ε ~ N(0, I) (independent per frame),
 shared by the final and the pose-only video; one batched prior call on

@@ -328,7 +328,7 @@ class WanPrior(VideoPrior):
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise PriorUnavailable(f"prior {name!r}: cannot load {origin}: {exc}. {HOW_TO_PROVIDE}") from exc
         # Never differentiated: the transformer runs forward only, the VAE is differentiated
-        # w.r.t. its input only (method.md §4).
+        # w.r.t. its input only (docs/method.md §8).
         self.transformer = _frozen(transformer, self.device)
         self.vae = _frozen(vae, self.device)
         self.latent_channels = int(self.vae.config.z_dim)

@@ -1,4 +1,4 @@
-"""Motion model (docs/method.md §3): pose schedule, keypoint trajectories, temporal Jacobians.
+"""Motion model (docs/method.md §6): pose schedule, keypoint trajectories, temporal Jacobians.
 
 Three pieces, all differentiable and batched, one module each:
 

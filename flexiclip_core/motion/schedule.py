@@ -12,7 +12,7 @@ from flexiclip_core.errors import ConfigError
 
 @dataclass(frozen=True)
 class PoseSchedule:
-    """Which pose each video frame shows (docs/method.md §3 "Frames").
+    """Which pose each video frame shows (docs/method.md §6).
 
     With ``loop_count`` L > 0 there are Q = N / (2L) distinct poses at u = linspace(0, 1, Q), and
     each of the L loops plays them forward then backward, *including both turning points*:

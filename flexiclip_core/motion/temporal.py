@@ -1,4 +1,4 @@
-"""FlexiClip's temporal Jacobians J^R (docs/method.md §3 "Temporal Jacobians").
+"""FlexiClip's temporal Jacobians J^R (docs/method.md §6).
 
 Integrated by a fixed-step ODE over pose time whose rate network reads causal attention
 encodings of the pose-Jacobian window and of the residuals so far. J^R(0) = 0 exactly; the final
@@ -29,7 +29,7 @@ Solver = Literal["euler", "heun", "rk4"]
 
 @dataclass(frozen=True)
 class TemporalConfig:
-    """FlexiClip's temporal Jacobian module (docs/method.md §3 "Temporal Jacobians")."""
+    """FlexiClip's temporal Jacobian module (docs/method.md §6)."""
 
     attention_heads: int = 2
     """Heads of each one-layer transformer encoder (C^P and C^R)."""
@@ -46,7 +46,7 @@ class TemporalConfig:
     """The rate MLP's output layer starts at this times PyTorch's default init (bias zero):
     J^R starts tiny but non-zero, so every upstream parameter gets gradient at step one."""
     solver: Solver = "euler"
-    """Fixed-step scan over the pose grid (step h = 1 / (Q − 1)), docs/method.md's "Euler/RK4 scan".
+    """Fixed-step scan over the pose grid (step h = 1 / (Q − 1)), docs/method.md §6.
     "euler" (default): R_{k+1} = R_k + h f(t_k, R_k) — one rate evaluation per step; J^R at pose
     q reads J^P up to pose q − 1 (the final Jacobian J^P_q + J^R_q still holds J^P_q). "heun":
     trapezoidal predictor–corrector whose second stage sits on the next grid pose (exact on the
@@ -156,7 +156,7 @@ class _CausalEncoder(nn.Module):
 
 
 class TemporalJacobians(nn.Module):
-    """Residual Jacobians J^R over pose time (docs/method.md §3, FlexiClip's temporal module).
+    """Residual Jacobians J^R over pose time (docs/method.md §6, FlexiClip's temporal module).
 
     dJ^R/dt = f_θ(J^P_0 − I, C^P(t), C^R(t), t), J^R(0) = 0, integrated with a fixed-step scan on
     the pose grid t = linspace(0, 1, Q).

@@ -1,6 +1,6 @@
 """Keypoint trajectories: one cubic Bézier per keypoint whose control points are predicted by a
 shared offset MLP (the MLP's weights are what trains), evaluated at the Q pose times
-(docs/method.md §3 "Trajectories")."""
+(docs/method.md §6)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def cubic_bezier_basis(times: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class TrajectoryConfig:
-    """Keypoint trajectory model (docs/method.md §3 "Trajectories")."""
+    """Keypoint trajectory model (docs/method.md §6)."""
 
     hidden_width: int = 128
     """Width of the offset MLP's hidden layers."""

@@ -2,14 +2,14 @@
 
 Training renderers (`TRAINING_RENDERERS`, configs name one: ``torch``, ``pydiffvg``) rasterise
 a batch of poses with gradients to the control points; final renderers (`FINAL_RENDERERS`:
-``cairo``) draw the output frames exactly. docs/render.md describes both.
+``cairo``) draw the output frames exactly. docs/render.md describes both (§1–9 training, §10 final).
 
 The ``torch`` renderer computes exact box-filtered coverage in plain PyTorch, one module per job:
 `topology` (layers and segments, fixed per clip) → `layout` (chords and crops) → `fill` (signed
 area accumulation) and `stroke` (box-filtered bands) → `composite` (premultiplied "over"),
 driven by `torch_renderer`.
 
-Known limits (docs/render.md): where two outlines of one shape cross inside a pixel the folded
+Known limits (docs/render.md §9): where two outlines of one shape cross inside a pixel the folded
 winding number slightly over-covers it; abutting shapes show conflation seams; where a thin
 stroke folds back inside one pixel the max under-covers the union; bevel joins, and miters
 beyond their limit (which SVG bevels), are drawn round, and strokes solid (dashes are the
@@ -36,6 +36,7 @@ from flexiclip_core.render.final import (
     FinalRenderer,
     render_clipart,
     render_clipart_float,
+    render_document_frame,
     render_frames,
 )
 from flexiclip_core.render.torch_renderer import TorchVectorRenderer
@@ -56,5 +57,6 @@ __all__ = [
     "TrainingRendererFactory",
     "render_clipart",
     "render_clipart_float",
+    "render_document_frame",
     "render_frames",
 ]

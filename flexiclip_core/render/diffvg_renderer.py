@@ -33,7 +33,7 @@ def _import_pydiffvg(clipart: Clipart) -> ModuleType:
 class PydiffvgRenderer:
     """The method's original renderer (diffvg), behind the same interface as `TorchVectorRenderer`.
 
-    pydiffvg has no wheel for these machines (docs/render.md): constructing this renderer where
+    pydiffvg has no wheel for these machines (docs/render.md §1): constructing this renderer where
     it does not import raises `ConfigError` naming the missing package.
     """
 

@@ -1,4 +1,4 @@
-"""Fill coverage: signed-area accumulation of font rasterisers (docs/render.md).
+"""Fill coverage: signed-area accumulation of font rasterisers (docs/render.md §4).
 
 Every chord is split where it crosses pixel grid lines, each piece adds its signed area to the
 shape's crop with ``index_add`` (`_FillAreas`, a fused op with an analytic backward), and a

@@ -1,4 +1,4 @@
-"""Exact, anti-aliased, non-differentiable rasteriser of a `Clipart` (docs/render.md, "Final renderer").
+"""Exact, anti-aliased, non-differentiable rasteriser of a `Clipart` (docs/render.md §10).
 
 Output frames are drawn from the (deformed) vector shapes with cairo, straight from the cubic
 control points — no SVG round trip — at any requested size. The same renderer is the reference
@@ -143,7 +143,36 @@ def _paint_shape(context: cairo.Context, shape: Shape) -> None:
     context.new_path()
 
 
+def _square_caps_of_zero_length_subpaths(context: cairo.Context, shape: Shape, pose: np.ndarray, offset: int) -> None:
+    """Square caps of the shape's zero-length subpaths, which SVG draws and cairo (1.16) does not.
+
+    Each is a stroke-width square centred on the point, axis-aligned in canvas px (SVG aligns it
+    with the element's user space, which a rotated element no longer shares).
+    """
+    stroke = shape.stroke
+    if stroke is None or stroke.linecap != "square" or stroke.width <= 0 or stroke.opacity <= 0:
+        return
+    half = float(stroke.width) / 2.0
+    for subpath in shape.subpaths:
+        n = len(subpath.points)
+        pts = pose[offset : offset + n]
+        offset += n
+        if n and np.all(pts == pts[0]):
+            context.rectangle(float(pts[0, 0]) - half, float(pts[0, 1]) - half, 2.0 * half, 2.0 * half)
+    context.set_source_rgba(*(float(c) for c in stroke.rgb), float(stroke.opacity))
+    context.set_fill_rule(cairo.FILL_RULE_WINDING)
+    context.fill()
+
+
 def _draw(surface: cairo.ImageSurface, clipart: Clipart, pose: np.ndarray, size: int, background: Background) -> None:
+    scale = size / float(clipart.canvas_size)
+    _draw_mapped(surface, clipart, pose, cairo.Matrix(scale, 0.0, 0.0, scale, 0.0, 0.0), background)
+
+
+def _draw_mapped(
+    surface: cairo.ImageSurface, clipart: Clipart, pose: np.ndarray, canvas_to_pixels: cairo.Matrix, background: Background
+) -> None:
+    """Draw ``clipart`` at ``pose`` with canvas px mapped to surface pixels by ``canvas_to_pixels``."""
     context = cairo.Context(surface)
     context.set_operator(cairo.OPERATOR_SOURCE)
     if background == "white":
@@ -153,20 +182,23 @@ def _draw(surface: cairo.ImageSurface, clipart: Clipart, pose: np.ndarray, size:
     context.paint()
     context.set_operator(cairo.OPERATOR_OVER)
     context.set_antialias(cairo.ANTIALIAS_GRAY)
-    scale = size / float(clipart.canvas_size)
-    context.scale(scale, scale)
+    context.set_matrix(canvas_to_pixels)
     offset = 0
     for shape in clipart.shapes:
+        start = offset
         offset = _append_shape_path(context, shape, pose, offset)
         _paint_shape(context, shape)
+        _square_caps_of_zero_length_subpaths(context, shape, pose, start)
     surface.flush()
 
 
-def _surface_premultiplied_rgba(surface: cairo.ImageSurface, side: int) -> np.ndarray:
-    """Cairo's premultiplied native-endian ARGB32 → premultiplied uint8 RGBA [side, side, 4]."""
+def _surface_premultiplied_rgba(surface: cairo.ImageSurface, side: int, height: int | None = None) -> np.ndarray:
+    """Cairo's premultiplied native-endian ARGB32 → premultiplied uint8 RGBA [height, side, 4]
+    (``height`` defaults to ``side``)."""
+    height = side if height is None else height
     stride = surface.get_stride()
-    raw = np.frombuffer(surface.get_data(), dtype=np.uint8).reshape(side, stride)[:, : side * 4]
-    pixels = raw.reshape(side, side, 4)  # one native-endian 0xAARRGGBB word per pixel
+    raw = np.frombuffer(surface.get_data(), dtype=np.uint8).reshape(height, stride)[:, : side * 4]
+    pixels = raw.reshape(height, side, 4)  # one native-endian 0xAARRGGBB word per pixel
     return pixels[..., _ARGB32_TO_RGBA]
 
 
@@ -327,3 +359,32 @@ def render_clipart_float(
     pose = _pose_points(clipart, points)
     image = _premultiplied_float(FINAL_RENDERERS.get(renderer), clipart, pose, size, supersample, background)
     return image if premultiplied else _straight(image)
+
+
+def render_document_frame(
+    clipart: Clipart,
+    width: int,
+    *,
+    points: np.ndarray | None = None,  # [P, 2] canvas px; replaces the control points
+    background: Background = "transparent",
+) -> np.ndarray:  # uint8 [H, width, 4] straight RGBA, H from the viewport's aspect ratio
+    """Rasterise ``clipart`` in its source document's own root viewport, scaled to ``width`` px
+    wide — the frame ``rsvg-convert --width``/``resvg --width`` draw, so their output and this
+    one can be compared pixel for pixel (docs/render.md §10). Cairo only.
+    """
+    clip = clipart.source or None
+    width = _check_size(width, clip)
+    _check_background(background, clip)
+    pose = _pose_points(clipart, points)
+    viewport_w, viewport_h = clipart.viewport_size or clipart.document_size
+    if not (viewport_w > 0 and viewport_h > 0 and np.isfinite(viewport_w) and np.isfinite(viewport_h)):
+        raise RenderError(f"document viewport {viewport_w}×{viewport_h} has no area", clip=clip)
+    scale = width / float(viewport_w)
+    height = _check_size(max(1, round(viewport_h * scale)), clip)
+    canvas_to_pixels = np.diag([scale, scale, 1.0]) @ clipart.document_to_viewport @ clipart.canvas_to_document
+    (a, c, e), (b, d, f) = canvas_to_pixels[0], canvas_to_pixels[1]
+    if not np.all(np.isfinite(canvas_to_pixels)) or a * d - b * c == 0.0:
+        raise RenderError("canvas-to-document map is not invertible", clip=clip)
+    surface = cairo.ImageSurface(cairo.FORMAT_ARGB32, width, height)
+    _draw_mapped(surface, clipart, pose, cairo.Matrix(a, b, c, d, e, f), background)
+    return _straight_uint8(_surface_premultiplied_rgba(surface, width, height))

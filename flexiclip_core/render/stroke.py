@@ -1,4 +1,4 @@
-"""Stroke coverage: a box-filtered band around the centre-line chords (docs/render.md).
+"""Stroke coverage: a box-filtered band around the centre-line chords (docs/render.md §5).
 
 Round joins, with miter tips added at mitered corners; round, butt or square caps; the box
 filter follows the chord's orientation; coverage is max-reduced per pixel.

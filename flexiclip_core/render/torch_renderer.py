@@ -1,4 +1,4 @@
-"""The differentiable training renderer in plain PyTorch: exact box-filtered coverage (docs/render.md).
+"""The differentiable training renderer in plain PyTorch: exact box-filtered coverage (docs/render.md §2–6).
 
 Topology (`topology`) is fixed per clip; each call flattens the segments into chords
 (`layout`), rasterises fills (`fill`) and strokes (`stroke`) into per-layer crops and

@@ -4,7 +4,7 @@
 256² working canvas, paint order kept, its bounding box (strokes included) fitted into
 ``[margin, size − margin]`` with the aspect ratio kept and centred.
 
-Security (pipeline.md "Untrusted SVG"):
+Security (docs/pipeline.md §8):
   - the file size is checked before anything is read (`SvgLimits.max_bytes`);
   - the XML is parsed by expat as a stream; element count and nesting depth are enforced while
     streaming, so huge or deep files stop at the first element over the limit
@@ -39,12 +39,21 @@ What is approximated or skipped (each reported as a `ParseWarning` with a stable
   - markers are not drawn (``marker-ignored``);
   - text (``<text>``, ``<flowRoot>``) and raster ``<image>`` are skipped (``text-skipped``,
     ``image-skipped``);
-  - unsupported CSS (selectors other than type/class/id compounds and comma lists, at-rules)
-    is ignored (``css-selector-unsupported``); malformed path data is drawn up to the error
-    (``path-data-error``), as SVG specifies.
-  - conditional processing follows SVG: ``requiredExtensions`` never matches, SVG 1.1
-    ``requiredFeatures`` do, ``systemLanguage`` matches English; ``<switch>`` draws its first
-    matching child.
+  - unsupported CSS (selectors other than type/class/id/attribute compounds and comma lists,
+    i.e. combinators and pseudo-classes, and at-rules) is ignored (``css-selector-unsupported``,
+    naming the selector); ``!important`` follows the CSS cascade; the ``transform`` property
+    (attribute, style sheet or ``style=``, CSS units and translateX/… accepted) applies about
+    ``transform-origin``;
+  - malformed path data is drawn up to the first error and no further (``path-data-error``),
+    as SVG specifies: a stray character or misplaced comma ends the data, a path not opening
+    with a moveto draws nothing; ``M x y z`` is a zero-length subpath whose round/square caps
+    are drawn;
+  - paint: ``url(#id) fallback`` uses the fallback when the reference is missing or not a paint
+    server; ``context-fill``/``context-stroke`` take the enclosing ``<use>``'s paint, else none;
+  - conditional processing follows SVG, the root included (a failing root draws nothing):
+    ``requiredExtensions`` never matches, SVG 1.1 ``requiredFeatures`` do, ``systemLanguage``
+    matches ``en`` and ``en-*``; ``<switch>`` draws its first matching graphics or container
+    child, skipping unknown and foreign elements.
 
 Content past the page (the root viewport, when the file gives a size or a viewBox) is invisible
 in every viewer, so shapes wholly outside it are dropped (``off-page-dropped``) and shapes
@@ -102,7 +111,7 @@ class ParseConfig:
     """How an SVG is normalised into the working canvas."""
 
     canvas_size: int = CANVAS_SIZE
-    """Side of the square working canvas in px (method.md: 256)."""
+    """Side of the square working canvas in px (docs/method.md §1: 256)."""
     margin_px: float = 24.0
     """Gap kept between the drawing's bounding box (strokes included) and the canvas edge; the
     box is fitted into [margin, size − margin] with its aspect ratio kept, centred."""
@@ -146,6 +155,8 @@ def parse_svg(
         shapes=tuple(fitted),
         canvas_to_document=canvas_to_document,
         document_size=(float(viewport.document_size[0]), float(viewport.document_size[1])),
+        document_to_viewport=viewport.document_to_viewport,
+        viewport_size=viewport.viewport_size,
         canvas_size=config.canvas_size,
         warnings=tuple(walker.warnings),
         source=clip,

@@ -4,6 +4,7 @@ numbers, lengths and transforms elements carry, each invalid value warned and de
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from flexiclip_core.errors import SvgParseError
@@ -12,7 +13,9 @@ from flexiclip_core.svg._style import (
     Affine,
     CssRule,
     InvalidValue,
+    NUMBER,
     LengthContext,
+    multiply,
     parse_declarations,
     parse_length,
     parse_stylesheet,
@@ -42,7 +45,28 @@ INHERITED_PROPERTIES = frozenset(
         "marker-end",
     }
 )
-NON_INHERITED_PROPERTIES = frozenset({"opacity", "display", "clip-path", "mask", "filter", "stop-color", "stop-opacity"})
+NON_INHERITED_PROPERTIES = frozenset(
+    {"opacity", "display", "clip-path", "mask", "filter", "stop-color", "stop-opacity", "transform", "transform-origin", "overflow"}
+)
+_CSS_ANGLE_OR_LENGTH_RE = re.compile(r"(" + NUMBER + r")(deg|grad|rad|turn|px)\b", re.IGNORECASE)
+_CSS_AXIS_FUNCTION_RE = re.compile(r"\b(translate|scale)([XY])\s*\(([^)]*)\)")
+_ANGLE_TO_DEGREES = {"deg": 1.0, "grad": 0.9, "rad": 180.0 / math.pi, "turn": 360.0, "px": 1.0}
+_ORIGIN_KEYWORDS = {"left": ("x", "0%"), "right": ("x", "100%"), "top": ("y", "0%"), "bottom": ("y", "100%")}
+
+
+def css_transform_as_svg(text: str) -> str:
+    """A CSS ``transform`` value in SVG transform syntax: units dropped (angles to degrees, px to
+    user units), translateX/Y and scaleX/Y spelled out; SVG syntax passes through unchanged."""
+
+    def unit(match: re.Match[str]) -> str:
+        return repr(float(match.group(1)) * _ANGLE_TO_DEGREES[match.group(2).lower()])
+
+    def axis(match: re.Match[str]) -> str:
+        name, which, argument = match.group(1), match.group(2), match.group(3).strip()
+        other = "0" if name == "translate" else "1"
+        return f"{name}({argument} {other})" if which == "X" else f"{name}({other} {argument})"
+
+    return _CSS_AXIS_FUNCTION_RE.sub(axis, _CSS_ANGLE_OR_LENGTH_RE.sub(unit, text))
 PROPERTIES = INHERITED_PROPERTIES | NON_INHERITED_PROPERTIES
 INITIAL_STYLE: dict[str, str] = {
     "fill": "black",
@@ -81,6 +105,11 @@ class Context:
     depth: int
     active_references: frozenset[int] = field(default_factory=frozenset)
     """ids (Python ``id``) of elements being instantiated by enclosing <use>s, against cycles."""
+    context_paint: dict[str, str] | None = None
+    """``fill`` and ``stroke`` values of the context element (the nearest enclosing ``<use>``)
+    that ``context-fill``/``context-stroke`` take; None outside any."""
+    context_style: dict[str, str] | None = None
+    """The context element's computed style, against which its paint values resolve."""
 
 
 def initial_context(ctm: Affine, lengths: LengthContext) -> Context:
@@ -129,21 +158,26 @@ class Cascade:
     # --- properties ---------------------------------------------------------------------------
 
     def specified_style(self, element: Element) -> dict[str, str]:
-        """Presentation attributes < stylesheet rules (by specificity) < style attribute."""
+        """Presentation attributes < stylesheet rules (by specificity) < style attribute <
+        ``!important`` stylesheet rules < ``!important`` in the style attribute (CSS cascade)."""
         specified = {name: value.strip() for name, value in element.attrs.items() if name in PROPERTIES}
+        important: dict[str, str] = {}
         if self.css_rules:
             element_id = element.attrs.get("id")
             classes = frozenset(element.attrs.get("class", "").split())
             for rule in self.css_rules:
-                if rule.selector.matches(element.tag, element_id, classes):
+                if rule.selector.matches(element.tag, element_id, classes, element.attrs):
                     specified.update((k, v) for k, v in rule.declarations.items() if k in PROPERTIES)
+                    important.update((k, v) for k, v in rule.important.items() if k in PROPERTIES)
         style_attribute = element.attrs.get("style")
         if style_attribute:
-            declarations = parse_declarations(style_attribute)
-            if "marker" in declarations:
-                for name in _MARKER_PROPERTIES:
-                    declarations.setdefault(name, declarations["marker"])
-            specified.update((k, v) for k, v in declarations.items() if k in PROPERTIES)
+            for is_important, target in ((False, specified), (True, important)):
+                declarations = parse_declarations(style_attribute, important=is_important)
+                if "marker" in declarations:
+                    for name in _MARKER_PROPERTIES:
+                        declarations.setdefault(name, declarations["marker"])
+                target.update((k, v) for k, v in declarations.items() if k in PROPERTIES)
+        specified.update(important)
         if "marker" in element.attrs:
             for name in _MARKER_PROPERTIES:
                 specified.setdefault(name, element.attrs["marker"])
@@ -206,13 +240,46 @@ class Cascade:
             self.log.warn("invalid-attribute", f"{name}: {exc}", element)
             return default
 
-    def transform_of(self, element: Element) -> Affine:
-        """The element's ``transform``; identity when absent or invalid (warned)."""
-        value = element.attrs.get("transform")
-        if not value or not value.strip():
+    def transform_of(self, element: Element, own: dict[str, str] | None = None, lengths: LengthContext | None = None) -> Affine:
+        """The element's transform — the ``transform`` property of ``own`` (its non-inherited
+        specified style: attribute, style sheet or ``style=``), else the attribute — about its
+        ``transform-origin``; identity when absent or invalid (warned)."""
+        value = own.get("transform") if own is not None else element.attrs.get("transform")
+        if not value or not value.strip() or value.strip() == "none":
             return IDENTITY
         try:
-            return parse_transform(value, clip=self.clip, element=element.describe())
+            transform = parse_transform(css_transform_as_svg(value), clip=self.clip, element=element.describe())
         except InvalidValue as exc:
             self.log.warn("invalid-transform", f"{exc}; transform ignored", element)
             return IDENTITY
+        origin = (own or {}).get("transform-origin", element.attrs.get("transform-origin", "")).strip()
+        if origin and lengths is not None:
+            x, y = self.transform_origin(origin, element, lengths)
+            if x or y:
+                transform = multiply(multiply((1.0, 0.0, 0.0, 1.0, x, y), transform), (1.0, 0.0, 0.0, 1.0, -x, -y))
+        return transform
+
+    def transform_origin(self, text: str, element: Element, lengths: LengthContext) -> tuple[float, float]:
+        """``transform-origin`` in user units: keywords, lengths or percentages of the viewport
+        (SVG's default reference box, ``view-box``); a third (z) value is ignored."""
+        values: dict[str, str] = {}
+        pending: list[str] = []
+        for word in text.replace(",", " ").split()[:2]:
+            if word in _ORIGIN_KEYWORDS:
+                axis, percentage = _ORIGIN_KEYWORDS[word]
+                values[axis] = percentage
+            elif word == "center":
+                pending.append("50%")
+            else:
+                pending.append(word)
+        for axis in ("x", "y"):
+            if axis not in values:
+                values[axis] = pending.pop(0) if pending else "50%"
+        try:
+            return (
+                parse_length(values["x"], lengths, "x", clip=self.clip, element=element.describe()),
+                parse_length(values["y"], lengths, "y", clip=self.clip, element=element.describe()),
+            )
+        except InvalidValue as exc:
+            self.log.warn("invalid-attribute", f"transform-origin: {exc}; ignored", element)
+            return 0.0, 0.0

@@ -18,6 +18,7 @@ from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
 from flexiclip_core.svg._cascade import Cascade, Context, clamp_unit, initial_context
 from flexiclip_core.svg._geometry import (
     CommandBudgetExceeded,
+    shapes_bounds,
     PathDataError,
     RawSubPath,
     ellipse_path,
@@ -26,9 +27,9 @@ from flexiclip_core.svg._geometry import (
     rect_path,
 )
 from flexiclip_core.svg._paint import PaintServers
-from flexiclip_core.svg._references import expanded_extent, href_of, index_ids, local_reference
+from flexiclip_core.svg._references import cyclic_uses, expanded_extent, href_of, index_ids, local_reference
 from flexiclip_core.svg._style import Affine, InvalidValue, LengthContext, multiply, parse_length, parse_numbers
-from flexiclip_core.svg._tags import NEVER_DRAWN_TAGS, SHAPE_TAGS, TEXT_TAGS
+from flexiclip_core.svg._tags import NEVER_DRAWN_TAGS, SHAPE_TAGS, SWITCH_CANDIDATE_TAGS, TEXT_TAGS
 from flexiclip_core.svg._viewport import nested_viewport
 from flexiclip_core.svg._warnings import WarningLog
 from flexiclip_core.svg._xml import Element
@@ -60,6 +61,7 @@ class DocumentWalker:
                 limit="max_depth",
                 clip=clip,
             )
+        self.cyclic_uses = cyclic_uses(root, self.ids)
         self.shapes: list[Shape] = []
         self.log = WarningLog(clip)
         self.instantiated_elements = 0
@@ -105,6 +107,10 @@ class DocumentWalker:
     def walk_document(self, root_ctm: Affine, root_lengths: LengthContext) -> list[Shape]:
         """Every visible shape of the document, in paint order; ``root_ctm`` maps the root's user
         units to its viewport."""
+        if not self.passes_conditions(self.root):
+            # Conditional processing applies to the root too: a failing root draws nothing.
+            self.warn("conditional-root", "the root <svg> fails its conditional attributes; nothing drawn", self.root)
+            return self.shapes
         resolved = self.child_context(self.root, initial_context(root_ctm, root_lengths))
         if resolved is not None:
             context, _ = resolved
@@ -124,15 +130,18 @@ class DocumentWalker:
             self.shapes = saved
 
     def passes_conditions(self, element: Element) -> bool:
-        """SVG conditional processing: requiredExtensions never match; SVG 1.1 features do."""
+        """SVG conditional processing: requiredExtensions never match (none is supported); SVG 1.1
+        features do; systemLanguage matches English: "en" or an "en-" tag (SVG 1.1 §5.8.5)."""
         if "requiredExtensions" in element.attrs:
             return False
         features = element.attrs.get("requiredFeatures")
         if features is not None and not all(f.startswith(_SVG11_FEATURE_PREFIX) for f in features.split()):
             return False
         languages = element.attrs.get("systemLanguage")
-        if languages is not None and not any(lang.strip().lower().startswith("en") for lang in languages.split(",")):
-            return False
+        if languages is not None:
+            tags = [lang.strip().lower() for lang in languages.split(",")]
+            if not any(tag == "en" or tag.startswith("en-") for tag in tags):
+                return False
         return True
 
     def child_context(self, element: Element, parent: Context) -> tuple[Context, dict[str, str]] | None:
@@ -155,7 +164,7 @@ class DocumentWalker:
             value = own.get(name, "none").strip()
             if value and value != "none":
                 self.warn(code, f"{name} {value[:60]!r} ignored (drawn unclipped/unfiltered)", element)
-        ctm = multiply(parent.ctm, self.cascade.transform_of(element))
+        ctm = multiply(parent.ctm, self.cascade.transform_of(element, own, parent.lengths))
         if not all(math.isfinite(v) for v in ctm):
             raise self.error("coordinate overflow in the composed transform", element)
         font_size = parent.lengths.font_size
@@ -165,7 +174,7 @@ class DocumentWalker:
             except ValueError:
                 pass
         lengths = parent.lengths if font_size == parent.lengths.font_size else replace(parent.lengths, font_size=font_size)
-        context = Context(ctm, style, opacity, parent.groups, lengths, parent.depth + 1, parent.active_references)
+        context = replace(parent, ctm=ctm, style=style, opacity=opacity, lengths=lengths, depth=parent.depth + 1)
         return context, own
 
     def walk(self, element: Element, parent: Context) -> None:
@@ -193,7 +202,8 @@ class DocumentWalker:
                 self.walk(child, context)
         elif tag == "switch":
             for child in element.children:
-                if self.passes_conditions(child):
+                # Only elements that render can be chosen; unknown ones and non-SVG ones are skipped.
+                if child.is_svg and child.tag in SWITCH_CANDIDATE_TAGS and self.passes_conditions(child):
                     self.walk(child, context)
                     break
         elif tag == "svg":
@@ -223,8 +233,43 @@ class DocumentWalker:
         if viewport is None:
             return
         inner = replace(context, ctm=multiply(context.ctm, viewport.transform), lengths=viewport.lengths)
+        first_shape = len(self.shapes)
         for child in content.children:
             self.walk(child, inner)
+        self._warn_unclipped_viewport(element, content, context, viewport.rect, first_shape)
+
+    def _warn_unclipped_viewport(
+        self, element: Element, content: Element, context: Context, rect: tuple[float, float, float, float], first_shape: int
+    ) -> None:
+        """Warn (``viewport-not-clipped``) when content drawn since ``first_shape`` reaches past a
+        nested viewport ``rect`` (parent user units) that SVG would clip it to: the clip is not
+        applied yet. Without rotation the test is exact on the shapes' bounds; with one, any
+        content warns."""
+        if len(self.shapes) == first_shape:
+            return
+        overflow = self.cascade.specified_style(content).get("overflow", content.attrs.get("overflow", "hidden")).strip()
+        if overflow in ("visible", "auto"):
+            return
+        a, b, c, d, e, f = context.ctm
+        x, y, width, height = rect
+        if b == 0.0 and c == 0.0:
+            xs = sorted((a * x + e, a * (x + width) + e))
+            ys = sorted((d * y + f, d * (y + height) + f))
+            bounds = shapes_bounds(self.shapes[first_shape:])  # [S, 4] root viewport units
+            slack = 1e-6 * max(1.0, abs(xs[1]), abs(ys[1]))
+            inside = (
+                (bounds[:, 0] >= xs[0] - slack).all()
+                and (bounds[:, 1] >= ys[0] - slack).all()
+                and (bounds[:, 2] <= xs[1] + slack).all()
+                and (bounds[:, 3] <= ys[1] + slack).all()
+            )
+            if inside:
+                return
+        self.warn(
+            "viewport-not-clipped",
+            f"content of <{content.tag}> reaches past its viewport and is drawn unclipped (SVG clips it)",
+            element,
+        )
 
     def walk_use(self, element: Element, context: Context) -> None:
         href = href_of(element)
@@ -238,7 +283,7 @@ class DocumentWalker:
         if target is None:
             self.warn("missing-reference", f"<use> target #{target_id} not found", element)
             return
-        if id(target) in context.active_references or target is self.root:
+        if id(element) in self.cyclic_uses or id(target) in context.active_references or target is self.root:
             self.warn("use-cycle", f"<use> of #{target_id} refers to itself; skipped", element)
             return
         lengths = context.lengths
@@ -246,11 +291,21 @@ class DocumentWalker:
         y = self.cascade.length(element, "y", lengths, "y")
         instance_id = element.attrs.get("id") or f"use#{element.ordinal}"
         ctm = multiply(context.ctm, (1.0, 0.0, 0.0, 1.0, x, y))
+        # The use is the context element of what it instantiates; a context-* value of its own
+        # already refers to an outer context, so resolve it to that first.
+        context_paint = {}
+        for name in ("fill", "stroke"):
+            value = context.style[name].strip()
+            if value in ("context-fill", "context-stroke"):
+                value = (context.context_paint or {}).get(value[len("context-"):], "none")
+            context_paint[name] = value
         inner = replace(
             context,
             ctm=ctm,
             groups=context.groups + (instance_id,),
             active_references=context.active_references | {id(target)},
+            context_paint=context_paint,
+            context_style=context.style,
         )
         if target.tag in ("symbol", "svg"):
             resolved = self.child_context(target, inner)

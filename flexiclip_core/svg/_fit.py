@@ -1,5 +1,5 @@
 """Fit the drawing into the working canvas: its bounding box (strokes included) scaled into
-``[margin, size − margin]`` with the aspect ratio kept, centred (method.md §1)."""
+``[margin, size − margin]`` with the aspect ratio kept, centred (docs/method.md §2)."""
 
 from __future__ import annotations
 

@@ -24,6 +24,9 @@ RawSubPath = tuple[list[float], bool]
 
 _PATH_TOKEN_RE = re.compile(r"[A-Za-z]|" + NUMBER)
 _PATH_JUNK_RE = re.compile(r"[^\sA-Za-z0-9.,+-]")
+# Where the path grammar breaks on commas: two in a row, one next to a command letter or one
+# opening the data (SVG 1.1 §8.3.9: a comma only separates two numbers or flags).
+_BAD_COMMA_RE = re.compile(r",[\s]*,|[A-DF-Za-df-z][\s]*,|,[\s]*[A-DF-Za-df-z]|^[\s]*,")
 _ARITY = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7, "Z": 0}
 _NON_FINITE_RE = re.compile(r"nan|inf", re.IGNORECASE)
 _TOKEN_WINDOW_CHARS = 1 << 16
@@ -155,6 +158,21 @@ def elliptic_arc(
         px, py, tx, ty = qx, qy, ux, uy
 
 
+def _first_grammar_error(d: str) -> tuple[int, str] | None:
+    """(position, reason) of the first character the path grammar refuses outright — one the
+    tokeniser would otherwise skip (a stray symbol, a misplaced comma) — or None."""
+    junk = _PATH_JUNK_RE.search(d)
+    comma = _BAD_COMMA_RE.search(d)
+    if junk is None and comma is None:
+        return None
+    if comma is None or (junk is not None and junk.start() <= comma.start()):
+        assert junk is not None
+        return junk.start(), f"invalid character {junk.group()!r} in path data"
+    # Cut at the offending comma itself so the number before it still counts.
+    position = d.index(",", comma.start())
+    return position, "misplaced comma in path data"
+
+
 def parse_path_data(
     d: str, *, clip: str, element: str, max_commands: int | None = None
 ) -> tuple[list[RawSubPath], int]:
@@ -236,6 +254,12 @@ def parse_path_data(
 
     if _NON_FINITE_RE.search(d):
         raise SvgParseError("non-finite number (NaN/inf) in path data", clip=clip, element=element)
+    # SVG renders a path up to its first error and stops there (SVG 1.1 F.2, SVG 2 §9.5.4), so
+    # the data is read only up to the first character the grammar refuses; an error found
+    # while reading what precedes it comes first.
+    grammar_error = _first_grammar_error(d)
+    if grammar_error is not None:
+        d, grammar_message = d[: grammar_error[0]], grammar_error[1]
     while True:
         if count - index < _LOOKAHEAD_TOKENS and cursor < len(d):
             refill()
@@ -246,23 +270,29 @@ def parse_path_data(
             raise CommandBudgetExceeded(commands)
         token = tokens[index]
         if token.isalpha():
-            upper = token.upper()
-            if upper not in _ARITY:
+            if token.upper() not in _ARITY:
                 raise fail(f"unknown path command {token!r}")
             command = token
             index += 1
-        elif not command:
-            raise fail("path data must start with a moveto")
-        elif command in "Zz":
+        elif command and command in "Zz":
             raise fail("number after closepath")
+        if not command or (commands == 0 and command.upper() != "M"):
+            # A path that does not open with a moveto is in error from its first command: nothing
+            # is drawn (SVG 2 §9.5.4).
+            raise fail("path data must start with a moveto")
         upper = command.upper()
         relative = command.islower()
         commands += 1
         if upper == "Z":
             if points is not None:
-                if x != start_x or y != start_y:
-                    _line_to(points, x, y, start_x, start_y)
-                if len(points) > 2:
+                if len(points) == 2:
+                    # "M x y z" is a zero-length subpath: SVG strokes it with its caps (round or
+                    # square), which an open degenerate segment gives; a closed one would not.
+                    _line_to(points, x, y, x, y)
+                    subpaths.append((points, False))
+                else:
+                    if x != start_x or y != start_y:
+                        _line_to(points, x, y, start_x, start_y)
                     subpaths.append((points, True))
                 points = None
             x, y = start_x, start_y
@@ -340,6 +370,9 @@ def parse_path_data(
             last_cubic = last_quad = None
     if points is not None and len(points) > 2:
         subpaths.append((points, False))
+    if grammar_error is not None:
+        points = None
+        raise fail(grammar_message)
     for flat, _ in subpaths:
         # float() of an over-long number gives inf rather than failing: reject it here.
         if not np.isfinite(np.asarray(flat)).all():

@@ -103,7 +103,16 @@ class PaintServers:
                     return self.resolve(fallback, style, element, context)
                 self.log.warn("missing-paint-server", f"paint server #{target_id} not found; painted as none", element)
                 return None
+            if target.tag not in GRADIENT_TAGS and target.tag != "pattern" and fallback:
+                # Not a paint server: SVG uses the fallback when one is given.
+                self.log.warn("invalid-paint-server", f"<{target.tag}> is not a paint server; fallback {fallback[:40]!r} used", element)
+                return self.resolve(fallback, style, element, context)
             return self.server_paint(target, element, context)
+        if text in ("context-fill", "context-stroke"):
+            # The paint of the context element: the <use> instantiating this content, else none
+            # (markers, the other context, are not drawn) (SVG 2 §13.3).
+            context_value = context.context_paint.get(text[len("context-"):]) if context.context_paint else None
+            return self.resolve(context_value, context.context_style or style, element, context) if context_value else None
         if text.lower() == "currentcolor":
             text = style.get("color", "black")
             if text.lower() == "currentcolor":

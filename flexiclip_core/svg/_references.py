@@ -1,5 +1,5 @@
 """Same-document references: the id index, ``#id`` hrefs and the size of the tree once
-``<use>`` is expanded (pipeline.md "Untrusted SVG": only local references are followed)."""
+``<use>`` is expanded (docs/pipeline.md §8: only local references are followed)."""
 
 from __future__ import annotations
 
@@ -67,3 +67,64 @@ def expanded_extent(root: Element, ids: dict[str, Element], cap: int) -> tuple[i
         stack.append((element, True))
         stack.extend((successor, False) for successor in successors(element) if id(successor) not in sizes)
     return sizes[id(root)], depths[id(root)]
+
+
+def cyclic_uses(root: Element, ids: dict[str, Element]) -> set[int]:
+    """ids (Python ``id``) of the ``<use>`` elements whose expansion reaches themselves again —
+    each use on a reference cycle, a use inside its own target included. SVG makes every such
+    use an error, not rendered (SVG 2 §5.6), while the elements the cycle passes through still
+    render where they stand. Tarjan's strongly connected components over the graph of child
+    edges and use → target edges, iteratively: linear in the file."""
+
+    def successors(element: Element) -> list[Element]:
+        following = list(element.children)
+        if element.tag == "use":
+            target = ids.get(local_reference(href_of(element) or "") or "")
+            if target is not None:
+                following.append(target)
+        return following
+
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    component_stack: list[Element] = []
+    cyclic: set[int] = set()
+    counter = 0
+    work: list[tuple[Element, list[Element], int]] = []
+
+    def open_node(element: Element) -> None:
+        nonlocal counter
+        index[id(element)] = low[id(element)] = counter
+        counter += 1
+        component_stack.append(element)
+        on_stack.add(id(element))
+        work.append((element, successors(element), 0))
+
+    open_node(root)
+    while work:
+        element, following, position = work.pop()
+        key = id(element)
+        if position < len(following):
+            work.append((element, following, position + 1))
+            successor = following[position]
+            if id(successor) not in index:
+                open_node(successor)
+            elif id(successor) in on_stack:
+                low[key] = min(low[key], index[id(successor)])
+            continue
+        if work:
+            parent = id(work[-1][0])
+            low[parent] = min(low[parent], low[key])
+        if low[key] == index[key]:
+            component: list[Element] = []
+            while True:
+                member = component_stack.pop()
+                on_stack.discard(id(member))
+                component.append(member)
+                if member is element:
+                    break
+            # Tree edges never form a cycle, so a component of several elements is a reference
+            # cycle; a lone element is on one only when it is a use of itself.
+            if len(component) > 1 or (element.tag == "use" and element in successors(element)):
+                cyclic.update(id(member) for member in component if member.tag == "use")
+    return cyclic

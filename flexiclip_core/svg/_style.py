@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flexiclip_core.errors import SvgParseError
 from flexiclip_core.svg._colours import NAMED_COLOURS
@@ -222,17 +222,22 @@ _COMMENT_RE = re.compile(r"/\*.*?\*/", re.DOTALL)
 _SIMPLE_SELECTOR_RE = re.compile(r"^(\*|[A-Za-z][\w-]*)?((?:[.#][\w-]+)*)$")
 
 
-def parse_declarations(text: str) -> dict[str, str]:
-    """``a: b; c: d`` → {a: b, c: d} (last wins, ``!important`` dropped)."""
+_IMPORTANT_RE = re.compile(r"!\s*important\s*$", re.IGNORECASE)
+
+
+def parse_declarations(text: str, *, important: bool = False) -> dict[str, str]:
+    """``a: b; c: d`` → {a: b, c: d} (last wins): the normal declarations, or with
+    ``important`` those marked ``!important`` (marker removed), which the cascade applies last."""
     declarations: dict[str, str] = {}
     for item in _COMMENT_RE.sub("", text).split(";"):
         name, sep, value = item.partition(":")
         if not sep:
             continue
         name = name.strip().lower()
-        value = value.strip()
-        if value.lower().endswith("!important"):
-            value = value[: -len("!important")].strip()
+        marker = _IMPORTANT_RE.search(value)
+        if (marker is not None) != important:
+            continue
+        value = value[: marker.start()].strip() if marker else value.strip()
         if name:
             declarations[name] = value
     return declarations
@@ -245,17 +250,46 @@ class Selector:
     tag: str | None
     classes: tuple[str, ...]
     ids: tuple[str, ...]
+    attributes: tuple[tuple[str, str, str], ...] = ()
+    """(name, operator, value) of ``[name]`` / ``[name op "value"]`` parts; operator "" tests
+    presence only."""
 
     @property
     def specificity(self) -> tuple[int, int, int]:
-        return (len(self.ids), len(self.classes), 1 if self.tag else 0)
+        return (len(self.ids), len(self.classes) + len(self.attributes), 1 if self.tag else 0)
 
-    def matches(self, tag: str, element_id: str | None, classes: frozenset[str]) -> bool:
+    def matches(self, tag: str, element_id: str | None, classes: frozenset[str], attrs: dict[str, str] | None = None) -> bool:
         if self.tag and self.tag != tag:
             return False
         if any(i != element_id for i in self.ids):
             return False
-        return all(c in classes for c in self.classes)
+        if not all(c in classes for c in self.classes):
+            return False
+        return all(_attribute_matches((attrs or {}).get(name), operator, value) for name, operator, value in self.attributes)
+
+
+def _attribute_matches(actual: str | None, operator: str, expected: str) -> bool:
+    """CSS attribute selector test (Selectors 3 §6.3)."""
+    if actual is None:
+        return False
+    if operator == "":
+        return True
+    if operator == "=":
+        return actual == expected
+    if operator == "~=":
+        return expected in actual.split()
+    if operator == "|=":
+        return actual == expected or actual.startswith(expected + "-")
+    if not expected:
+        return False  # ^=, $=, *= with an empty value match nothing
+    if operator == "^=":
+        return actual.startswith(expected)
+    if operator == "$=":
+        return actual.endswith(expected)
+    return expected in actual  # *=
+
+
+_ATTRIBUTE_SELECTOR_RE = re.compile(r"""\[\s*([\w:-]+)\s*(?:([~|^$*]?=)\s*(?:"([^"]*)"|'([^']*)'|([\w-]+))\s*)?\]""")
 
 
 @dataclass(frozen=True)
@@ -263,6 +297,8 @@ class CssRule:
     selector: Selector
     declarations: dict[str, str]
     order: int
+    important: dict[str, str] = field(default_factory=dict)
+    """The rule's ``!important`` declarations."""
 
 
 def parse_stylesheet(text: str) -> tuple[list[CssRule], list[str]]:
@@ -296,9 +332,14 @@ def parse_stylesheet(text: str) -> tuple[list[CssRule], list[str]]:
             unsupported.append(prelude[:80])
             continue
         declarations = parse_declarations(body)
+        important = parse_declarations(body, important=True)
         for part in prelude.split(","):
             part = part.strip()
-            match = _SIMPLE_SELECTOR_RE.match(part)
+            attributes = tuple(
+                (m.group(1), m.group(2) or "", next((g for g in m.group(3, 4, 5) if g is not None), ""))
+                for m in _ATTRIBUTE_SELECTOR_RE.finditer(part)
+            )
+            match = _SIMPLE_SELECTOR_RE.match(_ATTRIBUTE_SELECTOR_RE.sub("", part))
             if not part or not match:
                 unsupported.append(part)
                 continue
@@ -306,6 +347,6 @@ def parse_stylesheet(text: str) -> tuple[list[CssRule], list[str]]:
             suffix = match.group(2)
             classes = tuple(re.findall(r"\.([\w-]+)", suffix))
             ids = tuple(re.findall(r"#([\w-]+)", suffix))
-            selector = Selector(None if tag in (None, "*") else tag, classes, ids)
-            rules.append(CssRule(selector, declarations, len(rules)))
+            selector = Selector(None if tag in (None, "*") else tag, classes, ids, attributes)
+            rules.append(CssRule(selector, declarations, len(rules), important))
     return rules, unsupported

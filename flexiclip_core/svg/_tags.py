@@ -32,3 +32,6 @@ NEVER_DRAWN_TAGS = frozenset(
     }
 )
 """Elements never rendered where they stand (definitions, metadata, paint servers)."""
+
+SWITCH_CANDIDATE_TAGS = SHAPE_TAGS | TEXT_TAGS | frozenset({"g", "a", "switch", "svg", "use", "image", "foreignObject"})
+"""Children a ``<switch>`` may choose: graphics and container elements (SVG 1.1 §5.8.2)."""

@@ -3,7 +3,8 @@
 ``<symbol>`` elements.
 
 A nested viewport's rectangle is computed (`Viewport.rect`) but its content is not clipped to
-it yet: everything inside is drawn, as if ``overflow`` were ``visible``.
+it yet: everything inside is drawn, as if ``overflow`` were ``visible``; the walker warns
+(``viewport-not-clipped``) when content actually reaches past a viewport SVG would clip.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class RootViewport:
     page: Page | None
     """The visible page in viewport units; None when the file gives neither a size nor a
     viewBox."""
+    viewport_size: tuple[float, float]
+    """Width and height of the root viewport in px (`DEFAULT_VIEWPORT` for a missing size)."""
 
 
 def root_viewport(root: Element, clip: str, log: WarningLog) -> RootViewport:
@@ -109,7 +112,7 @@ def root_viewport(root: Element, clip: str, log: WarningLog) -> RootViewport:
         lengths = LengthContext(width, height)
     a, b, c, d, e, f = affine
     matrix = np.array([[a, c, e], [b, d, f], [0.0, 0.0, 1.0]])
-    return RootViewport(matrix, affine, document_size, lengths, page)
+    return RootViewport(matrix, affine, document_size, lengths, page, (float(width), float(height)))
 
 
 @dataclass(frozen=True)

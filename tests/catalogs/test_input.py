@@ -202,6 +202,10 @@ def test_wrong_column_type_clip_id_and_nested(tmp_path: Path):
         ("layers", json.dumps({"name": "a"}), "expected a non-empty list of layers"),
         ("config", json.dumps([1, 2]), "expected a JSON object of overrides"),
         ("config", json.dumps({"iterations": -3}), "override rejected"),
+        ("export", json.dumps({"formats": ["flv"]}), "unknown export format(s) 'flv'"),
+        ("export", json.dumps({"background": "blue"}), "export background must be"),
+        ("export", json.dumps({"colour": "red"}), "unknown export setting(s) colour"),
+        ("export", json.dumps("1024"), "expected a JSON object of overrides"),
         ("tags", json.dumps(["a", 3]), "tag 1 is int 3"),
     ],
 )
@@ -215,6 +219,13 @@ def test_nested_column_reasons(tmp_path: Path, column: str, value: str, reason: 
     (error,) = errors
     assert error.clip_id == "c" and error.error_type == f"invalid_{column}"
     assert f"column {column!r}" in error.message and reason in error.message, error.message
+
+
+def test_export_overrides_come_through(tmp_path: Path):
+    export = {"size": 1024, "extra_sizes": [512], "formats": ["lottie", "webm"], "background": "#ffffff"}
+    path = write_catalog(tmp_path, [{"clip_id": "c", "svg_uri": "c.svg", "prompt": "p", "export": json.dumps(export)}])
+    (row,), errors = read_catalog(str(path))
+    assert errors == [] and row.export == export
 
 
 def test_skeleton_without_keypoints_is_rejected(tmp_path: Path):

@@ -27,7 +27,7 @@ PIPELINE_COLUMNS = (
     "config_hash", "prior", "seed", "code_version", "idempotency_key",
     "video_uri", "video_sha256", "gif_uri", "gif_sha256", "svg_animation_uri", "svg_animation_sha256",
     "poster_uri", "poster_sha256", "iterations", "seconds", "device", "started_at", "finished_at",
-)  # docs/pipeline.md, "Output catalog"
+)  # docs/pipeline.md §3
 PROVENANCE_COLUMNS = ("host", "gpu_name", "ray_node_id")
 
 

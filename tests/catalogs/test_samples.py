@@ -17,7 +17,7 @@ from flexiclip_core.render import render_clipart
 from flexiclip_core.svg import parse_svg
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "catalogs" / "samples"
-CLIP_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # pipeline.md, input catalog
+CLIP_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # docs/pipeline.md §2
 DRAWING_ELEMENTS = {"path", "rect", "circle", "ellipse", "polygon", "polyline", "line"}
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

@@ -9,6 +9,7 @@ network request the page made.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -62,7 +63,13 @@ class Browser:
         self.timeout = timeout
         self.profile = tempfile.mkdtemp(prefix="flexiclip-chromium-")
         self.process = subprocess.Popen(
-            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0", "about:blank"],
+            [
+                executable,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={self.profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -117,11 +124,12 @@ class Browser:
                     else:
                         self.events.append(message)
                     self._reply_ready.notify_all()
-        except Exception:  # the socket closes when the browser exits
+        except Exception:  # noqa: BLE001 — the socket closes, however it likes, when the browser exits
             return
 
-    def command(self, method: str, params: dict[str, Any] | None = None, *, session: bool = False,
-                timeout: float | None = None) -> dict[str, Any]:
+    def command(
+        self, method: str, params: dict[str, Any] | None = None, *, session: bool = False, timeout: float | None = None
+    ) -> dict[str, Any]:
         """Send one CDP command (to the page session when ``session``) and return its result."""
         ident = next(self._ids)
         message: dict[str, Any] = {"id": ident, "method": method, "params": params or {}}
@@ -198,7 +206,8 @@ class Browser:
         found = []
         for params in self.recorded("Runtime.consoleAPICalled"):
             if params.get("type") in ("error", "assert"):
-                found.append("console: " + " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
+                values = (str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+                found.append("console: " + " ".join(values))
         for params in self.recorded("Runtime.exceptionThrown"):
             found.append("exception: " + json.dumps(params.get("exceptionDetails", {}))[:500])
         for params in self.recorded("Log.entryAdded"):
@@ -208,10 +217,8 @@ class Browser:
         return found
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # a socket the browser already dropped may raise anything
             self.socket.close()
-        except Exception:
-            pass
         if self.process.poll() is None:
             self.process.terminate()
             try:

@@ -53,8 +53,10 @@ def _sample_catalog_with_hostile_prompt(folder: Path) -> Path:
     """The sample catalog with absolute SVG paths and one untrusted prompt containing <script>."""
     table = pq.read_table(SAMPLE_CATALOG)
     uris = [str((SAMPLE_CATALOG.parent / uri).resolve()) for uri in table.column("svg_uri").to_pylist()]
-    prompts = [HOSTILE_PROMPT if clip == "animal" else prompt
-               for clip, prompt in zip(table.column("clip_id").to_pylist(), table.column("prompt").to_pylist())]
+    prompts = [
+        HOSTILE_PROMPT if clip == "animal" else prompt
+        for clip, prompt in zip(table.column("clip_id").to_pylist(), table.column("prompt").to_pylist())
+    ]
     table = table.set_column(table.schema.get_field_index("svg_uri"), "svg_uri", pa.array(uris, pa.string()))
     table = table.set_column(table.schema.get_field_index("prompt"), "prompt", pa.array(prompts, pa.string()))
     path = folder / "clipart.parquet"
@@ -69,10 +71,26 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     work = tmp_path_factory.mktemp("e2e_report")
     catalog = _sample_catalog_with_hostile_prompt(work)
     root = work / "out"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PREFECT_HOME": str(work / "prefect"),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "flexiclip_cli.pipeline", "run", str(catalog), "--output", str(root),
-               "--prior", "tiny", "--iterations", "2"]
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PREFECT_HOME": str(work / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PYTHONPATH": str(REPO),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "flexiclip_cli.pipeline",
+        "run",
+        str(catalog),
+        "--output",
+        str(root),
+        "--prior",
+        "tiny",
+        "--iterations",
+        "2",
+    ]
     finished = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     # 0: every clip succeeded; 1: some clips failed (their rows say why). Both leave a run.
     assert finished.returncode in (0, 1), finished.stdout[-4000:] + finished.stderr[-4000:]
@@ -202,7 +220,9 @@ def _check_page(browser: Browser, pipeline_run: dict, base_url: str) -> None:
         assert item["advanced"] and not item["paused"], item
 
     # Sorting by a metric reorders the cards exactly as the catalog's values say.
-    varying = [c for c in METRIC_COLUMNS if len({r[c] for r in rows if r.get(c) == r.get(c) and r.get(c) is not None}) >= 2]
+    varying = [
+        c for c in METRIC_COLUMNS if len({r[c] for r in rows if r.get(c) == r.get(c) and r.get(c) is not None}) >= 2
+    ]
     assert varying, "no metric varies across the clips"
     column = varying[0]
     ascending = browser.evaluate(_ORDER % (f"m-{column}", "asc"))
@@ -217,7 +237,9 @@ def _check_page(browser: Browser, pipeline_run: dict, base_url: str) -> None:
 
     # The untrusted prompt is shown as text and its script never ran.
     assert browser.evaluate("window.__pwned === undefined") is True
-    texts = browser.evaluate("Array.prototype.map.call(document.querySelectorAll('.prompt'), function (p) { return p.textContent; })")
+    texts = browser.evaluate(
+        "Array.prototype.map.call(document.querySelectorAll('.prompt'), function (p) { return p.textContent; })"
+    )
     assert HOSTILE_PROMPT in texts
 
     # Nothing but the output folder was requested, nothing failed, nothing was logged as an error.

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from flexiclip_cli.main import app
 from flexiclip_core.animate import ClipRequest, animate_clip
-from flexiclip_core.export import ExportConfig
+from flexiclip_core.export import ExportConfig, lottie_schema_errors
 from flexiclip_core.guidance import load_prior
 from flexiclip_core.metrics import METRIC_COLUMNS
 from flexiclip_core.optimize import PRESETS, preset
@@ -41,7 +41,8 @@ def test_every_preset_writes_every_output(method, tiny_prior, tmp_path):
     config = preset(method).with_overrides(FAST)
     outputs = animate_clip(request, tiny_prior, config, tmp_path, export=ExportConfig(size=128, frame_pngs=False))
 
-    for name in ("video.mp4", "animation.gif", "animation.svg", "poster.png", "metrics.json", "config.json"):
+    for name in ("video.mp4", "video.webm", "animation.webp", "animation.json", "animation.gif", "animation.svg",
+                 "poster.png", "motion.npz", "metrics.json", "config.json"):
         assert (tmp_path / name).is_file() and (tmp_path / name).stat().st_size > 0, name
     assert len(list((tmp_path / "frames").glob("frame_*.svg"))) == config.schedule.frame_count
     with av.open(str(tmp_path / "video.mp4")) as container:
@@ -59,6 +60,10 @@ def test_every_preset_writes_every_output(method, tiny_prior, tmp_path):
     assert saved["method"] == method and saved["config_hash"] == config.config_hash()
     assert saved["config"]["iterations"] == 2
     assert outputs.result.frame_points.shape[0] == config.schedule.frame_count
+    with np.load(tmp_path / "motion.npz") as motion:
+        np.testing.assert_allclose(motion["frame_points"], outputs.result.frame_points, atol=1e-3)
+        assert motion["frame_keypoints"].shape == outputs.result.frame_keypoints.shape
+        assert motion["faces"].shape == outputs.result.mesh.faces.shape
 
 
 class CountingFinalRenderer(CairoRenderer):
@@ -102,6 +107,38 @@ def test_cli_animate_writes_outputs_and_labels_the_tiny_prior(tmp_path):
     expected_device = "cuda" if torch.cuda.is_available() else "cpu"
     assert f"device: {expected_device} (auto)" in result.output
     assert (out / "video.mp4").is_file() and (out / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_cli_animate_export_options(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        ["animate", str(SAMPLES_DIR / "holes.svg"), "--prompt", "a shape breathing", "--out", str(out),
+         "--prior", "tiny", "--iterations", "2", "--method", "aniclipart", "--size", "96", "--extra-size", "48",
+         "--fps", "12", "--background", "#336699", "--format", "lottie", "--format", "webm", "--format", "poster"],
+    )
+    assert result.exit_code == 0, result.output
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["animation.json", "config.json", "metrics.json", "motion.npz", "poster.png",
+                       "size_48/poster.png", "size_48/video.webm", "video.webm"]
+    animation = json.loads((out / "animation.json").read_text())
+    assert (animation["w"], animation["fr"]) == (96, 12.0)
+    assert lottie_schema_errors(animation) == []  # the animation.json of a real run is valid Lottie
+    saved = json.loads((out / "config.json").read_text())["export"]
+    assert saved["background"] == "#336699" and saved["extra_sizes"] == [48] and saved["formats"][0] == "lottie"
+
+
+@pytest.mark.parametrize("option", [["--format", "flv"], ["--background", "blue"], ["--size", "0"],
+                                    ["--export-profile", "tv"], ["--extra-size", "512"]])
+def test_cli_animate_refuses_bad_export_options_in_one_line(tmp_path, option):
+    result = CliRunner().invoke(
+        app, ["animate", str(SAMPLES_DIR / "holes.svg"), "--prompt", "x", "--out", str(tmp_path / "o"),
+              "--prior", "tiny", *option],
+    )
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_cli_animate_refuses_a_missing_file_in_one_line(tmp_path):

@@ -142,7 +142,7 @@ def test_sds_with_an_exact_prior_recovers_the_target_keypoint_motion(method, rec
 
 @pytest.mark.slow
 def test_the_flow_term_keeps_the_final_deformation_on_the_pose_deformation(recoveries):
-    """method.md §4: L_flow pulls the final video (J^P + J^R) toward the pose-only video (J^P).
+    """docs/method.md §8–9: L_flow pulls the final video (J^P + J^R) toward the pose-only video (J^P).
     With it the residual Jacobians stay negligible and the motion converges; without it (the
     ablation) they drift and the keypoints converge worse."""
     with_flow, without_flow = recoveries("flexiclip"), recoveries("flexiclip-no-flow")

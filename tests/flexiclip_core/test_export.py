@@ -1,4 +1,6 @@
-"""Tests of the output writers: MP4, GIF, animated SVG, per-frame SVGs, poster, whole export."""
+"""Tests of the output writers: MP4, GIF, animated SVG, per-frame SVGs, poster, whole export.
+
+Lottie, WebM/WebP/APNG with alpha and the export profiles are in test_export_formats.py."""
 
 from __future__ import annotations
 
@@ -52,8 +54,7 @@ def circle_subpath(cx: float, cy: float, radius: float) -> SubPath:
     ]), True)
 
 
-@pytest.fixture()
-def clipart() -> Clipart:
+def make_clipart() -> Clipart:
     """A red body, a semi-transparent blue even-odd ring, a dashed open green stroke, a static sun."""
     return Clipart(
         (
@@ -67,6 +68,11 @@ def clipart() -> Clipart:
         ),
         source="test-clip",
     )
+
+
+@pytest.fixture()
+def clipart() -> Clipart:
+    return make_clipart()
 
 
 def moving_frames(clipart: Clipart, frame_count: int = 6) -> np.ndarray:
@@ -244,7 +250,7 @@ def test_export_animation_writes_everything(clipart: Clipart, tmp_path: Path) ->
     (out_dir / "frames").mkdir(parents=True)
     (out_dir / "frames" / "frame_042.svg").write_text("stale")  # from an earlier, longer export
     outputs = export_animation(clipart, frame_points, out_dir, size=64, fps=12)
-    assert set(outputs) == {"video", "gif", "svg_animation", "frames", "poster"}
+    assert set(outputs) == {"video", "gif", "svg_animation", "frames", "poster", "lottie", "webm", "webp"}
     assert outputs["video"].name == "video.mp4" and outputs["gif"].name == "animation.gif"
     with av.open(str(outputs["video"])) as container:
         assert sum(1 for _ in container.decode(video=0)) == 6
@@ -252,7 +258,9 @@ def test_export_animation_writes_everything(clipart: Clipart, tmp_path: Path) ->
         assert gif.n_frames == 6
     names = sorted(p.name for p in outputs["frames"].iterdir())
     assert names == sorted([f"frame_{i:03d}.svg" for i in range(6)] + [f"frame_{i:03d}.png" for i in range(6)])
-    expected_poster = render_clipart(clipart, 64, points=frame_points[poster_frame_index(frame_points)])
+    # The default background is transparent: the poster keeps the renderer's alpha.
+    expected_poster = render_clipart(clipart, 64, points=frame_points[poster_frame_index(frame_points)],
+                                     background="transparent")
     with Image.open(outputs["poster"]) as poster:
         assert poster.size == (64, 64)
         np.testing.assert_array_equal(np.asarray(poster), expected_poster)

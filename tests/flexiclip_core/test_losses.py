@@ -1,4 +1,4 @@
-"""Skeleton and Jacobian residual losses (method.md §4)."""
+"""Skeleton and Jacobian residual losses (docs/method.md §9)."""
 
 from __future__ import annotations
 

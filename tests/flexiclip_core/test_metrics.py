@@ -1,4 +1,4 @@
-"""Metrics with known answers (spec/metrics.md)."""
+"""Metrics with known answers (docs/metrics.md §2–3)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_translated_square_has_the_known_motion_vitality_and_energy():
 
 
 def test_animation_energy_does_not_wrap_around_the_loop():
-    """metrics.md: mean over t of ‖V_{t+1} − V_t‖², t = 0 … N−2. A one-way slide of 3 px per frame
+    """docs/metrics.md §2: mean over t of ‖V_{t+1} − V_t‖², t = 0 … N−2. A one-way slide of 3 px per frame
     over 4 frames has energy 9; the wrap-around step (9 px back) would add 81 and give 27."""
     start = np.array([[0.0, 0.0], [10.0, 0.0]])
     slide = np.stack([start + [3.0 * t, 0.0] for t in range(4)])

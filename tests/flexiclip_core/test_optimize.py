@@ -1,4 +1,4 @@
-"""The optimisation loop: configs, presets, schedule, and that every module trains (method.md §3–5)."""
+"""The optimisation loop: configs, presets, schedule, and that every module trains (docs/method.md §5–10)."""
 
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ def test_the_flow_score_term_itself_reaches_the_trajectory_mlp(human, tiny_prior
 
 
 def test_the_skeleton_term_is_the_bone_length_loss_times_25(human, tiny_prior):
-    """method.md §4: 25 · Σ_q mean over bones (‖p_q(a) − p_q(b)‖ − ℓ⁰_ab)², recomputed here from the rig."""
+    """docs/method.md §9: 25 · Σ_q mean over bones (‖p_q(a) − p_q(b)‖ − ℓ⁰_ab)², recomputed here from the rig."""
     clipart, rig = human
     animator = ClipAnimator(clipart, rig, tiny_prior, "a person waving", preset("flexiclip").with_overrides(SMALL))
     with torch.no_grad():

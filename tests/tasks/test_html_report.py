@@ -6,6 +6,7 @@ The page is checked here by parsing it; tests/e2e/test_report_browser.py opens i
 from __future__ import annotations
 
 import base64
+import html
 import hashlib
 import re
 import shutil
@@ -79,9 +80,11 @@ def test_report_is_written_under_reports_run_with_one_card_per_clip(run_root: Pa
     videos = [attrs for tag, attrs in page.tags if tag == "video"]
     assert len(videos) == 3
     for video in videos:
-        assert video["src"].endswith(".mp4") and video["poster"].endswith(".png")
+        assert video["poster"].endswith(".png")
         assert video["data-fallback"].endswith(".svg")
         assert {"autoplay", "loop", "muted", "playsinline"} <= set(video)
+    sources = [attrs for tag, attrs in page.tags if tag == "source"]
+    assert [s["src"].rsplit(".", 1)[-1] for s in sources] == ["mp4"] * 3  # make_run publishes MP4, not WebM
 
 
 def test_every_link_is_relative_and_resolves_inside_the_output_root(run_root: Path, tmp_path: Path):
@@ -142,6 +145,42 @@ def test_summary_counts_metric_spread_wall_time_and_untrained_label(run_root: Pa
     assert cells[-5:] == ["6.667", "4.11", "2", "12", "3"]
     assert 'id="untrained-banner"' in text
     assert text.count('class="untrained"') == 4  # every card made by the tiny prior
+
+
+def test_card_plays_the_transparent_webm_first_and_offers_every_file_for_download():
+    kinds = {"video": "mp4", "webm": "webm", "webp": "webp", "apng": "apng", "lottie": "json", "gif": "gif",
+             "svg_animation": "svg", "poster": "png"}
+    row = {"run_id": "r", "clip_id": "c", "status": "succeeded", "prompt": "p",
+           **{f"{kind}_uri": f"/x/media/ab/{SHA}.{suffix}" for kind, suffix in kinds.items()}}
+    page = _parse(render_report_html([row], run_id="r"))
+    sources = [attrs for tag, attrs in page.tags if tag == "source"]
+    assert [(s["src"].rsplit(".", 1)[-1], s["type"]) for s in sources] == [("webm", 'video/webm; codecs="vp9"'),
+                                                                          ("mp4", "video/mp4")]
+    downloads = [attrs["href"].rsplit(".", 1)[-1] for tag, attrs in page.tags if tag == "a" and "download" in attrs]
+    assert downloads == ["mp4", "webm", "webp", "apng", "json", "gif", "svg", "png"]
+    only_webm = {"run_id": "r", "clip_id": "c", "status": "succeeded", "webm_uri": f"/x/media/ab/{SHA}.webm"}
+    assert [a["src"] for t, a in _parse(render_report_html([only_webm], run_id="r")).tags if t == "source"] == [
+        f"../../media/ab/{SHA}.webm"]
+
+
+def test_lottie_player_is_shipped_only_when_there_is_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from catalogs.output import OutputCatalog
+    from tasks.html_report import LOTTIE_WEB_ENV, ship_lottie_web
+
+    row = {"run_id": "r", "clip_id": "c", "status": "succeeded", "lottie_uri": f"/x/media/ab/{SHA}.json"}
+    with_player = html.unescape(render_report_html([row], run_id="r", lottie_player="../assets/lottie.min.js"))
+    assert '<script src="../assets/lottie.min.js"></script>' in with_player and "connect-src 'self'" in with_player
+    assert f'data-lottie="../../media/ab/{SHA}.json"' in with_player and 'class="play-lottie"' in with_player
+    without = html.unescape(render_report_html([row], run_id="r"))
+    assert '<script src="' not in without and "connect-src 'none'" in without and "'self';" not in without.split(
+        "script-src")[1].split("connect-src")[0]
+    catalog = OutputCatalog(tmp_path / "root")
+    monkeypatch.setenv(LOTTIE_WEB_ENV, str(tmp_path / "absent.js"))
+    assert ship_lottie_web(catalog) is None
+    (tmp_path / "player.js").write_text("/* lottie */")
+    monkeypatch.setenv(LOTTIE_WEB_ENV, str(tmp_path / "player.js"))
+    assert ship_lottie_web(catalog) == "../assets/lottie.min.js"
+    assert (tmp_path / "root" / "reports" / "assets" / "lottie.min.js").read_text() == "/* lottie */"
 
 
 def test_trained_prior_has_no_untrained_label():

@@ -49,12 +49,18 @@ def test_key_follows_svg_prompt_config_prior_seed_and_rig(tmp_path: Path):
     rows = sample_rows(tmp_path / "in", ["plant"])
     rows.append({**rows[0], "clip_id": "plant-seeded", "seed": 7})
     rows.append({**rows[0], "clip_id": "plant-small", "config": '{"render": {"size": 64}}'})
+    rows.append({**rows[0], "clip_id": "plant-1024", "export": '{"size": 1024, "formats": ["lottie", "webm"]}'})
+    rows.append({**rows[0], "clip_id": "plant-default-export", "export": '{"size": 512}'})
     plan = plan_for(tmp_path, rows)
-    plain, seeded, small = plan.jobs
+    plain, seeded, small, large, default_export = plan.jobs
     svg_sha = plain.svg_sha256
     assert plain.idempotency_key == idempotency_key(svg_sha, plain.prompt, plain.config_hash, "tiny", 1000, "0+test")
     assert seeded.seed == 7 and seeded.idempotency_key != plain.idempotency_key
     assert small.config.render.size == 64 and small.config_hash != plain.config_hash
+    # Another export changes the published media, so it is another result; the defaults spelt out are not.
+    assert large.export.size == 1024 and large.export.formats == ("lottie", "webm")
+    assert large.config_hash != plain.config_hash and large.idempotency_key != plain.idempotency_key
+    assert default_export.export is None and default_export.config_hash == plain.config_hash
     config = plain.config
     with_rig = request_hash(config, keypoints=np.zeros((2, 2)), skeleton=np.array([[0, 1]]), layers=None,
                             negative_prompt=None)

@@ -128,7 +128,7 @@ def test_cfg_gradient_matches_the_closed_form_with_a_distinct_unconditional_mean
 
 
 def test_sds_defaults_are_the_methods_values() -> None:
-    """method.md §4: t ~ U{50 … 949}, s = 50, w(t) = 1 − ᾱ_t."""
+    """docs/method.md §8: t ~ U{50 … 949}, s = 50, w(t) = 1 − ᾱ_t."""
     config = SdsConfig()
     assert (config.t_min, config.t_max, config.guidance_scale, config.weighting) == (50, 949, 50.0, "1-alphas_cumprod")
 

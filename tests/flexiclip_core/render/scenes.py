@@ -1,4 +1,4 @@
-"""Hand-made scenes and reference rasterisers shared by the training renderer tests (docs/render.md).
+"""Hand-made scenes and reference rasterisers shared by the training renderer tests (docs/render.md §8).
 
 References are built here: exact winding numbers at 16×16 subsamples per pixel on a dense
 polyline (fills) and exact distances at subsamples (strokes), box-averaged to pixels; and the
@@ -204,7 +204,7 @@ def layer_coverage_reference(clip: Clipart, size: int = 256, supersample: int = 
 
     Cairo's own ``size``² image samples only 15 sub-rows per pixel, which is up to 1/30 off on
     near-horizontal edges and adds up on line art; compositing per pixel keeps the conflation of
-    abutting layers that any ``size``² renderer has (docs/render.md) — so this is the image the
+    abutting layers that any ``size``² renderer has (docs/render.md §9) — so this is the image the
     training renderer should reproduce.
     """
     import dataclasses

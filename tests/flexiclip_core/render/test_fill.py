@@ -50,7 +50,7 @@ def test_star_matches_exact_pixel_areas(inner_radius, tips):
 
 
 def test_self_intersecting_even_odd_pentagram():
-    # Known limit (docs/render.md): where two outlines of one shape cross inside a pixel, folding the
+    # Known limit (docs/render.md §9): where two outlines of one shape cross inside a pixel, folding the
     # box-filtered winding number slightly over-covers that pixel; elsewhere coverage is exact.
     corners = star_vertices(128.0, 128.0, 110.0, 110.0, tips=5)
     pentagram = [polygon_points(np.concatenate([corners[::4], corners[2::4]]))]

@@ -1,0 +1,219 @@
+"""Lottie (bodymovin JSON, ``animation.json``) written by our own code.
+
+One shape layer per `Shape`, layers listed top-most first (Lottie paints the last layer
+first), so the SVG paint order is kept. Inside a layer one group holds a path (``sh``) per
+subpath, then the stroke, then the fill: Lottie draws items listed earlier on top, so the
+stroke lies over the fill as in SVG. Paths that move carry one hold keyframe per frame
+(``ks`` with ``a: 1``, ``h: 1``), so every player shows exactly the rendered poses at the
+export's frame rate; ``op`` is the frame count, so the loop point is the end of the last
+frame. Coordinates stay in the 256² working canvas; the layer transform scales them to the
+export size (stroke widths scale with them, as in the SVG's viewBox).
+
+The document validates against the Lottie community's JSON schema (lottie-spec 1.0), vendored
+in ``schemas/`` with its MIT licence; see `validate_lottie`.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flexiclip_core.clipart import Clipart, Shape, Stroke, SubPath
+from flexiclip_core.errors import ExportError
+from flexiclip_core.export.files import check_fps, check_frame_points, write_text_atomic
+
+LOTTIE_SPEC_VERSION = 10000
+"""``ver`` of the documents we write: lottie-spec 1.0.0 encoded as ``MMmmpp``."""
+
+BODYMOVIN_VERSION = "5.12.0"
+"""``v``: the bodymovin format generation players use to pick compatibility shims; 5.12 is
+the keyframe layout we write (no ``e`` end values)."""
+
+_LINE_CAP = {"butt": 1, "round": 2, "square": 3}
+_LINE_JOIN = {"miter": 1, "round": 2, "bevel": 3}
+_FILL_RULE = {"nonzero": 1, "evenodd": 2}
+_CLOSING_TOLERANCE_PX = 1e-3
+
+
+def _static(value: Any) -> dict[str, Any]:
+    return {"a": 0, "k": value}
+
+
+def _round(array: np.ndarray) -> list:
+    """Nested lists of 3-decimal numbers (≤ 1/1000 px at 256², like the SVG output)."""
+    return (np.round(array, 3) + 0.0).tolist()  # + 0.0 turns -0.0 into 0.0
+
+
+def _merge_closing_vertex(subpath: SubPath, frame_points: np.ndarray, offset: int) -> bool:
+    """True when a closed subpath's last point coincides with its first in every frame, so the
+    closing vertex can be folded into the first (Lottie's ``c`` closes with the last segment)."""
+    n = len(subpath.points)
+    if not subpath.closed or n < 4:
+        return False
+    gap = frame_points[:, offset + n - 1] - frame_points[:, offset]  # [N, 2]
+    return bool(np.all(np.abs(gap) <= _CLOSING_TOLERANCE_PX))
+
+
+def _bezier(points: np.ndarray, closed: bool, merge_closing: bool) -> dict[str, Any]:
+    """Lottie bezier of one subpath ``points`` [3·n + 1, 2]: vertices with in/out tangents
+    relative to them. An unmerged closed subpath keeps its last vertex and closes with a straight
+    line, as the final renderer's ``close_path`` does."""
+    vertices = points[0::3]  # [n + 1, 2]
+    segments = len(vertices) - 1
+    out_tangents = np.zeros_like(vertices)
+    in_tangents = np.zeros_like(vertices)
+    out_tangents[:segments] = points[1::3][:segments] - vertices[:segments]
+    in_tangents[1:] = points[2::3][:segments] - vertices[1:]
+    if merge_closing:
+        in_tangents[0] = points[-2] - vertices[0]
+        vertices, in_tangents, out_tangents = vertices[:-1], in_tangents[:-1], out_tangents[:-1]
+    return {"c": bool(closed), "v": _round(vertices), "i": _round(in_tangents), "o": _round(out_tangents)}
+
+
+def _path_items(shape: Shape, frame_points: np.ndarray, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """One ``sh`` per subpath: static when it never moves, else a hold keyframe per frame."""
+    items = []
+    for index, subpath in enumerate(shape.subpaths):
+        n = len(subpath.points)
+        per_frame = frame_points[:, offset : offset + n]  # [N, n, 2]
+        merge = _merge_closing_vertex(subpath, frame_points, offset)
+        offset += n
+        if n == 0:
+            continue
+        beziers = [_bezier(points, subpath.closed, merge) for points in per_frame]
+        if all(bezier == beziers[0] for bezier in beziers[1:]):
+            path = _static(beziers[0])
+        else:
+            path = {"a": 1, "k": [{"t": frame, "s": [bezier], "h": 1} for frame, bezier in enumerate(beziers)]}
+        items.append({"ty": "sh", "nm": f"subpath {index}", "ks": path})
+    return items, offset
+
+
+def _colour(rgb: tuple[float, float, float]) -> list[float]:
+    return [round(min(max(float(c), 0.0), 1.0), 4) for c in rgb] + [1.0]
+
+
+def _dashes(stroke: Stroke) -> list[dict[str, Any]]:
+    lengths = list(stroke.dash_array)
+    if len(lengths) % 2:  # SVG repeats an odd list to make it even
+        lengths *= 2
+    items = [{"n": "d" if i % 2 == 0 else "g", "nm": f"dash {i}", "v": _static(round(float(v), 3))}
+             for i, v in enumerate(lengths)]
+    items.append({"n": "o", "nm": "offset", "v": _static(round(float(stroke.dash_offset), 3))})
+    return items
+
+
+def _style_items(shape: Shape) -> list[dict[str, Any]]:
+    """Stroke (drawn on top) then fill, as SVG paints fill first."""
+    items: list[dict[str, Any]] = []
+    stroke = shape.stroke
+    if stroke is not None and stroke.width > 0:
+        item: dict[str, Any] = {
+            "ty": "st", "nm": "stroke", "c": _static(_colour(stroke.rgb)),
+            "o": _static(round(100 * float(stroke.opacity), 3)), "w": _static(round(float(stroke.width), 3)),
+            "lc": _LINE_CAP[stroke.linecap], "lj": _LINE_JOIN[stroke.linejoin], "ml": float(stroke.miter_limit),
+        }
+        if stroke.dash_array and any(d > 0 for d in stroke.dash_array):
+            item["d"] = _dashes(stroke)
+        items.append(item)
+    if shape.fill is not None:
+        items.append({
+            "ty": "fl", "nm": "fill", "c": _static(_colour(shape.fill.rgb)),
+            "o": _static(round(100 * float(shape.fill.opacity), 3)), "r": _FILL_RULE[shape.fill.rule],
+        })
+    return items
+
+
+def _transform(scale_percent: float, shape_type: str | None = None) -> dict[str, Any]:
+    transform: dict[str, Any] = {
+        "a": _static([0, 0]), "p": _static([0, 0]), "s": _static([scale_percent, scale_percent]),
+        "r": _static(0), "o": _static(100), "sk": _static(0), "sa": _static(0),
+    }
+    if shape_type:
+        transform = {"ty": shape_type, "nm": "transform", **transform}
+    return transform
+
+
+def lottie_animation(
+    clipart: Clipart,
+    frame_points: np.ndarray,  # [N, P, 2] canvas px
+    fps: float,
+    *,
+    size: int | None = None,
+) -> dict[str, Any]:
+    """The Lottie document (a JSON-ready dict) playing ``frame_points`` at ``fps`` on a
+    ``size``² canvas (default: the 256² working canvas), looping over the N frames."""
+    clip = clipart.source or None
+    frame_points = check_frame_points(clipart, frame_points)
+    check_fps(fps, ExportError)
+    side = clipart.canvas_size if size is None else int(size)
+    frame_count = len(frame_points)
+    scale_percent = round(100.0 * side / clipart.canvas_size, 6)
+    layers = []
+    offset = 0
+    for index, shape in enumerate(clipart.shapes):
+        paths, offset = _path_items(shape, frame_points, offset)
+        styles = _style_items(shape)
+        if not paths or not styles:
+            continue  # nothing visible: no layer (a layer without paint draws nothing anyway)
+        group = {"ty": "gr", "nm": shape.element or f"shape {index}", "np": len(paths) + len(styles),
+                 "it": [*paths, *styles, _transform(100.0, "tr")]}
+        layers.append({
+            "ty": 4, "nm": shape.element or f"shape {index}", "ip": 0, "op": frame_count, "st": 0, "sr": 1,
+            "ao": 0, "bm": 0, "ddd": 0, "ks": _transform(scale_percent), "shapes": [group],
+        })
+    if not layers:
+        raise ExportError("nothing to write as Lottie: no shape has a visible fill or stroke", clip=clip)
+    layers.reverse()  # Lottie's first layer is the top-most one
+    for ind, layer in enumerate(layers, start=1):
+        layer["ind"] = ind
+    return {
+        "v": BODYMOVIN_VERSION, "ver": LOTTIE_SPEC_VERSION, "nm": clipart.source or "flexiclip animation",
+        "fr": float(fps), "ip": 0, "op": frame_count, "w": side, "h": side, "ddd": 0, "assets": [],
+        "layers": layers, "meta": {"g": "flexiclip"},
+    }
+
+
+def write_lottie(
+    clipart: Clipart,
+    frame_points: np.ndarray,  # [N, P, 2] canvas px
+    path: str | Path,
+    fps: float,
+    *,
+    size: int | None = None,
+) -> Path:
+    """Write `lottie_animation` as compact JSON to ``path`` (atomically)."""
+    document = lottie_animation(clipart, frame_points, fps, size=size)
+    text = json.dumps(document, separators=(",", ":"), allow_nan=False)
+    return write_text_atomic(Path(path), text, clipart.source or None)
+
+
+def lottie_schema() -> dict[str, Any]:
+    """The vendored Lottie JSON schema (lottie-spec 1.0, draft 2020-12)."""
+    text = resources.files("flexiclip_core.export").joinpath("schemas/lottie.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def lottie_schema_errors(document: dict[str, Any], *, limit: int = 5) -> list[str]:
+    """Up to ``limit`` schema violations of ``document``, each as ``path: message``; empty when valid."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(lottie_schema())
+    errors = []
+    for error in validator.iter_errors(document):
+        location = "/".join(str(part) for part in error.absolute_path) or "(root)"
+        errors.append(f"{location}: {error.message[:300]}")
+        if len(errors) >= limit:
+            break
+    return errors
+
+
+def validate_lottie(document: dict[str, Any], *, clip: str | None = None) -> None:
+    """Raise `ExportError` naming the first schema violations unless ``document`` is valid Lottie."""
+    errors = lottie_schema_errors(document)
+    if errors:
+        raise ExportError("Lottie document does not match the lottie-spec schema: " + "; ".join(errors), clip=clip)

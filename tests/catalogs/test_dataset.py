@@ -1,0 +1,140 @@
+"""`flexiclip dataset export`: the --where language, WebDataset/Parquet shards read back, resuming, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from catalogs.dataset import export_dataset, prior_licence
+from catalogs.where import WhereError, parse_where
+from flexiclip_cli.main import app
+from flexiclip_core.metrics import METRIC_COLUMNS
+from tests.tasks.report_run import make_run
+
+METRIC = METRIC_COLUMNS[0]  # make_run sets it to 2 (human), 6 (animal), 12 (plant)
+
+
+def test_where_language() -> None:
+    columns = ["a", "b", "name", "flag"]
+    rows = [{"a": 1, "b": 0.5, "name": "x", "flag": True}, {"a": 5, "b": None, "name": "it's", "flag": False},
+            {"a": 9, "b": 2.0, "name": "z", "flag": None}]
+
+    def matching(text: str) -> list[int]:
+        predicate = parse_where(text, columns)
+        return [row["a"] for row in rows if predicate(row)]
+
+    assert matching("a > 1 and b >= 0.5") == [9]
+    assert matching("a == 1 or a == 9 and b > 3") == [1]  # and binds tighter than or
+    assert matching("(a == 1 or a == 9) and b > 1") == [9]
+    assert matching("not (a < 5)") == [5, 9]
+    assert matching("b != 0.5") == [5, 9]  # a null differs from any value…
+    assert matching("b < 100") == [1, 9]  # …and passes no threshold
+    assert matching("name == 'it\\'s' or name == \"z\"") == [5, 9]
+    assert matching("flag") == [1] and matching("NOT flag") == [5, 9]
+    assert matching("b == null") == [] and matching("a >= 1e0") == [1, 5, 9]
+    assert matching("name > 3") == []  # text against a number: no row, no crash
+    for bad, message in [
+        ("c > 1", "unknown column 'c'"),
+        ("len(name) > 1", "function calls are not allowed"),
+        ("(a > 1", "unbalanced '('"),
+        ("a > 1)", "unbalanced ')'"),
+        ("a > ", "ends too early"),
+        ("a.__class__", "unexpected character '.'"),
+        ("a > 1 a", "unexpected 'a'"),
+        ("", "empty expression"),
+        ("a > 1 and", "ends too early"),
+    ]:
+        with pytest.raises(WhereError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            parse_where(bad, columns)
+
+
+def test_prior_licences() -> None:
+    from catalogs.dataset import MODELSCOPE_LICENCE
+    from flexiclip_core.guidance import MODELSCOPE_LICENCE as GUIDANCE_LICENCE
+
+    assert MODELSCOPE_LICENCE == GUIDANCE_LICENCE
+    assert prior_licence("modelscope:damo-vilab/text-to-video-ms-1.7b@abc") == "CC-BY-NC-4.0"
+    assert prior_licence("tiny") == "none (untrained test prior)"
+    assert prior_licence("something-else") is None and prior_licence(None) is None
+
+
+@pytest.fixture(scope="module")
+def run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("dataset") / "out"
+    make_run(root, frames=4, size=48)  # 3 succeeded clips, 1 failed, real media and a real commit
+    return root
+
+
+def test_webdataset_shards_read_back_and_resume(run_root: Path, tmp_path: Path) -> None:
+    import webdataset as wds
+
+    out = tmp_path / "wds"
+    result = export_dataset(str(run_root), str(out), format="webdataset", shard_size=2)
+    assert result.samples == 3 and result.shards == ["shard-00000.tar", "shard-00001.tar"]
+    assert result.written == result.shards
+    samples = list(wds.WebDataset([str(out / name) for name in result.shards], shardshuffle=False, empty_check=False))
+    assert [sample["__key__"] for sample in samples] == ["animal-run-0001", "human-run-0001", "plant-run-0001"]
+    for sample in samples:
+        metadata = json.loads(sample["json"])
+        assert metadata["prior_licence"] == "none (untrained test prior)" and metadata["catalog_version"] == 0
+        assert set(metadata["metrics"]) == set(METRIC_COLUMNS)
+        for kind in ("video", "poster", "svg_animation", "gif"):
+            data = next(value for name, value in sample.items() if name.startswith(f"{kind}."))
+            assert hashlib.sha256(data).hexdigest() == metadata["media_sha256"][kind]
+    manifest = json.loads((out / "dataset.json").read_text())
+    assert manifest["complete"] and manifest["samples"] == 3 and manifest["selection"]["version"] == 0
+
+    # Resuming: only the deleted shard is written again, with the same bytes.
+    first_mtime = (out / "shard-00000.tar").stat().st_mtime_ns
+    second = (out / "shard-00001.tar").read_bytes()
+    (out / "shard-00001.tar").unlink()
+    again = export_dataset(str(run_root), str(out), format="webdataset", shard_size=2)
+    assert again.written == ["shard-00001.tar"]
+    assert (out / "shard-00000.tar").stat().st_mtime_ns == first_mtime
+    assert (out / "shard-00001.tar").read_bytes() == second
+    from catalogs.errors import CatalogError
+
+    with pytest.raises(CatalogError, match="already holds another export"):
+        export_dataset(str(run_root), str(out), format="webdataset", shard_size=3)
+
+
+def test_parquet_shards_with_a_filter(run_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pq"
+    result = export_dataset(str(run_root), str(out), format="parquet",
+                            where=f"{METRIC} > 5 and prior_licence != 'CC-BY-NC-4.0'")
+    assert result.samples == 2 and result.shards == ["shard-00000.parquet"]
+    table = pq.read_table(out / "shard-00000.parquet")
+    assert table.num_rows == 2 and table.column("clip_id").to_pylist() == ["animal", "plant"]
+    for data, digest in zip(table.column("video").to_pylist(), table.column("video_sha256").to_pylist()):
+        assert hashlib.sha256(data).hexdigest() == digest
+    assert table.column(METRIC).to_pylist() == [6.0, 12.0]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--where", f"({METRIC} > 1"], "unbalanced '('"),
+    (["--where", "upper(prompt) == 'X'"], "function calls are not allowed"),
+    (["--where", "colour == 'red'"], "unknown column 'colour'"),
+    (["--format", "tfrecord"], "unknown dataset format 'tfrecord'"),
+    (["--version", "7"], "version"),
+    (["--as-of", "2001-01-01T00:00"], "no version as of 2001-01-01"),
+    (["--as-of", "yesterday"], "not an ISO time"),
+])
+def test_cli_refuses_bad_input_in_one_line(run_root: Path, tmp_path: Path, arguments: list[str], message: str) -> None:
+    out = tmp_path / "refused"
+    result = CliRunner().invoke(app, ["dataset", "export", str(run_root), "--out", str(out), *arguments])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not out.exists()
+
+
+def test_cli_exports(run_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["dataset", "export", str(run_root), "--out", str(out), "--shard-size", "1"])
+    assert result.exit_code == 0, result.output
+    assert "3 sample(s) from catalog version 0 in 3 shard(s), 3 written now" in result.output
