@@ -82,6 +82,7 @@ def _direct_seconds(catalog: Path, out: Path) -> float:
 def _pool_seconds(catalog: Path, out: Path, workers: int) -> float:
     """Time for a warm pool of ``workers`` actors to animate every clip of ``catalog``."""
     from catalogs.input import read_catalog, read_svg_bytes
+    from catalogs.rows import OutputRow, Status
     from tasks.plan import base_config, build_jobs
     from tasks.pool import ActorPool, PoolConfig
 
@@ -92,15 +93,15 @@ def _pool_seconds(catalog: Path, out: Path, workers: int) -> float:
     pool = ActorPool("tiny", str(out), PoolConfig(workers=workers))
     try:
         pool.start_all()
-        finished: list[dict] = []
+        finished: list[OutputRow] = []
         started = time.perf_counter()
         pool.run(jobs, finished.append)
         elapsed = time.perf_counter() - started
     finally:
         pool.shutdown()
-    failed = [r for r in finished if r["status"] != "succeeded"]
+    failed = [r for r in finished if r.status is not Status.SUCCEEDED]
     if failed:
-        log.warning("pipeline bench: %d clip(s) failed in the pool: %s", len(failed), failed[0].get("error_message"))
+        log.warning("pipeline bench: %d clip(s) failed in the pool: %s", len(failed), failed[0].error_message)
     return elapsed
 
 

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from flexiclip_cli.common import BadInput, refused_input_exits
+
 log = logging.getLogger(__name__)
 
 
@@ -47,8 +49,6 @@ def animate(
     output_format: Annotated[list[str] | None, typer.Option("--format", help="Output kind to write (repeatable): video, webm, webp, apng, gif, svg_animation, lottie, frames, poster.")] = None,
 ) -> None:
     """Animate one clipart from a text prompt and write its outputs (video.mp4, video.webm, animation.webp, animation.json (Lottie), animation.gif, animation.svg, frames/, poster.png; see --format), metrics.json and config.json."""
-    from flexiclip_cli.main import refused_input_exits, load_clipart  # noqa: F401  (shared error handling)
-
     with refused_input_exits(svg.name):
         import numpy as np
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -59,8 +59,6 @@ def animate(
         from flexiclip_core.optimize import load_config_prior, preset
 
         if not svg.is_file():
-            from flexiclip_cli.main import BadInput
-
             raise BadInput(f"file not found: {svg}")
         # Checked before the prior loads, so a bad option costs nothing.
         export = export_config_from_options(

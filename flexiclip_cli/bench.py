@@ -15,9 +15,11 @@ from typing import Annotated
 
 import typer
 
+from flexiclip_cli.common import refused_input_exits
+
 log = logging.getLogger(__name__)
 
-BENCH_MODULES: tuple[str, ...] = ("render", "deform", "flops", "iteration", "pipeline")
+BENCH_MODULES: tuple[str, ...] = ("render", "deform", "flops", "iteration", "pipeline", "plan")
 """Benchmark modules in the order they run (a module not yet present is skipped)."""
 
 
@@ -74,7 +76,6 @@ def bench(
             for key, value in figures.items():
                 typer.echo(f"{key:60s} {value:12.3f}" if isinstance(value, float) else f"{key:60s} {value}")
         return
-    from flexiclip_cli.main import refused_input_exits
     from flexiclip_core.devices import resolve_device
 
     with refused_input_exits("bench"):

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from flexiclip_cli.common import refused_input_exits
+
 dataset_app = typer.Typer(name="dataset", help="Export the output catalog as a dataset.", no_args_is_help=True,
                           add_completion=False, pretty_exceptions_enable=False)
 
@@ -25,7 +27,6 @@ def export(
 
     from catalogs.dataset import export_dataset
     from catalogs.storage import storage_options_from_env
-    from flexiclip_cli.main import refused_input_exits
 
     with refused_input_exits(root), Progress(TextColumn("{task.description}"), BarColumn(),
                                              TextColumn("{task.completed} shard(s)"), transient=True) as progress:

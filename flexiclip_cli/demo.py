@@ -13,6 +13,9 @@ from typing import Annotated
 
 import typer
 
+from flexiclip_cli.common import EXIT_CLIPS_FAILED, configure_logging
+from flexiclip_cli.pipeline import run_pipeline
+
 SAMPLE_CATALOG = Path(__file__).resolve().parents[1] / "catalogs" / "samples" / "clipart.parquet"
 DEMO_ITERATIONS = 30
 """Optimisation steps per clip in the demo (the paper uses 1000; the demo shows the pipeline)."""
@@ -28,9 +31,6 @@ def demo(
     force: Annotated[bool, typer.Option("--force", help="Re-animate clips a previous demo already did.")] = False,
 ) -> None:
     """Run the nightly flow on the sample catalog and print where to look."""
-    from flexiclip_cli.main import configure_logging
-    from flexiclip_cli.pipeline import EXIT_CLIPS_FAILED, run_pipeline
-
     configure_logging(False)
     root = out.resolve()
     typer.echo(f"flexiclip demo: {SAMPLE_CATALOG.name} → {root} ({iterations} iterations per clip, prior {prior})")

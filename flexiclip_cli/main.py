@@ -5,32 +5,34 @@ PNG). Later stages add ``animate``, ``run``, ``catalog``, ``report`` and ``bench
 ``@app.command()`` functions or ``app.add_typer`` groups in their own modules.
 
 Bad input never produces a traceback: any `FlexiclipError` or unreadable file becomes one line
-on stderr (``error: clip 'x.svg': ...``) and exit status 2. Heavy modules (numpy, cairo, the
-method) are imported inside the commands so that ``flexiclip --help`` stays fast.
+on stderr (``error: clip 'x.svg': ...``) and exit status 2. Exit codes and the helpers the
+commands share live in `flexiclip_cli.common`; command modules import that, never this module.
+Heavy modules (numpy, cairo, the method) are imported inside the commands so that
+``flexiclip --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+# Each command module keeps its heavy imports inside its commands, so --help stays fast.
+from flexiclip_cli.animate import animate
+from flexiclip_cli.bench import bench
+from flexiclip_cli.common import SvgArgument, configure_logging, load_clipart, refused_input_exits
+from flexiclip_cli.dataset import dataset_app
+from flexiclip_cli.pipeline import catalog_app, run
+from flexiclip_cli.report import report as report_command
+
 if TYPE_CHECKING:
     from flexiclip_core.clipart import Clipart
 
 logger = logging.getLogger(__name__)
-
-EXIT_BAD_INPUT = 2
-"""Exit status for bad input (invalid SVG, missing file, invalid option value)."""
-
-LOGGED_PACKAGES = ("flexiclip_core", "flexiclip_cli", "catalogs", "tasks", "flows")
-"""Loggers the CLI's handler is attached to (third-party loggers keep their own defaults)."""
 
 app = typer.Typer(
     name="flexiclip",
@@ -51,27 +53,6 @@ class RendererChoice(str, Enum):
     train = "train"
 
 
-class BadInput(Exception):
-    """Input the CLI refuses before it reaches the method (a missing or unreadable file)."""
-
-
-def configure_logging(verbose: bool) -> None:
-    """Route the project's loggers to stderr through rich; DEBUG when verbose, else WARNING."""
-    from rich.console import Console
-    from rich.logging import RichHandler
-
-    level = logging.DEBUG if verbose else logging.WARNING
-    for name in LOGGED_PACKAGES:
-        package_logger = logging.getLogger(name)
-        for handler in list(package_logger.handlers):
-            if getattr(handler, "flexiclip_cli", False):
-                package_logger.removeHandler(handler)
-        handler = RichHandler(console=Console(stderr=True), show_path=verbose, rich_tracebacks=False)
-        handler.flexiclip_cli = True  # type: ignore[attr-defined]
-        package_logger.addHandler(handler)
-        package_logger.setLevel(level)
-
-
 @app.callback()
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details to stderr.")] = False,
@@ -80,58 +61,11 @@ def main(
     configure_logging(verbose)
 
 
-def error_line(exc: BaseException, clip: str) -> str:
-    """The one line printed for a refused input: names the clip (and element) and the reason."""
-    from flexiclip_core.errors import FlexiclipError
-
-    if isinstance(exc, FlexiclipError) and exc.clip:
-        return f"error: {exc}"
-    if isinstance(exc, OSError) and exc.strerror:
-        reason = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    else:
-        reason = str(exc) or type(exc).__name__
-    return f"error: clip {clip!r}: {reason}"
-
-
-@contextmanager
-def refused_input_exits(clip: str) -> Iterator[None]:
-    """Turn bad-input exceptions into one stderr line and exit status 2."""
-    from flexiclip_core.errors import FlexiclipError
-
-    try:
-        yield
-    except (FlexiclipError, BadInput, OSError) as exc:
-        logger.debug("refused input %s", clip, exc_info=True)
-        typer.echo(error_line(exc, clip), err=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-
-
-def load_clipart(svg: Path) -> Clipart:
-    """Parse ``svg`` with the clip named by its file name; raises `BadInput` or `SvgParseError`."""
-    if not svg.exists():
-        raise BadInput(f"file not found: {svg}")
-    if not svg.is_file():
-        raise BadInput(f"not a file: {svg}")
-    from flexiclip_core.svg import parse_svg
-
-    return parse_svg(svg, clip_id=svg.name)
-
-
-SvgArgument = Annotated[Path, typer.Argument(help="SVG clipart file.", show_default=False)]
-
-
-# Each of these modules keeps its heavy imports inside its commands, so --help stays fast.
-from flexiclip_cli.animate import animate  # noqa: E402
-from flexiclip_cli.bench import bench  # noqa: E402
-from flexiclip_cli.dataset import dataset_app  # noqa: E402
-from flexiclip_cli.pipeline import catalog_app, run  # noqa: E402
-from flexiclip_cli.report import report  # noqa: E402
-
 app.command("animate")(animate)
 app.command("run")(run)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(dataset_app, name="dataset")
-app.command("report")(report)
+app.command("report")(report_command)
 app.command("bench")(bench)
 
 

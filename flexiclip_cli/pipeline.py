@@ -3,7 +3,8 @@
 ``run`` executes the same Prefect flow as the ``prefect.yaml`` deployment (`flows.nightly`):
 with no ``PREFECT_API_URL`` it starts an ephemeral Prefect API, with no ``RAY_ADDRESS`` a local
 Ray. Exit status: 0 every clip succeeded or was already done, 1 some clips failed (their rows
-say why) or the run crashed, 2 bad input (unreadable catalog, invalid option, missing weights).
+say why), 2 bad input (unreadable catalog, invalid option, missing weights), 3 infrastructure
+(no worker could start, the cluster or storage failed, the run crashed).
 
 Run standalone as ``python -m flexiclip_cli.pipeline run …`` too.
 """
@@ -17,15 +18,22 @@ from typing import Annotated, Any
 
 import typer
 
-log = logging.getLogger(__name__)
+from flexiclip_cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_CLIPS_FAILED,
+    EXIT_INFRASTRUCTURE,
+    BadInput,
+    configure_logging,
+    exit_code_for,
+    refused_input_exits,
+)
 
-EXIT_CLIPS_FAILED = 1
-EXIT_BAD_INPUT = 2
+log = logging.getLogger("flexiclip_cli.pipeline")  # not __name__: also run as __main__ (python -m)
 
 SHOW_COLUMNS: tuple[str, ...] = ("clip_id", "status", "error_type", "prior", "seconds", "video_uri", "run_id")
 """Columns `catalog show` prints as a table (``--json`` prints every column)."""
 
-catalog_app = typer.Typer(name="catalog", help="Make an input catalog from a folder; read the versioned output catalog.", no_args_is_help=True,
+catalog_app = typer.Typer(name="catalog", help="Make an input catalog from a folder; read and maintain the versioned output catalog.", no_args_is_help=True,
                           add_completion=False, pretty_exceptions_enable=False)
 
 
@@ -41,13 +49,19 @@ def run(
     gpus_per_worker: Annotated[float | None, typer.Option(min=0, help="GPUs per actor (default 1 on GPU clusters, 0 on CPU).")] = None,
     clip_timeout: Annotated[float, typer.Option(min=1, help="Per-clip time limit, seconds.")] = 3600.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries of a clip whose worker died.")] = 2,
+    worker_start_timeout: Annotated[float, typer.Option(min=1, help="Limit for a worker to start and load its prior, seconds.")] = 900.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own error logs and tracebacks.")] = False,
     forward_credentials: Annotated[bool, typer.Option("--forward-credentials", help="On a Ray cluster (RAY_ADDRESS), send this shell's AWS keys to the workers instead of using each node's own.")] = False,
 ) -> None:
     """Animate every new clip of CATALOG into the versioned output catalog at --output."""
-    summary = run_pipeline(catalog, output, prior=prior, method=method, iterations=iterations, workers=workers,
+    # `flexiclip --verbose run ...` (the global flag) counts too: it left the CLI's logger at DEBUG.
+    verbose = verbose or logging.getLogger("flexiclip_cli").isEnabledFor(logging.DEBUG)
+    if verbose:
+        configure_logging(True)  # debug lines, with the traceback of a refused preflight
+    summary = run_pipeline(catalog, output, verbose=verbose, prior=prior, method=method, iterations=iterations, workers=workers,
                            force=force, overrides=parse_overrides(override or []), gpus_per_worker=gpus_per_worker,
                            clip_timeout_s=clip_timeout, max_retries=max_retries,
-                           forward_credentials=forward_credentials)
+                           worker_start_timeout_s=worker_start_timeout, forward_credentials=forward_credentials)
     if summary["failed"]:
         raise typer.Exit(EXIT_CLIPS_FAILED)
 
@@ -67,8 +81,32 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def run_pipeline(catalog: str, output: str, **parameters: Any) -> dict[str, Any]:
-    """Run the nightly flow, print its outcome, return its summary; exits on a crashed run."""
+class _RunErrorsAsOneLine(logging.Filter):
+    """Keeps Prefect's error records of flow and task runs (a traceback each) off the console:
+    the CLI prints the one line that matters. They still reach the Prefect API (the UI)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR
+                    and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")))
+
+
+def _quiet_prefect_console() -> None:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for name in ("", "prefect"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, PrefectConsoleHandler) and not any(
+                isinstance(f, _RunErrorsAsOneLine) for f in handler.filters
+            ):
+                handler.addFilter(_RunErrorsAsOneLine())
+
+
+def run_pipeline(catalog: str, output: str, *, verbose: bool = False, **parameters: Any) -> dict[str, Any]:
+    """Run the nightly flow, print its outcome, return its summary; exits on a crashed run.
+
+    A run that cannot start (bad input, no worker) prints one ``error:`` line; Prefect's own
+    tracebacks show only with ``verbose``.
+    """
     from tasks.runtime import apply_pipeline_env
     from tasks.watchdog import start_watchdog
 
@@ -85,18 +123,21 @@ def run_pipeline(catalog: str, output: str, **parameters: Any) -> dict[str, Any]
         if logger.getEffectiveLevel() > logging.INFO:
             logger.setLevel(logging.INFO)  # per-clip progress lines
 
+    from catalogs.errors import PipelineError
     from flexiclip_core.errors import FlexiclipError
     from flows.nightly import nightly, summary_of
 
+    if not verbose:
+        _quiet_prefect_console()
     state = nightly(catalog=catalog, output=output, return_state=True, **parameters)
     summary = summary_of(state)
     if summary is None:
         error = state.result(raise_on_failure=False)
-        if isinstance(error, FlexiclipError):
+        if isinstance(error, (FlexiclipError, PipelineError)):
             typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(EXIT_BAD_INPUT)
-        typer.echo(f"error: the run crashed: {state.message}", err=True)
-        raise typer.Exit(EXIT_CLIPS_FAILED)
+        else:
+            typer.echo(f"error: the run crashed: {state.message}", err=True)
+        raise typer.Exit(exit_code_for(error) if isinstance(error, BaseException) else EXIT_INFRASTRUCTURE)
     print_summary(summary)
     return summary
 
@@ -118,9 +159,12 @@ def print_summary(summary: dict[str, Any]) -> None:
     """The run's outcome on the console: counts, failures, where the outputs are."""
     from rich.console import Console
 
-    from tasks.report import UNTRAINED_NOTE
+    from tasks.report import UNTRAINED_NOTE, format_throughput
 
     console = Console()
+    if summary["rows"] == 0:
+        typer.echo(f"catalog {summary['catalog']}: 0 rows, nothing to do")
+        return
     counts = (f"{summary['rows']} clip(s): {summary['succeeded']} succeeded, {summary['failed']} failed, "
               f"{summary['skipped']} skipped"
               + (f" ({summary['adopted']} adopted from an interrupted run)" if summary.get("adopted") else ""))
@@ -139,6 +183,8 @@ def print_summary(summary: dict[str, Any]) -> None:
             console.print(f"[bold yellow]NOTE: prior {summary['prior']!r} is licensed {licence}: these outputs are "
                           "for non-commercial use only (set FLEXICLIP_WAN_MODEL for Wan2.1, Apache-2.0).[/bold yellow]",
                           highlight=False)
+    console.print(f"throughput: {format_throughput(summary.get('clips_per_hour'))}, wall time "
+                  f"{summary['seconds']:.1f} s", highlight=False)
     if summary.get("clips_by_node"):
         nodes = ", ".join(f"{node} {count}" for node, count in sorted(summary["clips_by_node"].items()))
         console.print(f"clips per Ray node: {nodes}", highlight=False, soft_wrap=True)
@@ -160,21 +206,15 @@ def init(
     prompts: Annotated[Path | None, typer.Option(help="CSV/JSONL with 'file' (or 'clip_id') and 'prompt' columns; else NAME.txt beside each SVG.")] = None,
 ) -> None:
     """Make an input catalog from a folder of SVGs and their prompts; list every file left out and why."""
-    from flexiclip_cli.main import refused_input_exits
-
     with refused_input_exits(str(folder)):
         from catalogs.from_folder import CATALOG_SUFFIXES, catalog_from_folder, write_catalog
 
         if out.suffix.lower() not in CATALOG_SUFFIXES:
-            from flexiclip_cli.main import BadInput
-
             raise BadInput(f"--out {out}: unknown catalog format; use {', '.join(CATALOG_SUFFIXES)}")
         made = catalog_from_folder(folder, out, prompts)
         for skipped in made.skipped:
             typer.echo(f"skipped {skipped.name}: {skipped.reason}", err=True)
         if not made.rows:
-            from flexiclip_cli.main import BadInput
-
             raise BadInput(f"no valid clip in {folder}: nothing written")
         write_catalog(made.rows, out)
     typer.echo(f"{out}: {len(made.rows)} clip(s), {len(made.skipped)} file(s) skipped")
@@ -186,8 +226,6 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """One line per catalog version: version, time, run id, operation, rows."""
-    from flexiclip_cli.main import refused_input_exits
-
     with refused_input_exits(root):
         entries = _catalog(root).history()
     if as_json:
@@ -213,8 +251,6 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows (every column) as JSON lines.")] = False,
 ) -> None:
     """The catalog's rows at the latest version, at --version N or --as-of TIME."""
-    from flexiclip_cli.main import BadInput, refused_input_exits
-
     with refused_input_exits(root):
         if version is not None and as_of is not None:
             raise BadInput("give either --version or --as-of, not both")
@@ -232,7 +268,23 @@ def show(
         table.add_row(*(_cell(record.get(column)) for column in SHOW_COLUMNS))
     console = Console()
     console.print(table)
-    console.print(f"{len(records)} row(s)", highlight=False)
+    console.print(f"{len(records)} row{'' if len(records) == 1 else 's'}", highlight=False)
+
+
+@catalog_app.command("compact")
+def compact(
+    root: Annotated[str, typer.Argument(help="Output root: folder or s3:// URI.", show_default=False)],
+    retain_days: Annotated[float, typer.Option("--retain-days", help="Keep files that versions of the last N days reference (at least 1).")] = 7.0,
+) -> None:
+    """Delta maintenance: compact the catalog's small files, then vacuum files older versions no longer need.
+
+    Safe while a run is going: see `OutputCatalog.compact`.
+    """
+    with refused_input_exits(root):
+        result = _catalog(root).compact(retain_days=retain_days)
+    typer.echo(f"compacted {result['files_removed']} file(s) into {result['files_added']}, "
+               f"vacuumed {len(result['vacuumed'])} file(s) older than {result['retain_days']:g} day(s); "
+               f"catalog version {result['version']}")
 
 
 def _plain(value: Any) -> Any:
@@ -266,7 +318,5 @@ def standalone_app() -> typer.Typer:
 
 
 if __name__ == "__main__":
-    from flexiclip_cli.main import configure_logging
-
     configure_logging(False)
     standalone_app()(prog_name="flexiclip")

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from flexiclip_cli.common import EXIT_BAD_INPUT
+
 
 def report(
     root: Annotated[str, typer.Argument(help="Output root: folder, file:// or s3:// URI.", show_default=False)],
@@ -19,7 +21,6 @@ def report(
     """Write the HTML report of a run (default: the latest) and print its location."""
     from catalogs.errors import CatalogError
     from catalogs.storage import storage_options_from_env
-    from flexiclip_cli.main import EXIT_BAD_INPUT
     from tasks.html_report import write_report
 
     try:

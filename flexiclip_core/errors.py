@@ -1,5 +1,9 @@
 """Specific exceptions raised by the method; the pipeline turns them into catalog rows.
 
+Every `FlexiclipError` means bad input (the SVG, the rig, a config value, a prior that is not
+there): the command line exits 2 for it. Failures of the pipeline's machinery (workers, cluster,
+storage) are not `FlexiclipError`s; they live with the pipeline (`catalogs.errors.PipelineError`).
+
 Every error carries the clip it concerns and, where there is one, the element, so a message
 reads on its own: ``clip 'cat-07': element <path id="tail">: NaN coordinate in 'd'``.
 """
@@ -8,7 +12,7 @@ from __future__ import annotations
 
 
 class FlexiclipError(Exception):
-    """Base of every error the method raises on bad input or missing resources."""
+    """Base of every error the method raises on bad input or missing resources (exit status 2)."""
 
     def __init__(self, message: str, *, clip: str | None = None, element: str | None = None) -> None:
         self.clip = clip

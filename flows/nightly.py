@@ -18,6 +18,7 @@ from typing import Any
 from prefect import flow
 from prefect.states import Completed, Failed, State
 
+from catalogs.rows import OutputRow
 from tasks.liveness import claim_flow_run, crash_stale_flow_runs
 from tasks.pool import ActorPool, PoolConfig
 from tasks.preflight import probe_name, remove_probe, resolve_prior, write_probe
@@ -54,6 +55,7 @@ def nightly(
     torch_threads: int | None = None,
     clip_timeout_s: float = 3600.0,
     max_retries: int = 2,
+    worker_start_timeout_s: float = 900.0,
     forward_credentials: bool = False,
 ) -> State:
     """Animate every new clip of CATALOG into the versioned output catalog at OUTPUT.
@@ -73,6 +75,7 @@ def nightly(
         torch_threads: torch threads per actor (default: one per reserved CPU).
         clip_timeout_s: per-clip wall-clock limit; the clip fails and its worker is replaced.
         max_retries: retries of a clip whose worker died, before it is recorded as failed.
+        worker_start_timeout_s: limit for the first worker to start (exit 3 past it).
         forward_credentials: on a joined Ray cluster, send this process's AWS keys to the
             workers (else each node uses its own: instance role or environment).
     """
@@ -96,7 +99,7 @@ def nightly(
     probe = probe_name(run_id.replace("-", ""))
     write_probe(output_catalog, probe)
 
-    final_rows: list[tuple[int, dict]] = []
+    final_rows: list[tuple[int, OutputRow]] = []
     prior_name: str | None = None
     prior_is_trained: bool | None = None
     prior_licence: str | None = None
@@ -110,6 +113,7 @@ def nightly(
                 pool = ActorPool(resolved_prior.spec, output_catalog.root, PoolConfig(
                     workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
                     torch_threads=torch_threads, clip_timeout_s=clip_timeout_s, max_retries=max_retries,
+                    start_timeout_s=worker_start_timeout_s,
                 ), root_probe=probe)
                 info = pool.start_first()
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained

@@ -2,8 +2,7 @@
 
 Pure Python (no Prefect, no Ray): the planner builds jobs on the driver, the Ray actors turn a
 job into a row, and the flow turns invalid input rows and already-done clips into rows too.
-Row dicts use the output catalog's column names (docs/pipeline.md §3); `finish_row` fills every
-column of ``catalogs.output.OUTPUT_COLUMNS`` the dict does not set with None.
+Every row is a `catalogs.rows.OutputRow` (docs/pipeline.md §3).
 """
 
 from __future__ import annotations
@@ -16,25 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from catalogs.rows import OutputRow, Status, one_line
+
 if TYPE_CHECKING:
     from flexiclip_core.export import ExportConfig
     from flexiclip_core.optimize import AnimationConfig
-
-MEDIA_OUTPUTS: dict[str, str] = {
-    # ClipOutputs.files key (= catalog column prefix) → content-addressed suffix
-    "video": ".mp4",
-    "gif": ".gif",
-    "svg_animation": ".svg",
-    "poster": ".png",
-}
-"""The published media of a clip; the catalog names each in ``<kind>_uri`` / ``<kind>_sha256``."""
-
-MEDIA_COLUMNS: tuple[str, ...] = tuple(
-    column for kind in MEDIA_OUTPUTS for column in (f"{kind}_uri", f"{kind}_sha256")
-)
-
-SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
-
 
 @dataclass(frozen=True, eq=False)
 class ClipJob:
@@ -73,6 +58,10 @@ class ClipJob:
     idempotency_key: str
     """Key of the result: a succeeded row with this key means the work is done."""
     tags: list[str] = field(default_factory=list)
+    """The row's tags."""
+    notes: tuple[str, ...] = ()
+    """Why this job runs although its key succeeded before (e.g. that run's media are gone);
+    every row of the job starts its warnings with them."""
     export: ExportConfig | None = None
     """The row's export config (None: the defaults); part of ``config_hash`` when set."""
 
@@ -80,9 +69,9 @@ class ClipJob:
     def seed(self) -> int:
         return int(self.config.seed)
 
-    def base_row(self) -> dict[str, Any]:
-        """The columns every row of this job carries, whatever its outcome."""
-        return {
+    def row(self, status: Status, **fields: Any) -> OutputRow:
+        """A row of this job with ``status``: the job's identity columns plus ``fields``."""
+        identity: dict[str, Any] = {
             "run_id": self.run_id,
             "clip_id": self.clip_id,
             "svg_sha256": self.svg_sha256,
@@ -95,6 +84,12 @@ class ClipJob:
             "idempotency_key": self.idempotency_key,
             "iterations": int(self.config.iterations),
         }
+        warnings = (*self.notes, *fields.pop("warnings", ()))
+        return OutputRow(status=status, warnings=warnings, **{**identity, **fields})
+
+    def failed(self, error_type: str, message: str, *, started_at: datetime | None = None, **fields: Any) -> OutputRow:
+        """A ``failed`` row of this job (see `failed_row`)."""
+        return failed_row(self.row(Status.FAILED, **fields), error_type, message, started_at=started_at)
 
 
 def request_hash(
@@ -130,42 +125,24 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def one_line(text: str, limit: int = 2000) -> str:
-    """A message on one line (catalog cells and console lines), bounded in length."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def failed_row(base: dict[str, Any], error_type: str, message: str, *, started_at: datetime | None = None) -> dict[str, Any]:
-    """A ``failed`` row: ``error_type`` is the exception class (or validation kind), ``message`` its one line."""
+def failed_row(row: OutputRow, error_type: str, message: str, *, started_at: datetime | None = None) -> OutputRow:
+    """``row`` as a ``failed`` row: ``error_type`` is the exception class (or validation kind),
+    ``message`` its one line; started now unless ``started_at`` says otherwise."""
     now = utc_now()
-    return {
-        **base,
-        "status": FAILED,
-        "error_type": error_type,
-        "error_message": one_line(message),
-        "started_at": started_at or now,
-        "finished_at": now,
-    }
+    return row.replace(status=Status.FAILED, error_type=error_type, error_message=one_line(message),
+                       started_at=started_at or now, finished_at=now)
 
 
-def skipped_row(job: ClipJob, previous: dict[str, Any]) -> dict[str, Any]:
+def skipped_row(job: ClipJob, previous: OutputRow) -> OutputRow:
     """A ``skipped`` row for a job whose key already succeeded: points at the existing media."""
     now = utc_now()
-    row = {**job.base_row(), "status": SKIPPED, "started_at": now, "finished_at": now}
-    for column in (*MEDIA_COLUMNS, "prior_is_trained"):
-        row[column] = previous.get(column)
-    return row
+    # Provenance is the earlier run's: the row says which host, GPU and node made the media.
+    return job.row(Status.SKIPPED, media=previous.media, prior_is_trained=previous.prior_is_trained,
+                   host=previous.host, gpu_name=previous.gpu_name, ray_node_id=previous.ray_node_id,
+                   started_at=now, finished_at=now)
 
 
-def invalid_input_row(run_id: str, row_index: int, clip_id: str | None, error_type: str, message: str) -> dict[str, Any]:
+def invalid_input_row(run_id: str, row_index: int, clip_id: str | None, error_type: str, message: str) -> OutputRow:
     """A ``failed`` row for an input row that did not validate (no job could be built)."""
-    base = {"run_id": run_id, "clip_id": clip_id if clip_id else f"row-{row_index}"}
+    base = OutputRow(run_id=run_id, clip_id=clip_id if clip_id else f"row-{row_index}", status=Status.FAILED)
     return failed_row(base, error_type, message)
-
-
-def finish_row(row: dict[str, Any], columns: tuple[str, ...] | list[str] | None) -> dict[str, Any]:
-    """``row`` with exactly ``columns`` (missing ones None); unchanged when ``columns`` is None."""
-    if columns is None:
-        return dict(row)
-    return {column: row.get(column) for column in columns}

@@ -1,5 +1,7 @@
 """Planning a run: input rows → jobs, and which jobs are already done (skipped) or finished by an
-earlier run that never committed (adopted from staging).
+earlier run that never committed (adopted from staging). A job whose key succeeded before is
+skipped only when that success's media still exist; otherwise it is animated again and its row
+says why (docs/pipeline.md, "Re-runs").
 
 Pure functions over the catalog layer's types; the Prefect tasks in `tasks.steps` call them.
 Every input row ends in exactly one of: a job to animate, an adopted staged row, a skipped row
@@ -8,17 +10,20 @@ or a failed row — `Plan.row_count` equals the input row count.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tasks.jobs import SUCCEEDED, ClipJob, failed_row, invalid_input_row, request_hash, skipped_row
+from catalogs.rows import OutputRow, Status
+from tasks.jobs import ClipJob, failed_row, invalid_input_row, request_hash, skipped_row
 
 if TYPE_CHECKING:
     from catalogs.input import ClipRow, RowError
+    from catalogs.output import OutputCatalog
     from flexiclip_core.optimize import AnimationConfig
 
 log = logging.getLogger(__name__)
@@ -40,15 +45,15 @@ def base_config(method: str, iterations: int | None = None, overrides: dict[str,
 
 @dataclass
 class Plan:
-    """Where each input row of a run goes; rows are (input row index, row dict)."""
+    """Where each input row of a run goes; rows are (input row index, row)."""
 
     jobs: list[ClipJob] = field(default_factory=list)
     """Clips to animate now."""
-    adopted: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    adopted: list[tuple[int, OutputRow]] = field(default_factory=list)
     """Succeeded rows staged by an earlier run that was stopped before its commit."""
-    skipped: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    skipped: list[tuple[int, OutputRow]] = field(default_factory=list)
     """Clips whose idempotency key already succeeded (rows point at the existing media)."""
-    failed: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    failed: list[tuple[int, OutputRow]] = field(default_factory=list)
     """Invalid input rows and clips whose SVG cannot be read."""
 
     @property
@@ -83,9 +88,10 @@ def build_jobs(
         config_hash = request_hash(row_config, keypoints=row.keypoints, skeleton=row.skeleton,
                                    layers=row.layers, negative_prompt=row.negative_prompt, export=row_export)
         if isinstance(svg, BaseException):
-            base = {"run_id": run_id, "clip_id": row.clip_id, "prompt": row.prompt, "method": row_config.method,
-                    "config_hash": config_hash, "prior": prior_name, "seed": int(row_config.seed),
-                    "code_version": code_version, "iterations": int(row_config.iterations)}
+            base = OutputRow(run_id=run_id, clip_id=row.clip_id, status=Status.FAILED, prompt=row.prompt,
+                             method=row_config.method, config_hash=config_hash, prior=prior_name,
+                             seed=int(row_config.seed), code_version=code_version,
+                             iterations=int(row_config.iterations))
             plan.failed.append((row.row_index, failed_row(base, type(svg).__name__, str(svg))))
             continue
         svg_sha256 = hashlib.sha256(svg).hexdigest()
@@ -138,23 +144,34 @@ def _read(read_svg: Callable[[str], bytes], uri: str) -> bytes | BaseException:
 def select_work(
     plan: Plan,
     *,
-    succeeded: dict[str, dict[str, Any]],
-    staged: dict[str, dict[str, Any]],
+    succeeded: dict[str, OutputRow],
+    staged: dict[str, OutputRow],
     force: bool,
+    missing_media: Mapping[str, list[str]] | None = None,
 ) -> Plan:
     """Split ``plan.jobs`` into work to do, rows to adopt from staging and rows to skip.
 
     ``succeeded``: key → a committed succeeded row (its media URIs); ``staged``: key → row
-    staged by a run that did not commit. With ``force`` every job runs again.
+    staged by a run that did not commit; ``missing_media``: key → what is gone of that
+    succeeded row's media (such a job runs again, with a note saying why). With ``force``
+    every job runs again.
     """
+    missing_media = missing_media or {}
     result = Plan(failed=list(plan.failed))
     for job in plan.jobs:
-        if not force and job.idempotency_key in succeeded:
-            result.skipped.append((job.row_index, skipped_row(job, succeeded[job.idempotency_key])))
-            continue
+        previous_success = None if force else succeeded.get(job.idempotency_key)
+        if previous_success is not None:
+            gone = missing_media.get(job.idempotency_key)
+            if not gone:
+                result.skipped.append((job.row_index, skipped_row(job, previous_success)))
+                continue
+            note = (f"re-animated: the media of its earlier success (run {previous_success.run_id}) "
+                    f"are missing: {', '.join(gone)}")
+            log.warning("clip %s: %s", job.clip_id, note)
+            job = dataclasses.replace(job, notes=(*job.notes, note))
         previous = staged.get(job.idempotency_key)
-        if not force and previous is not None and previous.get("status") == SUCCEEDED:
-            result.adopted.append((job.row_index, {**previous, "run_id": job.run_id}))
+        if not force and previous is not None and previous.status is Status.SUCCEEDED:
+            result.adopted.append((job.row_index, previous.replace(run_id=job.run_id)))
             continue
         result.jobs.append(job)
     log.info("plan: %d to animate, %d adopted from staging, %d skipped, %d failed before running",
@@ -162,14 +179,25 @@ def select_work(
     return result
 
 
-def succeeded_rows(frame: Any) -> dict[str, dict[str, Any]]:
-    """key → latest succeeded row, from a pandas frame of the output catalog's succeeded rows."""
-    found: dict[str, dict[str, Any]] = {}
-    if frame is None or len(frame) == 0:
-        return found
-    records: Iterable[dict[str, Any]] = frame.sort_values("finished_at", na_position="first").to_dict("records")
-    for record in records:
-        key = record.get("idempotency_key")
-        if key:
-            found[key] = record
-    return found
+def plan_work(
+    rows: list[ClipRow],
+    errors: list[RowError],
+    *,
+    run_id: str,
+    config: AnimationConfig,
+    prior_name: str,
+    code_version: str,
+    output_catalog: OutputCatalog,
+    read_svg: Callable[[str], bytes],
+    force: bool,
+) -> Plan:
+    """The whole plan of a run: jobs (`build_jobs`), then against the output catalog's latest
+    succeeded row per planned key, its media's existence and staging, the split (`select_work`)."""
+    plan = build_jobs(rows, errors, run_id=run_id, config=config, prior_name=prior_name,
+                      code_version=code_version, read_svg=read_svg)
+    if force:
+        return select_work(plan, succeeded={}, staged={}, force=True)
+    succeeded = output_catalog.latest_succeeded(job.idempotency_key for job in plan.jobs)
+    missing = output_catalog.missing_media(succeeded)
+    return select_work(plan, succeeded=succeeded, staged=output_catalog.staged(), force=False,
+                       missing_media=missing)

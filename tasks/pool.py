@@ -22,22 +22,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flexiclip_core.errors import FlexiclipError
-from tasks.jobs import ClipJob, failed_row
+from catalogs.errors import PipelineError
+from catalogs.rows import OutputRow
+from tasks.jobs import ClipJob
 from tasks.worker import ClipWorker, WorkerInfo
 
 log = logging.getLogger(__name__)
 
 
-class WorkerStartError(FlexiclipError):
+class WorkerStartError(PipelineError):
     """No clip worker could be started (the prior cannot load, no resources in the cluster)."""
 
 
-class ClipTimeoutError(FlexiclipError):
+class ClipTimeoutError(PipelineError):
     """A clip ran past the per-clip timeout; its worker was killed."""
 
 
-class WorkerLostError(FlexiclipError):
+class WorkerLostError(PipelineError):
     """A clip's worker died on every attempt (out of memory, killed)."""
 
 
@@ -192,7 +193,7 @@ class ActorPool:
 
     # -- dispatch -------------------------------------------------------------------------
 
-    def run(self, jobs: Iterable[ClipJob], on_row: Callable[[dict[str, Any]], None]) -> DispatchStats:
+    def run(self, jobs: Iterable[ClipJob], on_row: Callable[[OutputRow], None]) -> DispatchStats:
         """Animate ``jobs`` on the pool; ``on_row`` gets each clip's final row as soon as it is known."""
         ray = self._ray
         queue: deque[_Attempt] = deque(_Attempt(job) for job in jobs)
@@ -206,8 +207,8 @@ class ActorPool:
             if queue and not running and not self._idle and not self._starting:
                 reason = "; ".join({a.last_error for a in queue if a.last_error}) or "no clip worker is alive"
                 for attempt in queue:
-                    on_row(failed_row(attempt.job.base_row(), WorkerStartError.__name__,
-                                      f"clip {attempt.job.clip_id!r}: no clip worker could be started: {reason}"))
+                    on_row(attempt.job.failed(WorkerStartError.__name__,
+                                          f"clip {attempt.job.clip_id!r}: no clip worker could be started: {reason}"))
                 queue.clear()
                 break
             now = time.monotonic()
@@ -245,7 +246,7 @@ class ActorPool:
         self.stats.worker_pids.append(info.pid)
         self._idle.append(actor)
 
-    def _on_finished(self, ref: Any, done: _Running, queue: deque[_Attempt], on_row: Callable[[dict], None]) -> None:
+    def _on_finished(self, ref: Any, done: _Running, queue: deque[_Attempt], on_row: Callable[[OutputRow], None]) -> None:
         from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError, WorkerCrashedError
 
         job = done.attempt.job
@@ -263,7 +264,7 @@ class ActorPool:
                             job.clip_id, type(exc).__name__, attempt.attempt, self.config.max_retries)
                 queue.appendleft(attempt)
             else:
-                on_row(failed_row(job.base_row(), type(exc).__name__,
+                on_row(job.failed(type(exc).__name__,
                                   f"clip {job.clip_id!r}: its worker died on {attempt.attempt} attempts "
                                   f"(last: {attempt.last_error})"))
             if queue:
@@ -271,13 +272,13 @@ class ActorPool:
             return
         except RayTaskError as exc:  # the worker catches clip errors; this is a bug in the worker
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-            on_row(failed_row(job.base_row(), type(cause).__name__, f"clip {job.clip_id!r}: {_root_message(exc)}"))
+            on_row(job.failed(type(cause).__name__, f"clip {job.clip_id!r}: {_root_message(exc)}"))
             self._idle.append(done.actor)
             return
         self._idle.append(done.actor)
         on_row(row)
 
-    def _expire(self, running: dict[Any, _Running], on_row: Callable[[dict], None], *, queued: int) -> None:
+    def _expire(self, running: dict[Any, _Running], on_row: Callable[[OutputRow], None], *, queued: int) -> None:
         now = time.monotonic()
         for ref, item in list(running.items()):
             if item.deadline > now:
@@ -288,7 +289,7 @@ class ActorPool:
             job = item.attempt.job
             log.warning("clip %s: over the %.0f s per-clip timeout; its worker was stopped",
                         job.clip_id, self.config.clip_timeout_s)
-            on_row(failed_row(job.base_row(), ClipTimeoutError.__name__,
+            on_row(job.failed(ClipTimeoutError.__name__,
                               f"clip {job.clip_id!r}: not finished after {self.config.clip_timeout_s:g} s "
                               f"(per-clip timeout); its worker was stopped"))
             if queued:

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tasks.jobs import FAILED, SKIPPED, SUCCEEDED
+from catalogs.rows import OutputRow, Status
 
 UNTRAINED_NOTE = (
     "the tiny test prior has random weights: its motion is untrained and says nothing about the "
@@ -47,6 +47,11 @@ class RunSummary:
     metric_means: dict[str, float | None] = field(default_factory=dict)
     report_uri: str | None = None
     """The run's HTML gallery (ROOT/reports/<run>/index.html), if written."""
+    clips_per_hour: float | None = None
+    """Throughput: clips this run animated and published (succeeded, not adopted or skipped) per
+    hour of its wall time, start-up included; None when it animated none."""
+    hosts: list[str] = field(default_factory=list)
+    """Hosts whose workers made this run's clips."""
     prior_licence: str | None = None
     """Licence of the prior's weights ("CC-BY-NC-4.0": outputs for non-commercial use only)."""
     clips_by_node: dict[str, int] = field(default_factory=dict)
@@ -66,7 +71,7 @@ class RunSummary:
 
 
 def summarise(
-    rows: list[dict[str, Any]],
+    rows: list[OutputRow],
     *,
     run_id: str,
     catalog: str,
@@ -85,19 +90,22 @@ def summarise(
     clips_by_node: dict[str, int] | None = None,
 ) -> RunSummary:
     """Count ``rows`` (the run's final rows) and average the metrics of the succeeded ones."""
-    by_status = {status: [r for r in rows if r.get("status") == status] for status in (SUCCEEDED, FAILED, SKIPPED)}
+    by_status = {status: [r for r in rows if r.status is status] for status in Status}
     means: dict[str, float | None] = {}
     for column in metric_columns:
-        values = [float(r[column]) for r in by_status[SUCCEEDED] if _finite(r.get(column))]
+        values = [float(r.metrics[column]) for r in by_status[Status.SUCCEEDED] if _finite(r.metrics.get(column))]
         means[column] = sum(values) / len(values) if values else None
-    failures = [Failure(str(r.get("clip_id")), str(r.get("error_type")), str(r.get("error_message")))
-                for r in by_status[FAILED]]
+    failures = [Failure(str(r.clip_id), str(r.error_type), str(r.error_message)) for r in by_status[Status.FAILED]]
+    animated = len(by_status[Status.SUCCEEDED]) - adopted
+    clips_per_hour = animated * 3600.0 / seconds if animated > 0 and seconds > 0 else None
+    made_here = [r for r in by_status[Status.SUCCEEDED] + by_status[Status.FAILED] if r.host]
     return RunSummary(
         run_id=run_id, catalog=catalog, output=output, version=version, prior=prior,
-        prior_is_trained=prior_is_trained, rows=len(rows), succeeded=len(by_status[SUCCEEDED]),
-        failed=len(by_status[FAILED]), skipped=len(by_status[SKIPPED]), adopted=adopted, retries=retries,
+        prior_is_trained=prior_is_trained, rows=len(rows), succeeded=len(by_status[Status.SUCCEEDED]),
+        failed=len(by_status[Status.FAILED]), skipped=len(by_status[Status.SKIPPED]), adopted=adopted, retries=retries,
         timeouts=timeouts, workers=workers, seconds=seconds, failures=failures, metric_means=means,
-        report_uri=report_uri, prior_licence=prior_licence, clips_by_node=dict(clips_by_node or {}),
+        report_uri=report_uri, clips_per_hour=clips_per_hour, hosts=sorted({str(r.host) for r in made_here}),
+        prior_licence=prior_licence, clips_by_node=dict(clips_by_node or {}),
     )
 
 
@@ -106,6 +114,11 @@ def _finite(value: Any) -> bool:
         return value is not None and math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
+
+
+def format_throughput(clips_per_hour: float | None) -> str:
+    """``12.3 clips/hour`` (or ``n/a`` when the run animated nothing)."""
+    return "n/a" if clips_per_hour is None else f"{clips_per_hour:.1f} clips/hour"
 
 
 def report_href(uri: str) -> str:
@@ -128,6 +141,8 @@ def markdown_report(summary: RunSummary) -> str:
         f"- prior: `{summary.prior}`" + ("" if summary.prior_is_trained in (True, None) else " — **untrained**"),
         f"- workers: {summary.workers}, retries after a lost worker: {summary.retries}, "
         f"timeouts: {summary.timeouts}, wall time: {summary.seconds:.1f} s",
+        f"- throughput: {format_throughput(summary.clips_per_hour)}"
+        + (f" (hosts: {', '.join(summary.hosts)})" if summary.hosts else ""),
     ]
     if summary.clips_by_node:
         lines.append("- clips per Ray node: " + ", ".join(f"`{node[:12]}` {count}"

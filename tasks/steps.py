@@ -16,15 +16,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.jobs import FAILED, SUCCEEDED, ClipJob, finish_row
-from tasks.plan import Plan, build_jobs, select_work, succeeded_rows
+from catalogs.output import OutputCatalog
+from catalogs.rows import OutputRow, Status
+from tasks.jobs import ClipJob
+from tasks.plan import Plan, plan_work
 from tasks.pool import ActorPool, DispatchStats
 from tasks.report import RunSummary, markdown_report
+
+if TYPE_CHECKING:
+    from catalogs.input import ClipRow, RowError
+    from flexiclip_core.optimize import AnimationConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,9 @@ def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
 
 @task(name="read-catalog", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5,
       retry_condition_fn=retry_unless_bad_input)
-def read_input_catalog(catalog: str, storage_options: dict | None, validate_config: Callable[[dict], Any]):
+def read_input_catalog(
+    catalog: str, storage_options: dict | None, validate_config: Callable[[dict], Any]
+) -> tuple[list[ClipRow], list[RowError]]:
     """Read and validate the input catalog: (valid ClipRows, RowErrors)."""
     from catalogs.input import read_catalog
 
@@ -58,55 +66,52 @@ def read_input_catalog(catalog: str, storage_options: dict | None, validate_conf
 
 @task(name="plan", cache_policy=NO_CACHE)
 def plan_run(
-    rows: list,
-    errors: list,
+    rows: list[ClipRow],
+    errors: list[RowError],
     *,
     run_id: str,
-    config: Any,
+    config: AnimationConfig,
     prior_name: str,
-    output_catalog: Any,
+    output_catalog: OutputCatalog,
     storage_options: dict | None,
     force: bool,
 ) -> Plan:
-    """Build the jobs, then skip what already succeeded and adopt what a stopped run staged."""
+    """Build the jobs, then skip what already succeeded (media present) and adopt what a stopped run staged."""
     from catalogs.input import read_svg_bytes
     from catalogs.output import code_version
 
-    plan = build_jobs(
+    return plan_work(
         rows, errors, run_id=run_id, config=config, prior_name=prior_name, code_version=code_version(),
+        output_catalog=output_catalog, force=force,
         read_svg=lambda uri: read_svg_bytes(uri, storage_options=storage_options or None),
     )
-    succeeded = {} if force else succeeded_rows(output_catalog.read(status=SUCCEEDED))
-    staged = {} if force else output_catalog.staged()
-    return select_work(plan, succeeded=succeeded, staged=staged, force=force)
 
 
 @task(name="dispatch", cache_policy=NO_CACHE)
-def dispatch(pool: ActorPool, jobs: list[ClipJob], output_catalog: Any) -> tuple[list[tuple[int, dict]], DispatchStats]:
+def dispatch(
+    pool: ActorPool, jobs: list[ClipJob], output_catalog: OutputCatalog
+) -> tuple[list[tuple[int, OutputRow]], DispatchStats]:
     """Animate ``jobs`` on the actor pool, staging each finished row as it arrives."""
-    from tasks.worker import WORKER_MEDIA_KEY, WORKER_NODE_KEY, publish_shipped_media, take_worker_keys
+    from tasks.worker import ShippedMedia, publish_shipped_media
 
     index_of = {job.idempotency_key: job.row_index for job in jobs}
     clips_by_node: dict[str, int] = {}
-    finished: list[tuple[int, dict]] = []
+    finished: list[tuple[int, OutputRow]] = []
     started = time.monotonic()
 
-    def on_row(row: dict[str, Any]) -> None:
-        row, extra = take_worker_keys(row)
-        if extra.get(WORKER_MEDIA_KEY):
-            row = publish_shipped_media(output_catalog, row, extra[WORKER_MEDIA_KEY])
-        if extra.get(WORKER_NODE_KEY):
-            node = extra[WORKER_NODE_KEY]
-            clips_by_node[node] = clips_by_node.get(node, 0) + 1
-        key = row.get("idempotency_key")
+    def on_row(result: OutputRow | ShippedMedia) -> None:
+        row = (publish_shipped_media(output_catalog, result.row, result.media)
+               if isinstance(result, ShippedMedia) else result)
+        if row.ray_node_id:
+            clips_by_node[row.ray_node_id] = clips_by_node.get(row.ray_node_id, 0) + 1
         try:
             output_catalog.stage(row)
         except Exception as exc:  # the row is still committed from memory; staging only guards a crash
-            log.warning("clip %s: could not stage its row (%s); it is kept in memory", row.get("clip_id"), exc)
-        finished.append((index_of.get(key, -1), row))
-        detail = (f"in {row['seconds']:.1f} s" if row.get("status") == SUCCEEDED and row.get("seconds") is not None
-                  else f"{row.get('error_type')}: {row.get('error_message')}" if row.get("status") == FAILED else "")
-        log.info("clip %s %s %s [%d/%d, %.0f s]", row.get("clip_id"), row.get("status"), detail,
+            log.warning("clip %s: could not stage its row (%s); it is kept in memory", row.clip_id, exc)
+        finished.append((index_of.get(row.idempotency_key or "", -1), row))
+        detail = (f"in {row.seconds:.1f} s" if row.status is Status.SUCCEEDED and row.seconds is not None
+                  else f"{row.error_type}: {row.error_message}" if row.status is Status.FAILED else "")
+        log.info("clip %s %s %s [%d/%d, %.0f s]", row.clip_id, row.status, detail,
                  len(finished), len(jobs), time.monotonic() - started)
 
     stats = pool.run(jobs, on_row) if jobs else DispatchStats()
@@ -117,19 +122,16 @@ def dispatch(pool: ActorPool, jobs: list[ClipJob], output_catalog: Any) -> tuple
 # No retries: a commit that landed but failed afterwards (reading its version back) would be
 # appended twice; delta-rs already retries conflicting concurrent appends itself.
 @task(name="commit", cache_policy=NO_CACHE)
-def commit_rows(output_catalog: Any, rows: list[dict], run_id: str) -> int | None:
+def commit_rows(output_catalog: OutputCatalog, rows: list[OutputRow], run_id: str) -> int | None:
     """One Delta commit with every row of the run (metadata names the run); its version."""
-    from catalogs.output import OUTPUT_COLUMNS
-
     if not rows:
         log.info("nothing to commit")
         return None
-    clean = [finish_row(row, OUTPUT_COLUMNS) for row in rows]
-    return output_catalog.commit(clean, run_id=run_id)
+    return output_catalog.commit(rows, run_id=run_id)
 
 
 @task(name="html-report", cache_policy=NO_CACHE)
-def write_html_report(output_catalog: Any, run_id: str) -> str | None:
+def write_html_report(output_catalog: OutputCatalog, run_id: str) -> str | None:
     """Write the run's HTML gallery under ROOT/reports/ (`tasks.html_report`); its URI, or None.
 
     A report that cannot be written is logged, never fails the run: the catalog is the record.

@@ -11,13 +11,13 @@ it (same endpoint and bucket as the driver) and take the worker's own write, els
 reports why and takes no clip. A local root that shows it is the driver's disk (or a disk
 mounted on every node): the worker writes media there itself. A local root that does not show
 it is a disk the driver cannot see: the worker writes nothing there and sends each clip's media
-back with its row through Ray's object store (``WORKER_MEDIA_KEY``) for the driver to publish
-(`publish_shipped_media`).
+back with its row through Ray's object store (a `ShippedMedia`) for the driver to publish
+(`publish_shipped_media`). Every row says where it was made (``host``, ``gpu_name``,
+``ray_node_id``: `worker_provenance`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -25,21 +25,26 @@ import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from tasks.jobs import MEDIA_OUTPUTS, SUCCEEDED, ClipJob, failed_row, one_line, utc_now
+from catalogs.output import OutputCatalog
+from catalogs.rows import MEDIA_KINDS, MediaRef, OutputRow, Status, one_line
+from tasks.jobs import ClipJob, failed_row, utc_now
 from tasks.report import UNTRAINED_NOTE
 
 log = logging.getLogger(__name__)
 
-WORKER_MEDIA_KEY = "_media"
-"""Row key of media sent back to the driver: {kind: (file bytes, suffix)}; removed before staging."""
-WORKER_NODE_KEY = "_ray_node_id"
-"""Row key of the Ray node that made the clip; removed before staging."""
-WORKER_ROW_KEYS: tuple[str, ...] = (WORKER_MEDIA_KEY, WORKER_NODE_KEY)
-"""Keys a worker adds to its rows that are not catalog columns (`take_worker_keys` removes them)."""
-
 PUBLISH_TO_ROOT, PUBLISH_VIA_DRIVER = "root", "driver"
+
+@dataclass(frozen=True)
+class ShippedMedia:
+    """A finished clip whose worker could not write to the output root (the driver cannot see its
+    disk): the row, and the media bytes the driver publishes before staging it."""
+
+    row: OutputRow
+    """The clip's row, without media references yet."""
+    media: dict[str, tuple[bytes, str]]
+    """`MediaKind.name` → (file bytes, content-address suffix)."""
+
 
 AUTO_PRIOR = "auto"
 """Prior spec meaning: Wan (Apache-2.0) when configured; else ModelScope (CC-BY-NC-4.0, said so
@@ -67,6 +72,8 @@ class WorkerInfo:
     """Where this worker imported the project's code from (the job's py_modules on a cluster)."""
     setup_error: str | None = None
     """Why the worker cannot take clips (prior, output root, credentials); None when ready."""
+    gpu_name: str = "cpu"
+    """Name of the worker's GPU, or ``cpu``."""
     prior_licence: str = "n/a"
     """Licence of the prior's weights: outputs inherit its obligations."""
 
@@ -130,6 +137,8 @@ class ClipWorker:
         self.fallback_reason: str | None = None
         self.publishes = PUBLISH_TO_ROOT
         self.setup_error: str | None = None
+        self.provenance: dict[str, str | None] = {"host": socket.gethostname(), "gpu_name": "cpu",
+                                                  "ray_node_id": self.node_id}
         self.scratch_root = tempfile.mkdtemp(prefix="flexiclip-worker-")
         try:
             self._setup(prior_spec, output_root, use_gpu, torch_threads, storage_options, root_probe)
@@ -153,6 +162,7 @@ class ClipWorker:
             # Two actors on two cores: one thread each keeps them from fighting over the cores.
             torch.set_num_threads(int(torch_threads))
         self.device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+        self.provenance = worker_provenance(self.device)
         options = storage_options if storage_options is not None else storage_options_from_env()
         self.catalog = OutputCatalog(output_root, storage_options=options or None)
         # The root first: it is cheap, and a node without credentials should not load a model first.
@@ -206,49 +216,49 @@ class ClipWorker:
             publishes=self.publishes,
             code_path=os.path.dirname(os.path.abspath(tasks.__file__)) if tasks.__file__ else "",
             setup_error=self.setup_error,
+            gpu_name=str(self.provenance["gpu_name"]),
         )
 
-    def animate(self, job: ClipJob) -> dict[str, Any]:
-        """Animate ``job`` and publish its media; returns its ``succeeded`` or ``failed`` row."""
+    def animate(self, job: ClipJob) -> OutputRow | ShippedMedia:
+        """Animate ``job`` and publish its media; its ``succeeded`` or ``failed`` row (a succeeded
+        row with the media bytes when this node cannot write to the driver's root)."""
         started_at = utc_now()
-        base = job.base_row()
         out_dir = tempfile.mkdtemp(prefix=f"{job.clip_id}-", dir=self.scratch_root)
         try:
             outputs = self._animate(job, out_dir)
-            row = {**base, "status": SUCCEEDED, "error_type": None, "error_message": None,
-                   WORKER_NODE_KEY: self.node_id}
             # A format the row's export config left out is not published (its columns stay null).
-            published = {kind: suffix for kind, suffix in MEDIA_OUTPUTS.items() if kind in outputs.files}
+            files = {kind: outputs.files[kind.name] for kind in MEDIA_KINDS if kind.name in outputs.files}
+            media = {}
             if self.publishes == PUBLISH_TO_ROOT:
-                for kind, suffix in published.items():
-                    uri, digest = self.catalog.put_media(outputs.files[kind], suffix)
-                    row[f"{kind}_uri"], row[f"{kind}_sha256"] = uri, digest
-            else:  # the driver cannot see this node's disk: the bytes go back with the row
-                row[WORKER_MEDIA_KEY] = {kind: (Path(outputs.files[kind]).read_bytes(), suffix)
-                                         for kind, suffix in published.items()}
-            row.update({name: _float_or_none(value) for name, value in outputs.metrics.values.items()})
+                media = {kind.name: MediaRef(*self.catalog.put_media(path, kind.suffix)) for kind, path in files.items()}
             result = outputs.result
-            row.update(
+            notes = [f"{name} not computed: {reason}" for name, reason in sorted(outputs.metrics.reasons.items())]
+            if not result.prior_is_trained:
+                notes.insert(0, f"prior {result.prior_name!r}: {UNTRAINED_NOTE}")
+            row = job.row(
+                Status.SUCCEEDED,
+                media=media,
+                metrics=dict(outputs.metrics.values),
                 seconds=float(result.seconds),
                 device=str(result.device),
                 prior=result.prior_name,
                 prior_is_trained=bool(result.prior_is_trained),
                 started_at=started_at,
                 finished_at=utc_now(),
+                warnings=tuple(one_line(note, 500) for note in notes),
+                **self.provenance,
             )
-            notes = [f"{name} not computed: {reason}" for name, reason in sorted(outputs.metrics.reasons.items())]
-            if not result.prior_is_trained:
-                notes.insert(0, f"prior {result.prior_name!r}: {UNTRAINED_NOTE}")
-            row["warnings"] = json.dumps([one_line(note, 500) for note in notes]) if notes else None
-            return row
+            if self.publishes == PUBLISH_TO_ROOT:
+                return row
+            # The driver cannot see this node's disk: the bytes go back with the row.
+            return ShippedMedia(row, {kind.name: (Path(path).read_bytes(), kind.suffix) for kind, path in files.items()})
         except Exception as exc:  # one bad clip never takes the worker (or the batch) down
             log.warning("clip %s failed: %s: %s", job.clip_id, type(exc).__name__, exc, exc_info=not _expected(exc))
-            row = failed_row(base, type(exc).__name__, str(exc) or type(exc).__name__, started_at=started_at)
-            row[WORKER_NODE_KEY] = self.node_id
-            row["prior_is_trained"] = bool(self.prior.is_trained)
-            row["device"] = self.device
-            row["seconds"] = (row["finished_at"] - started_at).total_seconds()
-            return row
+            finished_at = utc_now()
+            return job.failed(type(exc).__name__, str(exc) or type(exc).__name__, started_at=started_at,
+                              prior_is_trained=bool(self.prior.is_trained) if self.prior is not None else None,
+                              device=self.device, seconds=(finished_at - started_at).total_seconds(),
+                              **self.provenance)
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
 
@@ -270,35 +280,36 @@ class ClipWorker:
         )
 
 
-def take_worker_keys(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(row without the worker's non-column keys, those keys' values) — see ``WORKER_ROW_KEYS``."""
-    clean = {key: value for key, value in row.items() if key not in WORKER_ROW_KEYS}
-    return clean, {key: row[key] for key in WORKER_ROW_KEYS if key in row}
+def publish_shipped_media(output_catalog: OutputCatalog, row: OutputRow, media: dict[str, tuple[bytes, str]],
+                          scratch: str | None = None) -> OutputRow:
+    """Put media a worker sent back into the output root (driver side); the row with its media.
 
-
-def publish_shipped_media(output_catalog, row: dict[str, Any], media: dict[str, tuple[bytes, str]],
-                          scratch: str | None = None) -> dict[str, Any]:
-    """Put media a worker sent back into the output root (driver side); the row with its URIs.
-
-    ``media``: kind → (bytes, suffix), as under ``WORKER_MEDIA_KEY``. Any failure becomes a
-    ``failed`` row naming the clip: nothing is staged that points at a file that is not there.
+    ``media``: kind → (bytes, suffix), as in `ShippedMedia`. Any failure becomes a ``failed``
+    row naming the clip: nothing is staged that points at a file that is not there.
     """
     folder = tempfile.mkdtemp(prefix="flexiclip-publish-", dir=scratch)
     try:
-        out = dict(row)
+        refs = dict(row.media)
         for kind, (payload, suffix) in media.items():
             path = Path(folder, kind + suffix)
             path.write_bytes(payload)
-            out[f"{kind}_uri"], out[f"{kind}_sha256"] = output_catalog.put_media(path, suffix)
-        return out
+            refs[kind] = MediaRef(*output_catalog.put_media(path, suffix))
+        return row.replace(media=refs)
     except Exception as exc:  # storage errors of every kind: the clip is not done
-        base = {key: row.get(key) for key in ("run_id", "clip_id", "svg_sha256", "prompt", "method", "config_hash",
-                                              "prior", "seed", "code_version", "idempotency_key", "iterations")}
-        return failed_row(base, type(exc).__name__,
-                          f"clip {row.get('clip_id')!r}: its media could not be published to "
+        return failed_row(row.replace(media={}, metrics={}), type(exc).__name__,
+                          f"clip {row.clip_id!r}: its media could not be published to "
                           f"{output_catalog.root}: {_reason(exc)}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def worker_provenance(device: str) -> dict[str, str | None]:
+    """``host``, ``gpu_name`` (the CUDA device's name, or ``cpu``) and ``ray_node_id`` (None when
+    not running inside Ray) of this process: the provenance columns of every row it makes."""
+    import torch
+
+    gpu_name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
+    return {"host": socket.gethostname(), "gpu_name": gpu_name, "ray_node_id": _ray_node_id()}
 
 
 def _ray_node_id() -> str | None:
@@ -326,8 +337,3 @@ def _expected(exc: BaseException) -> bool:
     return isinstance(exc, FlexiclipError)
 
 
-def _float_or_none(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if value == value else None  # NaN → None (a missing metric, not a number)

@@ -28,6 +28,7 @@ PIPELINE_COLUMNS = (
     "video_uri", "video_sha256", "gif_uri", "gif_sha256", "svg_animation_uri", "svg_animation_sha256",
     "poster_uri", "poster_sha256", "iterations", "seconds", "device", "started_at", "finished_at",
 )  # docs/pipeline.md §3
+PROVENANCE_COLUMNS = ("host", "gpu_name", "ray_node_id")
 
 
 def key_for(clip: str, seed: int = 0) -> str:
@@ -57,7 +58,7 @@ def make_row(clip: str, status: str = "succeeded", **extra) -> dict:
 
 
 def test_output_schema_has_exactly_the_specified_columns():
-    expected = set(PIPELINE_COLUMNS) | set(METRIC_COLUMNS) | {"prior_is_trained", "warnings"}
+    expected = set(PIPELINE_COLUMNS) | set(METRIC_COLUMNS) | {"prior_is_trained", "warnings"} | set(PROVENANCE_COLUMNS)
     assert set(OUTPUT_COLUMNS) == expected and len(OUTPUT_COLUMNS) == len(expected)
     assert OUTPUT_SCHEMA.field("prior_is_trained").type == pa.bool_()
     assert OUTPUT_SCHEMA.field("warnings").type == pa.string()
@@ -196,7 +197,7 @@ def test_staging_survives_a_new_instance_and_is_cleared_by_commit(tmp_path: Path
     run2 = OutputCatalog(str(root))
     staged = run2.staged()
     assert set(staged) == {key_for("a"), key_for("b")}
-    assert staged[key_for("a")]["clip_id"] == "a" and staged[key_for("a")]["motion_vitality"] == 1.25
+    assert staged[key_for("a")].clip_id == "a" and staged[key_for("a")].metrics["motion_vitality"] == 1.25
     assert not run2.exists()
 
     version = run2.commit(list(staged.values()) + [make_row("c")], run_id="run-2")

@@ -175,7 +175,7 @@ def test_output_catalog_on_s3(s3_options, prefix, tmp_path: Path, loopback_only)
 
     catalog.stage(_row("a", video_uri=uri, video_sha256=digest))
     fresh = OutputCatalog(prefix + "/out", storage_options=fsspec_storage_options(s3_options))  # s3fs spelling
-    assert list(fresh.staged().values())[0]["video_uri"] == uri
+    assert list(fresh.staged().values())[0].media["video"].uri == uri
 
     v0 = fresh.commit(list(fresh.staged().values()), run_id="s3-run-1")
     time.sleep(0.01)
@@ -257,3 +257,20 @@ def test_concurrent_commits_on_s3_both_land(s3_options, prefix):
     catalog = OutputCatalog(root, storage_options=s3_options)
     assert {h["run_id"] for h in catalog.history()} == {"run-0", "run-A", "run-B"}
     assert sorted(catalog.read()["clip_id"]) == ["a1", "a2", "b1", "first"]
+
+
+def test_missing_media_on_s3_finds_deleted_objects(s3_options, prefix, tmp_path: Path, loopback_only):
+    from catalogs.rows import MediaRef, OutputRow
+
+    catalog = OutputCatalog(prefix + "/out", storage_options=s3_options)
+    media = {}
+    for kind, suffix in (("video", ".mp4"), ("gif", ".gif")):
+        path = tmp_path / f"a{suffix}"
+        path.write_bytes(f"{kind} bytes".encode())
+        media[kind] = MediaRef(*catalog.put_media(path, suffix))
+    key = _row("a")["idempotency_key"]
+    row = OutputRow(clip_id="a", status="succeeded", idempotency_key=key, media=media)
+    assert catalog.missing_media({key: row}) == {}
+    assert catalog.media_exists(media["gif"].uri)
+    s3_filesystem(s3_options).rm_file(media["gif"].uri.removeprefix("s3://"))
+    assert catalog.missing_media({key: row}) == {key: [f"gif {media['gif'].uri}"]}

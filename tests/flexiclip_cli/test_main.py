@@ -15,7 +15,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from flexiclip_cli.inspect_report import INSPECT_SECTIONS, inspect_report
-from flexiclip_cli.main import EXIT_BAD_INPUT, app
+from flexiclip_cli.common import EXIT_BAD_INPUT
+from flexiclip_cli.main import app
 from flexiclip_core.svg import parse_svg
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "catalogs" / "samples"

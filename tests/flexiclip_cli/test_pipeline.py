@@ -45,7 +45,7 @@ def test_show_reads_versions_and_filters_status(catalog_root: Path):
     (line,) = failed.stdout.splitlines()
     assert json.loads(line)["error_type"] == "RigError"
     table = runner.invoke(app, ["catalog", "show", str(catalog_root)])
-    assert table.exit_code == 0 and "4 row(s)" in table.stdout and "run-two" in table.stdout
+    assert table.exit_code == 0 and "4 rows" in table.stdout and "run-two" in table.stdout
 
 
 def test_show_refuses_a_missing_version_with_one_line(catalog_root: Path):

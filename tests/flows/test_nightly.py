@@ -150,3 +150,29 @@ def test_two_runs_at_once_on_one_output_catalog_both_land(tmp_path: Path):
     assert set(rows["run_id"]) == {h["run_id"] for h in history}
     for env in envs:  # and nothing but loopback on the way
         assert not [e for e in network_log(env) if e.get("verdict") == "allowed"]
+
+
+def test_succeeded_clip_whose_media_were_deleted_is_reanimated_not_skipped(tmp_path: Path):
+    catalog = write_catalog(tmp_path / "in" / "catalog.parquet", sample_rows(tmp_path / "in", ["plant"]))
+    root = tmp_path / "out"
+    env = pipeline_env(tmp_path)
+    first = run_cli(env, "run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS)
+    assert first.returncode == 0, describe(first)
+    assert "clips/hour" in first.stdout  # run-level throughput on the console
+    (made,) = read_rows(root)
+    import socket
+
+    assert made["host"] == socket.gethostname() and made["gpu_name"] == "cpu" and made["ray_node_id"]
+    Path(made["video_uri"]).unlink()
+
+    second = run_cli(env, "run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS)
+    assert second.returncode == 0, describe(second)
+    (redone,) = [r for r in read_rows(root) if r["run_id"] != made["run_id"]]
+    assert redone["status"] == "succeeded", redone  # re-animated, not skipped
+    assert "re-animated" in redone["warnings"] and "video" in redone["warnings"]
+    assert Path(redone["video_uri"]).is_file()
+
+    third = run_cli(env, "run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS)
+    assert third.returncode == 0, describe(third)
+    latest = [r for r in read_rows(root) if r["run_id"] not in (made["run_id"], redone["run_id"])]
+    assert [r["status"] for r in latest] == ["skipped"] and latest[0]["host"] == redone["host"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from catalogs.output import OutputCatalog
-from tasks.jobs import FAILED
+from catalogs.rows import OutputRow, Status
 from tasks.preflight import PreflightError, check_output_root, probe_name, resolve_prior, write_probe
 from tasks.runtime import SHIPPED_PACKAGES, worker_runtime_env
 from tasks.worker import PUBLISH_TO_ROOT, PUBLISH_VIA_DRIVER, ClipWorker, publish_shipped_media
@@ -83,15 +83,16 @@ def test_worker_writes_to_a_root_it_shares_and_sends_media_back_otherwise(tmp_pa
 
 
 def test_driver_publishes_media_sent_back_and_fails_the_clip_when_it_cannot(tmp_path: Path):
-    row = {"run_id": "r", "clip_id": "c", "status": "succeeded", "idempotency_key": "0" * 64}
+    row = OutputRow(run_id="r", clip_id="c", status=Status.SUCCEEDED, idempotency_key="0" * 64)
     payload = b"\x00mp4 bytes"
     published = publish_shipped_media(OutputCatalog(tmp_path / "out"), row, {"video": (payload, ".mp4")})
     digest = hashlib.sha256(payload).hexdigest()
-    assert published["video_sha256"] == digest
-    assert Path(published["video_uri"]).read_bytes() == payload
+    assert published.media["video"].sha256 == digest
+    assert Path(published.media["video"].uri).read_bytes() == payload
     (tmp_path / "file").write_text("x")
     failed = publish_shipped_media(OutputCatalog(tmp_path / "file"), row, {"video": (payload, ".mp4")})
-    assert failed["status"] == FAILED and "could not be published" in failed["error_message"]
+    assert failed.status is Status.FAILED and "could not be published" in failed.error_message
+    assert failed.media == {}  # nothing points at a file that is not there
 
 
 def test_a_flow_run_owner_is_alive_dead_or_unknown():

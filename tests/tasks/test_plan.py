@@ -9,7 +9,8 @@ import pytest
 
 from catalogs.input import read_catalog, read_svg_bytes
 from catalogs.output import idempotency_key
-from tasks.jobs import FAILED, SKIPPED, SUCCEEDED, request_hash
+from catalogs.rows import MediaRef, OutputRow, Status
+from tasks.jobs import request_hash
 from tasks.plan import base_config, build_jobs, select_work
 from tests.flows.harness import sample_rows, write_catalog
 
@@ -36,12 +37,12 @@ def test_every_input_row_becomes_a_job_or_a_failed_row_with_a_reason(tmp_path: P
     assert [job.clip_id for job in plan.jobs] == ["human", "plant"]
     failed = {index: row for index, row in plan.failed}
     assert set(failed) == {2, 3, 4, 5, 6}
-    assert all(row["status"] == FAILED and row["error_message"] for row in failed.values())
-    assert failed[2]["clip_id"] == "row-2" and "unsafe" in failed[2]["error_message"]
-    assert failed[3]["error_type"] == failed[4]["error_type"] == "duplicate_clip_id"
-    assert failed[5]["error_type"] == "SvgSourceError" and "no such file" in failed[5]["error_message"]
-    assert failed[6]["error_type"] == "invalid_config" and "iterations" in failed[6]["error_message"]
-    assert "\n" not in "".join(row["error_message"] for row in failed.values())
+    assert all(row.status is Status.FAILED and row.error_message for row in failed.values())
+    assert failed[2].clip_id == "row-2" and "unsafe" in failed[2].error_message
+    assert failed[3].error_type == failed[4].error_type == "duplicate_clip_id"
+    assert failed[5].error_type == "SvgSourceError" and "no such file" in failed[5].error_message
+    assert failed[6].error_type == "invalid_config" and "iterations" in failed[6].error_message
+    assert "\n" not in "".join(row.error_message for row in failed.values())
 
 
 def test_key_follows_svg_prompt_config_prior_seed_and_rig(tmp_path: Path):
@@ -70,16 +71,17 @@ def test_key_follows_svg_prompt_config_prior_seed_and_rig(tmp_path: Path):
 def test_select_work_skips_succeeded_adopts_staged_and_force_redoes(tmp_path: Path):
     plan = plan_for(tmp_path, sample_rows(tmp_path / "in", ["human", "plant", "object"]))
     human, plant, obj = plan.jobs
-    previous = {"status": SUCCEEDED, "video_uri": "/root/media/ab/ab.mp4", "gif_uri": "/root/media/cd/cd.gif"}
-    staged_row = {**human.base_row(), "run_id": "killed-run", "status": SUCCEEDED, "video_uri": "/v.mp4"}
-    staged = {human.idempotency_key: staged_row, plant.idempotency_key: {**plant.base_row(), "status": FAILED}}
+    previous = obj.row(Status.SUCCEEDED, media={"video": MediaRef("/root/media/ab/ab.mp4", "ab"),
+                                                "gif": MediaRef("/root/media/cd/cd.gif", "cd")})
+    staged_row = human.row(Status.SUCCEEDED, run_id="killed-run", media={"video": MediaRef("/v.mp4", None)})
+    staged = {human.idempotency_key: staged_row, plant.idempotency_key: plant.row(Status.FAILED)}
     selected = select_work(plan, succeeded={obj.idempotency_key: previous}, staged=staged, force=False)
     assert [job.clip_id for job in selected.jobs] == ["plant"]  # a staged failure is retried
     (index, adopted), = selected.adopted
-    assert index == human.row_index and adopted["video_uri"] == "/v.mp4" and adopted["run_id"] == "run-1"
+    assert index == human.row_index and adopted.media["video"].uri == "/v.mp4" and adopted.run_id == "run-1"
     (index, skipped), = selected.skipped
-    assert index == obj.row_index and skipped["status"] == SKIPPED
-    assert skipped["video_uri"] == previous["video_uri"] and skipped["gif_uri"] == previous["gif_uri"]
+    assert index == obj.row_index and skipped.status is Status.SKIPPED
+    assert skipped.media == previous.media and skipped.to_record()["gif_uri"] == "/root/media/cd/cd.gif"
     assert selected.row_count == 3
     forced = select_work(plan, succeeded={obj.idempotency_key: previous}, staged=staged, force=True)
     assert [job.clip_id for job in forced.jobs] == ["human", "plant", "object"]
@@ -93,3 +95,41 @@ def test_run_level_overrides_are_validated():
         base_config("flexiclip", overrides={"no_such_field": 1})
     with pytest.raises(ConfigError):
         base_config("not-a-method")
+
+
+def test_a_success_whose_media_are_gone_is_reanimated_with_the_reason(tmp_path: Path):
+    from catalogs.output import OutputCatalog
+    from catalogs.rows import MEDIA_KINDS
+    from tasks.plan import plan_work
+
+    rows = sample_rows(tmp_path / "in", ["human", "plant"])
+    catalog_path = write_catalog(tmp_path / "in" / "catalog.parquet", rows)
+    config = base_config("flexiclip", iterations=2)
+    valid, errors = read_catalog(str(catalog_path), validate_config=config.with_overrides)
+    output = OutputCatalog(tmp_path / "out")
+
+    def plan():
+        return plan_work(valid, errors, run_id="run-2", config=config, prior_name="tiny", code_version="0+test",
+                         output_catalog=output, read_svg=read_svg_bytes, force=False)
+
+    succeeded = []
+    for job in plan().jobs:
+        media = {}
+        for kind in MEDIA_KINDS:
+            path = tmp_path / f"{job.clip_id}{kind.suffix}"
+            path.write_bytes(f"{job.clip_id} {kind.name}".encode())
+            media[kind.name] = MediaRef(*output.put_media(path, kind.suffix))
+        succeeded.append(job.row(Status.SUCCEEDED, media=media, host="node-a", gpu_name="cpu"))
+    output.commit(succeeded, run_id="run-1")
+    assert [job.clip_id for job in plan().jobs] == []  # everything present: both skipped
+
+    gone = succeeded[1].media["video"].uri
+    Path(gone).unlink()
+    again = plan()
+    (job,) = again.jobs
+    assert job.clip_id == "plant" and [row.clip_id for _, row in again.skipped] == ["human"]
+    (note,) = job.notes
+    assert "re-animated" in note and "run-1" in note and f"video {gone}" in note
+    assert job.row(Status.SUCCEEDED).warnings[0] == note  # the row says why
+    (_, skipped), = again.skipped
+    assert skipped.host == "node-a" and skipped.media == succeeded[0].media  # provenance of the maker

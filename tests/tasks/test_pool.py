@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from catalogs.input import read_catalog, read_svg_bytes
-from tasks.jobs import FAILED, SUCCEEDED
+from catalogs.rows import OutputRow, Status
 from tasks.plan import base_config, build_jobs
 from tasks.pool import ActorPool, ClipTimeoutError, PoolConfig
 from tasks.runtime import ray_session
@@ -83,7 +83,7 @@ def test_worker_killed_mid_clip_loses_only_that_clip_which_is_retried(tmp_path: 
 
     watcher = threading.Thread(target=kill_first_animating_worker, daemon=True)
     watcher.start()
-    rows: list[dict] = []
+    rows: list[OutputRow] = []
     try:
         stats = pool.run(jobs, rows.append)
     finally:
@@ -91,11 +91,11 @@ def test_worker_killed_mid_clip_loses_only_that_clip_which_is_retried(tmp_path: 
         watcher.join(5)
         pool.shutdown()
     assert killed, "no worker was seen animating"
-    assert sorted(row["clip_id"] for row in rows) == ["human", "object", "plant"]  # each exactly once
-    assert [row["status"] for row in rows] == [SUCCEEDED] * 3, rows
+    assert sorted(row.clip_id for row in rows) == ["human", "object", "plant"]  # each exactly once
+    assert [row.status for row in rows] == [Status.SUCCEEDED] * 3, rows
     assert (stats.workers_lost, stats.retries) == (1, 1), stats
     assert stats.workers_started == 3, stats  # two, then one replacement
-    assert all(Path(row["video_uri"]).is_file() for row in rows)
+    assert all(Path(row.media["video"].uri).is_file() for row in rows)
 
 
 @pytest.mark.slow
@@ -103,14 +103,14 @@ def test_clip_over_the_timeout_fails_alone_and_its_worker_is_replaced(tmp_path: 
     jobs = jobs_for(tmp_path, ["human", "plant"], iterations={"human": 1_000_000})
     pool = ActorPool("tiny", str(tmp_path / "out"), PoolConfig(workers=2, clip_timeout_s=25))
     pool.start_first()
-    rows: list[dict] = []
+    rows: list[OutputRow] = []
     try:
         stats = pool.run(jobs, rows.append)
     finally:
         pool.shutdown()
-    by_clip = {row["clip_id"]: row for row in rows}
-    assert by_clip["plant"]["status"] == SUCCEEDED
-    assert by_clip["human"]["status"] == FAILED
-    assert by_clip["human"]["error_type"] == ClipTimeoutError.__name__
-    assert "per-clip timeout" in by_clip["human"]["error_message"]
+    by_clip = {row.clip_id: row for row in rows}
+    assert by_clip["plant"].status is Status.SUCCEEDED
+    assert by_clip["human"].status is Status.FAILED
+    assert by_clip["human"].error_type == ClipTimeoutError.__name__
+    assert "per-clip timeout" in by_clip["human"].error_message
     assert stats.timeouts == 1

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from catalogs.rows import OutputRow
 from flows.nightly import final_state
 from tasks.report import UNTRAINED_NOTE, markdown_report, summarise
 
 
-def rows():
-    return [
-        {"clip_id": "a", "status": "succeeded", "motion_vitality": 2.0, "coverage_iou": None},
-        {"clip_id": "b", "status": "succeeded", "motion_vitality": 4.0, "coverage_iou": 0.5},
+def rows() -> list[OutputRow]:
+    key = "0" * 64
+    return [OutputRow.from_record(record) for record in [
+        {"clip_id": "a", "status": "succeeded", "idempotency_key": key, "motion_vitality": 2.0, "coverage_iou": None},
+        {"clip_id": "b", "status": "succeeded", "idempotency_key": key, "motion_vitality": 4.0, "coverage_iou": 0.5},
         {"clip_id": "c", "status": "failed", "error_type": "SvgSecurityError", "error_message": "clip 'c': DTD | no"},
         {"clip_id": "d", "status": "skipped"},
-    ]
+    ]]
 
 
 def test_summary_counts_failures_and_metric_means():

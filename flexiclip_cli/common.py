@@ -1,0 +1,101 @@
+"""What every ``flexiclip`` command shares: exit codes, logging set-up, and turning refused input
+into one stderr line. Imports nothing else of `flexiclip_cli`, so command modules import it and
+`flexiclip_cli.main` imports the command modules, with no circle.
+
+Exit status of every command: 0 done, 1 some clips failed (their rows say why), 2 bad input
+(a malformed SVG, a missing file, an unusable catalog or option), 3 infrastructure (no worker
+could start, the cluster or storage failed, the run crashed): see `exit_code_for`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from flexiclip_core.clipart import Clipart
+
+logger = logging.getLogger("flexiclip_cli")
+
+EXIT_CLIPS_FAILED = 1
+"""Exit status when the run finished but some clips failed."""
+EXIT_BAD_INPUT = 2
+"""Exit status for bad input (invalid SVG, missing file, unusable catalog, invalid option value)."""
+EXIT_INFRASTRUCTURE = 3
+"""Exit status when the machinery failed (workers, cluster, storage, a crash), not the input."""
+
+LOGGED_PACKAGES = ("flexiclip_core", "flexiclip_cli", "catalogs", "tasks", "flows")
+"""Loggers the CLI's handler is attached to (third-party loggers keep their own defaults)."""
+
+
+class BadInput(Exception):
+    """Input the CLI refuses before it reaches the method (a missing or unreadable file)."""
+
+
+def exit_code_for(error: BaseException) -> int:
+    """2 for bad input (`FlexiclipError`, `BadInput`), 3 for anything else (infrastructure, a crash)."""
+    from flexiclip_core.errors import FlexiclipError
+
+    return EXIT_BAD_INPUT if isinstance(error, (FlexiclipError, BadInput)) else EXIT_INFRASTRUCTURE
+
+
+def configure_logging(verbose: bool) -> None:
+    """Route the project's loggers to stderr through rich; DEBUG when verbose, else WARNING."""
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    level = logging.DEBUG if verbose else logging.WARNING
+    for name in LOGGED_PACKAGES:
+        package_logger = logging.getLogger(name)
+        for handler in list(package_logger.handlers):
+            if getattr(handler, "flexiclip_cli", False):
+                package_logger.removeHandler(handler)
+        handler = RichHandler(console=Console(stderr=True), show_path=verbose, rich_tracebacks=False)
+        handler.flexiclip_cli = True  # type: ignore[attr-defined]
+        package_logger.addHandler(handler)
+        package_logger.setLevel(level)
+
+
+def error_line(exc: BaseException, clip: str) -> str:
+    """The one line printed for a refused input: names the clip (and element) and the reason."""
+    from flexiclip_core.errors import FlexiclipError
+
+    if isinstance(exc, FlexiclipError) and exc.clip:
+        return f"error: {exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    else:
+        reason = str(exc) or type(exc).__name__
+    return f"error: clip {clip!r}: {reason}"
+
+
+@contextmanager
+def refused_input_exits(clip: str) -> Iterator[None]:
+    """Turn bad-input exceptions into one stderr line and exit status 2."""
+    from flexiclip_core.errors import FlexiclipError
+
+    try:
+        yield
+    except (FlexiclipError, BadInput, OSError) as exc:
+        logger.debug("refused input %s", clip, exc_info=True)
+        typer.echo(error_line(exc, clip), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def load_clipart(svg: Path) -> Clipart:
+    """Parse ``svg`` with the clip named by its file name; raises `BadInput` or `SvgParseError`."""
+    if not svg.exists():
+        raise BadInput(f"file not found: {svg}")
+    if not svg.is_file():
+        raise BadInput(f"not a file: {svg}")
+    from flexiclip_core.svg import parse_svg
+
+    return parse_svg(svg, clip_id=svg.name)
+
+
+SvgArgument = Annotated[Path, typer.Argument(help="SVG clipart file.", show_default=False)]

@@ -1,0 +1,96 @@
+"""The typed output row: one definition of statuses and media kinds, one record conversion."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from catalogs import rows as rows_module
+from catalogs.errors import CatalogError
+from catalogs.rows import MEDIA_KINDS, OUTPUT_COLUMNS, MediaKind, MediaRef, OutputRow, Status, rows_to_table
+
+KEY = "ab" * 32
+
+
+def succeeded(**fields) -> OutputRow:
+    return OutputRow(clip_id="c", status=Status.SUCCEEDED, idempotency_key=KEY, **fields)
+
+
+def test_every_media_kind_has_its_uri_and_sha256_columns_in_the_schema():
+    for kind in MEDIA_KINDS:
+        assert kind.uri_column in OUTPUT_COLUMNS and kind.sha256_column in OUTPUT_COLUMNS
+    assert [k.name for k in MEDIA_KINDS] == ["video", "gif", "svg_animation", "poster"]
+
+
+def test_a_new_media_kind_is_one_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # A copy of the module with one more MEDIA_KINDS entry, loaded as its own module, as an edit would be.
+    text = Path(rows_module.__file__).read_text(encoding="utf-8")
+    entry = '    MediaKind("poster", ".png"),\n'
+    assert text.count(entry) == 1
+    copy = tmp_path / "rows_with_lottie.py"
+    copy.write_text(text.replace(entry, entry + '    MediaKind("lottie", ".json"),\n'), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("rows_with_lottie", copy)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "rows_with_lottie", module)
+    spec.loader.exec_module(module)
+    assert {"lottie_uri", "lottie_sha256"} <= set(module.OUTPUT_COLUMNS)
+    assert module.OUTPUT_SCHEMA.field("lottie_uri").type == pa.string()
+    row = module.OutputRow(clip_id="c", status="succeeded", idempotency_key=KEY,
+                           media={"lottie": module.MediaRef("/m/x.json", "x")})
+    record = row.to_record()
+    assert record["lottie_uri"] == "/m/x.json" and record["lottie_sha256"] == "x"
+    assert module.OutputRow.from_record(record).media["lottie"].uri == "/m/x.json"
+    assert module.rows_to_table([row]).column("lottie_sha256").to_pylist() == ["x"]
+
+
+def test_record_round_trip_keeps_every_field():
+    row = succeeded(run_id="r", media={"video": MediaRef("/m/v.mp4", "v"), "gif": MediaRef("/m/g.gif", "g")},
+                    metrics={"motion_vitality": 1.5}, seed=3, started_at="2026-11-25T07:00:00+00:00",
+                    finished_at=datetime(2026, 11, 25, 7, 1), warnings=("auto rig",), prior_is_trained=False)
+    record = row.to_record()
+    assert list(record) == list(OUTPUT_COLUMNS)
+    assert record["status"] == "succeeded" and record["warnings"] == '["auto rig"]'
+    assert record["finished_at"] == datetime(2026, 11, 25, 7, 1, tzinfo=timezone.utc)
+    assert OutputRow.from_record(record) == row
+    assert OutputRow.from_json(row.to_json()) == row
+    table = rows_to_table([row])
+    assert table.schema.names == list(OUTPUT_COLUMNS)
+    assert OutputRow.from_record(table.to_pylist()[0]) == row
+
+
+def test_missing_cells_of_every_spelling_read_as_none():
+    # A frame read through pandas holds NaN / NaT / None for nulls; none of them is a value.
+    record = {**succeeded(media={"video": MediaRef("/m/v.mp4", "v")}).to_record(),
+              "gif_uri": float("nan"), "gif_sha256": math.nan, "finished_at": pd.NaT,
+              "motion_vitality": float("nan"), "seed": None}
+    row = OutputRow.from_record(record)
+    assert set(row.media) == {"video"} and row.finished_at is None and row.metrics == {}
+    assert rows_to_table([row]).column("gif_uri").null_count == 1
+
+
+def test_invalid_rows_are_refused_with_the_clip_named():
+    with pytest.raises(CatalogError, match="clip 'c'.*'status' must be one of succeeded, failed, skipped"):
+        OutputRow(clip_id="c", status="done")
+    with pytest.raises(CatalogError, match="succeeded row needs"):
+        OutputRow(clip_id="c", status=Status.SUCCEEDED)
+    with pytest.raises(CatalogError, match="unknown media kind"):
+        succeeded(media={"webm": MediaRef("/x", None)})
+    with pytest.raises(CatalogError, match="unknown metric"):
+        succeeded(metrics={"beauty": 1.0})
+    with pytest.raises(CatalogError, match="unknown column"):
+        OutputRow.from_record({"clip_id": "c", "status": "failed", "videouri": "x"})
+    assert OutputRow.from_record({"clip_id": "c", "status": "failed", "host_v9": "x"}, strict=False).clip_id == "c"
+
+
+def test_status_is_the_one_vocabulary():
+    assert [str(s) for s in Status] == ["succeeded", "failed", "skipped"]
+    assert Status("skipped") is Status.SKIPPED and Status.FAILED == "failed"
+    assert MediaKind("webp", ".webp").uri_column == "webp_uri"
+    assert pa.types.is_string(rows_module.OUTPUT_SCHEMA.field("status").type)
