@@ -24,12 +24,18 @@ POSES = 6
 KEYPOINTS_PX = np.array(
     [
         [128.0, 38.0],  # head
-        [90.0, 100.0], [166.0, 100.0],  # shoulders
-        [50.0, 98.0], [206.0, 98.0],  # elbows
-        [14.0, 97.0], [242.0, 97.0],  # hands
-        [100.0, 170.0], [156.0, 170.0],  # hips
-        [80.0, 210.0], [176.0, 210.0],  # knees
-        [68.0, 244.0], [188.0, 244.0],  # feet
+        [90.0, 100.0],
+        [166.0, 100.0],  # shoulders
+        [50.0, 98.0],
+        [206.0, 98.0],  # elbows
+        [14.0, 97.0],
+        [242.0, 97.0],  # hands
+        [100.0, 170.0],
+        [156.0, 170.0],  # hips
+        [80.0, 210.0],
+        [176.0, 210.0],  # knees
+        [68.0, 244.0],
+        [188.0, 244.0],  # feet
     ]
 )
 """13 figure keypoints (canvas px), bound to their nearest body-mesh vertices as handles."""
@@ -45,10 +51,21 @@ def figure_polygon() -> np.ndarray:
     head = head_centre + head_radius * np.stack((np.cos(angles), np.sin(angles)), axis=1)
     body = np.array(
         [
-            [108.0, 80.0], [4.0, 70.0], [2.0, 124.0], [66.0, 122.0],  # left arm
-            [64.0, 168.0], [28.0, 252.0], [112.0, 252.0], [128.0, 204.0],  # left leg
-            [144.0, 252.0], [228.0, 252.0], [192.0, 168.0],  # right leg
-            [190.0, 122.0], [254.0, 124.0], [252.0, 70.0], [148.0, 80.0],  # right arm
+            [108.0, 80.0],
+            [4.0, 70.0],
+            [2.0, 124.0],
+            [66.0, 122.0],  # left arm
+            [64.0, 168.0],
+            [28.0, 252.0],
+            [112.0, 252.0],
+            [128.0, 204.0],  # left leg
+            [144.0, 252.0],
+            [228.0, 252.0],
+            [192.0, 168.0],  # right leg
+            [190.0, 122.0],
+            [254.0, 124.0],
+            [252.0, 70.0],
+            [148.0, 80.0],  # right arm
         ]
     )
     return np.concatenate([head, body])
@@ -56,8 +73,16 @@ def figure_polygon() -> np.ndarray:
 
 SHIRT_POLYGON_PX = np.array(
     [
-        [100.0, 76.0], [156.0, 76.0], [250.0, 68.0], [252.0, 128.0], [196.0, 126.0],
-        [200.0, 182.0], [56.0, 182.0], [60.0, 126.0], [4.0, 128.0], [6.0, 68.0],
+        [100.0, 76.0],
+        [156.0, 76.0],
+        [250.0, 68.0],
+        [252.0, 128.0],
+        [196.0, 126.0],
+        [200.0, 182.0],
+        [56.0, 182.0],
+        [60.0, 126.0],
+        [4.0, 128.0],
+        [6.0, 68.0],
     ]
 )
 """A shirt layer over the torso and arms: a second mesh component, as the mesh stage makes one
@@ -148,7 +173,9 @@ def run(repeats: int = 5) -> dict[str, float]:
     jacobian_deformer = DEFORMERS.get("jacobian")(rest_vertices, faces, handles, config)
     figures["deform_factor_ms"] = (time.perf_counter() - started) * 1000.0
     rest = jacobian_deformer.rest_vertices
-    handle_targets = rest[handles].expand(POSES, -1, -1) + 4.0 * torch.randn(POSES, len(handles), 2, generator=generator)
+    handle_targets = rest[handles].expand(POSES, -1, -1) + 4.0 * torch.randn(
+        POSES, len(handles), 2, generator=generator
+    )
     jacobians = torch.eye(2) + 0.1 * torch.randn(POSES, len(faces), 2, 2, generator=generator)
 
     with torch.no_grad():

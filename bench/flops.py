@@ -75,8 +75,20 @@ DISTINCT_POSES = 6  # Q = N / (2L) with L = 2 loops
 # Per preset: (videos encoded, guidance samples in the single prior call) for ours;
 # (frames with a VAE backward, frames encoded forward only, 2-sample prior passes) for the reference.
 PRESETS: dict[str, dict[str, int]] = {
-    "flexiclip": {"videos": 2, "guidance_samples": 3, "ref_grad_frames": FRAMES, "ref_nograd_frames": FRAMES, "ref_passes": 2},
-    "aniclipart": {"videos": 1, "guidance_samples": 2, "ref_grad_frames": FRAMES, "ref_nograd_frames": 0, "ref_passes": 1},
+    "flexiclip": {
+        "videos": 2,
+        "guidance_samples": 3,
+        "ref_grad_frames": FRAMES,
+        "ref_nograd_frames": FRAMES,
+        "ref_passes": 2,
+    },
+    "aniclipart": {
+        "videos": 1,
+        "guidance_samples": 2,
+        "ref_grad_frames": FRAMES,
+        "ref_nograd_frames": 0,
+        "ref_passes": 1,
+    },
 }
 
 
@@ -177,7 +189,9 @@ def run_wan() -> dict[str, float]:
     transformer, vae = build_wan_meta_models()
     results: dict[str, float] = {}
     for preset, spec in PRESETS.items():
-        total = wan_vae_encoder_flops(vae, spec["videos"]) + wan_transformer_flops(transformer, spec["guidance_samples"])
+        total = wan_vae_encoder_flops(vae, spec["videos"]) + wan_transformer_flops(
+            transformer, spec["guidance_samples"]
+        )
         suffix = "" if preset == "flexiclip" else f"_{preset}"
         results[f"sds_tflop_per_iter_wan{suffix}"] = total / 1e12
     results["wan_vae_encoder_tflop_per_video_input_backward"] = wan_vae_encoder_flops(vae, 1) / 1e12

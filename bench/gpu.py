@@ -63,8 +63,16 @@ def clip_text_config(size: str, vocab_size: int) -> dict[str, Any]:
     The vocabulary is the byte-level test tokenizer's (text encoding runs once per prompt and is
     not timed, so the 49 408-token table would only cost disk)."""
     if size == "full":
-        return {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23, "num_attention_heads": 16,
-                "hidden_act": "gelu", "projection_dim": 1024, "vocab_size": vocab_size, "max_position_embeddings": 77}
+        return {
+            "hidden_size": 1024,
+            "intermediate_size": 4096,
+            "num_hidden_layers": 23,
+            "num_attention_heads": 16,
+            "hidden_act": "gelu",
+            "projection_dim": 1024,
+            "vocab_size": vocab_size,
+            "max_position_embeddings": 77,
+        }
     raise ValueError(f"no text encoder settings for size {size!r}")
 
 
@@ -99,11 +107,21 @@ def save_modelscope(directory: Path, size: str, device: torch.device) -> str:
             )
         ).to(dtype)
     scheduler = DDIMScheduler(
-        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        clip_sample=False, set_alpha_to_one=False, prediction_type="epsilon",
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        prediction_type="epsilon",
     )
-    for name, component in {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer,
-                            "scheduler": scheduler}.items():
+    for name, component in {
+        "unet": unet,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "scheduler": scheduler,
+    }.items():
         component.save_pretrained(directory / name)
     index = {
         "_class_name": "TextToVideoSDPipeline",
@@ -138,8 +156,9 @@ def count_step_flops(animator) -> float:
     return counter.get_total_flops() / 1e12
 
 
-def time_preset(prior, method: str, device: torch.device, *, repeats: int, warmup: int, stage_repeats: int,
-                deadline: float) -> dict[str, Any]:
+def time_preset(
+    prior, method: str, device: torch.device, *, repeats: int, warmup: int, stage_repeats: int, deadline: float
+) -> dict[str, Any]:
     """Figures of one preset on the sample human (see the module docstring)."""
     from bench.iteration import _human
     from flexiclip_core.optimize import ClipAnimator, preset
@@ -160,13 +179,15 @@ def time_preset(prior, method: str, device: torch.device, *, repeats: int, warmu
         timed += 1
     _synchronise(device)
     ms = (time.perf_counter() - started) * 1000.0 / timed
-    figures.update({
-        "iterations_timed": timed,
-        "ms_per_iteration": ms,
-        "min_per_clip": ms * config.iterations / 60_000.0,
-        "achieved_tflops": figures["tflop_per_iter"] / (ms / 1000.0),
-        "loss_finite": bool(torch.isfinite(total).item()),
-    })
+    figures.update(
+        {
+            "iterations_timed": timed,
+            "ms_per_iteration": ms,
+            "min_per_clip": ms * config.iterations / 60_000.0,
+            "achieved_tflops": figures["tflop_per_iter"] / (ms / 1000.0),
+            "loss_finite": bool(torch.isfinite(total).item()),
+        }
+    )
 
     stages: dict[str, list[float]] = defaultdict(list)
 
@@ -236,8 +257,15 @@ def run(
                 if time.perf_counter() >= deadline:
                     skipped.append(f"{name}.{method}")
                     continue
-                for key, value in time_preset(prior, method, target, repeats=repeats, warmup=warmup,
-                                              stage_repeats=stage_repeats, deadline=deadline).items():
+                for key, value in time_preset(
+                    prior,
+                    method,
+                    target,
+                    repeats=repeats,
+                    warmup=warmup,
+                    stage_repeats=stage_repeats,
+                    deadline=deadline,
+                ).items():
                     figures[f"gpu.{name}.{method}.{key}"] = value
             if name == "modelscope" and size == "full":
                 from bench.flops import run as count_flops
@@ -271,9 +299,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     figures = run(
-        args.size, priors=args.priors, presets=tuple(args.presets or PRESETS), device=args.device,
-        repeats=args.repeats, warmup=args.warmup, stage_repeats=args.stage_repeats, time_limit_s=args.time_limit,
-        compile_prior=args.compile_prior, weights_dir=args.weights_dir,
+        args.size,
+        priors=args.priors,
+        presets=tuple(args.presets or PRESETS),
+        device=args.device,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        stage_repeats=args.stage_repeats,
+        time_limit_s=args.time_limit,
+        compile_prior=args.compile_prior,
+        weights_dir=args.weights_dir,
     )
     if args.json:
         print(json.dumps(figures, indent=2, sort_keys=True))

@@ -42,14 +42,21 @@ PRIOR_STAGES = ("prior_encode", "prior_score")
 
 
 def measure(
-    prior, method: str = "flexiclip", repeats: int = 9, warmup: int = 2, exclude: tuple[str, ...] = (), device: str = "cpu"
+    prior,
+    method: str = "flexiclip",
+    repeats: int = 9,
+    warmup: int = 2,
+    exclude: tuple[str, ...] = (),
+    device: str = "cpu",
 ) -> tuple[float, dict[str, float]]:
     """Median ms of one iteration (less the time in the ``exclude`` stages of that same
     iteration) and median ms per stage."""
     from flexiclip_core.optimize import ClipAnimator, fit_config_to_prior, preset
 
     clipart, rig = _human()
-    animator = ClipAnimator(clipart, rig, prior, "a person dancing", fit_config_to_prior(preset(method), prior), device=device)
+    animator = ClipAnimator(
+        clipart, rig, prior, "a person dancing", fit_config_to_prior(preset(method), prior), device=device
+    )
     stages: dict[str, list[float]] = defaultdict(list)
     recording = False
 
@@ -85,8 +92,14 @@ def run(repeats: int = 9, device: str = "auto") -> dict[str, float]:
     tiny_ms, tiny_stages = measure(load_prior("tiny", device=device), repeats=repeats, device=device)
     analytic = load_prior("analytic-gaussian", device=device)  # zero data mean, broadcast over the latents
     bare_ms, bare_stages = measure(analytic, repeats=repeats, exclude=PRIOR_STAGES, device=device)
-    wan_ms, wan_stages = measure(load_prior("wan-tiny", device=device), repeats=min(repeats, 3), warmup=1, device=device)
-    figures = {"iteration_ms_tiny_prior": tiny_ms, "iteration_ms_excluding_prior": bare_ms, "iteration_ms_wan_tiny": wan_ms}
+    wan_ms, wan_stages = measure(
+        load_prior("wan-tiny", device=device), repeats=min(repeats, 3), warmup=1, device=device
+    )
+    figures = {
+        "iteration_ms_tiny_prior": tiny_ms,
+        "iteration_ms_excluding_prior": bare_ms,
+        "iteration_ms_wan_tiny": wan_ms,
+    }
     figures.update({f"iteration_stage_ms_wan_tiny.{k}": v for k, v in wan_stages.items()})
     figures.update({f"iteration_stage_ms_tiny_prior.{k}": v for k, v in tiny_stages.items()})
     figures.update({f"iteration_stage_ms_excluding_prior.{k}": v for k, v in bare_stages.items()})

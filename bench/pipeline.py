@@ -41,8 +41,14 @@ def _write_catalog(folder: Path) -> Path:
     for clip in CLIPS:
         for seed in SEEDS:
             entry = entries[clip]
-            rows.append({"clip_id": f"{clip}-{seed}", "svg_uri": str(SAMPLES / entry["svg"]),
-                         "prompt": entry["prompt"], "seed": seed})
+            rows.append(
+                {
+                    "clip_id": f"{clip}-{seed}",
+                    "svg_uri": str(SAMPLES / entry["svg"]),
+                    "prompt": entry["prompt"],
+                    "seed": seed,
+                }
+            )
     path = folder / "bench.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
     return path
@@ -66,13 +72,20 @@ def _direct_seconds(catalog: Path, out: Path) -> float:
         # One untimed clip first, so the direct time is the steady-state cost of a clip; the
         # flow's fresh actor paying imports and first calls is part of the pipeline's overhead.
         warm = rows[0]
-        animate_clip(ClipRequest(svg=Path(warm.svg_uri), prompt=warm.prompt, clip_id="warm-up"), prior, config,
-                     out / "warm-up")
+        animate_clip(
+            ClipRequest(svg=Path(warm.svg_uri), prompt=warm.prompt, clip_id="warm-up"), prior, config, out / "warm-up"
+        )
         started = time.perf_counter()
         prior = load_prior("tiny")
         for row in rows:
-            request = ClipRequest(svg=Path(row.svg_uri), prompt=row.prompt, clip_id=row.clip_id,
-                                  keypoints=row.keypoints, bones=row.skeleton, layers=row.layers)
+            request = ClipRequest(
+                svg=Path(row.svg_uri),
+                prompt=row.prompt,
+                clip_id=row.clip_id,
+                keypoints=row.keypoints,
+                bones=row.skeleton,
+                layers=row.layers,
+            )
             animate_clip(request, prior, config.with_overrides({"seed": row.seed}), out / row.clip_id)
         return time.perf_counter() - started
     finally:
@@ -88,8 +101,15 @@ def _pool_seconds(catalog: Path, out: Path, workers: int) -> float:
 
     config = base_config("flexiclip", overrides=OVERRIDES)
     rows, errors = read_catalog(str(catalog))
-    jobs = build_jobs(rows, errors, run_id=f"bench-{workers}", config=config, prior_name="tiny",
-                      code_version="bench", read_svg=read_svg_bytes).jobs
+    jobs = build_jobs(
+        rows,
+        errors,
+        run_id=f"bench-{workers}",
+        config=config,
+        prior_name="tiny",
+        code_version="bench",
+        read_svg=read_svg_bytes,
+    ).jobs
     pool = ActorPool("tiny", str(out), PoolConfig(workers=workers))
     try:
         pool.start_all()
@@ -124,12 +144,26 @@ def run() -> dict[str, float]:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            pq.write_table(pa.table({"clip_id": pa.array([], pa.string()), "svg_uri": pa.array([], pa.string()),
-                                     "prompt": pa.array([], pa.string())}), empty)
+            pq.write_table(
+                pa.table(
+                    {
+                        "clip_id": pa.array([], pa.string()),
+                        "svg_uri": pa.array([], pa.string()),
+                        "prompt": pa.array([], pa.string()),
+                    }
+                ),
+                empty,
+            )
             nightly(catalog=str(empty), output=str(scratch / "warm"), prior="tiny", return_state=True)
             started = time.perf_counter()
-            state = nightly(catalog=str(catalog), output=str(scratch / "flow"), prior="tiny", workers=1,
-                            overrides=OVERRIDES, return_state=True)
+            state = nightly(
+                catalog=str(catalog),
+                output=str(scratch / "flow"),
+                prior="tiny",
+                workers=1,
+                overrides=OVERRIDES,
+                return_state=True,
+            )
             flow = time.perf_counter() - started
             if not state.is_completed():
                 log.warning("pipeline bench: flow ended %s: %s", state.name, state.message)

@@ -38,8 +38,13 @@ def _input_catalog(folder: Path) -> Path:
     rows = []
     for index in range(ROWS):
         entry = entries[index % len(entries)]
-        rows.append({"clip_id": f"clip-{index:04d}", "svg_uri": str(SAMPLES / entry["svg"]),
-                     "prompt": f"{entry['prompt']} #{index}"})
+        rows.append(
+            {
+                "clip_id": f"clip-{index:04d}",
+                "svg_uri": str(SAMPLES / entry["svg"]),
+                "prompt": f"{entry['prompt']} #{index}",
+            }
+        )
     path = folder / "input.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
     return path
@@ -75,12 +80,22 @@ def _plan_ms(catalog_path: Path, root: Path) -> float:
     config = base_config("flexiclip")
     started = time.perf_counter()
     rows, errors = read_catalog(str(catalog_path), validate_config=config.with_overrides)
-    plan = plan_work(rows, errors, run_id="bench", config=config, prior_name="tiny", code_version="bench",
-                     output_catalog=OutputCatalog(root), read_svg=read_svg_bytes, force=False)
+    plan = plan_work(
+        rows,
+        errors,
+        run_id="bench",
+        config=config,
+        prior_name="tiny",
+        code_version="bench",
+        output_catalog=OutputCatalog(root),
+        read_svg=read_svg_bytes,
+        force=False,
+    )
     elapsed = (time.perf_counter() - started) * 1000.0
     if len(plan.skipped) != ROWS:
-        raise RuntimeError(f"plan bench: expected {ROWS} skipped rows, got {len(plan.skipped)} "
-                           f"({len(plan.jobs)} to animate)")
+        raise RuntimeError(
+            f"plan bench: expected {ROWS} skipped rows, got {len(plan.skipped)} ({len(plan.jobs)} to animate)"
+        )
     return elapsed
 
 
@@ -93,8 +108,15 @@ def run() -> dict[str, float]:
         catalog_path = _input_catalog(scratch)
         config = base_config("flexiclip")
         rows, errors = read_catalog(str(catalog_path), validate_config=config.with_overrides)
-        jobs = build_jobs(rows, errors, run_id="history", config=config, prior_name="tiny", code_version="bench",
-                          read_svg=read_svg_bytes).jobs
+        jobs = build_jobs(
+            rows,
+            errors,
+            run_id="history",
+            config=config,
+            prior_name="tiny",
+            code_version="bench",
+            read_svg=read_svg_bytes,
+        ).jobs
         roots = {1: scratch / "one-run", HISTORY_RUNS: scratch / "twenty-runs"}
         for runs, root in roots.items():
             _history(root, jobs, runs, scratch)

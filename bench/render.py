@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flexiclip_core.render import render_frames
-from flexiclip_core.render import TRAINING_RENDERERS, TrainRenderConfig
+from flexiclip_core.render import TRAINING_RENDERERS, TrainRenderConfig, render_frames
 from flexiclip_core.svg import parse_svg
 
 FRAMES = 24

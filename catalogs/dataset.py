@@ -21,7 +21,7 @@ import re
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,19 @@ FORMATS: tuple[str, ...] = ("webdataset", "parquet")
 MANIFEST = "dataset.json"
 """The export's manifest in the output folder: selection, then shards once written."""
 PROVENANCE_COLUMNS: tuple[str, ...] = (
-    "clip_id", "run_id", "prompt", "method", "config_hash", "prior", "prior_licence", "prior_is_trained", "seed",
-    "code_version", "idempotency_key", "iterations", "svg_sha256",
+    "clip_id",
+    "run_id",
+    "prompt",
+    "method",
+    "config_hash",
+    "prior",
+    "prior_licence",
+    "prior_is_trained",
+    "seed",
+    "code_version",
+    "idempotency_key",
+    "iterations",
+    "svg_sha256",
 )
 
 _SHARD_SUFFIX = {"webdataset": ".tar", "parquet": ".parquet"}
@@ -100,7 +111,7 @@ def _version_as_of(catalog: OutputCatalog, as_of: str) -> int:
     except ValueError:
         raise CatalogError(f"--as-of {as_of!r} is not an ISO time (e.g. 2026-11-29T08:00)") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     earlier = [entry["version"] for entry in catalog.history() if entry["timestamp"] and entry["timestamp"] <= moment]
     if not earlier:
         raise CatalogError(f"output catalog {catalog.table_uri!r} has no version as of {moment.isoformat()}")
@@ -108,7 +119,11 @@ def _version_as_of(catalog: OutputCatalog, as_of: str) -> int:
 
 
 def select_rows(
-    catalog: OutputCatalog, *, version: int | None = None, as_of: str | None = None, where: str | None = None,
+    catalog: OutputCatalog,
+    *,
+    version: int | None = None,
+    as_of: str | None = None,
+    where: str | None = None,
 ) -> tuple[list[dict[str, Any]], int, list[str]]:
     """The succeeded rows to export (sorted by clip_id, run_id), the version they come from and
     the catalog's columns;
@@ -200,8 +215,9 @@ def _write_tar(path: Path, samples: list[tuple[str, dict[str, Any], dict[str, tu
                 tar.addfile(info, io.BytesIO(data))
 
 
-def _write_parquet(path: Path, samples: list[tuple[str, dict[str, Any], dict[str, tuple[str, bytes]]]],
-                   kinds: list[str]) -> None:
+def _write_parquet(
+    path: Path, samples: list[tuple[str, dict[str, Any], dict[str, tuple[str, bytes]]]], kinds: list[str]
+) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -217,8 +233,12 @@ def _write_parquet(path: Path, samples: list[tuple[str, dict[str, Any], dict[str
         records.append(record)
     fields = [pa.field(kind, pa.binary()) for kind in kinds]
     inferred = pa.Table.from_pylist(records).schema
-    schema = pa.schema([inferred.field(name) if name not in kinds else next(f for f in fields if f.name == name)
-                        for name in inferred.names])
+    schema = pa.schema(
+        [
+            inferred.field(name) if name not in kinds else next(f for f in fields if f.name == name)
+            for name in inferred.names
+        ]
+    )
     pq.write_table(pa.Table.from_pylist(records, schema=schema), path)
 
 
@@ -246,12 +266,19 @@ def export_dataset(
     rows, resolved, columns = select_rows(catalog, version=version, as_of=as_of, where=where)
     kinds = _media_kinds(columns)
     storage = _Storage(out, storage_options)
-    selection = {"catalog": str(root), "version": resolved, "where": where or None, "format": format,
-                 "shard_size": shard_size}
+    selection = {
+        "catalog": str(root),
+        "version": resolved,
+        "where": where or None,
+        "format": format,
+        "shard_size": shard_size,
+    }
     previous = storage.read_text(MANIFEST)
     if previous is not None and json.loads(previous).get("selection") != selection:
-        raise CatalogError(f"{out} already holds another export ({json.loads(previous).get('selection')}); "
-                           "use another --out or the same selection to resume")
+        raise CatalogError(
+            f"{out} already holds another export ({json.loads(previous).get('selection')}); "
+            "use another --out or the same selection to resume"
+        )
     shard_count = math.ceil(len(rows) / shard_size)
     names = [f"shard-{index:05d}{_SHARD_SUFFIX[format]}" for index in range(shard_count)]
     manifest = {"selection": selection, "samples": len(rows), "shards": names, "complete": False}

@@ -71,8 +71,10 @@ def read_prompts(path: Path) -> dict[str, dict[str, str | None]]:
     table = read_text_table(data, str(path))
     keys = [name for name in ("file", "clip_id") if name in table.column_names]
     if "prompt" not in table.column_names or not keys:
-        raise CatalogError(f"prompts file {str(path)!r}: needs a 'prompt' column and a 'file' or 'clip_id' column "
-                           f"(has: {', '.join(table.column_names) or 'none'})")
+        raise CatalogError(
+            f"prompts file {str(path)!r}: needs a 'prompt' column and a 'file' or 'clip_id' column "
+            f"(has: {', '.join(table.column_names) or 'none'})"
+        )
     records = table.to_pylist()
     prompts: dict[str, dict[str, str | None]] = {}
     for record in records:
@@ -147,15 +149,24 @@ def catalog_from_folder(folder: Path, out: Path, prompts_file: Path | None = Non
         prompt = _prompt_for(path, clip_id, prompts)
         if prompt is None:
             where = f"not in {prompts_file.name} and " if prompts_file is not None else ""
-            result.skipped.append(SkippedFile(path.name, f"no prompt ({where}no {path.stem}{SIDECAR_SUFFIX} beside it)"))
+            result.skipped.append(
+                SkippedFile(path.name, f"no prompt ({where}no {path.stem}{SIDECAR_SUFFIX} beside it)")
+            )
             continue
         used[clip_id] = path.name
-        candidates.append({"clip_id": clip_id, "svg_uri": _svg_uri(path, catalog_dir),
-                           "prompt": prompt["prompt"], "negative_prompt": prompt["negative_prompt"]})
+        candidates.append(
+            {
+                "clip_id": clip_id,
+                "svg_uri": _svg_uri(path, catalog_dir),
+                "prompt": prompt["prompt"],
+                "negative_prompt": prompt["negative_prompt"],
+            }
+        )
         names.append(path.name)
     # The rows go through the catalog's own validation, so whatever is written, `run` accepts.
-    table = pa.Table.from_pylist(candidates, schema=pa.schema([(n, pa.string()) for n in
-                                                               ("clip_id", "svg_uri", "prompt", "negative_prompt")]))
+    table = pa.Table.from_pylist(
+        candidates, schema=pa.schema([(n, pa.string()) for n in ("clip_id", "svg_uri", "prompt", "negative_prompt")])
+    )
     rows, errors = validate_table(table, base=str(catalog_dir), source=str(folder))
     invalid = {error.row_index: error for error in errors}
     for index, (candidate, name) in enumerate(zip(candidates, names)):
@@ -181,7 +192,9 @@ def write_catalog(rows: list[dict[str, Any]], out: Path) -> Path:
 
     suffix = out.suffix.lower()
     if suffix not in CATALOG_SUFFIXES:
-        raise CatalogError(f"catalog {str(out)!r}: unknown format {suffix or '(no suffix)'}; use {', '.join(CATALOG_SUFFIXES)}")
+        raise CatalogError(
+            f"catalog {str(out)!r}: unknown format {suffix or '(no suffix)'}; use {', '.join(CATALOG_SUFFIXES)}"
+        )
     columns = ("clip_id", "svg_uri", "prompt", "negative_prompt")
 
     def write(temporary: Path) -> None:
@@ -194,7 +207,8 @@ def write_catalog(rows: list[dict[str, Any]], out: Path) -> Path:
             writer.writerows({c: row.get(c) or "" for c in columns} for row in rows)
             temporary.write_text(buffer.getvalue(), encoding="utf-8")
         else:
-            temporary.write_text("".join(json.dumps({c: row.get(c) for c in columns}) + "\n" for row in rows),
-                                 encoding="utf-8")
+            temporary.write_text(
+                "".join(json.dumps({c: row.get(c) for c in columns}) + "\n" for row in rows), encoding="utf-8"
+            )
 
     return atomic_write(out, write)

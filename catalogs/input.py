@@ -60,7 +60,14 @@ _CLIP_ID = re.compile(CLIP_ID_PATTERN)
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("clip_id", "svg_uri", "prompt")
 OPTIONAL_COLUMNS: tuple[str, ...] = (
-    "keypoints", "skeleton", "layers", "seed", "negative_prompt", "config", "export", "tags",
+    "keypoints",
+    "skeleton",
+    "layers",
+    "seed",
+    "negative_prompt",
+    "config",
+    "export",
+    "tags",
 )
 
 MAX_PROMPT_CHARS = 10_000
@@ -364,7 +371,9 @@ def _parse_svg_uri(value: Any, base: str) -> str:
         except CatalogError as error:
             raise _Invalid(error.reason) from None
     if scheme is not None:
-        raise _Invalid(f"scheme {scheme!r} is not allowed in {_short(text)} (use a relative path, absolute path, file:// or s3://)")
+        raise _Invalid(
+            f"scheme {scheme!r} is not allowed in {_short(text)} (use a relative path, absolute path, file:// or s3://)"
+        )
     if text.startswith("/"):
         return posixpath.normpath(text)
     if "\\" in text:

@@ -29,7 +29,7 @@ import re
 import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -176,7 +176,9 @@ class OutputCatalog:
             self.root = os.path.abspath(path)
             self.is_s3 = False
         else:
-            raise CatalogError(f"output root {root_text!r}: unsupported scheme {scheme!r} (use a path, file:// or s3://)")
+            raise CatalogError(
+                f"output root {root_text!r}: unsupported scheme {scheme!r} (use a path, file:// or s3://)"
+            )
         self.table_uri = self._join("catalog")
         self.media_root = self._join("media")
         self.staging_root = self._join("staging")
@@ -209,7 +211,9 @@ class OutputCatalog:
             return DeltaTable(self.table_uri, version=version, storage_options=self._delta_options)
         except Exception as error:  # deltalake raises TableNotFoundError / DeltaError / OSError
             what = "version {version} of " if version is not None else ""
-            raise CatalogError(f"cannot open {what.format(version=version)}output catalog {self.table_uri!r}: {error}") from error
+            raise CatalogError(
+                f"cannot open {what.format(version=version)}output catalog {self.table_uri!r}: {error}"
+            ) from error
 
     def version(self) -> int | None:
         """The latest committed version, or None before the first commit."""
@@ -219,9 +223,7 @@ class OutputCatalog:
         """Idempotency keys that have a 'succeeded' row in the latest version."""
         if not self.exists():
             return set()
-        table = self._table().to_pyarrow_table(
-            columns=["idempotency_key"], filters=[("status", "=", "succeeded")]
-        )
+        table = self._table().to_pyarrow_table(columns=["idempotency_key"], filters=[("status", "=", "succeeded")])
         return {key for key in table.column("idempotency_key").to_pylist() if key}
 
     def latest_succeeded(self, keys: Iterable[str] | None = None) -> dict[str, OutputRow]:
@@ -243,7 +245,7 @@ class OutputCatalog:
         table = self._table().to_pyarrow_table(filters=filters)
         found: dict[str, OutputRow] = {}
         newest: dict[str, datetime] = {}
-        oldest = datetime.min.replace(tzinfo=timezone.utc)
+        oldest = datetime.min.replace(tzinfo=UTC)
         for record in table.to_pylist():
             key = record.get("idempotency_key")
             finished = record.get("finished_at") or oldest
@@ -296,9 +298,7 @@ class OutputCatalog:
             entries.append(
                 {
                     "version": int(commit["version"]),
-                    "timestamp": None
-                    if timestamp is None
-                    else datetime.fromtimestamp(timestamp / 1000.0, tz=timezone.utc),
+                    "timestamp": None if timestamp is None else datetime.fromtimestamp(timestamp / 1000.0, tz=UTC),
                     "run_id": commit.get("run_id"),
                     "operation": commit.get("operation"),
                     "row_count": metrics.get("num_added_rows"),
@@ -479,13 +479,17 @@ class OutputCatalog:
             try:
                 Path(self.root).mkdir(parents=True, exist_ok=True)
             except OSError as error:  # a file, or a folder we may not write: the root is bad input
-                raise CatalogError(f"output root {self.root!r} is not a usable folder: {error.strerror or error}") from None
+                raise CatalogError(
+                    f"output root {self.root!r} is not a usable folder: {error.strerror or error}"
+                ) from None
         self._write_with_create_retry(write_deltalake, table, properties, token)
         version = self._find_commit(token)
         if version is None:
             raise CatalogError(f"output catalog {self.table_uri!r}: the commit of run {run_id!r} is not in the history")
         self._clear_staged({row.idempotency_key for row in clean if row.idempotency_key})
-        log.info("output catalog %s: run %s committed %d row(s) as version %d", self.table_uri, run_id, len(clean), version)
+        log.info(
+            "output catalog %s: run %s committed %d row(s) as version %d", self.table_uri, run_id, len(clean), version
+        )
         return version
 
     def _write_with_create_retry(self, write_deltalake, table: pa.Table, properties, token: str) -> None:
@@ -542,8 +546,13 @@ class OutputCatalog:
             # Our guard above replaces Delta's (which insists on the table's 7-day default).
             enforce_retention_duration=False,
         )
-        log.info("output catalog %s: compacted %s file(s) into %s, vacuumed %d", self.table_uri,
-                 metrics.get("numFilesRemoved"), metrics.get("numFilesAdded"), len(vacuumed))
+        log.info(
+            "output catalog %s: compacted %s file(s) into %s, vacuumed %d",
+            self.table_uri,
+            metrics.get("numFilesRemoved"),
+            metrics.get("numFilesAdded"),
+            len(vacuumed),
+        )
         return {
             "files_removed": int(metrics.get("numFilesRemoved", 0)),
             "files_added": int(metrics.get("numFilesAdded", 0)),
@@ -619,4 +628,3 @@ def _copy_hashing(source: Path, target: Path) -> str:
         dst.flush()
         os.fsync(dst.fileno())
     return digest.hexdigest()
-

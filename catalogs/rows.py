@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -131,8 +131,8 @@ OUTPUT_SCHEMA: pa.Schema = pa.schema(
     + [pa.field(name, pa.float64()) for name in METRIC_COLUMNS]
     + [pa.field(name, dtype) for name, dtype in _TRAILING_FIELDS]
 )
-"""Arrow schema of the output table: pipeline.md's columns (media as ``<kind>_uri`` +
-``<kind>_sha256``), every metric column of metrics.md (float64, null when not computed),
+"""Arrow schema of the output table: the columns of docs/pipeline.md §3 (media as ``<kind>_uri`` +
+``<kind>_sha256``), every metric column of docs/metrics.md §2–§4 (float64, null when not computed),
 ``prior_is_trained``, ``warnings`` (JSON text of a list) and the provenance of each clip (``host``,
 ``gpu_name``, ``ray_node_id``). All nullable; tables written before a column existed read it as null."""
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(OUTPUT_SCHEMA.names)
@@ -218,9 +218,7 @@ class OutputRow:
         try:
             status = Status(self.status)
         except ValueError:
-            raise CatalogError(
-                f"{label}: 'status' must be one of {', '.join(Status)}, got {self.status!r}"
-            ) from None
+            raise CatalogError(f"{label}: 'status' must be one of {', '.join(Status)}, got {self.status!r}") from None
         object.__setattr__(self, "status", status)
         key = self.idempotency_key
         if key is not None and (not isinstance(key, str) or not _HEX64.fullmatch(key)):
@@ -284,7 +282,9 @@ class OutputRow:
         if strict:
             unknown = sorted(set(values) - set(OUTPUT_COLUMNS))
             if unknown:
-                raise CatalogError(f"output row for clip {values.get('clip_id')!r}: unknown column(s) {', '.join(unknown)}")
+                raise CatalogError(
+                    f"output row for clip {values.get('clip_id')!r}: unknown column(s) {', '.join(unknown)}"
+                )
         fields: dict[str, Any] = {name: values.get(name) for name in _SCALAR_COLUMNS}
         fields["warnings"] = _parse_warnings(values.get("warnings"))
         media = {}
@@ -393,7 +393,7 @@ def _json_default(value: Any) -> Any:
 
 def _as_utc(value: datetime) -> datetime:
     # Naive datetimes are taken as UTC: the pipeline records every time in UTC.
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _parse_time(value: Any, column: str) -> datetime | None:

@@ -36,7 +36,12 @@ _TOKEN = re.compile(
     r"|(?P<bad>\S))"
 )
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 _KEYWORDS = {"and", "or", "not", "true", "false", "null"}
 

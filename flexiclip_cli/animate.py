@@ -34,19 +34,39 @@ def animate(
     svg: Annotated[Path, typer.Argument(help="SVG clipart file.", show_default=False)],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text describing the motion.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.", show_default=False)],
-    method: Annotated[str, typer.Option(help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow.")] = "flexiclip",
-    prior: Annotated[str | None, typer.Option(help="Prior: tiny, wan, wan:PATH, wan-tiny, modelscope or modelscope:PATH (default: the preset's, modelscope).")] = None,
+    method: Annotated[
+        str, typer.Option(help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow.")
+    ] = "flexiclip",
+    prior: Annotated[
+        str | None,
+        typer.Option(
+            help="Prior: tiny, wan, wan:PATH, wan-tiny, modelscope or modelscope:PATH (default: the preset's, modelscope)."
+        ),
+    ] = None,
     iterations: Annotated[int | None, typer.Option(min=1, help="Optimisation steps (default: the preset's).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the preset's, 1000).")] = None,
     device: Annotated[str, typer.Option(help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N.")] = "auto",
-    keypoints: Annotated[Path | None, typer.Option(help="JSON file with keypoints (SVG user units) and skeleton.")] = None,
+    keypoints: Annotated[
+        Path | None, typer.Option(help="JSON file with keypoints (SVG user units) and skeleton.")
+    ] = None,
     negative_prompt: Annotated[str | None, typer.Option(help="Text the motion should avoid.")] = None,
-    export_profile: Annotated[str | None, typer.Option(help="Export profile: web (default set), hd, social, app.")] = None,
+    export_profile: Annotated[
+        str | None, typer.Option(help="Export profile: web (default set), hd, social, app.")
+    ] = None,
     size: Annotated[int | None, typer.Option(help="Side of the square outputs in px (default 512).")] = None,
-    extra_size: Annotated[list[int] | None, typer.Option(help="Another square size for the raster outputs, written to size_<S>/ (repeatable).")] = None,
+    extra_size: Annotated[
+        list[int] | None,
+        typer.Option(help="Another square size for the raster outputs, written to size_<S>/ (repeatable)."),
+    ] = None,
     fps: Annotated[float | None, typer.Option(help="Frame rate of the timed outputs (default 10).")] = None,
     background: Annotated[str | None, typer.Option(help="transparent (default), white or #rrggbb.")] = None,
-    output_format: Annotated[list[str] | None, typer.Option("--format", help="Output kind to write (repeatable): video, webm, webp, apng, gif, svg_animation, lottie, frames, poster.")] = None,
+    output_format: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            help="Output kind to write (repeatable): video, webm, webp, apng, gif, svg_animation, lottie, frames, poster.",
+        ),
+    ] = None,
 ) -> None:
     """Animate one clipart from a text prompt and write its outputs (video.mp4, video.webm, animation.webp, animation.json (Lottie), animation.gif, animation.svg, frames/, poster.png; see --format), metrics.json and config.json."""
     with refused_input_exits(svg.name):
@@ -103,7 +123,8 @@ def animate(
                 terms = " ".join(f"{k}={v:.4g}" for k, v in report.terms.items())
                 progress.update(task, completed=report.step, losses=terms)
 
-            outputs = animate_clip(request, video_prior, config, out, device=torch_device, export=export,
-                                   on_step=on_step)
+            outputs = animate_clip(
+                request, video_prior, config, out, device=torch_device, export=export, on_step=on_step
+            )
     for name, path in outputs.files.items():
         typer.echo(f"{name:>14}: {path}")

@@ -49,7 +49,9 @@ def collect(only: list[str] | None = None, device: str = "auto") -> tuple[dict[s
 
 def bench(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Run only these modules (render, deform, ...).")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only these modules (render, deform, ...).")
+    ] = None,
     gpu: Annotated[
         bool, typer.Option("--gpu", help="Instead: the real prior architectures at full size, timed (bench/gpu.py).")
     ] = False,
@@ -60,7 +62,9 @@ def bench(
     compile_prior: Annotated[
         bool, typer.Option("--compile-prior", help="--gpu: torch.compile the denoiser first.")
     ] = False,
-    device: Annotated[str, typer.Option(help="Device of the iteration benchmark: auto (CUDA when available), cpu, cuda or cuda:N.")] = "auto",
+    device: Annotated[
+        str, typer.Option(help="Device of the iteration benchmark: auto (CUDA when available), cpu, cuda or cuda:N.")
+    ] = "auto",
 ) -> None:
     """Measure the renderer, deformers, prior FLOPs, one optimisation iteration and the pipeline
     (or, with --gpu, what a clip costs with the real prior architectures)."""

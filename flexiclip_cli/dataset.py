@@ -8,8 +8,13 @@ import typer
 
 from flexiclip_cli.common import refused_input_exits
 
-dataset_app = typer.Typer(name="dataset", help="Export the output catalog as a dataset.", no_args_is_help=True,
-                          add_completion=False, pretty_exceptions_enable=False)
+dataset_app = typer.Typer(
+    name="dataset",
+    help="Export the output catalog as a dataset.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 @dataset_app.command("export")
@@ -17,9 +22,14 @@ def export(
     root: Annotated[str, typer.Argument(help="Output root: folder or s3:// URI.", show_default=False)],
     out: Annotated[str, typer.Option("--out", "-o", help="Dataset folder or s3:// prefix.", show_default=False)],
     output_format: Annotated[str, typer.Option("--format", help="webdataset (tar shards) or parquet.")] = "webdataset",
-    version: Annotated[int | None, typer.Option(min=0, help="Export this catalog version (default: the latest).")] = None,
+    version: Annotated[
+        int | None, typer.Option(min=0, help="Export this catalog version (default: the latest).")
+    ] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Export the catalog as it was at this ISO time.")] = None,
-    where: Annotated[str | None, typer.Option(help="Filter, e.g. \"temporal_consistency > 0.8 and prior_licence != 'CC-BY-NC-4.0'\".")] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(help="Filter, e.g. \"temporal_consistency > 0.8 and prior_licence != 'CC-BY-NC-4.0'\"."),
+    ] = None,
     shard_size: Annotated[int, typer.Option(min=1, help="Samples per shard.")] = 1000,
 ) -> None:
     """One sample per succeeded clip (provenance, prior licence, metrics, media); a re-run writes only missing shards."""
@@ -28,13 +38,25 @@ def export(
     from catalogs.dataset import export_dataset
     from catalogs.storage import storage_options_from_env
 
-    with refused_input_exits(root), Progress(TextColumn("{task.description}"), BarColumn(),
-                                             TextColumn("{task.completed} shard(s)"), transient=True) as progress:
+    with (
+        refused_input_exits(root),
+        Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} shard(s)"), transient=True
+        ) as progress,
+    ):
         task = progress.add_task("dataset export", total=None)
         result = export_dataset(
-            root, out, format=output_format, version=version, as_of=as_of, where=where, shard_size=shard_size,
+            root,
+            out,
+            format=output_format,
+            version=version,
+            as_of=as_of,
+            where=where,
+            shard_size=shard_size,
             storage_options=storage_options_from_env() or None,
             on_shard=lambda name, written: progress.update(task, advance=1, description=name),
         )
-    typer.echo(f"{out}: {result.samples} sample(s) from catalog version {result.version} in {len(result.shards)} "
-               f"shard(s), {len(result.written)} written now")
+    typer.echo(
+        f"{out}: {result.samples} sample(s) from catalog version {result.version} in {len(result.shards)} "
+        f"shard(s), {len(result.written)} written now"
+    )

@@ -34,8 +34,9 @@ def demo(
     configure_logging(False)
     root = out.resolve()
     typer.echo(f"flexiclip demo: {SAMPLE_CATALOG.name} → {root} ({iterations} iterations per clip, prior {prior})")
-    summary = run_pipeline(str(SAMPLE_CATALOG), str(root), prior=prior, iterations=iterations, force=force,
-                           overrides=dict(DEMO_OVERRIDES))
+    summary = run_pipeline(
+        str(SAMPLE_CATALOG), str(root), prior=prior, iterations=iterations, force=force, overrides=dict(DEMO_OVERRIDES)
+    )
     print_where_to_look(root, summary)
     if summary["failed"]:
         raise typer.Exit(EXIT_CLIPS_FAILED)
@@ -44,7 +45,6 @@ def demo(
 def print_where_to_look(root: Path, summary: dict) -> None:
     """Per clip: its video and GIF; then the commands that read the catalog."""
     from catalogs.output import OutputCatalog
-
     from tasks.report import UNTRAINED_NOTE
 
     frame = OutputCatalog(root).read()

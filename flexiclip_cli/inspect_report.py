@@ -71,11 +71,7 @@ def geometry_section(clipart: Clipart) -> dict[str, Any]:
 
 def warnings_section(clipart: Clipart) -> dict[str, Any]:
     """What the parser approximated or skipped (code, message, element)."""
-    return {
-        "warnings": [
-            {"code": w.code, "message": w.message, "element": w.element} for w in clipart.warnings
-        ]
-    }
+    return {"warnings": [{"code": w.code, "message": w.message, "element": w.element} for w in clipart.warnings]}
 
 
 def rig_mesh_section(clipart: Clipart) -> dict[str, Any]:
@@ -109,8 +105,10 @@ def rig_mesh_section(clipart: Clipart) -> dict[str, Any]:
         "rig_source": rig.source,
         "keypoints": [[_round(x), _round(y)] for x, y in rig.keypoints],
         "bones": rig.bones.tolist(),
-        "layers": [{"name": layer.name, "shapes": len(layer.shape_indices), "keypoints": len(layer.keypoint_indices)}
-                   for layer in rig.layers],
+        "layers": [
+            {"name": layer.name, "shapes": len(layer.shape_indices), "keypoints": len(layer.keypoint_indices)}
+            for layer in rig.layers
+        ],
         "components": components,
         "mesh": {
             "vertex_count": mesh.vertex_count,

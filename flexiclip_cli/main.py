@@ -112,8 +112,7 @@ def print_inspect_report(report: dict[str, Any]) -> None:
         highlight=False,
     )
     console.print(
-        f"bounding box (canvas px): ({x0:g}, {y0:g}) – ({x1:g}, {y1:g})   "
-        f"document size: {width:g} × {height:g}",
+        f"bounding box (canvas px): ({x0:g}, {y0:g}) – ({x1:g}, {y1:g})   document size: {width:g} × {height:g}",
         highlight=False,
     )
     warnings = report["warnings"]
@@ -121,8 +120,17 @@ def print_inspect_report(report: dict[str, Any]) -> None:
     for warning in warnings:
         where = f" {warning['element']}" if warning.get("element") else ""
         console.print(f"  [{warning['code']}]{where}: {warning['message']}", markup=False, highlight=False)
-    shown = {"clip", "shapes", "shape_count", "segment_count", "point_count", "bbox", "document_size",
-             "canvas_size", "warnings"}
+    shown = {
+        "clip",
+        "shapes",
+        "shape_count",
+        "segment_count",
+        "point_count",
+        "bbox",
+        "document_size",
+        "canvas_size",
+        "warnings",
+    }
     for key, value in report.items():
         if key not in shown:
             console.print(f"{key}: {json.dumps(value)}", markup=False, highlight=False)
@@ -146,7 +154,9 @@ def render_with_training_renderer(clipart: Clipart, size: int, background: str, 
     colour, alpha = image[:3].permute(1, 2, 0).numpy(), image[3].numpy()
     if background == "transparent":  # premultiplied → straight
         colour = np.where(alpha[..., None] > 0, colour / np.maximum(alpha[..., None], 1e-6), 0.0)
-    rgba = np.concatenate([colour, alpha[..., None] if background == "transparent" else np.ones_like(alpha)[..., None]], axis=-1)
+    rgba = np.concatenate(
+        [colour, alpha[..., None] if background == "transparent" else np.ones_like(alpha)[..., None]], axis=-1
+    )
     return (np.clip(rgba, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
@@ -182,7 +192,9 @@ def render(
             help="Draw the SVG's own viewport (like rsvg-convert/resvg), --width px wide, not the fitted square canvas.",
         ),
     ] = False,
-    device: Annotated[str, typer.Option(help="Training renderer's device: auto (CUDA when available), cpu, cuda or cuda:N.")] = "auto",
+    device: Annotated[
+        str, typer.Option(help="Training renderer's device: auto (CUDA when available), cpu, cuda or cuda:N.")
+    ] = "auto",
 ) -> None:
     """Render the clipart's rest pose to a PNG."""
     with refused_input_exits(svg.name):

@@ -33,35 +33,85 @@ log = logging.getLogger("flexiclip_cli.pipeline")  # not __name__: also run as _
 SHOW_COLUMNS: tuple[str, ...] = ("clip_id", "status", "error_type", "prior", "seconds", "video_uri", "run_id")
 """Columns `catalog show` prints as a table (``--json`` prints every column)."""
 
-catalog_app = typer.Typer(name="catalog", help="Make an input catalog from a folder; read and maintain the versioned output catalog.", no_args_is_help=True,
-                          add_completion=False, pretty_exceptions_enable=False)
+catalog_app = typer.Typer(
+    name="catalog",
+    help="Make an input catalog from a folder; read and maintain the versioned output catalog.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 def run(
-    catalog: Annotated[str, typer.Argument(help="Input catalog (Parquet, or CSV / JSONL by suffix): path, file:// or s3:// URI.", show_default=False)],
-    output: Annotated[str, typer.Option("--output", "-o", help="Output root: folder or s3:// URI.", show_default=False)],
-    prior: Annotated[str, typer.Option(help="auto (Wan if configured, else ModelScope (non-commercial) if its weights are local, else tiny), tiny, wan, wan:PATH, wan-tiny, modelscope or modelscope:PATH.")] = "auto",
-    method: Annotated[str, typer.Option(help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow.")] = "flexiclip",
-    iterations: Annotated[int | None, typer.Option(min=1, help="Optimisation steps per clip (default: the preset's).")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Ray actors (default: one per GPU, else one per CPU).")] = None,
+    catalog: Annotated[
+        str,
+        typer.Argument(
+            help="Input catalog (Parquet, or CSV / JSONL by suffix): path, file:// or s3:// URI.", show_default=False
+        ),
+    ],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Output root: folder or s3:// URI.", show_default=False)
+    ],
+    prior: Annotated[
+        str,
+        typer.Option(
+            help="auto (Wan if configured, else ModelScope (non-commercial) if its weights are local, else tiny), tiny, wan, wan:PATH, wan-tiny, modelscope or modelscope:PATH."
+        ),
+    ] = "auto",
+    method: Annotated[
+        str, typer.Option(help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow.")
+    ] = "flexiclip",
+    iterations: Annotated[
+        int | None, typer.Option(min=1, help="Optimisation steps per clip (default: the preset's).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Ray actors (default: one per GPU, else one per CPU).")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-animate clips that already succeeded.")] = False,
-    override: Annotated[list[str] | None, typer.Option("--set", help="Config override KEY=JSON_VALUE (repeatable), e.g. --set render.size=64.")] = None,
-    gpus_per_worker: Annotated[float | None, typer.Option(min=0, help="GPUs per actor (default 1 on GPU clusters, 0 on CPU).")] = None,
+    override: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Config override KEY=JSON_VALUE (repeatable), e.g. --set render.size=64."),
+    ] = None,
+    gpus_per_worker: Annotated[
+        float | None, typer.Option(min=0, help="GPUs per actor (default 1 on GPU clusters, 0 on CPU).")
+    ] = None,
     clip_timeout: Annotated[float, typer.Option(min=1, help="Per-clip time limit, seconds.")] = 3600.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries of a clip whose worker died.")] = 2,
-    worker_start_timeout: Annotated[float, typer.Option(min=1, help="Limit for a worker to start and load its prior, seconds.")] = 900.0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own error logs and tracebacks.")] = False,
-    forward_credentials: Annotated[bool, typer.Option("--forward-credentials", help="On a Ray cluster (RAY_ADDRESS), send this shell's AWS keys to the workers instead of using each node's own.")] = False,
+    worker_start_timeout: Annotated[
+        float, typer.Option(min=1, help="Limit for a worker to start and load its prior, seconds.")
+    ] = 900.0,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Prefect's own error logs and tracebacks.")
+    ] = False,
+    forward_credentials: Annotated[
+        bool,
+        typer.Option(
+            "--forward-credentials",
+            help="On a Ray cluster (RAY_ADDRESS), send this shell's AWS keys to the workers instead of using each node's own.",
+        ),
+    ] = False,
 ) -> None:
     """Animate every new clip of CATALOG into the versioned output catalog at --output."""
     # `flexiclip --verbose run ...` (the global flag) counts too: it left the CLI's logger at DEBUG.
     verbose = verbose or logging.getLogger("flexiclip_cli").isEnabledFor(logging.DEBUG)
     if verbose:
         configure_logging(True)  # debug lines, with the traceback of a refused preflight
-    summary = run_pipeline(catalog, output, verbose=verbose, prior=prior, method=method, iterations=iterations, workers=workers,
-                           force=force, overrides=parse_overrides(override or []), gpus_per_worker=gpus_per_worker,
-                           clip_timeout_s=clip_timeout, max_retries=max_retries,
-                           worker_start_timeout_s=worker_start_timeout, forward_credentials=forward_credentials)
+    summary = run_pipeline(
+        catalog,
+        output,
+        verbose=verbose,
+        prior=prior,
+        method=method,
+        iterations=iterations,
+        workers=workers,
+        force=force,
+        overrides=parse_overrides(override or []),
+        gpus_per_worker=gpus_per_worker,
+        clip_timeout_s=clip_timeout,
+        max_retries=max_retries,
+        worker_start_timeout_s=worker_start_timeout,
+        forward_credentials=forward_credentials,
+    )
     if summary["failed"]:
         raise typer.Exit(EXIT_CLIPS_FAILED)
 
@@ -86,8 +136,9 @@ class _RunErrorsAsOneLine(logging.Filter):
     the CLI prints the one line that matters. They still reach the Prefect API (the UI)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno >= logging.ERROR
-                    and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")))
+        return not (
+            record.levelno >= logging.ERROR and record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+        )
 
 
 def _quiet_prefect_console() -> None:
@@ -165,13 +216,18 @@ def print_summary(summary: dict[str, Any]) -> None:
     if summary["rows"] == 0:
         typer.echo(f"catalog {summary['catalog']}: 0 rows, nothing to do")
         return
-    counts = (f"{summary['rows']} clip(s): {summary['succeeded']} succeeded, {summary['failed']} failed, "
-              f"{summary['skipped']} skipped"
-              + (f" ({summary['adopted']} adopted from an interrupted run)" if summary.get("adopted") else ""))
+    counts = (
+        f"{summary['rows']} clip(s): {summary['succeeded']} succeeded, {summary['failed']} failed, "
+        f"{summary['skipped']} skipped"
+        + (f" ({summary['adopted']} adopted from an interrupted run)" if summary.get("adopted") else "")
+    )
     console.print(f"[bold]run {summary['run_id']}[/bold]: {counts}", highlight=False)
     for failure in summary["failures"]:
-        console.print(f"  failed {failure['clip_id']}: {failure['error_type']}: {failure['message']}",
-                      markup=False, highlight=False)
+        console.print(
+            f"  failed {failure['clip_id']}: {failure['error_type']}: {failure['message']}",
+            markup=False,
+            highlight=False,
+        )
     if summary["version"] is not None:
         console.print(f"output catalog: {summary['output']}/catalog (version {summary['version']})", highlight=False)
     if summary.get("report_uri"):
@@ -180,11 +236,15 @@ def print_summary(summary: dict[str, Any]) -> None:
         licence = summary.get("prior_licence")
         console.print(f"prior: {summary['prior']}" + (f" (licence {licence})" if licence else ""), highlight=False)
         if licence and "-NC" in licence.upper():
-            console.print(f"[bold yellow]NOTE: prior {summary['prior']!r} is licensed {licence}: these outputs are "
-                          "for non-commercial use only (set FLEXICLIP_WAN_MODEL for Wan2.1, Apache-2.0).[/bold yellow]",
-                          highlight=False)
-    console.print(f"throughput: {format_throughput(summary.get('clips_per_hour'))}, wall time "
-                  f"{summary['seconds']:.1f} s", highlight=False)
+            console.print(
+                f"[bold yellow]NOTE: prior {summary['prior']!r} is licensed {licence}: these outputs are "
+                "for non-commercial use only (set FLEXICLIP_WAN_MODEL for Wan2.1, Apache-2.0).[/bold yellow]",
+                highlight=False,
+            )
+    console.print(
+        f"throughput: {format_throughput(summary.get('clips_per_hour'))}, wall time {summary['seconds']:.1f} s",
+        highlight=False,
+    )
     if summary.get("clips_by_node"):
         nodes = ", ".join(f"{node} {count}" for node, count in sorted(summary["clips_by_node"].items()))
         console.print(f"clips per Ray node: {nodes}", highlight=False, soft_wrap=True)
@@ -202,8 +262,13 @@ def _catalog(root: str):  # -> OutputCatalog
 @catalog_app.command("init")
 def init(
     folder: Annotated[Path, typer.Argument(help="Folder of SVG files.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Catalog to write: .parquet, .csv or .jsonl.", show_default=False)],
-    prompts: Annotated[Path | None, typer.Option(help="CSV/JSONL with 'file' (or 'clip_id') and 'prompt' columns; else NAME.txt beside each SVG.")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Catalog to write: .parquet, .csv or .jsonl.", show_default=False)
+    ],
+    prompts: Annotated[
+        Path | None,
+        typer.Option(help="CSV/JSONL with 'file' (or 'clip_id') and 'prompt' columns; else NAME.txt beside each SVG."),
+    ] = None,
 ) -> None:
     """Make an input catalog from a folder of SVGs and their prompts; list every file left out and why."""
     with refused_input_exits(str(folder)):
@@ -237,8 +302,13 @@ def history(
     table = Table("version", "committed (UTC)", "run id", "operation", "rows")
     for entry in entries:
         stamp = entry["timestamp"].strftime("%Y-%m-%d %H:%M:%S") if entry["timestamp"] else "-"
-        table.add_row(str(entry["version"]), stamp, str(entry["run_id"] or "-"), str(entry["operation"]),
-                      str(entry["row_count"] if entry["row_count"] is not None else "-"))
+        table.add_row(
+            str(entry["version"]),
+            stamp,
+            str(entry["run_id"] or "-"),
+            str(entry["operation"]),
+            str(entry["row_count"] if entry["row_count"] is not None else "-"),
+        )
     Console().print(table)
 
 
@@ -246,7 +316,9 @@ def history(
 def show(
     root: Annotated[str, typer.Argument(help="Output root: folder or s3:// URI.", show_default=False)],
     version: Annotated[int | None, typer.Option(min=0, help="Show this version.")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Show the catalog as it was at this ISO time (UTC if no zone).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Show the catalog as it was at this ISO time (UTC if no zone).")
+    ] = None,
     status: Annotated[str | None, typer.Option(help="Only rows with this status: succeeded, failed, skipped.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows (every column) as JSON lines.")] = False,
 ) -> None:
@@ -274,7 +346,9 @@ def show(
 @catalog_app.command("compact")
 def compact(
     root: Annotated[str, typer.Argument(help="Output root: folder or s3:// URI.", show_default=False)],
-    retain_days: Annotated[float, typer.Option("--retain-days", help="Keep files that versions of the last N days reference (at least 1).")] = 7.0,
+    retain_days: Annotated[
+        float, typer.Option("--retain-days", help="Keep files that versions of the last N days reference (at least 1).")
+    ] = 7.0,
 ) -> None:
     """Delta maintenance: compact the catalog's small files, then vacuum files older versions no longer need.
 
@@ -282,9 +356,11 @@ def compact(
     """
     with refused_input_exits(root):
         result = _catalog(root).compact(retain_days=retain_days)
-    typer.echo(f"compacted {result['files_removed']} file(s) into {result['files_added']}, "
-               f"vacuumed {len(result['vacuumed'])} file(s) older than {result['retain_days']:g} day(s); "
-               f"catalog version {result['version']}")
+    typer.echo(
+        f"compacted {result['files_removed']} file(s) into {result['files_added']}, "
+        f"vacuumed {len(result['vacuumed'])} file(s) older than {result['retain_days']:g} day(s); "
+        f"catalog version {result['version']}"
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -18,7 +18,6 @@ import numpy as np
 
 from flexiclip_core.export import FORMATS, ExportConfig, composite_over_white, export_animation, write_text_atomic
 from flexiclip_core.export.arrays import write_motion_arrays
-from flexiclip_core.render import render_frames
 from flexiclip_core.guidance import VideoPrior
 from flexiclip_core.learned_metrics import LearnedMetrics
 from flexiclip_core.metrics import MetricReport, compute_metrics
@@ -31,6 +30,7 @@ from flexiclip_core.optimize import (
     fit_config_to_prior,
     optimise,
 )
+from flexiclip_core.render import render_frames
 from flexiclip_core.rig import rig_clipart
 from flexiclip_core.svg import ParseConfig, parse_svg
 
@@ -110,10 +110,17 @@ def animate_clip(
     export = export or ExportConfig()
     files = export_animation(clipart, result.frame_points, out, config=export)
     files["motion"] = write_motion_arrays(
-        out / "motion.npz", frame_points=result.frame_points, frame_keypoints=result.frame_keypoints,
-        frame_vertices=result.frame_vertices, rest_points=clipart.control_points(), rest_keypoints=rig.keypoints,
-        rest_vertices=result.mesh.vertices, bones=rig.bones, faces=result.mesh.faces,
-        canvas_to_document=clipart.canvas_to_document, clip=clip_id,
+        out / "motion.npz",
+        frame_points=result.frame_points,
+        frame_keypoints=result.frame_keypoints,
+        frame_vertices=result.frame_vertices,
+        rest_points=clipart.control_points(),
+        rest_keypoints=rig.keypoints,
+        rest_vertices=result.mesh.vertices,
+        bones=rig.bones,
+        faces=result.mesh.faces,
+        canvas_to_document=clipart.canvas_to_document,
+        clip=clip_id,
     )
     frames_rgba = render_frames(
         clipart, result.frame_points, size=clipart.canvas_size, background="transparent", renderer=config.final_renderer
@@ -121,7 +128,10 @@ def animate_clip(
     learned = learned_reasons = None
     if learned_metrics is not None:
         rest_rgba = render_frames(
-            clipart, clipart.control_points()[None], size=clipart.canvas_size, background="transparent",
+            clipart,
+            clipart.control_points()[None],
+            size=clipart.canvas_size,
+            background="transparent",
             renderer=config.final_renderer,
         )
         learned, learned_reasons = learned_metrics.compute(
@@ -150,14 +160,26 @@ def animate_clip(
         "seconds": result.seconds,
     }
     files["metrics"] = _write_json(
-        out / "metrics.json", {**provenance, "metrics": report.values, "missing_reasons": report.reasons,
-                               "final_losses": result.loss_history[-1] if result.loss_history else {}},
+        out / "metrics.json",
+        {
+            **provenance,
+            "metrics": report.values,
+            "missing_reasons": report.reasons,
+            "final_losses": result.loss_history[-1] if result.loss_history else {},
+        },
     )
     files["config"] = _write_json(
         out / "config.json",
-        {**provenance, "method": config.method, "config_hash": config.config_hash(), "config": config.to_dict(),
-         "keypoints": rig.keypoints.tolist(), "bones": rig.bones.tolist(), "rig_source": rig.source,
-         "export": export.to_dict()},
+        {
+            **provenance,
+            "method": config.method,
+            "config_hash": config.config_hash(),
+            "config": config.to_dict(),
+            "keypoints": rig.keypoints.tolist(),
+            "bones": rig.bones.tolist(),
+            "rig_source": rig.source,
+            "export": export.to_dict(),
+        },
     )
     log.info("clip %s animated in %.1f s with prior %s", clip_id, result.seconds, prior.name)
     return ClipOutputs(files=files, metrics=report, result=result)

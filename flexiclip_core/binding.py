@@ -55,7 +55,9 @@ class Binding:
         return (corners * weights.unsqueeze(-1)).sum(dim=-2)
 
 
-def bind_points(mesh: Mesh, clipart: Clipart, rig: Rig, config: MeshConfig = MeshConfig(), *, strict: bool = True) -> Binding:
+def bind_points(
+    mesh: Mesh, clipart: Clipart, rig: Rig, config: MeshConfig = MeshConfig(), *, strict: bool = True
+) -> Binding:
     """Barycentric binding of every control point to a face of its own layer's sub-mesh.
 
     A point inside several faces (on a shared edge) takes the one where it is deepest; a point
@@ -248,4 +250,3 @@ def split_segments_at_mesh_edges(
             subpaths[path_index] = SubPath(points, old.closed)
             shapes[shape_index] = replace(shape, subpaths=tuple(subpaths))
     return replace(clipart, shapes=tuple(shapes))
-

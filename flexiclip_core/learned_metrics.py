@@ -420,7 +420,8 @@ class LearnedMetrics:
             elif self._clip is None:
                 reasons["text_alignment"] = (
                     f"no local weights configured (set {XCLIP_ENV} or {CLIP_ENV})"
-                    if "no local weights" in self.unavailable["xclip"] and "no local weights" in self.unavailable["clip"]
+                    if "no local weights" in self.unavailable["xclip"]
+                    and "no local weights" in self.unavailable["clip"]
                     else "; ".join(v for k, v in self.unavailable.items() if k in ("xclip", "clip"))
                 )
             if self._lpips is not None:

@@ -53,7 +53,6 @@ class MeshConfig:
     ones bind to the nearest triangle (barycentric weights then fall slightly outside [0, 1])."""
 
 
-
 @dataclass(frozen=True, eq=False)
 class Mesh:
     """Disjoint union of one triangle mesh per rig layer, rest pose, canvas px."""
@@ -127,7 +126,10 @@ def build_mesh(
     )
     _check_every_piece_has_a_handle(mesh, clipart.source)
     logger.debug(
-        "clip %r: mesh with %d vertices, %d faces, %d handles", clipart.source, mesh.vertex_count, mesh.face_count,
+        "clip %r: mesh with %d vertices, %d faces, %d handles",
+        clipart.source,
+        mesh.vertex_count,
+        mesh.face_count,
         len(mesh.handle_vertices),
     )
     return mesh
@@ -274,4 +276,3 @@ def _check_every_piece_has_a_handle(mesh: Mesh, clip: str) -> None:
     if len(lacking):
         where = mesh.vertices[piece == lacking[0]].mean(axis=0).round(1).tolist()
         raise MeshError(f"{len(lacking)} mesh piece(s) without a handle vertex, e.g. near {where} px", clip=clip)
-

@@ -274,7 +274,11 @@ def fit_config_to_prior(config: AnimationConfig, prior: VideoPrior) -> Animation
     fitted = dataclasses.replace(schedule, frame_count=frame_count, loop_count=loops, hold_turns=False)
     log.info(
         "prior %s encodes videos of 4k + 1 frames: schedule %d frames / %d loops → %d frames, %d poses",
-        prior.name, schedule.frame_count, schedule.loop_count, fitted.frame_count, fitted.pose_count,
+        prior.name,
+        schedule.frame_count,
+        schedule.loop_count,
+        fitted.frame_count,
+        fitted.pose_count,
     )
     return dataclasses.replace(config, schedule=fitted)
 
@@ -451,7 +455,9 @@ class ClipAnimator:
             )
         with stage("losses"):
             terms: dict[str, Tensor] = {"sds": sds.loss_sds}
-            terms["skeleton"] = cfg.skeleton_weight * skeleton_loss(pose["keypoints"], self.bones, self.rest_bone_lengths)
+            terms["skeleton"] = cfg.skeleton_weight * skeleton_loss(
+                pose["keypoints"], self.bones, self.rest_bone_lengths
+            )
             if two_videos:
                 flow = sds.loss_flow
                 if "residual_jacobians" in pose:

@@ -58,6 +58,7 @@ class RigConfig:
     eye drawn apart) gets a bone to the nearest keypoint of a larger component, so the skeleton
     loss keeps it in place; larger ones (a second character) move freely. 0 disables it."""
 
+
 @dataclass(frozen=True, eq=False)
 class Layer:
     """A group of shapes deformed by its own sub-mesh and keypoints."""
@@ -127,11 +128,16 @@ def _auto_layer_keypoints(
     points = silhouette.snap_inside(result.points)
     result = SkeletonKeypoints(points, result.components, result.bones)
     bones = result.bones
-    tethers = _tether_bones(result.points, result.components, silhouette.component_areas(), config.tether_max_area_fraction)
+    tethers = _tether_bones(
+        result.points, result.components, silhouette.component_areas(), config.tether_max_area_fraction
+    )
     bones = unique_bones(np.concatenate([bones, tethers]))
     logger.debug(
         "clip %r: auto rig with %d keypoints, %d bones, %d components",
-        clipart.source, len(result.points), len(bones), silhouette.component_count,
+        clipart.source,
+        len(result.points),
+        len(bones),
+        silhouette.component_count,
     )
     return result.points, bones
 
@@ -164,7 +170,9 @@ def _add_interior_points(
         points.append(candidates[best])
         components.append(candidate_components[best])
         gap = np.minimum(gap, np.linalg.norm(candidates - candidates[best], axis=1))
-    return SkeletonKeypoints(np.asarray(points), np.asarray(components, dtype=np.int64), unique_bones(np.concatenate(bones)))
+    return SkeletonKeypoints(
+        np.asarray(points), np.asarray(components, dtype=np.int64), unique_bones(np.concatenate(bones))
+    )
 
 
 def _complete(silhouette: Silhouette, found: SkeletonKeypoints) -> SkeletonKeypoints:
@@ -275,7 +283,9 @@ def rig_from_keypoints(
                 # Only the new keypoints are tethered: the given skeleton is the user's.
                 tethers = tethers[(tethers >= len(given)).any(axis=1)]
                 all_bones.append(layer_indices[tethers])
-        built_layers.append(Layer(name, np.asarray(shape_indices, np.int64), np.unique(np.asarray(layer_keypoints, np.int64))))
+        built_layers.append(
+            Layer(name, np.asarray(shape_indices, np.int64), np.unique(np.asarray(layer_keypoints, np.int64)))
+        )
     return Rig(
         keypoints=np.concatenate(keypoints),
         bones=unique_bones(np.concatenate(all_bones)),
@@ -301,7 +311,8 @@ def _validate_bones(bones: ArrayLike | None, keypoint_count: int, clip: str) -> 
     bad = np.nonzero(((pairs < 0) | (pairs >= keypoint_count)).any(axis=1))[0]
     if len(bad):
         raise RigError(
-            f"bone {int(bad[0])} {pairs[bad[0]].tolist()} refers to a keypoint outside 0..{keypoint_count - 1}", clip=clip
+            f"bone {int(bad[0])} {pairs[bad[0]].tolist()} refers to a keypoint outside 0..{keypoint_count - 1}",
+            clip=clip,
         )
     loops = np.nonzero(pairs[:, 0] == pairs[:, 1])[0]
     if len(loops):
@@ -365,4 +376,3 @@ def rig_clipart(
             raise RigError("bones given without keypoints", clip=clipart.source)
         return auto_rig(clipart, config, silhouette_config=silhouette_config)
     return rig_from_keypoints(clipart, keypoints, bones, layers, config=config, silhouette_config=silhouette_config)
-

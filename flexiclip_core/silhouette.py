@@ -118,7 +118,9 @@ class Silhouette:
             return points
         _, (near_rows, near_cols) = ndimage.distance_transform_edt(~self.mask, return_indices=True)
         snapped = points.copy()
-        snapped[outside] = self.to_canvas(near_rows[rows[outside], cols[outside]], near_cols[rows[outside], cols[outside]])
+        snapped[outside] = self.to_canvas(
+            near_rows[rows[outside], cols[outside]], near_cols[rows[outside], cols[outside]]
+        )
         return snapped
 
 
@@ -330,4 +332,3 @@ def _fill_small_holes(mask: np.ndarray, config: SilhouetteConfig, scale: float) 
         if ndimage.distance_transform_edt(crop).max() < min_radius:
             fill[label] = True
     return mask | fill[holes]
-

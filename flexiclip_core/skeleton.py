@@ -38,7 +38,9 @@ def _pixel_graph(pixels: np.ndarray, size: int) -> csr_matrix:
     src = np.concatenate(sources)
     dst = np.concatenate(targets)
     w = np.concatenate(weights)
-    graph = coo_matrix((np.concatenate([w, w]), (np.concatenate([src, dst]), np.concatenate([dst, src]))), shape=(count, count))
+    graph = coo_matrix(
+        (np.concatenate([w, w]), (np.concatenate([src, dst]), np.concatenate([dst, src]))), shape=(count, count)
+    )
     return graph.tocsr()
 
 
@@ -114,7 +116,13 @@ def skeleton_of(silhouette: Silhouette, skeleton_size: int) -> Skeleton:
     mask = silhouette.mask[: coarse * factor, : coarse * factor].reshape(blocks).any(axis=(1, 3))
     labels = silhouette.labels[: coarse * factor, : coarse * factor].reshape(blocks).max(axis=(1, 3))
     pixels = np.argwhere(medial_axis(mask, rng=0))  # fixed tie-breaking: reproducible rigs
-    return Skeleton(pixels, coarse, silhouette.scale / factor, silhouette.origin, labels[pixels[:, 0], pixels[:, 1]].astype(np.int64))
+    return Skeleton(
+        pixels,
+        coarse,
+        silhouette.scale / factor,
+        silhouette.origin,
+        labels[pixels[:, 0], pixels[:, 1]].astype(np.int64),
+    )
 
 
 class PrunedSkeleton:
@@ -167,7 +175,9 @@ class PrunedSkeleton:
             if distance[far] <= spacing:
                 break
             seeds.append(far)
-            distance = np.minimum(distance, dijkstra(self.graph, directed=False, indices=far, limit=distance[far] + 1.0))
+            distance = np.minimum(
+                distance, dijkstra(self.graph, directed=False, indices=far, limit=distance[far] + 1.0)
+            )
         seeds_arr = np.asarray(seeds, dtype=np.int64)
         _, _, nearest = dijkstra(self.graph, directed=False, indices=seeds_arr, min_only=True, return_predecessors=True)
         seed_number = -np.ones(len(self.pixels), dtype=np.int64)
@@ -202,4 +212,3 @@ def unique_bones(pairs: np.ndarray) -> np.ndarray:
     if len(pairs) == 0:
         return np.zeros((0, 2), np.int64)
     return np.unique(pairs, axis=0)
-

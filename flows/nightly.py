@@ -24,8 +24,8 @@ from tasks.pool import ActorPool, PoolConfig
 from tasks.preflight import probe_name, remove_probe, resolve_prior, write_probe
 from tasks.report import UNTRAINED_NOTE, RunSummary, summarise
 from tasks.runtime import apply_pipeline_env, ray_session, worker_runtime_env
-from tasks.watchdog import start_watchdog
 from tasks.steps import commit_rows, dispatch, plan_run, publish_report, read_input_catalog, write_html_report
+from tasks.watchdog import start_watchdog
 
 log = logging.getLogger(__name__)
 
@@ -110,24 +110,49 @@ def nightly(
         pool = None
         try:
             if rows:
-                pool = ActorPool(resolved_prior.spec, output_catalog.root, PoolConfig(
-                    workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
-                    torch_threads=torch_threads, clip_timeout_s=clip_timeout_s, max_retries=max_retries,
-                    start_timeout_s=worker_start_timeout_s,
-                ), root_probe=probe)
+                pool = ActorPool(
+                    resolved_prior.spec,
+                    output_catalog.root,
+                    PoolConfig(
+                        workers=workers,
+                        gpus_per_worker=gpus_per_worker,
+                        cpus_per_worker=cpus_per_worker,
+                        torch_threads=torch_threads,
+                        clip_timeout_s=clip_timeout_s,
+                        max_retries=max_retries,
+                        start_timeout_s=worker_start_timeout_s,
+                    ),
+                    root_probe=probe,
+                )
                 info = pool.start_first()
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained
                 prior_licence = info.prior_licence
                 if "-NC" in prior_licence.upper():
-                    log.warning("prior %s is licensed %s: the outputs of this run are for non-commercial use only",
-                                info.prior_name, prior_licence)
+                    log.warning(
+                        "prior %s is licensed %s: the outputs of this run are for non-commercial use only",
+                        info.prior_name,
+                        prior_licence,
+                    )
                 fallback = info.prior_fallback_reason or resolved_prior.fallback_reason
                 if fallback:
                     log.warning("no prior weights found (%s): using %s; %s", fallback, info.prior_name, UNTRAINED_NOTE)
-                log.info("workers: prior %s on %s, %d torch thread(s) each, up to %d actor(s)",
-                         info.prior_name, info.device, info.torch_threads, pool.target_size)
-            plan = plan_run(rows, errors, run_id=run_id, config=config, prior_name=prior_name or "",
-                            output_catalog=output_catalog, storage_options=storage_options, force=force)
+                log.info(
+                    "workers: prior %s on %s, %d torch thread(s) each, up to %d actor(s)",
+                    info.prior_name,
+                    info.device,
+                    info.torch_threads,
+                    pool.target_size,
+                )
+            plan = plan_run(
+                rows,
+                errors,
+                run_id=run_id,
+                config=config,
+                prior_name=prior_name or "",
+                output_catalog=output_catalog,
+                storage_options=storage_options,
+                force=force,
+            )
             adopted = len(plan.adopted)
             final_rows = [*plan.failed, *plan.skipped, *plan.adopted]
             if plan.jobs:
@@ -144,11 +169,20 @@ def nightly(
     version = commit_rows(output_catalog, rows_only, run_id)
     report_uri = write_html_report(output_catalog, run_id) if version is not None else None
     summary = summarise(
-        rows_only, run_id=run_id, catalog=catalog, output=output_catalog.root, version=version,
-        prior=prior_name, prior_is_trained=prior_is_trained, adopted=adopted,
-        retries=stats.retries if stats else 0, timeouts=stats.timeouts if stats else 0,
+        rows_only,
+        run_id=run_id,
+        catalog=catalog,
+        output=output_catalog.root,
+        version=version,
+        prior=prior_name,
+        prior_is_trained=prior_is_trained,
+        adopted=adopted,
+        retries=stats.retries if stats else 0,
+        timeouts=stats.timeouts if stats else 0,
         workers=stats.workers_started if stats else (1 if prior_name else 0),
-        seconds=time.monotonic() - started, metric_columns=METRIC_COLUMNS, report_uri=report_uri,
+        seconds=time.monotonic() - started,
+        metric_columns=METRIC_COLUMNS,
+        report_uri=report_uri,
         prior_licence=prior_licence,
         clips_by_node=dict(stats.clips_by_node) if stats else {},
     )
@@ -176,5 +210,3 @@ def summary_of(state: State) -> dict[str, Any] | None:
     except Exception:  # a crashed run has no readable result
         return None
     return result if isinstance(result, dict) and "run_id" in result else None
-
-

@@ -77,7 +77,9 @@ def project_files(root: Path) -> list[str]:
     """Tracked files plus untracked files git does not ignore (new work is mutated too)."""
     listing = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root, check=True, capture_output=True,
+        cwd=root,
+        check=True,
+        capture_output=True,
     ).stdout.decode()
     return sorted({name for name in listing.split("\0") if name and (root / name).is_file()})
 
@@ -85,8 +87,11 @@ def project_files(root: Path) -> list[str]:
 def where_snippet_is(root: Path, files: list[str], snippet: str) -> list[str]:
     """Source files (tests excluded: they quote snippets) that contain ``snippet``."""
     return [
-        name for name in files
-        if name.endswith(".py") and not name.startswith("tests/") and snippet in (root / name).read_text(errors="replace")
+        name
+        for name in files
+        if name.endswith(".py")
+        and not name.startswith("tests/")
+        and snippet in (root / name).read_text(errors="replace")
     ]
 
 
@@ -97,7 +102,11 @@ def check_snippets(root: Path, files: list[str], mutants: list[Mutant]) -> list[
         path = root / mutant.file
         if not path.is_file():
             elsewhere = where_snippet_is(root, files, mutant.find)
-            hint = f"; the snippet is now in {', '.join(elsewhere)}" if elsewhere else "; the snippet is nowhere in the tree"
+            hint = (
+                f"; the snippet is now in {', '.join(elsewhere)}"
+                if elsewhere
+                else "; the snippet is nowhere in the tree"
+            )
             problems.append(f"{mutant.name}: file {mutant.file} does not exist{hint}")
             continue
         count = path.read_text().count(mutant.find)
@@ -154,10 +163,18 @@ def run_pytest(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[int 
     try:
         completed = subprocess.run(
             [sys.executable, "-m", "pytest", *PYTEST_FLAGS, *tests],
-            cwd=copy, env=env, capture_output=True, text=True, timeout=timeout,
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired as expired:
-        output = (expired.stdout or b"").decode(errors="replace") if isinstance(expired.stdout, bytes) else (expired.stdout or "")
+        output = (
+            (expired.stdout or b"").decode(errors="replace")
+            if isinstance(expired.stdout, bytes)
+            else (expired.stdout or "")
+        )
         return None, output, time.perf_counter() - started
     return completed.returncode, completed.stdout + completed.stderr, time.perf_counter() - started
 
@@ -234,10 +251,16 @@ def main(argv: list[str] | None = None) -> int:
         copy_tree(REPO, files, copy)
         probe = subprocess.run(
             [sys.executable, "-c", "import flexiclip_core, sys; sys.stdout.write(flexiclip_core.__file__)"],
-            cwd=copy, env=dict(os.environ, PYTHONPATH=str(copy)), capture_output=True, text=True,
+            cwd=copy,
+            env=dict(os.environ, PYTHONPATH=str(copy)),
+            capture_output=True,
+            text=True,
         )
         if not probe.stdout.startswith(str(copy)):
-            print(f"mutants: the copy's flexiclip_core is not the one imported ({probe.stdout or probe.stderr})", file=sys.stderr)
+            print(
+                f"mutants: the copy's flexiclip_core is not the one imported ({probe.stdout or probe.stderr})",
+                file=sys.stderr,
+            )
             return 2
         if not args.no_baseline:
             tests = baseline_selection(mutants)
@@ -259,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(copy, ignore_errors=True)
 
-    counts = {status: sum(o.status == status for o in outcomes.values()) for status in ("killed", "timeout", "survived", "error")}
+    counts = {
+        status: sum(o.status == status for o in outcomes.values())
+        for status in ("killed", "timeout", "survived", "error")
+    }
     total = time.perf_counter() - started
     print(
         f"\n{len(outcomes)} mutants: {counts['killed'] + counts['timeout']} killed"

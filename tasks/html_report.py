@@ -36,7 +36,7 @@ import statistics
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -189,13 +189,13 @@ def _format_number(value: float | None) -> str:
 def _as_time(value: Any) -> datetime | None:
     value = _clean(value)
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None
 
 
@@ -372,8 +372,14 @@ def _csp_hash(text: str) -> str:
 
 
 _DOWNLOADS: tuple[tuple[str, str], ...] = (
-    ("video", "MP4"), ("webm", "WebM"), ("webp", "WebP"), ("apng", "APNG"), ("lottie", "Lottie"),
-    ("gif", "GIF"), ("svg_animation", "SVG"), ("poster", "poster"),
+    ("video", "MP4"),
+    ("webm", "WebM"),
+    ("webp", "WebP"),
+    ("apng", "APNG"),
+    ("lottie", "Lottie"),
+    ("gif", "GIF"),
+    ("svg_animation", "SVG"),
+    ("poster", "poster"),
 )
 """Media kinds offered for download on a card, with their link text, in this order."""
 
@@ -455,7 +461,9 @@ def _card(row: Mapping[str, Any], index: int) -> str:
     notes = _warnings(row)
     if notes:  # folded: the untrained-prior and missing-weights notes repeat on every card
         items = "".join(f"<li>{_esc(note)}</li>" for note in notes)
-        parts.append(f'<details class="warn"><summary>⚠ {len(notes)} note{"s" if len(notes) > 1 else ""}</summary><ul>{items}</ul></details>')
+        parts.append(
+            f'<details class="warn"><summary>⚠ {len(notes)} note{"s" if len(notes) > 1 else ""}</summary><ul>{items}</ul></details>'
+        )
     if status != "failed" or any(_metric_value(row, c) is not None for c in METRIC_COLUMNS):
         metric_rows = "".join(
             f'<tr><td>{_esc(METRIC_INFO[c].label)} <span class="dir">{"↑" if METRIC_INFO[c].better == "higher" else "↓"}</span></td>'
@@ -463,10 +471,7 @@ def _card(row: Mapping[str, Any], index: int) -> str:
             for c in METRIC_COLUMNS
         )
         parts.append(f'<table class="metrics"><tbody>{metric_rows}</tbody></table>')
-    links = [
-        f'<a href="{_esc(href)}" download>{name}</a>'
-        for name, href in _download_links(row)
-    ]
+    links = [f'<a href="{_esc(href)}" download>{name}</a>' for name, href in _download_links(row)]
     if lottie:
         links.append('<button type="button" class="play-lottie">play Lottie</button>')
     if links:
@@ -476,7 +481,9 @@ def _card(row: Mapping[str, Any], index: int) -> str:
 
 
 def _summary(rows: list[dict[str, Any]]) -> str:
-    counts = {status: sum(1 for r in rows if r.get("status") == status) for status in ("succeeded", "failed", "skipped")}
+    counts = {
+        status: sum(1 for r in rows if r.get("status") == status) for status in ("succeeded", "failed", "skipped")
+    }
     started = [t for t in (_as_time(r.get("started_at")) for r in rows) if t]
     finished = [t for t in (_as_time(r.get("finished_at")) for r in rows) if t]
     wall = (max(finished) - min(started)).total_seconds() if started and finished else None
@@ -503,7 +510,7 @@ def _summary(rows: list[dict[str, Any]]) -> str:
         spread = statistics.pstdev(values) if len(values) > 1 else (0.0 if values else None)
         table.append(
             f'<tr data-metric="{_esc(column)}"><td>{_esc(METRIC_INFO[column].label)}'
-            f'{" (" + _esc(METRIC_INFO[column].unit) + ")" if METRIC_INFO[column].unit else ""}</td>'
+            f"{' (' + _esc(METRIC_INFO[column].unit) + ')' if METRIC_INFO[column].unit else ''}</td>"
             f"<td>{_esc(METRIC_INFO[column].better)}</td>"
             f"<td>{_format_number(mean)}</td><td>{_format_number(spread)}</td>"
             f"<td>{_format_number(min(values) if values else None)}</td>"
@@ -517,8 +524,11 @@ def _summary(rows: list[dict[str, Any]]) -> str:
 
 
 def _controls(total: int) -> str:
-    sort_options = ['<option value="clip_id">clip id</option>', '<option value="status">status</option>',
-                    '<option value="seconds">seconds</option>']
+    sort_options = [
+        '<option value="clip_id">clip id</option>',
+        '<option value="status">status</option>',
+        '<option value="seconds">seconds</option>',
+    ]
     sort_options += [f'<option value="m-{c}">{_esc(METRIC_INFO[c].label)}</option>' for c in METRIC_COLUMNS]
     metric_options = ['<option value="">(any metric)</option>'] + [
         f'<option value="{c}">{_esc(METRIC_INFO[c].label)}</option>' for c in METRIC_COLUMNS
@@ -589,7 +599,7 @@ def render_report_html(
         f"<title>flexiclip run {_esc(run_id)}</title>"
         f"<style>{_STYLE}</style></head><body>"
         f'<header><h1>flexiclip run report</h1><div class="sub">{_esc(" · ".join(subtitle))}</div></header>'
-        f"<main>{banner}<div class=\"summary\">{_summary(rows)}</div>{_controls(len(rows))}"
+        f'<main>{banner}<div class="summary">{_summary(rows)}</div>{_controls(len(rows))}'
         f'<div id="cards">{cards}</div></main>'
         f"{player}<script>{_SCRIPT}</script></body></html>\n"
     )
@@ -603,13 +613,17 @@ def _with_earlier_metrics(rows: list[dict[str, Any]], succeeded: list[dict[str, 
     """Skipped rows (already done, no metrics of their own) get the metrics of the succeeded
     row with the same idempotency key, and a note naming the run that measured them."""
     by_key: dict[str, dict[str, Any]] = {}
-    for row in sorted(succeeded, key=lambda r: _as_time(r.get("finished_at")) or datetime.min.replace(tzinfo=timezone.utc)):
+    for row in sorted(succeeded, key=lambda r: _as_time(r.get("finished_at")) or datetime.min.replace(tzinfo=UTC)):
         if row.get("idempotency_key"):
             by_key[row["idempotency_key"]] = row  # the newest wins
     out = []
     for row in rows:
         earlier = by_key.get(row.get("idempotency_key") or "")
-        if row.get("status") == "skipped" and earlier is not None and all(_metric_value(row, c) is None for c in METRIC_COLUMNS):
+        if (
+            row.get("status") == "skipped"
+            and earlier is not None
+            and all(_metric_value(row, c) is None for c in METRIC_COLUMNS)
+        ):
             row = {**row, **{c: earlier.get(c) for c in METRIC_COLUMNS}}
             note = f"already done: media and metrics from run {earlier.get('run_id')}"
             row["warnings"] = json.dumps([note, *_warnings(row)], ensure_ascii=False)
@@ -627,7 +641,11 @@ ASSETS_FOLDER = "assets"
 def lottie_web_source() -> Path | None:
     """The lottie-web file to ship with reports, or None when there is none (no download, ever)."""
     configured = os.environ.get(LOTTIE_WEB_ENV)
-    candidate = Path(configured) if configured else Path(__file__).resolve().parents[1] / ".cache" / "lottie-web" / "lottie.min.js"
+    candidate = (
+        Path(configured)
+        if configured
+        else Path(__file__).resolve().parents[1] / ".cache" / "lottie-web" / "lottie.min.js"
+    )
     return candidate if candidate.is_file() else None
 
 
@@ -636,8 +654,10 @@ def ship_lottie_web(catalog: OutputCatalog) -> str | None:
     None when no lottie-web file is available (the page then plays the videos only)."""
     source = lottie_web_source()
     if source is None:
-        log.info("no lottie-web file (set %s or run scripts/install_lottie_web.sh): reports will not play Lottie",
-                 LOTTIE_WEB_ENV)
+        log.info(
+            "no lottie-web file (set %s or run scripts/install_lottie_web.sh): reports will not play Lottie",
+            LOTTIE_WEB_ENV,
+        )
         return None
     data = source.read_bytes()
     if catalog.is_s3:
@@ -648,7 +668,9 @@ def ship_lottie_web(catalog: OutputCatalog) -> str | None:
     else:
         from flexiclip_core.export.files import atomic_write
 
-        atomic_write(Path(catalog.root, REPORTS_FOLDER, ASSETS_FOLDER, "lottie.min.js"), lambda path: path.write_bytes(data))
+        atomic_write(
+            Path(catalog.root, REPORTS_FOLDER, ASSETS_FOLDER, "lottie.min.js"), lambda path: path.write_bytes(data)
+        )
     return f"../{ASSETS_FOLDER}/lottie.min.js"
 
 

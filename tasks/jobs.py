@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from catalogs.rows import OutputRow, Status, one_line
 if TYPE_CHECKING:
     from flexiclip_core.export import ExportConfig
     from flexiclip_core.optimize import AnimationConfig
+
 
 @dataclass(frozen=True, eq=False)
 class ClipJob:
@@ -122,24 +123,36 @@ def request_hash(
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def failed_row(row: OutputRow, error_type: str, message: str, *, started_at: datetime | None = None) -> OutputRow:
     """``row`` as a ``failed`` row: ``error_type`` is the exception class (or validation kind),
     ``message`` its one line; started now unless ``started_at`` says otherwise."""
     now = utc_now()
-    return row.replace(status=Status.FAILED, error_type=error_type, error_message=one_line(message),
-                       started_at=started_at or now, finished_at=now)
+    return row.replace(
+        status=Status.FAILED,
+        error_type=error_type,
+        error_message=one_line(message),
+        started_at=started_at or now,
+        finished_at=now,
+    )
 
 
 def skipped_row(job: ClipJob, previous: OutputRow) -> OutputRow:
     """A ``skipped`` row for a job whose key already succeeded: points at the existing media."""
     now = utc_now()
     # Provenance is the earlier run's: the row says which host, GPU and node made the media.
-    return job.row(Status.SKIPPED, media=previous.media, prior_is_trained=previous.prior_is_trained,
-                   host=previous.host, gpu_name=previous.gpu_name, ray_node_id=previous.ray_node_id,
-                   started_at=now, finished_at=now)
+    return job.row(
+        Status.SKIPPED,
+        media=previous.media,
+        prior_is_trained=previous.prior_is_trained,
+        host=previous.host,
+        gpu_name=previous.gpu_name,
+        ray_node_id=previous.ray_node_id,
+        started_at=now,
+        finished_at=now,
+    )
 
 
 def invalid_input_row(run_id: str, row_index: int, clip_id: str | None, error_type: str, message: str) -> OutputRow:

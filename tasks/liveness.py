@@ -70,16 +70,19 @@ def crash_stale_flow_runs(flow_name: str, current_run_id: str) -> list[str]:
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs(
                 flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
-                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=[StateType.RUNNING]))),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
+                ),
             )
             for run in runs:
                 token = (run.labels or {}).get(OWNER_LABEL)
                 if str(run.id) == current_run_id or not isinstance(token, str) or owner_alive(token) is not False:
                     continue
                 pid = token.rsplit(":", 2)[1]
-                message = (f"its process (pid {pid} on {socket.gethostname()}) ended without reporting: killed; "
-                           f"run {current_run_id} adopts the clips it staged")
+                message = (
+                    f"its process (pid {pid} on {socket.gethostname()}) ended without reporting: killed; "
+                    f"run {current_run_id} adopts the clips it staged"
+                )
                 client.set_flow_run_state(run.id, Crashed(message=message), force=True)
                 log.warning("flow run %s (%s) marked Crashed: %s", run.id, run.name, message)
                 marked.append(str(run.id))

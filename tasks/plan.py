@@ -1,7 +1,7 @@
 """Planning a run: input rows → jobs, and which jobs are already done (skipped) or finished by an
 earlier run that never committed (adopted from staging). A job whose key succeeded before is
 skipped only when that success's media still exist; otherwise it is animated again and its row
-says why (docs/pipeline.md, "Re-runs").
+says why (docs/pipeline.md §4).
 
 Pure functions over the catalog layer's types; the Prefect tasks in `tasks.steps` call them.
 Every input row ends in exactly one of: a job to animate, an adopted staged row, a skipped row
@@ -76,8 +76,12 @@ def build_jobs(
 
     plan = Plan()
     for error in errors:
-        plan.failed.append((error.row_index, invalid_input_row(run_id, error.row_index, error.clip_id,
-                                                               error.error_type, error.message)))
+        plan.failed.append(
+            (
+                error.row_index,
+                invalid_input_row(run_id, error.row_index, error.clip_id, error.error_type, error.message),
+            )
+        )
     with ThreadPoolExecutor(max_workers=SVG_READ_THREADS) as pool:
         svgs = list(pool.map(lambda row: _read(read_svg, row.svg_uri), rows))
     for row, svg in zip(rows, svgs):
@@ -85,13 +89,27 @@ def build_jobs(
         if row.seed is not None:
             row_config = row_config.with_overrides({"seed": int(row.seed)})
         row_export = _export_config(row.export)
-        config_hash = request_hash(row_config, keypoints=row.keypoints, skeleton=row.skeleton,
-                                   layers=row.layers, negative_prompt=row.negative_prompt, export=row_export)
+        config_hash = request_hash(
+            row_config,
+            keypoints=row.keypoints,
+            skeleton=row.skeleton,
+            layers=row.layers,
+            negative_prompt=row.negative_prompt,
+            export=row_export,
+        )
         if isinstance(svg, BaseException):
-            base = OutputRow(run_id=run_id, clip_id=row.clip_id, status=Status.FAILED, prompt=row.prompt,
-                             method=row_config.method, config_hash=config_hash, prior=prior_name,
-                             seed=int(row_config.seed), code_version=code_version,
-                             iterations=int(row_config.iterations))
+            base = OutputRow(
+                run_id=run_id,
+                clip_id=row.clip_id,
+                status=Status.FAILED,
+                prompt=row.prompt,
+                method=row_config.method,
+                config_hash=config_hash,
+                prior=prior_name,
+                seed=int(row_config.seed),
+                code_version=code_version,
+                iterations=int(row_config.iterations),
+            )
             plan.failed.append((row.row_index, failed_row(base, type(svg).__name__, str(svg))))
             continue
         svg_sha256 = hashlib.sha256(svg).hexdigest()
@@ -112,8 +130,9 @@ def build_jobs(
                 config_hash=config_hash,
                 prior=prior_name,
                 code_version=code_version,
-                idempotency_key=idempotency_key(svg_sha256, row.prompt, config_hash, prior_name,
-                                                int(row_config.seed), code_version),
+                idempotency_key=idempotency_key(
+                    svg_sha256, row.prompt, config_hash, prior_name, int(row_config.seed), code_version
+                ),
                 tags=list(row.tags),
                 export=row_export,
             )
@@ -165,8 +184,10 @@ def select_work(
             if not gone:
                 result.skipped.append((job.row_index, skipped_row(job, previous_success)))
                 continue
-            note = (f"re-animated: the media of its earlier success (run {previous_success.run_id}) "
-                    f"are missing: {', '.join(gone)}")
+            note = (
+                f"re-animated: the media of its earlier success (run {previous_success.run_id}) "
+                f"are missing: {', '.join(gone)}"
+            )
             log.warning("clip %s: %s", job.clip_id, note)
             job = dataclasses.replace(job, notes=(*job.notes, note))
         previous = staged.get(job.idempotency_key)
@@ -174,8 +195,13 @@ def select_work(
             result.adopted.append((job.row_index, previous.replace(run_id=job.run_id)))
             continue
         result.jobs.append(job)
-    log.info("plan: %d to animate, %d adopted from staging, %d skipped, %d failed before running",
-             len(result.jobs), len(result.adopted), len(result.skipped), len(result.failed))
+    log.info(
+        "plan: %d to animate, %d adopted from staging, %d skipped, %d failed before running",
+        len(result.jobs),
+        len(result.adopted),
+        len(result.skipped),
+        len(result.failed),
+    )
     return result
 
 
@@ -193,11 +219,11 @@ def plan_work(
 ) -> Plan:
     """The whole plan of a run: jobs (`build_jobs`), then against the output catalog's latest
     succeeded row per planned key, its media's existence and staging, the split (`select_work`)."""
-    plan = build_jobs(rows, errors, run_id=run_id, config=config, prior_name=prior_name,
-                      code_version=code_version, read_svg=read_svg)
+    plan = build_jobs(
+        rows, errors, run_id=run_id, config=config, prior_name=prior_name, code_version=code_version, read_svg=read_svg
+    )
     if force:
         return select_work(plan, succeeded={}, staged={}, force=True)
     succeeded = output_catalog.latest_succeeded(job.idempotency_key for job in plan.jobs)
     missing = output_catalog.missing_media(succeeded)
-    return select_work(plan, succeeded=succeeded, staged=output_catalog.staged(), force=False,
-                       missing_media=missing)
+    return select_work(plan, succeeded=succeeded, staged=output_catalog.staged(), force=False, missing_media=missing)

@@ -139,7 +139,7 @@ class ActorPool:
     def start_first(self) -> WorkerInfo:
         """Start one actor and wait for it: its prior name is needed to plan the run."""
         self._start_actor()
-        (ref, actor), = self._starting.items()
+        ((ref, actor),) = self._starting.items()
         try:
             info = self._ray.get(ref, timeout=self.config.start_timeout_s)
             if info.setup_error:
@@ -207,8 +207,12 @@ class ActorPool:
             if queue and not running and not self._idle and not self._starting:
                 reason = "; ".join({a.last_error for a in queue if a.last_error}) or "no clip worker is alive"
                 for attempt in queue:
-                    on_row(attempt.job.failed(WorkerStartError.__name__,
-                                          f"clip {attempt.job.clip_id!r}: no clip worker could be started: {reason}"))
+                    on_row(
+                        attempt.job.failed(
+                            WorkerStartError.__name__,
+                            f"clip {attempt.job.clip_id!r}: no clip worker could be started: {reason}",
+                        )
+                    )
                 queue.clear()
                 break
             now = time.monotonic()
@@ -238,15 +242,22 @@ class ActorPool:
             return
         if self.info is not None and info.prior_name != self.info.prior_name:
             # Another node resolved a different prior: its rows would not match the planned keys.
-            log.error("worker %d on %s loaded prior %s, the run planned %s: not used",
-                      info.pid, info.host, info.prior_name, self.info.prior_name)
+            log.error(
+                "worker %d on %s loaded prior %s, the run planned %s: not used",
+                info.pid,
+                info.host,
+                info.prior_name,
+                self.info.prior_name,
+            )
             self._discard(actor)
             return
         _log_ready(info)
         self.stats.worker_pids.append(info.pid)
         self._idle.append(actor)
 
-    def _on_finished(self, ref: Any, done: _Running, queue: deque[_Attempt], on_row: Callable[[OutputRow], None]) -> None:
+    def _on_finished(
+        self, ref: Any, done: _Running, queue: deque[_Attempt], on_row: Callable[[OutputRow], None]
+    ) -> None:
         from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError, WorkerCrashedError
 
         job = done.attempt.job
@@ -260,13 +271,22 @@ class ActorPool:
             attempt.last_error = f"{type(exc).__name__}: {_root_message(exc)}"
             if attempt.attempt <= self.config.max_retries:
                 self.stats.retries += 1
-                log.warning("clip %s: its worker died (%s); retrying on another worker (%d/%d)",
-                            job.clip_id, type(exc).__name__, attempt.attempt, self.config.max_retries)
+                log.warning(
+                    "clip %s: its worker died (%s); retrying on another worker (%d/%d)",
+                    job.clip_id,
+                    type(exc).__name__,
+                    attempt.attempt,
+                    self.config.max_retries,
+                )
                 queue.appendleft(attempt)
             else:
-                on_row(job.failed(type(exc).__name__,
-                                  f"clip {job.clip_id!r}: its worker died on {attempt.attempt} attempts "
-                                  f"(last: {attempt.last_error})"))
+                on_row(
+                    job.failed(
+                        type(exc).__name__,
+                        f"clip {job.clip_id!r}: its worker died on {attempt.attempt} attempts "
+                        f"(last: {attempt.last_error})",
+                    )
+                )
             if queue:
                 self._ensure_size(min(self.target_size, len(queue) + len(self._running)))
             return
@@ -287,19 +307,33 @@ class ActorPool:
             self.stats.timeouts += 1
             self._discard(item.actor)
             job = item.attempt.job
-            log.warning("clip %s: over the %.0f s per-clip timeout; its worker was stopped",
-                        job.clip_id, self.config.clip_timeout_s)
-            on_row(job.failed(ClipTimeoutError.__name__,
-                              f"clip {job.clip_id!r}: not finished after {self.config.clip_timeout_s:g} s "
-                              f"(per-clip timeout); its worker was stopped"))
+            log.warning(
+                "clip %s: over the %.0f s per-clip timeout; its worker was stopped",
+                job.clip_id,
+                self.config.clip_timeout_s,
+            )
+            on_row(
+                job.failed(
+                    ClipTimeoutError.__name__,
+                    f"clip {job.clip_id!r}: not finished after {self.config.clip_timeout_s:g} s "
+                    f"(per-clip timeout); its worker was stopped",
+                )
+            )
             if queued:
                 self._ensure_size(min(self.target_size, queued + len(running)))
 
 
 def _log_ready(info: WorkerInfo) -> None:
-    log.info("clip worker %d on %s (Ray node %s) ready: prior %s on %s, media %s, code from %s",
-             info.pid, info.host, (info.node_id or "-")[:12], info.prior_name, info.device,
-             "to the output root" if info.publishes == "root" else "sent back to the driver", info.code_path)
+    log.info(
+        "clip worker %d on %s (Ray node %s) ready: prior %s on %s, media %s, code from %s",
+        info.pid,
+        info.host,
+        (info.node_id or "-")[:12],
+        info.prior_name,
+        info.device,
+        "to the output root" if info.publishes == "root" else "sent back to the driver",
+        info.code_path,
+    )
 
 
 def _root_message(exc: BaseException) -> str:

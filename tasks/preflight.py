@@ -61,15 +61,18 @@ def write_probe(output_catalog, name: str) -> None:  # output_catalog: catalogs.
             return
         target = Path(root, name)
         if Path(root).exists() and not Path(root).is_dir():
-            raise PreflightError(f"output root {root!r} is a file, not a folder: give a folder (or s3:// URI) "
-                                 "for --output")
+            raise PreflightError(
+                f"output root {root!r} is a file, not a folder: give a folder (or s3:// URI) for --output"
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(payload)
     except PreflightError:
         raise
     except Exception as exc:  # OSError, botocore/s3fs errors: all mean "cannot write here"
-        raise PreflightError(f"output root {root!r} is not writable ({_reason(exc)}): fix its permissions, "
-                             "mount or credentials, or choose another --output") from exc
+        raise PreflightError(
+            f"output root {root!r} is not writable ({_reason(exc)}): fix its permissions, "
+            "mount or credentials, or choose another --output"
+        ) from exc
 
 
 def probe_exists(output_catalog, name: str) -> bool:
@@ -116,7 +119,6 @@ def resolve_prior(spec: str) -> ResolvedPrior:
     """
     from flexiclip_core.errors import PriorUnavailable
     from flexiclip_core.guidance import PRIORS, resolve_modelscope_directory, resolve_wan_directory, wan_configured
-
     from tasks.worker import AUTO_PRIOR
 
     name, _, argument = spec.partition(":")
@@ -125,8 +127,10 @@ def resolve_prior(spec: str) -> ResolvedPrior:
             try:
                 resolve_wan_directory(None)
             except PriorUnavailable as exc:
-                raise PreflightError(f"prior auto: Wan is configured but unusable, and auto never falls back to "
-                                     f"the non-commercial ModelScope: {exc}") from exc
+                raise PreflightError(
+                    f"prior auto: Wan is configured but unusable, and auto never falls back to "
+                    f"the non-commercial ModelScope: {exc}"
+                ) from exc
             return ResolvedPrior("wan", None)
         try:
             resolve_modelscope_directory(None)
@@ -138,8 +142,10 @@ def resolve_prior(spec: str) -> ResolvedPrior:
         )
         return ResolvedPrior("modelscope", None)
     if name not in PRIORS:
-        raise PreflightError(f"prior {spec!r}: unknown; use auto, {', '.join(sorted(PRIORS.names()))} "
-                             "(modelscope:PATH or wan:PATH for a weights folder)")
+        raise PreflightError(
+            f"prior {spec!r}: unknown; use auto, {', '.join(sorted(PRIORS.names()))} "
+            "(modelscope:PATH or wan:PATH for a weights folder)"
+        )
     resolvers = {"modelscope": resolve_modelscope_directory, "wan": resolve_wan_directory}
     if name in resolvers:
         try:

@@ -63,8 +63,9 @@ class RunSummary:
     @property
     def message(self) -> str:
         """One line for the flow's final state and the console."""
-        text = (f"{self.rows} clip(s): {self.succeeded} succeeded, {self.failed} failed, {self.skipped} skipped"
-                + (f" ({self.adopted} adopted from an interrupted run)" if self.adopted else ""))
+        text = f"{self.rows} clip(s): {self.succeeded} succeeded, {self.failed} failed, {self.skipped} skipped" + (
+            f" ({self.adopted} adopted from an interrupted run)" if self.adopted else ""
+        )
         if self.version is not None:
             text += f"; output catalog version {self.version}"
         return text
@@ -100,12 +101,28 @@ def summarise(
     clips_per_hour = animated * 3600.0 / seconds if animated > 0 and seconds > 0 else None
     made_here = [r for r in by_status[Status.SUCCEEDED] + by_status[Status.FAILED] if r.host]
     return RunSummary(
-        run_id=run_id, catalog=catalog, output=output, version=version, prior=prior,
-        prior_is_trained=prior_is_trained, rows=len(rows), succeeded=len(by_status[Status.SUCCEEDED]),
-        failed=len(by_status[Status.FAILED]), skipped=len(by_status[Status.SKIPPED]), adopted=adopted, retries=retries,
-        timeouts=timeouts, workers=workers, seconds=seconds, failures=failures, metric_means=means,
-        report_uri=report_uri, clips_per_hour=clips_per_hour, hosts=sorted({str(r.host) for r in made_here}),
-        prior_licence=prior_licence, clips_by_node=dict(clips_by_node or {}),
+        run_id=run_id,
+        catalog=catalog,
+        output=output,
+        version=version,
+        prior=prior,
+        prior_is_trained=prior_is_trained,
+        rows=len(rows),
+        succeeded=len(by_status[Status.SUCCEEDED]),
+        failed=len(by_status[Status.FAILED]),
+        skipped=len(by_status[Status.SKIPPED]),
+        adopted=adopted,
+        retries=retries,
+        timeouts=timeouts,
+        workers=workers,
+        seconds=seconds,
+        failures=failures,
+        metric_means=means,
+        report_uri=report_uri,
+        clips_per_hour=clips_per_hour,
+        hosts=sorted({str(r.host) for r in made_here}),
+        prior_licence=prior_licence,
+        clips_by_node=dict(clips_by_node or {}),
     )
 
 
@@ -145,15 +162,22 @@ def markdown_report(summary: RunSummary) -> str:
         + (f" (hosts: {', '.join(summary.hosts)})" if summary.hosts else ""),
     ]
     if summary.clips_by_node:
-        lines.append("- clips per Ray node: " + ", ".join(f"`{node[:12]}` {count}"
-                                                          for node, count in sorted(summary.clips_by_node.items())))
+        lines.append(
+            "- clips per Ray node: "
+            + ", ".join(f"`{node[:12]}` {count}" for node, count in sorted(summary.clips_by_node.items()))
+        )
     if summary.report_uri:
         lines.append(f"- HTML report: [{summary.report_uri}]({report_href(summary.report_uri)})")
     if summary.prior_is_trained is False:
         lines += ["", f"> Note: {UNTRAINED_NOTE}."]
-    lines += ["", "| status | clips |", "|---|---:|",
-              f"| succeeded | {summary.succeeded} |", f"| failed | {summary.failed} |",
-              f"| skipped (already done) | {summary.skipped} |"]
+    lines += [
+        "",
+        "| status | clips |",
+        "|---|---:|",
+        f"| succeeded | {summary.succeeded} |",
+        f"| failed | {summary.failed} |",
+        f"| skipped (already done) | {summary.skipped} |",
+    ]
     if summary.failures:
         lines += ["", "## Failures", "", "| clip | error | reason |", "|---|---|---|"]
         for failure in summary.failures:

@@ -51,8 +51,13 @@ def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
     return True
 
 
-@task(name="read-catalog", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5,
-      retry_condition_fn=retry_unless_bad_input)
+@task(
+    name="read-catalog",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_unless_bad_input,
+)
 def read_input_catalog(
     catalog: str, storage_options: dict | None, validate_config: Callable[[dict], Any]
 ) -> tuple[list[ClipRow], list[RowError]]:
@@ -81,8 +86,14 @@ def plan_run(
     from catalogs.output import code_version
 
     return plan_work(
-        rows, errors, run_id=run_id, config=config, prior_name=prior_name, code_version=code_version(),
-        output_catalog=output_catalog, force=force,
+        rows,
+        errors,
+        run_id=run_id,
+        config=config,
+        prior_name=prior_name,
+        code_version=code_version(),
+        output_catalog=output_catalog,
+        force=force,
         read_svg=lambda uri: read_svg_bytes(uri, storage_options=storage_options or None),
     )
 
@@ -100,8 +111,11 @@ def dispatch(
     started = time.monotonic()
 
     def on_row(result: OutputRow | ShippedMedia) -> None:
-        row = (publish_shipped_media(output_catalog, result.row, result.media)
-               if isinstance(result, ShippedMedia) else result)
+        row = (
+            publish_shipped_media(output_catalog, result.row, result.media)
+            if isinstance(result, ShippedMedia)
+            else result
+        )
         if row.ray_node_id:
             clips_by_node[row.ray_node_id] = clips_by_node.get(row.ray_node_id, 0) + 1
         try:
@@ -109,10 +123,22 @@ def dispatch(
         except Exception as exc:  # the row is still committed from memory; staging only guards a crash
             log.warning("clip %s: could not stage its row (%s); it is kept in memory", row.clip_id, exc)
         finished.append((index_of.get(row.idempotency_key or "", -1), row))
-        detail = (f"in {row.seconds:.1f} s" if row.status is Status.SUCCEEDED and row.seconds is not None
-                  else f"{row.error_type}: {row.error_message}" if row.status is Status.FAILED else "")
-        log.info("clip %s %s %s [%d/%d, %.0f s]", row.clip_id, row.status, detail,
-                 len(finished), len(jobs), time.monotonic() - started)
+        detail = (
+            f"in {row.seconds:.1f} s"
+            if row.status is Status.SUCCEEDED and row.seconds is not None
+            else f"{row.error_type}: {row.error_message}"
+            if row.status is Status.FAILED
+            else ""
+        )
+        log.info(
+            "clip %s %s %s [%d/%d, %.0f s]",
+            row.clip_id,
+            row.status,
+            detail,
+            len(finished),
+            len(jobs),
+            time.monotonic() - started,
+        )
 
     stats = pool.run(jobs, on_row) if jobs else DispatchStats()
     stats.clips_by_node = clips_by_node

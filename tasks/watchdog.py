@@ -44,7 +44,7 @@ def process_start_time(pid: int) -> int | None:
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after its last ')'.
-    fields = data[data.rindex(b")") + 2:].split()
+    fields = data[data.rindex(b")") + 2 :].split()
     if fields[0] == b"Z":  # a zombie has finished; only its parent's wait is missing
         return None
     return int(fields[19])
@@ -61,7 +61,7 @@ def _process_table() -> dict[int, tuple[int, int]]:
                 data = handle.read()
         except OSError:
             continue
-        fields = data[data.rindex(b")") + 2:].split()
+        fields = data[data.rindex(b")") + 2 :].split()
         if fields[0] == b"Z":
             continue
         table[int(name)] = (int(fields[1]), int(fields[19]))
@@ -147,8 +147,12 @@ def start_watchdog() -> int | None:
     try:
         proc = subprocess.Popen(
             [sys.executable, "-I", os.path.abspath(__file__), str(os.getpid()), str(read_fd)],
-            pass_fds=(read_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, close_fds=True,
+            pass_fds=(read_fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
         )
     finally:
         os.close(read_fd)

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 PUBLISH_TO_ROOT, PUBLISH_VIA_DRIVER = "root", "driver"
 
+
 @dataclass(frozen=True)
 class ShippedMedia:
     """A finished clip whose worker could not write to the output root (the driver cannot see its
@@ -137,22 +138,38 @@ class ClipWorker:
         self.fallback_reason: str | None = None
         self.publishes = PUBLISH_TO_ROOT
         self.setup_error: str | None = None
-        self.provenance: dict[str, str | None] = {"host": socket.gethostname(), "gpu_name": "cpu",
-                                                  "ray_node_id": self.node_id}
+        self.provenance: dict[str, str | None] = {
+            "host": socket.gethostname(),
+            "gpu_name": "cpu",
+            "ray_node_id": self.node_id,
+        }
         self.scratch_root = tempfile.mkdtemp(prefix="flexiclip-worker-")
         try:
             self._setup(prior_spec, output_root, use_gpu, torch_threads, storage_options, root_probe)
         except Exception as exc:  # reported by info(): the pool drops this worker before it takes a clip
             where = f"clip worker {os.getpid()} on {socket.gethostname()}" + (
-                f" (Ray node {self.node_id[:12]})" if self.node_id else "")
+                f" (Ray node {self.node_id[:12]})" if self.node_id else ""
+            )
             self.setup_error = one_line(f"{where}: {_reason(exc)}", 600)
             log.error("%s", self.setup_error)
             return
-        log.info("worker %d ready: prior %s on %s, media %s", os.getpid(), self.prior.name, self.device,
-                 "to the output root" if self.publishes == PUBLISH_TO_ROOT else "sent back to the driver")
+        log.info(
+            "worker %d ready: prior %s on %s, media %s",
+            os.getpid(),
+            self.prior.name,
+            self.device,
+            "to the output root" if self.publishes == PUBLISH_TO_ROOT else "sent back to the driver",
+        )
 
-    def _setup(self, prior_spec: str, output_root: str, use_gpu: bool, torch_threads: int | None,
-               storage_options: dict | None, root_probe: str | None) -> None:
+    def _setup(
+        self,
+        prior_spec: str,
+        output_root: str,
+        use_gpu: bool,
+        torch_threads: int | None,
+        storage_options: dict | None,
+        root_probe: str | None,
+    ) -> None:
         import torch
 
         from catalogs.output import OutputCatalog
@@ -184,12 +201,15 @@ class ClipWorker:
                 check_output_root(catalog)  # our own write: credentials, bucket, endpoint
                 visible = probe_exists(catalog, root_probe)
             except PreflightError as exc:
-                raise PreflightError(f"{exc}; give every node credentials for it (instance role, or AWS_* "
-                                     "in the environment `ray start` runs with) or run with --forward-credentials"
-                                     ) from exc
+                raise PreflightError(
+                    f"{exc}; give every node credentials for it (instance role, or AWS_* "
+                    "in the environment `ray start` runs with) or run with --forward-credentials"
+                ) from exc
             if not visible:
-                raise PreflightError(f"output root {catalog.root!r} here is not the driver's: its probe "
-                                     f"{root_probe} is missing (check AWS_ENDPOINT_URL on the driver and the nodes)")
+                raise PreflightError(
+                    f"output root {catalog.root!r} here is not the driver's: its probe "
+                    f"{root_probe} is missing (check AWS_ENDPOINT_URL on the driver and the nodes)"
+                )
             return PUBLISH_TO_ROOT
         if not probe_exists(catalog, root_probe):
             return PUBLISH_VIA_DRIVER
@@ -230,7 +250,9 @@ class ClipWorker:
             files = {kind: outputs.files[kind.name] for kind in MEDIA_KINDS if kind.name in outputs.files}
             media = {}
             if self.publishes == PUBLISH_TO_ROOT:
-                media = {kind.name: MediaRef(*self.catalog.put_media(path, kind.suffix)) for kind, path in files.items()}
+                media = {
+                    kind.name: MediaRef(*self.catalog.put_media(path, kind.suffix)) for kind, path in files.items()
+                }
             result = outputs.result
             notes = [f"{name} not computed: {reason}" for name, reason in sorted(outputs.metrics.reasons.items())]
             if not result.prior_is_trained:
@@ -251,14 +273,21 @@ class ClipWorker:
             if self.publishes == PUBLISH_TO_ROOT:
                 return row
             # The driver cannot see this node's disk: the bytes go back with the row.
-            return ShippedMedia(row, {kind.name: (Path(path).read_bytes(), kind.suffix) for kind, path in files.items()})
+            return ShippedMedia(
+                row, {kind.name: (Path(path).read_bytes(), kind.suffix) for kind, path in files.items()}
+            )
         except Exception as exc:  # one bad clip never takes the worker (or the batch) down
             log.warning("clip %s failed: %s: %s", job.clip_id, type(exc).__name__, exc, exc_info=not _expected(exc))
             finished_at = utc_now()
-            return job.failed(type(exc).__name__, str(exc) or type(exc).__name__, started_at=started_at,
-                              prior_is_trained=bool(self.prior.is_trained) if self.prior is not None else None,
-                              device=self.device, seconds=(finished_at - started_at).total_seconds(),
-                              **self.provenance)
+            return job.failed(
+                type(exc).__name__,
+                str(exc) or type(exc).__name__,
+                started_at=started_at,
+                prior_is_trained=bool(self.prior.is_trained) if self.prior is not None else None,
+                device=self.device,
+                seconds=(finished_at - started_at).total_seconds(),
+                **self.provenance,
+            )
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
 
@@ -275,13 +304,19 @@ class ClipWorker:
             layers=job.layers,
         )
         return animate_clip(
-            request, self.prior, job.config, out_dir, device=self.device, export=job.export,
+            request,
+            self.prior,
+            job.config,
+            out_dir,
+            device=self.device,
+            export=job.export,
             learned_metrics=self.learned_metrics,
         )
 
 
-def publish_shipped_media(output_catalog: OutputCatalog, row: OutputRow, media: dict[str, tuple[bytes, str]],
-                          scratch: str | None = None) -> OutputRow:
+def publish_shipped_media(
+    output_catalog: OutputCatalog, row: OutputRow, media: dict[str, tuple[bytes, str]], scratch: str | None = None
+) -> OutputRow:
     """Put media a worker sent back into the output root (driver side); the row with its media.
 
     ``media``: kind → (bytes, suffix), as in `ShippedMedia`. Any failure becomes a ``failed``
@@ -296,9 +331,11 @@ def publish_shipped_media(output_catalog: OutputCatalog, row: OutputRow, media: 
             refs[kind] = MediaRef(*output_catalog.put_media(path, suffix))
         return row.replace(media=refs)
     except Exception as exc:  # storage errors of every kind: the clip is not done
-        return failed_row(row.replace(media={}, metrics={}), type(exc).__name__,
-                          f"clip {row.clip_id!r}: its media could not be published to "
-                          f"{output_catalog.root}: {_reason(exc)}")
+        return failed_row(
+            row.replace(media={}, metrics={}),
+            type(exc).__name__,
+            f"clip {row.clip_id!r}: its media could not be published to {output_catalog.root}: {_reason(exc)}",
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -335,5 +372,3 @@ def _expected(exc: BaseException) -> bool:
     from flexiclip_core.errors import FlexiclipError
 
     return isinstance(exc, FlexiclipError)
-
-

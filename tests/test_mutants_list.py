@@ -31,8 +31,14 @@ def test_every_listed_snippet_is_found_exactly_once(runner, capsys):
 def test_the_list_names_the_methods_critical_lines(runner):
     names = {m.name for m in runner.load_mutants(runner.DEFAULT_LIST)}
     assert {
-        "cfg-sign-flipped", "sds-weight-alpha-bar", "flow-score-term-detached", "residual-starts-at-identity",
-        "attention-not-causal", "poisson-divergence-sign", "skeleton-weight-dropped", "vae-not-frozen",
+        "cfg-sign-flipped",
+        "sds-weight-alpha-bar",
+        "flow-score-term-detached",
+        "residual-starts-at-identity",
+        "attention-not-causal",
+        "poisson-divergence-sign",
+        "skeleton-weight-dropped",
+        "vae-not-frozen",
         "timesteps-exclude-t-max",
     } <= names
 

@@ -42,14 +42,20 @@ HUMAN_KEYPOINT_NAMES = (
 figure facing the viewer has its left side on the image's right), as in COCO."""
 
 HUMAN_SKELETON = (
-    (0, 1), (0, 2),  # head to shoulders
+    (0, 1),
+    (0, 2),  # head to shoulders
     (1, 2),  # shoulder line
-    (1, 3), (3, 5),  # left arm
-    (2, 4), (4, 6),  # right arm
-    (1, 7), (2, 8),  # torso sides
+    (1, 3),
+    (3, 5),  # left arm
+    (2, 4),
+    (4, 6),  # right arm
+    (1, 7),
+    (2, 8),  # torso sides
     (7, 8),  # hip line
-    (7, 9), (9, 11),  # left leg
-    (8, 10), (10, 12),  # right leg
+    (7, 9),
+    (9, 11),  # left leg
+    (8, 10),
+    (10, 12),  # right leg
 )
 """The 14 bones between the 13 keypoints."""
 
@@ -113,6 +119,7 @@ def limb_outline(a: Point, b: Point, radius_a: float, radius_b: float) -> list[P
     length = math.hypot(dx, dy)
     ux, uy = dx / length, dy / length
     nx, ny = -uy, ux
+
     def side(t: float, sign: float, bulge: float) -> Point:
         radius = (radius_a + (radius_b - radius_a) * t) * bulge
         return (a[0] + dx * t + sign * nx * radius, a[1] + dy * t + sign * ny * radius)
@@ -171,34 +178,89 @@ def draw_human() -> dict:
     arms = (0.0, 96.0)  # the arm groups are translated to shoulder height
     legs = (100.0, 200.0)  # legs group origin: the middle of the waist
 
-    hair = [(74, 46), (72, 28), (84, 14), (102, 10), (120, 15), (130, 30), (128, 48), (124, 38),
-            (118, 32), (114, 36), (108, 29), (100, 33), (92, 29), (86, 34), (80, 38)]
-    face = [(100, 20), (118, 26), (126, 46), (122, 66), (110, 79), (100, 82), (90, 79), (78, 66),
-            (74, 46), (82, 26)]
-    shirt = [(88, 92), (100, 99), (112, 92), (130, 97), (140, 110), (139, 130), (131, 132),
-             (131, 166), (133, 204), (100, 208), (67, 204), (69, 166), (69, 132), (61, 130),
-             (60, 110), (70, 97)]
+    hair = [
+        (74, 46),
+        (72, 28),
+        (84, 14),
+        (102, 10),
+        (120, 15),
+        (130, 30),
+        (128, 48),
+        (124, 38),
+        (118, 32),
+        (114, 36),
+        (108, 29),
+        (100, 33),
+        (92, 29),
+        (86, 34),
+        (80, 38),
+    ]
+    face = [(100, 20), (118, 26), (126, 46), (122, 66), (110, 79), (100, 82), (90, 79), (78, 66), (74, 46), (82, 26)]
+    shirt = [
+        (88, 92),
+        (100, 99),
+        (112, 92),
+        (130, 97),
+        (140, 110),
+        (139, 130),
+        (131, 132),
+        (131, 166),
+        (133, 204),
+        (100, 208),
+        (67, 204),
+        (69, 166),
+        (69, 132),
+        (61, 130),
+        (60, 110),
+        (70, 97),
+    ]
     collar = [(88, 91), (100, 106), (112, 91), (106, 97), (100, 100), (94, 97)]
     right_sleeve = limb_outline(k["right_shoulder"], (56, 136), 13, 12)
     right_forearm = limb_outline((58, 134), k["right_wrist"], 9, 7)
     left_sleeve = limb_outline(k["left_shoulder"], (144, 136), 13, 12)
     left_forearm = limb_outline((142, 134), k["left_wrist"], 9, 7)
     pants_top = [(-34, 2), (0, 6), (34, 2), (36, 22), (26, 34), (0, 28), (-26, 34), (-36, 22)]
-    right_leg = [(-35, 12), (-20, 20), (-6, 22), (-7, 40), (-8, 60), (-8.5, 80), (-9, 100),
-                 (-9.5, 125), (-10, 150), (-18, 152), (-26, 152), (-27.5, 125), (-29, 100),
-                 (-30.5, 80), (-32, 60), (-33.5, 36)]
+    right_leg = [
+        (-35, 12),
+        (-20, 20),
+        (-6, 22),
+        (-7, 40),
+        (-8, 60),
+        (-8.5, 80),
+        (-9, 100),
+        (-9.5, 125),
+        (-10, 150),
+        (-18, 152),
+        (-26, 152),
+        (-27.5, 125),
+        (-29, 100),
+        (-30.5, 80),
+        (-32, 60),
+        (-33.5, 36),
+    ]
     left_leg = mirror_x(right_leg, 0)
-    right_shoe = [(-12, 146), (-9, 152), (-10, 158), (-16, 163), (-24, 164), (-34, 164), (-41, 162),
-                  (-44, 156), (-40, 150), (-34, 147), (-22, 146)]
+    right_shoe = [
+        (-12, 146),
+        (-9, 152),
+        (-10, 158),
+        (-16, 163),
+        (-24, 164),
+        (-34, 164),
+        (-41, 162),
+        (-44, 156),
+        (-40, 150),
+        (-34, 147),
+        (-22, 146),
+    ]
     left_shoe = mirror_x(right_shoe, 0)
     mouth = [(90, 64), (100, 70), (110, 64)]
 
     def arm_group(side: str, sleeve: list[Point], forearm: list[Point], hand: Point) -> str:
         return f"""
     <g id="{side}-arm" transform="translate({num(arms[0])},{num(arms[1])})">
-      <path class="skin" d="{smooth_path(shifted(forearm, arms), style='short')}"/>
+      <path class="skin" d="{smooth_path(shifted(forearm, arms), style="short")}"/>
       <circle class="skin" cx="{num(hand[0] - arms[0])}" cy="{num(hand[1] - arms[1])}" r="9.5"/>
-      <path class="shirt" d="{smooth_path(shifted(sleeve, arms), style='short')}"/>
+      <path class="shirt" d="{smooth_path(shifted(sleeve, arms), style="short")}"/>
     </g>"""
 
     text = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -257,8 +319,19 @@ def draw_human() -> dict:
 
 
 def draw_animal() -> dict:
-    body = [(72, 112), (86, 88), (130, 80), (185, 84), (222, 92), (236, 115), (228, 142),
-            (200, 152), (150, 151), (100, 150), (76, 136)]
+    body = [
+        (72, 112),
+        (86, 88),
+        (130, 80),
+        (185, 84),
+        (222, 92),
+        (236, 115),
+        (228, 142),
+        (200, 152),
+        (150, 151),
+        (100, 150),
+        (76, 136),
+    ]
     text = f"""<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="480" height="330" viewBox="0 0 320 220">
   <g id="cat" style="stroke:none">
@@ -267,7 +340,7 @@ def draw_animal() -> dict:
       <path d="m104,128 l3,64 c0,5 2,8 8,8 h5 c5,0 6,-4 5,-8 l-2,-64 z"/>
       <path d="m182,130 l-1,62 c0,5 2,8 8,8 h5 c5,0 6,-4 5,-8 l1,-62 z"/>
     </g>
-    <path id="body" style="fill:#f4a340" d="{smooth_path(body, style='rel')}"/>
+    <path id="body" style="fill:#f4a340" d="{smooth_path(body, style="rel")}"/>
     <ellipse cx="222" cy="122" rx="10" ry="18" style="fill:#fbd59a" transform="rotate(-15 222 122)"/>
     <g id="near-legs" style="fill:#f4a340">
       <path d="m84,116 c-10,20 -6,40 0,52 l4,24 c1,6 4,8 10,8 h8 c5,0 6,-4 5,-8 l-6,-24 c8,-16 10,-32 4,-50 z"/>
@@ -318,8 +391,7 @@ def draw_animal() -> dict:
 
 def draw_plant() -> dict:
     petals = "\n".join(
-        f'      <use xlink:href="#petal" transform="translate(50,40) rotate({angle})"/>'
-        for angle in range(0, 360, 45)
+        f'      <use xlink:href="#petal" transform="translate(50,40) rotate({angle})"/>' for angle in range(0, 360, 45)
     )
     text = f"""<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"
@@ -478,10 +550,23 @@ def draw_layers() -> dict:
         (45, 268),  # right ankle
     ]
     k = dict(zip(HUMAN_KEYPOINT_NAMES, keypoints))
-    torso = [(50, 78), (60, 82), (70, 78), (84, 82), (90, 96), (86, 120), (84, 150), (86, 178),
-             (60, 182), (34, 178), (36, 150), (34, 120), (30, 96), (36, 82)]
-    hair = [(36, 40), (38, 20), (52, 10), (70, 11), (83, 22), (85, 40), (78, 28), (62, 24),
-            (46, 28)]
+    torso = [
+        (50, 78),
+        (60, 82),
+        (70, 78),
+        (84, 82),
+        (90, 96),
+        (86, 120),
+        (84, 150),
+        (86, 178),
+        (60, 182),
+        (34, 178),
+        (36, 150),
+        (34, 120),
+        (30, 96),
+        (36, 82),
+    ]
+    hair = [(36, 40), (38, 20), (52, 10), (70, 11), (83, 22), (85, 40), (78, 28), (62, 24), (46, 28)]
     outline = 'stroke="#263238" stroke-width="2" stroke-linejoin="round"'
     text = f"""<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="320" height="600" viewBox="-20 0 160 300">
@@ -611,7 +696,16 @@ def format_catalog(entries: list[dict]) -> str:
 
 
 def main() -> None:
-    entries = [draw_human(), draw_animal(), draw_plant(), draw_object(), draw_two_characters(), draw_layers(), draw_strokes(), draw_holes()]
+    entries = [
+        draw_human(),
+        draw_animal(),
+        draw_plant(),
+        draw_object(),
+        draw_two_characters(),
+        draw_layers(),
+        draw_strokes(),
+        draw_holes(),
+    ]
     (HERE / "samples.json").write_text(format_catalog(entries), encoding="utf-8")
 
 

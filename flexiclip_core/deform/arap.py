@@ -126,7 +126,6 @@ class ArapDeformer(MeshDeformer):
         self._step2_scatter_index = as_tensor(np.concatenate([heads, tails, mesh.handles]), torch.int64)
         logger.debug("arap deformer: V=%d F=%d H=%d factorised", count, len(mesh.faces), len(mesh.handles))
 
-
     def similarity_step(self, handle_targets: Tensor) -> Tensor:
         """Step 1 only: the similarity-invariant solution [B, V, 2] for targets [B, H, 2]."""
         check_targets(handle_targets, self.num_handles)
@@ -174,9 +173,7 @@ class ArapDeformer(MeshDeformer):
             (cosine * edges[..., 0] - sine * edges[..., 1], sine * edges[..., 0] + cosine * edges[..., 1]), dim=-1
         )  # [3, F, B, 2]
         rotated = rotated.reshape(3 * self.num_faces, -1, 2)
-        sources = torch.cat(
-            (rotated, -rotated, self.config.handle_weight * handle_targets.transpose(0, 1)), dim=0
-        )
+        sources = torch.cat((rotated, -rotated, self.config.handle_weight * handle_targets.transpose(0, 1)), dim=0)
         rhs = intermediate.new_zeros(intermediate.shape).index_add(0, self._step2_scatter_index, sources)
         return solve_vertex_first(self._edge_factor, rhs).permute(1, 0, 2).contiguous()
 

@@ -134,15 +134,9 @@ def prepare_rest_mesh(
         )
 
     edge_rows = np.concatenate([face_array[:, [0, 1]], face_array[:, [1, 2]], face_array[:, [2, 0]]])
-    adjacency = sp.coo_matrix(
-        (np.ones(len(edge_rows)), (edge_rows[:, 0], edge_rows[:, 1])), shape=(count, count)
-    )
-    component_count, component_of_vertex = scipy.sparse.csgraph.connected_components(
-        adjacency, directed=False
-    )
-    handles_per_component = np.bincount(
-        component_of_vertex[np.unique(handles)], minlength=component_count
-    )
+    adjacency = sp.coo_matrix((np.ones(len(edge_rows)), (edge_rows[:, 0], edge_rows[:, 1])), shape=(count, count))
+    component_count, component_of_vertex = scipy.sparse.csgraph.connected_components(adjacency, directed=False)
+    handles_per_component = np.bincount(component_of_vertex[np.unique(handles)], minlength=component_count)
     free = np.flatnonzero(handles_per_component == 0)
     if len(free):
         example = int(np.flatnonzero(component_of_vertex == free[0])[0])
@@ -173,8 +167,10 @@ def triangle_edge_operator(faces: np.ndarray, count: int) -> sp.csr_matrix:
     heads = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
     rows = np.arange(len(tails))
     return sp.csr_matrix(
-        (np.concatenate([np.ones(len(rows)), -np.ones(len(rows))]),
-         (np.concatenate([rows, rows]), np.concatenate([heads, tails]))),
+        (
+            np.concatenate([np.ones(len(rows)), -np.ones(len(rows))]),
+            (np.concatenate([rows, rows]), np.concatenate([heads, tails])),
+        ),
         shape=(len(rows), count),
     )
 

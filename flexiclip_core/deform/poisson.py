@@ -121,7 +121,6 @@ class JacobianDeformer(MeshDeformer):
             self._laplacian_values = as_tensor(laplacian_coo.data)
         logger.debug("jacobian deformer: V=%d F=%d H=%d factorised", count, len(mesh.faces), len(mesh.handles))
 
-
     def divergence(self, jacobians: Tensor) -> Tensor:
         """GᵀMJ: [B, F, 2, 2] → [B, V, 2], the area-weighted divergence of the Jacobian field."""
         return self._divergence_vertex_first(jacobians.to(self.dtype)).permute(1, 0, 2)
@@ -139,12 +138,13 @@ class JacobianDeformer(MeshDeformer):
         Differentiable w.r.t. both inputs.
         """
         check_targets(handle_targets, self.num_handles)
-        if jacobians.ndim != 4 or jacobians.shape[1:] != (self.num_faces, 2, 2) or (
-            jacobians.shape[0] != handle_targets.shape[0]
+        if (
+            jacobians.ndim != 4
+            or jacobians.shape[1:] != (self.num_faces, 2, 2)
+            or (jacobians.shape[0] != handle_targets.shape[0])
         ):
             raise ValueError(
-                f"jacobians must be [{handle_targets.shape[0]}, {self.num_faces}, 2, 2], "
-                f"got {tuple(jacobians.shape)}"
+                f"jacobians must be [{handle_targets.shape[0]}, {self.num_faces}, 2, 2], got {tuple(jacobians.shape)}"
             )
         rhs = self._divergence_vertex_first(jacobians.to(self.dtype))  # [V, B, 2]
         if self.config.system == "poisson_residual":

@@ -18,7 +18,13 @@ from flexiclip_core.export.images import (
     write_poster,
     write_webp,
 )
-from flexiclip_core.export.lottie import lottie_animation, lottie_schema, lottie_schema_errors, validate_lottie, write_lottie
+from flexiclip_core.export.lottie import (
+    lottie_animation,
+    lottie_schema,
+    lottie_schema_errors,
+    validate_lottie,
+    write_lottie,
+)
 from flexiclip_core.export.profiles import (
     DEFAULT_FORMATS,
     FORMATS,

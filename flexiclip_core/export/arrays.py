@@ -16,8 +16,15 @@ from flexiclip_core.errors import ExportError
 from flexiclip_core.export.files import atomic_write
 
 MOTION_ARRAYS: tuple[str, ...] = (
-    "frame_points", "frame_keypoints", "frame_vertices", "rest_points", "rest_keypoints", "rest_vertices", "bones",
-    "faces", "canvas_to_document",
+    "frame_points",
+    "frame_keypoints",
+    "frame_vertices",
+    "rest_points",
+    "rest_keypoints",
+    "rest_vertices",
+    "bones",
+    "faces",
+    "canvas_to_document",
 )
 """Names inside ``motion.npz`` (see `write_motion_arrays` for shapes)."""
 
@@ -38,15 +45,21 @@ def write_motion_arrays(
 ) -> Path:
     """Write the arrays as a compressed ``.npz`` (float32 coordinates, int32 indices), atomically."""
     arrays = {
-        "frame_points": frame_points, "frame_keypoints": frame_keypoints, "frame_vertices": frame_vertices,
-        "rest_points": rest_points, "rest_keypoints": rest_keypoints, "rest_vertices": rest_vertices,
+        "frame_points": frame_points,
+        "frame_keypoints": frame_keypoints,
+        "frame_vertices": frame_vertices,
+        "rest_points": rest_points,
+        "rest_keypoints": rest_keypoints,
+        "rest_vertices": rest_vertices,
     }
     checked: dict[str, np.ndarray] = {}
     for name, array in arrays.items():
         array = np.asarray(array, dtype=np.float32)
         expected = 3 if name.startswith("frame_") else 2
         if array.ndim != expected or array.shape[-1] != 2 or not np.all(np.isfinite(array)):
-            raise ExportError(f"{name} must be finite [..., 2] with {expected} axes, got {tuple(array.shape)}", clip=clip)
+            raise ExportError(
+                f"{name} must be finite [..., 2] with {expected} axes, got {tuple(array.shape)}", clip=clip
+            )
         checked[name] = array
     frame_counts = {checked[name].shape[0] for name in ("frame_points", "frame_keypoints", "frame_vertices")}
     if len(frame_counts) != 1:

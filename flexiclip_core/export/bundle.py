@@ -56,19 +56,33 @@ def _write_rasters(
     with_background = _with_background(frames, rgb)
     outputs: dict[str, Path] = {}
     if "video" in wanted:
-        outputs["video"] = write_mp4(frames, out_dir / OUTPUT_NAMES["video"], config.fps, crf=config.mp4_crf,
-                                     background_rgb=opaque_under, clip=clip)
+        outputs["video"] = write_mp4(
+            frames,
+            out_dir / OUTPUT_NAMES["video"],
+            config.fps,
+            crf=config.mp4_crf,
+            background_rgb=opaque_under,
+            clip=clip,
+        )
     if "webm" in wanted:
-        outputs["webm"] = write_webm(with_background, out_dir / OUTPUT_NAMES["webm"], config.fps,
-                                     lossless=config.webm_lossless, crf=config.webm_crf, clip=clip)
+        outputs["webm"] = write_webm(
+            with_background,
+            out_dir / OUTPUT_NAMES["webm"],
+            config.fps,
+            lossless=config.webm_lossless,
+            crf=config.webm_crf,
+            clip=clip,
+        )
     if "webp" in wanted:
-        outputs["webp"] = write_webp(with_background, out_dir / OUTPUT_NAMES["webp"], config.fps,
-                                     lossless=config.webp_lossless, clip=clip)
+        outputs["webp"] = write_webp(
+            with_background, out_dir / OUTPUT_NAMES["webp"], config.fps, lossless=config.webp_lossless, clip=clip
+        )
     if "apng" in wanted:
         outputs["apng"] = write_apng(with_background, out_dir / OUTPUT_NAMES["apng"], config.fps, clip=clip)
     if "gif" in wanted:
-        outputs["gif"] = write_gif(frames, out_dir / OUTPUT_NAMES["gif"], config.fps, background_rgb=opaque_under,
-                                   clip=clip)
+        outputs["gif"] = write_gif(
+            frames, out_dir / OUTPUT_NAMES["gif"], config.fps, background_rgb=opaque_under, clip=clip
+        )
     if "poster" in wanted:
         outputs["poster"] = write_poster(with_background[poster_index], out_dir / OUTPUT_NAMES["poster"], clip=clip)
     return outputs
@@ -115,24 +129,31 @@ def export_animation(
         outputs.update(_write_rasters(frames, out_dir, poster_index, config, clip))
     if "svg_animation" in wanted:
         outputs["svg_animation"] = write_animated_svg(
-            clipart, frame_points, out_dir / OUTPUT_NAMES["svg_animation"], config.fps, size=config.size,
+            clipart,
+            frame_points,
+            out_dir / OUTPUT_NAMES["svg_animation"],
+            config.fps,
+            size=config.size,
             calc_mode=config.svg_calc_mode,
         )
     if "lottie" in wanted:
-        outputs["lottie"] = write_lottie(clipart, frame_points, out_dir / OUTPUT_NAMES["lottie"], config.fps,
-                                         size=config.size)
+        outputs["lottie"] = write_lottie(
+            clipart, frame_points, out_dir / OUTPUT_NAMES["lottie"], config.fps, size=config.size
+        )
     if "frames" in wanted:
         frames_dir = out_dir / OUTPUT_NAMES["frames"]
         written = write_frame_svgs(clipart, frame_points, frames_dir, size=config.size)
         if config.frame_pngs and frames is not None:
-            written += write_frame_pngs(_with_background(frames, background_rgb(config.background)), frames_dir,
-                                        clip=clip)
+            written += write_frame_pngs(
+                _with_background(frames, background_rgb(config.background)), frames_dir, clip=clip
+            )
         remove_stale_frames(frames_dir, {p.name for p in written})
         outputs["frames"] = frames_dir
     for extra in config.extra_sizes:
         extra_frames = render_frames(clipart, frame_points, extra, background="transparent")
         for kind, path in _write_rasters(extra_frames, out_dir / f"size_{extra}", poster_index, config, clip).items():
             outputs[f"{kind}@{extra}"] = path
-    logger.info("exported %d frames of %s to %s (%s)", len(frame_points), clip or "clip", out_dir,
-                ", ".join(sorted(outputs)))
+    logger.info(
+        "exported %d frames of %s to %s (%s)", len(frame_points), clip or "clip", out_dir, ", ".join(sorted(outputs))
+    )
     return outputs

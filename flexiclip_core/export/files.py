@@ -40,7 +40,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], clip: str | None = N
     except ExportError:
         temporary.unlink(missing_ok=True)
         raise
-    except Exception as error:  # noqa: BLE001 — any encoder/OS failure becomes an ExportError
+    except Exception as error:
         temporary.unlink(missing_ok=True)
         raise ExportError(f"cannot write {path}: {type(error).__name__}: {error}", clip=clip) from error
     return path

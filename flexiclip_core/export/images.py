@@ -44,8 +44,14 @@ def write_gif(
 
     def write(temporary: Path) -> None:
         images[0].save(
-            temporary, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0,
-            disposal=1, optimize=False,
+            temporary,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=duration_ms,
+            loop=0,
+            disposal=1,
+            optimize=False,
         )
 
     return atomic_write(Path(path), write, clip)
@@ -69,8 +75,16 @@ def write_webp(
 
     def write(temporary: Path) -> None:
         images[0].save(
-            temporary, format="WEBP", save_all=True, append_images=images[1:], duration=duration_ms, loop=0,
-            lossless=lossless, quality=quality, alpha_quality=100, method=4,
+            temporary,
+            format="WEBP",
+            save_all=True,
+            append_images=images[1:],
+            duration=duration_ms,
+            loop=0,
+            lossless=lossless,
+            quality=quality,
+            alpha_quality=100,
+            method=4,
         )
 
     return atomic_write(Path(path), write, clip)
@@ -93,8 +107,14 @@ def write_apng(
 
     def write(temporary: Path) -> None:
         images[0].save(
-            temporary, format="PNG", save_all=True, append_images=images[1:], duration=1000.0 / fps, loop=0,
-            disposal=Disposal.OP_NONE, blend=Blend.OP_SOURCE,
+            temporary,
+            format="PNG",
+            save_all=True,
+            append_images=images[1:],
+            duration=1000.0 / fps,
+            loop=0,
+            disposal=Disposal.OP_NONE,
+            blend=Blend.OP_SOURCE,
         )
 
     return atomic_write(Path(path), write, clip)
@@ -117,7 +137,9 @@ def write_frame_pngs(frames: np.ndarray, out_dir: str | Path, *, clip: str | Non
     """Write ``out_dir/frame_000.png`` … from uint8 frames [N, H, W, 3|4]; returns their paths."""
     frames = check_frames(frames, clip)
     out_dir = Path(out_dir)
-    return [write_poster(frame, out_dir / frame_name(i, len(frames), "png"), clip=clip) for i, frame in enumerate(frames)]
+    return [
+        write_poster(frame, out_dir / frame_name(i, len(frames), "png"), clip=clip) for i, frame in enumerate(frames)
+    ]
 
 
 def poster_frame_index(frame_points: np.ndarray, choice: PosterChoice = "max_motion") -> int:

@@ -101,8 +101,10 @@ def _dashes(stroke: Stroke) -> list[dict[str, Any]]:
     lengths = list(stroke.dash_array)
     if len(lengths) % 2:  # SVG repeats an odd list to make it even
         lengths *= 2
-    items = [{"n": "d" if i % 2 == 0 else "g", "nm": f"dash {i}", "v": _static(round(float(v), 3))}
-             for i, v in enumerate(lengths)]
+    items = [
+        {"n": "d" if i % 2 == 0 else "g", "nm": f"dash {i}", "v": _static(round(float(v), 3))}
+        for i, v in enumerate(lengths)
+    ]
     items.append({"n": "o", "nm": "offset", "v": _static(round(float(stroke.dash_offset), 3))})
     return items
 
@@ -113,25 +115,40 @@ def _style_items(shape: Shape) -> list[dict[str, Any]]:
     stroke = shape.stroke
     if stroke is not None and stroke.width > 0:
         item: dict[str, Any] = {
-            "ty": "st", "nm": "stroke", "c": _static(_colour(stroke.rgb)),
-            "o": _static(round(100 * float(stroke.opacity), 3)), "w": _static(round(float(stroke.width), 3)),
-            "lc": _LINE_CAP[stroke.linecap], "lj": _LINE_JOIN[stroke.linejoin], "ml": float(stroke.miter_limit),
+            "ty": "st",
+            "nm": "stroke",
+            "c": _static(_colour(stroke.rgb)),
+            "o": _static(round(100 * float(stroke.opacity), 3)),
+            "w": _static(round(float(stroke.width), 3)),
+            "lc": _LINE_CAP[stroke.linecap],
+            "lj": _LINE_JOIN[stroke.linejoin],
+            "ml": float(stroke.miter_limit),
         }
         if stroke.dash_array and any(d > 0 for d in stroke.dash_array):
             item["d"] = _dashes(stroke)
         items.append(item)
     if shape.fill is not None:
-        items.append({
-            "ty": "fl", "nm": "fill", "c": _static(_colour(shape.fill.rgb)),
-            "o": _static(round(100 * float(shape.fill.opacity), 3)), "r": _FILL_RULE[shape.fill.rule],
-        })
+        items.append(
+            {
+                "ty": "fl",
+                "nm": "fill",
+                "c": _static(_colour(shape.fill.rgb)),
+                "o": _static(round(100 * float(shape.fill.opacity), 3)),
+                "r": _FILL_RULE[shape.fill.rule],
+            }
+        )
     return items
 
 
 def _transform(scale_percent: float, shape_type: str | None = None) -> dict[str, Any]:
     transform: dict[str, Any] = {
-        "a": _static([0, 0]), "p": _static([0, 0]), "s": _static([scale_percent, scale_percent]),
-        "r": _static(0), "o": _static(100), "sk": _static(0), "sa": _static(0),
+        "a": _static([0, 0]),
+        "p": _static([0, 0]),
+        "s": _static([scale_percent, scale_percent]),
+        "r": _static(0),
+        "o": _static(100),
+        "sk": _static(0),
+        "sa": _static(0),
     }
     if shape_type:
         transform = {"ty": shape_type, "nm": "transform", **transform}
@@ -160,21 +177,45 @@ def lottie_animation(
         styles = _style_items(shape)
         if not paths or not styles:
             continue  # nothing visible: no layer (a layer without paint draws nothing anyway)
-        group = {"ty": "gr", "nm": shape.element or f"shape {index}", "np": len(paths) + len(styles),
-                 "it": [*paths, *styles, _transform(100.0, "tr")]}
-        layers.append({
-            "ty": 4, "nm": shape.element or f"shape {index}", "ip": 0, "op": frame_count, "st": 0, "sr": 1,
-            "ao": 0, "bm": 0, "ddd": 0, "ks": _transform(scale_percent), "shapes": [group],
-        })
+        group = {
+            "ty": "gr",
+            "nm": shape.element or f"shape {index}",
+            "np": len(paths) + len(styles),
+            "it": [*paths, *styles, _transform(100.0, "tr")],
+        }
+        layers.append(
+            {
+                "ty": 4,
+                "nm": shape.element or f"shape {index}",
+                "ip": 0,
+                "op": frame_count,
+                "st": 0,
+                "sr": 1,
+                "ao": 0,
+                "bm": 0,
+                "ddd": 0,
+                "ks": _transform(scale_percent),
+                "shapes": [group],
+            }
+        )
     if not layers:
         raise ExportError("nothing to write as Lottie: no shape has a visible fill or stroke", clip=clip)
     layers.reverse()  # Lottie's first layer is the top-most one
     for ind, layer in enumerate(layers, start=1):
         layer["ind"] = ind
     return {
-        "v": BODYMOVIN_VERSION, "ver": LOTTIE_SPEC_VERSION, "nm": clipart.source or "flexiclip animation",
-        "fr": float(fps), "ip": 0, "op": frame_count, "w": side, "h": side, "ddd": 0, "assets": [],
-        "layers": layers, "meta": {"g": "flexiclip"},
+        "v": BODYMOVIN_VERSION,
+        "ver": LOTTIE_SPEC_VERSION,
+        "nm": clipart.source or "flexiclip animation",
+        "fr": float(fps),
+        "ip": 0,
+        "op": frame_count,
+        "w": side,
+        "h": side,
+        "ddd": 0,
+        "assets": [],
+        "layers": layers,
+        "meta": {"g": "flexiclip"},
     }
 
 

@@ -45,8 +45,12 @@ PROFILES: dict[str, dict[str, Any]] = {
     "web": {"size": 512, "extra_sizes": (), "background": "transparent"},
     "hd": {"size": 1080, "extra_sizes": (512,), "background": "transparent"},
     "social": {"size": 1080, "extra_sizes": (), "background": "white", "formats": ("video", "gif", "poster")},
-    "app": {"size": 512, "extra_sizes": (1024,), "background": "transparent",
-            "formats": ("lottie", "webm", "webp", "poster")},
+    "app": {
+        "size": 512,
+        "extra_sizes": (1024,),
+        "background": "transparent",
+        "formats": ("lottie", "webm", "webp", "poster"),
+    },
 }
 """Named field overrides for common destinations (``--export-profile``): ``web`` is the default
 set at 512²; ``hd`` adds a 1080² master; ``social`` is opaque MP4/GIF at 1080²; ``app`` is the
@@ -103,7 +107,9 @@ class ExportConfig:
         for extra in self.extra_sizes:
             _check_size(extra, "extra_sizes entry")
         if len(set(self.extra_sizes)) != len(self.extra_sizes) or self.size in self.extra_sizes:
-            raise ConfigError(f"export extra_sizes must be distinct and differ from size {self.size}, got {self.extra_sizes!r}")
+            raise ConfigError(
+                f"export extra_sizes must be distinct and differ from size {self.size}, got {self.extra_sizes!r}"
+            )
         check_fps(self.fps, ConfigError)
         background_rgb(self.background)  # validates
         if not isinstance(self.formats, tuple) or not self.formats:

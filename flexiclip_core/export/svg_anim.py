@@ -18,8 +18,6 @@ from flexiclip_core.export.files import check_fps, check_frame_points, check_pos
 from flexiclip_core.export.profiles import SvgCalcMode
 
 
-
-
 def _number(value: float) -> str:
     """3-decimal number without trailing zeros (``12.5``, ``-3``, ``0.125``)."""
     text = f"{value:.3f}".rstrip("0").rstrip(".")
@@ -184,8 +182,11 @@ def write_frame_svgs(
     frame_points = check_frame_points(clipart, frame_points)
     out_dir = Path(out_dir)
     paths = [
-        write_text_atomic(out_dir / frame_name(i, len(frame_points), "svg"), clipart_to_svg(clipart, pose, size=size),
-                    clipart.source or None)
+        write_text_atomic(
+            out_dir / frame_name(i, len(frame_points), "svg"),
+            clipart_to_svg(clipart, pose, size=size),
+            clipart.source or None,
+        )
         for i, pose in enumerate(frame_points)
     ]
     return paths

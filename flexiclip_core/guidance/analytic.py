@@ -87,7 +87,9 @@ class AnalyticGaussianPrior(VideoPrior):
         if config.data_std <= 0:
             raise ConfigError(f"prior 'analytic-gaussian': data_std must be > 0, got {config.data_std}")
         if config.temporal_compression < 1:
-            raise ConfigError(f"prior 'analytic-gaussian': temporal_compression must be ≥ 1, got {config.temporal_compression}")
+            raise ConfigError(
+                f"prior 'analytic-gaussian': temporal_compression must be ≥ 1, got {config.temporal_compression}"
+            )
         self.config = config
         if config.temporal_compression > 1:
             self.frame_encoding = "causal_video"
@@ -96,7 +98,9 @@ class AnalyticGaussianPrior(VideoPrior):
         self.device = torch.device(device) if device is not None else default_device()
         self.prediction_type = config.prediction_type
         self.name = "analytic-gaussian"
-        self.description = f"analytic Gaussian test prior (exact denoiser of N(mu, {config.data_std}^2 I); not a video model)"
+        self.description = (
+            f"analytic Gaussian test prior (exact denoiser of N(mu, {config.data_std}^2 I); not a video model)"
+        )
         self.identifier = f"analytic-gaussian({config.prediction_type}, s={config.data_std})"
         self.is_trained = False
         steps = config.num_train_timesteps

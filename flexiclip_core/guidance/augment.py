@@ -113,6 +113,10 @@ def augment_frames(
     flat = frames.reshape(-1, channels, height, width)
     # Sampling (frames − fill) with zero padding fills the outside with ``fill``.
     warped = F.grid_sample(
-        flat - config.fill, grid.expand(flat.shape[0], -1, -1, -1), mode="bilinear", padding_mode="zeros", align_corners=False
+        flat - config.fill,
+        grid.expand(flat.shape[0], -1, -1, -1),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
     )
     return (warped + config.fill).reshape(*leading, channels, height, width)

@@ -49,7 +49,10 @@ def compile_prior(prior: VideoPrior, backend: str | Callable[..., Any] = "induct
         first_call = False
         log.info(
             "compiled the %s prior's denoiser (%s backend) in %.1f s on its first call, input %s",
-            prior.name, backend, time.perf_counter() - started, tuple(noisy_latents.shape),
+            prior.name,
+            backend,
+            time.perf_counter() - started,
+            tuple(noisy_latents.shape),
         )
         return output
 

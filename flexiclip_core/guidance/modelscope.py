@@ -166,15 +166,23 @@ class ModelScopePrior(DiffusersVideoPrior):
         log.info("loading ModelScope T2V from %s (unet %s, vae %s, %s)", origin, unet_dtype, vae_dtype, device)
         try:
             unet = UNet3DConditionModel.from_pretrained(
-                root, subfolder="unet", torch_dtype=unet_dtype, local_files_only=True,
+                root,
+                subfolder="unet",
+                torch_dtype=unet_dtype,
+                local_files_only=True,
                 variant=_variant(root / "unet", COMPONENT_FILES["unet"]),
             )
             vae = AutoencoderKL.from_pretrained(
-                root, subfolder="vae", torch_dtype=vae_dtype, local_files_only=True,
+                root,
+                subfolder="vae",
+                torch_dtype=vae_dtype,
+                local_files_only=True,
                 variant=_variant(root / "vae", COMPONENT_FILES["vae"]),
             )
             text_encoder = CLIPTextModel.from_pretrained(
-                root / "text_encoder", dtype=unet_dtype, local_files_only=True,
+                root / "text_encoder",
+                dtype=unet_dtype,
+                local_files_only=True,
                 variant=_variant(root / "text_encoder", COMPONENT_FILES["text_encoder"]),
             )
             tokenizer = CLIPTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)

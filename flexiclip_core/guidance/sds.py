@@ -139,7 +139,9 @@ def score_distillation(
     noise = torch.randn(final_latents.shape, generator=generator, device=sample_device).to(device)
 
     with torch.no_grad():
-        videos = [final_latents.detach().float()] + ([pose_latents.detach().float()] if pose_latents is not None else [])
+        videos = [final_latents.detach().float()] + (
+            [pose_latents.detach().float()] if pose_latents is not None else []
+        )
         noisy = [prior.add_noise(video, noise, timesteps) for video in videos]
         # One call: [final | negative, final | prompt, (pose | prompt)].
         samples = torch.cat([noisy[0], *noisy], dim=0)

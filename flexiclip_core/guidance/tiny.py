@@ -61,7 +61,9 @@ def byte_unicode_alphabet() -> list[str]:
     byte maps to whitespace or a control character (the alphabet of the tokenizers ByteLevel
     pre-tokenizer and of CLIP's vocabulary).
     """
-    printable = set(range(ord("!"), ord("~") + 1)) | set(range(ord("¡"), ord("¬") + 1)) | set(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        set(range(ord("!"), ord("~") + 1)) | set(range(ord("¡"), ord("¬") + 1)) | set(range(ord("®"), ord("ÿ") + 1))
+    )
     alphabet: list[str] = []
     shifted = 0
     for byte in range(256):

@@ -255,7 +255,9 @@ class TemporalJacobians(nn.Module):
             token = self.residual_encoder.tokens(state, _time_features(time, frequencies))
             return self.residual_encoder.read_with_self(token, past_keys, past_values)
 
-        empty = pose_tokens.new_zeros((0, face_count, self.config.attention_heads, width // self.config.attention_heads))
+        empty = pose_tokens.new_zeros(
+            (0, face_count, self.config.attention_heads, width // self.config.attention_heads)
+        )
         residual_keys, residual_values = empty, empty  # grid residuals at times < current
         residual = zero_residual
         residuals = [zero_residual]
@@ -285,7 +287,9 @@ class TemporalJacobians(nn.Module):
                     token_mid, pose_keys[: k + 1], pose_values[: k + 1]
                 )
                 pose_term_mid = functional.linear(pose_context_mid, pose_weight)
-                context, _, _ = residual_context(residual + 0.5 * step * rate_start, t_mid, residual_keys, residual_values)
+                context, _, _ = residual_context(
+                    residual + 0.5 * step * rate_start, t_mid, residual_keys, residual_values
+                )
                 rate_2 = rate(pose_term_mid, context, t_mid)
                 context, _, _ = residual_context(residual + 0.5 * step * rate_2, t_mid, residual_keys, residual_values)
                 rate_3 = rate(pose_term_mid, context, t_mid)

@@ -132,7 +132,9 @@ class KeypointTrajectories(nn.Module):
         self.register_buffer("base_control_points", base)  # [K, 4, 2]
         self.register_buffer("movable_mask", movable.to(device)[None, :, None])  # [1, 4, 1]
         self.register_buffer("normalised_input", (base / half_canvas - 1.0).reshape(1, flat_size))  # [1, 8K]
-        self.register_buffer("pose_basis", cubic_bezier_basis(schedule.pose_times(dtype=dtype, device=device)))  # [Q, 4]
+        self.register_buffer(
+            "pose_basis", cubic_bezier_basis(schedule.pose_times(dtype=dtype, device=device))
+        )  # [Q, 4]
         logger.debug("KeypointTrajectories: %d keypoints, %d poses", keypoint_count, schedule.pose_count)
 
     @property

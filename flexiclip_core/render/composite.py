@@ -39,7 +39,9 @@ class Composite(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, fill_alpha: Tensor, stroke_alpha: Tensor, paint_rgb: Tensor, steps, size: int, white: bool) -> Tensor:
+    def forward(
+        ctx, fill_alpha: Tensor, stroke_alpha: Tensor, paint_rgb: Tensor, steps, size: int, white: bool
+    ) -> Tensor:
         batch = fill_alpha.shape[0]
         canvas = fill_alpha.new_empty(batch, 4, size, size)
         canvas[:, :3].fill_(1.0 if white else 0.0)

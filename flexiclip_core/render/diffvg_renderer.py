@@ -106,6 +106,10 @@ class PydiffvgRenderer:
             scene = pydiffvg.RenderFunction.serialize_scene(size, size, shapes, groups)
             image = pydiffvg.RenderFunction.apply(size, size, 2, 2, 0, None, *scene)  # [H, W, 4]
             alpha = image[..., 3:4]
-            rgb = image[..., :3] * alpha if self.config.background == "transparent" else image[..., :3] * alpha + (1 - alpha)
+            rgb = (
+                image[..., :3] * alpha
+                if self.config.background == "transparent"
+                else image[..., :3] * alpha + (1 - alpha)
+            )
             frames.append(torch.cat([rgb, alpha], dim=-1).permute(2, 0, 1))
         return torch.stack(frames).to(self.device, self.dtype)

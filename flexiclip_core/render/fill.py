@@ -67,8 +67,9 @@ class _FillAreas(torch.autograd.Function):
         buffer = x0.new_zeros(batch * frame_size + 1)
         buffer.index_add_(0, index, area_here.reshape(-1))
         buffer.index_add_(0, index + 1, area_right.reshape(-1))
-        ctx.save_for_backward(index, fraction, piece_dy, inside, unclamped, dx, dy, t_first, t_second,
-                              crosses_x, crosses_y, x_first)
+        ctx.save_for_backward(
+            index, fraction, piece_dy, inside, unclamped, dx, dy, t_first, t_second, crosses_x, crosses_y, x_first
+        )
         return buffer
 
     @staticmethod

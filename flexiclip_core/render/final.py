@@ -77,9 +77,7 @@ def _pose_points(clipart: Clipart, points: np.ndarray | None) -> np.ndarray:
     else:
         pose = np.asarray(points, dtype=np.float64)
         if pose.shape != (clipart.point_count, 2):
-            raise RenderError(
-                f"points must have shape ({clipart.point_count}, 2), got {tuple(pose.shape)}", clip=clip
-            )
+            raise RenderError(f"points must have shape ({clipart.point_count}, 2), got {tuple(pose.shape)}", clip=clip)
     if not np.all(np.isfinite(pose)):
         # Name the first shape holding a non-finite point, so the message points at the element.
         bad = int(np.argmax(~np.all(np.isfinite(pose), axis=1)))
@@ -113,9 +111,12 @@ def _append_shape_path(context: cairo.Context, shape: Shape, pose: np.ndarray, o
         context.move_to(float(pts[0, 0]), float(pts[0, 1]))
         for i in range(1, n - 2, 3):
             context.curve_to(
-                float(pts[i, 0]), float(pts[i, 1]),
-                float(pts[i + 1, 0]), float(pts[i + 1, 1]),
-                float(pts[i + 2, 0]), float(pts[i + 2, 1]),
+                float(pts[i, 0]),
+                float(pts[i, 1]),
+                float(pts[i + 1, 0]),
+                float(pts[i + 1, 1]),
+                float(pts[i + 2, 0]),
+                float(pts[i + 2, 1]),
             )
         if subpath.closed:
             context.close_path()
@@ -170,7 +171,11 @@ def _draw(surface: cairo.ImageSurface, clipart: Clipart, pose: np.ndarray, size:
 
 
 def _draw_mapped(
-    surface: cairo.ImageSurface, clipart: Clipart, pose: np.ndarray, canvas_to_pixels: cairo.Matrix, background: Background
+    surface: cairo.ImageSurface,
+    clipart: Clipart,
+    pose: np.ndarray,
+    canvas_to_pixels: cairo.Matrix,
+    background: Background,
 ) -> None:
     """Draw ``clipart`` at ``pose`` with canvas px mapped to surface pixels by ``canvas_to_pixels``."""
     context = cairo.Context(surface)

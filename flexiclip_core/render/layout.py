@@ -91,7 +91,9 @@ def chord_layout(segments: Segments, counts: np.ndarray, device: torch.device, d
     )
 
 
-def _joint_layout(segments: Segments, counts: np.ndarray, device: torch.device, dtype: torch.dtype) -> JointLayout | None:
+def _joint_layout(
+    segments: Segments, counts: np.ndarray, device: torch.device, dtype: torch.dtype
+) -> JointLayout | None:
     """Chord indices on either side of each mitered corner, for the given chord counts."""
     if not len(segments.joints):
         return None
@@ -105,8 +107,12 @@ def _joint_layout(segments: Segments, counts: np.ndarray, device: torch.device, 
 
 
 def _cap_layout(
-    segments: Segments, segment_of_chord: np.ndarray, k: np.ndarray, counts: np.ndarray,
-    device: torch.device, dtype: torch.dtype,
+    segments: Segments,
+    segment_of_chord: np.ndarray,
+    k: np.ndarray,
+    counts: np.ndarray,
+    device: torch.device,
+    dtype: torch.dtype,
 ) -> CapLayout | None:
     """Cap data of the chords (segment ``segment_of_chord``, chord ``k`` of ``counts``) whose
     subpath has a butt or square end."""
@@ -187,6 +193,12 @@ def make_crops(boxes: np.ndarray, pad_column: bool, device: torch.device) -> Cro
     offset = np.cumsum(block) - block
     table = np.stack([origin_x, origin_y, height, width, row_stride, offset], axis=1).astype(np.int64)
     return Crops(
-        origin_x, origin_y, height, width, row_stride, offset, int(block.sum()),
+        origin_x,
+        origin_y,
+        height,
+        width,
+        row_stride,
+        offset,
+        int(block.sum()),
         torch.from_numpy(table).to(device),
     )

@@ -49,7 +49,13 @@ def _unit_direction(dx: Tensor, dy: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def _cap_factor(
-    x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, half_width: Tensor, centre_x: Tensor, centre_y: Tensor,
+    x0: Tensor,
+    y0: Tensor,
+    x1: Tensor,
+    y1: Tensor,
+    half_width: Tensor,
+    centre_x: Tensor,
+    centre_y: Tensor,
     caps: CapLayout,
 ) -> Tensor:
     """[Q, B, K²] pixel area on the inner side of each capped chord's subpath end cuts.
@@ -76,8 +82,10 @@ def _cap_factor(
         unit_x, unit_y, degenerate = _unit_direction(bx - ax, by - ay)  # [Q, B], into the path at the start
         end_x, end_y = (ax, ay) if sign > 0 else (bx, by)
         # Signed distance of the pixel centre inside the cut (positive = kept).
-        inside = sign * ((centre_x - end_x.unsqueeze(-1)) * unit_x.unsqueeze(-1)
-                         + (centre_y - end_y.unsqueeze(-1)) * unit_y.unsqueeze(-1))
+        inside = sign * (
+            (centre_x - end_x.unsqueeze(-1)) * unit_x.unsqueeze(-1)
+            + (centre_y - end_y.unsqueeze(-1)) * unit_y.unsqueeze(-1)
+        )
         inside = inside + torch.nan_to_num(extension).view(-1, 1, 1) * half_width
         low = torch.minimum(unit_x.abs(), unit_y.abs()).clamp(min=1e-6).unsqueeze(-1)
         high = torch.maximum(unit_x.abs(), unit_y.abs()).unsqueeze(-1)
@@ -87,7 +95,13 @@ def _cap_factor(
 
 
 def _band_coverage(
-    x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, chord_half_width: Tensor, pixel_x: Tensor, pixel_y: Tensor,
+    x0: Tensor,
+    y0: Tensor,
+    x1: Tensor,
+    y1: Tensor,
+    chord_half_width: Tensor,
+    pixel_x: Tensor,
+    pixel_y: Tensor,
     stretch: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """[C, B, K²] box-filtered coverage of each chord's band (half-width ``chord_half_width``
@@ -148,7 +162,12 @@ def _scatter_max(
 
 
 def _miter_coverage(
-    x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, chord_half_width: Tensor, joints: JointLayout,
+    x0: Tensor,
+    y0: Tensor,
+    x1: Tensor,
+    y1: Tensor,
+    chord_half_width: Tensor,
+    joints: JointLayout,
     max_chord_px: float,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
     """The miters of mitered corners, beyond the round joins that the chords already draw.
@@ -204,8 +223,17 @@ def _miter_coverage(
 
 
 def stroke_coverage(
-    x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, chord_slot: Tensor, half_width: Tensor, window: int,
-    crops: Crops, caps: CapLayout | None = None, joints: JointLayout | None = None, max_chord_px: float = 1.0,
+    x0: Tensor,
+    y0: Tensor,
+    x1: Tensor,
+    y1: Tensor,
+    chord_slot: Tensor,
+    half_width: Tensor,
+    window: int,
+    crops: Crops,
+    caps: CapLayout | None = None,
+    joints: JointLayout | None = None,
+    max_chord_px: float = 1.0,
 ) -> Tensor:
     """Box-filtered stroke coverage [B, frame_size] of all stroke crops from chords (each [C, B]).
 
@@ -239,8 +267,14 @@ def stroke_coverage(
     if caps is not None:
         capped = caps.chord
         factor = _cap_factor(
-            x0, y0, x1, y1, chord_half_width.index_select(0, capped),
-            pixel_x.index_select(0, capped) + 0.5, pixel_y.index_select(0, capped) + 0.5, caps,
+            x0,
+            y0,
+            x1,
+            y1,
+            chord_half_width.index_select(0, capped),
+            pixel_x.index_select(0, capped) + 0.5,
+            pixel_y.index_select(0, capped) + 0.5,
+            caps,
         )
         coverage = coverage.index_copy(0, capped, coverage.index_select(0, capped) * factor)
     buffer = _scatter_max(x0.new_zeros(total + 1), coverage, pixel_x, pixel_y, table, crops.frame_size)

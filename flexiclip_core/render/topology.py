@@ -144,7 +144,13 @@ def build_topology(clipart: Clipart) -> tuple[list[Layer], Segments, Segments, n
         layers,
         segments(fill_index, fill_slot),
         segments(
-            stroke_index, stroke_slot, stroke_subpath, stroke_cap_start, stroke_cap_end, stroke_joints, stroke_joint_limit
+            stroke_index,
+            stroke_slot,
+            stroke_subpath,
+            stroke_cap_start,
+            stroke_cap_end,
+            stroke_joints,
+            stroke_joint_limit,
         ),
         np.asarray(fill_shapes, dtype=np.int64),
         np.asarray(stroke_shapes, dtype=np.int64),

@@ -153,7 +153,10 @@ class TorchVectorRenderer:
                 points, self._fill_point_index, self._fill_slot, fill_slots, None
             )
             stroke_counts, stroke_boxes = self._segment_stats(
-                points, self._stroke_point_index, self._stroke_slot, stroke_slots,
+                points,
+                self._stroke_point_index,
+                self._stroke_slot,
+                stroke_slots,
                 half_width.detach() * self._stroke_grow + 1.0,
             )
             max_half_width = (
@@ -161,12 +164,20 @@ class TorchVectorRenderer:
             )
             finite = torch.isfinite(points).all().view(1)
             # The single device→host copy per call: everything that fixes tensor sizes.
-            host = torch.cat(
-                [
-                    fill_counts, fill_boxes.view(-1), stroke_counts, stroke_boxes.view(-1),
-                    torch.ceil(max_half_width * 1024).long(), finite.long(),
-                ]
-            ).cpu().numpy()
+            host = (
+                torch.cat(
+                    [
+                        fill_counts,
+                        fill_boxes.view(-1),
+                        stroke_counts,
+                        stroke_boxes.view(-1),
+                        torch.ceil(max_half_width * 1024).long(),
+                        finite.long(),
+                    ]
+                )
+                .cpu()
+                .numpy()
+            )
         if not host[-1]:
             raise RenderError("non-finite control points", clip=clip)
         cursor = 0

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from flexiclip_core.errors import SvgParseError
 from flexiclip_core.svg._style import (
     IDENTITY,
+    NUMBER,
     Affine,
     CssRule,
     InvalidValue,
-    NUMBER,
     LengthContext,
     multiply,
     parse_declarations,
@@ -46,7 +46,18 @@ INHERITED_PROPERTIES = frozenset(
     }
 )
 NON_INHERITED_PROPERTIES = frozenset(
-    {"opacity", "display", "clip-path", "mask", "filter", "stop-color", "stop-opacity", "transform", "transform-origin", "overflow"}
+    {
+        "opacity",
+        "display",
+        "clip-path",
+        "mask",
+        "filter",
+        "stop-color",
+        "stop-opacity",
+        "transform",
+        "transform-origin",
+        "overflow",
+    }
 )
 _CSS_ANGLE_OR_LENGTH_RE = re.compile(r"(" + NUMBER + r")(deg|grad|rad|turn|px)\b", re.IGNORECASE)
 _CSS_AXIS_FUNCTION_RE = re.compile(r"\b(translate|scale)([XY])\s*\(([^)]*)\)")
@@ -67,6 +78,8 @@ def css_transform_as_svg(text: str) -> str:
         return f"{name}({argument} {other})" if which == "X" else f"{name}({other} {argument})"
 
     return _CSS_AXIS_FUNCTION_RE.sub(axis, _CSS_ANGLE_OR_LENGTH_RE.sub(unit, text))
+
+
 PROPERTIES = INHERITED_PROPERTIES | NON_INHERITED_PROPERTIES
 INITIAL_STYLE: dict[str, str] = {
     "fill": "black",
@@ -240,7 +253,9 @@ class Cascade:
             self.log.warn("invalid-attribute", f"{name}: {exc}", element)
             return default
 
-    def transform_of(self, element: Element, own: dict[str, str] | None = None, lengths: LengthContext | None = None) -> Affine:
+    def transform_of(
+        self, element: Element, own: dict[str, str] | None = None, lengths: LengthContext | None = None
+    ) -> Affine:
         """The element's transform — the ``transform`` property of ``own`` (its non-inherited
         specified style: attribute, style sheet or ``style=``), else the attribute — about its
         ``transform-origin``; identity when absent or invalid (warned)."""

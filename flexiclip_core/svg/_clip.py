@@ -132,7 +132,11 @@ def _clipped_stroke(shape: Shape, page: Page) -> tuple[SubPath, ...]:
 def clip_to_page(shape: Shape, page: Page) -> list[Shape] | None:
     """The shape clipped to ``page``: None when nothing had to be cut, else the replacement
     shapes (possibly none)."""
-    if not any(_crossings(subpath.points[i : i + 4], page) for subpath in shape.subpaths for i in range(0, len(subpath.points) - 1, 3)):
+    if not any(
+        _crossings(subpath.points[i : i + 4], page)
+        for subpath in shape.subpaths
+        for i in range(0, len(subpath.points) - 1, 3)
+    ):
         outside = [
             any(_outside(subpath.points[i : i + 4], page))
             for subpath in shape.subpaths

@@ -18,13 +18,13 @@ from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
 from flexiclip_core.svg._cascade import Cascade, Context, clamp_unit, initial_context
 from flexiclip_core.svg._geometry import (
     CommandBudgetExceeded,
-    shapes_bounds,
     PathDataError,
     RawSubPath,
     ellipse_path,
     parse_path_data,
     polyline_path,
     rect_path,
+    shapes_bounds,
 )
 from flexiclip_core.svg._paint import PaintServers
 from flexiclip_core.svg._references import cyclic_uses, expanded_extent, href_of, index_ids, local_reference
@@ -173,7 +173,9 @@ class DocumentWalker:
                 font_size = float(style["font-size"].removesuffix("px"))
             except ValueError:
                 pass
-        lengths = parent.lengths if font_size == parent.lengths.font_size else replace(parent.lengths, font_size=font_size)
+        lengths = (
+            parent.lengths if font_size == parent.lengths.font_size else replace(parent.lengths, font_size=font_size)
+        )
         context = replace(parent, ctm=ctm, style=style, opacity=opacity, lengths=lengths, depth=parent.depth + 1)
         return context, own
 
@@ -239,7 +241,12 @@ class DocumentWalker:
         self._warn_unclipped_viewport(element, content, context, viewport.rect, first_shape)
 
     def _warn_unclipped_viewport(
-        self, element: Element, content: Element, context: Context, rect: tuple[float, float, float, float], first_shape: int
+        self,
+        element: Element,
+        content: Element,
+        context: Context,
+        rect: tuple[float, float, float, float],
+        first_shape: int,
     ) -> None:
         """Warn (``viewport-not-clipped``) when content drawn since ``first_shape`` reaches past a
         nested viewport ``rect`` (parent user units) that SVG would clip it to: the clip is not
@@ -247,7 +254,9 @@ class DocumentWalker:
         content warns."""
         if len(self.shapes) == first_shape:
             return
-        overflow = self.cascade.specified_style(content).get("overflow", content.attrs.get("overflow", "hidden")).strip()
+        overflow = (
+            self.cascade.specified_style(content).get("overflow", content.attrs.get("overflow", "hidden")).strip()
+        )
         if overflow in ("visible", "auto"):
             return
         a, b, c, d, e, f = context.ctm
@@ -277,7 +286,9 @@ class DocumentWalker:
             return
         target_id = local_reference(href)
         if target_id is None:
-            self.warn("external-href", f"<use> href {href[:80]!r} is not a local #id; ignored, nothing fetched", element)
+            self.warn(
+                "external-href", f"<use> href {href[:80]!r} is not a local #id; ignored, nothing fetched", element
+            )
             return
         target = self.ids.get(target_id)
         if target is None:
@@ -297,7 +308,7 @@ class DocumentWalker:
         for name in ("fill", "stroke"):
             value = context.style[name].strip()
             if value in ("context-fill", "context-stroke"):
-                value = (context.context_paint or {}).get(value[len("context-"):], "none")
+                value = (context.context_paint or {}).get(value[len("context-") :], "none")
             context_paint[name] = value
         inner = replace(
             context,
@@ -395,7 +406,9 @@ class DocumentWalker:
             path = polyline_path(coordinates, closed=False)
             return [path] if path else []
         # polyline / polygon
-        coordinates = parse_numbers(element.attrs.get("points", ""), "points", clip=self.clip, element=element.describe())
+        coordinates = parse_numbers(
+            element.attrs.get("points", ""), "points", clip=self.clip, element=element.describe()
+        )
         if len(coordinates) % 2:
             self.warn("invalid-attribute", "odd number of coordinates in points; last one dropped", element)
             coordinates = coordinates[:-1]
@@ -452,7 +465,9 @@ class DocumentWalker:
         if paint is None:
             return None
         try:
-            width = parse_length(style["stroke-width"], context.lengths, "other", clip=self.clip, element=element.describe())
+            width = parse_length(
+                style["stroke-width"], context.lengths, "other", clip=self.clip, element=element.describe()
+            )
         except InvalidValue:
             self.warn("invalid-attribute", f"stroke-width {style['stroke-width'][:40]!r}; 1 used", element)
             width = 1.0
@@ -466,7 +481,9 @@ class DocumentWalker:
         linejoin = style["stroke-linejoin"].strip()
         if linejoin in ("miter-clip", "arcs"):
             linejoin = "miter"
-        miter_limit = max(1.0, self.cascade.number_property(style["stroke-miterlimit"], 4.0, element, "stroke-miterlimit"))
+        miter_limit = max(
+            1.0, self.cascade.number_property(style["stroke-miterlimit"], 4.0, element, "stroke-miterlimit")
+        )
         dashes, dash_offset = self.dashes(element, context)
         return Stroke(
             rgb=paint.rgb,
@@ -495,7 +512,9 @@ class DocumentWalker:
         if len(values) % 2:
             values = values * 2
         try:
-            offset = parse_length(context.style["stroke-dashoffset"], context.lengths, "other", clip=self.clip, element=element.describe())
+            offset = parse_length(
+                context.style["stroke-dashoffset"], context.lengths, "other", clip=self.clip, element=element.describe()
+            )
         except InvalidValue:
             offset = 0.0
         return tuple(values), offset

@@ -433,7 +433,11 @@ def segment_bounds(segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     c = p1 - p0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         discriminant = np.sqrt(np.maximum(b * b - 4.0 * a * c, 0.0))
-        candidates = ((-b + discriminant) / (2.0 * a), (-b - discriminant) / (2.0 * a), np.where(np.abs(a) < 1e-12, -c / b, np.nan))
+        candidates = (
+            (-b + discriminant) / (2.0 * a),
+            (-b - discriminant) / (2.0 * a),
+            np.where(np.abs(a) < 1e-12, -c / b, np.nan),
+        )
     for t in candidates:
         t = np.where(np.isfinite(t) & (t > 0.0) & (t < 1.0), t, 0.0)
         mt = 1.0 - t
@@ -446,7 +450,12 @@ def segment_bounds(segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def cubic_bounds(points: np.ndarray) -> tuple[float, float, float, float]:
     """Tight (x_min, y_min, x_max, y_max) of the cubic chain ``points`` [3·n + 1, 2]."""
     if len(points) < 4:
-        return float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max())
+        return (
+            float(points[:, 0].min()),
+            float(points[:, 1].min()),
+            float(points[:, 0].max()),
+            float(points[:, 1].max()),
+        )
     segments = np.stack([points[:-1:3], points[1::3], points[2::3], points[3::3]], axis=1)
     lo, hi = segment_bounds(segments)
     lo, hi = lo.min(axis=0), hi.max(axis=0)

@@ -58,7 +58,9 @@ def mean_colour(stops: list[GradientStop]) -> Paint:
     mean_premultiplied = weight_start * premultiplied[0] + weight_end * premultiplied[-1]
     mean_alpha = weight_start * alpha[0] + weight_end * alpha[-1]
     if len(widths):
-        mean_premultiplied = mean_premultiplied + (widths[:, None] * (premultiplied[:-1] + premultiplied[1:]) / 2.0).sum(axis=0)
+        mean_premultiplied = mean_premultiplied + (
+            widths[:, None] * (premultiplied[:-1] + premultiplied[1:]) / 2.0
+        ).sum(axis=0)
         mean_alpha = mean_alpha + float((widths * (alpha[:-1] + alpha[1:]) / 2.0).sum())
     if mean_alpha <= 1e-9:
         return Paint(stops[0].rgb, 0.0)
@@ -105,14 +107,20 @@ class PaintServers:
                 return None
             if target.tag not in GRADIENT_TAGS and target.tag != "pattern" and fallback:
                 # Not a paint server: SVG uses the fallback when one is given.
-                self.log.warn("invalid-paint-server", f"<{target.tag}> is not a paint server; fallback {fallback[:40]!r} used", element)
+                self.log.warn(
+                    "invalid-paint-server",
+                    f"<{target.tag}> is not a paint server; fallback {fallback[:40]!r} used",
+                    element,
+                )
                 return self.resolve(fallback, style, element, context)
             return self.server_paint(target, element, context)
         if text in ("context-fill", "context-stroke"):
             # The paint of the context element: the <use> instantiating this content, else none
             # (markers, the other context, are not drawn) (SVG 2 §13.3).
-            context_value = context.context_paint.get(text[len("context-"):]) if context.context_paint else None
-            return self.resolve(context_value, context.context_style or style, element, context) if context_value else None
+            context_value = context.context_paint.get(text[len("context-") :]) if context.context_paint else None
+            return (
+                self.resolve(context_value, context.context_style or style, element, context) if context_value else None
+            )
         if text.lower() == "currentcolor":
             text = style.get("color", "black")
             if text.lower() == "currentcolor":
@@ -216,9 +224,13 @@ class PaintServers:
                 self._resolving_patterns.discard(key)
         if colours:
             self.log.warn(
-                "pattern-mean-colour", f"pattern #{pattern.attrs.get('id')} approximated by the mean colour of its shapes", pattern
+                "pattern-mean-colour",
+                f"pattern #{pattern.attrs.get('id')} approximated by the mean colour of its shapes",
+                pattern,
             )
             mean = np.mean(np.array(colours), axis=0)
             return Paint((float(mean[0]), float(mean[1]), float(mean[2])), 1.0)
-        self.log.warn("pattern-neutral-colour", f"pattern #{pattern.attrs.get('id')} has no shapes; neutral grey", pattern)
+        self.log.warn(
+            "pattern-neutral-colour", f"pattern #{pattern.attrs.get('id')} has no shapes; neutral grey", pattern
+        )
         return Paint(NEUTRAL_GREY, 1.0)

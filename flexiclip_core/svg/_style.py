@@ -258,14 +258,18 @@ class Selector:
     def specificity(self) -> tuple[int, int, int]:
         return (len(self.ids), len(self.classes) + len(self.attributes), 1 if self.tag else 0)
 
-    def matches(self, tag: str, element_id: str | None, classes: frozenset[str], attrs: dict[str, str] | None = None) -> bool:
+    def matches(
+        self, tag: str, element_id: str | None, classes: frozenset[str], attrs: dict[str, str] | None = None
+    ) -> bool:
         if self.tag and self.tag != tag:
             return False
         if any(i != element_id for i in self.ids):
             return False
         if not all(c in classes for c in self.classes):
             return False
-        return all(_attribute_matches((attrs or {}).get(name), operator, value) for name, operator, value in self.attributes)
+        return all(
+            _attribute_matches((attrs or {}).get(name), operator, value) for name, operator, value in self.attributes
+        )
 
 
 def _attribute_matches(actual: str | None, operator: str, expected: str) -> bool:
@@ -310,7 +314,7 @@ def parse_stylesheet(text: str) -> tuple[list[CssRule], list[str]]:
     while True:
         open_brace = text.find("{", position)
         semicolon = text.find(";", position)
-        if text[position:].lstrip().startswith("@") and 0 <= semicolon and (open_brace < 0 or semicolon < open_brace):
+        if text[position:].lstrip().startswith("@") and semicolon >= 0 and (open_brace < 0 or semicolon < open_brace):
             # A block-less at-statement such as @import url(...); or @charset "utf-8";
             unsupported.append(text[position:semicolon].strip()[:80])
             position = semicolon + 1

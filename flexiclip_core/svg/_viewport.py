@@ -15,7 +15,15 @@ import numpy as np
 
 from flexiclip_core.svg._cascade import Cascade
 from flexiclip_core.svg._clip import Page
-from flexiclip_core.svg._style import IDENTITY, Affine, InvalidValue, LengthContext, multiply, parse_length, parse_numbers
+from flexiclip_core.svg._style import (
+    IDENTITY,
+    Affine,
+    InvalidValue,
+    LengthContext,
+    multiply,
+    parse_length,
+    parse_numbers,
+)
 from flexiclip_core.svg._warnings import WarningLog
 from flexiclip_core.svg._xml import Element
 
@@ -140,8 +148,16 @@ def nested_viewport(
     the overrides); None when it has no area (SVG then draws nothing)."""
     x = cascade.length(element, "x", lengths, "x") if element is content else 0.0
     y = cascade.length(element, "y", lengths, "y") if element is content else 0.0
-    width = width_override if width_override is not None else cascade.length(element, "width", lengths, "x", lengths.viewport_width)
-    height = height_override if height_override is not None else cascade.length(element, "height", lengths, "y", lengths.viewport_height)
+    width = (
+        width_override
+        if width_override is not None
+        else cascade.length(element, "width", lengths, "x", lengths.viewport_width)
+    )
+    height = (
+        height_override
+        if height_override is not None
+        else cascade.length(element, "height", lengths, "y", lengths.viewport_height)
+    )
     if width <= 0 or height <= 0:
         return None
     view_box = view_box_of(content, cascade.clip, cascade.log)

@@ -127,13 +127,9 @@ def parse_xml(data: bytes, *, clip: str, max_elements: int, max_depth: int) -> E
     def start(name: str, attributes: dict[str, str]) -> None:
         counter[0] += 1
         if counter[0] > max_elements:
-            raise SvgLimitExceeded(
-                f"more than max_elements={max_elements} elements", limit="max_elements", clip=clip
-            )
+            raise SvgLimitExceeded(f"more than max_elements={max_elements} elements", limit="max_elements", clip=clip)
         if len(stack) >= max_depth:
-            raise SvgLimitExceeded(
-                f"nesting deeper than max_depth={max_depth}", limit="max_depth", clip=clip
-            )
+            raise SvgLimitExceeded(f"nesting deeper than max_depth={max_depth}", limit="max_depth", clip=clip)
         namespace, _, local = name.rpartition(" ")
         tag = local if namespace in ("", SVG_NS) else "{" + namespace + "}" + local
         attrs: dict[str, str] = {}

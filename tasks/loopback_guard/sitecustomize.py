@@ -78,9 +78,11 @@ class _Guard:
         if event in ("socket.connect", "socket.sendto", "socket.sendmsg"):
             address = args[1] if event == "socket.connect" else args[-1]
             host = _address_host(address)
-        elif event == "socket.getaddrinfo":
-            host = args[0]
-        elif event in ("socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr"):
+        elif event == "socket.getaddrinfo" or event in (
+            "socket.gethostbyname",
+            "socket.gethostbyname_ex",
+            "socket.gethostbyaddr",
+        ):
             host = args[0]
         else:
             return
@@ -89,8 +91,14 @@ class _Guard:
         if host is None or is_local_host(host):
             return
         refused = host.lower().rstrip(".") in PROBE_HOSTS or self.mode == "loopback"
-        self.record({"event": event, "host": host, "verdict": "refused" if refused else "allowed",
-                     "argv0": (sys.argv or [""])[0]})
+        self.record(
+            {
+                "event": event,
+                "host": host,
+                "verdict": "refused" if refused else "allowed",
+                "argv0": (sys.argv or [""])[0],
+            }
+        )
         if refused:
             if event == "socket.getaddrinfo" or event.startswith("socket.gethostby"):
                 raise socket.gaierror(socket.EAI_NONAME, f"flexiclip network guard refused lookup of {host}")

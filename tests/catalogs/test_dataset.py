@@ -21,8 +21,11 @@ METRIC = METRIC_COLUMNS[0]  # make_run sets it to 2 (human), 6 (animal), 12 (pla
 
 def test_where_language() -> None:
     columns = ["a", "b", "name", "flag"]
-    rows = [{"a": 1, "b": 0.5, "name": "x", "flag": True}, {"a": 5, "b": None, "name": "it's", "flag": False},
-            {"a": 9, "b": 2.0, "name": "z", "flag": None}]
+    rows = [
+        {"a": 1, "b": 0.5, "name": "x", "flag": True},
+        {"a": 5, "b": None, "name": "it's", "flag": False},
+        {"a": 9, "b": 2.0, "name": "z", "flag": None},
+    ]
 
     def matching(text: str) -> list[int]:
         predicate = parse_where(text, columns)
@@ -105,8 +108,9 @@ def test_webdataset_shards_read_back_and_resume(run_root: Path, tmp_path: Path) 
 
 def test_parquet_shards_with_a_filter(run_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "pq"
-    result = export_dataset(str(run_root), str(out), format="parquet",
-                            where=f"{METRIC} > 5 and prior_licence != 'CC-BY-NC-4.0'")
+    result = export_dataset(
+        str(run_root), str(out), format="parquet", where=f"{METRIC} > 5 and prior_licence != 'CC-BY-NC-4.0'"
+    )
     assert result.samples == 2 and result.shards == ["shard-00000.parquet"]
     table = pq.read_table(out / "shard-00000.parquet")
     assert table.num_rows == 2 and table.column("clip_id").to_pylist() == ["animal", "plant"]
@@ -115,15 +119,18 @@ def test_parquet_shards_with_a_filter(run_root: Path, tmp_path: Path) -> None:
     assert table.column(METRIC).to_pylist() == [6.0, 12.0]
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--where", f"({METRIC} > 1"], "unbalanced '('"),
-    (["--where", "upper(prompt) == 'X'"], "function calls are not allowed"),
-    (["--where", "colour == 'red'"], "unknown column 'colour'"),
-    (["--format", "tfrecord"], "unknown dataset format 'tfrecord'"),
-    (["--version", "7"], "version"),
-    (["--as-of", "2001-01-01T00:00"], "no version as of 2001-01-01"),
-    (["--as-of", "yesterday"], "not an ISO time"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--where", f"({METRIC} > 1"], "unbalanced '('"),
+        (["--where", "upper(prompt) == 'X'"], "function calls are not allowed"),
+        (["--where", "colour == 'red'"], "unknown column 'colour'"),
+        (["--format", "tfrecord"], "unknown dataset format 'tfrecord'"),
+        (["--version", "7"], "version"),
+        (["--as-of", "2001-01-01T00:00"], "no version as of 2001-01-01"),
+        (["--as-of", "yesterday"], "not an ISO time"),
+    ],
+)
 def test_cli_refuses_bad_input_in_one_line(run_root: Path, tmp_path: Path, arguments: list[str], message: str) -> None:
     out = tmp_path / "refused"
     result = CliRunner().invoke(app, ["dataset", "export", str(run_root), "--out", str(out), *arguments])

@@ -26,7 +26,7 @@ def sample_folder(folder: Path) -> Path:
     (folder / "prompts.csv").write_text(
         "file,prompt,negative_prompt\n"
         "human.svg,a person waving,\n"
-        "plant,\"a plant swaying, gently\",fast motion\n"
+        'plant,"a plant swaying, gently",fast motion\n'
         "holes.svg,a shape breathing,\n"
     )
     return folder
@@ -55,8 +55,9 @@ def test_folder_with_prompts_table_makes_a_catalog_run_accepts(tmp_path: Path, s
     inside = catalog_from_folder(folder, folder / f"catalog{suffix}", folder / "prompts.csv")
     assert inside.rows[0]["svg_uri"] == "holes.svg"  # inside it: relative, so the folder can move
     config = base_config("flexiclip", iterations=2)
-    plan = build_jobs(rows, errors, run_id="r", config=config, prior_name="tiny", code_version="0",
-                      read_svg=read_svg_bytes)
+    plan = build_jobs(
+        rows, errors, run_id="r", config=config, prior_name="tiny", code_version="0", read_svg=read_svg_bytes
+    )
     assert len(plan.jobs) == 3 and plan.failed == []
 
 
@@ -88,13 +89,16 @@ def test_cli_catalog_init(tmp_path: Path) -> None:
     folder = sample_folder(tmp_path / "svgs")
     (folder / "notes.png").write_bytes(b"png")
     out = tmp_path / "catalog.parquet"
-    result = CliRunner().invoke(app, ["catalog", "init", str(folder), "--prompts", str(folder / "prompts.csv"),
-                                      "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["catalog", "init", str(folder), "--prompts", str(folder / "prompts.csv"), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "skipped notes.png: not an SVG file" in result.output and "3 clip(s), 1 file(s) skipped" in result.output
     assert len(read_catalog(str(out))[0]) == 3
-    for arguments in (["--out", str(tmp_path / "c.xlsx")], ["--out", str(tmp_path / "d.parquet"), "--prompts",
-                                                             str(tmp_path / "none.csv")]):
+    for arguments in (
+        ["--out", str(tmp_path / "c.xlsx")],
+        ["--out", str(tmp_path / "d.parquet"), "--prompts", str(tmp_path / "none.csv")],
+    ):
         refused = CliRunner().invoke(app, ["catalog", "init", str(folder), *arguments])
         assert refused.exit_code == 2 and len(refused.output.strip().splitlines()) == 1, refused.output
     assert not (tmp_path / "c.xlsx").exists() and not (tmp_path / "d.parquet").exists()
@@ -114,8 +118,10 @@ def test_text_catalogs_are_validated_per_row_like_parquet(tmp_path: Path) -> Non
     assert rows[0].export == {"size": 256}
     assert [(e.row_index, e.error_type) for e in errors] == [(1, "invalid_seed"), (2, "invalid_clip_id")]
     (tmp_path / "catalog.jsonl").write_text(
-        json.dumps({"clip_id": "a", "svg_uri": "plant.svg", "prompt": "sway", "tags": ["x"], "seed": 3}) + "\n\n"
-        + json.dumps({"clip_id": "b", "svg_uri": "plant.svg"}) + "\n"
+        json.dumps({"clip_id": "a", "svg_uri": "plant.svg", "prompt": "sway", "tags": ["x"], "seed": 3})
+        + "\n\n"
+        + json.dumps({"clip_id": "b", "svg_uri": "plant.svg"})
+        + "\n"
     )
     rows, errors = read_catalog(str(tmp_path / "catalog.jsonl"))
     assert [row.clip_id for row in rows] == ["a"] and rows[0].tags == ["x"] and rows[0].seed == 3

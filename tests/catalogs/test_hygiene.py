@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,15 +14,16 @@ from catalogs.errors import CatalogError
 from catalogs.output import OutputCatalog, idempotency_key
 from catalogs.rows import MEDIA_KINDS, MediaRef, OutputRow, Status
 
-T0 = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
 
 def key_for(clip: str) -> str:
     return idempotency_key("0" * 64, f"prompt {clip}", "cfg", "tiny", 0, "v1")
 
 
-def with_media(catalog: OutputCatalog, folder: Path, clip: str, *, version: str = "1",
-               kinds=MEDIA_KINDS) -> dict[str, MediaRef]:
+def with_media(
+    catalog: OutputCatalog, folder: Path, clip: str, *, version: str = "1", kinds=MEDIA_KINDS
+) -> dict[str, MediaRef]:
     folder.mkdir(parents=True, exist_ok=True)
     media = {}
     for kind in kinds:
@@ -33,8 +34,14 @@ def with_media(catalog: OutputCatalog, folder: Path, clip: str, *, version: str 
 
 
 def row(clip: str, status: Status = Status.SUCCEEDED, *, finished: int = 0, **fields) -> OutputRow:
-    return OutputRow(clip_id=clip, status=status, idempotency_key=key_for(clip), prompt=f"prompt {clip}",
-                     finished_at=T0 + timedelta(minutes=finished), **fields)
+    return OutputRow(
+        clip_id=clip,
+        status=status,
+        idempotency_key=key_for(clip),
+        prompt=f"prompt {clip}",
+        finished_at=T0 + timedelta(minutes=finished),
+        **fields,
+    )
 
 
 def test_latest_succeeded_keeps_the_newest_succeeded_row_of_the_asked_keys(tmp_path: Path):
@@ -63,16 +70,17 @@ def test_a_null_media_cell_read_through_pandas_is_copied_as_null(tmp_path: Path)
     assert "gif" not in previous.media
     skipped = row("a", Status.SKIPPED, media=previous.media)
     assert catalog.commit([skipped], run_id="run-2") == 1
-    assert catalog.commit([row("a", Status.SKIPPED, media=catalog.latest_succeeded()[key_for("a")].media)],
-                          run_id="run-3") == 2
+    assert (
+        catalog.commit([row("a", Status.SKIPPED, media=catalog.latest_succeeded()[key_for("a")].media)], run_id="run-3")
+        == 2
+    )
 
 
 def test_missing_media_names_the_objects_that_are_gone(tmp_path: Path):
     catalog = OutputCatalog(tmp_path / "out")
     media_a = with_media(catalog, tmp_path / "files", "a")
     media_b = with_media(catalog, tmp_path / "files", "b")
-    rows = {key_for("a"): row("a", media=media_a), key_for("b"): row("b", media=media_b),
-            key_for("c"): row("c")}
+    rows = {key_for("a"): row("a", media=media_a), key_for("b"): row("b", media=media_b), key_for("c"): row("c")}
     assert catalog.missing_media(rows) == {key_for("c"): ["no media recorded"]}
     Path(media_b["gif"].uri).unlink()
     missing = catalog.missing_media(rows)

@@ -42,7 +42,9 @@ def strict_config_validator(overrides: dict) -> None:
             raise ConfigError(f"{key} must be a positive number, got {value!r}")
 
 
-def write_catalog(folder: Path, rows: list[dict], schema: pa.Schema | None = None, name: str = "catalog.parquet") -> Path:
+def write_catalog(
+    folder: Path, rows: list[dict], schema: pa.Schema | None = None, name: str = "catalog.parquet"
+) -> Path:
     path = folder / name
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
     return path
@@ -107,26 +109,44 @@ GOOD = {"clip_id": "good", "svg_uri": "good.svg", "prompt": "A cat walks"}
 
 def test_invalid_rows_get_precise_errors_and_valid_rows_come_through(tmp_path: Path):
     rows = [
-        GOOD,                                                                    # 0 valid
-        {"clip_id": "../x", "svg_uri": "a.svg", "prompt": "p"},                 # 1 unsafe id
-        {"clip_id": "dup", "svg_uri": "a.svg", "prompt": "p"},                  # 2 duplicate of 4
-        {"clip_id": "nosvg", "svg_uri": None, "prompt": "p"},                   # 3 missing svg_uri
-        {"clip_id": "dup", "svg_uri": "b.svg", "prompt": "p"},                  # 4 duplicate of 2
-        {"clip_id": "kp", "svg_uri": "a.svg", "prompt": "p",
-         "keypoints": json.dumps([{"x": 1, "y": 2}, {"x": "left", "y": 3}])},   # 5 bad keypoint
-        {"clip_id": "cfg", "svg_uri": "a.svg", "prompt": "p",
-         "config": json.dumps({"no_such_field": 3})},                           # 6 bad override
+        GOOD,  # 0 valid
+        {"clip_id": "../x", "svg_uri": "a.svg", "prompt": "p"},  # 1 unsafe id
+        {"clip_id": "dup", "svg_uri": "a.svg", "prompt": "p"},  # 2 duplicate of 4
+        {"clip_id": "nosvg", "svg_uri": None, "prompt": "p"},  # 3 missing svg_uri
+        {"clip_id": "dup", "svg_uri": "b.svg", "prompt": "p"},  # 4 duplicate of 2
+        {
+            "clip_id": "kp",
+            "svg_uri": "a.svg",
+            "prompt": "p",
+            "keypoints": json.dumps([{"x": 1, "y": 2}, {"x": "left", "y": 3}]),
+        },  # 5 bad keypoint
+        {
+            "clip_id": "cfg",
+            "svg_uri": "a.svg",
+            "prompt": "p",
+            "config": json.dumps({"no_such_field": 3}),
+        },  # 6 bad override
         {"clip_id": "escape", "svg_uri": "sub/../../etc/passwd", "prompt": "p"},  # 7 escapes folder
         {"clip_id": "http", "svg_uri": "https://example.com/a.svg", "prompt": "p"},  # 8 other scheme
-        {"clip_id": "a/b", "svg_uri": "a.svg", "prompt": "p"},                  # 9 path in id
-        {"clip_id": "", "svg_uri": "a.svg", "prompt": "p"},                     # 10 empty id
-        {"clip_id": "x" * 129, "svg_uri": "a.svg", "prompt": "p"},              # 11 too long
-        {"clip_id": "blank", "svg_uri": "a.svg", "prompt": "   "},              # 12 empty prompt
-        {"clip_id": "ok2", "svg_uri": "sub/./c.svg", "prompt": "Waves",
-         "keypoints": json.dumps([[1, 2], [3, 4.5]]), "skeleton": json.dumps([[0, 1]]),
-         "config": json.dumps({"iterations": 10}), "tags": json.dumps(["t"]), "seed": 7},  # 13 valid
+        {"clip_id": "a/b", "svg_uri": "a.svg", "prompt": "p"},  # 9 path in id
+        {"clip_id": "", "svg_uri": "a.svg", "prompt": "p"},  # 10 empty id
+        {"clip_id": "x" * 129, "svg_uri": "a.svg", "prompt": "p"},  # 11 too long
+        {"clip_id": "blank", "svg_uri": "a.svg", "prompt": "   "},  # 12 empty prompt
+        {
+            "clip_id": "ok2",
+            "svg_uri": "sub/./c.svg",
+            "prompt": "Waves",
+            "keypoints": json.dumps([[1, 2], [3, 4.5]]),
+            "skeleton": json.dumps([[0, 1]]),
+            "config": json.dumps({"iterations": 10}),
+            "tags": json.dumps(["t"]),
+            "seed": 7,
+        },  # 13 valid
     ]
-    schema = pa.schema([(name, pa.string()) for name in ("clip_id", "svg_uri", "prompt", "keypoints", "skeleton", "config", "tags")] + [("seed", pa.int64())])
+    schema = pa.schema(
+        [(name, pa.string()) for name in ("clip_id", "svg_uri", "prompt", "keypoints", "skeleton", "config", "tags")]
+        + [("seed", pa.int64())]
+    )
     path = write_catalog(tmp_path, rows, schema)
     validator = real_config_validator() or strict_config_validator
     valid, errors = read_catalog(str(path), validate_config=validator)
@@ -247,8 +267,15 @@ def test_typed_nested_columns_and_uri_forms(tmp_path: Path):
         ]
     )
     rows = [
-        {"clip_id": "abs", "svg_uri": "/data/x/../y.svg", "prompt": "p", "keypoints": [{"x": 1, "y": 2}, {"x": 3, "y": 4}],
-         "skeleton": [[0, 1]], "tags": ["a", "b"], "negative_prompt": "blurry"},
+        {
+            "clip_id": "abs",
+            "svg_uri": "/data/x/../y.svg",
+            "prompt": "p",
+            "keypoints": [{"x": 1, "y": 2}, {"x": 3, "y": 4}],
+            "skeleton": [[0, 1]],
+            "tags": ["a", "b"],
+            "negative_prompt": "blurry",
+        },
         {"clip_id": "file", "svg_uri": "file:///data/with%20space.svg", "prompt": "p"},
         {"clip_id": "s3", "svg_uri": "s3://bucket/dir/z.svg", "prompt": "p", "negative_prompt": ""},
         {"clip_id": "s3bad", "svg_uri": "s3://bucket/", "prompt": "p"},

@@ -6,7 +6,7 @@ import json
 import multiprocessing
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,10 +23,32 @@ from catalogs.output import (
 from flexiclip_core.metrics import METRIC_COLUMNS
 
 PIPELINE_COLUMNS = (
-    "run_id", "clip_id", "status", "error_type", "error_message", "svg_sha256", "prompt", "method",
-    "config_hash", "prior", "seed", "code_version", "idempotency_key",
-    "video_uri", "video_sha256", "gif_uri", "gif_sha256", "svg_animation_uri", "svg_animation_sha256",
-    "poster_uri", "poster_sha256", "iterations", "seconds", "device", "started_at", "finished_at",
+    "run_id",
+    "clip_id",
+    "status",
+    "error_type",
+    "error_message",
+    "svg_sha256",
+    "prompt",
+    "method",
+    "config_hash",
+    "prior",
+    "seed",
+    "code_version",
+    "idempotency_key",
+    "video_uri",
+    "video_sha256",
+    "gif_uri",
+    "gif_sha256",
+    "svg_animation_uri",
+    "svg_animation_sha256",
+    "poster_uri",
+    "poster_sha256",
+    "iterations",
+    "seconds",
+    "device",
+    "started_at",
+    "finished_at",
 )  # docs/pipeline.md §3
 PROVENANCE_COLUMNS = ("host", "gpu_name", "ray_node_id")
 
@@ -45,7 +67,7 @@ def make_row(clip: str, status: str = "succeeded", **extra) -> dict:
         "prior": "test-prior",
         "prior_is_trained": False,
         "motion_vitality": 1.25,
-        "started_at": datetime(2026, 11, 25, 7, 0, tzinfo=timezone.utc),
+        "started_at": datetime(2026, 11, 25, 7, 0, tzinfo=UTC),
         "finished_at": "2026-11-25T07:01:00+00:00",
         "warnings": ["auto rig"],
     }
@@ -95,7 +117,9 @@ def test_two_commits_make_two_versions_with_history_and_time_travel(tmp_path: Pa
     assert catalog.succeeded_keys() == set() and catalog.history() == [] and catalog.version() is None
     assert list(catalog.read().columns) == list(OUTPUT_COLUMNS) and catalog.read().empty
 
-    v0 = catalog.commit([make_row("a"), make_row("b", "failed", error_type="SvgParseError", error_message="bad")], run_id="run-1")
+    v0 = catalog.commit(
+        [make_row("a"), make_row("b", "failed", error_type="SvgParseError", error_message="bad")], run_id="run-1"
+    )
     time.sleep(0.01)  # distinct commit timestamps for the as_of read
     v1 = catalog.commit([make_row("c"), make_row("d", "skipped")], run_id="run-2")
     assert (v0, v1) == (0, 1)
@@ -121,11 +145,11 @@ def test_two_commits_make_two_versions_with_history_and_time_travel(tmp_path: Pa
     row = first.set_index("clip_id").loc["a"]
     assert row["motion_vitality"] == 1.25 and bool(row["prior_is_trained"]) is False
     assert json.loads(row["warnings"]) == ["auto rig"]
-    assert row["finished_at"] == datetime(2026, 11, 25, 7, 1, tzinfo=timezone.utc)
+    assert row["finished_at"] == datetime(2026, 11, 25, 7, 1, tzinfo=UTC)
     with pytest.raises(CatalogError, match="version 5"):
         catalog.read(version=5)
     with pytest.raises(CatalogError, match="no version as of"):
-        catalog.read(as_of=datetime(2000, 1, 1, tzinfo=timezone.utc))
+        catalog.read(as_of=datetime(2000, 1, 1, tzinfo=UTC))
 
 
 def test_empty_run_still_records_its_commit(tmp_path: Path):

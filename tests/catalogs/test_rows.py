@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -42,8 +42,9 @@ def test_a_new_media_kind_is_one_entry(tmp_path: Path, monkeypatch: pytest.Monke
     spec.loader.exec_module(module)
     assert {"lottie_uri", "lottie_sha256"} <= set(module.OUTPUT_COLUMNS)
     assert module.OUTPUT_SCHEMA.field("lottie_uri").type == pa.string()
-    row = module.OutputRow(clip_id="c", status="succeeded", idempotency_key=KEY,
-                           media={"lottie": module.MediaRef("/m/x.json", "x")})
+    row = module.OutputRow(
+        clip_id="c", status="succeeded", idempotency_key=KEY, media={"lottie": module.MediaRef("/m/x.json", "x")}
+    )
     record = row.to_record()
     assert record["lottie_uri"] == "/m/x.json" and record["lottie_sha256"] == "x"
     assert module.OutputRow.from_record(record).media["lottie"].uri == "/m/x.json"
@@ -51,13 +52,20 @@ def test_a_new_media_kind_is_one_entry(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_record_round_trip_keeps_every_field():
-    row = succeeded(run_id="r", media={"video": MediaRef("/m/v.mp4", "v"), "gif": MediaRef("/m/g.gif", "g")},
-                    metrics={"motion_vitality": 1.5}, seed=3, started_at="2026-11-25T07:00:00+00:00",
-                    finished_at=datetime(2026, 11, 25, 7, 1), warnings=("auto rig",), prior_is_trained=False)
+    row = succeeded(
+        run_id="r",
+        media={"video": MediaRef("/m/v.mp4", "v"), "gif": MediaRef("/m/g.gif", "g")},
+        metrics={"motion_vitality": 1.5},
+        seed=3,
+        started_at="2026-11-25T07:00:00+00:00",
+        finished_at=datetime(2026, 11, 25, 7, 1),
+        warnings=("auto rig",),
+        prior_is_trained=False,
+    )
     record = row.to_record()
     assert list(record) == list(OUTPUT_COLUMNS)
     assert record["status"] == "succeeded" and record["warnings"] == '["auto rig"]'
-    assert record["finished_at"] == datetime(2026, 11, 25, 7, 1, tzinfo=timezone.utc)
+    assert record["finished_at"] == datetime(2026, 11, 25, 7, 1, tzinfo=UTC)
     assert OutputRow.from_record(record) == row
     assert OutputRow.from_json(row.to_json()) == row
     table = rows_to_table([row])
@@ -67,9 +75,14 @@ def test_record_round_trip_keeps_every_field():
 
 def test_missing_cells_of_every_spelling_read_as_none():
     # A frame read through pandas holds NaN / NaT / None for nulls; none of them is a value.
-    record = {**succeeded(media={"video": MediaRef("/m/v.mp4", "v")}).to_record(),
-              "gif_uri": float("nan"), "gif_sha256": math.nan, "finished_at": pd.NaT,
-              "motion_vitality": float("nan"), "seed": None}
+    record = {
+        **succeeded(media={"video": MediaRef("/m/v.mp4", "v")}).to_record(),
+        "gif_uri": float("nan"),
+        "gif_sha256": math.nan,
+        "finished_at": pd.NaT,
+        "motion_vitality": float("nan"),
+        "seed": None,
+    }
     row = OutputRow.from_record(record)
     assert set(row.media) == {"video"} and row.finished_at is None and row.metrics == {}
     assert rows_to_table([row]).column("gif_uri").null_count == 1

@@ -150,7 +150,10 @@ def test_sample_catalog_read_from_s3(s3_options, prefix, loopback_only):
     human = next(row for row in rows if row.clip_id == "human")
     assert human.svg_uri == f"{prefix}/human.svg" and human.keypoints.shape == (13, 2)
     for row in rows:
-        assert read_svg_bytes(row.svg_uri, storage_options=s3_options) == (SAMPLES_DIR / Path(row.svg_uri).name).read_bytes()
+        assert (
+            read_svg_bytes(row.svg_uri, storage_options=s3_options)
+            == (SAMPLES_DIR / Path(row.svg_uri).name).read_bytes()
+        )
     with pytest.raises(SvgLimitExceeded):
         read_svg_bytes(human.svg_uri, storage_options=s3_options, max_bytes=100)
     with pytest.raises(SvgSourceError, match="no such object"):
@@ -179,7 +182,9 @@ def test_output_catalog_on_s3(s3_options, prefix, tmp_path: Path, loopback_only)
 
     v0 = fresh.commit(list(fresh.staged().values()), run_id="s3-run-1")
     time.sleep(0.01)
-    v1 = catalog.commit([_row("b"), _row("c", "failed", idempotency_key=None, error_type="RigError")], run_id="s3-run-2")
+    v1 = catalog.commit(
+        [_row("b"), _row("c", "failed", idempotency_key=None, error_type="RigError")], run_id="s3-run-2"
+    )
     assert (v0, v1) == (0, 1)
     assert catalog.staged() == {}
     history = catalog.history()

@@ -49,14 +49,19 @@ def browser():
     if executable is None:
         _required("chromium is not installed (run scripts/install_chromium.sh)")
     if not (LOTTIE_WEB_DIR / "lottie.min.js").is_file():
-        installed = subprocess.run([str(REPO / "scripts" / "install_lottie_web.sh"), str(LOTTIE_WEB_DIR)],
-                                   capture_output=True, text=True, timeout=300)
+        installed = subprocess.run(
+            [str(REPO / "scripts" / "install_lottie_web.sh"), str(LOTTIE_WEB_DIR)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if installed.returncode != 0:
             _required(f"lottie-web could not be installed: {installed.stderr.strip()[-500:]}")
     with Browser(executable) as opened:
         # A transparent page, so the screenshot's alpha is the animation's alpha.
-        opened.command("Emulation.setDefaultBackgroundColorOverride",
-                       {"color": {"r": 0, "g": 0, "b": 0, "a": 0}}, session=True)
+        opened.command(
+            "Emulation.setDefaultBackgroundColorOverride", {"color": {"r": 0, "g": 0, "b": 0, "a": 0}}, session=True
+        )
         yield opened
 
 
@@ -93,9 +98,14 @@ def lottie_frames(browser: Browser, page: Path, animation: dict, frames: tuple[i
             f"new Promise(done => {{ anim.goToAndStop({frame}, true);"
             " requestAnimationFrame(() => requestAnimationFrame(() => done(true))); })"
         )
-        shot = browser.command("Page.captureScreenshot", {
-            "format": "png", "clip": {"x": 0, "y": 0, "width": SIZE, "height": SIZE, "scale": 1},
-        }, session=True)
+        shot = browser.command(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "clip": {"x": 0, "y": 0, "width": SIZE, "height": SIZE, "scale": 1},
+            },
+            session=True,
+        )
         image = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGBA")
         assert image.size == (SIZE, SIZE)
         alphas.append(np.asarray(image))
@@ -108,8 +118,9 @@ def lottie_frames(browser: Browser, page: Path, animation: dict, frames: tuple[i
 def test_lottie_web_renders_like_the_final_renderer(browser: Browser, tmp_path: Path, name: str) -> None:
     clipart = parse_svg(SAMPLES_DIR / f"{name}.svg")
     frame_points = swaying_frames(clipart.control_points(), FRAME_COUNT)
-    outputs = export_animation(clipart, frame_points, tmp_path / "out",
-                               config=ExportConfig(size=SIZE, fps=12, formats=("lottie",)))
+    outputs = export_animation(
+        clipart, frame_points, tmp_path / "out", config=ExportConfig(size=SIZE, fps=12, formats=("lottie",))
+    )
     animation = json.loads(outputs["lottie"].read_text())
     assert lottie_schema_errors(animation) == []
     page = tmp_path / "lottie.html"

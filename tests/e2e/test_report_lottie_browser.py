@@ -42,8 +42,11 @@ def test_report_plays_webm_and_lottie(tmp_path: Path, monkeypatch: pytest.Monkey
     for clip in ("human", "plant"):
         scratch = tmp_path / f"scratch-run-0001-{clip}"
         row = {"run_id": "r", "clip_id": clip, "status": "succeeded", "prompt": "p"}
-        for kind, name, suffix in (("video", "video.mp4", ".mp4"), ("webm", "video.webm", ".webm"),
-                                   ("lottie", "animation.json", ".json")):
+        for kind, name, suffix in (
+            ("video", "video.mp4", ".mp4"),
+            ("webm", "video.webm", ".webm"),
+            ("lottie", "animation.json", ".json"),
+        ):
             row[f"{kind}_uri"], row[f"{kind}_sha256"] = catalog.put_media(scratch / name, suffix)
         rows.append(row)
     player = ship_lottie_web(catalog)

@@ -22,9 +22,21 @@ def test_asking_for_a_cuda_device_that_is_not_there_is_one_line_and_exit_2(tmp_p
 
     from tests.conftest import SAMPLES_DIR
 
-    missing, message = ("cuda:99", "CUDA device(s) are visible") if torch.cuda.is_available() else ("cuda", "CUDA is not available")
+    missing, message = (
+        ("cuda:99", "CUDA device(s) are visible") if torch.cuda.is_available() else ("cuda", "CUDA is not available")
+    )
     result = CliRunner().invoke(
-        app, ["render", str(SAMPLES_DIR / "human.svg"), "--out", str(tmp_path / "x.png"), "--renderer", "train", "--device", missing]
+        app,
+        [
+            "render",
+            str(SAMPLES_DIR / "human.svg"),
+            "--out",
+            str(tmp_path / "x.png"),
+            "--renderer",
+            "train",
+            "--device",
+            missing,
+        ],
     )
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output

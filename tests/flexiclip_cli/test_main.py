@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from flexiclip_cli.inspect_report import INSPECT_SECTIONS, inspect_report
 from flexiclip_cli.common import EXIT_BAD_INPUT
+from flexiclip_cli.inspect_report import INSPECT_SECTIONS, inspect_report
 from flexiclip_cli.main import app
 from flexiclip_core.svg import parse_svg
 
@@ -84,8 +84,16 @@ def test_inspect_report_is_the_merge_of_its_sections() -> None:
     extra_section = lambda clipart: {"extra": len(clipart.shapes)}  # noqa: E731
     report = inspect_report(clipart, (*INSPECT_SECTIONS, extra_section))
     assert list(report)[-1] == "extra" and report["extra"] == HUMAN_SHAPE_COUNT
-    assert {"clip", "shapes", "shape_count", "segment_count", "point_count", "bbox", "document_size",
-            "warnings"} <= set(report)
+    assert {
+        "clip",
+        "shapes",
+        "shape_count",
+        "segment_count",
+        "point_count",
+        "bbox",
+        "document_size",
+        "warnings",
+    } <= set(report)
 
 
 def test_render_writes_a_png_of_the_requested_size(runner: CliRunner, tmp_path: Path) -> None:
@@ -149,7 +157,11 @@ def test_installed_script_reports_bad_svg_in_one_line(malformed_svg: Path) -> No
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
     completed = subprocess.run(
         [str(flexiclip_script()), "inspect", str(malformed_svg), "--json"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert completed.returncode == EXIT_BAD_INPUT
     assert_one_clean_error_line(completed.stderr, "bad.svg")
@@ -159,7 +171,10 @@ def test_installed_script_reports_bad_svg_in_one_line(malformed_svg: Path) -> No
 def test_installed_script_inspects_a_sample() -> None:
     completed = subprocess.run(
         [str(flexiclip_script()), "inspect", str(SAMPLES_DIR / "two_characters.svg"), "--json"],
-        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
@@ -174,9 +189,7 @@ def test_cli_module_imports_no_heavy_dependency() -> None:
         "print(','.join(m for m in ('torch', 'numpy', 'cairocffi', 'PIL', 'diffusers', 'flexiclip_core') "
         "if m in sys.modules))"
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
-    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     assert completed.stdout.strip() == ""
 
 

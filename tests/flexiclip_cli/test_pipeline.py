@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,10 +15,15 @@ from flexiclip_cli.pipeline import parse_overrides, standalone_app
 
 
 def row(clip: str, status: str) -> dict:
-    return {"clip_id": clip, "status": status, "prompt": "p", "prior": "tiny",
-            "idempotency_key": idempotency_key("0" * 64, clip, "h", "tiny", 0, "t"),
-            "error_type": "RigError" if status == "failed" else None,
-            "finished_at": datetime.now(timezone.utc)}
+    return {
+        "clip_id": clip,
+        "status": status,
+        "prompt": "p",
+        "prior": "tiny",
+        "idempotency_key": idempotency_key("0" * 64, clip, "h", "tiny", 0, "t"),
+        "error_type": "RigError" if status == "failed" else None,
+        "finished_at": datetime.now(UTC),
+    }
 
 
 @pytest.fixture
@@ -52,13 +57,17 @@ def test_show_refuses_a_missing_version_with_one_line(catalog_root: Path):
     result = CliRunner().invoke(standalone_app(), ["catalog", "show", str(catalog_root), "--version", "7"])
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:")
-    both = CliRunner().invoke(standalone_app(), ["catalog", "show", str(catalog_root), "--version", "0",
-                                                 "--as-of", "2026-01-01"])
+    both = CliRunner().invoke(
+        standalone_app(), ["catalog", "show", str(catalog_root), "--version", "0", "--as-of", "2026-01-01"]
+    )
     assert both.exit_code == 2 and "either" in both.stderr
 
 
 def test_overrides_parse_json_values_and_refuse_malformed_items():
     assert parse_overrides(["render.size=64", "augment=false", "method=flexiclip"]) == {
-        "render.size": 64, "augment": False, "method": "flexiclip"}
+        "render.size": 64,
+        "augment": False,
+        "method": "flexiclip",
+    }
     with pytest.raises(typer.Exit):
         parse_overrides(["no-equals-sign"])

@@ -70,8 +70,13 @@ def test_exit_codes_follow_the_error_family():
     assert (EXIT_CLIPS_FAILED, EXIT_BAD_INPUT, EXIT_INFRASTRUCTURE) == (1, 2, 3)
     for bad_input in (SvgParseError("x"), PriorUnavailable("no weights"), CatalogError("corrupt"), BadInput("gone")):
         assert exit_code_for(bad_input) == EXIT_BAD_INPUT, bad_input
-    for infrastructure in (WorkerStartError("no worker"), WorkerLostError("oom"), ClipTimeoutError("slow"),
-                           PipelineError("down"), RuntimeError("bug")):
+    for infrastructure in (
+        WorkerStartError("no worker"),
+        WorkerLostError("oom"),
+        ClipTimeoutError("slow"),
+        PipelineError("down"),
+        RuntimeError("bug"),
+    ):
         assert exit_code_for(infrastructure) == EXIT_INFRASTRUCTURE, infrastructure
     # The two families are separate: an orchestration failure is never "bad input".
     assert not issubclass(PipelineError, FlexiclipError) and not issubclass(WorkerStartError, FlexiclipError)

@@ -41,8 +41,18 @@ def test_every_preset_writes_every_output(method, tiny_prior, tmp_path):
     config = preset(method).with_overrides(FAST)
     outputs = animate_clip(request, tiny_prior, config, tmp_path, export=ExportConfig(size=128, frame_pngs=False))
 
-    for name in ("video.mp4", "video.webm", "animation.webp", "animation.json", "animation.gif", "animation.svg",
-                 "poster.png", "motion.npz", "metrics.json", "config.json"):
+    for name in (
+        "video.mp4",
+        "video.webm",
+        "animation.webp",
+        "animation.json",
+        "animation.gif",
+        "animation.svg",
+        "poster.png",
+        "motion.npz",
+        "metrics.json",
+        "config.json",
+    ):
         assert (tmp_path / name).is_file() and (tmp_path / name).stat().st_size > 0, name
     assert len(list((tmp_path / "frames").glob("frame_*.svg"))) == config.schedule.frame_count
     with av.open(str(tmp_path / "video.mp4")) as container:
@@ -82,8 +92,13 @@ def test_metric_frames_come_from_the_final_renderer_the_config_names(tiny_prior,
     counting = CountingFinalRenderer()
     monkeypatch.setitem(FINAL_RENDERERS._entries, "counting", counting)  # registered for this test only
     entry = next(e for e in json.loads((SAMPLES_DIR / "samples.json").read_text()) if e["clip_id"] == "human")
-    request = ClipRequest(svg=SAMPLES_DIR / entry["svg"], prompt=entry["prompt"], clip_id="human",
-                          keypoints=np.array(entry["keypoints"]), bones=np.array(entry["skeleton"]))
+    request = ClipRequest(
+        svg=SAMPLES_DIR / entry["svg"],
+        prompt=entry["prompt"],
+        clip_id="human",
+        keypoints=np.array(entry["keypoints"]),
+        bones=np.array(entry["skeleton"]),
+    )
     config = preset("aniclipart").with_overrides({**FAST, "final_renderer": "counting"})
     outputs = animate_clip(request, tiny_prior, config, tmp_path, export=ExportConfig(size=64, frame_pngs=False))
     assert counting.frames == config.schedule.frame_count  # every metric frame, nothing else
@@ -98,8 +113,22 @@ def test_cli_animate_writes_outputs_and_labels_the_tiny_prior(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,
-        ["animate", str(SAMPLES_DIR / "human.svg"), "--prompt", "a person waving", "--out", str(out),
-         "--prior", "tiny", "--iterations", "2", "--method", "aniclipart", "--keypoints", str(keypoints)],
+        [
+            "animate",
+            str(SAMPLES_DIR / "human.svg"),
+            "--prompt",
+            "a person waving",
+            "--out",
+            str(out),
+            "--prior",
+            "tiny",
+            "--iterations",
+            "2",
+            "--method",
+            "aniclipart",
+            "--keypoints",
+            str(keypoints),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "untrained" in result.output
@@ -114,14 +143,47 @@ def test_cli_animate_export_options(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,
-        ["animate", str(SAMPLES_DIR / "holes.svg"), "--prompt", "a shape breathing", "--out", str(out),
-         "--prior", "tiny", "--iterations", "2", "--method", "aniclipart", "--size", "96", "--extra-size", "48",
-         "--fps", "12", "--background", "#336699", "--format", "lottie", "--format", "webm", "--format", "poster"],
+        [
+            "animate",
+            str(SAMPLES_DIR / "holes.svg"),
+            "--prompt",
+            "a shape breathing",
+            "--out",
+            str(out),
+            "--prior",
+            "tiny",
+            "--iterations",
+            "2",
+            "--method",
+            "aniclipart",
+            "--size",
+            "96",
+            "--extra-size",
+            "48",
+            "--fps",
+            "12",
+            "--background",
+            "#336699",
+            "--format",
+            "lottie",
+            "--format",
+            "webm",
+            "--format",
+            "poster",
+        ],
     )
     assert result.exit_code == 0, result.output
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert written == ["animation.json", "config.json", "metrics.json", "motion.npz", "poster.png",
-                       "size_48/poster.png", "size_48/video.webm", "video.webm"]
+    assert written == [
+        "animation.json",
+        "config.json",
+        "metrics.json",
+        "motion.npz",
+        "poster.png",
+        "size_48/poster.png",
+        "size_48/video.webm",
+        "video.webm",
+    ]
     animation = json.loads((out / "animation.json").read_text())
     assert (animation["w"], animation["fr"]) == (96, 12.0)
     assert lottie_schema_errors(animation) == []  # the animation.json of a real run is valid Lottie
@@ -129,12 +191,30 @@ def test_cli_animate_export_options(tmp_path):
     assert saved["background"] == "#336699" and saved["extra_sizes"] == [48] and saved["formats"][0] == "lottie"
 
 
-@pytest.mark.parametrize("option", [["--format", "flv"], ["--background", "blue"], ["--size", "0"],
-                                    ["--export-profile", "tv"], ["--extra-size", "512"]])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--format", "flv"],
+        ["--background", "blue"],
+        ["--size", "0"],
+        ["--export-profile", "tv"],
+        ["--extra-size", "512"],
+    ],
+)
 def test_cli_animate_refuses_bad_export_options_in_one_line(tmp_path, option):
     result = CliRunner().invoke(
-        app, ["animate", str(SAMPLES_DIR / "holes.svg"), "--prompt", "x", "--out", str(tmp_path / "o"),
-              "--prior", "tiny", *option],
+        app,
+        [
+            "animate",
+            str(SAMPLES_DIR / "holes.svg"),
+            "--prompt",
+            "x",
+            "--out",
+            str(tmp_path / "o"),
+            "--prior",
+            "tiny",
+            *option,
+        ],
     )
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output

@@ -46,8 +46,13 @@ def test_both_presets_with_wan_tiny_write_every_output(method, wan_tiny, tmp_pat
         keypoints=np.array(entry["keypoints"]),
         bones=np.array(entry["skeleton"]),
     )
-    outputs = animate_clip(request, wan_tiny, preset(method).with_overrides(FAST), tmp_path,
-                           export=ExportConfig(size=128, frame_pngs=False))
+    outputs = animate_clip(
+        request,
+        wan_tiny,
+        preset(method).with_overrides(FAST),
+        tmp_path,
+        export=ExportConfig(size=128, frame_pngs=False),
+    )
     frames = 25  # rest pose + 24: N = 4k + 1 for the causal VAE
 
     for name in ("video.mp4", "animation.gif", "animation.svg", "poster.png", "metrics.json", "config.json"):

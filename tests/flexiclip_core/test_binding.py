@@ -37,7 +37,6 @@ def test_every_control_point_is_bound_exactly(hand_made):
     assert (binding.barycentric.min(axis=1) > -0.5).all()
 
 
-
 def test_apply_reproduces_rest_points_and_follows_affine_maps(hand_made):
     clipart, rig, mesh = hand_made
     binding = bind_points(mesh, clipart, rig)
@@ -48,7 +47,6 @@ def test_apply_reproduces_rest_points_and_follows_affine_maps(hand_made):
     moved = binding.apply(rest @ linear.T + shift)
     expected = torch.tensor(clipart.control_points()) @ linear.T + shift
     torch.testing.assert_close(moved, expected, atol=1e-6, rtol=0)
-
 
 
 def test_apply_is_batched_and_differentiable():
@@ -64,7 +62,6 @@ def test_apply_is_batched_and_differentiable():
     assert torch.allclose(batch.grad.sum(dim=-2), torch.full((3, 2, 2), float(clipart.point_count)))
 
 
-
 def test_points_far_outside_the_mesh_are_unbound():
     clipart = square()
     rig, mesh = rigged_mesh(clipart)
@@ -77,7 +74,6 @@ def test_points_far_outside_the_mesh_are_unbound():
     loose = bind_points(mesh, far, rig, strict=False)
     assert loose.unbound_points == 1
     np.testing.assert_allclose(loose.apply(torch.tensor(mesh.vertices)).numpy()[3], [240.0, 240.0], atol=1e-6)
-
 
 
 def test_split_segments_at_mesh_edges_keeps_the_curve_and_puts_each_piece_in_one_face():
@@ -102,7 +98,6 @@ def test_split_segments_at_mesh_edges_keeps_the_curve_and_puts_each_piece_in_one
             assert np.mean((faces == faces[:, :1]).all(axis=1)) > 0.97
     binding = bind_points(mesh, split, rig)
     assert binding.unbound_points == 0
-
 
 
 def face_with_eye_drawing() -> Clipart:

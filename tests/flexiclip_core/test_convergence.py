@@ -91,7 +91,9 @@ def recover(method: str) -> Recovery:
     entry = next(e for e in json.loads((SAMPLES_DIR / "samples.json").read_text()) if e["clip_id"] == "human")
     clipart = parse_svg(SAMPLES_DIR / entry["svg"], clip_id="human")
     rig = rig_clipart(clipart, keypoints=np.array(entry["keypoints"]), bones=np.array(entry["skeleton"]))
-    config = preset(method).with_overrides({"iterations": ITERATIONS, "augment": False, "render": {"size": RENDER_SIZE}})
+    config = preset(method).with_overrides(
+        {"iterations": ITERATIONS, "augment": False, "render": {"size": RENDER_SIZE}}
+    )
     rest = torch.as_tensor(rig.keypoints)
     target = target_motion(rest, config.schedule.pose_times(dtype=torch.float64))
 

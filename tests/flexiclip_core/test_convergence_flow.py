@@ -36,9 +36,7 @@ def recover(method: str) -> tuple[float, float, float, ClipAnimator]:
     clipart = parse_svg(SAMPLES_DIR / entry["svg"], clip_id="human")
     rig = rig_clipart(clipart, keypoints=np.array(entry["keypoints"]), bones=np.array(entry["skeleton"]))
     base = preset(method).with_overrides({"iterations": ITERATIONS, "augment": False, "render": {"size": 128}})
-    causal_stand_in = AnalyticGaussianPrior(
-        torch.zeros(1), _config(), device="cpu"
-    )
+    causal_stand_in = AnalyticGaussianPrior(torch.zeros(1), _config(), device="cpu")
     config = fit_config_to_prior(base, causal_stand_in)
     assert config.schedule.frame_count == 25 and config.schedule.pose_count == 7
     rest = torch.as_tensor(rig.keypoints)

@@ -99,8 +99,10 @@ def test_compiled_and_eager_steps_agree(human):
     text = torch.randn(3, 77, eager_prior.text_encoder.config.hidden_size)
     with torch.no_grad():  # as score_distillation calls it (grad mode is part of the compiled graph's guards)
         torch.testing.assert_close(
-            compiled_prior.predict_noise(latents, timesteps, text), eager_prior.predict_noise(latents, timesteps, text),
-            rtol=1e-5, atol=1e-5,
+            compiled_prior.predict_noise(latents, timesteps, text),
+            eager_prior.predict_noise(latents, timesteps, text),
+            rtol=1e-5,
+            atol=1e-5,
         )
     assert backend.frame_count == 1
     eager = _animator(human, eager_prior, 2)

@@ -46,24 +46,49 @@ def polygon_subpath(corners: list[tuple[float, float]], closed: bool = True) -> 
 
 def circle_subpath(cx: float, cy: float, radius: float) -> SubPath:
     k = 0.5522847498 * radius
-    return SubPath(np.array([
-        (cx + radius, cy), (cx + radius, cy + k), (cx + k, cy + radius), (cx, cy + radius),
-        (cx - k, cy + radius), (cx - radius, cy + k), (cx - radius, cy),
-        (cx - radius, cy - k), (cx - k, cy - radius), (cx, cy - radius),
-        (cx + k, cy - radius), (cx + radius, cy - k), (cx + radius, cy),
-    ]), True)
+    return SubPath(
+        np.array(
+            [
+                (cx + radius, cy),
+                (cx + radius, cy + k),
+                (cx + k, cy + radius),
+                (cx, cy + radius),
+                (cx - k, cy + radius),
+                (cx - radius, cy + k),
+                (cx - radius, cy),
+                (cx - radius, cy - k),
+                (cx - k, cy - radius),
+                (cx, cy - radius),
+                (cx + k, cy - radius),
+                (cx + radius, cy - k),
+                (cx + radius, cy),
+            ]
+        ),
+        True,
+    )
 
 
 def make_clipart() -> Clipart:
     """A red body, a semi-transparent blue even-odd ring, a dashed open green stroke, a static sun."""
     return Clipart(
         (
-            Shape((polygon_subpath([(60, 120), (190, 120), (190, 200), (60, 200)]),), Fill((0.9, 0.1, 0.1)),
-                  Stroke((0.0, 0.0, 0.0), 3.0, linejoin="round"), element="<path id='body'>"),
-            Shape((circle_subpath(120, 80, 40), circle_subpath(120, 80, 20)), Fill((0.1, 0.2, 0.9), 0.7, "evenodd"),
-                  None, element="<path id='head'>"),
-            Shape((polygon_subpath([(70, 220), (130, 240), (190, 220)], closed=False),), None,
-                  Stroke((0.1, 0.6, 0.2), 5.0, linecap="round", dash_array=(12.0, 6.0), dash_offset=3.0)),
+            Shape(
+                (polygon_subpath([(60, 120), (190, 120), (190, 200), (60, 200)]),),
+                Fill((0.9, 0.1, 0.1)),
+                Stroke((0.0, 0.0, 0.0), 3.0, linejoin="round"),
+                element="<path id='body'>",
+            ),
+            Shape(
+                (circle_subpath(120, 80, 40), circle_subpath(120, 80, 20)),
+                Fill((0.1, 0.2, 0.9), 0.7, "evenodd"),
+                None,
+                element="<path id='head'>",
+            ),
+            Shape(
+                (polygon_subpath([(70, 220), (130, 240), (190, 220)], closed=False),),
+                None,
+                Stroke((0.1, 0.6, 0.2), 5.0, linecap="round", dash_array=(12.0, 6.0), dash_offset=3.0),
+            ),
             Shape((circle_subpath(225, 30, 15),), Fill((1.0, 0.8, 0.0)), None, element="<circle id='sun'>"),
         ),
         source="test-clip",
@@ -259,8 +284,9 @@ def test_export_animation_writes_everything(clipart: Clipart, tmp_path: Path) ->
     names = sorted(p.name for p in outputs["frames"].iterdir())
     assert names == sorted([f"frame_{i:03d}.svg" for i in range(6)] + [f"frame_{i:03d}.png" for i in range(6)])
     # The default background is transparent: the poster keeps the renderer's alpha.
-    expected_poster = render_clipart(clipart, 64, points=frame_points[poster_frame_index(frame_points)],
-                                     background="transparent")
+    expected_poster = render_clipart(
+        clipart, 64, points=frame_points[poster_frame_index(frame_points)], background="transparent"
+    )
     with Image.open(outputs["poster"]) as poster:
         assert poster.size == (64, 64)
         np.testing.assert_array_equal(np.asarray(poster), expected_poster)
@@ -279,7 +305,9 @@ def _svg_round_trip_agreement(clipart: Clipart) -> tuple[float, float]:
     direct = render_clipart(clipart, 256, background="transparent")
     opaque = (rerendered[..., 3] == 255) & (direct[..., 3] == 255)
     difference = np.abs(rerendered[..., :3].astype(int) - direct[..., :3].astype(int))[opaque]
-    return soft_iou(rerendered[..., 3], direct[..., 3]), float(np.percentile(difference, 99)) if difference.size else 0.0
+    return soft_iou(rerendered[..., 3], direct[..., 3]), float(
+        np.percentile(difference, 99)
+    ) if difference.size else 0.0
 
 
 def test_sample_cliparts_round_trip_through_svg(samples_dir: Path) -> None:

@@ -18,20 +18,21 @@ from scipy.ndimage import binary_dilation, binary_erosion
 from flexiclip_core.clipart import Clipart, Fill, Shape, SubPath
 from flexiclip_core.errors import ConfigError, ExportError
 from flexiclip_core.export import (
+    MOTION_ARRAYS,
     ExportConfig,
     export_animation,
     export_profile,
     lottie_animation,
     lottie_schema_errors,
-    MOTION_ARRAYS,
     write_apng,
-    write_motion_arrays,
     write_lottie,
+    write_motion_arrays,
     write_webm,
     write_webp,
 )
 from flexiclip_core.render import render_frames
 from tests.flexiclip_core.test_export import make_clipart, moving_frames
+
 
 @pytest.fixture()
 def clipart() -> Clipart:
@@ -105,8 +106,24 @@ def test_lottie_layers_paths_and_paint(clipart: Clipart) -> None:
 
 
 def test_lottie_keeps_a_closing_vertex_that_moves_away() -> None:
-    square = np.array([(10, 10), (20, 10), (30, 10), (40, 10), (40, 20), (40, 30), (40, 40),
-                       (30, 40), (20, 40), (10, 40), (10, 30), (10, 20), (10, 10)], dtype=np.float64)
+    square = np.array(
+        [
+            (10, 10),
+            (20, 10),
+            (30, 10),
+            (40, 10),
+            (40, 20),
+            (40, 30),
+            (40, 40),
+            (30, 40),
+            (20, 40),
+            (10, 40),
+            (10, 30),
+            (10, 20),
+            (10, 10),
+        ],
+        dtype=np.float64,
+    )
     clip = Clipart((Shape((SubPath(square, True),), Fill((0.0, 0.0, 0.0)), None),))
     frames = np.stack([square, square])
     frames[1, -1] += 5  # the deformation opened the closing point in frame 1
@@ -223,9 +240,17 @@ def test_apng_is_lossless_with_alpha(clipart: Clipart, tmp_path: Path) -> None:
 
 def test_export_config_validates_new_fields() -> None:
     assert ExportConfig().background == "transparent" and "lottie" in ExportConfig().formats
-    for bad in ({"formats": ("video", "flv")}, {"formats": ()}, {"background": "blue"}, {"background": "#12345"},
-                {"extra_sizes": (0,)}, {"extra_sizes": (512,)}, {"extra_sizes": (64, 64)}, {"webm_crf": 64},
-                {"extra_sizes": [128]}):
+    for bad in (
+        {"formats": ("video", "flv")},
+        {"formats": ()},
+        {"background": "blue"},
+        {"background": "#12345"},
+        {"extra_sizes": (0,)},
+        {"extra_sizes": (512,)},
+        {"extra_sizes": (64, 64)},
+        {"webm_crf": 64},
+        {"extra_sizes": [128]},
+    ):
         with pytest.raises(ConfigError):
             ExportConfig(**bad)
     assert ExportConfig().with_overrides({"extra_sizes": [1024], "background": "#FFaa00"}).extra_sizes == (1024,)
@@ -240,11 +265,23 @@ def test_export_config_validates_new_fields() -> None:
 
 def test_export_background_colour_and_extra_sizes(clipart: Clipart, tmp_path: Path) -> None:
     frame_points = moving_frames(clipart, 3)
-    config = ExportConfig(size=64, extra_sizes=(48,), background="#00ff00",
-                          formats=("video", "webm", "webp", "apng", "poster", "lottie"))
+    config = ExportConfig(
+        size=64, extra_sizes=(48,), background="#00ff00", formats=("video", "webm", "webp", "apng", "poster", "lottie")
+    )
     outputs = export_animation(clipart, frame_points, tmp_path, config=config)
-    assert set(outputs) == {"video", "webm", "webp", "apng", "poster", "lottie",
-                            "video@48", "webm@48", "webp@48", "apng@48", "poster@48"}
+    assert set(outputs) == {
+        "video",
+        "webm",
+        "webp",
+        "apng",
+        "poster",
+        "lottie",
+        "video@48",
+        "webm@48",
+        "webp@48",
+        "apng@48",
+        "poster@48",
+    }
     assert outputs["webm@48"] == tmp_path / "size_48" / "video.webm"
     decoded, _ = decode_webm_rgba(outputs["webm"])
     assert np.all(decoded[0][..., 3] == 255)  # a colour background makes the WebM opaque
@@ -264,17 +301,25 @@ def test_export_only_vector_formats_renders_nothing(clipart: Clipart, tmp_path: 
         raise AssertionError("vector-only exports must not rasterise")
 
     monkeypatch.setattr(bundle, "render_frames", no_render)
-    outputs = export_animation(clipart, moving_frames(clipart, 3), tmp_path,
-                               config=ExportConfig(formats=("lottie", "svg_animation")))
+    outputs = export_animation(
+        clipart, moving_frames(clipart, 3), tmp_path, config=ExportConfig(formats=("lottie", "svg_animation"))
+    )
     assert set(outputs) == {"lottie", "svg_animation"}
 
 
 def test_motion_arrays_round_trip(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    arrays = dict(frame_points=rng.random((4, 10, 2)) * 256, frame_keypoints=rng.random((4, 3, 2)),
-                  frame_vertices=rng.random((4, 6, 2)), rest_points=rng.random((10, 2)), rest_keypoints=rng.random((3, 2)),
-                  rest_vertices=rng.random((6, 2)), bones=[[0, 1], [1, 2]], faces=[[0, 1, 2], [2, 3, 4]],
-                  canvas_to_document=np.eye(3))
+    arrays = dict(
+        frame_points=rng.random((4, 10, 2)) * 256,
+        frame_keypoints=rng.random((4, 3, 2)),
+        frame_vertices=rng.random((4, 6, 2)),
+        rest_points=rng.random((10, 2)),
+        rest_keypoints=rng.random((3, 2)),
+        rest_vertices=rng.random((6, 2)),
+        bones=[[0, 1], [1, 2]],
+        faces=[[0, 1, 2], [2, 3, 4]],
+        canvas_to_document=np.eye(3),
+    )
     path = write_motion_arrays(tmp_path / "motion.npz", **arrays)
     with np.load(path) as motion:
         assert sorted(motion.files) == sorted(MOTION_ARRAYS)

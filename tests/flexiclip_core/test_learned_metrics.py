@@ -61,13 +61,22 @@ def _tokenizer():
 
 
 def _text_config(vocab_size: int) -> dict:
-    return dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                num_attention_heads=2, max_position_embeddings=64, bos_token_id=vocab_size - 2,
-                eos_token_id=vocab_size - 1, pad_token_id=vocab_size - 1)
+    return dict(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+        bos_token_id=vocab_size - 2,
+        eos_token_id=vocab_size - 1,
+        pad_token_id=vocab_size - 1,
+    )
 
 
-_VISION = dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-               num_attention_heads=2)
+_VISION = dict(
+    image_size=32, patch_size=8, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +98,21 @@ def xclip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.manual_seed(1)
     tokenizer = _tokenizer()
-    vision = dict(_VISION, num_frames=4, mit_hidden_size=16, mit_intermediate_size=24, mit_num_hidden_layers=1,
-                  mit_num_attention_heads=2)
-    config = XCLIPConfig(text_config=_text_config(len(tokenizer)), vision_config=vision, projection_dim=16,
-                         prompt_layers=1, prompt_num_attention_heads=2)
+    vision = dict(
+        _VISION,
+        num_frames=4,
+        mit_hidden_size=16,
+        mit_intermediate_size=24,
+        mit_num_hidden_layers=1,
+        mit_num_attention_heads=2,
+    )
+    config = XCLIPConfig(
+        text_config=_text_config(len(tokenizer)),
+        vision_config=vision,
+        projection_dim=16,
+        prompt_layers=1,
+        prompt_num_attention_heads=2,
+    )
     folder = tmp_path_factory.mktemp("tiny_xclip")
     XCLIPModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -191,8 +211,9 @@ def test_tiny_xclip_is_preferred_for_text_alignment(clip_dir: Path, xclip_dir: P
     assert "X-CLIP" in metrics.sources["text_alignment"]
     frames = _frames(count=7)
     values, reasons = metrics.compute(frames, frames[0], "a square drifts right")
-    clip_only, _ = compute_learned_metrics(frames, frames[0], "a square drifts right",
-                                           LearnedMetricsConfig(clip_path=str(clip_dir)), device)
+    clip_only, _ = compute_learned_metrics(
+        frames, frames[0], "a square drifts right", LearnedMetricsConfig(clip_path=str(clip_dir)), device
+    )
     assert values["text_alignment"] is not None and -1.0 - 1e-5 <= values["text_alignment"] <= 1.0 + 1e-5
     assert values["text_alignment"] != pytest.approx(clip_only["text_alignment"], abs=1e-6)
     assert values["clip_identity"] == pytest.approx(clip_only["clip_identity"], abs=1e-5)
@@ -262,7 +283,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Fail (and record) any attempt to open a network connection."""
     attempts: list[object] = []
 
-    def refuse(self, address, *args, **kwargs):  # noqa: ANN001
+    def refuse(self, address, *args, **kwargs):
         if self.family in (socket.AF_INET, socket.AF_INET6):
             attempts.append(address)
             raise OSError(f"test: network connection to {address!r} refused")
@@ -287,7 +308,11 @@ def test_broken_or_missing_paths_give_none_and_a_reason_never_a_download(tmp_pat
 
     cases = [
         (LearnedMetricsConfig(clip_path=str(broken)), "clip_identity", str(broken)),
-        (LearnedMetricsConfig(clip_path="openai/clip-vit-base-patch32"), "clip_identity", "openai/clip-vit-base-patch32"),
+        (
+            LearnedMetricsConfig(clip_path="openai/clip-vit-base-patch32"),
+            "clip_identity",
+            "openai/clip-vit-base-patch32",
+        ),
         (LearnedMetricsConfig(xclip_path=str(tmp_path / "missing")), "text_alignment", str(tmp_path / "missing")),
         (LearnedMetricsConfig(lpips_path=str(tmp_path / "missing.pth")), "identity_lpips", "missing.pth"),
         (LearnedMetricsConfig(lpips_path=str(bad_lpips)), "identity_lpips", "linear.2.weight"),
@@ -322,8 +347,14 @@ def test_animate_clip_fills_learned_columns_from_local_models(clip_dir: Path, lp
     learned = LearnedMetrics(LearnedMetricsConfig(clip_path=str(clip_dir), lpips_path=str(lpips_file)))
     request = ClipRequest(svg=SAMPLES_DIR / "plant.svg", prompt="a flower sways", clip_id="plant")
     config = preset("aniclipart").with_overrides({"iterations": 1, "render": {"size": 64}})
-    animate_clip(request, load_prior("tiny"), config, tmp_path, export=ExportConfig(size=64, frame_pngs=False),
-                 learned_metrics=learned)
+    animate_clip(
+        request,
+        load_prior("tiny"),
+        config,
+        tmp_path,
+        export=ExportConfig(size=64, frame_pngs=False),
+        learned_metrics=learned,
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
     assert -1.0 <= metrics["clip_identity"] <= 1.0
     assert -1.0 <= metrics["text_alignment"] <= 1.0

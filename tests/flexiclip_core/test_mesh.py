@@ -178,5 +178,6 @@ def test_the_silhouette_config_decides_what_the_mesh_covers():
 
     def centre_gap(mesh: Mesh) -> float:
         return float(np.linalg.norm(mesh.vertices[mesh.faces].mean(axis=1) - 128.0, axis=1).min())
+
     assert centre_gap(with_hole) > 57.0
     assert centre_gap(disc) < 5.0, "the hole, filled by the silhouette config, is meshed"

@@ -120,8 +120,13 @@ def test_compute_metrics_fills_every_column_and_explains_missing_learned_ones():
     for t in range(n):
         frames[t, 108:148, 108 + t : 148 + t] = [200, 30, 30, 255]
     report = metrics.compute_metrics(
-        vertices=verts, faces=faces, jacobians=jac, keypoints=verts, bones=np.array([[0, 1]]),
-        rest_keypoints=vertices, frames_rgba=frames
+        vertices=verts,
+        faces=faces,
+        jacobians=jac,
+        keypoints=verts,
+        bones=np.array([[0, 1]]),
+        rest_keypoints=vertices,
+        frames_rgba=frames,
     )
     assert set(report.values) == set(metrics.METRIC_COLUMNS)
     assert report.values["rigidity_error"] == pytest.approx(0.0, abs=1e-9)

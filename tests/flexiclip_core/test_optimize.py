@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from flexiclip_core.deform import DEFORMERS
 from flexiclip_core.errors import ConfigError
 from flexiclip_core.guidance import load_prior
-from flexiclip_core.deform import DEFORMERS
 from flexiclip_core.losses import jacobian_residual_loss
 from flexiclip_core.mesh import MeshConfig, build_mesh
 from flexiclip_core.optimize import PRESETS, AnimationConfig, ClipAnimator, load_config_prior, lr_factor, preset
@@ -42,9 +42,17 @@ def test_presets_are_the_papers_methods():
     assert set(PRESETS) == {"flexiclip", "aniclipart", "flexiclip-no-temporal", "flexiclip-no-flow"}
     flexiclip, aniclipart = preset("flexiclip"), preset("aniclipart")
     assert (flexiclip.deformer, flexiclip.temporal_jacobians, flexiclip.flow_loss, flexiclip.iterations) == (
-        "jacobian", True, True, 1000)
+        "jacobian",
+        True,
+        True,
+        1000,
+    )
     assert (aniclipart.deformer, aniclipart.temporal_jacobians, aniclipart.flow_loss, aniclipart.iterations) == (
-        "arap", False, False, 500)
+        "arap",
+        False,
+        False,
+        500,
+    )
     assert not preset("flexiclip-no-temporal").temporal_jacobians and preset("flexiclip-no-temporal").flow_loss
     assert preset("flexiclip-no-flow").temporal_jacobians and not preset("flexiclip-no-flow").flow_loss
     assert flexiclip.learning_rate == 0.005 and flexiclip.adam_betas == (0.9, 0.9) and flexiclip.adam_eps == 1e-6
@@ -58,8 +66,10 @@ def test_config_hash_identifies_the_result():
     base = AnimationConfig()
     assert base.config_hash() == AnimationConfig().config_hash()
     assert base.with_overrides({"seed": 1}).config_hash() != base.config_hash()
-    assert base.with_overrides({"render.size": 128}).config_hash() == base.with_overrides(
-        {"render": {"size": 128}}).config_hash()
+    assert (
+        base.with_overrides({"render.size": 128}).config_hash()
+        == base.with_overrides({"render": {"size": 128}}).config_hash()
+    )
 
 
 @pytest.mark.parametrize(
@@ -99,7 +109,9 @@ def test_the_animator_builds_the_parts_the_config_names(method, human, tiny_prio
     # The training renderer is looked up by the config's name: pydiffvg has no wheel here.
     if importlib.util.find_spec("pydiffvg") is None:
         with pytest.raises(ConfigError, match="pydiffvg"):
-            ClipAnimator(clipart, rig, tiny_prior, "a person waving", config.with_overrides({"training_renderer": "pydiffvg"}))
+            ClipAnimator(
+                clipart, rig, tiny_prior, "a person waving", config.with_overrides({"training_renderer": "pydiffvg"})
+            )
 
 
 def test_the_config_names_the_prior():
@@ -159,8 +171,14 @@ def test_the_flow_matching_term_carries_gradient(human, tiny_prior):
     flow_norm = sum(float(g.norm()) for g in gradients if g is not None)
     assert flow_norm > 0.0
     # Both the trajectory MLP (through the pose video) and the temporal module (through J^R) feel it.
-    by_module = {name: sum(float(g.norm()) for p, g in zip(parameters, gradients) if g is not None and any(p is q for q in m.parameters()))
-                 for name, m in animator.trainable_modules().items()}
+    by_module = {
+        name: sum(
+            float(g.norm())
+            for p, g in zip(parameters, gradients)
+            if g is not None and any(p is q for q in m.parameters())
+        )
+        for name, m in animator.trainable_modules().items()
+    }
     assert by_module["trajectories"] > 0 and by_module["temporal"] > 0
 
 

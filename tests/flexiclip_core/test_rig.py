@@ -241,7 +241,10 @@ def test_layers_from_shapes_and_groups():
     hat = square_shape(170, 10, 20)
     clipart = drawing(body, arm, hat)
     keypoints = [[90.0, 90.0], [150.0, 150.0], [120.0, 60.0], [120.0, 90.0], [180.0, 20.0]]
-    layers = [{"name": "body", "shapes": [0], "keypoints": [0, 1, 3]}, {"name": "arm", "groups": ["arm"], "keypoints": [2, 3]}]
+    layers = [
+        {"name": "body", "shapes": [0], "keypoints": [0, 1, 3]},
+        {"name": "arm", "groups": ["arm"], "keypoints": [2, 3]},
+    ]
     rig = rig_from_keypoints(clipart, keypoints, [[0, 1], [2, 3]], layers)
     names = [layer.name for layer in rig.layers]
     assert names == ["body", "arm", "rest"]

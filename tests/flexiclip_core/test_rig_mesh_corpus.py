@@ -30,9 +30,10 @@ def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
     array = np.asarray(values, dtype=np.float64)
-    return {name: round(float(np.percentile(array, q)), 3) for name, q in [("min", 0), ("p05", 5), ("median", 50), ("p95", 95), ("max", 100)]} | {
-        "mean": round(float(array.mean()), 3)
-    }
+    return {
+        name: round(float(np.percentile(array, q)), 3)
+        for name, q in [("min", 0), ("p05", 5), ("median", 50), ("p95", 95), ("max", 100)]
+    } | {"mean": round(float(array.mean()), 3)}
 
 
 def failure_kind(error: Exception) -> str:
@@ -96,12 +97,20 @@ def test_rig_mesh_bind_succeed_on_openclipart_people_and_animals():
         "failures_by_kind": dict(Counter(f["kind"] for f in failures).most_common()),
         "failures": failures,
         "keypoints": percentiles([s["keypoints"] for s in successes]),
-        "keypoints_within_6_20": round(float(np.mean([6 <= s["keypoints"] <= 20 for s in successes])), 4) if successes else 0.0,
+        "keypoints_within_6_20": round(float(np.mean([6 <= s["keypoints"] <= 20 for s in successes])), 4)
+        if successes
+        else 0.0,
         "components": percentiles([s["components"] for s in successes]),
         "vertices": percentiles([s["vertices"] for s in successes]),
         "faces": percentiles([s["faces"] for s in successes]),
         "seconds_per_clip": percentiles([s["seconds"] for s in successes]),
-        "slowest": sorted(({"file": s["file"], "seconds": round(s["seconds"], 3), "control_points": s["control_points"]} for s in successes), key=lambda s: -s["seconds"])[:10],
+        "slowest": sorted(
+            (
+                {"file": s["file"], "seconds": round(s["seconds"], 3), "control_points": s["control_points"]}
+                for s in successes
+            ),
+            key=lambda s: -s["seconds"],
+        )[:10],
     }
     SUMMARY_PATH.parent.mkdir(parents=True, exist_ok=True)
     SUMMARY_PATH.write_text(json.dumps(summary, indent=2))

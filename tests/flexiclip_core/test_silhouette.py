@@ -25,7 +25,11 @@ def test_silhouette_keeps_large_holes_and_fills_tiny_ones():
     silhouette = build_silhouette(ring(), [0], SilhouetteConfig())
     centre = silhouette.to_pixel(np.array([[128.0, 128.0]]))
     assert not silhouette.mask[centre].any(), "the ring's hole stays a hole"
-    pinhole = drawing(filled(polygon_subpath([(50, 50), (200, 50), (200, 200), (50, 200)]), circle_subpath(128, 128, 0.8), rule="evenodd"))
+    pinhole = drawing(
+        filled(
+            polygon_subpath([(50, 50), (200, 50), (200, 200), (50, 200)]), circle_subpath(128, 128, 0.8), rule="evenodd"
+        )
+    )
     silhouette = build_silhouette(pinhole, [0], SilhouetteConfig())
     assert silhouette.mask[silhouette.to_pixel(np.array([[128.0, 128.0]]))].all(), "a sub-pixel hole is filled"
 

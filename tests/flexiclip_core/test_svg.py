@@ -55,7 +55,9 @@ def test_rect_maps_to_known_canvas_coordinates() -> None:
     (shape,) = clipart.shapes
     (subpath,) = shape.subpaths
     # 100×50 fitted into [24, 232]: scale 2.08, centred vertically → y from 76 to 180.
-    np.testing.assert_allclose(anchors(subpath.points), [[24, 76], [232, 76], [232, 180], [24, 180], [24, 76]], atol=1e-9)
+    np.testing.assert_allclose(
+        anchors(subpath.points), [[24, 76], [232, 76], [232, 180], [24, 180], [24, 76]], atol=1e-9
+    )
     assert subpath.closed and subpath.segment_count == 4
     # Straight segments keep their control points on the line, at thirds.
     np.testing.assert_allclose(subpath.points[1], [24 + 208 / 3, 76], atol=1e-9)
@@ -74,7 +76,9 @@ def test_bounding_box_includes_strokes() -> None:
     clipart = parse_svg(svg('<rect x="0" y="0" width="100" height="100" fill="none" stroke="red" stroke-width="20"/>'))
     # Stroked extent is 120 units wide: scale 208/120; the rect outline sits 10 units inside.
     scale = 208 / 120
-    assert clipart.bounding_box() == pytest.approx((24 + 10 * scale, 24 + 10 * scale, 232 - 10 * scale, 232 - 10 * scale))
+    assert clipart.bounding_box() == pytest.approx(
+        (24 + 10 * scale, 24 + 10 * scale, 232 - 10 * scale, 232 - 10 * scale)
+    )
     assert clipart.shapes[0].stroke.width == pytest.approx(20 * scale)
 
 
@@ -128,7 +132,9 @@ def test_arc_radii_are_scaled_up_when_too_small() -> None:
 
 def test_arc_flags_may_be_packed() -> None:
     packed = parse_svg(svg('<path d="M0 0a10 10 0 0110 10"/><rect width="100" height="100" fill="none" stroke="red"/>'))
-    spaced = parse_svg(svg('<path d="M0 0 a 10 10 0 0 1 10 10"/><rect width="100" height="100" fill="none" stroke="red"/>'))
+    spaced = parse_svg(
+        svg('<path d="M0 0 a 10 10 0 0 1 10 10"/><rect width="100" height="100" fill="none" stroke="red"/>')
+    )
     np.testing.assert_allclose(packed.shapes[0].subpaths[0].points, spaced.shapes[0].subpaths[0].points)
     np.testing.assert_allclose(anchors(doc_points(packed))[-1], [10, 10], atol=1e-9)
 
@@ -141,7 +147,9 @@ def test_relative_and_absolute_commands_agree() -> None:
 
 
 def test_smooth_shorthands_reflect_the_previous_control_point() -> None:
-    clipart = parse_svg(svg('<path d="M0 0 C10 0 20 10 20 20 S30 40 40 40 Q50 40 50 50 T60 60" fill="none" stroke="#000"/>'))
+    clipart = parse_svg(
+        svg('<path d="M0 0 C10 0 20 10 20 20 S30 40 40 40 Q50 40 50 50 T60 60" fill="none" stroke="#000"/>')
+    )
     points = doc_points(clipart)
     # S: first control = reflection of (20, 10) about (20, 20).
     np.testing.assert_allclose(points[4], [20, 30], atol=1e-9)
@@ -433,7 +441,14 @@ def test_text_image_clip_mask_filter_and_markers_are_reported() -> None:
     )
     clipart = parse_svg(svg(body))
     assert len(clipart.shapes) == 2
-    assert {"text-skipped", "image-skipped", "clip-path-ignored", "mask-ignored", "filter-ignored", "marker-ignored"} <= warning_codes(clipart)
+    assert {
+        "text-skipped",
+        "image-skipped",
+        "clip-path-ignored",
+        "mask-ignored",
+        "filter-ignored",
+        "marker-ignored",
+    } <= warning_codes(clipart)
     text_warning = next(w for w in clipart.warnings if w.code == "text-skipped")
     assert text_warning.element.startswith("<text")
 
@@ -470,7 +485,9 @@ def test_shapes_wholly_off_the_page_are_dropped() -> None:
 
 def test_fills_crossing_the_page_edge_are_clipped_exactly() -> None:
     # A circle centred on the right edge: only its left half is on the page.
-    clipart = parse_svg(svg('<circle cx="100" cy="50" r="20" stroke="#000" stroke-width="2"/><rect width="10" height="10"/>'))
+    clipart = parse_svg(
+        svg('<circle cx="100" cy="50" r="20" stroke="#000" stroke-width="2"/><rect width="10" height="10"/>')
+    )
     assert "off-page-clipped" in warning_codes(clipart)
     fill_shape, stroke_shape = clipart.shapes[0], clipart.shapes[1]
     assert fill_shape.fill is not None and fill_shape.stroke is None
@@ -480,7 +497,9 @@ def test_fills_crossing_the_page_edge_are_clipped_exactly() -> None:
     # The kept boundary is the left half circle plus the edge segment x = 100 from y 30 to 70.
     on_arc = fill_points[fill_points[:, 0] < 100 - 1e-6]
     np.testing.assert_allclose(np.linalg.norm(on_arc - [100, 50], axis=1), 20, atol=0.01)
-    assert fill_points[:, 1].min() == pytest.approx(30, abs=1e-6) and fill_points[:, 1].max() == pytest.approx(70, abs=1e-6)
+    assert fill_points[:, 1].min() == pytest.approx(30, abs=1e-6) and fill_points[:, 1].max() == pytest.approx(
+        70, abs=1e-6
+    )
     # The stroke keeps only the on-page half, as an open subpath.
     (stroke_subpath,) = stroke_shape.subpaths
     assert not stroke_subpath.closed

@@ -92,7 +92,7 @@ def _patch_cairosvg_gradient_href_bug() -> None:
         return
     original = defs.update_def_href
 
-    def update_def_href_once(surface, def_name, def_dict, chain=None):  # noqa: ANN001 - CairoSVG's signature
+    def update_def_href_once(surface, def_name, def_dict, chain=None):
         resolved = surface.__dict__.setdefault("_resolved_def_hrefs", set())
         if (id(def_dict), def_name) in resolved:
             return
@@ -123,10 +123,10 @@ def _cairosvg_alpha(data: bytes, document_to_pixels: np.ndarray, size: int) -> n
     class FramedSurface(PNGSurface):
         framed = False
 
-        def _create_surface(self, width: float, height: float):  # noqa: ANN202 - CairoSVG's hook
+        def _create_surface(self, width: float, height: float):
             return cairo.ImageSurface(cairo.FORMAT_ARGB32, size, size), width, height
 
-        def set_context_size(self, width, height, viewbox, tree):  # noqa: ANN001 - CairoSVG's hook
+        def set_context_size(self, width, height, viewbox, tree):
             if self.framed:  # nested viewports: CairoSVG's own handling
                 return super().set_context_size(width, height, viewbox, tree)
             self.framed = True
@@ -170,7 +170,9 @@ def evaluate_file(path: str) -> dict:
     config = ParseConfig()
     drawing_side = config.canvas_size - 2 * config.margin_px
     size = int(round(DRAWING_SIDE_PX * config.canvas_size / drawing_side))
-    document_to_pixels = np.diag([size / config.canvas_size, size / config.canvas_size, 1.0]) @ clipart.document_to_canvas()
+    document_to_pixels = (
+        np.diag([size / config.canvas_size, size / config.canvas_size, 1.0]) @ clipart.document_to_canvas()
+    )
     try:
         reference = _cairosvg_alpha(Path(path).read_bytes(), document_to_pixels, size)
     except Exception as exc:  # noqa: BLE001 - CairoSVG itself cannot draw some originals
@@ -252,7 +254,9 @@ def run_corpus(files: list[Path]) -> dict:
         "status_counts": dict(Counter(r["status"] for r in records)),
         "failures_by_type": {k: {"count": len(v), "files": v} for k, v in sorted(failures.items())},
         "excluded_text_or_image": sum(1 for r in parsed if EXCLUDED_WARNINGS & set(r["warnings"])),
-        "reference_errors": [{"file": r["file"], "error": r["reference_error"]} for r in parsed if "reference_error" in r],
+        "reference_errors": [
+            {"file": r["file"], "error": r["reference_error"]} for r in parsed if "reference_error" in r
+        ],
         "compare_errors": [{"file": r["file"], "error": r["compare_error"]} for r in parsed if "compare_error" in r],
         "compared": len(compared),
         "iou": {
@@ -265,7 +269,11 @@ def run_corpus(files: list[Path]) -> dict:
         },
         "match_rate": float((ious >= IOU_THRESHOLD).mean()) if len(ious) else 0.0,
         "below_threshold": sorted(
-            ({"file": r["file"], "iou": r["iou"], "warnings": r["warnings"]} for r in compared if r["iou"] < IOU_THRESHOLD),
+            (
+                {"file": r["file"], "iou": r["iou"], "warnings": r["warnings"]}
+                for r in compared
+                if r["iou"] < IOU_THRESHOLD
+            ),
             key=lambda item: item["iou"],
         ),
         "warning_counts": dict(warning_counts.most_common()),

@@ -38,7 +38,9 @@ def resvg_render(svg: str, width: int, tmp_path: Path) -> np.ndarray:
     source = tmp_path / "reference.svg"
     target = tmp_path / "reference.png"
     source.write_text(svg)
-    subprocess.run([RESVG, "--width", str(width), str(source), str(target)], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [RESVG, "--width", str(width), str(source), str(target)], check=True, capture_output=True, timeout=60
+    )
     return np.asarray(Image.open(target).convert("RGBA"), dtype=np.float64) / 255.0
 
 
@@ -66,7 +68,9 @@ def assert_matches_resvg(svg: str, tmp_path: Path, width: int = 100) -> None:
 
 
 def document(body: str, attributes: str = 'width="100" height="100"') -> str:
-    return f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" {attributes}>{body}</svg>'
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" {attributes}>{body}</svg>'
+    )
 
 
 # --- item 5: path data errors ------------------------------------------------------------------
@@ -108,7 +112,9 @@ def test_path_with_a_bad_token_is_drawn_up_to_it(tmp_path: Path) -> None:
 
 @needs_resvg
 def test_path_not_starting_with_moveto_draws_nothing(tmp_path: Path) -> None:
-    svg = document('<path d="L 10 10 L 90 10 L 90 90 Z" fill="red"/><rect x="40" y="40" width="20" height="20" fill="blue"/>')
+    svg = document(
+        '<path d="L 10 10 L 90 10 L 90 90 Z" fill="red"/><rect x="40" y="40" width="20" height="20" fill="blue"/>'
+    )
     assert_matches_resvg(svg, tmp_path)
 
 
@@ -129,7 +135,9 @@ def test_zero_length_subpaths_draw_round_caps() -> None:
     for cx, cy in DOT_CENTRES:
         inside |= (x - cx) ** 2 + (y - cy) ** 2 <= 8.0**2
     alpha = inside.reshape(100, 8, 100, 8).mean(axis=(1, 3))
-    expected = np.concatenate([np.broadcast_to([0x20 / 255, 0x40 / 255, 0x80 / 255], (100, 100, 3)), alpha[..., None]], axis=-1)
+    expected = np.concatenate(
+        [np.broadcast_to([0x20 / 255, 0x40 / 255, 0x80 / 255], (100, 100, 3)), alpha[..., None]], axis=-1
+    )
     iou, difference = agreement(ours(svg, 100), expected)
     assert iou >= MIN_IOU and difference <= MAX_MEAN_ABS, f"IoU {iou:.4f}, mean |ΔRGBA| {difference:.4f}"
 
@@ -157,7 +165,9 @@ def test_degenerate_cubic_control_points_take_the_spec_tangent(tmp_path: Path) -
 
 def test_document_frame_is_the_viewport_at_the_requested_width() -> None:
     # A 200×100 viewport showing a 50×50 viewBox centred (xMidYMid meet): scale 2, offset 50.
-    svg = document('<rect x="10" y="10" width="30" height="30" fill="#ff0000"/>', 'width="200" height="100" viewBox="0 0 50 50"')
+    svg = document(
+        '<rect x="10" y="10" width="30" height="30" fill="#ff0000"/>', 'width="200" height="100" viewBox="0 0 50 50"'
+    )
     image = ours(svg, 400)  # 2 px per viewport px
     assert image.shape == (200, 400, 4)
     expected = np.zeros((200, 400))
@@ -201,9 +211,9 @@ STRUCTURE_CASES = {
     "transform-origin": '<rect x="40" y="40" width="20" height="40" fill="#2060a0" transform="rotate(90)" transform-origin="50 50"/>'
     '<rect x="10" y="10" width="20" height="10" fill="#a02060" transform="scale(2)" transform-origin="center" />',
     "css-transform-in-style": '<rect x="0" y="0" width="20" height="20" fill="green" style="transform: translate(30px, 10px) rotate(45deg)"/>',
-    "css-transform-in-sheet": '<style>.moved { transform: translateX(50px) scale(1.5) }</style>'
+    "css-transform-in-sheet": "<style>.moved { transform: translateX(50px) scale(1.5) }</style>"
     '<rect class="moved" x="5" y="5" width="20" height="20" fill="purple"/>',
-    "important": '<style>rect { fill: green !important } #r { fill: red }</style>'
+    "important": "<style>rect { fill: green !important } #r { fill: red }</style>"
     '<rect id="r" x="10" y="10" width="40" height="40" style="fill: blue"/>'
     '<circle cx="70" cy="70" r="20" style="fill: orange !important" fill="red"/>',
     "attribute-selectors": '<style>[data-kind="leaf"] { fill: green } rect[width^="3"] { fill: navy } '
@@ -254,7 +264,9 @@ def test_a_root_failing_its_conditions_draws_nothing() -> None:
     from flexiclip_core.errors import EmptyDrawingError
 
     with pytest.raises(EmptyDrawingError):
-        parse_svg(document('<rect width="10" height="10"/>', 'width="100" height="100" systemLanguage="x-klingon"').encode())
+        parse_svg(
+            document('<rect width="10" height="10"/>', 'width="100" height="100" systemLanguage="x-klingon"').encode()
+        )
 
 
 def test_attribute_selectors_match_only_their_elements() -> None:
@@ -296,8 +308,14 @@ def test_every_use_on_a_reference_cycle_is_cut_and_only_those() -> None:
         ('<svg x="10" y="10" width="50" height="50"><rect width="80" height="20"/></svg>', True),
         ('<svg x="10" y="10" width="50" height="50"><rect width="40" height="20"/></svg>', False),
         ('<svg x="10" y="10" width="50" height="50" overflow="visible"><rect width="80" height="20"/></svg>', False),
-        ('<symbol id="s" viewBox="0 0 10 10"><circle cx="5" cy="5" r="8"/></symbol><use href="#s" width="40" height="40"/>', True),
-        ('<symbol id="s" viewBox="0 0 10 10"><circle cx="5" cy="5" r="4"/></symbol><use href="#s" width="40" height="40"/>', False),
+        (
+            '<symbol id="s" viewBox="0 0 10 10"><circle cx="5" cy="5" r="8"/></symbol><use href="#s" width="40" height="40"/>',
+            True,
+        ),
+        (
+            '<symbol id="s" viewBox="0 0 10 10"><circle cx="5" cy="5" r="4"/></symbol><use href="#s" width="40" height="40"/>',
+            False,
+        ),
     ],
 )
 def test_a_viewport_not_honoured_is_warned(body: str, warned: bool) -> None:

@@ -145,8 +145,7 @@ def test_billion_laughs_through_nested_use_is_bounded() -> None:
 @pytest.mark.timeout(30)
 def test_use_cycles_are_cut_with_a_warning() -> None:
     cyclic = (
-        f'<svg {SVG_NS}><g id="a"><rect width="1" height="1"/><use href="#b"/></g>'
-        '<g id="b"><use href="#a"/></g></svg>'
+        f'<svg {SVG_NS}><g id="a"><rect width="1" height="1"/><use href="#b"/></g><g id="b"><use href="#a"/></g></svg>'
     ).encode()
     outcome, _ = parse_watched(cyclic)
     assert not isinstance(outcome, Exception)
@@ -159,7 +158,7 @@ def test_image_and_use_pointing_at_a_local_file_or_url_are_ignored(tmp_path: Pat
     local_svg.write_text(f'<svg {SVG_NS}><rect id="r" width="5" height="5"/></svg>')
     hostile = tmp_path / "hostile.svg"
     hostile.write_text(
-        f'<svg {SVG_NS}>'
+        f"<svg {SVG_NS}>"
         f'<image href="file:///etc/passwd" width="5" height="5"/>'
         f'<image xlink:href="{local_svg}" width="5" height="5"/>'
         '<image xlink:href="http://127.0.0.1:9/x.png" width="5" height="5"/>'
@@ -181,7 +180,7 @@ def test_image_and_use_pointing_at_a_local_file_or_url_are_ignored(tmp_path: Pat
 def test_file_over_the_size_limit_is_rejected_before_parsing(tmp_path: Path) -> None:
     big = tmp_path / "big.svg"
     with open(big, "wb") as handle:
-        handle.write(f'<svg {SVG_NS}>'.encode())
+        handle.write(f"<svg {SVG_NS}>".encode())
         handle.write(b" " * 20_000_001)
         handle.write(b"</svg>")
     outcome, events = parse_watched(big)
@@ -189,13 +188,15 @@ def test_file_over_the_size_limit_is_rejected_before_parsing(tmp_path: Path) -> 
     assert "max_bytes=20000000" in str(outcome) and "big.svg" in str(outcome)
     assert events == []
     small_limit = ParseConfig(limits=SvgLimits(max_bytes=100))
-    outcome, _ = parse_watched(f'<svg {SVG_NS}><rect width="100" height="100"/>{" " * 100}</svg>'.encode(), config=small_limit)
+    outcome, _ = parse_watched(
+        f'<svg {SVG_NS}><rect width="100" height="100"/>{" " * 100}</svg>'.encode(), config=small_limit
+    )
     assert isinstance(outcome, SvgLimitExceeded) and outcome.limit == "max_bytes"
 
 
 @pytest.mark.timeout(30)
 def test_300k_elements_are_rejected_while_streaming() -> None:
-    flood = (f'<svg {SVG_NS}>' + '<rect width="1" height="1"/>' * 300_000 + "</svg>").encode()
+    flood = (f"<svg {SVG_NS}>" + '<rect width="1" height="1"/>' * 300_000 + "</svg>").encode()
     outcome, events = parse_watched(flood, clip_id="flood")
     assert isinstance(outcome, SvgLimitExceeded) and outcome.limit == "max_elements"
     assert "more than max_elements=100000 elements" in str(outcome)
@@ -204,7 +205,7 @@ def test_300k_elements_are_rejected_while_streaming() -> None:
 
 @pytest.mark.timeout(30)
 def test_nesting_5000_deep_is_rejected_without_recursion() -> None:
-    deep = (f'<svg {SVG_NS}>' + "<g>" * 5000 + '<rect width="1" height="1"/>' + "</g>" * 5000 + "</svg>").encode()
+    deep = (f"<svg {SVG_NS}>" + "<g>" * 5000 + '<rect width="1" height="1"/>' + "</g>" * 5000 + "</svg>").encode()
     outcome, events = parse_watched(deep, clip_id="deep")
     assert isinstance(outcome, SvgLimitExceeded) and outcome.limit == "max_depth"
     assert "max_depth=256" in str(outcome)
@@ -226,7 +227,7 @@ def test_nesting_5000_deep_is_rejected_without_recursion() -> None:
     ],
 )
 def test_nan_and_inf_coordinates_are_errors_naming_the_element(body: str, element: str, what: str) -> None:
-    outcome, events = parse_watched(f'<svg {SVG_NS}>{body}</svg>'.encode(), clip_id="nan")
+    outcome, events = parse_watched(f"<svg {SVG_NS}>{body}</svg>".encode(), clip_id="nan")
     assert type(outcome) is SvgParseError, outcome
     assert f"element {element}" in str(outcome) and what in str(outcome)
     assert events == []

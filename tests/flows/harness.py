@@ -29,8 +29,14 @@ SAMPLE_CATALOG = SAMPLES_DIR / "clipart.parquet"
 GUARD_DIR = REPO_ROOT / "tasks" / "loopback_guard"
 
 FAST_SETTINGS: list[str] = [
-    "--prior", "tiny", "--iterations", "2",
-    "--set", "render.size=64", "--set", "schedule.frame_count=8",
+    "--prior",
+    "tiny",
+    "--iterations",
+    "2",
+    "--set",
+    "render.size=64",
+    "--set",
+    "schedule.frame_count=8",
 ]
 """CLI options that keep a clip to a few seconds on a loaded 2-core CPU."""
 
@@ -39,8 +45,11 @@ SAMPLE_PROMPTS = {entry["clip_id"]: entry for entry in json.loads((SAMPLES_DIR /
 
 def pipeline_env(base: Path, **extra: str) -> dict[str, str]:
     """Environment of one isolated run: own Prefect home, own Ray temp folder, guard + its log."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PREFECT_", "RAY_", "AWS_")) and k not in ("PYTHONPATH",)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PREFECT_", "RAY_", "AWS_")) and k not in ("PYTHONPATH",)
+    }
     ray_tmp = Path(tempfile.mkdtemp(prefix="fxt-"))  # short: Ray's socket paths must stay < 107 chars
     (base / "prefect-home").mkdir(parents=True, exist_ok=True)
     env.update(
@@ -74,8 +83,9 @@ def cli_command(*args: str) -> list[str]:
 def run_cli(env: dict[str, str], *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
     """Run ``flexiclip <args>`` (the pipeline commands) to completion; output captured as text."""
     try:
-        return subprocess.run(cli_command(*args), env=env, cwd=REPO_ROOT, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            cli_command(*args), env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+        )
     finally:
         reap_ray(env)
 

@@ -41,7 +41,6 @@ from tests.flows.harness import (
     pipeline_env,
     run_cli,
     sample_rows,
-    wait_for_port,
     write_catalog,
 )
 from tests.flows.test_nightly_s3 import moto  # noqa: F401  (fixture)
@@ -59,8 +58,11 @@ NODE_LINE = re.compile(r"clips per Ray node: (.+)")
 def _unshare_refusal() -> str | None:
     if shutil.which("unshare") is None:
         return "unshare(1) is not installed"
-    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs tmpfs /mnt"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs tmpfs /mnt"],
+        capture_output=True,
+        text=True,
+    )
     if probe.returncode != 0:
         return f"a private mount namespace is not permitted here: {probe.stderr.strip()}"
     return None
@@ -68,9 +70,11 @@ def _unshare_refusal() -> str | None:
 
 def node_env() -> dict[str, str]:
     """How a node is started: none of the run's AWS_*/FLEXICLIP_*/PREFECT_* settings."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "FLEXICLIP_", "PREFECT_", "RAY_", "HF_", "TRANSFORMERS_"))
-           and k != "PYTHONPATH"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "FLEXICLIP_", "PREFECT_", "RAY_", "HF_", "TRANSFORMERS_")) and k != "PYTHONPATH"
+    }
     # A local test cluster: no auth token, no usage stats; the network guard (default mode)
     # keeps Ray's own start-up probes off the network.
     env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(GUARD_DIR))
@@ -120,26 +124,67 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     head_tmp, worker_tmp = short / "h", short / "w"
     head_tmp.mkdir()
     port = free_port()
-    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0", "--object-store-memory=100000000",
-              "--disable-usage-stats", "--block"]
+    common = [
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=1",
+        "--num-gpus=0",
+        "--object-store-memory=100000000",
+        "--disable-usage-stats",
+        "--block",
+    ]
     head_log, worker_log = base / "head.log", base / "worker.log"
     processes: list[subprocess.Popen] = []
     try:
         with open(head_log, "wb") as out:
-            processes.append(subprocess.Popen(
-                [sys.executable, str(LOOPBACK_RAY), "start", "--head", f"--port={port}", "--include-dashboard=false",
-                 f"--temp-dir={head_tmp}", *common],
-                env=node_env(), cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+            processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(LOOPBACK_RAY),
+                        "start",
+                        "--head",
+                        f"--port={port}",
+                        "--include-dashboard=false",
+                        f"--temp-dir={head_tmp}",
+                        *common,
+                    ],
+                    env=node_env(),
+                    cwd=REPO_ROOT,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         wait_for_line(head_log, "Ray runtime started", processes[0], 120, "the head node")
         # The worker node: a private tmpfs over /tmp hides the driver's files (the local output root
         # lives under pytest's /tmp folder) and holds its own session folder.
         script = f'mount -t tmpfs tmpfs /tmp && mkdir -p "{worker_tmp}" && exec "$@"'
         with open(worker_log, "wb") as out:
-            processes.append(subprocess.Popen(
-                ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
-                 sys.executable, str(LOOPBACK_RAY), "start", f"--address=127.0.0.1:{port}",
-                 f"--temp-dir={worker_tmp}", *common],
-                env=node_env(), cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+            processes.append(
+                subprocess.Popen(
+                    [
+                        "unshare",
+                        "-m",
+                        "--propagation",
+                        "private",
+                        "sh",
+                        "-c",
+                        script,
+                        "sh",
+                        sys.executable,
+                        str(LOOPBACK_RAY),
+                        "start",
+                        f"--address=127.0.0.1:{port}",
+                        f"--temp-dir={worker_tmp}",
+                        *common,
+                    ],
+                    env=node_env(),
+                    cwd=REPO_ROOT,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         wait_for_line(worker_log, "Ray runtime started", processes[1], 120, "the worker node")
         yield {"address": f"127.0.0.1:{port}", "base": base}
     finally:
@@ -168,8 +213,13 @@ def clips_per_node(stdout: str) -> dict[str, int]:
 def test_s3_root_on_two_nodes_without_their_own_settings(tmp_path: Path, two_nodes: dict, moto: dict[str, str]):  # noqa: F811
     import boto3
 
-    client = boto3.client("s3", endpoint_url=moto["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
-                          aws_secret_access_key="testing", region_name=moto["AWS_REGION"])
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto["AWS_ENDPOINT_URL"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name=moto["AWS_REGION"],
+    )
     for bucket in ("inputs", "outputs"):
         client.create_bucket(Bucket=bucket)
     fs = s3_filesystem(moto)
@@ -191,8 +241,9 @@ def test_s3_root_on_two_nodes_without_their_own_settings(tmp_path: Path, two_nod
     assert not fs.exists("outputs/animations/media") and not OutputCatalog(root, storage_options=moto).exists()
 
     started = time.monotonic()
-    result = run_cli(env, "run", catalog, "--output", root, "--workers", "2", "--forward-credentials",
-                     *FAST_SETTINGS, timeout=600)
+    result = run_cli(
+        env, "run", catalog, "--output", root, "--workers", "2", "--forward-credentials", *FAST_SETTINGS, timeout=600
+    )
     wall_s = time.monotonic() - started
     assert result.returncode == 0, describe(result)
     rows = OutputCatalog(root, storage_options=moto).read().to_dict("records")
@@ -200,7 +251,7 @@ def test_s3_root_on_two_nodes_without_their_own_settings(tmp_path: Path, two_nod
     assert {r["status"] for r in rows} == {"succeeded"}
     for row in rows:
         for column in MEDIA:
-            assert row[column].startswith(root + "/media/") and fs.exists(row[column][len("s3://"):]), row[column]
+            assert row[column].startswith(root + "/media/") and fs.exists(row[column][len("s3://") :]), row[column]
     nodes = clips_per_node(result.stdout)
     assert len(nodes) == 2 and sum(nodes.values()) == len(CLIPS), (nodes, describe(result))
     assert not fs.find("outputs/animations/.flexiclip")  # the run's probe is gone

@@ -3,8 +3,6 @@ a flow run against that server publishes its report artifact and a final state w
 
 from __future__ import annotations
 
-import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +30,13 @@ def prefect_server(tmp_path: Path):
     port = free_port()
     env = pipeline_env(tmp_path)
     log = open(tmp_path / "server.log", "wb")
-    server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_for_port(port, server, 180, "prefect server")
         env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
@@ -49,11 +52,18 @@ def prefect_server(tmp_path: Path):
 
 def test_prefect_yaml_deploys_nightly_and_a_run_reports_to_the_server(tmp_path: Path, prefect_server: dict):
     env = prefect_server
-    created = subprocess.run([PREFECT, "work-pool", "create", "flexiclip-process", "--type", "process"],
-                             env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    created = subprocess.run(
+        [PREFECT, "work-pool", "create", "flexiclip-process", "--type", "process"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert created.returncode == 0, created.stdout + created.stderr
-    deployed = subprocess.run([PREFECT, "--no-prompt", "deploy", "--all"], env=env, cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=300)
+    deployed = subprocess.run(
+        [PREFECT, "--no-prompt", "deploy", "--all"], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
     catalog = write_catalog(tmp_path / "in" / "catalog.parquet", sample_rows(tmp_path / "in", ["plant"]))

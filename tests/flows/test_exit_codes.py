@@ -17,8 +17,9 @@ def error_lines(stderr: str) -> list[str]:
 
 
 def test_missing_catalog_exits_2_with_one_line(tmp_path: Path):
-    result = run_cli(pipeline_env(tmp_path), "run", str(tmp_path / "nope.parquet"), "--output", str(tmp_path / "out"),
-                     *FAST_SETTINGS)
+    result = run_cli(
+        pipeline_env(tmp_path), "run", str(tmp_path / "nope.parquet"), "--output", str(tmp_path / "out"), *FAST_SETTINGS
+    )
     assert result.returncode == 2, describe(result)
     assert len(error_lines(result.stderr)) == 1 and "no such file" in result.stderr
     assert "Traceback" not in result.stderr
@@ -37,8 +38,18 @@ def test_explicit_prior_without_weights_is_bad_input_not_a_worker_failure(tmp_pa
 def test_worker_that_cannot_start_exits_3(tmp_path: Path):
     # One GPU per worker on a cluster without GPUs: the actor is never scheduled.
     catalog = write_catalog(tmp_path / "in" / "catalog.parquet", sample_rows(tmp_path / "in", ["plant"]))
-    result = run_cli(pipeline_env(tmp_path), "run", str(catalog), "--output", str(tmp_path / "out"), *FAST_SETTINGS,
-                     "--gpus-per-worker", "1", "--worker-start-timeout", "5")
+    result = run_cli(
+        pipeline_env(tmp_path),
+        "run",
+        str(catalog),
+        "--output",
+        str(tmp_path / "out"),
+        *FAST_SETTINGS,
+        "--gpus-per-worker",
+        "1",
+        "--worker-start-timeout",
+        "5",
+    )
     assert result.returncode == 3, describe(result)
     (line,) = error_lines(result.stderr)
     assert "clip worker did not start" in line

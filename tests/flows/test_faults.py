@@ -43,7 +43,7 @@ def process_tree(root: int) -> dict[int, tuple[int, str]]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
-        fields = stat[stat.rindex(b")") + 2:].split()
+        fields = stat[stat.rindex(b")") + 2 :].split()
         table[int(proc.name)] = (int(fields[1]), int(fields[19]), cmdline)
     found: dict[int, tuple[int, str]] = {}
     stack = [root]
@@ -63,7 +63,7 @@ def still_alive(processes: dict[int, tuple[int, str]]) -> dict[int, str]:
             stat = Path(f"/proc/{pid}/stat").read_bytes()
         except OSError:
             continue
-        fields = stat[stat.rindex(b")") + 2:].split()
+        fields = stat[stat.rindex(b")") + 2 :].split()
         if fields[0] != b"Z" and int(fields[19]) == start:
             alive[pid] = cmdline
     return alive
@@ -80,8 +80,13 @@ def test_flow_killed_mid_run_is_finished_by_the_next_run_without_duplicates(tmp_
     catalog = write_catalog(tmp_path / "in" / "catalog.parquet", sample_rows(tmp_path / "in", clips))
     root = tmp_path / "out"
     env = pipeline_env(tmp_path)
-    proc = subprocess.Popen(cli_command("run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS),
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cli_command("run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     staging = root / "staging"
     try:
         deadline = time.monotonic() + 400

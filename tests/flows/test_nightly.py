@@ -59,7 +59,9 @@ def test_sample_catalog_runs_then_skips_then_force_redoes(tmp_path: Path):
         assert [row[c] for c in MEDIA] == [by_clip[row["clip_id"]][c] for c in MEDIA]
     assert media_listing(root) == first_media  # nothing rewritten
 
-    forced = run_cli(env, "run", str(SAMPLE_CATALOG), "--output", str(root), "--workers", "2", "--force", *FAST_SETTINGS)
+    forced = run_cli(
+        env, "run", str(SAMPLE_CATALOG), "--output", str(root), "--workers", "2", "--force", *FAST_SETTINGS
+    )
     assert forced.returncode == 0, describe(forced)
     catalog = OutputCatalog(root)
     history = catalog.history()
@@ -132,9 +134,15 @@ def test_two_runs_at_once_on_one_output_catalog_both_land(tmp_path: Path):
         catalog = write_catalog(tmp_path / name / "catalog.parquet", sample_rows(tmp_path / name, clips))
         env = pipeline_env(tmp_path / name)
         envs.append(env)
-        procs.append(subprocess.Popen(
-            cli_command("run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS),
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                cli_command("run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS),
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     try:
         outputs = [proc.communicate(timeout=500) for proc in procs]
     finally:

@@ -34,8 +34,12 @@ def moto(tmp_path: Path):
     script = Path(sys.executable).with_name("moto_server")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "moto.server"]
     log = open(tmp_path / "moto.log", "wb")
-    server = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                              env=dict(os.environ, AWS_EC2_METADATA_DISABLED="true"))
+    server = subprocess.Popen(
+        [*command, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, AWS_EC2_METADATA_DISABLED="true"),
+    )
     try:
         wait_for_port(port, server, 60, "moto_server")
         yield {
@@ -54,8 +58,13 @@ def moto(tmp_path: Path):
 def test_s3_catalog_in_and_out_with_nothing_but_loopback(tmp_path: Path, moto: dict[str, str]):
     import boto3
 
-    client = boto3.client("s3", endpoint_url=moto["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
-                          aws_secret_access_key="testing", region_name=moto["AWS_REGION"])
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto["AWS_ENDPOINT_URL"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name=moto["AWS_REGION"],
+    )
     for bucket in ("inputs", "outputs"):
         client.create_bucket(Bucket=bucket)  # us-east-1: no LocationConstraint (s3fs.mkdir sends one)
     fs = s3_filesystem(moto)
@@ -66,7 +75,9 @@ def test_s3_catalog_in_and_out_with_nothing_but_loopback(tmp_path: Path, moto: d
         fs.put_file(str(path), f"inputs/nightly/{path.name}")
     root = "s3://outputs/animations"
     env = pipeline_env(tmp_path, **moto)
-    first = run_cli(env, "run", "s3://inputs/nightly/catalog.parquet", "--output", root, "--workers", "2", *FAST_SETTINGS)
+    first = run_cli(
+        env, "run", "s3://inputs/nightly/catalog.parquet", "--output", root, "--workers", "2", *FAST_SETTINGS
+    )
     assert first.returncode == 0, describe(first)
     catalog = OutputCatalog(root, storage_options=moto)
     rows_out = catalog.read().to_dict("records")
@@ -75,7 +86,7 @@ def test_s3_catalog_in_and_out_with_nothing_but_loopback(tmp_path: Path, moto: d
     for row in rows_out:
         for column in ("video_uri", "gif_uri", "svg_animation_uri", "poster_uri"):
             assert row[column].startswith(root + "/media/")
-            assert fs.exists(row[column][len("s3://"):])
+            assert fs.exists(row[column][len("s3://") :])
     media_before = sorted(fs.find("outputs/animations/media"))
 
     second = run_cli(env, "run", "s3://inputs/nightly/catalog.parquet", "--output", root, *FAST_SETTINGS)

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows.harness import FAST_SETTINGS, REPO_ROOT, cli_command, describe, pipeline_env, sample_rows, write_catalog
+from tests.flows.harness import (
+    FAST_SETTINGS,
+    REPO_ROOT,
+    cli_command,
+    describe,
+    pipeline_env,
+    sample_rows,
+    write_catalog,
+)
 
 PREFLIGHT_LIMIT_S = 30
 """The issue's bound for a refused run (the subprocess is killed past it)."""

@@ -4,7 +4,7 @@ report tests (without running the optimiser: a hand-made sway of the sample clip
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from flexiclip_core.svg import parse_svg
 
 SAMPLES = Path(__file__).resolve().parents[2] / "catalogs" / "samples"
 HOSTILE_PROMPT = 'A cat <script>window.__pwned = 1</script> "quoted" & <b>bold</b> walks'
-HOSTILE_ERROR = "bad <path d=\"M0\"> at <img src=x onerror=alert(1)>"
+HOSTILE_ERROR = 'bad <path d="M0"> at <img src=x onerror=alert(1)>'
 
 
 def sway(points: np.ndarray, frames: int, amplitude: float) -> np.ndarray:
@@ -44,7 +44,7 @@ def make_run(
     """
     catalog = OutputCatalog(root, storage_options=storage_options)
     scratch = Path(root).parent if scratch is None else scratch
-    start = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
     rows = []
     specs = [("human", "A person is dancing", 2.0), ("animal", HOSTILE_PROMPT, 6.0), ("plant", "A flower sways", 12.0)]
     for index, (clip_id, prompt, amplitude) in enumerate(specs):
@@ -54,24 +54,46 @@ def make_run(
         files = export_animation(clipart, sway(clipart.control_points(), frames, amplitude), out, size=size)
         svg_sha = hashlib.sha256(svg_bytes).hexdigest()
         row = {
-            "run_id": run_id, "clip_id": clip_id, "status": "succeeded", "svg_sha256": svg_sha,
-            "prompt": prompt, "method": "flexiclip", "config_hash": "c" * 16, "prior": "tiny-test-prior",
-            "prior_is_trained": False, "seed": index, "code_version": code_version(),
+            "run_id": run_id,
+            "clip_id": clip_id,
+            "status": "succeeded",
+            "svg_sha256": svg_sha,
+            "prompt": prompt,
+            "method": "flexiclip",
+            "config_hash": "c" * 16,
+            "prior": "tiny-test-prior",
+            "prior_is_trained": False,
+            "seed": index,
+            "code_version": code_version(),
             "idempotency_key": idempotency_key(svg_sha, prompt, "c" * 16, "tiny", index, code_version()),
-            "iterations": 2, "seconds": 1.5 + index, "device": "cpu",
-            "started_at": start + timedelta(seconds=index), "finished_at": start + timedelta(seconds=3 + 2 * index),
+            "iterations": 2,
+            "seconds": 1.5 + index,
+            "device": "cpu",
+            "started_at": start + timedelta(seconds=index),
+            "finished_at": start + timedelta(seconds=3 + 2 * index),
             "warnings": '["prior \'tiny\': untrained", "clip_identity not computed: no local weights configured"]',
         }
         for kind, suffix in (("video", ".mp4"), ("gif", ".gif"), ("svg_animation", ".svg"), ("poster", ".png")):
             row[f"{kind}_uri"], row[f"{kind}_sha256"] = catalog.put_media(files[kind], suffix)
         for k, column in enumerate(METRIC_COLUMNS):
-            row[column] = None if column in ("clip_identity", "text_alignment", "identity_lpips") else amplitude * (k + 1)
+            row[column] = (
+                None if column in ("clip_identity", "text_alignment", "identity_lpips") else amplitude * (k + 1)
+            )
         rows.append(row)
-    rows.append({
-        "run_id": run_id, "clip_id": "broken", "status": "failed", "error_type": "SvgParseError",
-        "error_message": HOSTILE_ERROR, "prompt": "never animated", "method": "flexiclip",
-        "prior": "tiny-test-prior", "prior_is_trained": False,
-        "started_at": start, "finished_at": start + timedelta(seconds=1),
-    })
+    rows.append(
+        {
+            "run_id": run_id,
+            "clip_id": "broken",
+            "status": "failed",
+            "error_type": "SvgParseError",
+            "error_message": HOSTILE_ERROR,
+            "prompt": "never animated",
+            "method": "flexiclip",
+            "prior": "tiny-test-prior",
+            "prior_is_trained": False,
+            "started_at": start,
+            "finished_at": start + timedelta(seconds=1),
+        }
+    )
     catalog.commit(rows, run_id=run_id)
     return {row["clip_id"]: row for row in rows}

@@ -6,8 +6,8 @@ The page is checked here by parsing it; tests/e2e/test_report_browser.py opens i
 from __future__ import annotations
 
 import base64
-import html
 import hashlib
+import html
 import re
 import shutil
 from html.parser import HTMLParser
@@ -48,8 +48,12 @@ class _Page(HTMLParser):
         (self.scripts if self._in_script else self.text).append(data)
 
     def links(self) -> list[str]:
-        return [attrs[name] for _, attrs in self.tags for name in ("src", "href", "poster", "data-fallback")
-                if attrs.get(name)]
+        return [
+            attrs[name]
+            for _, attrs in self.tags
+            for name in ("src", "href", "poster", "data-fallback")
+            if attrs.get(name)
+        ]
 
     def cards(self) -> list[dict[str, str | None]]:
         return [attrs for tag, attrs in self.tags if tag == "article" and "card" in (attrs.get("class") or "")]
@@ -148,19 +152,35 @@ def test_summary_counts_metric_spread_wall_time_and_untrained_label(run_root: Pa
 
 
 def test_card_plays_the_transparent_webm_first_and_offers_every_file_for_download():
-    kinds = {"video": "mp4", "webm": "webm", "webp": "webp", "apng": "apng", "lottie": "json", "gif": "gif",
-             "svg_animation": "svg", "poster": "png"}
-    row = {"run_id": "r", "clip_id": "c", "status": "succeeded", "prompt": "p",
-           **{f"{kind}_uri": f"/x/media/ab/{SHA}.{suffix}" for kind, suffix in kinds.items()}}
+    kinds = {
+        "video": "mp4",
+        "webm": "webm",
+        "webp": "webp",
+        "apng": "apng",
+        "lottie": "json",
+        "gif": "gif",
+        "svg_animation": "svg",
+        "poster": "png",
+    }
+    row = {
+        "run_id": "r",
+        "clip_id": "c",
+        "status": "succeeded",
+        "prompt": "p",
+        **{f"{kind}_uri": f"/x/media/ab/{SHA}.{suffix}" for kind, suffix in kinds.items()},
+    }
     page = _parse(render_report_html([row], run_id="r"))
     sources = [attrs for tag, attrs in page.tags if tag == "source"]
-    assert [(s["src"].rsplit(".", 1)[-1], s["type"]) for s in sources] == [("webm", 'video/webm; codecs="vp9"'),
-                                                                          ("mp4", "video/mp4")]
+    assert [(s["src"].rsplit(".", 1)[-1], s["type"]) for s in sources] == [
+        ("webm", 'video/webm; codecs="vp9"'),
+        ("mp4", "video/mp4"),
+    ]
     downloads = [attrs["href"].rsplit(".", 1)[-1] for tag, attrs in page.tags if tag == "a" and "download" in attrs]
     assert downloads == ["mp4", "webm", "webp", "apng", "json", "gif", "svg", "png"]
     only_webm = {"run_id": "r", "clip_id": "c", "status": "succeeded", "webm_uri": f"/x/media/ab/{SHA}.webm"}
     assert [a["src"] for t, a in _parse(render_report_html([only_webm], run_id="r")).tags if t == "source"] == [
-        f"../../media/ab/{SHA}.webm"]
+        f"../../media/ab/{SHA}.webm"
+    ]
 
 
 def test_lottie_player_is_shipped_only_when_there_is_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -172,8 +192,11 @@ def test_lottie_player_is_shipped_only_when_there_is_one(tmp_path: Path, monkeyp
     assert '<script src="../assets/lottie.min.js"></script>' in with_player and "connect-src 'self'" in with_player
     assert f'data-lottie="../../media/ab/{SHA}.json"' in with_player and 'class="play-lottie"' in with_player
     without = html.unescape(render_report_html([row], run_id="r"))
-    assert '<script src="' not in without and "connect-src 'none'" in without and "'self';" not in without.split(
-        "script-src")[1].split("connect-src")[0]
+    assert (
+        '<script src="' not in without
+        and "connect-src 'none'" in without
+        and "'self';" not in without.split("script-src")[1].split("connect-src")[0]
+    )
     catalog = OutputCatalog(tmp_path / "root")
     monkeypatch.setenv(LOTTIE_WEB_ENV, str(tmp_path / "absent.js"))
     assert ship_lottie_web(catalog) is None
@@ -184,8 +207,15 @@ def test_lottie_player_is_shipped_only_when_there_is_one(tmp_path: Path, monkeyp
 
 
 def test_trained_prior_has_no_untrained_label():
-    row = {"run_id": "r", "clip_id": "c", "status": "succeeded", "prior": "modelscope@abc", "prior_is_trained": True,
-           "prompt": "p", "video_uri": f"/x/media/ab/{SHA}.mp4"}
+    row = {
+        "run_id": "r",
+        "clip_id": "c",
+        "status": "succeeded",
+        "prior": "modelscope@abc",
+        "prior_is_trained": True,
+        "prompt": "p",
+        "video_uri": f"/x/media/ab/{SHA}.mp4",
+    }
     text = render_report_html([row], run_id="r")
     assert "untrained-banner" not in text and 'class="untrained"' not in text
     assert f'src="../../media/ab/{SHA}.mp4"' in text
@@ -250,7 +280,6 @@ def test_report_command_prints_the_page_and_refuses_unknown_runs(run_root: Path)
     assert "no row for run 'nope'" in refused.stderr
 
 
-
 def test_report_on_s3_is_written_beside_the_media_with_the_same_relative_links(
     tmp_path: Path, s3_options: dict, loopback_only: None
 ):
@@ -271,8 +300,13 @@ def test_report_on_s3_is_written_beside_the_media_with_the_same_relative_links(
 
 
 def test_row_warnings_are_listed_escaped_under_a_folded_note():
-    row = {"run_id": "r", "clip_id": "c", "status": "succeeded", "prompt": "p",
-           "warnings": '["clip_identity not computed: <no weights>", "second"]'}
+    row = {
+        "run_id": "r",
+        "clip_id": "c",
+        "status": "succeeded",
+        "prompt": "p",
+        "warnings": '["clip_identity not computed: <no weights>", "second"]',
+    }
     text = render_report_html([row], run_id="r")
     assert "<summary>⚠ 2 notes</summary>" in text
     assert "<li>clip_identity not computed: &lt;no weights&gt;</li><li>second</li>" in text
@@ -281,8 +315,20 @@ def test_row_warnings_are_listed_escaped_under_a_folded_note():
 def test_skipped_clip_shows_the_metrics_of_the_run_that_made_it(tmp_path: Path):
     root = tmp_path / "out"
     first = make_run(root, "run-a", frames=4, size=32)["human"]
-    skipped = {key: first[key] for key in ("clip_id", "prompt", "method", "prior", "prior_is_trained",
-                                            "idempotency_key", "video_uri", "video_sha256", "poster_uri")}
+    skipped = {
+        key: first[key]
+        for key in (
+            "clip_id",
+            "prompt",
+            "method",
+            "prior",
+            "prior_is_trained",
+            "idempotency_key",
+            "video_uri",
+            "video_sha256",
+            "poster_uri",
+        )
+    }
     OutputCatalog(root).commit([{**skipped, "status": "skipped"}], run_id="run-b")
     text = Path(write_report(str(root), "run-b")).read_text(encoding="utf-8")
     (card,) = _parse(text).cards()

@@ -9,7 +9,7 @@ import pytest
 
 from catalogs.input import read_catalog, read_svg_bytes
 from catalogs.output import idempotency_key
-from catalogs.rows import MediaRef, OutputRow, Status
+from catalogs.rows import MediaRef, Status
 from tasks.jobs import request_hash
 from tasks.plan import base_config, build_jobs, select_work
 from tests.flows.harness import sample_rows, write_catalog
@@ -19,8 +19,16 @@ def plan_for(tmp_path: Path, rows: list[dict], **kwargs):
     catalog = write_catalog(tmp_path / "in" / "catalog.parquet", rows)
     config = base_config("flexiclip", iterations=2)
     valid, errors = read_catalog(str(catalog), validate_config=config.with_overrides)
-    return build_jobs(valid, errors, run_id="run-1", config=config, prior_name="tiny", code_version="0+test",
-                      read_svg=read_svg_bytes, **kwargs)
+    return build_jobs(
+        valid,
+        errors,
+        run_id="run-1",
+        config=config,
+        prior_name="tiny",
+        code_version="0+test",
+        read_svg=read_svg_bytes,
+        **kwargs,
+    )
 
 
 def test_every_input_row_becomes_a_job_or_a_failed_row_with_a_reason(tmp_path: Path):
@@ -62,24 +70,29 @@ def test_key_follows_svg_prompt_config_prior_seed_and_rig(tmp_path: Path):
     assert large.config_hash != plain.config_hash and large.idempotency_key != plain.idempotency_key
     assert default_export.export is None and default_export.config_hash == plain.config_hash
     config = plain.config
-    with_rig = request_hash(config, keypoints=np.zeros((2, 2)), skeleton=np.array([[0, 1]]), layers=None,
-                            negative_prompt=None)
-    assert request_hash(config, keypoints=None, skeleton=None, layers=None, negative_prompt=None) == config.config_hash()
+    with_rig = request_hash(
+        config, keypoints=np.zeros((2, 2)), skeleton=np.array([[0, 1]]), layers=None, negative_prompt=None
+    )
+    assert (
+        request_hash(config, keypoints=None, skeleton=None, layers=None, negative_prompt=None) == config.config_hash()
+    )
     assert with_rig != config.config_hash()
 
 
 def test_select_work_skips_succeeded_adopts_staged_and_force_redoes(tmp_path: Path):
     plan = plan_for(tmp_path, sample_rows(tmp_path / "in", ["human", "plant", "object"]))
     human, plant, obj = plan.jobs
-    previous = obj.row(Status.SUCCEEDED, media={"video": MediaRef("/root/media/ab/ab.mp4", "ab"),
-                                                "gif": MediaRef("/root/media/cd/cd.gif", "cd")})
+    previous = obj.row(
+        Status.SUCCEEDED,
+        media={"video": MediaRef("/root/media/ab/ab.mp4", "ab"), "gif": MediaRef("/root/media/cd/cd.gif", "cd")},
+    )
     staged_row = human.row(Status.SUCCEEDED, run_id="killed-run", media={"video": MediaRef("/v.mp4", None)})
     staged = {human.idempotency_key: staged_row, plant.idempotency_key: plant.row(Status.FAILED)}
     selected = select_work(plan, succeeded={obj.idempotency_key: previous}, staged=staged, force=False)
     assert [job.clip_id for job in selected.jobs] == ["plant"]  # a staged failure is retried
-    (index, adopted), = selected.adopted
+    ((index, adopted),) = selected.adopted
     assert index == human.row_index and adopted.media["video"].uri == "/v.mp4" and adopted.run_id == "run-1"
-    (index, skipped), = selected.skipped
+    ((index, skipped),) = selected.skipped
     assert index == obj.row_index and skipped.status is Status.SKIPPED
     assert skipped.media == previous.media and skipped.to_record()["gif_uri"] == "/root/media/cd/cd.gif"
     assert selected.row_count == 3
@@ -109,8 +122,17 @@ def test_a_success_whose_media_are_gone_is_reanimated_with_the_reason(tmp_path: 
     output = OutputCatalog(tmp_path / "out")
 
     def plan():
-        return plan_work(valid, errors, run_id="run-2", config=config, prior_name="tiny", code_version="0+test",
-                         output_catalog=output, read_svg=read_svg_bytes, force=False)
+        return plan_work(
+            valid,
+            errors,
+            run_id="run-2",
+            config=config,
+            prior_name="tiny",
+            code_version="0+test",
+            output_catalog=output,
+            read_svg=read_svg_bytes,
+            force=False,
+        )
 
     succeeded = []
     for job in plan().jobs:
@@ -131,5 +153,5 @@ def test_a_success_whose_media_are_gone_is_reanimated_with_the_reason(tmp_path: 
     (note,) = job.notes
     assert "re-animated" in note and "run-1" in note and f"video {gone}" in note
     assert job.row(Status.SUCCEEDED).warnings[0] == note  # the row says why
-    (_, skipped), = again.skipped
+    ((_, skipped),) = again.skipped
     assert skipped.host == "node-a" and skipped.media == succeeded[0].media  # provenance of the maker

@@ -24,8 +24,15 @@ FAST = {"render.size": 64, "schedule.frame_count": 8}
 @pytest.fixture
 def local_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     env = pipeline_env(tmp_path)
-    for name in ("RAY_USAGE_STATS_ENABLED", "RAY_AUTH_MODE", "FLEXICLIP_RAY_TMP", "FLEXICLIP_NET_GUARD",
-                 "FLEXICLIP_NET_GUARD_LOG", "PYTHONPATH", "HF_HUB_OFFLINE"):
+    for name in (
+        "RAY_USAGE_STATS_ENABLED",
+        "RAY_AUTH_MODE",
+        "FLEXICLIP_RAY_TMP",
+        "FLEXICLIP_NET_GUARD",
+        "FLEXICLIP_NET_GUARD_LOG",
+        "PYTHONPATH",
+        "HF_HUB_OFFLINE",
+    ):
         monkeypatch.setenv(name, env[name])
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
@@ -44,8 +51,15 @@ def jobs_for(tmp_path: Path, clip_ids: list[str], iterations: dict[str, int] | N
     config = base_config("flexiclip", overrides=FAST)
     valid, errors = read_catalog(str(catalog), validate_config=config.with_overrides)
     assert not errors
-    plan = build_jobs(valid, errors, run_id="pool-test", config=config, prior_name="tiny", code_version="0+test",
-                      read_svg=read_svg_bytes)
+    plan = build_jobs(
+        valid,
+        errors,
+        run_id="pool-test",
+        config=config,
+        prior_name="tiny",
+        code_version="0+test",
+        read_svg=read_svg_bytes,
+    )
     return plan.jobs
 
 

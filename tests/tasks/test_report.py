@@ -9,17 +9,46 @@ from tasks.report import UNTRAINED_NOTE, markdown_report, summarise
 
 def rows() -> list[OutputRow]:
     key = "0" * 64
-    return [OutputRow.from_record(record) for record in [
-        {"clip_id": "a", "status": "succeeded", "idempotency_key": key, "motion_vitality": 2.0, "coverage_iou": None},
-        {"clip_id": "b", "status": "succeeded", "idempotency_key": key, "motion_vitality": 4.0, "coverage_iou": 0.5},
-        {"clip_id": "c", "status": "failed", "error_type": "SvgSecurityError", "error_message": "clip 'c': DTD | no"},
-        {"clip_id": "d", "status": "skipped"},
-    ]]
+    return [
+        OutputRow.from_record(record)
+        for record in [
+            {
+                "clip_id": "a",
+                "status": "succeeded",
+                "idempotency_key": key,
+                "motion_vitality": 2.0,
+                "coverage_iou": None,
+            },
+            {
+                "clip_id": "b",
+                "status": "succeeded",
+                "idempotency_key": key,
+                "motion_vitality": 4.0,
+                "coverage_iou": 0.5,
+            },
+            {
+                "clip_id": "c",
+                "status": "failed",
+                "error_type": "SvgSecurityError",
+                "error_message": "clip 'c': DTD | no",
+            },
+            {"clip_id": "d", "status": "skipped"},
+        ]
+    ]
 
 
 def test_summary_counts_failures_and_metric_means():
-    summary = summarise(rows(), run_id="r", catalog="in.parquet", output="/out", version=3, prior="tiny",
-                        prior_is_trained=False, adopted=1, metric_columns=("motion_vitality", "coverage_iou", "temporal_jerk"))
+    summary = summarise(
+        rows(),
+        run_id="r",
+        catalog="in.parquet",
+        output="/out",
+        version=3,
+        prior="tiny",
+        prior_is_trained=False,
+        adopted=1,
+        metric_columns=("motion_vitality", "coverage_iou", "temporal_jerk"),
+    )
     assert (summary.rows, summary.succeeded, summary.failed, summary.skipped) == (4, 2, 1, 1)
     assert summary.metric_means == {"motion_vitality": 3.0, "coverage_iou": 0.5, "temporal_jerk": None}
     assert summary.failures[0].error_type == "SvgSecurityError"
@@ -30,11 +59,29 @@ def test_summary_counts_failures_and_metric_means():
 
 
 def test_the_artifact_links_to_the_html_report():
-    local = summarise(rows(), run_id="r", catalog="in.parquet", output="/out", version=3, prior="tiny",
-                      prior_is_trained=False, adopted=0, report_uri="/out/reports/r/index.html")
+    local = summarise(
+        rows(),
+        run_id="r",
+        catalog="in.parquet",
+        output="/out",
+        version=3,
+        prior="tiny",
+        prior_is_trained=False,
+        adopted=0,
+        report_uri="/out/reports/r/index.html",
+    )
     assert "[/out/reports/r/index.html](file:///out/reports/r/index.html)" in markdown_report(local)
-    remote = summarise(rows(), run_id="r", catalog="in.parquet", output="s3://b/out", version=3, prior="tiny",
-                       prior_is_trained=False, adopted=0, report_uri="s3://b/out/reports/r/index.html")
+    remote = summarise(
+        rows(),
+        run_id="r",
+        catalog="in.parquet",
+        output="s3://b/out",
+        version=3,
+        prior="tiny",
+        prior_is_trained=False,
+        adopted=0,
+        report_uri="s3://b/out/reports/r/index.html",
+    )
     assert "(s3://b/out/reports/r/index.html)" in markdown_report(remote)
 
 

@@ -38,8 +38,13 @@ def alive(pid: int, start: int | None) -> bool:
 
 
 def test_descendants_of_a_killed_process_end_within_seconds():
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     pids: list[int] = []
     try:
         watchdog, child, detached = (int(x) for x in parent.stdout.readline().split())

@@ -16,7 +16,16 @@ from flexiclip_core.deform import (
     rest_edge_inverses,
 )
 from flexiclip_core.errors import ConfigError, MeshError
-from tests.flexiclip_core.deform.meshes import CASES, deform, l_shape_case, make, rigid_motion, rotation, square_case, two_components_case
+from tests.flexiclip_core.deform.meshes import (
+    CASES,
+    deform,
+    l_shape_case,
+    make,
+    rigid_motion,
+    rotation,
+    square_case,
+    two_components_case,
+)
 
 # --------------------------------------------------------------------------------------------
 # face_jacobians
@@ -102,7 +111,9 @@ def test_face_orientation_does_not_change_the_result(kind: str) -> None:
     cls, config = (ArapDeformer, ArapConfig()) if kind == "arap" else (JacobianDeformer, JacobianConfig())
     reference = cls(vertices, faces, handles, config, dtype=torch.float64)
     flipped = cls(vertices, mixed, handles, config, dtype=torch.float64)
-    targets = rigid_motion(reference.rest_vertices[handles], 0.3)[None] + torch.tensor([[[0.0, 0.0]] * 2 + [[9.0, 3.0]]])
+    targets = rigid_motion(reference.rest_vertices[handles], 0.3)[None] + torch.tensor(
+        [[[0.0, 0.0]] * 2 + [[9.0, 3.0]]]
+    )
     torch.testing.assert_close(deform(flipped, targets), deform(reference, targets))
 
 

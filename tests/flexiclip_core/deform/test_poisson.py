@@ -15,7 +15,9 @@ def test_jacobian_solve_reproduces_any_mesh_from_its_own_jacobians(case: str, sy
     rest = deformer.rest_vertices
     generator = torch.Generator().manual_seed(5)
     # A smooth nonlinear warp plus noise: nothing a rigid or affine special case could fake.
-    warped = rest + 8.0 * torch.sin(rest.flip(-1) / 17.0) + torch.randn(rest.shape, generator=generator, dtype=torch.float64)
+    warped = (
+        rest + 8.0 * torch.sin(rest.flip(-1) / 17.0) + torch.randn(rest.shape, generator=generator, dtype=torch.float64)
+    )
     poses = torch.stack((warped, rigid_motion(warped, 1.1)))
     out = deformer(poses[:, deformer.handle_vertices], deformer.jacobians(poses))
     assert (out - poses).abs().max() <= 1e-4

@@ -28,8 +28,11 @@ def test_dense_cholesky_solver_matches_sparse_lu(kind: str) -> None:
 @pytest.mark.parametrize("solver", ["auto", "sparse_lu"])
 def test_cuda_matches_cpu(kind: str, solver: str) -> None:
     vertices, faces, handles = two_components_case()
-    cls, config = (ArapDeformer, ArapConfig(solver=solver)) if kind == "arap" else (
-        JacobianDeformer, JacobianConfig(solver=solver))
+    cls, config = (
+        (ArapDeformer, ArapConfig(solver=solver))
+        if kind == "arap"
+        else (JacobianDeformer, JacobianConfig(solver=solver))
+    )
     cpu = cls(vertices, faces, handles, config)
     cuda = cls(vertices, faces, handles, config, device="cuda")
     targets = rigid_motion(cpu.rest_vertices.double()[handles], 0.7).float()[None]

@@ -13,7 +13,9 @@ PREDICTION_TYPES = ("epsilon", "v_prediction", "flow")
 
 
 def _prior(prediction_type: str, mean: torch.Tensor, data_std: float = 0.5) -> AnalyticGaussianPrior:
-    return AnalyticGaussianPrior(mean, AnalyticGaussianConfig(prediction_type=prediction_type, data_std=data_std), device="cpu")
+    return AnalyticGaussianPrior(
+        mean, AnalyticGaussianConfig(prediction_type=prediction_type, data_std=data_std), device="cpu"
+    )
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "flow"])

@@ -72,7 +72,7 @@ def test_warp_stays_within_the_configured_ranges() -> None:
         areas.append(float((points[1, 0] - points[0, 0]) * (points[2, 1] - points[1, 1])) / 4)
         mapped_centre = centre @ random_warp(perspective_only, generator, torch.device("cpu")).T
         assert float((mapped_centre[:, :2] / mapped_centre[:, 2:]).abs().max()) < 0.5
-    assert 0.4 - 1e-5 <= min(areas) and max(areas) <= 1.0 + 1e-5 and max(areas) - min(areas) > 0.2
+    assert min(areas) >= 0.4 - 1e-5 and max(areas) <= 1.0 + 1e-5 and max(areas) - min(areas) > 0.2
 
 
 def test_config_validation() -> None:

@@ -36,6 +36,6 @@ def test_the_tiny_run_saves_loads_through_the_loader_and_times_each_preset(caplo
 def test_the_time_limit_skips_what_does_not_fit_and_the_cli_emits_json():
     result = CliRunner().invoke(app, ["bench", "--gpu", "--size", "tiny", "--time-limit", "0", "--json"])
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output[result.output.index("{"):])
+    figures = json.loads(result.output[result.output.index("{") :])
     assert figures["gpu.size"] == "tiny"
     assert figures["gpu.skipped"] == ["modelscope.flexiclip", "modelscope.aniclipart"]

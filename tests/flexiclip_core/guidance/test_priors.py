@@ -12,11 +12,11 @@ from flexiclip_core.errors import ConfigError, PriorUnavailable
 from flexiclip_core.guidance import (
     MODEL_ENV_VAR,
     PRIORS,
-    SdsConfig,
     TINY_DESCRIPTION,
     AnalyticGaussianPrior,
     ModelScopePrior,
     ModelScopePriorConfig,
+    SdsConfig,
     TinyPrior,
     augment_frames,
     load_prior,
@@ -128,7 +128,13 @@ def test_missing_weights_raise_prior_unavailable_with_instructions(no_weights_an
     with pytest.raises(PriorUnavailable) as nothing:
         resolve_modelscope_directory(None)
     message = str(nothing.value)
-    for needle in ("CC-BY-NC-4.0", MODEL_ENV_VAR, "modelscope:", "ali-vilab/text-to-video-ms-1.7b", str(no_weights_anywhere)):
+    for needle in (
+        "CC-BY-NC-4.0",
+        MODEL_ENV_VAR,
+        "modelscope:",
+        "ali-vilab/text-to-video-ms-1.7b",
+        str(no_weights_anywhere),
+    ):
         assert needle in message
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -150,9 +156,14 @@ def test_incomplete_folder_names_what_is_missing(tiny_pipeline_dir: Path, tmp_pa
         resolve_modelscope_directory(partial)
 
 
-def test_loads_a_modelscope_layout_folder(tiny_pipeline_dir: Path, tiny_prior: TinyPrior, no_weights_anywhere: Path) -> None:
+def test_loads_a_modelscope_layout_folder(
+    tiny_pipeline_dir: Path, tiny_prior: TinyPrior, no_weights_anywhere: Path
+) -> None:
     """The real loader on the tiny model saved in ModelScope's layout gives the tiny prior's outputs."""
-    assert json.loads((tiny_pipeline_dir / "model_index.json").read_text())["unet"] == ["diffusers", "UNet3DConditionModel"]
+    assert json.loads((tiny_pipeline_dir / "model_index.json").read_text())["unet"] == [
+        "diffusers",
+        "UNet3DConditionModel",
+    ]
     loaded = load_prior(f"modelscope:{tiny_pipeline_dir}", device="cpu")
     assert isinstance(loaded, ModelScopePrior) and loaded.name == "modelscope"
     assert "not the 1.7b architecture" in loaded.description

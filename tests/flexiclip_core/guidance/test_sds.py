@@ -40,7 +40,9 @@ class CountingPrior(AnalyticGaussianPrior):
 
 @pytest.mark.parametrize("prediction_type", PREDICTION_TYPES)
 def test_gradient_descent_with_sds_converges_to_the_data_mean(prediction_type: str) -> None:
-    prior = AnalyticGaussianPrior.from_target_frames(_target_frames(), data_std=0.5, prediction_type=prediction_type, device="cpu")
+    prior = AnalyticGaussianPrior.from_target_frames(
+        _target_frames(), data_std=0.5, prediction_type=prediction_type, device="cpu"
+    )
     text = prior.encode_text(["a target"])
     latents = torch.zeros_like(prior.mean, requires_grad=True)
     optimiser = torch.optim.SGD([latents], lr=0.1)
@@ -62,10 +64,14 @@ def test_expected_sds_gradient_points_from_z_to_the_mean(prediction_type: str) -
     """E_ε[g] = w(t) α σ (z − μ) / (α² s² + σ²) at a fixed t, for ε, v and flow models alike."""
     s = 0.5
     mean = torch.full((1, 4, 1, 2, 2), 0.8)
-    prior = AnalyticGaussianPrior(mean, AnalyticGaussianConfig(prediction_type=prediction_type, data_std=s), device="cpu")
+    prior = AnalyticGaussianPrior(
+        mean, AnalyticGaussianConfig(prediction_type=prediction_type, data_std=s), device="cpu"
+    )
     latents = torch.full((4000, 4, 1, 2, 2), -0.4)  # many clips = many independent ε draws
     text = prior.encode_text(["x"])
-    result = score_distillation(prior, text, latents, None, SdsConfig(t_min=300, t_max=300), torch.Generator().manual_seed(1))
+    result = score_distillation(
+        prior, text, latents, None, SdsConfig(t_min=300, t_max=300), torch.Generator().manual_seed(1)
+    )
     signal, sigma = (float(v) for v in prior.schedule.scales_at(torch.tensor([300]), torch.float64))
     weight = 1 - float(prior.alphas_cumprod[300])
     expected = weight * signal * sigma * (-0.4 - 0.8) / (signal**2 * s**2 + sigma**2)
@@ -76,7 +82,9 @@ def test_expected_sds_gradient_points_from_z_to_the_mean(prediction_type: str) -
 def test_surrogate_loss_gradient_equals_the_injected_gradient() -> None:
     prior = AnalyticGaussianPrior.from_target_frames(_target_frames(), device="cpu")
     latents = torch.randn(1, *prior.mean.shape[1:], requires_grad=True)
-    result = score_distillation(prior, prior.encode_text(["x"]), latents, None, SdsConfig(), torch.Generator().manual_seed(2))
+    result = score_distillation(
+        prior, prior.encode_text(["x"]), latents, None, SdsConfig(), torch.Generator().manual_seed(2)
+    )
     result.loss_sds.backward()
     torch.testing.assert_close(latents.grad, result.sds_gradient)
     assert float(result.loss_sds.detach()) == pytest.approx(0.5 * float(result.sds_gradient.square().sum()), rel=1e-5)
@@ -88,8 +96,12 @@ def test_cfg_with_identical_conditioning_equals_the_plain_prediction() -> None:
     embedding = torch.ones(1, 1, 1)
     same = TextEmbeddings(embedding, embedding, ("x",), ("x",))
     latents = torch.zeros(1, 4, 2, 4, 4)
-    guided = score_distillation(prior, same, latents, None, SdsConfig(guidance_scale=50), torch.Generator().manual_seed(3))
-    plain = score_distillation(prior, same, latents, None, SdsConfig(guidance_scale=1), torch.Generator().manual_seed(3))
+    guided = score_distillation(
+        prior, same, latents, None, SdsConfig(guidance_scale=50), torch.Generator().manual_seed(3)
+    )
+    plain = score_distillation(
+        prior, same, latents, None, SdsConfig(guidance_scale=1), torch.Generator().manual_seed(3)
+    )
     torch.testing.assert_close(guided.sds_gradient, plain.sds_gradient)
     # With a real negative prompt the guidance does act (this prior's unconditional mean differs).
     negative = score_distillation(
@@ -116,7 +128,11 @@ def test_cfg_gradient_matches_the_closed_form_with_a_distinct_unconditional_mean
     latents = torch.randn(6, 4, 2, 2, 2, generator=torch.Generator().manual_seed(10))
     scale = 7.5
     result = score_distillation(
-        prior, prior.encode_text(["x"]), latents, None, SdsConfig(guidance_scale=scale, t_min=200, t_max=800),
+        prior,
+        prior.encode_text(["x"]),
+        latents,
+        None,
+        SdsConfig(guidance_scale=scale, t_min=200, t_max=800),
         torch.Generator().manual_seed(11),
     )
     signal, sigma = (v.double().view(-1, 1, 1, 1, 1) for v in prior.schedule.scales_at(result.timesteps, torch.float64))
@@ -140,7 +156,9 @@ def test_flow_gradient_is_weighted_by_w_of_t_like_sds() -> None:
     prior = AnalyticGaussianPrior(torch.zeros(1, 4, 1, 2, 2), AnalyticGaussianConfig(data_std=data_std), device="cpu")
     final = torch.full((5, 4, 1, 2, 2), 0.6)
     pose = torch.full((5, 4, 1, 2, 2), -0.2)
-    result = score_distillation(prior, prior.encode_text(["x"]), final, pose, SdsConfig(), torch.Generator().manual_seed(12))
+    result = score_distillation(
+        prior, prior.encode_text(["x"]), final, pose, SdsConfig(), torch.Generator().manual_seed(12)
+    )
     assert result.flow_gradient is not None
     signal, sigma = (v.view(-1, 1, 1, 1, 1) for v in prior.schedule.scales_at(result.timesteps, torch.float64))
     weight = 1.0 - prior.alphas_cumprod[result.timesteps].view(-1, 1, 1, 1, 1)
@@ -163,7 +181,9 @@ def test_flow_term_reaches_both_videos_with_opposite_signs() -> None:
     prior = AnalyticGaussianPrior.from_target_frames(_target_frames(), device="cpu")
     final = (prior.mean + 0.3).clone().requires_grad_(True)
     pose = (prior.mean - 0.2).clone().requires_grad_(True)
-    result = score_distillation(prior, prior.encode_text(["x"]), final, pose, SdsConfig(), torch.Generator().manual_seed(4))
+    result = score_distillation(
+        prior, prior.encode_text(["x"]), final, pose, SdsConfig(), torch.Generator().manual_seed(4)
+    )
     assert result.loss_flow is not None and result.flow_gradient is not None
     result.loss_flow.backward()
     assert float(final.grad.abs().sum()) > 0 and float(pose.grad.abs().sum()) > 0
@@ -180,7 +200,9 @@ def test_flow_term_reaches_both_videos_with_opposite_signs() -> None:
 def test_flow_term_vanishes_for_identical_videos() -> None:
     prior = AnalyticGaussianPrior.from_target_frames(_target_frames(), device="cpu")
     latents = prior.mean + 0.25
-    result = score_distillation(prior, prior.encode_text(["x"]), latents, latents.clone(), SdsConfig(), torch.Generator())
+    result = score_distillation(
+        prior, prior.encode_text(["x"]), latents, latents.clone(), SdsConfig(), torch.Generator()
+    )
     assert result.flow_gradient is not None and float(result.flow_gradient.abs().max()) == 0.0
     assert float(result.sds_gradient.abs().max()) > 0
 
@@ -204,7 +226,9 @@ def test_noise_is_independent_per_frame_and_shared_between_videos() -> None:
     frame = torch.zeros(1, 4, 1, 2, 2)
     video = frame.expand(1, 4, 6, 2, 2).contiguous()
     config = SdsConfig(guidance_scale=1.0)
-    result = score_distillation(prior, prior.encode_text(["x"]), video, video.clone(), config, torch.Generator().manual_seed(6))
+    result = score_distillation(
+        prior, prior.encode_text(["x"]), video, video.clone(), config, torch.Generator().manual_seed(6)
+    )
     gradient = result.sds_gradient[0]
     assert not torch.allclose(gradient[:, 0], gradient[:, 1])
     assert result.flow_gradient is not None and float(result.flow_gradient.abs().max()) == 0.0

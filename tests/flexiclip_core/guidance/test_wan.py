@@ -100,8 +100,12 @@ def test_bf16_weight_files_load_as_fp32_on_cpu(tmp_path, wan_prior):
 def _remove_shard(folder):
     weights = folder / "transformer" / "diffusion_pytorch_model.safetensors"
     weights.rename(folder / "transformer" / "diffusion_pytorch_model-00001-of-00002.safetensors")
-    index = {"weight_map": {"a": "diffusion_pytorch_model-00001-of-00002.safetensors",
-                            "b": "diffusion_pytorch_model-00002-of-00002.safetensors"}}
+    index = {
+        "weight_map": {
+            "a": "diffusion_pytorch_model-00001-of-00002.safetensors",
+            "b": "diffusion_pytorch_model-00002-of-00002.safetensors",
+        }
+    }
     (folder / "transformer" / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps(index))
 
 
@@ -165,7 +169,9 @@ def test_timestep_shift_matches_diffusers_flow_scheduler(wan_prior):
     # Rescaled from 480×832 to 256² frames (SD3's √(pixel ratio) rule).
     assert wan_prior.timestep_shift == pytest.approx(3.0 * (256 * 256 / (480 * 832)) ** 0.5)
     explicit = WanPrior(
-        WanPriorConfig(path=str(wan_prior.weights_directory), timestep_shift=3.0, text_cache_dir=str(wan_prior.text_cache.folder)),
+        WanPriorConfig(
+            path=str(wan_prior.weights_directory), timestep_shift=3.0, text_cache_dir=str(wan_prior.text_cache.folder)
+        ),
         device="cpu",
     )
     torch.testing.assert_close(explicit.schedule.noise_scales, ours)
@@ -290,7 +296,9 @@ def test_sds_step_with_wan_runs_one_batched_call(wan_prior):
     frames = torch.rand(2, 5, 3, 32, 32, generator=torch.Generator().manual_seed(0), requires_grad=True)
     latents = wan_prior.encode_frames(frames)
     text = wan_prior.encode_text(["a dancing cat"])
-    result = score_distillation(wan_prior, text, latents[:1], latents[1:], SdsConfig(), generator=torch.Generator().manual_seed(0))
+    result = score_distillation(
+        wan_prior, text, latents[:1], latents[1:], SdsConfig(), generator=torch.Generator().manual_seed(0)
+    )
     assert result.prior_batch_size == 3 and result.sds_gradient.shape == (1, 16, 2, 2, 2)
     (result.loss_sds + result.loss_flow).backward()
     assert frames.grad is not None and frames.grad.abs().sum() > 0
@@ -299,7 +307,9 @@ def test_sds_step_with_wan_runs_one_batched_call(wan_prior):
 # --- `--prior auto` and licences ---------------------------------------------------------------
 
 
-def test_auto_uses_wan_when_configured_and_never_falls_back_to_modelscope(wan_folder, tmp_path, no_wan_env, monkeypatch):
+def test_auto_uses_wan_when_configured_and_never_falls_back_to_modelscope(
+    wan_folder, tmp_path, no_wan_env, monkeypatch
+):
     from flexiclip_core.guidance import save_tiny_pipeline
     from tasks.worker import load_video_prior
 

@@ -6,7 +6,9 @@ import torch
 
 # A five-keypoint "star" with a fan of triangles around its centre, used to turn keypoint
 # positions into per-face pose Jacobians J = E' E⁻¹ (a stand-in for the deform stage).
-STAR_KEYPOINTS = torch.tensor([[128.0, 128.0], [128.0, 40.0], [210.0, 100.0], [180.0, 210.0], [76.0, 210.0], [46.0, 100.0]])
+STAR_KEYPOINTS = torch.tensor(
+    [[128.0, 128.0], [128.0, 40.0], [210.0, 100.0], [180.0, 210.0], [76.0, 210.0], [46.0, 100.0]]
+)
 STAR_FACES = torch.tensor([[0, 1, 2], [0, 2, 3], [0, 3, 4], [0, 4, 5], [0, 5, 1]])
 
 

@@ -79,7 +79,9 @@ def dense_polyline(points: np.ndarray, per_segment: int = 256) -> np.ndarray:
     return np.concatenate(samples)
 
 
-def reference_fill_alpha(subpaths: list[np.ndarray], size: int, scale: float, rule: str, row_samples: int = 64) -> np.ndarray:
+def reference_fill_alpha(
+    subpaths: list[np.ndarray], size: int, scale: float, rule: str, row_samples: int = 64
+) -> np.ndarray:
     """Box-filtered coverage [size, size]: on ``row_samples`` scanlines per pixel row, the exact
     inside length per pixel from sorted crossings and their winding numbers."""
     edges = []
@@ -147,7 +149,9 @@ def reference_polygon_alpha(vertices: np.ndarray, size: int) -> np.ndarray:
     return alpha
 
 
-def centre_line_distances(points: np.ndarray, size: int, scale: float, reach_px: float, subsamples: int = 16) -> np.ndarray:
+def centre_line_distances(
+    points: np.ndarray, size: int, scale: float, reach_px: float, subsamples: int = 16
+) -> np.ndarray:
     """[size, subsamples, size, subsamples] distance (output px) of every subsample centre to a
     very dense sampling of the centre line (spacing ≪ 0.01 px, so ≈ the curve distance); inf
     for pixels whose centre is farther than ``reach_px`` + 1 (none of their subsamples matter)."""
@@ -190,7 +194,11 @@ def overlapping_scene() -> Clipart:
     disc = fill_shape(circle_points(110.3, 120.6, 70.2), rgb=(0.9, 0.2, 0.1), opacity=0.7)
     star = fill_shape(polygon_points(star_vertices(150.7, 135.2, 80.3, 35.1)), rgb=(0.1, 0.3, 0.8), opacity=0.6)
     ring = fill_shape(
-        circle_points(120.4, 140.3, 50.3), circle_points(121.1, 139.6, 25.7), rgb=(0.2, 0.7, 0.3), opacity=0.8, rule="evenodd"
+        circle_points(120.4, 140.3, 50.3),
+        circle_points(121.1, 139.6, 25.7),
+        rgb=(0.2, 0.7, 0.3),
+        opacity=0.8,
+        rule="evenodd",
     )
     curve = np.array([[40.3, 200.4], [90.2, 150.7], [160.6, 240.1], [215.3, 60.2]])
     stroke = Shape((SubPath(curve, False),), None, Stroke((0.1, 0.1, 0.1), 17.3, opacity=0.9))

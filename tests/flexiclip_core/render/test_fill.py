@@ -27,7 +27,11 @@ from tests.flexiclip_core.render.scenes import (
         ("circle", [circle_points(131.3, 120.7, 90.0)], "nonzero"),
         ("star", [polygon_points(star_vertices(128.4, 126.9, 110.0, 45.0))], "nonzero"),
         ("ring even-odd", [circle_points(128.2, 127.1, 100.0), circle_points(129.0, 126.3, 52.0)], "evenodd"),
-        ("ring opposite winding", [circle_points(128.2, 127.1, 100.0), circle_points(129.0, 126.3, 52.0, False)], "nonzero"),
+        (
+            "ring opposite winding",
+            [circle_points(128.2, 127.1, 100.0), circle_points(129.0, 126.3, 52.0, False)],
+            "nonzero",
+        ),
         ("clipped by canvas edges", [circle_points(20.0, 240.0, 70.0)], "nonzero"),
     ],
 )

@@ -83,10 +83,12 @@ def test_stroke_width_sets_covered_area(width: float) -> None:
 
 def test_stroke_caps_and_closed_outline() -> None:
     line = polygon_subpath([(40.0, 128.0), (200.0, 128.0)], closed=False)
-    butt = render_clipart(Clipart((Shape((line,), None, Stroke((0, 0, 0), 10.0, linecap="butt")),)),
-                          background="transparent")
-    square = render_clipart(Clipart((Shape((line,), None, Stroke((0, 0, 0), 10.0, linecap="square")),)),
-                            background="transparent")
+    butt = render_clipart(
+        Clipart((Shape((line,), None, Stroke((0, 0, 0), 10.0, linecap="butt")),)), background="transparent"
+    )
+    square = render_clipart(
+        Clipart((Shape((line,), None, Stroke((0, 0, 0), 10.0, linecap="square")),)), background="transparent"
+    )
     # Square caps extend each end by half the width.
     assert coverage(square) - coverage(butt) == pytest.approx(2 * 5.0 * 10.0, rel=0.01)
     # A closed square outline: stroke centred on the edge, 4·side·width (minus nothing, miter joins).
@@ -171,12 +173,23 @@ def test_curves_are_drawn_exactly() -> None:
     # A circle from 4 cubic arcs (kappa approximation, radius error < 0.03%).
     radius, cx, cy = 80.0, 128.0, 128.0
     k = 0.5522847498 * radius
-    points = np.array([
-        (cx + radius, cy), (cx + radius, cy + k), (cx + k, cy + radius), (cx, cy + radius),
-        (cx - k, cy + radius), (cx - radius, cy + k), (cx - radius, cy),
-        (cx - radius, cy - k), (cx - k, cy - radius), (cx, cy - radius),
-        (cx + k, cy - radius), (cx + radius, cy - k), (cx + radius, cy),
-    ])
+    points = np.array(
+        [
+            (cx + radius, cy),
+            (cx + radius, cy + k),
+            (cx + k, cy + radius),
+            (cx, cy + radius),
+            (cx - k, cy + radius),
+            (cx - radius, cy + k),
+            (cx - radius, cy),
+            (cx - radius, cy - k),
+            (cx - k, cy - radius),
+            (cx, cy - radius),
+            (cx + k, cy - radius),
+            (cx + radius, cy - k),
+            (cx + radius, cy),
+        ]
+    )
     clipart = Clipart((Shape((SubPath(points, True),), black_fill(), None),))
     image = render_clipart_float(clipart, background="transparent")
     assert image.dtype == np.float32
@@ -185,8 +198,9 @@ def test_curves_are_drawn_exactly() -> None:
 
 def test_registry_and_errors() -> None:
     assert "cairo" in FINAL_RENDERERS.names()
-    clipart = Clipart((Shape((rect_subpath(20, 20, 60, 60),), black_fill(), None, element='<rect id="r">'),),
-                      source="clip-1")
+    clipart = Clipart(
+        (Shape((rect_subpath(20, 20, 60, 60),), black_fill(), None, element='<rect id="r">'),), source="clip-1"
+    )
     with pytest.raises(ConfigError):
         render_clipart(clipart, renderer="nope")
     with pytest.raises(RenderError, match="points must have shape"):

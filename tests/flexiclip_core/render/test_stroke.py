@@ -89,7 +89,9 @@ def test_miters_beyond_the_limit_stay_round_and_gradients_are_exact():
     # A 90° corner at (200, 100) is mitered; the hairpin at (200, 200), a turn of 160° (miter
     # ratio 1 / cos 80° = 5.8 > 4), is not (SVG bevels it; we leave it round, a known limit).
     back = 60.0 * np.array([-math.sin(math.radians(20.0)), -math.cos(math.radians(20.0))])
-    path = polygon_points([[40.0, 100.0], [200.0, 100.0], [200.0, 200.0], [200.0 + back[0], 200.0 + back[1]]], closed=False)
+    path = polygon_points(
+        [[40.0, 100.0], [200.0, 100.0], [200.0, 200.0], [200.0 + back[0], 200.0 + back[1]]], closed=False
+    )
     mitered = Shape((SubPath(path, False),), None, Stroke((0.1, 0.2, 0.3), 19.7, 0.8, linejoin="miter"))
     clip = clip_of(mitered)
     rounded = render_alpha(clip_of(replace_join(mitered, "round")), 256)
@@ -125,8 +127,21 @@ def test_degenerate_segments_give_finite_gradients():
     """A zero-length segment (a path that returns to its start before Z) must not turn the stroke
     band's unused branches into NaN gradients."""
     square = np.array(
-        [[60, 60], [80, 60], [100, 60], [120, 60], [120, 90], [120, 120], [120, 120],
-         [60, 120], [60, 120], [60, 120], [60, 60], [60, 60], [60, 60]],
+        [
+            [60, 60],
+            [80, 60],
+            [100, 60],
+            [120, 60],
+            [120, 90],
+            [120, 120],
+            [120, 120],
+            [60, 120],
+            [60, 120],
+            [60, 120],
+            [60, 60],
+            [60, 60],
+            [60, 60],
+        ],
         dtype=np.float64,
     )
     degenerate = np.concatenate([square, np.repeat(square[-1:], 3, axis=0)])  # one zero-length cubic

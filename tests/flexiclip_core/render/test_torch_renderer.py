@@ -28,7 +28,14 @@ def test_gradcheck_points_colours_and_widths_float64():
     clip = overlapping_scene()
     renderer = TorchVectorRenderer(clip, TrainRenderConfig(size=24), dtype=torch.float64)
     base = torch.from_numpy(clip.control_points())
-    points = torch.stack([base, base + torch.tensor([3.1, -2.3]) + 0.5 * torch.randn(base.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)])
+    points = torch.stack(
+        [
+            base,
+            base
+            + torch.tensor([3.1, -2.3])
+            + 0.5 * torch.randn(base.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64),
+        ]
+    )
     fill = renderer.default_fill_rgba.clone()
     stroke = renderer.default_stroke_rgba.clone()
     width = renderer.default_stroke_width.clone()
