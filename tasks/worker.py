@@ -181,6 +181,10 @@ class ClipWorker:
             # Two actors on two cores: one thread each keeps them from fighting over the cores.
             torch.set_num_threads(int(torch_threads))
         self.device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+        from flexiclip_core.optimize import worker_execution
+
+        # A long-lived worker: on CUDA a compiled prior and sparse host syncs (never changes the result).
+        self.execution = worker_execution(self.device)
         self.provenance = worker_provenance(self.device)
         options = storage_options if storage_options is not None else storage_options_from_env()
         self.catalog = OutputCatalog(output_root, storage_options=options or None)
@@ -322,6 +326,7 @@ class ClipWorker:
             device=self.device,
             export=job.export,
             learned_metrics=self.learned_metrics,
+            execution=self.execution,
         )
 
 
