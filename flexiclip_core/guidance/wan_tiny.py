@@ -16,6 +16,7 @@ import torch
 
 from flexiclip_core.errors import ConfigError
 from flexiclip_core.guidance.base import NOT_APPLICABLE_LICENCE, PRIORS, VideoPrior
+from flexiclip_core.guidance.diffusers_prior import save_pipeline_folder
 from flexiclip_core.guidance.wan import WanPrior, WanPriorConfig, cache_root, missing_parts
 
 log = logging.getLogger(__name__)
@@ -131,25 +132,11 @@ def save_wan_tiny_pipeline(
     directory: str | Path, config: WanTinyConfig = WanTinyConfig(), *, dtype: torch.dtype = torch.float32
 ) -> Path:
     """Write wan-tiny as a WanPipeline diffusers folder (weights stored in ``dtype``)."""
-    import diffusers
-
-    root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
-    for name, component in build_wan_tiny_components(config).items():
-        if isinstance(component, torch.nn.Module):
-            component = component.to(dtype)
-        component.save_pretrained(root / name)
-    index = {
-        "_class_name": "WanPipeline",
-        "_diffusers_version": diffusers.__version__,
-        "scheduler": ["diffusers", "UniPCMultistepScheduler"],
-        "text_encoder": ["transformers", "UMT5EncoderModel"],
-        "tokenizer": ["transformers", "T5Tokenizer"],
-        "transformer": ["diffusers", "WanTransformer3DModel"],
-        "vae": ["diffusers", "AutoencoderKLWan"],
+    components = {
+        name: component.to(dtype) if isinstance(component, torch.nn.Module) else component
+        for name, component in build_wan_tiny_components(config).items()
     }
-    (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
-    return root
+    return save_pipeline_folder(directory, "WanPipeline", components)
 
 
 def wan_tiny_directory(config: WanTinyConfig = WanTinyConfig()) -> Path:
