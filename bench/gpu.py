@@ -87,11 +87,11 @@ def save_modelscope(directory: Path, size: str, device: torch.device) -> str:
     if size == "tiny":
         save_tiny_pipeline(directory)
         return f"modelscope:{directory}"
-    import diffusers
     from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from bench.flops import MODELSCOPE_UNET_CONFIG, MODELSCOPE_VAE_CONFIG
+    from flexiclip_core.guidance.diffusers_prior import save_pipeline_folder
 
     tokenizer = build_byte_level_tokenizer()
     dtype = torch.float16 if device.type == "cuda" else torch.float32
@@ -115,24 +115,11 @@ def save_modelscope(directory: Path, size: str, device: torch.device) -> str:
         set_alpha_to_one=False,
         prediction_type="epsilon",
     )
-    for name, component in {
-        "unet": unet,
-        "vae": vae,
-        "text_encoder": text_encoder,
-        "tokenizer": tokenizer,
-        "scheduler": scheduler,
-    }.items():
-        component.save_pretrained(directory / name)
-    index = {
-        "_class_name": "TextToVideoSDPipeline",
-        "_diffusers_version": diffusers.__version__,
-        "scheduler": ["diffusers", "DDIMScheduler"],
-        "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"],
-        "unet": ["diffusers", "UNet3DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"],
-    }
-    (directory / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    save_pipeline_folder(
+        directory,
+        "TextToVideoSDPipeline",
+        {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler},
+    )
     return f"modelscope:{directory}"
 
 

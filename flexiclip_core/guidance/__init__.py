@@ -32,14 +32,16 @@ from flexiclip_core.guidance.tiny import TINY_DESCRIPTION, TinyPrior, TinyPriorC
 from flexiclip_core.guidance.wan import (
     WAN_LICENCE,
     WAN_MODEL_ENV_VAR,
-    WAN_TINY_DESCRIPTION,
     WanPrior,
     WanPriorConfig,
+    resolve_wan_directory,
+    wan_configured,
+)
+from flexiclip_core.guidance.wan_tiny import (
+    WAN_TINY_DESCRIPTION,
     WanTinyConfig,
     WanTinyPrior,
-    resolve_wan_directory,
     save_wan_tiny_pipeline,
-    wan_configured,
 )
 
 __all__ = [

@@ -6,7 +6,9 @@ exercises exactly the code path the real one runs.
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,6 +45,22 @@ def schedule_from_scheduler(scheduler: Any, prior_name: str) -> tuple[NoiseSched
     if alphas_cumprod is None:
         raise PriorUnavailable(f"prior {prior_name!r}: scheduler {type(scheduler).__name__} has no alphas_cumprod")
     return NoiseSchedule.variance_preserving(alphas_cumprod), prediction_type
+
+
+def save_pipeline_folder(directory: str | Path, pipeline_class: str, components: dict[str, Any]) -> Path:
+    """Write ``components`` (name → diffusers/transformers object) as a diffusers pipeline folder:
+    one ``save_pretrained`` sub-folder each and a ``model_index.json`` naming each one's library
+    and class, as ``DiffusionPipeline.save_pretrained`` does. Returns the folder."""
+    import diffusers
+
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    index: dict[str, Any] = {"_class_name": pipeline_class, "_diffusers_version": diffusers.__version__}
+    for name, component in components.items():
+        component.save_pretrained(root / name)
+        index[name] = [type(component).__module__.split(".")[0], type(component).__name__]
+    (root / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    return root
 
 
 def _frozen(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:

@@ -11,7 +11,6 @@ Its weights are random: the motion it produces means nothing, and every output s
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import torch
 
 from flexiclip_core.guidance.base import PRIORS, VideoPrior, default_device
-from flexiclip_core.guidance.diffusers_prior import DiffusersVideoPrior, default_dtypes
+from flexiclip_core.guidance.diffusers_prior import DiffusersVideoPrior, default_dtypes, save_pipeline_folder
 
 log = logging.getLogger(__name__)
 
@@ -203,21 +202,4 @@ def save_tiny_pipeline(directory: str | Path, config: TinyPriorConfig = TinyPrio
 
     Lets the ModelScope loader be exercised end to end without the real weights.
     """
-    import diffusers
-
-    root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
-    components = build_tiny_components(config)
-    for name, component in components.items():
-        component.save_pretrained(root / name)
-    index = {
-        "_class_name": "TextToVideoSDPipeline",
-        "_diffusers_version": diffusers.__version__,
-        "scheduler": ["diffusers", "DDIMScheduler"],
-        "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"],
-        "unet": ["diffusers", "UNet3DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"],
-    }
-    (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
-    return root
+    return save_pipeline_folder(directory, "TextToVideoSDPipeline", build_tiny_components(config))
