@@ -181,7 +181,7 @@ class ClipWorker:
             # Two actors on two cores: one thread each keeps them from fighting over the cores.
             torch.set_num_threads(int(torch_threads))
         self.device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
-        from flexiclip_core.optimize import worker_execution
+        from flexiclip_core.config import worker_execution
 
         # A long-lived worker: on CUDA a compiled prior and sparse host syncs (never changes the result).
         self.execution = worker_execution(self.device)

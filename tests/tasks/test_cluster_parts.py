@@ -133,7 +133,7 @@ def test_worker_publishes_every_written_kind_and_the_source_svg_directly_or_thro
     catalog = OutputCatalog(tmp_path / "out")
     probe = probe_name()
     write_probe(catalog, probe)
-    from flexiclip_core.optimize import worker_execution
+    from flexiclip_core.config import worker_execution
 
     worker = ClipWorker("tiny", str(tmp_path / "out"), root_probe=probe)
     assert worker.execution == worker_execution("cpu")  # a long-lived worker's settings (CUDA: compiled prior)
