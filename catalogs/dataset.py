@@ -140,8 +140,10 @@ def select_rows(
     frame = catalog.read(version=version, status="succeeded")
     rows = [{key: _clean(value) for key, value in record.items()} for record in frame.to_dict("records")]
     for row in rows:
-        row["prior_licence"] = prior_licence(row.get("prior"))
-    columns = [*frame.columns, "prior_licence"]
+        # Rows written before the catalog recorded the licence get it from the prior's name.
+        if not row.get("prior_licence"):
+            row["prior_licence"] = prior_licence(row.get("prior"))
+    columns = list(dict.fromkeys([*frame.columns, "prior_licence"]))
     if where:
         predicate = parse_where(where, columns)
         rows = [row for row in rows if predicate(row)]

@@ -74,6 +74,16 @@ MEDIA_KINDS: tuple[MediaKind, ...] = (
     MediaKind("gif", ".gif"),
     MediaKind("svg_animation", ".svg"),
     MediaKind("poster", ".png"),
+    # Written when the clip's export config asks for them (flexiclip_core.export.ExportConfig.formats);
+    # a kind the export did not write stays null and is never looked for before a skip.
+    MediaKind("webm", ".webm"),
+    MediaKind("webp", ".webp"),
+    MediaKind("apng", ".apng"),
+    MediaKind("lottie", ".json"),
+    # What a dataset sample needs beside the renderings: per-frame arrays, config.json, the input SVG.
+    MediaKind("motion", ".npz"),
+    MediaKind("config", ".json"),
+    MediaKind("source_svg", ".svg"),
 )
 """The media a clip publishes, in column order. Add a format here and nowhere else."""
 
@@ -122,6 +132,7 @@ _TRAILING_FIELDS: list[tuple[str, pa.DataType]] = [
     ("started_at", _TIMESTAMP),
     ("finished_at", _TIMESTAMP),
     ("prior_is_trained", pa.bool_()),
+    ("prior_licence", pa.string()),
     ("warnings", pa.string()),
 ]
 
@@ -133,7 +144,7 @@ OUTPUT_SCHEMA: pa.Schema = pa.schema(
 )
 """Arrow schema of the output table: the columns of docs/pipeline.md §3 (media as ``<kind>_uri`` +
 ``<kind>_sha256``), every metric column of docs/metrics.md §2–§4 (float64, null when not computed),
-``prior_is_trained``, ``warnings`` (JSON text of a list) and the provenance of each clip (``host``,
+``prior_is_trained``, ``prior_licence``, ``warnings`` (JSON text of a list) and the provenance of each clip (``host``,
 ``gpu_name``, ``ray_node_id``). All nullable; tables written before a column existed read it as null."""
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(OUTPUT_SCHEMA.names)
 
@@ -208,6 +219,8 @@ class OutputRow:
     """When the row was finished (UTC)."""
     prior_is_trained: bool | None = None
     """False when the tiny random-weight prior made the motion."""
+    prior_licence: str | None = None
+    """Licence of the prior's weights (``prior.licence``): the clip inherits its obligations."""
     warnings: tuple[str, ...] = ()
     """Notes about the clip (stored as JSON text of a list; null when empty)."""
 

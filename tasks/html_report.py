@@ -380,6 +380,9 @@ _DOWNLOADS: tuple[tuple[str, str], ...] = (
     ("gif", "GIF"),
     ("svg_animation", "SVG"),
     ("poster", "poster"),
+    ("source_svg", "source SVG"),
+    ("motion", "motion"),
+    ("config", "config"),
 )
 """Media kinds offered for download on a card, with their link text, in this order."""
 
@@ -433,6 +436,9 @@ def _card(row: Mapping[str, Any], index: int) -> str:
     prior_html = _esc(prior or "n/a")
     if untrained:
         prior_html += f' <span class="untrained" title="{_esc(_UNTRAINED_TEXT)}">UNTRAINED</span>'
+    licence = row.get("prior_licence")
+    if licence:
+        prior_html += f' <span class="licence">(licence {_esc(licence)})</span>'
 
     lottie = media_href(row.get("lottie_uri"))
     media_attribute = f' data-lottie="{_esc(lottie)}"' if lottie else ""

@@ -147,6 +147,7 @@ def skipped_row(job: ClipJob, previous: OutputRow) -> OutputRow:
         Status.SKIPPED,
         media=previous.media,
         prior_is_trained=previous.prior_is_trained,
+        prior_licence=previous.prior_licence,
         host=previous.host,
         gpu_name=previous.gpu_name,
         ray_node_id=previous.ray_node_id,

@@ -34,6 +34,8 @@ from tasks.report import UNTRAINED_NOTE
 log = logging.getLogger(__name__)
 
 PUBLISH_TO_ROOT, PUBLISH_VIA_DRIVER = "root", "driver"
+SOURCE_SVG_NAME = "source.svg"
+"""The input SVG's name in a clip's scratch folder (published as the ``source_svg`` media kind)."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,10 @@ class ClipWorker:
             # Two actors on two cores: one thread each keeps them from fighting over the cores.
             torch.set_num_threads(int(torch_threads))
         self.device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+        from flexiclip_core.config import worker_execution
+
+        # A long-lived worker: on CUDA a compiled prior and sparse host syncs (never changes the result).
+        self.execution = worker_execution(self.device)
         self.provenance = worker_provenance(self.device)
         options = storage_options if storage_options is not None else storage_options_from_env()
         self.catalog = OutputCatalog(output_root, storage_options=options or None)
@@ -230,7 +236,7 @@ class ClipWorker:
             prior_is_trained=bool(prior.is_trained) if prior is not None else False,
             prior_description=str(prior.description) if prior is not None else "",
             prior_fallback_reason=self.fallback_reason,
-            prior_licence=str(prior.licence) if prior is not None else "n/a",
+            prior_licence=self._prior_licence() or "n/a",
             torch_threads=torch.get_num_threads(),
             node_id=self.node_id,
             publishes=self.publishes,
@@ -246,8 +252,12 @@ class ClipWorker:
         out_dir = tempfile.mkdtemp(prefix=f"{job.clip_id}-", dir=self.scratch_root)
         try:
             outputs = self._animate(job, out_dir)
+            # The input SVG is published beside the outputs: a dataset sample pairs it with its motion.
+            source_svg = Path(out_dir) / SOURCE_SVG_NAME
+            source_svg.write_bytes(job.svg_bytes)
+            written = {**outputs.files, "source_svg": source_svg}
             # A format the row's export config left out is not published (its columns stay null).
-            files = {kind: outputs.files[kind.name] for kind in MEDIA_KINDS if kind.name in outputs.files}
+            files = {kind: written[kind.name] for kind in MEDIA_KINDS if kind.name in written}
             media = {}
             if self.publishes == PUBLISH_TO_ROOT:
                 media = {
@@ -265,6 +275,7 @@ class ClipWorker:
                 device=str(result.device),
                 prior=result.prior_name,
                 prior_is_trained=bool(result.prior_is_trained),
+                prior_licence=self._prior_licence(),
                 started_at=started_at,
                 finished_at=utc_now(),
                 warnings=tuple(one_line(note, 500) for note in notes),
@@ -284,12 +295,16 @@ class ClipWorker:
                 str(exc) or type(exc).__name__,
                 started_at=started_at,
                 prior_is_trained=bool(self.prior.is_trained) if self.prior is not None else None,
+                prior_licence=self._prior_licence(),
                 device=self.device,
                 seconds=(finished_at - started_at).total_seconds(),
                 **self.provenance,
             )
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
+
+    def _prior_licence(self) -> str | None:
+        return str(self.prior.licence) if self.prior is not None else None
 
     def _animate(self, job: ClipJob, out_dir: str):  # -> ClipOutputs
         from flexiclip_core.animate import ClipRequest, animate_clip
@@ -311,6 +326,7 @@ class ClipWorker:
             device=self.device,
             export=job.export,
             learned_metrics=self.learned_metrics,
+            execution=self.execution,
         )
 
 

@@ -86,9 +86,11 @@ def test_webdataset_shards_read_back_and_resume(run_root: Path, tmp_path: Path) 
         metadata = json.loads(sample["json"])
         assert metadata["prior_licence"] == "none (untrained test prior)" and metadata["catalog_version"] == 0
         assert set(metadata["metrics"]) == set(METRIC_COLUMNS)
-        for kind in ("video", "poster", "svg_animation", "gif"):
+        for kind in ("video", "poster", "svg_animation", "gif", "webm", "lottie", "source_svg"):
             data = next(value for name, value in sample.items() if name.startswith(f"{kind}."))
             assert hashlib.sha256(data).hexdigest() == metadata["media_sha256"][kind]
+        source = next(value for name, value in sample.items() if name.startswith("source_svg."))
+        assert source.startswith(b"<") and b"svg" in source[:400]  # the input SVG itself, not a rendering
     manifest = json.loads((out / "dataset.json").read_text())
     assert manifest["complete"] and manifest["samples"] == 3 and manifest["selection"]["version"] == 0
 
@@ -145,3 +147,23 @@ def test_cli_exports(run_root: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["dataset", "export", str(run_root), "--out", str(out), "--shard-size", "1"])
     assert result.exit_code == 0, result.output
     assert "3 sample(s) from catalog version 0 in 3 shard(s), 3 written now" in result.output
+
+
+def test_the_licence_the_catalog_recorded_wins_over_the_name_guess(tmp_path: Path) -> None:
+    from catalogs.output import OutputCatalog
+    from catalogs.rows import MediaRef, OutputRow
+
+    catalog = OutputCatalog(tmp_path / "out")
+    poster = tmp_path / "p.png"
+    poster.write_bytes(b"png")
+    media = {"poster": MediaRef(*catalog.put_media(poster, ".png"))}
+    rows = [
+        OutputRow(clip_id=c, status="succeeded", idempotency_key=c * 64, prior=p, prior_licence=lic, media=media)
+        for c, p, lic in (("a", "wan@1", "Apache-2.0"), ("b", "modelscope@2", None))
+    ]
+    catalog.commit(rows, run_id="r")
+    result = export_dataset(str(tmp_path / "out"), str(tmp_path / "pq"), format="parquet")
+    table = pq.read_table(tmp_path / "pq" / result.shards[0])
+    # 'wan' is no name the guess knows; 'b' predates the column and gets the guess.
+    assert table.column("prior_licence").to_pylist() == ["Apache-2.0", "CC-BY-NC-4.0"]
+    assert table.column("source_svg").to_pylist() == [None, None]  # a kind the rows left out stays empty

@@ -79,8 +79,23 @@ def make_row(clip: str, status: str = "succeeded", **extra) -> dict:
 # Schema and identity
 
 
+# Issue 16: transparent/Lottie outputs and what a dataset sample needs, each with uri + sha256.
+EXPORT_MEDIA_COLUMNS = tuple(
+    f"{kind}_{part}"
+    for kind in ("webm", "webp", "apng", "lottie", "motion", "config", "source_svg")
+    for part in ("uri", "sha256")
+)
+
+
 def test_output_schema_has_exactly_the_specified_columns():
-    expected = set(PIPELINE_COLUMNS) | set(METRIC_COLUMNS) | {"prior_is_trained", "warnings"} | set(PROVENANCE_COLUMNS)
+    expected = (
+        set(PIPELINE_COLUMNS)
+        | set(METRIC_COLUMNS)
+        | {"prior_is_trained", "prior_licence", "warnings"}
+        | set(PROVENANCE_COLUMNS)
+        | set(EXPORT_MEDIA_COLUMNS)
+    )
+    assert OUTPUT_SCHEMA.field("prior_licence").type == pa.string()
     assert set(OUTPUT_COLUMNS) == expected and len(OUTPUT_COLUMNS) == len(expected)
     assert OUTPUT_SCHEMA.field("prior_is_trained").type == pa.bool_()
     assert OUTPUT_SCHEMA.field("warnings").type == pa.string()

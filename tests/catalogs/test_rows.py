@@ -26,7 +26,19 @@ def succeeded(**fields) -> OutputRow:
 def test_every_media_kind_has_its_uri_and_sha256_columns_in_the_schema():
     for kind in MEDIA_KINDS:
         assert kind.uri_column in OUTPUT_COLUMNS and kind.sha256_column in OUTPUT_COLUMNS
-    assert [k.name for k in MEDIA_KINDS] == ["video", "gif", "svg_animation", "poster"]
+    assert [k.name for k in MEDIA_KINDS] == [
+        "video",
+        "gif",
+        "svg_animation",
+        "poster",
+        "webm",
+        "webp",
+        "apng",
+        "lottie",
+        "motion",
+        "config",
+        "source_svg",
+    ]
 
 
 def test_a_new_media_kind_is_one_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -34,38 +46,45 @@ def test_a_new_media_kind_is_one_entry(tmp_path: Path, monkeypatch: pytest.Monke
     text = Path(rows_module.__file__).read_text(encoding="utf-8")
     entry = '    MediaKind("poster", ".png"),\n'
     assert text.count(entry) == 1
-    copy = tmp_path / "rows_with_lottie.py"
-    copy.write_text(text.replace(entry, entry + '    MediaKind("lottie", ".json"),\n'), encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("rows_with_lottie", copy)
+    copy = tmp_path / "rows_with_thumbnail.py"
+    copy.write_text(text.replace(entry, entry + '    MediaKind("thumbnail", ".jpg"),\n'), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("rows_with_thumbnail", copy)
     module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "rows_with_lottie", module)
+    monkeypatch.setitem(sys.modules, "rows_with_thumbnail", module)
     spec.loader.exec_module(module)
-    assert {"lottie_uri", "lottie_sha256"} <= set(module.OUTPUT_COLUMNS)
-    assert module.OUTPUT_SCHEMA.field("lottie_uri").type == pa.string()
+    assert {"thumbnail_uri", "thumbnail_sha256"} <= set(module.OUTPUT_COLUMNS)
+    assert module.OUTPUT_SCHEMA.field("thumbnail_uri").type == pa.string()
     row = module.OutputRow(
-        clip_id="c", status="succeeded", idempotency_key=KEY, media={"lottie": module.MediaRef("/m/x.json", "x")}
+        clip_id="c", status="succeeded", idempotency_key=KEY, media={"thumbnail": module.MediaRef("/m/x.jpg", "x")}
     )
     record = row.to_record()
-    assert record["lottie_uri"] == "/m/x.json" and record["lottie_sha256"] == "x"
-    assert module.OutputRow.from_record(record).media["lottie"].uri == "/m/x.json"
-    assert module.rows_to_table([row]).column("lottie_sha256").to_pylist() == ["x"]
+    assert record["thumbnail_uri"] == "/m/x.jpg" and record["thumbnail_sha256"] == "x"
+    assert module.OutputRow.from_record(record).media["thumbnail"].uri == "/m/x.jpg"
+    assert module.rows_to_table([row]).column("thumbnail_sha256").to_pylist() == ["x"]
 
 
 def test_record_round_trip_keeps_every_field():
     row = succeeded(
         run_id="r",
-        media={"video": MediaRef("/m/v.mp4", "v"), "gif": MediaRef("/m/g.gif", "g")},
+        media={
+            "video": MediaRef("/m/v.mp4", "v"),
+            "gif": MediaRef("/m/g.gif", "g"),
+            "lottie": MediaRef("/m/l.json", "l"),
+            "source_svg": MediaRef("/m/s.svg", "s"),
+        },
         metrics={"motion_vitality": 1.5},
         seed=3,
         started_at="2026-11-25T07:00:00+00:00",
         finished_at=datetime(2026, 11, 25, 7, 1),
         warnings=("auto rig",),
         prior_is_trained=False,
+        prior_licence="Apache-2.0",
     )
     record = row.to_record()
     assert list(record) == list(OUTPUT_COLUMNS)
     assert record["status"] == "succeeded" and record["warnings"] == '["auto rig"]'
     assert record["finished_at"] == datetime(2026, 11, 25, 7, 1, tzinfo=UTC)
+    assert record["prior_licence"] == "Apache-2.0" and record["source_svg_uri"] == "/m/s.svg"
     assert OutputRow.from_record(record) == row
     assert OutputRow.from_json(row.to_json()) == row
     table = rows_to_table([row])
@@ -94,7 +113,7 @@ def test_invalid_rows_are_refused_with_the_clip_named():
     with pytest.raises(CatalogError, match="succeeded row needs"):
         OutputRow(clip_id="c", status=Status.SUCCEEDED)
     with pytest.raises(CatalogError, match="unknown media kind"):
-        succeeded(media={"webm": MediaRef("/x", None)})
+        succeeded(media={"flv": MediaRef("/x", None)})
     with pytest.raises(CatalogError, match="unknown metric"):
         succeeded(metrics={"beauty": 1.0})
     with pytest.raises(CatalogError, match="unknown column"):

@@ -3,6 +3,7 @@ the sample catalog, re-runs that skip, --force, versions, invalid rows, two runs
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -171,6 +172,12 @@ def test_succeeded_clip_whose_media_were_deleted_is_reanimated_not_skipped(tmp_p
     import socket
 
     assert made["host"] == socket.gethostname() and made["gpu_name"] == "cpu" and made["ray_node_id"]
+    # The export's formats, the dataset files and the input SVG land in Delta with their objects present.
+    for kind in ("webm", "webp", "lottie", "motion", "config", "source_svg"):
+        assert Path(made[f"{kind}_uri"]).is_file() and made[f"{kind}_sha256"], kind
+    assert hashlib.sha256(Path(made["source_svg_uri"]).read_bytes()).hexdigest() == made["svg_sha256"]
+    assert not isinstance(made["apng_uri"], str)  # not a default format: null, and never looked for before a skip
+    assert made["prior_licence"] == "n/a"  # the tiny test prior's licence, from the worker
     Path(made["video_uri"]).unlink()
 
     second = run_cli(env, "run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS)
@@ -184,3 +191,4 @@ def test_succeeded_clip_whose_media_were_deleted_is_reanimated_not_skipped(tmp_p
     assert third.returncode == 0, describe(third)
     latest = [r for r in read_rows(root) if r["run_id"] not in (made["run_id"], redone["run_id"])]
     assert [r["status"] for r in latest] == ["skipped"] and latest[0]["host"] == redone["host"]
+    assert latest[0]["prior_licence"] == "n/a" and latest[0]["source_svg_uri"] == redone["source_svg_uri"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from catalogs.output import OutputCatalog, code_version, idempotency_key
+from catalogs.rows import MEDIA_KINDS
 from flexiclip_core.export import export_animation
 from flexiclip_core.metrics import METRIC_COLUMNS
 from flexiclip_core.svg import parse_svg
@@ -73,8 +74,13 @@ def make_run(
             "finished_at": start + timedelta(seconds=3 + 2 * index),
             "warnings": '["prior \'tiny\': untrained", "clip_identity not computed: no local weights configured"]',
         }
-        for kind, suffix in (("video", ".mp4"), ("gif", ".gif"), ("svg_animation", ".svg"), ("poster", ".png")):
-            row[f"{kind}_uri"], row[f"{kind}_sha256"] = catalog.put_media(files[kind], suffix)
+        # Every kind the export wrote, and the source SVG, as the clip worker publishes them.
+        source = out / "source.svg"
+        source.write_bytes(svg_bytes)
+        written = {**files, "source_svg": source}
+        for kind in MEDIA_KINDS:
+            if kind.name in written:
+                row[kind.uri_column], row[kind.sha256_column] = catalog.put_media(written[kind.name], kind.suffix)
         for k, column in enumerate(METRIC_COLUMNS):
             row[column] = (
                 None if column in ("clip_identity", "text_alignment", "identity_lpips") else amplitude * (k + 1)

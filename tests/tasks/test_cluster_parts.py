@@ -108,3 +108,47 @@ def test_a_flow_run_owner_is_alive_dead_or_unknown():
     assert owner_alive(f"{socket.gethostname()}:{pid}:12345") is False  # gone (or a reused pid: other start time)
     assert owner_alive(f"elsewhere.example:{pid}:12345") is None  # another host: cannot tell
     assert owner_alive("garbage") is None
+
+
+def _one_job(tmp_path: Path):
+    from catalogs.input import read_catalog, read_svg_bytes
+    from tasks.plan import base_config, build_jobs
+    from tests.flows.harness import sample_rows, write_catalog
+
+    catalog = write_catalog(tmp_path / "in" / "catalog.parquet", sample_rows(tmp_path / "in", ["object"]))
+    config = base_config("flexiclip", iterations=1, overrides={"render.size": 32})
+    valid, errors = read_catalog(str(catalog), validate_config=config.with_overrides)
+    plan = build_jobs(
+        valid, errors, run_id="r", config=config, prior_name="tiny", code_version="0+test", read_svg=read_svg_bytes
+    )
+    (job,) = plan.jobs
+    return job
+
+
+def test_worker_publishes_every_written_kind_and_the_source_svg_directly_or_through_the_driver(tmp_path: Path):
+    from catalogs.rows import MEDIA_KINDS
+    from tasks.worker import ShippedMedia
+
+    job = _one_job(tmp_path)
+    catalog = OutputCatalog(tmp_path / "out")
+    probe = probe_name()
+    write_probe(catalog, probe)
+    from flexiclip_core.config import worker_execution
+
+    worker = ClipWorker("tiny", str(tmp_path / "out"), root_probe=probe)
+    assert worker.execution == worker_execution("cpu")  # a long-lived worker's settings (CUDA: compiled prior)
+    direct = worker.animate(job)
+    assert isinstance(direct, OutputRow) and direct.status is Status.SUCCEEDED, direct
+    # Every default export format, the motion arrays, config.json and the input SVG; APNG is opt-in.
+    expected = {kind.name for kind in MEDIA_KINDS} - {"apng"}
+    assert set(direct.media) == expected
+    assert Path(direct.media["source_svg"].uri).read_bytes() == job.svg_bytes
+    assert all(Path(ref.uri).is_file() for ref in direct.media.values())
+    assert direct.prior_licence == worker.prior.licence == worker.info().prior_licence
+
+    shipped = ClipWorker("tiny", str(tmp_path / "node-disk"), root_probe=probe).animate(job)
+    assert isinstance(shipped, ShippedMedia) and set(shipped.media) == expected
+    published = publish_shipped_media(catalog, shipped.row, shipped.media)
+    assert set(published.media) == expected and published.prior_licence == direct.prior_licence
+    # Content-addressed: the source SVG shipped back is the very object the direct path published.
+    assert published.media["source_svg"] == direct.media["source_svg"]

@@ -88,7 +88,8 @@ def test_report_is_written_under_reports_run_with_one_card_per_clip(run_root: Pa
         assert video["data-fallback"].endswith(".svg")
         assert {"autoplay", "loop", "muted", "playsinline"} <= set(video)
     sources = [attrs for tag, attrs in page.tags if tag == "source"]
-    assert [s["src"].rsplit(".", 1)[-1] for s in sources] == ["mp4"] * 3  # make_run publishes MP4, not WebM
+    # make_run publishes what the default export writes, as the worker does: WebM first, MP4 second.
+    assert [s["src"].rsplit(".", 1)[-1] for s in sources] == ["webm", "mp4"] * 3
 
 
 def test_every_link_is_relative_and_resolves_inside_the_output_root(run_root: Path, tmp_path: Path):
@@ -161,6 +162,9 @@ def test_card_plays_the_transparent_webm_first_and_offers_every_file_for_downloa
         "gif": "gif",
         "svg_animation": "svg",
         "poster": "png",
+        "source_svg": "svg",
+        "motion": "npz",
+        "config": "json",
     }
     row = {
         "run_id": "r",
@@ -176,7 +180,7 @@ def test_card_plays_the_transparent_webm_first_and_offers_every_file_for_downloa
         ("mp4", "video/mp4"),
     ]
     downloads = [attrs["href"].rsplit(".", 1)[-1] for tag, attrs in page.tags if tag == "a" and "download" in attrs]
-    assert downloads == ["mp4", "webm", "webp", "apng", "json", "gif", "svg", "png"]
+    assert downloads == ["mp4", "webm", "webp", "apng", "json", "gif", "svg", "png", "svg", "npz", "json"]
     only_webm = {"run_id": "r", "clip_id": "c", "status": "succeeded", "webm_uri": f"/x/media/ab/{SHA}.webm"}
     assert [a["src"] for t, a in _parse(render_report_html([only_webm], run_id="r")).tags if t == "source"] == [
         f"../../media/ab/{SHA}.webm"
@@ -219,6 +223,18 @@ def test_trained_prior_has_no_untrained_label():
     text = render_report_html([row], run_id="r")
     assert "untrained-banner" not in text and 'class="untrained"' not in text
     assert f'src="../../media/ab/{SHA}.mp4"' in text
+    assert "licence" not in text.split('class="card"')[1]  # a row without a recorded licence claims none
+
+
+def test_each_card_names_the_licence_of_its_prior():
+    rows = [
+        {"run_id": "r", "clip_id": c, "status": "succeeded", "prior": p, "prior_licence": licence, "prompt": "x"}
+        for c, p, licence in (("a", "wan@1", "Apache-2.0"), ("b", "modelscope@2", "CC-BY-NC-4.0 & <x>"))
+    ]
+    cards = html.unescape(render_report_html(rows, run_id="r")).split('class="card"')[1:]
+    assert "wan@1 <span" in cards[0] and "(licence Apache-2.0)" in cards[0] and "CC-BY" not in cards[0]
+    assert "(licence CC-BY-NC-4.0 & <x>)" in cards[1]
+    assert "&lt;x&gt;" in render_report_html(rows, run_id="r")  # escaped in the page itself
 
 
 def test_latest_run_is_the_default_and_each_report_shows_only_its_run(tmp_path: Path):

@@ -85,6 +85,7 @@ def test_select_work_skips_succeeded_adopts_staged_and_force_redoes(tmp_path: Pa
     previous = obj.row(
         Status.SUCCEEDED,
         media={"video": MediaRef("/root/media/ab/ab.mp4", "ab"), "gif": MediaRef("/root/media/cd/cd.gif", "cd")},
+        prior_licence="Apache-2.0",
     )
     staged_row = human.row(Status.SUCCEEDED, run_id="killed-run", media={"video": MediaRef("/v.mp4", None)})
     staged = {human.idempotency_key: staged_row, plant.idempotency_key: plant.row(Status.FAILED)}
@@ -95,6 +96,7 @@ def test_select_work_skips_succeeded_adopts_staged_and_force_redoes(tmp_path: Pa
     ((index, skipped),) = selected.skipped
     assert index == obj.row_index and skipped.status is Status.SKIPPED
     assert skipped.media == previous.media and skipped.to_record()["gif_uri"] == "/root/media/cd/cd.gif"
+    assert skipped.prior_licence == "Apache-2.0"  # the licence of the prior that made the media it points at
     assert selected.row_count == 3
     forced = select_work(plan, succeeded={obj.idempotency_key: previous}, staged=staged, force=True)
     assert [job.clip_id for job in forced.jobs] == ["human", "plant", "object"]
@@ -137,7 +139,10 @@ def test_a_success_whose_media_are_gone_is_reanimated_with_the_reason(tmp_path: 
     succeeded = []
     for job in plan().jobs:
         media = {}
-        for kind in MEDIA_KINDS:
+        # 'plant' was exported without the optional formats: kinds a row does not reference are
+        # never looked for, so it is skipped all the same.
+        left_out = {"webm", "webp", "apng", "lottie"} if job.clip_id == "plant" else set()
+        for kind in (kind for kind in MEDIA_KINDS if kind.name not in left_out):
             path = tmp_path / f"{job.clip_id}{kind.suffix}"
             path.write_bytes(f"{job.clip_id} {kind.name}".encode())
             media[kind.name] = MediaRef(*output.put_media(path, kind.suffix))
