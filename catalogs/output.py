@@ -563,7 +563,20 @@ class OutputCatalog:
 
     def _find_commit(self, token: str) -> int | None:
         """The version whose commit metadata carries ``token`` (newest commits are searched first)."""
-        table = self._table()
+        # delta-rs numbers history entries down from the version the table was loaded at, but
+        # lists the log when asked: a commit landing in between shifts every number by one (a
+        # concurrent creator's commit came back as version -1). Trust an answer only when no
+        # commit landed while it was read.
+        for _ in range(8):
+            table = self._table()
+            loaded_version = table.version()
+            found = self._token_version(table, token)
+            if self._table().version() == loaded_version:
+                return found
+        raise CatalogError(f"output catalog {self.table_uri!r}: commits kept landing while its history was read")
+
+    @staticmethod
+    def _token_version(table: Any, token: str) -> int | None:
         # Concurrent writers put only a few commits after ours: look at the recent ones first.
         for limit in (32, None):
             for commit in table.history(limit=limit):
