@@ -123,6 +123,61 @@ def save_modelscope(directory: Path, size: str, device: torch.device) -> str:
     return f"modelscope:{directory}"
 
 
+@GPU_PRIORS.register("wan")
+def save_wan(directory: Path, size: str, device: torch.device) -> str:
+    """Wan2.1-T2V-1.3B's transformer (1.42 B parameters) and its causal video VAE with random
+    weights, saved in the Wan diffusers layout and stored in bfloat16, the dtype the loader runs
+    them in on CUDA.
+
+    The text encoder is a one-layer UMT5 at UMT5-XXL's width (4096, what the transformer reads):
+    prompts are encoded once per clip and cached (docs/priors.md), so the 5.7 B encoder costs no
+    iteration time and building it would only fill the disk."""
+    from flexiclip_core.guidance.wan_tiny import build_wan_tiny_tokenizer, save_wan_tiny_pipeline
+
+    if size == "tiny":
+        save_wan_tiny_pipeline(directory)
+        return f"wan:{directory}"
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    from flexiclip_core.guidance.diffusers_prior import save_pipeline_folder
+    from flexiclip_core.guidance.wan import WAN_1_3B_TRANSFORMER
+
+    tokenizer = build_wan_tiny_tokenizer()
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    with torch.device(device):
+        transformer = WanTransformer3DModel(**WAN_1_3B_TRANSFORMER).to(dtype)
+        vae = AutoencoderKLWan()
+        text_encoder = UMT5EncoderModel(
+            UMT5Config(
+                vocab_size=len(tokenizer),
+                d_model=WAN_1_3B_TRANSFORMER["text_dim"],
+                d_kv=64,
+                d_ff=1024,
+                num_layers=1,
+                num_heads=4,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                decoder_start_token_id=tokenizer.pad_token_id,
+            )
+        ).to(dtype)
+    scheduler = UniPCMultistepScheduler(
+        num_train_timesteps=1000, prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+    )
+    save_pipeline_folder(
+        directory,
+        "WanPipeline",
+        {
+            "transformer": transformer,
+            "vae": vae,
+            "text_encoder": text_encoder,
+            "tokenizer": tokenizer,
+            "scheduler": scheduler,
+        },
+    )
+    return f"wan:{directory}"
+
+
 def _synchronise(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -148,9 +203,9 @@ def time_preset(
 ) -> dict[str, Any]:
     """Figures of one preset on the sample human (see the module docstring)."""
     from bench.iteration import _human
-    from flexiclip_core.optimize import ClipAnimator, preset
+    from flexiclip_core.optimize import ClipAnimator, fit_config_to_prior, preset
 
-    config = preset(method)
+    config = fit_config_to_prior(preset(method), prior)  # causal video priors: N = 4k + 1 frames
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     animator = ClipAnimator(*_human(), prior, PROMPT, config, device=device)
