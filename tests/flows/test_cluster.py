@@ -1,8 +1,8 @@
 """`flexiclip run` on a real two-node Ray cluster whose nodes share no disk.
 
 Two `ray start` processes on 127.0.0.1 (through `ray_loopback.py`); the second runs in its own
-mount namespace with a private tmpfs over /tmp (the output root, pytest's folders, its Ray
-session folder), so what it writes locally the driver never sees. Both nodes start WITHOUT the
+mount namespace with private tmpfs mounts over pytest's folders (the output root) and the Ray
+session folders, so what it writes locally the driver never sees. Both nodes start WITHOUT the
 run's AWS_*/FLEXICLIP_* variables: whatever the workers need comes from the job.
 
 - s3:// root on a moto server: without credentials on the nodes the run is refused before any
@@ -156,9 +156,13 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 )
             )
         wait_for_line(head_log, "Ray runtime started", processes[0], 120, "the head node")
-        # The worker node: a private tmpfs over /tmp hides the driver's files (the local output root
-        # lives under pytest's /tmp folder) and holds its own session folder.
-        script = f'mount -t tmpfs tmpfs /tmp && mkdir -p "{worker_tmp}" && exec "$@"'
+        # The worker node: private tmpfs mounts over pytest's folders (the local output root lives
+        # there) and over the Ray session folders hide the driver's files from it. Only those: the
+        # checkout and its venv may themselves live under /tmp (a CI clone does), and the node must
+        # still run them.
+        hidden = (tmp_path_factory.getbasetemp(), short)
+        mounts = " && ".join(f'mount -t tmpfs tmpfs "{folder}"' for folder in hidden)
+        script = f'{mounts} && mkdir -p "{worker_tmp}" && exec "$@"'
         with open(worker_log, "wb") as out:
             processes.append(
                 subprocess.Popen(
