@@ -244,7 +244,7 @@ def _check_page(browser: Browser, pipeline_run: dict, base_url: str) -> None:
 
     # Nothing but the output folder was requested, nothing failed, nothing was logged as an error.
     requests = [params["request"]["url"] for params in browser.recorded("Network.requestWillBeSent")]
-    assert any(url.endswith(".mp4") for url in requests)
+    assert any(url.endswith((".webm", ".mp4")) for url in requests)  # the transparent WebM plays first
     outside = [url for url in requests if not url.startswith(base_url + "/") and url != "data:,"]
     assert outside == []
     failed = [(params.get("errorText"), params.get("type")) for params in browser.recorded("Network.loadingFailed")]
