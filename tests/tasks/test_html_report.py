@@ -26,6 +26,15 @@ from tests.tasks.report_run import HOSTILE_ERROR, HOSTILE_PROMPT, make_run
 SHA = "ab" + "0" * 62
 
 
+@pytest.fixture(autouse=True)
+def no_lottie_player(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports here are built without lottie-web unless a test ships one: whether the checkout's
+    .cache/lottie-web exists (the browser tests install it) must not change what these tests see."""
+    from tasks.html_report import LOTTIE_WEB_ENV
+
+    monkeypatch.setenv(LOTTIE_WEB_ENV, str(tmp_path_factory.getbasetemp() / "no-lottie-web.js"))
+
+
 class _Page(HTMLParser):
     """Collects the tags, link attributes, text and inline scripts of a page."""
 
@@ -124,6 +133,23 @@ def test_page_loads_nothing_external_and_csp_pins_the_only_script(run_root: Path
     csp = next(attrs["content"] for tag, attrs in page.tags if tag == "meta" and attrs.get("http-equiv"))
     assert f"script-src 'sha256-{digest}'" in csp
     assert "default-src 'none'" in csp and "connect-src 'none'" in csp
+
+
+def test_shipped_lottie_player_is_the_only_other_script_and_a_file_beside_the_report(
+    run_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from tasks.html_report import LOTTIE_WEB_ENV
+
+    (tmp_path / "player.js").write_text("/* lottie */")
+    monkeypatch.setenv(LOTTIE_WEB_ENV, str(tmp_path / "player.js"))
+    index = Path(write_report(str(run_root), "run-0001"))
+    page = _parse(index.read_text(encoding="utf-8"))
+    scripts = [attrs for tag, attrs in page.tags if tag == "script"]
+    assert len(scripts) == 2 and len(page.scripts) == 1  # the inline one (hash-pinned) and lottie-web
+    assert [attrs.get("src") for attrs in scripts if attrs.get("src")] == ["../assets/lottie.min.js"]
+    assert (index.parent / "../assets/lottie.min.js").resolve().read_text() == "/* lottie */"
+    csp = next(attrs["content"] for tag, attrs in page.tags if tag == "meta" and attrs.get("http-equiv"))
+    assert "default-src 'none'" in csp and "connect-src 'self'" in csp
 
 
 def test_untrusted_prompt_and_error_are_escaped(run_root: Path):
