@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = REPO_ROOT / "catalogs" / "samples"
 SAMPLE_CATALOG = SAMPLES_DIR / "clipart.parquet"
 GUARD_DIR = REPO_ROOT / "tasks" / "loopback_guard"
+PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 FAST_SETTINGS: list[str] = [
     "--prior",
@@ -161,6 +164,32 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float, what: st
         except OSError:
             time.sleep(0.3)
     raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+@contextmanager
+def prefect_server(base: Path) -> Iterator[dict[str, str]]:
+    """A real Prefect server on 127.0.0.1 for the block; yields `pipeline_env(base)` pointed at it
+    (its log in ``base/server.log``)."""
+    port = free_port()
+    env = pipeline_env(base)
+    with open(base / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(port, server, 180, "prefect server")
+            env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+            yield env
+        finally:
+            server.terminate()
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
 
 def media_listing(root: Path) -> dict[str, float]:

@@ -5,7 +5,6 @@ catalog says "0 rows" plainly."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,43 +15,20 @@ import pytest
 from tests.flows.harness import (
     FAST_SETTINGS,
     describe,
-    free_port,
-    pipeline_env,
+    prefect_server,
     run_cli,
     sample_rows,
-    wait_for_port,
     write_catalog,
 )
 
 pytestmark = pytest.mark.slow
-PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 
 @pytest.fixture(scope="module")
 def server_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     # One server for the module: each run then pays seconds, not an ephemeral API's start-up.
-    base = tmp_path_factory.mktemp("console")
-    port = free_port()
-    env = pipeline_env(base)
-    log = open(base / "server.log", "wb")
-    server = subprocess.Popen(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_for_port(port, server, 180, "prefect server")
-        env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    with prefect_server(tmp_path_factory.mktemp("console")) as env:
         yield env
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def one_error_line(result: subprocess.CompletedProcess) -> str:

@@ -5,53 +5,33 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.flows.harness import (
     FAST_SETTINGS,
+    PREFECT,
     REPO_ROOT,
     describe,
-    free_port,
-    pipeline_env,
+    prefect_server,
     run_cli,
     sample_rows,
-    wait_for_port,
     write_catalog,
 )
 
 pytestmark = pytest.mark.slow
-PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 
 @pytest.fixture
-def prefect_server(tmp_path: Path):
-    port = free_port()
-    env = pipeline_env(tmp_path)
-    log = open(tmp_path / "server.log", "wb")
-    server = subprocess.Popen(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_for_port(port, server, 180, "prefect server")
-        env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+def server_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    with prefect_server(tmp_path) as env:
         yield env
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
-def test_prefect_yaml_deploys_nightly_and_a_run_reports_to_the_server(tmp_path: Path, prefect_server: dict):
-    env = prefect_server
+def test_prefect_yaml_deploys_nightly_and_a_run_reports_to_the_server(tmp_path: Path, server_env: dict):
+    env = server_env
     created = subprocess.run(
         [PREFECT, "work-pool", "create", "flexiclip-process", "--type", "process"],
         env=env,
