@@ -17,7 +17,6 @@ from flexiclip_core.deform.base import (
     check_targets,
     check_weight_and_solver,
     handle_selector_gram,
-    prepare_rest_mesh,
     triangle_edge_operator,
 )
 from flexiclip_core.deform.solve import factorise, solve_vertex_first
@@ -76,9 +75,7 @@ class ArapDeformer(MeshDeformer):
         clip: str | None = None,
     ) -> None:
         self.config = config
-        self.device = torch.device(device)
-        self.dtype = dtype
-        mesh = prepare_rest_mesh(rest_vertices, faces, handle_vertices, clip)
+        mesh = self._set_rest_mesh(rest_vertices, faces, handle_vertices, device, dtype, clip)
         count = len(mesh.vertices)
         weight = config.handle_weight
         handle_gram = handle_selector_gram(mesh.handles, count)
@@ -103,27 +100,19 @@ class ArapDeformer(MeshDeformer):
         step2 = edge_operator.T @ edge_operator + weight * handle_gram
         self._edge_factor = factorise(step2.tocsc(), config.solver, self.device)
 
-        def as_tensor(array: np.ndarray, kind: torch.dtype = dtype) -> Tensor:
-            return torch.as_tensor(array, dtype=kind, device=self.device)
-
-        self.rest_vertices = as_tensor(mesh.vertices)  # [V, 2]
-        self.faces = as_tensor(mesh.faces, torch.int64)  # [F, 3]
-        self.handle_vertices = as_tensor(mesh.handles, torch.int64)  # [H]
-        self.face_areas = as_tensor(mesh.areas)  # [F] px²
-        self.edge_inverses = as_tensor(mesh.edge_inverses)  # [F, 2, 2]
-        self._translation_rhs = as_tensor(translation_rhs.T[:, :, None])  # [2, V, 1]
+        self._translation_rhs = self._tensor(translation_rhs.T[:, :, None])  # [2, V, 1]
         corners = mesh.vertices[mesh.faces]  # [F, 3, 2]
         centred = corners - corners.mean(axis=1, keepdims=True)
-        self._rest_centred_corners = as_tensor(centred)  # [F, 3, 2]
-        self._rest_centred_norms = as_tensor((centred**2).sum(axis=(1, 2)))  # [F] Σ|p|²
+        self._rest_centred_corners = self._tensor(centred)  # [F, 3, 2]
+        self._rest_centred_norms = self._tensor((centred**2).sum(axis=(1, 2)))  # [F] Σ|p|²
         rest_edges = np.concatenate(
             [corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 1], corners[:, 0] - corners[:, 2]]
         )
-        self._rest_edges = as_tensor(rest_edges.reshape(3, -1, 2))  # [3, F, 2] (edge, face)
+        self._rest_edges = self._tensor(rest_edges.reshape(3, -1, 2))  # [3, F, 2] (edge, face)
         # Step-2 right-hand side Dᵀ(R d) + w Kᵀc as one scatter: edge heads, edge tails, handles.
         heads = np.concatenate([mesh.faces[:, 1], mesh.faces[:, 2], mesh.faces[:, 0]])
         tails = np.concatenate([mesh.faces[:, 0], mesh.faces[:, 1], mesh.faces[:, 2]])
-        self._step2_scatter_index = as_tensor(np.concatenate([heads, tails, mesh.handles]), torch.int64)
+        self._step2_scatter_index = self._tensor(np.concatenate([heads, tails, mesh.handles]), torch.int64)
         logger.debug("arap deformer: V=%d F=%d H=%d factorised", count, len(mesh.faces), len(mesh.handles))
 
     def similarity_step(self, handle_targets: Tensor) -> Tensor:

@@ -209,6 +209,9 @@ class MeshDeformer:
     faces: Tensor  # [F, 3]
     handle_vertices: Tensor  # [H]
     edge_inverses: Tensor  # [F, 2, 2] E_f⁻¹ of the rest mesh, precomputed once
+    face_areas: Tensor  # [F] px²
+    device: torch.device
+    dtype: torch.dtype
 
     @property
     def num_vertices(self) -> int:
@@ -221,6 +224,31 @@ class MeshDeformer:
     @property
     def num_handles(self) -> int:
         return self.handle_vertices.shape[0]
+
+    def _set_rest_mesh(
+        self,
+        rest_vertices: Tensor | np.ndarray,  # [V, 2] canvas px
+        faces: Tensor | np.ndarray,  # [F, 3]
+        handle_vertices: Tensor | np.ndarray,  # [H]
+        device: str | torch.device,
+        dtype: torch.dtype,
+        clip: str | None,
+    ) -> RestMesh:
+        """Validate the rest mesh (`prepare_rest_mesh`), keep its tensors on ``device``; return it
+        for the subclass to build its factorised system from."""
+        self.device = torch.device(device)
+        self.dtype = dtype
+        mesh = prepare_rest_mesh(rest_vertices, faces, handle_vertices, clip)
+        self.rest_vertices = self._tensor(mesh.vertices)  # [V, 2]
+        self.faces = self._tensor(mesh.faces, torch.int64)  # [F, 3]
+        self.handle_vertices = self._tensor(mesh.handles, torch.int64)  # [H]
+        self.face_areas = self._tensor(mesh.areas)  # [F] px²
+        self.edge_inverses = self._tensor(mesh.edge_inverses)  # [F, 2, 2]
+        return mesh
+
+    def _tensor(self, array: np.ndarray, kind: torch.dtype | None = None) -> Tensor:
+        """``array`` on the deformer's device, in its dtype unless ``kind`` is given."""
+        return torch.as_tensor(array, dtype=self.dtype if kind is None else kind, device=self.device)
 
     def jacobians(self, vertices: Tensor) -> Tensor:
         """Per-face Jacobians of deformed vertices [..., V, 2] → [..., F, 2, 2]."""

@@ -18,7 +18,6 @@ from flexiclip_core.deform.base import (
     check_weight_and_solver,
     gradient_coefficients,
     handle_selector_gram,
-    prepare_rest_mesh,
 )
 from flexiclip_core.deform.solve import factorise, solve_vertex_first
 from flexiclip_core.errors import ConfigError
@@ -79,9 +78,7 @@ class JacobianDeformer(MeshDeformer):
         clip: str | None = None,
     ) -> None:
         self.config = config
-        self.device = torch.device(device)
-        self.dtype = dtype
-        mesh = prepare_rest_mesh(rest_vertices, faces, handle_vertices, clip)
+        mesh = self._set_rest_mesh(rest_vertices, faces, handle_vertices, device, dtype, clip)
         count = len(mesh.vertices)
         weight = config.handle_weight
 
@@ -104,21 +101,13 @@ class JacobianDeformer(MeshDeformer):
             system = laplacian @ laplacian + weight * handle_selector_gram(mesh.handles, count)
         self._factor = factorise(system.tocsc(), config.solver, self.device)
 
-        def as_tensor(array: np.ndarray, kind: torch.dtype = dtype) -> Tensor:
-            return torch.as_tensor(array, dtype=kind, device=self.device)
-
-        self.rest_vertices = as_tensor(mesh.vertices)  # [V, 2]
-        self.faces = as_tensor(mesh.faces, torch.int64)  # [F, 3]
-        self.handle_vertices = as_tensor(mesh.handles, torch.int64)  # [H]
-        self.face_areas = as_tensor(mesh.areas)  # [F] px²
-        self.edge_inverses = as_tensor(mesh.edge_inverses)  # [F, 2, 2]
-        self._area_gradient_coefficients = as_tensor(mesh.areas[:, None, None] * coefficients)
+        self._area_gradient_coefficients = self._tensor(mesh.areas[:, None, None] * coefficients)
         self._face_corner_vertices = self.faces.reshape(-1)  # [3F]
         if config.system == "poisson_residual":
             laplacian_coo = laplacian.tocoo()
-            self._laplacian_rows = as_tensor(laplacian_coo.row, torch.int64)
-            self._laplacian_cols = as_tensor(laplacian_coo.col, torch.int64)
-            self._laplacian_values = as_tensor(laplacian_coo.data)
+            self._laplacian_rows = self._tensor(laplacian_coo.row, torch.int64)
+            self._laplacian_cols = self._tensor(laplacian_coo.col, torch.int64)
+            self._laplacian_values = self._tensor(laplacian_coo.data)
         logger.debug("jacobian deformer: V=%d F=%d H=%d factorised", count, len(mesh.faces), len(mesh.handles))
 
     def divergence(self, jacobians: Tensor) -> Tensor:
