@@ -559,6 +559,12 @@ def _parse_config(value: Any, validate_config: Callable[[dict], None] | None) ->
         raise _Invalid(f"expected a JSON object of overrides, got {_type_name(value)} {_short(value)}", wrong_type=True)
     if not all(isinstance(key, str) for key in value):
         raise _Invalid("override names must be strings")
+    if "prior" in value:
+        # Workers load one prior for the whole run; a per-row prior would be silently ignored.
+        raise _Invalid(
+            "'prior' cannot be overridden per row: a run uses one prior (flexiclip run --prior); "
+            "put rows for another prior in their own run"
+        )
     if validate_config is not None:
         try:
             validate_config(value)

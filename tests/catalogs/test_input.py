@@ -222,6 +222,7 @@ def test_wrong_column_type_clip_id_and_nested(tmp_path: Path):
         ("layers", json.dumps({"name": "a"}), "expected a non-empty list of layers"),
         ("config", json.dumps([1, 2]), "expected a JSON object of overrides"),
         ("config", json.dumps({"iterations": -3}), "override rejected"),
+        ("config", json.dumps({"prior": "tiny"}), "'prior' cannot be overridden per row"),
         ("export", json.dumps({"formats": ["flv"]}), "unknown export format(s) 'flv'"),
         ("export", json.dumps({"background": "blue"}), "export background must be"),
         ("export", json.dumps({"colour": "red"}), "unknown export setting(s) colour"),
