@@ -219,7 +219,9 @@ def parse_selector(text: str) -> Selector:
 
 def _split_selector_list(prelude: str) -> list[str]:
     """Split a selector list at top-level commas (not those inside ``[...]`` or quotes)."""
-    parts, depth, quote, current = [], 0, "", []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
     for char in prelude:
         if quote:
             quote = "" if char == quote else quote
