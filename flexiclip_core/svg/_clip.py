@@ -208,6 +208,7 @@ def _inverse(affine: Affine) -> Affine | None:
 
 def clip_shapes_to_viewport(
     shapes: list[Shape],
+    bounds: np.ndarray,
     rect: tuple[float, float, float, float],
     frame: Affine,
     log: WarningLog,
@@ -216,23 +217,42 @@ def clip_shapes_to_viewport(
     """``shapes`` (root viewport units) clipped to the viewport ``rect`` = (x, y, width, height)
     given in the frame whose user units ``frame`` maps to root viewport units.
 
+    ``bounds`` float64 [S, 4] are the shapes' `shapes_bounds` (root units, strokes included):
+    their boxes, mapped into the frame, settle in one vectorised test the shapes wholly inside or
+    outside, so nested viewports cost little per level; only the rest are cut one by one.
     Fills are clipped exactly; strokes are trimmed at their centre line, so a stroke whose painted
     band crosses the edge is approximate (``viewport-stroke-approximate``, naming ``where``)."""
     inverse = _inverse(frame)
-    if inverse is None or not shapes:
-        return [] if inverse is None else shapes
+    if inverse is None:
+        return []
+    if not shapes:
+        return shapes
     x, y, width, height = rect
     page: Page = (x, y, x + width, y + height)
+    a, b, c, d, e, f = inverse
+    corners_x = bounds[:, [0, 2, 0, 2]]  # [S, 4]
+    corners_y = bounds[:, [1, 1, 3, 3]]
+    local_x = a * corners_x + c * corners_y + e
+    local_y = b * corners_x + d * corners_y + f
+    lo_x, hi_x = local_x.min(axis=1), local_x.max(axis=1)  # [S] each; exact when frame is axis-aligned
+    lo_y, hi_y = local_y.min(axis=1), local_y.max(axis=1)
+    outside = (hi_x <= page[0]) | (hi_y <= page[1]) | (lo_x >= page[2]) | (lo_y >= page[3])
+    inside = (lo_x >= page[0]) & (lo_y >= page[1]) & (hi_x <= page[2]) & (hi_y <= page[3])
     # Stroke half-widths are in root units; in the frame they scale by 1/sqrt|det|, as parsed.
     scale = math.sqrt(abs(frame[0] * frame[3] - frame[1] * frame[2]))
-    local = [_mapped(shape, inverse) for shape in shapes]
-    bounds = shapes_bounds([replace(shape, stroke=None) for shape in local])  # [S, 4] frame units
     kept: list[Shape] = []
     approximate = False
-    for shape, local_shape, (x_min, y_min, x_max, y_max) in zip(shapes, local, bounds):
+    for index, shape in enumerate(shapes):
+        if outside[index]:
+            continue  # invisible: wholly outside, its stroke included
+        if inside[index]:
+            kept.append(shape)
+            continue
+        local_shape = _mapped(shape, inverse)
+        x_min, y_min, x_max, y_max = shapes_bounds([replace(local_shape, stroke=None)])[0]
         half = shape.stroke.width / 2.0 / scale if shape.stroke is not None else 0.0
         if x_max + half <= page[0] or y_max + half <= page[1] or x_min - half >= page[2] or y_min - half >= page[3]:
-            continue  # invisible: wholly outside, its stroke included
+            continue
         if x_min - half >= page[0] and y_min - half >= page[1] and x_max + half <= page[2] and y_max + half <= page[3]:
             kept.append(shape)
             continue

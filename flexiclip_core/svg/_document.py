@@ -25,6 +25,7 @@ from flexiclip_core.svg._geometry import (
     parse_path_data,
     polyline_path,
     rect_path,
+    shapes_bounds,
 )
 from flexiclip_core.svg._paint import PaintServers
 from flexiclip_core.svg._references import cyclic_uses, expanded_extent, href_of, index_ids, local_reference
@@ -67,6 +68,7 @@ class DocumentWalker:
         self.instantiated_elements = 0
         self.path_commands = 0
         self._geometry_cache: dict[int, tuple[list[RawSubPath], int]] = {}
+        self._shape_bounds: dict[int, tuple[Shape, np.ndarray]] = {}
         self.cascade = Cascade(root, self.log)
         self.paint = PaintServers(self.ids, self.cascade, self.log, self._draw_detached)
 
@@ -247,9 +249,20 @@ class DocumentWalker:
         if overflow in ("visible", "auto"):
             return
         # UA style sheet: overflow is hidden on nested viewports; "scroll" clips like it.
+        drawn = self.shapes[first_shape:]
         self.shapes[first_shape:] = clip_shapes_to_viewport(
-            self.shapes[first_shape:], viewport.rect, context.ctm, self.log, (where or element).describe()
+            drawn, self._bounds_of(drawn), viewport.rect, context.ctm, self.log, (where or element).describe()
         )
+
+    def _bounds_of(self, shapes: list[Shape]) -> np.ndarray:
+        """float64 [S, 4] `shapes_bounds` of ``shapes``, cached per shape: every nesting level of
+        viewports tests all the shapes drawn inside it."""
+        cache = self._shape_bounds
+        missing = [s for s in shapes if id(s) not in cache or cache[id(s)][0] is not s]
+        if missing:
+            for shape, row in zip(missing, shapes_bounds(missing)):
+                cache[id(shape)] = (shape, row)
+        return np.array([cache[id(s)][1] for s in shapes])
 
     def walk_use(self, element: Element, context: Context) -> None:
         href = href_of(element)
