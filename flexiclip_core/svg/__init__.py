@@ -39,9 +39,11 @@ What is approximated or skipped (each reported as a `ParseWarning` with a stable
   - markers are not drawn (``marker-ignored``);
   - text (``<text>``, ``<flowRoot>``) and raster ``<image>`` are skipped (``text-skipped``,
     ``image-skipped``);
-  - unsupported CSS (selectors other than type/class/id/attribute compounds and comma lists,
-    i.e. combinators and pseudo-classes, and at-rules) is ignored (``css-selector-unsupported``,
-    naming the selector); ``!important`` follows the CSS cascade; the ``transform`` property
+  - unsupported CSS (pseudo-classes other than ``:first-child``, pseudo-elements, namespaces
+    and at-rules) is ignored (``css-selector-unsupported``, naming the selector); type, class,
+    id and attribute selectors, their compounds, the combinators `` ``, ``>``, ``+``, ``~`` and
+    comma lists are matched, with specificity summed over the compounds; ``!important``
+    follows the CSS cascade; the ``transform`` property
     (attribute, style sheet or ``style=``, CSS units and translateX/… accepted) applies about
     ``transform-origin``;
   - malformed path data is drawn up to the first error and no further (``path-data-error``),
@@ -54,6 +56,12 @@ What is approximated or skipped (each reported as a `ParseWarning` with a stable
     ``requiredExtensions`` never matches, SVG 1.1 ``requiredFeatures`` do, ``systemLanguage``
     matches ``en`` and ``en-*``; ``<switch>`` draws its first matching graphics or container
     child, skipping unknown and foreign elements.
+
+Nested viewports (``<svg>``, and ``<use>`` of a ``<symbol>``/``<svg>``, sized by the use's
+``width``/``height``, else the referenced element's, else 100%) clip their content to the
+viewport unless ``overflow`` is ``visible``/``auto``: geometrically, in the viewport's own frame,
+exact for fills; a stroke is trimmed at its centre line, so a stroke whose band crosses the edge
+is approximate (``viewport-stroke-approximate``, naming the ``<svg>`` or ``<use>``).
 
 Content past the page (the root viewport, when the file gives a size or a viewBox) is invisible
 in every viewer, so shapes wholly outside it are dropped (``off-page-dropped``) and shapes
@@ -68,9 +76,10 @@ Shapes are kept only when something of them is visible (a fill or stroke with op
 a drawing with none raises `EmptyDrawingError`.
 
 Inside: `_xml` reads the bytes (hardened expat), `_references` indexes ids and sizes ``<use>``
-expansion, `_document` walks the tree (with `_cascade` for styles and attribute values, `_paint`
-for paint servers, `_viewport` for viewBox/preserveAspectRatio, `_geometry` for path data),
-then `_clip` clips to the page and `_fit` fits the drawing into the canvas.
+expansion, `_document` walks the tree (with `_cascade` for styles and attribute values,
+`_selectors` for style sheets, `_paint` for paint servers, `_viewport` for
+viewBox/preserveAspectRatio, `_geometry` for path data, `_clip` for nested viewports), then
+`_clip` clips to the page and `_fit` fits the drawing into the canvas.
 """
 
 from __future__ import annotations

@@ -8,17 +8,16 @@ import re
 from dataclasses import dataclass, field
 
 from flexiclip_core.errors import SvgParseError
+from flexiclip_core.svg._selectors import CssRule, DocumentTree, parse_stylesheet
 from flexiclip_core.svg._style import (
     IDENTITY,
     NUMBER,
     Affine,
-    CssRule,
     InvalidValue,
     LengthContext,
     multiply,
     parse_declarations,
     parse_length,
-    parse_stylesheet,
     parse_transform,
 )
 from flexiclip_core.svg._warnings import WarningLog
@@ -134,6 +133,18 @@ def clamp_unit(value: float) -> float:
     return min(max(value, 0.0), 1.0)
 
 
+def _subject_key(rule: CssRule) -> tuple[str, str]:
+    """One (kind, name) the element matched by ``rule`` must have: its id, a class, its tag."""
+    subject = rule.selector.compounds[-1]
+    if subject.ids:
+        return ("id", subject.ids[0])
+    if subject.classes:
+        return ("class", subject.classes[0])
+    if subject.tag:
+        return ("tag", subject.tag)
+    return ("*", "")
+
+
 def _collect_stylesheets(root: Element) -> list[Element]:
     sheets = []
     stack = [root]
@@ -156,7 +167,7 @@ class Cascade:
             if sheet.attrs.get("type", "text/css").strip().lower() not in ("text/css", ""):
                 log.warn("style-unsupported", f"stylesheet of type {sheet.attrs['type']!r} ignored", sheet)
                 continue
-            rules, unsupported = parse_stylesheet(sheet.text)
+            rules, unsupported = parse_stylesheet(sheet.text, len(self.css_rules))
             for selector in unsupported:
                 if selector.lower().startswith("@import"):
                     log.warn("external-href", f"stylesheet import {selector[:80]!r} ignored, nothing fetched", sheet)
@@ -164,9 +175,24 @@ class Cascade:
                     log.warn("css-selector-unsupported", f"CSS selector or rule {selector[:60]!r} ignored", sheet)
             self.css_rules.extend(rules)
         self.css_rules.sort(key=lambda rule: (rule.selector.specificity, rule.order))
+        self.tree = DocumentTree(root) if self.css_rules else None
+        # Rules indexed by one key their subject compound requires, so an element only tests
+        # the rules that can match it (Illustrator files carry hundreds of class rules).
+        self._rules_by_key: dict[tuple[str, str], list[tuple[int, CssRule]]] = {}
+        for rank, rule in enumerate(self.css_rules):
+            self._rules_by_key.setdefault(_subject_key(rule), []).append((rank, rule))
 
     def error(self, message: str, element: Element) -> SvgParseError:
         return SvgParseError(message, clip=self.clip, element=element.describe())
+
+    def _candidate_rules(self, element: Element) -> list[CssRule]:
+        """The rules whose subject key ``element`` has, in cascade order."""
+        keys = [("*", ""), ("tag", element.tag)]
+        keys.extend(("class", name) for name in set(element.attrs.get("class", "").split()))
+        if "id" in element.attrs:
+            keys.append(("id", element.attrs["id"]))
+        ranked = [entry for key in keys for entry in self._rules_by_key.get(key, ())]
+        return [rule for _, rule in sorted(ranked, key=lambda entry: entry[0])]
 
     # --- properties ---------------------------------------------------------------------------
 
@@ -175,11 +201,9 @@ class Cascade:
         ``!important`` stylesheet rules < ``!important`` in the style attribute (CSS cascade)."""
         specified = {name: value.strip() for name, value in element.attrs.items() if name in PROPERTIES}
         important: dict[str, str] = {}
-        if self.css_rules:
-            element_id = element.attrs.get("id")
-            classes = frozenset(element.attrs.get("class", "").split())
-            for rule in self.css_rules:
-                if rule.selector.matches(element.tag, element_id, classes, element.attrs):
+        if self.tree is not None:
+            for rule in self._candidate_rules(element):
+                if rule.selector.matches(element, self.tree):
                     specified.update((k, v) for k, v in rule.declarations.items() if k in PROPERTIES)
                     important.update((k, v) for k, v in rule.important.items() if k in PROPERTIES)
         style_attribute = element.attrs.get("style")

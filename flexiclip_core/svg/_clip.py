@@ -1,5 +1,6 @@
 """Clip shapes to the page (the root viewport), which every viewer does and the drawing's fit
-must respect: content past the page edge is invisible.
+must respect: content past the page edge is invisible; and to nested viewports (``<svg>``,
+``<use>`` of a ``<symbol>``/``<svg>``), which SVG clips unless ``overflow`` is visible.
 
 Fills are clipped exactly by splitting each cubic where it crosses a page edge and flattening
 the pieces that lie outside an edge onto that edge (Sutherland–Hodgman on curves): for any point
@@ -9,15 +10,24 @@ subpaths. A shape with both gets split into a fill-only and a stroke-only shape,
 order, which is how SVG paints one shape.
 
 `clip_shapes_to_page` applies this to a drawing: shapes wholly outside are dropped, shapes
-crossing the edge are clipped, each with a warning.
+crossing the edge are clipped, each with a warning. `clip_shapes_to_viewport` clips to a
+rectangle given in any affine frame: the shapes are mapped into the frame, clipped against the
+axis-aligned rectangle there and mapped back, which is exact since Bézier curves are
+affine-invariant. A stroke is trimmed at its centre line, so where a stroke's painted band
+crosses a nested viewport's edge the result is approximate (warned); at the page it is exact
+for what is visible.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import replace
 
 import numpy as np
 
 from flexiclip_core.clipart import Shape, SubPath
 from flexiclip_core.svg._geometry import shapes_bounds
+from flexiclip_core.svg._style import Affine
 from flexiclip_core.svg._warnings import WarningLog
 
 Page = tuple[float, float, float, float]
@@ -148,11 +158,11 @@ def clip_to_page(shape: Shape, page: Page) -> list[Shape] | None:
     if shape.fill is not None:
         fill_subpaths = _clipped_fill(shape, page)
         if fill_subpaths:
-            replacement.append(Shape(fill_subpaths, shape.fill, None, shape.element, shape.groups))
+            replacement.append(replace(shape, subpaths=fill_subpaths, stroke=None))
     if shape.stroke is not None:
         stroke_subpaths = _clipped_stroke(shape, page)
         if stroke_subpaths:
-            replacement.append(Shape(stroke_subpaths, None, shape.stroke, shape.element, shape.groups))
+            replacement.append(replace(shape, subpaths=stroke_subpaths, fill=None))
     return replacement
 
 
@@ -175,4 +185,87 @@ def clip_shapes_to_page(shapes: list[Shape], page: Page | None, log: WarningLog)
             continue
         log.warn_text("off-page-clipped", "shape crosses the page edge; clipped to the page", shape.element)
         kept.extend(replacement)
+    return kept
+
+
+def _mapped(shape: Shape, affine: Affine) -> Shape:
+    """The shape with every control point mapped by ``affine`` (paint unchanged)."""
+    a, b, c, d, e, f = affine
+    linear = np.array([[a, c], [b, d]])
+    offset = np.array([e, f])
+    subpaths = tuple(SubPath(sp.points @ linear.T + offset, sp.closed) for sp in shape.subpaths)
+    return replace(shape, subpaths=subpaths)
+
+
+def _inverse(affine: Affine) -> Affine | None:
+    a, b, c, d, e, f = affine
+    determinant = a * d - b * c
+    if determinant == 0.0 or not math.isfinite(determinant):
+        return None
+    ia, ib, ic, id_ = d / determinant, -b / determinant, -c / determinant, a / determinant
+    return (ia, ib, ic, id_, -(ia * e + ic * f), -(ib * e + id_ * f))
+
+
+def clip_shapes_to_viewport(
+    shapes: list[Shape],
+    bounds: np.ndarray,
+    rect: tuple[float, float, float, float],
+    frame: Affine,
+    log: WarningLog,
+    where: str,
+) -> list[Shape]:
+    """``shapes`` (root viewport units) clipped to the viewport ``rect`` = (x, y, width, height)
+    given in the frame whose user units ``frame`` maps to root viewport units.
+
+    ``bounds`` float64 [S, 4] are the shapes' `shapes_bounds` (root units, strokes included):
+    their boxes, mapped into the frame, settle in one vectorised test the shapes wholly inside or
+    outside, so nested viewports cost little per level; only the rest are cut one by one.
+    Fills are clipped exactly; strokes are trimmed at their centre line, so a stroke whose painted
+    band crosses the edge is approximate (``viewport-stroke-approximate``, naming ``where``)."""
+    inverse = _inverse(frame)
+    if inverse is None:
+        return []
+    if not shapes:
+        return shapes
+    x, y, width, height = rect
+    page: Page = (x, y, x + width, y + height)
+    a, b, c, d, e, f = inverse
+    corners_x = bounds[:, [0, 2, 0, 2]]  # [S, 4]
+    corners_y = bounds[:, [1, 1, 3, 3]]
+    local_x = a * corners_x + c * corners_y + e
+    local_y = b * corners_x + d * corners_y + f
+    lo_x, hi_x = local_x.min(axis=1), local_x.max(axis=1)  # [S] each; exact when frame is axis-aligned
+    lo_y, hi_y = local_y.min(axis=1), local_y.max(axis=1)
+    outside = (hi_x <= page[0]) | (hi_y <= page[1]) | (lo_x >= page[2]) | (lo_y >= page[3])
+    inside = (lo_x >= page[0]) & (lo_y >= page[1]) & (hi_x <= page[2]) & (hi_y <= page[3])
+    # Stroke half-widths are in root units; in the frame they scale by 1/sqrt|det|, as parsed.
+    scale = math.sqrt(abs(frame[0] * frame[3] - frame[1] * frame[2]))
+    kept: list[Shape] = []
+    approximate = False
+    for index, shape in enumerate(shapes):
+        if outside[index]:
+            continue  # invisible: wholly outside, its stroke included
+        if inside[index]:
+            kept.append(shape)
+            continue
+        local_shape = _mapped(shape, inverse)
+        x_min, y_min, x_max, y_max = shapes_bounds([replace(local_shape, stroke=None)])[0]
+        half = shape.stroke.width / 2.0 / scale if shape.stroke is not None else 0.0
+        if x_max + half <= page[0] or y_max + half <= page[1] or x_min - half >= page[2] or y_min - half >= page[3]:
+            continue
+        if x_min - half >= page[0] and y_min - half >= page[1] and x_max + half <= page[2] and y_max + half <= page[3]:
+            kept.append(shape)
+            continue
+        approximate |= shape.stroke is not None
+        replacement = clip_to_page(local_shape, page)
+        if replacement is None:
+            kept.append(shape)  # only the stroke's band reaches past the edge
+            continue
+        kept.extend(_mapped(piece, frame) for piece in replacement)
+    if approximate:
+        log.warn_text(
+            "viewport-stroke-approximate",
+            "a stroke crosses the viewport edge: trimmed at its centre line, so its band may reach past the edge",
+            where,
+        )
     return kept

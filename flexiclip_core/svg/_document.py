@@ -16,6 +16,7 @@ import numpy as np
 from flexiclip_core.clipart import Fill, ParseWarning, Shape, Stroke, SubPath
 from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
 from flexiclip_core.svg._cascade import Cascade, Context, clamp_unit, initial_context
+from flexiclip_core.svg._clip import clip_shapes_to_viewport
 from flexiclip_core.svg._geometry import (
     CommandBudgetExceeded,
     PathDataError,
@@ -67,6 +68,7 @@ class DocumentWalker:
         self.instantiated_elements = 0
         self.path_commands = 0
         self._geometry_cache: dict[int, tuple[list[RawSubPath], int]] = {}
+        self._shape_bounds: dict[int, tuple[Shape, np.ndarray]] = {}
         self.cascade = Cascade(root, self.log)
         self.paint = PaintServers(self.ids, self.cascade, self.log, self._draw_detached)
 
@@ -229,8 +231,11 @@ class DocumentWalker:
         content: Element,
         width_override: float | None,
         height_override: float | None,
+        where: Element | None = None,
     ) -> None:
-        """A nested <svg> or an instantiated <symbol>: a new viewport with its own viewBox."""
+        """A nested <svg> or an instantiated <symbol>: a new viewport with its own viewBox, its
+        content clipped to it unless ``overflow`` is visible/auto (warnings name ``where``, the
+        <use> for an instance, else ``element``)."""
         viewport = nested_viewport(self.cascade, element, content, context.lengths, width_override, height_override)
         if viewport is None:
             return
@@ -238,47 +243,26 @@ class DocumentWalker:
         first_shape = len(self.shapes)
         for child in content.children:
             self.walk(child, inner)
-        self._warn_unclipped_viewport(element, content, context, viewport.rect, first_shape)
-
-    def _warn_unclipped_viewport(
-        self,
-        element: Element,
-        content: Element,
-        context: Context,
-        rect: tuple[float, float, float, float],
-        first_shape: int,
-    ) -> None:
-        """Warn (``viewport-not-clipped``) when content drawn since ``first_shape`` reaches past a
-        nested viewport ``rect`` (parent user units) that SVG would clip it to: the clip is not
-        applied yet. Without rotation the test is exact on the shapes' bounds; with one, any
-        content warns."""
         if len(self.shapes) == first_shape:
             return
-        overflow = (
-            self.cascade.specified_style(content).get("overflow", content.attrs.get("overflow", "hidden")).strip()
-        )
+        overflow = self.cascade.specified_style(content).get("overflow", "hidden").strip()
         if overflow in ("visible", "auto"):
             return
-        a, b, c, d, e, f = context.ctm
-        x, y, width, height = rect
-        if b == 0.0 and c == 0.0:
-            xs = sorted((a * x + e, a * (x + width) + e))
-            ys = sorted((d * y + f, d * (y + height) + f))
-            bounds = shapes_bounds(self.shapes[first_shape:])  # [S, 4] root viewport units
-            slack = 1e-6 * max(1.0, abs(xs[1]), abs(ys[1]))
-            inside = (
-                (bounds[:, 0] >= xs[0] - slack).all()
-                and (bounds[:, 1] >= ys[0] - slack).all()
-                and (bounds[:, 2] <= xs[1] + slack).all()
-                and (bounds[:, 3] <= ys[1] + slack).all()
-            )
-            if inside:
-                return
-        self.warn(
-            "viewport-not-clipped",
-            f"content of <{content.tag}> reaches past its viewport and is drawn unclipped (SVG clips it)",
-            element,
+        # UA style sheet: overflow is hidden on nested viewports; "scroll" clips like it.
+        drawn = self.shapes[first_shape:]
+        self.shapes[first_shape:] = clip_shapes_to_viewport(
+            drawn, self._bounds_of(drawn), viewport.rect, context.ctm, self.log, (where or element).describe()
         )
+
+    def _bounds_of(self, shapes: list[Shape]) -> np.ndarray:
+        """float64 [S, 4] `shapes_bounds` of ``shapes``, cached per shape: every nesting level of
+        viewports tests all the shapes drawn inside it."""
+        cache = self._shape_bounds
+        missing = [s for s in shapes if id(s) not in cache or cache[id(s)][0] is not s]
+        if missing:
+            for shape, row in zip(missing, shapes_bounds(missing)):
+                cache[id(shape)] = (shape, row)
+        return np.array([cache[id(s)][1] for s in shapes])
 
     def walk_use(self, element: Element, context: Context) -> None:
         href = href_of(element)
@@ -331,6 +315,7 @@ class DocumentWalker:
                 target,
                 width if width >= 0 else None,
                 height if height >= 0 else None,
+                element,
             )
             return
         self.walk(target, inner)

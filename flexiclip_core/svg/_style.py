@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flexiclip_core.errors import SvgParseError
 from flexiclip_core.svg._colours import NAMED_COLOURS
@@ -218,8 +218,7 @@ def parse_url(value: str) -> tuple[str, str] | None:
 
 # --- CSS ---------------------------------------------------------------------------------------
 
-_COMMENT_RE = re.compile(r"/\*.*?\*/", re.DOTALL)
-_SIMPLE_SELECTOR_RE = re.compile(r"^(\*|[A-Za-z][\w-]*)?((?:[.#][\w-]+)*)$")
+COMMENT_RE = re.compile(r"/\*.*?\*/", re.DOTALL)
 
 
 _IMPORTANT_RE = re.compile(r"!\s*important\s*$", re.IGNORECASE)
@@ -229,7 +228,7 @@ def parse_declarations(text: str, *, important: bool = False) -> dict[str, str]:
     """``a: b; c: d`` → {a: b, c: d} (last wins): the normal declarations, or with
     ``important`` those marked ``!important`` (marker removed), which the cascade applies last."""
     declarations: dict[str, str] = {}
-    for item in _COMMENT_RE.sub("", text).split(";"):
+    for item in COMMENT_RE.sub("", text).split(";"):
         name, sep, value = item.partition(":")
         if not sep:
             continue
@@ -241,116 +240,3 @@ def parse_declarations(text: str, *, important: bool = False) -> dict[str, str]:
         if name:
             declarations[name] = value
     return declarations
-
-
-@dataclass(frozen=True)
-class Selector:
-    """A compound simple selector: optional type, classes and ids."""
-
-    tag: str | None
-    classes: tuple[str, ...]
-    ids: tuple[str, ...]
-    attributes: tuple[tuple[str, str, str], ...] = ()
-    """(name, operator, value) of ``[name]`` / ``[name op "value"]`` parts; operator "" tests
-    presence only."""
-
-    @property
-    def specificity(self) -> tuple[int, int, int]:
-        return (len(self.ids), len(self.classes) + len(self.attributes), 1 if self.tag else 0)
-
-    def matches(
-        self, tag: str, element_id: str | None, classes: frozenset[str], attrs: dict[str, str] | None = None
-    ) -> bool:
-        if self.tag and self.tag != tag:
-            return False
-        if any(i != element_id for i in self.ids):
-            return False
-        if not all(c in classes for c in self.classes):
-            return False
-        return all(
-            _attribute_matches((attrs or {}).get(name), operator, value) for name, operator, value in self.attributes
-        )
-
-
-def _attribute_matches(actual: str | None, operator: str, expected: str) -> bool:
-    """CSS attribute selector test (Selectors 3 §6.3)."""
-    if actual is None:
-        return False
-    if operator == "":
-        return True
-    if operator == "=":
-        return actual == expected
-    if operator == "~=":
-        return expected in actual.split()
-    if operator == "|=":
-        return actual == expected or actual.startswith(expected + "-")
-    if not expected:
-        return False  # ^=, $=, *= with an empty value match nothing
-    if operator == "^=":
-        return actual.startswith(expected)
-    if operator == "$=":
-        return actual.endswith(expected)
-    return expected in actual  # *=
-
-
-_ATTRIBUTE_SELECTOR_RE = re.compile(r"""\[\s*([\w:-]+)\s*(?:([~|^$*]?=)\s*(?:"([^"]*)"|'([^']*)'|([\w-]+))\s*)?\]""")
-
-
-@dataclass(frozen=True)
-class CssRule:
-    selector: Selector
-    declarations: dict[str, str]
-    order: int
-    important: dict[str, str] = field(default_factory=dict)
-    """The rule's ``!important`` declarations."""
-
-
-def parse_stylesheet(text: str) -> tuple[list[CssRule], list[str]]:
-    """Rules with supported selectors, and the unsupported selectors/at-rules found (ignored)."""
-    rules: list[CssRule] = []
-    unsupported: list[str] = []
-    text = _COMMENT_RE.sub("", text).replace("<!--", "").replace("-->", "")
-    position = 0
-    while True:
-        open_brace = text.find("{", position)
-        semicolon = text.find(";", position)
-        if text[position:].lstrip().startswith("@") and semicolon >= 0 and (open_brace < 0 or semicolon < open_brace):
-            # A block-less at-statement such as @import url(...); or @charset "utf-8";
-            unsupported.append(text[position:semicolon].strip()[:80])
-            position = semicolon + 1
-            continue
-        if open_brace < 0:
-            break
-        prelude = text[position:open_brace].strip()
-        depth = 1
-        cursor = open_brace + 1
-        while cursor < len(text) and depth:
-            if text[cursor] == "{":
-                depth += 1
-            elif text[cursor] == "}":
-                depth -= 1
-            cursor += 1
-        body = text[open_brace + 1 : cursor - 1]
-        position = cursor
-        if prelude.startswith("@"):
-            unsupported.append(prelude[:80])
-            continue
-        declarations = parse_declarations(body)
-        important = parse_declarations(body, important=True)
-        for part in prelude.split(","):
-            part = part.strip()
-            attributes = tuple(
-                (m.group(1), m.group(2) or "", next((g for g in m.group(3, 4, 5) if g is not None), ""))
-                for m in _ATTRIBUTE_SELECTOR_RE.finditer(part)
-            )
-            match = _SIMPLE_SELECTOR_RE.match(_ATTRIBUTE_SELECTOR_RE.sub("", part))
-            if not part or not match:
-                unsupported.append(part)
-                continue
-            tag = match.group(1)
-            suffix = match.group(2)
-            classes = tuple(re.findall(r"\.([\w-]+)", suffix))
-            ids = tuple(re.findall(r"#([\w-]+)", suffix))
-            selector = Selector(None if tag in (None, "*") else tag, classes, ids, attributes)
-            rules.append(CssRule(selector, declarations, len(rules), important))
-    return rules, unsupported

@@ -2,9 +2,11 @@
 (which also gives the page, the visible area) and for nested ``<svg>`` / instantiated
 ``<symbol>`` elements.
 
-A nested viewport's rectangle is computed (`Viewport.rect`) but its content is not clipped to
-it yet: everything inside is drawn, as if ``overflow`` were ``visible``; the walker warns
-(``viewport-not-clipped``) when content actually reaches past a viewport SVG would clip.
+A nested viewport's rectangle (`Viewport.rect`, in the parent's user units) is what the walker
+clips the content to (`_clip.clip_shapes_to_viewport`, exact for fills under any affine map)
+unless ``overflow`` is ``visible`` or ``auto``. A ``<use>`` of a ``<symbol>``/``<svg>`` sizes
+the viewport from its own ``width``/``height``, else the referenced element's, else 100%
+(SVG 2).
 """
 
 from __future__ import annotations

@@ -297,27 +297,3 @@ def test_every_use_on_a_reference_cycle_is_cut_and_only_those() -> None:
     )
     assert [shape.groups for shape in clipart.shapes] == [("b",), ("c",), ("use#8", "b")]
     assert sum(w.code == "use-cycle" for w in clipart.warnings) >= 2
-
-
-# --- item 3: viewports (not clipped yet: warned) ------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("body", "warned"),
-    [
-        ('<svg x="10" y="10" width="50" height="50"><rect width="80" height="20"/></svg>', True),
-        ('<svg x="10" y="10" width="50" height="50"><rect width="40" height="20"/></svg>', False),
-        ('<svg x="10" y="10" width="50" height="50" overflow="visible"><rect width="80" height="20"/></svg>', False),
-        (
-            '<symbol id="s" viewBox="0 0 10 10"><circle cx="5" cy="5" r="8"/></symbol><use href="#s" width="40" height="40"/>',
-            True,
-        ),
-        (
-            '<symbol id="s" viewBox="0 0 10 10"><circle cx="5" cy="5" r="4"/></symbol><use href="#s" width="40" height="40"/>',
-            False,
-        ),
-    ],
-)
-def test_a_viewport_not_honoured_is_warned(body: str, warned: bool) -> None:
-    clipart = parse_svg(document(body).encode())
-    assert any(w.code == "viewport-not-clipped" for w in clipart.warnings) == warned
