@@ -21,6 +21,9 @@ _RANK_TOLERANCE = 1e-9
 """A rest point cloud whose smaller singular value is below this fraction of its larger one is
 treated as collinear (its motion across the line is undetermined)."""
 
+_COLLAPSED = 1e-9
+"""A best-fit map whose |det| is below this fraction of its squared scale collapses the plane."""
+
 
 def best_fit_affine(
     rest: np.ndarray,  # float64 [n, 2] canvas px
@@ -68,7 +71,8 @@ def posed_paint(
     posed: np.ndarray,  # float64 [n, 2]: this shape's control points in the pose, canvas px
 ) -> tuple[Fill | None, Stroke | None]:
     """The shape's fill and stroke with their gradients carried into the pose (unchanged when
-    the shape has no gradient)."""
+    the shape has no gradient). A pose that collapses the shape (a singular best-fit map, where
+    the gradient has no frame left) paints the mean colour instead."""
     fill, stroke = shape.fill, shape.stroke
     has_fill_gradient = fill is not None and fill.gradient is not None
     has_stroke_gradient = stroke is not None and stroke.gradient is not None
@@ -78,8 +82,12 @@ def posed_paint(
     if np.array_equal(rest, posed):
         return fill, stroke
     affine = best_fit_affine(rest, posed)
+    linear = affine[:2, :2]
+    collapsed = not np.all(np.isfinite(affine)) or abs(np.linalg.det(linear)) <= _COLLAPSED * max(
+        1.0, float(np.abs(linear).max()) ** 2
+    )
     if fill is not None and fill.gradient is not None:
-        fill = replace(fill, gradient=fill.gradient.moved(affine))
+        fill = replace(fill, gradient=None if collapsed else fill.gradient.moved(affine))
     if stroke is not None and stroke.gradient is not None:
-        stroke = replace(stroke, gradient=stroke.gradient.moved(affine))
+        stroke = replace(stroke, gradient=None if collapsed else stroke.gradient.moved(affine))
     return fill, stroke

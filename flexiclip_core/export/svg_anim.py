@@ -133,10 +133,13 @@ def _transform_animation(gradients: list[Gradient], timing: str, closing: bool) 
     )
 
 
-def _paint_attributes(shape: Shape, index: int | None = None) -> str:
-    """Paint attributes; with ``index``, gradients refer to that shape's gradient elements."""
+def _paint_attributes(
+    shape: Shape, index: int | None = None, posed: tuple[Fill | None, Stroke | None] | None = None
+) -> str:
+    """Paint attributes of the shape, or of its ``posed`` fill and stroke; with ``index``,
+    gradients refer to that shape's gradient elements."""
     attributes: list[tuple[str, str]] = []
-    fill = shape.fill
+    fill, stroke = (shape.fill, shape.stroke) if posed is None else posed
     if fill is None:
         attributes.append(("fill", "none"))
     else:
@@ -150,7 +153,6 @@ def _paint_attributes(shape: Shape, index: int | None = None) -> str:
                 attributes.append(("fill-opacity", _number_fine(fill.opacity)))
         if fill.rule != "nonzero":
             attributes.append(("fill-rule", fill.rule))
-    stroke = shape.stroke
     if stroke is None or stroke.width <= 0:
         attributes.append(("stroke", "none"))
     else:
@@ -206,8 +208,9 @@ def clipart_to_svg(clipart: Clipart, points: np.ndarray | None = None, *, size: 
     for index, shape in enumerate(clipart.shapes):
         start = offset
         d, offset = _path_data(shape, pose, offset)
-        lines.extend(_gradient_defs(index, *posed_paint(shape, pose[start:offset])))
-        lines.append(f'<path id="shape-{index}" d="{d}" {_paint_attributes(shape, index)}/>')
+        posed = posed_paint(shape, pose[start:offset])
+        lines.extend(_gradient_defs(index, *posed))
+        lines.append(f'<path id="shape-{index}" d="{d}" {_paint_attributes(shape, index, posed)}/>')
     lines.append("</svg>")
     return "\n".join(lines) + "\n"
 
@@ -265,14 +268,17 @@ def _animated_gradient_defs(
     timing: str,
     calc_mode: SvgCalcMode,
 ) -> list[str]:
-    """``<defs>`` of the shape's gradients at frame 0, their frames animated when they move."""
+    """``<defs>`` of the shape's gradients at frame 0, their frames animated when they move (a
+    frame whose pose collapses the shape keeps the rest frame)."""
     posed = [posed_paint(shape, points) for points in shape_frames]
     elements = []
-    for position, role in ((0, "fill"), (1, "stroke")):
-        gradients = [paint.gradient for paint in (pose[position] for pose in posed) if paint is not None]
-        if not gradients or any(g is None for g in gradients):
+    for position, role, paint in ((0, "fill", shape.fill), (1, "stroke", shape.stroke)):
+        if paint is None or paint.gradient is None:
             continue
-        frames = [g for g in gradients if g is not None]
+        frames: list[Gradient] = []
+        for pose in posed:
+            moved = pose[position]
+            frames.append(paint.gradient if moved is None or moved.gradient is None else moved.gradient)
         moves = any(not np.array_equal(g.frame, frames[0].frame) for g in frames[1:])
         animation = _transform_animation(frames, timing, calc_mode == "linear") if moves else ""
         elements.append(_gradient_element(frames[0], _gradient_id(index, role), animation))

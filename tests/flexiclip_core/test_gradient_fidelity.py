@@ -348,3 +348,22 @@ def test_radial_gradient_types_survive_the_fit() -> None:
     _, clipart = _moving_source()
     assert isinstance(clipart.shapes[1].fill.gradient, RadialGradient)
     assert isinstance(clipart.shapes[1].stroke.gradient, LinearGradient)
+
+
+def test_a_pose_collapsing_the_shape_paints_the_mean_colour_everywhere() -> None:
+    # Every point squashed onto one line: no gradient frame is left, so every output falls back
+    # to the mean colour instead of failing on a singular matrix.
+    _, clipart = _moving_source()
+    pose = clipart.control_points().copy()
+    pose[:, 1] = 128.0
+    fill, stroke = posed_paint(clipart.shapes[1], pose[clipart.shapes[0].point_count :])
+    assert fill.gradient is None and stroke.gradient is None
+    render_clipart(clipart, 64, points=pose)
+    # Per-frame SVG: solid paint, and no reference to a gradient that was not written.
+    text = clipart_to_svg(clipart, pose)
+    assert "Gradient" not in text and "url(" not in text
+    frames = np.stack([clipart.control_points(), pose])
+    assert lottie_schema_errors(lottie_animation(clipart, frames, 8)) == []
+    # Animated SVG: every url() names a gradient element that exists.
+    text = animated_svg(clipart, frames, fps=8)
+    assert set(re.findall(r"url\(#([\w-]+)\)", text)) == set(re.findall(r'Gradient id="([\w-]+)"', text))
