@@ -225,7 +225,10 @@ class Clipart:
         return np.concatenate(arrays, axis=0)
 
     def with_control_points(self, points: np.ndarray) -> Clipart:
-        """The same drawing with its control points replaced by ``points`` [P, 2]."""
+        """The same drawing with its control points replaced by ``points`` [P, 2]; gradients are
+        carried by each shape's best-fit affine motion (docs/render.md §11)."""
+        from flexiclip_core.paint_motion import posed_paint  # it imports this module
+
         points = np.asarray(points, dtype=np.float64)
         if points.shape != (self.point_count, 2):
             raise ValueError(f"expected points of shape ({self.point_count}, 2), got {points.shape}")
@@ -237,7 +240,10 @@ class Clipart:
                 n = len(sp.points)
                 subpaths.append(SubPath(points[offset : offset + n].copy(), sp.closed))
                 offset += n
-            shapes.append(replace(shape, subpaths=tuple(subpaths)))
+            fill, stroke = posed_paint(
+                shape, np.concatenate([sp.points for sp in subpaths]) if subpaths else points[:0]
+            )
+            shapes.append(replace(shape, subpaths=tuple(subpaths), fill=fill, stroke=stroke))
         return replace(self, shapes=tuple(shapes))
 
     def bounding_box(self) -> tuple[float, float, float, float]:

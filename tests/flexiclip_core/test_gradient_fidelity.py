@@ -367,3 +367,14 @@ def test_a_pose_collapsing_the_shape_paints_the_mean_colour_everywhere() -> None
     # Animated SVG: every url() names a gradient element that exists.
     text = animated_svg(clipart, frames, fps=8)
     assert set(re.findall(r"url\(#([\w-]+)\)", text)) == set(re.findall(r'Gradient id="([\w-]+)"', text))
+
+
+def test_with_control_points_carries_the_gradients_too() -> None:
+    _, clipart = _moving_source()
+    moved = clipart.with_control_points(clipart.control_points() @ MOTION[:2, :2].T + MOTION[:2, 2])
+    for before, after in zip(clipart.shapes, moved.shapes):
+        for role in ("fill", "stroke"):
+            paint, moved_paint = getattr(before, role), getattr(after, role)
+            if paint is not None and paint.gradient is not None:
+                expected = paint.gradient.frame @ MOTION[:2, :2].T + MOTION[:2, 2]
+                assert moved_paint.gradient.frame == pytest.approx(expected, abs=1e-9)
