@@ -15,7 +15,7 @@ line when filled, as SVG does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, Self
 
 import numpy as np
 
@@ -23,8 +23,85 @@ CANVAS_SIZE = 256
 """Side of the square working canvas, in pixels (docs/method.md §1: all coordinates are 256²)."""
 
 FillRule = Literal["nonzero", "evenodd"]
+SpreadMethod = Literal["pad", "reflect", "repeat"]
 LineCap = Literal["butt", "round", "square"]
 LineJoin = Literal["miter", "round", "bevel"]
+
+
+@dataclass(frozen=True)
+class GradientStop:
+    """One stop of a gradient ramp."""
+
+    offset: float
+    """Position in [0, 1], never below the previous stop's (SVG clamps it so)."""
+    rgb: tuple[float, float, float]
+    """sRGB colour, each channel in [0, 1]."""
+    alpha: float
+    """Alpha of the stop colour times ``stop-opacity``."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Gradient:
+    """What linear and radial gradients share (docs/render.md §11).
+
+    The geometry lives in *gradient space* (the space of x1…y2 / cx…fr, after
+    ``gradientUnits``, before ``gradientTransform``); ``frame`` places it in canvas px as three
+    anchor points, the images of gradient-space (0, 0), (1, 0) and (0, 1). Moving the anchors by
+    an affine map moves the gradient exactly (`moved`).
+    """
+
+    stops: tuple[GradientStop, ...]
+    """At least two stops, offsets non-decreasing in [0, 1]."""
+    frame: np.ndarray
+    """float64 [3, 2]: origin, origin + e1, origin + e2 of gradient space in canvas px."""
+    opacity: float
+    """fill-/stroke-opacity × inherited group opacity; multiplies every stop's alpha."""
+    spread: SpreadMethod = "pad"
+    """SVG spreadMethod."""
+
+    def matrix(self) -> np.ndarray:
+        """float64 [3, 3] affine map from gradient space to canvas px."""
+        origin, e1, e2 = self.frame
+        return np.array(
+            [
+                [e1[0] - origin[0], e2[0] - origin[0], origin[0]],
+                [e1[1] - origin[1], e2[1] - origin[1], origin[1]],
+                [0.0, 0.0, 1.0],
+            ]
+        )
+
+    def moved(self, affine: np.ndarray) -> Self:
+        """This gradient carried by the canvas affine map ``affine`` [3, 3]."""
+        frame = self.frame @ affine[:2, :2].T + affine[:2, 2]
+        return replace(self, frame=frame)
+
+
+@dataclass(frozen=True, eq=False)
+class LinearGradient(_Gradient):
+    """A linear gradient: t = 0 at (x1, y1), t = 1 at (x2, y2) in gradient space, constant along
+    lines perpendicular to that vector (perpendicular in gradient space)."""
+
+    x1: float = 0.0
+    y1: float = 0.0
+    x2: float = 1.0
+    y2: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class RadialGradient(_Gradient):
+    """A two-point conical gradient as SVG 2 defines it: t = 0 on the focal circle (fx, fy, fr),
+    t = 1 on the end circle (cx, cy, r), in gradient space; the focal circle lies inside the end
+    circle (clamped at parse time)."""
+
+    cx: float = 0.5
+    cy: float = 0.5
+    r: float = 0.5
+    fx: float = 0.5
+    fy: float = 0.5
+    fr: float = 0.0
+
+
+Gradient = LinearGradient | RadialGradient
 
 
 @dataclass(frozen=True)
@@ -37,6 +114,9 @@ class Fill:
     """Fill opacity times the element's inherited group opacity, in [0, 1]."""
     rule: FillRule = "nonzero"
     """SVG fill rule."""
+    gradient: Gradient | None = None
+    """The gradient the final renderer and vector exports paint; ``rgb`` and ``opacity`` then
+    hold its mean colour and mean opacity, which the training renderer paints (docs/render.md §11)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +140,8 @@ class Stroke:
     renderer treats the stroke as solid."""
     dash_offset: float = 0.0
     """Dash offset in canvas px."""
+    gradient: Gradient | None = None
+    """As `Fill.gradient`: ``rgb``/``opacity`` hold the mean for the training renderer."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,7 +225,10 @@ class Clipart:
         return np.concatenate(arrays, axis=0)
 
     def with_control_points(self, points: np.ndarray) -> Clipart:
-        """The same drawing with its control points replaced by ``points`` [P, 2]."""
+        """The same drawing with its control points replaced by ``points`` [P, 2]; gradients are
+        carried by each shape's best-fit affine motion (docs/render.md §11)."""
+        from flexiclip_core.paint_motion import posed_paint  # it imports this module
+
         points = np.asarray(points, dtype=np.float64)
         if points.shape != (self.point_count, 2):
             raise ValueError(f"expected points of shape ({self.point_count}, 2), got {points.shape}")
@@ -155,7 +240,10 @@ class Clipart:
                 n = len(sp.points)
                 subpaths.append(SubPath(points[offset : offset + n].copy(), sp.closed))
                 offset += n
-            shapes.append(replace(shape, subpaths=tuple(subpaths)))
+            fill, stroke = posed_paint(
+                shape, np.concatenate([sp.points for sp in subpaths]) if subpaths else points[:0]
+            )
+            shapes.append(replace(shape, subpaths=tuple(subpaths), fill=fill, stroke=stroke))
         return replace(self, shapes=tuple(shapes))
 
     def bounding_box(self) -> tuple[float, float, float, float]:

@@ -9,6 +9,13 @@ export's frame rate; ``op`` is the frame count, so the loop point is the end of 
 frame. Coordinates stay in the 256² working canvas; the layer transform scales them to the
 export size (stroke widths scale with them, as in the SVG's viewBox).
 
+Gradients become gradient fills and strokes (``gf``/``gs``) whose start and end points (and a
+radial's highlight) follow the shape's pose (`posed_paint`, docs/render.md §11), hold-keyframed
+like the paths. Lottie has no gradient transform and no spread method: a linear gradient is
+exact under any frame (its start/end points are chosen so the ramp's isolines are the same);
+a radial gradient becomes circular, of radius r·sqrt|det| of its frame (exact under similarity
+frames), its focal point a highlight, ``fr`` dropped; reflect/repeat are drawn padded.
+
 The document validates against the Lottie community's JSON schema (lottie-spec 1.0), vendored
 in ``schemas/`` with its MIT licence; see `validate_lottie`.
 """
@@ -22,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from flexiclip_core.clipart import Clipart, Shape, Stroke, SubPath
+from flexiclip_core.clipart import Clipart, Gradient, LinearGradient, Shape, Stroke, SubPath
 from flexiclip_core.errors import ExportError
 from flexiclip_core.export.files import check_fps, check_frame_points, write_text_atomic
+from flexiclip_core.paint_motion import posed_paint
 
 LOTTIE_SPEC_VERSION = 10000
 """``ver`` of the documents we write: lottie-spec 1.0.0 encoded as ``MMmmpp``."""
@@ -109,16 +117,74 @@ def _dashes(stroke: Stroke) -> list[dict[str, Any]]:
     return items
 
 
-def _style_items(shape: Shape) -> list[dict[str, Any]]:
-    """Stroke (drawn on top) then fill, as SVG paints fill first."""
+def lottie_gradient_points(gradient: Gradient) -> tuple[list[float], list[float], float, float]:
+    """Lottie's (start ``s``, end ``e``, highlight length ``h`` %, highlight angle ``a`` °) of a
+    gradient placed in canvas px.
+
+    Linear: the ramp parameter is t(p) = g·(p − s) for the canvas-space vector g, so s is the
+    image of (x1, y1) and e = s + g/|g|², exact under any frame. Radial: s is the centre, e lies
+    one radius (r·sqrt|det| of the frame) to its right, the focal point is the highlight.
+    """
+    matrix = gradient.matrix()
+    linear, offset = matrix[:2, :2], matrix[:2, 2]
+    if isinstance(gradient, LinearGradient):
+        start = linear @ np.array([gradient.x1, gradient.y1]) + offset
+        direction = np.array([gradient.x2 - gradient.x1, gradient.y2 - gradient.y1])
+        # t(p) = d·(L⁻¹(p − start))/|d|² = g·(p − start) with g = L⁻ᵀ d / |d|².
+        g = np.linalg.solve(linear.T, direction) / float(direction @ direction)
+        end = start + g / float(g @ g)
+        return _round(start), _round(end), 0.0, 0.0
+    centre = linear @ np.array([gradient.cx, gradient.cy]) + offset
+    radius = gradient.r * float(np.sqrt(abs(np.linalg.det(linear))))
+    focal = linear @ np.array([gradient.fx, gradient.fy]) + offset - centre
+    highlight = min(99.0, 100.0 * float(np.hypot(*focal)) / radius) if radius > 0 else 0.0
+    angle = float(np.degrees(np.arctan2(focal[1], focal[0]))) if highlight > 0 else 0.0
+    return _round(centre), _round(centre + np.array([radius, 0.0])), round(highlight, 3), round(angle, 3)
+
+
+def _gradient_item(kind: str, gradients: list[Gradient]) -> dict[str, Any]:
+    """A ``gf``/``gs`` item's gradient part for one gradient per frame."""
+    first = gradients[0]
+    colours = [v for stop in first.stops for v in (stop.offset, *_colour(stop.rgb)[:3])]
+    alphas = [v for stop in first.stops for v in (stop.offset, round(float(stop.alpha), 4))]
+    points = [lottie_gradient_points(g) for g in gradients]
+
+    def keyed(position: int) -> dict[str, Any]:
+        values = [p[position] for p in points]
+        if all(v == values[0] for v in values[1:]):
+            return _static(values[0])
+        return {
+            "a": 1,
+            "k": [{"t": frame, "s": v if isinstance(v, list) else [v], "h": 1} for frame, v in enumerate(values)],
+        }
+
+    return {
+        "ty": kind,
+        "o": _static(round(100 * float(first.opacity), 3)),
+        "g": {"p": len(first.stops), "k": _static([round(float(v), 4) for v in colours + alphas])},
+        "s": keyed(0),
+        "e": keyed(1),
+        "t": 1 if isinstance(first, LinearGradient) else 2,
+        "h": keyed(2),
+        "a": keyed(3),
+    }
+
+
+def _style_items(shape: Shape, shape_frames: np.ndarray) -> list[dict[str, Any]]:
+    """Stroke (drawn on top) then fill, as SVG paints fill first; ``shape_frames`` [N, n, 2]
+    are the shape's control points per frame (its gradients follow them)."""
     items: list[dict[str, Any]] = []
+    posed = [posed_paint(shape, points) for points in shape_frames]
     stroke = shape.stroke
     if stroke is not None and stroke.width > 0:
+        stroke_gradients = [p[1].gradient for p in posed if p[1] is not None and p[1].gradient is not None]
+        paint: dict[str, Any] = {"ty": "st", "c": _static(_colour(stroke.rgb))}
+        if stroke_gradients and len(stroke_gradients) == len(posed):
+            paint = _gradient_item("gs", stroke_gradients)
         item: dict[str, Any] = {
-            "ty": "st",
+            **paint,
             "nm": "stroke",
-            "c": _static(_colour(stroke.rgb)),
-            "o": _static(round(100 * float(stroke.opacity), 3)),
+            "o": paint.get("o", _static(round(100 * float(stroke.opacity), 3))),
             "w": _static(round(float(stroke.width), 3)),
             "lc": _LINE_CAP[stroke.linecap],
             "lj": _LINE_JOIN[stroke.linejoin],
@@ -128,15 +194,15 @@ def _style_items(shape: Shape) -> list[dict[str, Any]]:
             item["d"] = _dashes(stroke)
         items.append(item)
     if shape.fill is not None:
-        items.append(
-            {
-                "ty": "fl",
-                "nm": "fill",
-                "c": _static(_colour(shape.fill.rgb)),
-                "o": _static(round(100 * float(shape.fill.opacity), 3)),
-                "r": _FILL_RULE[shape.fill.rule],
-            }
-        )
+        fill_gradients = [p[0].gradient for p in posed if p[0] is not None and p[0].gradient is not None]
+        fill: dict[str, Any] = {
+            "ty": "fl",
+            "c": _static(_colour(shape.fill.rgb)),
+            "o": _static(round(100 * float(shape.fill.opacity), 3)),
+        }
+        if fill_gradients and len(fill_gradients) == len(posed):
+            fill = _gradient_item("gf", fill_gradients)
+        items.append({**fill, "nm": "fill", "r": _FILL_RULE[shape.fill.rule]})
     return items
 
 
@@ -173,8 +239,9 @@ def lottie_animation(
     layers = []
     offset = 0
     for index, shape in enumerate(clipart.shapes):
+        start = offset
         paths, offset = _path_items(shape, frame_points, offset)
-        styles = _style_items(shape)
+        styles = _style_items(shape, frame_points[:, start:offset])
         if not paths or not styles:
             continue  # nothing visible: no layer (a layer without paint draws nothing anyway)
         group = {

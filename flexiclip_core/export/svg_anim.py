@@ -2,20 +2,25 @@
 
 The deformed cubic paths are written as they are (M/C/Z, 3-decimal numbers), one ``<path>``
 per shape in paint order, with the shape's fill and stroke attributes; no script is needed to
-play the animated SVG.
+play the animated SVG. A gradient paint is written as a ``userSpaceOnUse`` gradient just before
+its path, its geometry in gradient space and its frame as ``gradientTransform``, carried into
+each pose by `posed_paint` (docs/render.md §11); the animated SVG animates that transform with
+``<animateTransform>`` (translate, rotate, skewX, scale per frame).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from flexiclip_core.clipart import Clipart, Shape
+from flexiclip_core.clipart import Clipart, Fill, Gradient, LinearGradient, Shape, Stroke
 from flexiclip_core.errors import ExportError
 from flexiclip_core.export.files import check_fps, check_frame_points, check_pose, frame_name, write_text_atomic
 from flexiclip_core.export.profiles import SvgCalcMode
+from flexiclip_core.paint_motion import posed_paint
 
 
 def _number(value: float) -> str:
@@ -46,24 +51,120 @@ def _path_data(shape: Shape, pose: np.ndarray, offset: int) -> tuple[str, int]:
     return "".join(parts), offset
 
 
-def _paint_attributes(shape: Shape) -> str:
+def _precise(value: float) -> str:
+    """7 significant digits: gradient geometry and frames may be in any units."""
+    text = f"{float(value):.7g}"
+    return "0" if text == "-0" else text
+
+
+def _gradient_id(index: int, role: str) -> str:
+    return f"shape-{index}-{role}"
+
+
+def _gradient_element(gradient: Gradient, gradient_id: str, animation: str = "") -> str:
+    """A ``userSpaceOnUse`` gradient element (its geometry in gradient space, its frame as
+    ``gradientTransform``), with ``animation`` children if any."""
+    matrix = gradient.matrix()
+    transform = "matrix(" + " ".join(_precise(v) for v in matrix[:2].T.reshape(-1)) + ")"
+    if isinstance(gradient, LinearGradient):
+        tag = "linearGradient"
+        geometry = {"x1": gradient.x1, "y1": gradient.y1, "x2": gradient.x2, "y2": gradient.y2}
+    else:
+        tag = "radialGradient"
+        geometry = {
+            "cx": gradient.cx,
+            "cy": gradient.cy,
+            "r": gradient.r,
+            "fx": gradient.fx,
+            "fy": gradient.fy,
+            "fr": gradient.fr,
+        }
+    attributes = " ".join(f'{name}="{_precise(value)}"' for name, value in geometry.items())
+    stops = "".join(
+        f'<stop offset="{_number_fine(stop.offset)}" stop-color="{_colour(stop.rgb)}"'
+        + (f' stop-opacity="{_number_fine(stop.alpha)}"' if stop.alpha < 1 else "")
+        + "/>"
+        for stop in gradient.stops
+    )
+    return (
+        f'<{tag} id="{gradient_id}" gradientUnits="userSpaceOnUse" {attributes} gradientTransform="{transform}" '
+        f'spreadMethod="{gradient.spread}">{stops}{animation}</{tag}>'
+    )
+
+
+def _gradient_defs(index: int, fill: Fill | None, stroke: Stroke | None) -> list[str]:
+    """``<defs>`` of the shape's gradients in one pose (none without gradients)."""
+    elements = [
+        _gradient_element(paint.gradient, _gradient_id(index, role))
+        for paint, role in ((fill, "fill"), (stroke, "stroke"))
+        if paint is not None and paint.gradient is not None
+    ]
+    return ["<defs>" + "".join(elements) + "</defs>"] if elements else []
+
+
+def _decomposed(matrix: np.ndarray) -> tuple[float, float, float, float, float, float]:
+    """An invertible affine [3, 3] as translate(tx, ty) rotate(θ°) skewX(φ°) scale(sx, sy)."""
+    linear = matrix[:2, :2]
+    angle = math.atan2(linear[1, 0], linear[0, 0])
+    cos, sin = math.cos(angle), math.sin(angle)
+    upper = np.array([[cos, sin], [-sin, cos]]) @ linear  # R(−θ)·L = [[sx, k], [0, sy]]
+    sx, k, sy = float(upper[0, 0]), float(upper[0, 1]), float(upper[1, 1])
+    skew = math.degrees(math.atan(k / sy))
+    return float(matrix[0, 2]), float(matrix[1, 2]), math.degrees(angle), skew, sx, sy
+
+
+def _transform_animation(gradients: list[Gradient], timing: str, closing: bool) -> str:
+    """``<animateTransform>`` elements replaying the gradients' frames (one value per pose; the
+    rotation unwrapped so linear interpolation takes the short way)."""
+    parts = np.array([_decomposed(g.matrix()) for g in gradients])  # [N, 6]
+    parts[:, 2] = np.degrees(np.unwrap(np.radians(parts[:, 2])))
+    if closing:
+        parts = np.concatenate([parts, parts[:1]])
+    columns = {
+        "translate": [f"{_precise(tx)} {_precise(ty)}" for tx, ty in parts[:, :2]],
+        "rotate": [_precise(v) for v in parts[:, 2]],
+        "skewX": [_precise(v) for v in parts[:, 3]],
+        "scale": [f"{_precise(sx)} {_precise(sy)}" for sx, sy in parts[:, 4:6]],
+    }
+    return "".join(
+        f'<animateTransform attributeName="gradientTransform" type="{kind}" '
+        f'additive="{"replace" if position == 0 else "sum"}" {timing} values="{";".join(values)}"/>'
+        for position, (kind, values) in enumerate(columns.items())
+    )
+
+
+def _paint_attributes(
+    shape: Shape, index: int | None = None, posed: tuple[Fill | None, Stroke | None] | None = None
+) -> str:
+    """Paint attributes of the shape, or of its ``posed`` fill and stroke; with ``index``,
+    gradients refer to that shape's gradient elements."""
     attributes: list[tuple[str, str]] = []
-    fill = shape.fill
+    fill, stroke = (shape.fill, shape.stroke) if posed is None else posed
     if fill is None:
         attributes.append(("fill", "none"))
     else:
-        attributes.append(("fill", _colour(fill.rgb)))
-        if fill.opacity < 1:
-            attributes.append(("fill-opacity", _number_fine(fill.opacity)))
+        if fill.gradient is not None and index is not None:
+            attributes.append(("fill", f"url(#{_gradient_id(index, 'fill')})"))
+            if fill.gradient.opacity < 1:
+                attributes.append(("fill-opacity", _number_fine(fill.gradient.opacity)))
+        else:
+            attributes.append(("fill", _colour(fill.rgb)))
+            if fill.opacity < 1:
+                attributes.append(("fill-opacity", _number_fine(fill.opacity)))
         if fill.rule != "nonzero":
             attributes.append(("fill-rule", fill.rule))
-    stroke = shape.stroke
     if stroke is None or stroke.width <= 0:
         attributes.append(("stroke", "none"))
     else:
-        attributes += [("stroke", _colour(stroke.rgb)), ("stroke-width", _number(stroke.width))]
-        if stroke.opacity < 1:
-            attributes.append(("stroke-opacity", _number_fine(stroke.opacity)))
+        if stroke.gradient is not None and index is not None:
+            attributes += [("stroke", f"url(#{_gradient_id(index, 'stroke')})")]
+            opacity = stroke.gradient.opacity
+        else:
+            attributes += [("stroke", _colour(stroke.rgb))]
+            opacity = stroke.opacity
+        attributes.append(("stroke-width", _number(stroke.width)))
+        if opacity < 1:
+            attributes.append(("stroke-opacity", _number_fine(opacity)))
         if stroke.linecap != "butt":
             attributes.append(("stroke-linecap", stroke.linecap))
         if stroke.linejoin != "miter":
@@ -105,8 +206,11 @@ def clipart_to_svg(clipart: Clipart, points: np.ndarray | None = None, *, size: 
     lines = _svg_open(clipart, size)
     offset = 0
     for index, shape in enumerate(clipart.shapes):
+        start = offset
         d, offset = _path_data(shape, pose, offset)
-        lines.append(f'<path id="shape-{index}" d="{d}" {_paint_attributes(shape)}/>')
+        posed = posed_paint(shape, pose[start:offset])
+        lines.extend(_gradient_defs(index, *posed))
+        lines.append(f'<path id="shape-{index}" d="{d}" {_paint_attributes(shape, index, posed)}/>')
     lines.append("</svg>")
     return "\n".join(lines) + "\n"
 
@@ -136,25 +240,49 @@ def animated_svg(
     else:
         key_times = ";".join(_number_fine(i / frame_count) for i in range(frame_count + 1))
     lines = _svg_open(clipart, size)
+    timing = f'dur="{_number_fine(duration_s)}s" repeatCount="indefinite" calcMode="{calc_mode}" keyTimes="{key_times}"'
     offsets = np.zeros(frame_count, dtype=np.int64)
     for index, shape in enumerate(clipart.shapes):
         per_frame = []
+        start = int(offsets[0])
         for frame in range(frame_count):
             d, offsets[frame] = _path_data(shape, frame_points[frame], int(offsets[frame]))
             per_frame.append(d)
-        attributes = f'id="shape-{index}" d="{per_frame[0]}" {_paint_attributes(shape)}'
+        lines.extend(_animated_gradient_defs(index, shape, frame_points[:, start : int(offsets[0])], timing, calc_mode))
+        attributes = f'id="shape-{index}" d="{per_frame[0]}" {_paint_attributes(shape, index)}'
         if frame_count == 1 or all(d == per_frame[0] for d in per_frame):
             lines.append(f"<path {attributes}/>")
             continue
         values = per_frame + ([per_frame[0]] if calc_mode == "linear" else [])
         lines.append(f"<path {attributes}>")
-        lines.append(
-            f'<animate attributeName="d" dur="{_number_fine(duration_s)}s" repeatCount="indefinite" '
-            f'calcMode="{calc_mode}" keyTimes="{key_times}" values="{";".join(values)}"/>'
-        )
+        lines.append(f'<animate attributeName="d" {timing} values="{";".join(values)}"/>')
         lines.append("</path>")
     lines.append("</svg>")
     return "\n".join(lines) + "\n"
+
+
+def _animated_gradient_defs(
+    index: int,
+    shape: Shape,
+    shape_frames: np.ndarray,  # [N, n, 2] the shape's control points per frame
+    timing: str,
+    calc_mode: SvgCalcMode,
+) -> list[str]:
+    """``<defs>`` of the shape's gradients at frame 0, their frames animated when they move (a
+    frame whose pose collapses the shape keeps the rest frame)."""
+    posed = [posed_paint(shape, points) for points in shape_frames]
+    elements = []
+    for position, role, paint in ((0, "fill", shape.fill), (1, "stroke", shape.stroke)):
+        if paint is None or paint.gradient is None:
+            continue
+        frames: list[Gradient] = []
+        for pose in posed:
+            moved = pose[position]
+            frames.append(paint.gradient if moved is None or moved.gradient is None else moved.gradient)
+        moves = any(not np.array_equal(g.frame, frames[0].frame) for g in frames[1:])
+        animation = _transform_animation(frames, timing, calc_mode == "linear") if moves else ""
+        elements.append(_gradient_element(frames[0], _gradient_id(index, role), animation))
+    return ["<defs>" + "".join(elements) + "</defs>"] if elements else []
 
 
 def write_animated_svg(

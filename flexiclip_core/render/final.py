@@ -20,8 +20,9 @@ from typing import Protocol
 import cairocffi as cairo
 import numpy as np
 
-from flexiclip_core.clipart import Clipart, Shape, Stroke
+from flexiclip_core.clipart import Clipart, Fill, Gradient, LinearGradient, Shape, Stroke
 from flexiclip_core.errors import RenderError
+from flexiclip_core.paint_motion import posed_paint
 from flexiclip_core.registry import Registry
 from flexiclip_core.render.config import Background
 
@@ -31,6 +32,7 @@ MAX_RENDER_SIZE = 8192
 _FILL_RULES = {"nonzero": cairo.FILL_RULE_WINDING, "evenodd": cairo.FILL_RULE_EVEN_ODD}
 _LINE_CAPS = {"butt": cairo.LINE_CAP_BUTT, "round": cairo.LINE_CAP_ROUND, "square": cairo.LINE_CAP_SQUARE}
 _LINE_JOINS = {"miter": cairo.LINE_JOIN_MITER, "round": cairo.LINE_JOIN_ROUND, "bevel": cairo.LINE_JOIN_BEVEL}
+_EXTENDS = {"pad": cairo.EXTEND_PAD, "reflect": cairo.EXTEND_REFLECT, "repeat": cairo.EXTEND_REPEAT}
 # Byte positions of R, G, B, A inside cairo's native-endian ARGB32 word.
 _ARGB32_TO_RGBA = [2, 1, 0, 3] if sys.byteorder == "little" else [1, 2, 3, 0]
 
@@ -123,18 +125,44 @@ def _append_shape_path(context: cairo.Context, shape: Shape, pose: np.ndarray, o
     return offset
 
 
-def _paint_shape(context: cairo.Context, shape: Shape) -> None:
-    """Fill then stroke the current path with the shape's paint, leaving no path behind."""
-    fill = shape.fill
-    stroke = shape.stroke
+def _gradient_pattern(gradient: Gradient) -> cairo.Gradient:
+    """The cairo pattern of a gradient placed in canvas px (docs/render.md §11): the gradient's
+    own geometry in pattern space, its frame as the pattern matrix."""
+    if isinstance(gradient, LinearGradient):
+        pattern: cairo.Gradient = cairo.LinearGradient(gradient.x1, gradient.y1, gradient.x2, gradient.y2)
+    else:
+        pattern = cairo.RadialGradient(gradient.fx, gradient.fy, gradient.fr, gradient.cx, gradient.cy, gradient.r)
+    # pixman interpolates the stops' straight (non-premultiplied) colours, as SVG and resvg do.
+    for stop in gradient.stops:
+        pattern.add_color_stop_rgba(stop.offset, *stop.rgb, stop.alpha * gradient.opacity)
+    pattern.set_extend(_EXTENDS[gradient.spread])
+    inverse = np.linalg.inv(gradient.matrix())  # canvas px → gradient space
+    pattern.set_matrix(
+        cairo.Matrix(inverse[0, 0], inverse[1, 0], inverse[0, 1], inverse[1, 1], inverse[0, 2], inverse[1, 2])
+    )
+    return pattern
+
+
+def _set_paint(context: cairo.Context, paint: Fill | Stroke) -> None:
+    """Make the fill's or stroke's paint the source: its gradient, else its solid colour."""
+    if paint.gradient is not None:
+        context.set_source(_gradient_pattern(paint.gradient))
+    else:
+        context.set_source_rgba(*(float(c) for c in paint.rgb), float(paint.opacity))
+
+
+def _paint_shape(context: cairo.Context, shape: Shape, posed: tuple[Fill | None, Stroke | None] | None = None) -> None:
+    """Fill then stroke the current path with the shape's paint — ``posed``, its fill and stroke
+    carried into the pose (`posed_paint`), else its own — leaving no path behind."""
+    fill, stroke = (shape.fill, shape.stroke) if posed is None else posed
     if stroke is not None and (stroke.width <= 0 or stroke.opacity <= 0):
         stroke = None
     if fill is not None and fill.opacity > 0:
         context.set_fill_rule(_FILL_RULES[fill.rule])
-        context.set_source_rgba(*(float(c) for c in fill.rgb), float(fill.opacity))
+        _set_paint(context, fill)
         context.fill_preserve()
     if stroke is not None:
-        context.set_source_rgba(*(float(c) for c in stroke.rgb), float(stroke.opacity))
+        _set_paint(context, stroke)
         context.set_line_width(float(stroke.width))
         context.set_line_cap(_LINE_CAPS[stroke.linecap])
         context.set_line_join(_LINE_JOINS[stroke.linejoin])
@@ -144,13 +172,14 @@ def _paint_shape(context: cairo.Context, shape: Shape) -> None:
     context.new_path()
 
 
-def _square_caps_of_zero_length_subpaths(context: cairo.Context, shape: Shape, pose: np.ndarray, offset: int) -> None:
+def _square_caps_of_zero_length_subpaths(
+    context: cairo.Context, shape: Shape, stroke: Stroke | None, pose: np.ndarray, offset: int
+) -> None:
     """Square caps of the shape's zero-length subpaths, which SVG draws and cairo (1.16) does not.
 
     Each is a stroke-width square centred on the point, axis-aligned in canvas px (SVG aligns it
     with the element's user space, which a rotated element no longer shares).
     """
-    stroke = shape.stroke
     if stroke is None or stroke.linecap != "square" or stroke.width <= 0 or stroke.opacity <= 0:
         return
     half = float(stroke.width) / 2.0
@@ -160,7 +189,7 @@ def _square_caps_of_zero_length_subpaths(context: cairo.Context, shape: Shape, p
         offset += n
         if n and np.all(pts == pts[0]):
             context.rectangle(float(pts[0, 0]) - half, float(pts[0, 1]) - half, 2.0 * half, 2.0 * half)
-    context.set_source_rgba(*(float(c) for c in stroke.rgb), float(stroke.opacity))
+    _set_paint(context, stroke)
     context.set_fill_rule(cairo.FILL_RULE_WINDING)
     context.fill()
 
@@ -192,8 +221,9 @@ def _draw_mapped(
     for shape in clipart.shapes:
         start = offset
         offset = _append_shape_path(context, shape, pose, offset)
-        _paint_shape(context, shape)
-        _square_caps_of_zero_length_subpaths(context, shape, pose, start)
+        posed = posed_paint(shape, pose[start:offset])
+        _paint_shape(context, shape, posed)
+        _square_caps_of_zero_length_subpaths(context, shape, posed[1], pose, start)
     surface.flush()
 
 

@@ -25,9 +25,11 @@ Security (docs/pipeline.md §8):
     non-<svg> root raise `SvgParseError` with the reason.
 
 What is approximated or skipped (each reported as a `ParseWarning` with a stable code):
-  - linear/radial gradients → one solid colour: the mean over the gradient parameter of the
-    piecewise-linear stop ramp (pads included), premultiplied by stop opacity, and the mean
-    opacity (``gradient-mean-colour``);
+  - linear/radial gradients are kept (`Fill.gradient`/`Stroke.gradient`, resolved into canvas
+    px, docs/render.md §11) for the final renderer and the vector exports; ``rgb``/``opacity``
+    hold the mean over the gradient parameter of the piecewise-linear stop ramp (pads
+    included, premultiplied by stop opacity) and the mean opacity, which the training renderer
+    paints (``gradient-mean-colour``);
   - pattern fills → the mean fill colour of the pattern's own shapes
     (``pattern-mean-colour``), or neutral grey when it has none (``pattern-neutral-colour``);
   - a stroke under a non-uniform or skewing transform gets one width, scaled by

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from flexiclip_core.clipart import Fill, ParseWarning, Shape, Stroke, SubPath
+from flexiclip_core.clipart import Fill, Gradient, ParseWarning, Shape, Stroke, SubPath
 from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
 from flexiclip_core.svg._cascade import Cascade, Context, clamp_unit, initial_context
 from flexiclip_core.svg._clip import clip_shapes_to_viewport
@@ -21,13 +21,14 @@ from flexiclip_core.svg._geometry import (
     CommandBudgetExceeded,
     PathDataError,
     RawSubPath,
+    cubic_bounds,
     ellipse_path,
     parse_path_data,
     polyline_path,
     rect_path,
     shapes_bounds,
 )
-from flexiclip_core.svg._paint import PaintServers
+from flexiclip_core.svg._paint import Paint, PaintServers
 from flexiclip_core.svg._references import cyclic_uses, expanded_extent, href_of, index_ids, local_reference
 from flexiclip_core.svg._style import Affine, InvalidValue, LengthContext, multiply, parse_length, parse_numbers
 from flexiclip_core.svg._tags import NEVER_DRAWN_TAGS, SHAPE_TAGS, SWITCH_CANDIDATE_TAGS, TEXT_TAGS
@@ -421,8 +422,9 @@ class DocumentWalker:
             if not np.isfinite(points).all():
                 raise self.error("coordinate overflow after transform", element)
             subpaths.append(SubPath(points, closed))
-        fill = self.make_fill(element, context)
-        stroke = self.make_stroke(element, context, math.sqrt(abs(determinant)))
+        bbox = _geometry_bbox(raw_subpaths)
+        fill = self.make_fill(element, context, bbox)
+        stroke = self.make_stroke(element, context, math.sqrt(abs(determinant)), bbox)
         if fill is None and stroke is None:
             return
         markers = [style.get(name, "none").strip() for name in ("marker-start", "marker-mid", "marker-end")]
@@ -430,7 +432,20 @@ class DocumentWalker:
             self.warn("marker-ignored", "markers are not drawn", element)
         self.shapes.append(Shape(tuple(subpaths), fill, stroke, element.describe(), context.groups))
 
-    def make_fill(self, element: Element, context: Context) -> Fill | None:
+    def placed_paint(
+        self, paint: Paint | None, context: Context, bbox: tuple[float, float, float, float], opacity: float
+    ) -> tuple[Paint | None, Gradient | None]:
+        """A gradient paint placed on the shape (docs/render.md §11): the mean paint and the
+        gradient, a solid paint where SVG paints one colour, or (None, None) where it paints none.
+        ``opacity`` is the fill-/stroke-opacity times the group opacity."""
+        if paint is None or paint.gradient is None:
+            return paint, None
+        placed = self.paint.place_gradient(paint.gradient, bbox, context.ctm, context.lengths, opacity)
+        if placed is None or isinstance(placed, Paint):
+            return placed, None
+        return paint, placed
+
+    def make_fill(self, element: Element, context: Context, bbox: tuple[float, float, float, float]) -> Fill | None:
         style = context.style
         if element.tag == "line":
             return None
@@ -438,13 +453,18 @@ class DocumentWalker:
         if paint is None:
             return None
         opacity = clamp_unit(self.cascade.number_property(style["fill-opacity"], 1.0, element, "fill-opacity"))
+        paint, gradient = self.placed_paint(paint, context, bbox, opacity * context.opacity)
+        if paint is None:
+            return None
         opacity *= paint.alpha * context.opacity
         if opacity <= 0.0:
             return None
         rule = "evenodd" if style["fill-rule"].strip() == "evenodd" else "nonzero"
-        return Fill(paint.rgb, opacity, rule)
+        return Fill(paint.rgb, opacity, rule, gradient)
 
-    def make_stroke(self, element: Element, context: Context, scale: float) -> Stroke | None:
+    def make_stroke(
+        self, element: Element, context: Context, scale: float, bbox: tuple[float, float, float, float]
+    ) -> Stroke | None:
         style = context.style
         paint = self.paint.resolve(style["stroke"], style, element, context)
         if paint is None:
@@ -459,7 +479,10 @@ class DocumentWalker:
         if width <= 0.0:
             return None
         opacity = clamp_unit(self.cascade.number_property(style["stroke-opacity"], 1.0, element, "stroke-opacity"))
-        opacity *= paint.alpha * context.opacity
+        placed, gradient = self.placed_paint(paint, context, bbox, opacity * context.opacity)
+        if placed is None:
+            return None
+        opacity *= placed.alpha * context.opacity
         if opacity <= 0.0:
             return None
         linecap = style["stroke-linecap"].strip()
@@ -471,7 +494,7 @@ class DocumentWalker:
         )
         dashes, dash_offset = self.dashes(element, context)
         return Stroke(
-            rgb=paint.rgb,
+            rgb=placed.rgb,
             width=width * scale,
             opacity=opacity,
             linecap=linecap if linecap in ("butt", "round", "square") else "butt",  # type: ignore[arg-type]
@@ -479,6 +502,7 @@ class DocumentWalker:
             miter_limit=miter_limit,
             dash_array=tuple(v * scale for v in dashes),
             dash_offset=dash_offset * scale,
+            gradient=gradient,
         )
 
     def dashes(self, element: Element, context: Context) -> tuple[tuple[float, ...], float]:
@@ -503,3 +527,15 @@ class DocumentWalker:
         except InvalidValue:
             offset = 0.0
         return tuple(values), offset
+
+
+def _geometry_bbox(raw_subpaths: list[RawSubPath]) -> tuple[float, float, float, float]:
+    """Tight (x_min, y_min, x_max, y_max) of the geometry in element user units, no stroke: the
+    box objectBoundingBox gradients are laid on."""
+    boxes = np.array([cubic_bounds(np.asarray(flat, dtype=np.float64).reshape(-1, 2)) for flat, _ in raw_subpaths])
+    return (
+        float(boxes[:, 0].min()),
+        float(boxes[:, 1].min()),
+        float(boxes[:, 2].max()),
+        float(boxes[:, 3].max()),
+    )

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
-from flexiclip_core.clipart import Shape, Stroke, SubPath
+from flexiclip_core.clipart import Shape, SubPath
 from flexiclip_core.errors import EmptyDrawingError, SvgParseError
 from flexiclip_core.svg._geometry import shapes_bounds
 
@@ -36,21 +37,21 @@ def fit_to_canvas(shapes: list[Shape], canvas_size: int, margin_px: float, clip:
     offset_x = canvas_size / 2.0 - scale * (x_min + x_max) / 2.0
     offset_y = canvas_size / 2.0 - scale * (y_min + y_max) / 2.0
     offset = np.array([offset_x, offset_y])
+    matrix = np.array([[scale, 0.0, offset_x], [0.0, scale, offset_y], [0.0, 0.0, 1.0]])
     fitted = []
     for shape in shapes:
         subpaths = tuple(SubPath(sp.points * scale + offset, sp.closed) for sp in shape.subpaths)
+        fill = shape.fill
+        if fill is not None and fill.gradient is not None:
+            fill = replace(fill, gradient=fill.gradient.moved(matrix))
         stroke = shape.stroke
         if stroke is not None:
-            stroke = Stroke(
-                rgb=stroke.rgb,
+            stroke = replace(
+                stroke,
                 width=stroke.width * scale,
-                opacity=stroke.opacity,
-                linecap=stroke.linecap,
-                linejoin=stroke.linejoin,
-                miter_limit=stroke.miter_limit,
                 dash_array=tuple(v * scale for v in stroke.dash_array),
                 dash_offset=stroke.dash_offset * scale,
+                gradient=None if stroke.gradient is None else stroke.gradient.moved(matrix),
             )
-        fitted.append(Shape(subpaths, shape.fill, stroke, shape.element, shape.groups))
-    matrix = np.array([[scale, 0.0, offset_x], [0.0, scale, offset_y], [0.0, 0.0, 1.0]])
+        fitted.append(Shape(subpaths, fill, stroke, shape.element, shape.groups))
     return fitted, matrix

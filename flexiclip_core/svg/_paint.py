@@ -1,22 +1,37 @@
 """Paint servers: ``fill``/``stroke`` values → what a shape is painted with.
 
-Colours resolve exactly. Gradients are read into their stops (``href`` chains followed) and,
-for now, reduced to one colour by `mean_colour`; patterns to the mean fill of their own shapes
-(see the package docstring for the warnings). A renderer that draws gradients will take the
-stops from `PaintServers.gradient_stops` instead of the mean.
+Colours resolve exactly. A gradient resolves into a `GradientServer` (``href`` chains followed
+for stops and for attributes) carrying its mean colour (`mean_colour`, what the training
+renderer paints) and, once placed on a shape by `place_gradient` (its bounding box, its CTM), a
+`LinearGradient`/`RadialGradient` in root viewport units that the final renderer and the vector
+exports draw (docs/render.md §11). Patterns become the mean fill of their own shapes (see the
+package docstring for the warnings).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
-from flexiclip_core.clipart import Shape
+from flexiclip_core.clipart import Gradient, GradientStop, LinearGradient, RadialGradient, Shape, SpreadMethod
 from flexiclip_core.svg._cascade import INITIAL_STYLE, Cascade, Context, clamp_unit, initial_context
 from flexiclip_core.svg._references import href_of, local_reference
-from flexiclip_core.svg._style import IDENTITY, RGB, LengthContext, parse_colour, parse_url
+from flexiclip_core.svg._style import (
+    IDENTITY,
+    RGB,
+    Affine,
+    InvalidValue,
+    LengthContext,
+    multiply,
+    parse_colour,
+    parse_length,
+    parse_transform,
+    parse_url,
+)
 from flexiclip_core.svg._tags import DRAWABLE_CONTENT_TAGS, GRADIENT_TAGS
 from flexiclip_core.svg._warnings import WarningLog
 from flexiclip_core.svg._xml import Element
@@ -26,23 +41,38 @@ MAX_PAINT_SERVER_CHAIN = 32
 """Longest gradient ``href`` chain followed for stops."""
 
 
+_GEOMETRY_ATTRIBUTES = {
+    "linearGradient": ("x1", "y1", "x2", "y2"),
+    "radialGradient": ("cx", "cy", "r", "fx", "fy", "fr"),
+}
+_SHARED_ATTRIBUTES = ("gradientUnits", "gradientTransform", "spreadMethod")
+
+
+@dataclass(frozen=True)
+class GradientServer:
+    """A gradient element with its ``href`` chain resolved, before it is placed on a shape."""
+
+    kind: Literal["linear", "radial"]
+    element: Element
+    stops: tuple[GradientStop, ...]
+    """At least two stops (one stop paints a solid colour: no server)."""
+    attributes: dict[str, str]
+    """Geometry attributes (x1…y2 or cx…fr) given on the element or inherited through href."""
+    bounding_box_units: bool
+    """``gradientUnits="objectBoundingBox"`` (the default)."""
+    transform: Affine
+    """``gradientTransform``: gradient space → the units' space."""
+    spread: SpreadMethod
+
+
 @dataclass(frozen=True)
 class Paint:
-    """A solid paint: colour and its alpha (before fill/stroke-opacity)."""
+    """A paint: colour and its alpha (before fill/stroke-opacity); a gradient's is its mean."""
 
     rgb: RGB
     alpha: float
-
-
-@dataclass(frozen=True)
-class GradientStop:
-    """One stop of a gradient ramp."""
-
-    offset: float
-    """Position in [0, 1], never below the previous stop's (SVG clamps it so)."""
-    rgb: RGB
-    alpha: float
-    """Alpha of the stop colour times ``stop-opacity``."""
+    gradient: GradientServer | None = None
+    """The gradient the mean stands for; `place_gradient` draws it on a shape."""
 
 
 def mean_colour(stops: list[GradientStop]) -> Paint:
@@ -137,10 +167,14 @@ class PaintServers:
         if server.tag in GRADIENT_TAGS:
             if key not in self._cache:
                 stops = self.gradient_stops(server)
-                self._cache[key] = mean_colour(stops) if stops else None
+                paint = mean_colour(stops) if stops else None
+                if paint is not None and len(stops) > 1:
+                    paint = replace(paint, gradient=self._gradient_server(server, tuple(stops)))
+                self._cache[key] = paint
             self.log.warn(
                 "gradient-mean-colour",
-                f"gradient #{server.attrs.get('id')} approximated by its mean stop colour",
+                f"gradient #{server.attrs.get('id')} drawn by the final renderer and exports; the training "
+                "renderer paints its mean stop colour",
                 element,
             )
             return self._cache[key]
@@ -152,6 +186,110 @@ class PaintServers:
         return None
 
     # --- gradients ----------------------------------------------------------------------------
+
+    def _chain(self, gradient: Element) -> list[Element]:
+        """The gradient and the gradients its href chain reaches, nearest first (cycles cut)."""
+        chain: list[Element] = []
+        seen: set[int] = set()
+        current: Element | None = gradient
+        for _ in range(MAX_PAINT_SERVER_CHAIN):
+            if current is None or id(current) in seen or current.tag not in GRADIENT_TAGS:
+                break
+            seen.add(id(current))
+            chain.append(current)
+            href = href_of(current)
+            target_id = local_reference(href) if href else None
+            current = self.ids.get(target_id) if target_id else None
+        return chain
+
+    def _gradient_server(self, gradient: Element, stops: tuple[GradientStop, ...]) -> GradientServer:
+        """Attributes inherited along the href chain: the nearest element giving one wins;
+        geometry attributes come only from gradients of the same kind (SVG 1.1 §13.2)."""
+        attributes: dict[str, str] = {}
+        own_geometry = _GEOMETRY_ATTRIBUTES[gradient.tag]
+        for link in self._chain(gradient):
+            names = _SHARED_ATTRIBUTES + (own_geometry if link.tag == gradient.tag else ())
+            for name in names:
+                value = link.attrs.get(name)
+                if value is not None and value.strip() and name not in attributes:
+                    attributes[name] = value.strip()
+        transform = IDENTITY
+        if "gradientTransform" in attributes:
+            try:
+                transform = parse_transform(
+                    attributes["gradientTransform"], clip=self.log.clip, element=gradient.describe()
+                )
+            except InvalidValue as exc:
+                self.log.warn("invalid-attribute", f"gradientTransform: {exc}; identity used", gradient)
+        spread = attributes.get("spreadMethod", "pad")
+        return GradientServer(
+            kind="linear" if gradient.tag == "linearGradient" else "radial",
+            element=gradient,
+            stops=stops,
+            attributes={name: attributes[name] for name in own_geometry if name in attributes},
+            bounding_box_units=attributes.get("gradientUnits", "objectBoundingBox") != "userSpaceOnUse",
+            transform=transform,
+            spread=spread if spread in ("pad", "reflect", "repeat") else "pad",  # type: ignore[arg-type]
+        )
+
+    def place_gradient(
+        self,
+        server: GradientServer,
+        bbox: tuple[float, float, float, float],
+        ctm: Affine,
+        lengths: LengthContext,
+        opacity: float,
+    ) -> Gradient | Paint | None:
+        """``server`` painted on a shape whose geometry bounding box (element user units) is
+        ``bbox`` (x_min, y_min, x_max, y_max), under ``ctm``: a gradient in root viewport units,
+        a solid `Paint` where SVG paints one colour (zero-length vector, zero radius), or None
+        where SVG paints nothing (objectBoundingBox on a box without width or height, a
+        non-invertible transform, a negative radius)."""
+        element = server.element
+        width, height = bbox[2] - bbox[0], bbox[3] - bbox[1]
+        if server.bounding_box_units:
+            if not (width > 0.0 and height > 0.0):
+                return None
+            units: Affine = (width, 0.0, 0.0, height, bbox[0], bbox[1])
+            length_context = LengthContext(1.0, 1.0, lengths.font_size)
+        else:
+            units = IDENTITY
+            length_context = lengths
+
+        def value(name: str, default: str, axis: str) -> float:
+            text = server.attributes.get(name, default)
+            try:
+                return parse_length(text, length_context, axis, clip=self.log.clip, element=element.describe())
+            except InvalidValue as exc:
+                self.log.warn("invalid-attribute", f"{name}: {exc}", element)
+                return parse_length(default, length_context, axis, clip=self.log.clip, element=element.describe())
+
+        last = server.stops[-1]
+        solid_last = Paint(last.rgb, last.alpha)
+        matrix = multiply(ctm, multiply(units, server.transform))
+        a, b, c, d, e, f = matrix
+        determinant = a * d - b * c
+        if determinant == 0.0 or not math.isfinite(determinant) or not all(math.isfinite(v) for v in matrix):
+            return None
+        frame = np.array([[e, f], [a + e, b + f], [c + e, d + f]])
+        if server.kind == "linear":
+            x1, y1 = value("x1", "0%", "x"), value("y1", "0%", "y")
+            x2, y2 = value("x2", "100%", "x"), value("y2", "0%", "y")
+            if x1 == x2 and y1 == y2:
+                return solid_last
+            return LinearGradient(server.stops, frame, opacity, server.spread, x1, y1, x2, y2)
+        cx, cy, r = value("cx", "50%", "x"), value("cy", "50%", "y"), value("r", "50%", "other")
+        fx = value("fx", server.attributes.get("cx", "50%"), "x")
+        fy = value("fy", server.attributes.get("cy", "50%"), "y")
+        fr = value("fr", "0%", "other")
+        if r < 0.0 or fr < 0.0:
+            self.log.warn("invalid-attribute", "negative gradient radius; painted as none", element)
+            return None
+        if r == 0.0:
+            return solid_last
+        # SVG 2 §14.3.3: a focal circle reaching past the end circle is not moved (SVG 1.1 moved
+        # it onto the edge); the two circles span a cone and outside it nothing is painted.
+        return RadialGradient(server.stops, frame, opacity, server.spread, cx, cy, r, fx, fy, fr)
 
     def _stop_elements(self, gradient: Element) -> list[Element]:
         """The gradient's stops, following href chains until one has stops (cycles guarded)."""

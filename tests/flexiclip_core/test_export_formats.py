@@ -147,6 +147,35 @@ def test_lottie_validates_against_the_vendored_schema(clipart: Clipart, tmp_path
         assert lottie_schema_errors(broken), breaking
 
 
+def test_lottie_gradient_fill_and_stroke_validate_and_broken_ones_do_not() -> None:
+    from flexiclip_core.svg import parse_svg
+
+    clip = parse_svg(
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><defs>'
+        b'<linearGradient id="l" x2="0.7" y2="0.3"><stop offset="0" stop-color="red"/>'
+        b'<stop offset="1" stop-color="blue" stop-opacity="0.5"/></linearGradient>'
+        b'<radialGradient id="r" fx="0.3"><stop offset="0.2" stop-color="#fe0"/><stop offset="1" stop-color="#040"/>'
+        b'</radialGradient></defs><rect x="10" y="10" width="50" height="40" fill="url(#l)" stroke="url(#r)"/>'
+        b'<circle cx="60" cy="60" r="30" fill="url(#r)"/></svg>'
+    )
+    document = lottie_animation(clip, moving_frames(clip, 4), 10)
+    assert lottie_schema_errors(document) == []
+    items = {item["ty"]: item for layer in document["layers"] for item in layer["shapes"][0]["it"]}
+    assert {"gf", "gs"} <= set(items) and "fl" not in items and "st" not in items
+    stroke = items["gs"]
+    assert stroke["t"] == 2 and stroke["w"]["k"] > 0 and stroke["s"]["a"] == 1  # radial, moving with the pose
+    # [offset, r, g, b] per stop, then [offset, alpha] per stop
+    assert items["gf"]["g"]["p"] == 2 and items["gf"]["g"]["k"]["k"][8:] == [0.0, 1.0, 1.0, 0.5]
+    for breaking in (
+        lambda d: d["layers"][0]["shapes"][0]["it"][-2].__setitem__("t", 3),  # no gradient type 3
+        lambda d: d["layers"][0]["shapes"][0]["it"][-2].pop("e"),
+        lambda d: d["layers"][0]["shapes"][0]["it"][-2]["g"]["k"].__setitem__("k", [0, 2.0, 0, 0]),
+    ):
+        broken = copy.deepcopy(document)
+        breaking(broken)
+        assert lottie_schema_errors(broken), breaking
+
+
 def test_lottie_refuses_bad_input(clipart: Clipart) -> None:
     with pytest.raises(ExportError, match="frame_points"):
         lottie_animation(clipart, moving_frames(clipart, 3)[:, :5], 10)
