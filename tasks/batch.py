@@ -101,16 +101,21 @@ def auto_clips_per_worker(
 
 
 def resolve_clips_per_worker(value: int | str) -> int | str:
-    """Validate a ``clips_per_worker`` setting: a positive int, or ``auto`` (ValueError otherwise)."""
+    """Validate a ``clips_per_worker`` setting: a positive int (also as text), or ``auto``.
+
+    Raises `ConfigError` (bad input, exit status 2) for anything else.
+    """
+    from flexiclip_core.errors import ConfigError
+
     if isinstance(value, str):
         text = value.strip().lower()
         if text == AUTO:
             return AUTO
         if not text.isdigit():
-            raise ValueError(f"clips_per_worker must be a positive integer or 'auto', got {value!r}")
+            raise ConfigError(f"clips_per_worker must be a positive integer or 'auto', got {value!r}")
         value = int(text)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"clips_per_worker must be a positive integer or 'auto', got {value!r}")
+        raise ConfigError(f"clips_per_worker must be a positive integer or 'auto', got {value!r}")
     return value
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from catalogs.input import read_catalog, read_svg_bytes
 from catalogs.rows import Status
+from flexiclip_core.errors import ConfigError
 from tasks.batch import (
     GIB,
     MAX_CLIPS_PER_WORKER,
@@ -134,5 +135,5 @@ def test_clips_per_worker_setting_is_validated() -> None:
     assert resolve_clips_per_worker("3") == 3
     assert resolve_clips_per_worker(2) == 2
     for bad in (0, -1, "two", "", True, 1.5):
-        with pytest.raises(ValueError, match="clips_per_worker"):
+        with pytest.raises(ConfigError, match="clips_per_worker"):
             resolve_clips_per_worker(bad)  # type: ignore[arg-type]
