@@ -107,16 +107,15 @@ def resolve_clips_per_worker(value: int | str) -> int | str:
     """
     from flexiclip_core.errors import ConfigError
 
+    number: object = value
     if isinstance(value, str):
         text = value.strip().lower()
         if text == AUTO:
             return AUTO
-        if not text.isdigit():
-            raise ConfigError(f"clips_per_worker must be a positive integer or 'auto', got {value!r}")
-        value = int(text)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        number = int(text) if text.isdigit() else None
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         raise ConfigError(f"clips_per_worker must be a positive integer or 'auto', got {value!r}")
-    return value
+    return number
 
 
 @dataclass(eq=False)
