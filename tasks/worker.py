@@ -3,7 +3,8 @@
 `ClipWorker` is a plain class; `tasks.pool` runs it as a long-lived Ray actor (one per GPU, or
 per CPU slot). Everything that goes wrong with one clip comes back as a ``failed`` row — the
 actor survives it; only a dead process (OOM, killed) loses the clip in flight, and the pool
-retries that clip elsewhere.
+retries that clip elsewhere. `ClipWorker.animate_batch` takes several clips per call and
+optimises the compatible ones in lockstep (`tasks.batch`, docs/pipeline.md §6), one row each.
 
 Where media goes (docs/pipeline.md §6, README "Running on a Ray cluster"): at start the worker
 looks for the probe object the driver wrote under the output root. An ``s3://`` root must show
@@ -324,10 +325,12 @@ class ClipWorker:
 
         job = pending.job
         if isinstance(outcome, Exception):
-            log.warning("clip %s dropped from its lockstep batch: %s: %s", job.clip_id, type(outcome).__name__, outcome)
+            # A clip optimised alone fails with its own message, as in `animate`.
             message = (
                 f"clip {job.clip_id!r}: dropped from its lockstep batch of {batch_size} clips: "
                 f"{_reason(outcome) if not isinstance(outcome, FloatingPointError) else outcome}"
+                if batch_size > 1
+                else None
             )
             return self._failed(job, outcome, pending.started_at, message=message)
         try:
