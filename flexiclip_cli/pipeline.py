@@ -80,6 +80,12 @@ def run(
     worker_start_timeout: Annotated[
         float, typer.Option(min=1, help="Limit for a worker to start and load its prior, seconds.")
     ] = 900.0,
+    clips_per_worker: Annotated[
+        str,
+        typer.Option(
+            help="Clips a worker optimises together (lockstep): N, or auto (1 on CPU; on a GPU from its free memory, at most 8)."
+        ),
+    ] = "auto",
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show Prefect's own error logs and tracebacks.")
     ] = False,
@@ -96,6 +102,14 @@ def run(
     verbose = verbose or logging.getLogger("flexiclip_cli").isEnabledFor(logging.DEBUG)
     if verbose:
         configure_logging(True)  # debug lines, with the traceback of a refused preflight
+    from flexiclip_core.errors import ConfigError
+    from tasks.batch import resolve_clips_per_worker
+
+    try:
+        per_worker = resolve_clips_per_worker(clips_per_worker)
+    except ConfigError as exc:
+        typer.echo(f"error: --clips-per-worker: {exc}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     summary = run_pipeline(
         catalog,
         output,
@@ -111,6 +125,7 @@ def run(
         max_retries=max_retries,
         worker_start_timeout_s=worker_start_timeout,
         forward_credentials=forward_credentials,
+        clips_per_worker=per_worker,
     )
     if summary["failed"]:
         raise typer.Exit(EXIT_CLIPS_FAILED)

@@ -57,6 +57,7 @@ def nightly(
     max_retries: int = 2,
     worker_start_timeout_s: float = 900.0,
     forward_credentials: bool = False,
+    clips_per_worker: int | str = "auto",
 ) -> State:
     """Animate every new clip of CATALOG into the versioned output catalog at OUTPUT.
 
@@ -78,6 +79,8 @@ def nightly(
         worker_start_timeout_s: limit for the first worker to start (exit 3 past it).
         forward_credentials: on a joined Ray cluster, send this process's AWS keys to the
             workers (else each node uses its own: instance role or environment).
+        clips_per_worker: clips an actor takes per call and optimises in lockstep: a positive
+            integer, or "auto" (1 on CPU; on CUDA sized from the GPU's free memory, at most 8).
     """
     from catalogs.output import OutputCatalog
     from catalogs.storage import storage_options_from_env
@@ -92,6 +95,17 @@ def nightly(
     crash_stale_flow_runs(FLOW_NAME, run_id)
     storage_options = storage_options_from_env() or None
     config = base_config(method, iterations, overrides)
+    # Built before anything starts: an invalid pool setting (clips_per_worker) is bad input.
+    pool_config = PoolConfig(
+        workers=workers,
+        gpus_per_worker=gpus_per_worker,
+        cpus_per_worker=cpus_per_worker,
+        torch_threads=torch_threads,
+        clip_timeout_s=clip_timeout_s,
+        max_retries=max_retries,
+        start_timeout_s=worker_start_timeout_s,
+        clips_per_worker=clips_per_worker,
+    )
     output_catalog = OutputCatalog(output, storage_options=storage_options)
     resolved_prior = resolve_prior(prior)  # decided once, here, before any worker starts
     rows, errors = read_input_catalog(catalog, storage_options, lambda changes: config.with_overrides(changes))
@@ -110,20 +124,7 @@ def nightly(
         pool = None
         try:
             if rows:
-                pool = ActorPool(
-                    resolved_prior.spec,
-                    output_catalog.root,
-                    PoolConfig(
-                        workers=workers,
-                        gpus_per_worker=gpus_per_worker,
-                        cpus_per_worker=cpus_per_worker,
-                        torch_threads=torch_threads,
-                        clip_timeout_s=clip_timeout_s,
-                        max_retries=max_retries,
-                        start_timeout_s=worker_start_timeout_s,
-                    ),
-                    root_probe=probe,
-                )
+                pool = ActorPool(resolved_prior.spec, output_catalog.root, pool_config, root_probe=probe)
                 info = pool.start_first()
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained
                 prior_licence = info.prior_licence

@@ -7,6 +7,11 @@ actor dies (OOM, killed) is put back at the head of the queue and runs on anothe
 killed (Python cannot interrupt the running optimisation) and becomes a ``failed`` row. Dead or
 killed actors are replaced, so the pool keeps its size.
 
+With ``clips_per_worker`` K > 1 a free actor gets up to K queued clips in one call
+(`ClipWorker.animate_batch`: optimised in lockstep, one row per clip). The batch's deadline is
+the per-clip timeout × its size; the clips of a batch whose actor died are retried one at a
+time, so a clip that kills its worker cannot take the same batch-mates down again.
+
 Actors are spread over the cluster's nodes (``SPREAD``): a lost node takes fewer of them. An
 actor that starts but cannot work (its prior does not load, the output root refuses it: see
 `WorkerInfo.setup_error`) is logged with its node and reason and dropped before it takes a clip.
@@ -24,6 +29,7 @@ from typing import Any
 
 from catalogs.errors import PipelineError
 from catalogs.rows import OutputRow
+from tasks.batch import AUTO, auto_clips_per_worker, resolve_clips_per_worker
 from tasks.jobs import ClipJob
 from tasks.worker import ClipWorker, WorkerInfo
 
@@ -55,11 +61,20 @@ class PoolConfig:
     torch_threads: int | None = None
     """torch threads inside each actor (None: ``ceil(cpus_per_worker)``, i.e. 1 per CPU slot)."""
     clip_timeout_s: float = 3600.0
-    """Wall-clock limit for one clip on one actor."""
+    """Wall-clock limit for one clip on one actor (a batch of K clips gets K times this)."""
     max_retries: int = 2
-    """Times a clip is retried after its worker died, before it is recorded as failed."""
+    """Times a clip is retried after its worker died, before it is recorded as failed (a clip
+    whose batch lost its worker is retried alone)."""
     start_timeout_s: float = 900.0
     """Limit for an actor to start and load its prior."""
+    clips_per_worker: int | str = AUTO
+    """Clips an actor takes per call and optimises in lockstep (docs/pipeline.md §6): a positive
+    integer, or ``auto``: 1 on CPU; on CUDA as many as the GPU memory left after the prior holds
+    (`tasks.batch.auto_clips_per_worker`, at most 8). 1 animates clip after clip."""
+
+    def __post_init__(self) -> None:
+        # "3" from a deployment's parameters is 3; anything else but "auto" is a ConfigError.
+        object.__setattr__(self, "clips_per_worker", resolve_clips_per_worker(self.clips_per_worker))
 
 
 @dataclass
@@ -70,6 +85,10 @@ class DispatchStats:
     workers_lost: int = 0
     retries: int = 0
     timeouts: int = 0
+    clips_per_worker: int = 1
+    """K the run used (``auto`` resolved)."""
+    batches: int = 0
+    """Calls that handed an actor more than one clip."""
     worker_pids: list[int] = field(default_factory=list)
     clips_by_node: dict[str, int] = field(default_factory=dict)
     """Ray node id → clips it made (succeeded or failed by the clip itself), for provenance."""
@@ -81,12 +100,15 @@ class _Attempt:
     attempt: int = 0
     """Worker deaths so far for this job."""
     last_error: str = ""
+    alone: bool = False
+    """Runs in a batch of its own: its batch lost its worker once."""
 
 
 @dataclass
 class _Running:
     actor: Any
-    attempt: _Attempt
+    attempts: list[_Attempt]
+    """The clips of the call, in the order the worker returns their rows."""
     deadline: float
 
 
@@ -128,6 +150,7 @@ class ActorPool:
         self._running: dict[Any, _Running] = {}  # clip ref → its actor and job
         self.info: WorkerInfo | None = None
         self.stats = DispatchStats()
+        self._per_call = 1
 
     # -- actors ---------------------------------------------------------------------------
 
@@ -198,12 +221,20 @@ class ActorPool:
         ray = self._ray
         queue: deque[_Attempt] = deque(_Attempt(job) for job in jobs)
         running = self._running
-        self._ensure_size(min(self.target_size, len(queue)))
+        self._per_call = self.clips_per_call([a.job for a in queue]) if queue else 1
+        self.stats.clips_per_worker = self._per_call
+        self._ensure_size(self._actors_for(len(queue)))
         while queue or running:
             while self._idle and queue:
-                actor, attempt = self._idle.pop(), queue.popleft()
-                ref = actor.animate.remote(attempt.job)
-                running[ref] = _Running(actor, attempt, time.monotonic() + self.config.clip_timeout_s)
+                actor, batch = self._idle.pop(), self._next_batch(queue)
+                if len(batch) == 1:
+                    ref = actor.animate.remote(batch[0].job)
+                else:
+                    ref = actor.animate_batch.remote([a.job for a in batch])
+                    self.stats.batches += 1
+                # Per-clip timeout × K: a batch in lockstep takes at most what its clips take one by one.
+                deadline = time.monotonic() + self.config.clip_timeout_s * len(batch)
+                running[ref] = _Running(actor, batch, deadline)
             if queue and not running and not self._idle and not self._starting:
                 reason = "; ".join({a.last_error for a in queue if a.last_error}) or "no clip worker is alive"
                 for attempt in queue:
@@ -226,6 +257,37 @@ class ActorPool:
                     self._on_finished(ref, running.pop(ref), queue, on_row)
             self._expire(running, on_row, queued=len(queue))
         return self.stats
+
+    def clips_per_call(self, jobs: list[ClipJob]) -> int:
+        """K for ``jobs``: ``clips_per_worker``, or for ``auto`` sized from the first worker's
+        device, free GPU memory, prior and the jobs' presets (`auto_clips_per_worker`)."""
+        setting = self.config.clips_per_worker
+        if setting != AUTO:
+            return int(setting)
+        info = self.info or self.start_first()
+        share = self.gpus_per_worker if 0 < self.gpus_per_worker < 1 else 1.0
+        k = auto_clips_per_worker(
+            info.device, info.gpu_free_bytes, info.prior_name, {job.config.method for job in jobs}, gpu_share=share
+        )
+        free = f"{info.gpu_free_bytes / 2**30:.1f} GiB free" if info.gpu_free_bytes is not None else "no GPU"
+        log.info("clips per worker: %d (auto: %s, prior %s on %s)", k, free, info.prior_name, info.device)
+        return k
+
+    def _next_batch(self, queue: deque[_Attempt]) -> list[_Attempt]:
+        """The clips for the next free actor: up to K from the head of the queue, spread so that
+        every actor of the pool gets some while there are fewer than K per actor; a clip marked
+        ``alone`` goes by itself."""
+        batch = [queue.popleft()]
+        if batch[0].alone:
+            return batch
+        size = min(self._per_call, math.ceil((len(queue) + 1) / max(self.target_size, 1)))
+        while queue and len(batch) < size and not queue[0].alone:
+            batch.append(queue.popleft())
+        return batch
+
+    def _actors_for(self, queued: int) -> int:
+        """Actors worth having for ``queued`` clips and the calls now running."""
+        return min(self.target_size, math.ceil(queued / self._per_call) + len(self._running))
 
     def _on_started(self, ref: Any, queue: deque[_Attempt]) -> None:
         actor = self._starting.pop(ref)
@@ -260,67 +322,87 @@ class ActorPool:
     ) -> None:
         from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError, WorkerCrashedError
 
-        job = done.attempt.job
         try:
-            row = self._ray.get(ref)
+            result = self._ray.get(ref)
         except (RayActorError, WorkerCrashedError, OutOfMemoryError) as exc:
             self.stats.workers_lost += 1
             self._discard(done.actor)
-            attempt = done.attempt
-            attempt.attempt += 1
-            attempt.last_error = f"{type(exc).__name__}: {_root_message(exc)}"
-            if attempt.attempt <= self.config.max_retries:
-                self.stats.retries += 1
-                log.warning(
-                    "clip %s: its worker died (%s); retrying on another worker (%d/%d)",
-                    job.clip_id,
-                    type(exc).__name__,
-                    attempt.attempt,
-                    self.config.max_retries,
-                )
-                queue.appendleft(attempt)
-            else:
-                on_row(
-                    job.failed(
+            retry = []
+            for attempt in done.attempts:
+                job = attempt.job
+                attempt.attempt += 1
+                attempt.last_error = f"{type(exc).__name__}: {_root_message(exc)}"
+                # Its batch-mates may have killed the worker: from now on it runs alone.
+                attempt.alone = attempt.alone or len(done.attempts) > 1
+                if attempt.attempt <= self.config.max_retries:
+                    self.stats.retries += 1
+                    log.warning(
+                        "clip %s: its worker died (%s); retrying on another worker (%d/%d)%s",
+                        job.clip_id,
                         type(exc).__name__,
-                        f"clip {job.clip_id!r}: its worker died on {attempt.attempt} attempts "
-                        f"(last: {attempt.last_error})",
+                        attempt.attempt,
+                        self.config.max_retries,
+                        f", alone (it was in a batch of {len(done.attempts)})" if len(done.attempts) > 1 else "",
                     )
-                )
+                    retry.append(attempt)
+                else:
+                    on_row(
+                        job.failed(
+                            type(exc).__name__,
+                            f"clip {job.clip_id!r}: its worker died on {attempt.attempt} attempts "
+                            f"(last: {attempt.last_error})",
+                        )
+                    )
+            queue.extendleft(reversed(retry))  # at the head, in their order
             if queue:
-                self._ensure_size(min(self.target_size, len(queue) + len(self._running)))
+                self._ensure_size(self._actors_for(len(queue)))
             return
         except RayTaskError as exc:  # the worker catches clip errors; this is a bug in the worker
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-            on_row(job.failed(type(cause).__name__, f"clip {job.clip_id!r}: {_root_message(exc)}"))
+            for attempt in done.attempts:
+                job = attempt.job
+                on_row(job.failed(type(cause).__name__, f"clip {job.clip_id!r}: {_root_message(exc)}"))
             self._idle.append(done.actor)
             return
         self._idle.append(done.actor)
-        on_row(row)
+        rows = result if isinstance(result, list) else [result]
+        for row in rows[: len(done.attempts)]:
+            on_row(row)
+        for attempt in done.attempts[len(rows) :]:  # a worker bug: never lose the clip silently
+            job = attempt.job
+            on_row(
+                job.failed(
+                    WorkerLostError.__name__,
+                    f"clip {job.clip_id!r}: its worker returned {len(rows)} rows for a batch of {len(done.attempts)}",
+                )
+            )
 
     def _expire(self, running: dict[Any, _Running], on_row: Callable[[OutputRow], None], *, queued: int) -> None:
         now = time.monotonic()
+        timeout = self.config.clip_timeout_s
         for ref, item in list(running.items()):
             if item.deadline > now:
                 continue
             del running[ref]
-            self.stats.timeouts += 1
             self._discard(item.actor)
-            job = item.attempt.job
-            log.warning(
-                "clip %s: over the %.0f s per-clip timeout; its worker was stopped",
-                job.clip_id,
-                self.config.clip_timeout_s,
+            size = len(item.attempts)
+            limit = (
+                f"{timeout:g} s (per-clip timeout)"
+                if size == 1
+                else f"{timeout * size:g} s (per-clip timeout {timeout:g} s × {size} clips in its lockstep batch)"
             )
-            on_row(
-                job.failed(
-                    ClipTimeoutError.__name__,
-                    f"clip {job.clip_id!r}: not finished after {self.config.clip_timeout_s:g} s "
-                    f"(per-clip timeout); its worker was stopped",
+            for attempt in item.attempts:
+                self.stats.timeouts += 1
+                job = attempt.job
+                log.warning("clip %s: over the %s; its worker was stopped", job.clip_id, limit)
+                on_row(
+                    job.failed(
+                        ClipTimeoutError.__name__,
+                        f"clip {job.clip_id!r}: not finished after {limit}; its worker was stopped",
+                    )
                 )
-            )
             if queued:
-                self._ensure_size(min(self.target_size, queued + len(running)))
+                self._ensure_size(self._actors_for(queued))
 
 
 def _log_ready(info: WorkerInfo) -> None:

@@ -3,7 +3,8 @@
 `ClipWorker` is a plain class; `tasks.pool` runs it as a long-lived Ray actor (one per GPU, or
 per CPU slot). Everything that goes wrong with one clip comes back as a ``failed`` row — the
 actor survives it; only a dead process (OOM, killed) loses the clip in flight, and the pool
-retries that clip elsewhere.
+retries that clip elsewhere. `ClipWorker.animate_batch` takes several clips per call and
+optimises the compatible ones in lockstep (`tasks.batch`, docs/pipeline.md §6), one row each.
 
 Where media goes (docs/pipeline.md §6, README "Running on a Ray cluster"): at start the worker
 looks for the probe object the driver wrote under the output root. An ``s3://`` root must show
@@ -24,12 +25,18 @@ import shutil
 import socket
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from catalogs.output import OutputCatalog
 from catalogs.rows import MEDIA_KINDS, MediaRef, OutputRow, Status, one_line
 from tasks.jobs import ClipJob, failed_row, utc_now
 from tasks.report import UNTRAINED_NOTE
+
+if TYPE_CHECKING:
+    from flexiclip_core.animate import ClipOutputs, ClipRequest
+    from tasks.batch import PreparedClip
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +86,8 @@ class WorkerInfo:
     """Name of the worker's GPU, or ``cpu``."""
     prior_licence: str = "n/a"
     """Licence of the prior's weights: outputs inherit its obligations."""
+    gpu_free_bytes: int | None = None
+    """Free memory of the worker's GPU with its prior loaded (None on CPU): sizes ``auto`` batches."""
 
 
 def load_video_prior(spec: str, device: str):  # -> tuple[VideoPrior, str | None]
@@ -243,6 +252,7 @@ class ClipWorker:
             code_path=os.path.dirname(os.path.abspath(tasks.__file__)) if tasks.__file__ else "",
             setup_error=self.setup_error,
             gpu_name=str(self.provenance["gpu_name"]),
+            gpu_free_bytes=int(torch.cuda.mem_get_info(self.device)[0]) if self.device.startswith("cuda") else None,
         )
 
     def animate(self, job: ClipJob) -> OutputRow | ShippedMedia:
@@ -251,65 +261,148 @@ class ClipWorker:
         started_at = utc_now()
         out_dir = tempfile.mkdtemp(prefix=f"{job.clip_id}-", dir=self.scratch_root)
         try:
-            outputs = self._animate(job, out_dir)
-            # The input SVG is published beside the outputs: a dataset sample pairs it with its motion.
-            source_svg = Path(out_dir) / SOURCE_SVG_NAME
-            source_svg.write_bytes(job.svg_bytes)
-            written = {**outputs.files, "source_svg": source_svg}
-            # A format the row's export config left out is not published (its columns stay null).
-            files = {kind: written[kind.name] for kind in MEDIA_KINDS if kind.name in written}
-            media = {}
-            if self.publishes == PUBLISH_TO_ROOT:
-                media = {
-                    kind.name: MediaRef(*self.catalog.put_media(path, kind.suffix)) for kind, path in files.items()
-                }
-            result = outputs.result
-            notes = [f"{name} not computed: {reason}" for name, reason in sorted(outputs.metrics.reasons.items())]
-            if not result.prior_is_trained:
-                notes.insert(0, f"prior {result.prior_name!r}: {UNTRAINED_NOTE}")
-            row = job.row(
-                Status.SUCCEEDED,
-                media=media,
-                metrics=dict(outputs.metrics.values),
-                seconds=float(result.seconds),
-                device=str(result.device),
-                prior=result.prior_name,
-                prior_is_trained=bool(result.prior_is_trained),
-                prior_licence=self._prior_licence(),
-                started_at=started_at,
-                finished_at=utc_now(),
-                warnings=tuple(one_line(note, 500) for note in notes),
-                **self.provenance,
-            )
-            if self.publishes == PUBLISH_TO_ROOT:
-                return row
-            # The driver cannot see this node's disk: the bytes go back with the row.
-            return ShippedMedia(
-                row, {kind.name: (Path(path).read_bytes(), kind.suffix) for kind, path in files.items()}
-            )
+            return self._publish(job, self._animate(job, out_dir), out_dir, started_at)
         except Exception as exc:  # one bad clip never takes the worker (or the batch) down
-            log.warning("clip %s failed: %s: %s", job.clip_id, type(exc).__name__, exc, exc_info=not _expected(exc))
-            finished_at = utc_now()
-            return job.failed(
-                type(exc).__name__,
-                str(exc) or type(exc).__name__,
-                started_at=started_at,
-                prior_is_trained=bool(self.prior.is_trained) if self.prior is not None else None,
-                prior_licence=self._prior_licence(),
-                device=self.device,
-                seconds=(finished_at - started_at).total_seconds(),
-                **self.provenance,
-            )
+            return self._failed(job, exc, started_at)
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
+
+    def animate_batch(self, jobs: list[ClipJob]) -> list[OutputRow | ShippedMedia]:
+        """Animate ``jobs`` together: one row per job, in order (docs/pipeline.md §6).
+
+        Each clip is prepared alone (its parse, rig or mesh error is its ``failed`` row, as in
+        `animate`); clips with equal `lockstep_key` are optimised in lockstep; a clip dropped
+        from its batch (non-finite loss) gets a ``failed`` row naming the step while its
+        batch-mates finish; each result is exported and published alone. One job is `animate`.
+        A batch that fails as a whole (not one clip's error: e.g. out of GPU memory for K
+        clips) is re-run one clip at a time.
+        """
+        if len(jobs) == 1:
+            return [self.animate(jobs[0])]
+        from flexiclip_core.lockstep import lockstep_key, optimise_lockstep
+        from tasks.batch import prepare_clip
+
+        rows: list[OutputRow | ShippedMedia | None] = [None] * len(jobs)
+        prepared: dict[tuple, list[_Pending]] = {}
+        folders: list[str] = []
+        try:
+            for index, job in enumerate(jobs):
+                started_at = utc_now()
+                try:
+                    clip = prepare_clip(self._request(job), self.prior, job.config, device=self.device)
+                except Exception as exc:  # its own SVG, rig or mesh: this clip only
+                    rows[index] = self._failed(job, exc, started_at)
+                    continue
+                folders.append(tempfile.mkdtemp(prefix=f"{job.clip_id}-", dir=self.scratch_root))
+                pending = _Pending(index, job, clip, started_at, folders[-1])
+                prepared.setdefault(lockstep_key(clip.animator), []).append(pending)
+            for group in prepared.values():
+                try:
+                    outcomes = optimise_lockstep([p.clip.animator for p in group], execution=self.execution)
+                except Exception as exc:  # the batch as a whole: each clip gets its own try below
+                    log.warning(
+                        "lockstep batch of %d clips (%s) failed as a whole (%s: %s): running them one at a time",
+                        len(group),
+                        ", ".join(p.job.clip_id for p in group),
+                        type(exc).__name__,
+                        _reason(exc),
+                    )
+                    for p in group:
+                        p.clip = None  # type: ignore[assignment]  # frees its animator before the re-run
+                        rows[p.index] = self.animate(p.job)
+                    continue
+                for p, outcome in zip(group, outcomes):
+                    rows[p.index] = self._finish(p, outcome, len(group))
+        finally:
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
+        assert all(row is not None for row in rows), "every job of a batch ends in one row"
+        return [row for row in rows if row is not None]
+
+    def _finish(self, pending: _Pending, outcome: object, batch_size: int) -> OutputRow | ShippedMedia:
+        """The row of one clip of a lockstep batch: its outputs published, or why it was dropped."""
+        from tasks.batch import finish_clip
+
+        job = pending.job
+        if isinstance(outcome, Exception):
+            # A clip optimised alone fails with its own message, as in `animate`.
+            message = (
+                f"clip {job.clip_id!r}: dropped from its lockstep batch of {batch_size} clips: "
+                f"{_reason(outcome) if not isinstance(outcome, FloatingPointError) else outcome}"
+                if batch_size > 1
+                else None
+            )
+            return self._failed(job, outcome, pending.started_at, message=message)
+        try:
+            outputs = finish_clip(
+                pending.clip, outcome, pending.out_dir, export=job.export, learned_metrics=self.learned_metrics
+            )
+            return self._publish(job, outputs, pending.out_dir, pending.started_at)
+        except Exception as exc:  # its export or publishing: this clip only
+            return self._failed(job, exc, pending.started_at)
+
+    def _publish(
+        self, job: ClipJob, outputs: ClipOutputs, out_dir: str, started_at: datetime
+    ) -> OutputRow | ShippedMedia:
+        """``job``'s succeeded row for ``outputs`` (a `ClipOutputs`), its media in the output root
+        (or shipped back with the row when this node cannot write there)."""
+        # The input SVG is published beside the outputs: a dataset sample pairs it with its motion.
+        source_svg = Path(out_dir) / SOURCE_SVG_NAME
+        source_svg.write_bytes(job.svg_bytes)
+        written = {**outputs.files, "source_svg": source_svg}
+        # A format the row's export config left out is not published (its columns stay null).
+        files = {kind: written[kind.name] for kind in MEDIA_KINDS if kind.name in written}
+        media = {}
+        if self.publishes == PUBLISH_TO_ROOT:
+            media = {kind.name: MediaRef(*self.catalog.put_media(path, kind.suffix)) for kind, path in files.items()}
+        result = outputs.result
+        notes = [f"{name} not computed: {reason}" for name, reason in sorted(outputs.metrics.reasons.items())]
+        if not result.prior_is_trained:
+            notes.insert(0, f"prior {result.prior_name!r}: {UNTRAINED_NOTE}")
+        row = job.row(
+            Status.SUCCEEDED,
+            media=media,
+            metrics=dict(outputs.metrics.values),
+            seconds=float(result.seconds),
+            device=str(result.device),
+            prior=result.prior_name,
+            prior_is_trained=bool(result.prior_is_trained),
+            prior_licence=self._prior_licence(),
+            started_at=started_at,
+            finished_at=utc_now(),
+            warnings=tuple(one_line(note, 500) for note in notes),
+            **self.provenance,
+        )
+        if self.publishes == PUBLISH_TO_ROOT:
+            return row
+        # The driver cannot see this node's disk: the bytes go back with the row.
+        return ShippedMedia(row, {kind.name: (Path(path).read_bytes(), kind.suffix) for kind, path in files.items()})
+
+    def _failed(
+        self, job: ClipJob, exc: BaseException, started_at: datetime, *, message: str | None = None
+    ) -> OutputRow:
+        """``job``'s failed row for ``exc`` (``message``: its one line, else the exception's)."""
+        log.warning("clip %s failed: %s: %s", job.clip_id, type(exc).__name__, exc, exc_info=not _expected(exc))
+        finished_at = utc_now()
+        return job.failed(
+            type(exc).__name__,
+            message or str(exc) or type(exc).__name__,
+            started_at=started_at,
+            prior_is_trained=bool(self.prior.is_trained) if self.prior is not None else None,
+            prior_licence=self._prior_licence(),
+            device=self.device,
+            seconds=(finished_at - started_at).total_seconds(),
+            **self.provenance,
+        )
 
     def _prior_licence(self) -> str | None:
         return str(self.prior.licence) if self.prior is not None else None
 
-    def _animate(self, job: ClipJob, out_dir: str):  # -> ClipOutputs
-        from flexiclip_core.animate import ClipRequest, animate_clip
+    @staticmethod
+    def _request(job: ClipJob) -> ClipRequest:
+        from flexiclip_core.animate import ClipRequest
 
-        request = ClipRequest(
+        return ClipRequest(
             svg=job.svg_bytes,
             prompt=job.prompt,
             clip_id=job.clip_id,
@@ -318,8 +411,12 @@ class ClipWorker:
             bones=job.skeleton,
             layers=job.layers,
         )
+
+    def _animate(self, job: ClipJob, out_dir: str):  # -> ClipOutputs
+        from flexiclip_core.animate import animate_clip
+
         return animate_clip(
-            request,
+            self._request(job),
             self.prior,
             job.config,
             out_dir,
@@ -328,6 +425,17 @@ class ClipWorker:
             learned_metrics=self.learned_metrics,
             execution=self.execution,
         )
+
+
+@dataclass(eq=False)
+class _Pending:
+    """A clip of a lockstep batch between its preparation and its row."""
+
+    index: int
+    job: ClipJob
+    clip: PreparedClip
+    started_at: datetime
+    out_dir: str
 
 
 def publish_shipped_media(

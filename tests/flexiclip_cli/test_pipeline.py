@@ -71,3 +71,14 @@ def test_overrides_parse_json_values_and_refuse_malformed_items():
     }
     with pytest.raises(typer.Exit):
         parse_overrides(["no-equals-sign"])
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_run_refuses_a_bad_clips_per_worker_with_one_line_before_starting_anything(tmp_path: Path, value: str):
+    result = CliRunner().invoke(
+        standalone_app(),
+        ["run", str(tmp_path / "none.parquet"), "--output", str(tmp_path / "out"), "--clips-per-worker", value],
+    )
+    assert result.exit_code == 2, result.output
+    assert "--clips-per-worker" in result.stderr and repr(value) in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -128,3 +128,95 @@ def test_clip_over_the_timeout_fails_alone_and_its_worker_is_replaced(tmp_path: 
     assert by_clip["human"].error_type == ClipTimeoutError.__name__
     assert "per-clip timeout" in by_clip["human"].error_message
     assert stats.timeouts == 1
+
+
+NAN_AT_STEP_1 = '{"iterations": 2, "skeleton_weight": -1e300, "sds.guidance_scale": 1e300}'
+"""A row config whose first loss is +inf + (−inf) = NaN (see tests/tasks/test_batch.py)."""
+
+
+def batch_jobs(tmp_path: Path, clip_ids: list[str], nan: str | None = None):
+    rows = sample_rows(tmp_path / "in", clip_ids)
+    for row in rows:
+        row["config"] = NAN_AT_STEP_1 if row["clip_id"] == nan else '{"iterations": 2}'
+    catalog = write_catalog(tmp_path / "in" / "catalog.parquet", rows)
+    config = base_config("flexiclip", overrides=FAST)
+    valid, errors = read_catalog(str(catalog), validate_config=config.with_overrides)
+    assert not errors
+    plan = build_jobs(
+        valid,
+        errors,
+        run_id="pool-test",
+        config=config,
+        prior_name="tiny",
+        code_version="0+test",
+        read_svg=read_svg_bytes,
+    )
+    return plan.jobs
+
+
+def test_auto_clips_per_worker_is_one_on_cpu(tmp_path: Path, local_ray):
+    pool = ActorPool("tiny", str(tmp_path / "out"), PoolConfig(workers=1))
+    try:
+        info = pool.start_first()
+        assert info.device == "cpu" and info.gpu_free_bytes is None
+        assert pool.config.clips_per_worker == "auto"
+        assert pool.clips_per_call(batch_jobs(tmp_path, ["human"])) == 1
+    finally:
+        pool.shutdown()
+
+
+@pytest.mark.slow
+def test_two_clips_per_call_over_five_jobs_give_five_rows_and_a_nan_clip_fails_alone(tmp_path: Path, local_ray):
+    jobs = batch_jobs(tmp_path, ["human", "plant", "object", "animal", "layers"], nan="object")
+    pool = ActorPool("tiny", str(tmp_path / "out"), PoolConfig(workers=1, clips_per_worker=2))
+    pool.start_first()
+    rows: list[OutputRow] = []
+    try:
+        stats = pool.run(jobs, rows.append)
+    finally:
+        pool.shutdown()
+    assert sorted(row.clip_id for row in rows) == ["animal", "human", "layers", "object", "plant"]  # each once
+    assert (stats.clips_per_worker, stats.batches) == (2, 2), stats  # [human, plant] [object, animal] [layers]
+    by_clip = {row.clip_id: row for row in rows}
+    nan = by_clip.pop("object")
+    assert nan.status is Status.FAILED and nan.error_type == "FloatingPointError"
+    assert "nan at step 1" in nan.error_message and "lockstep batch of 2" in nan.error_message, nan.error_message
+    assert [row.status for row in by_clip.values()] == [Status.SUCCEEDED] * 4, by_clip
+    assert all(Path(row.media["video"].uri).is_file() for row in by_clip.values())
+
+
+def batch_worker_pids() -> list[int]:
+    """PIDs of Ray actor processes currently inside ClipWorker.animate_batch."""
+    return [pid for pid in animating_worker_pids() if b"animate_batch" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+@pytest.mark.slow
+def test_a_batch_whose_worker_dies_is_retried_one_clip_at_a_time(tmp_path: Path, local_ray):
+    jobs = batch_jobs(tmp_path, ["human", "plant", "object"])
+    pool = ActorPool("tiny", str(tmp_path / "out"), PoolConfig(workers=1, clips_per_worker=3, max_retries=1))
+    pool.start_first()
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_the_batch() -> None:
+        while not stop.is_set() and not killed:
+            pids = [pid for pid in batch_worker_pids() if pid in pool.stats.worker_pids]
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=kill_the_batch, daemon=True)
+    watcher.start()
+    rows: list[OutputRow] = []
+    try:
+        stats = pool.run(jobs, rows.append)
+    finally:
+        stop.set()
+        watcher.join(5)
+        pool.shutdown()
+    assert killed, "no worker was seen animating a batch"
+    assert sorted(row.clip_id for row in rows) == ["human", "object", "plant"]  # each exactly once
+    assert [row.status for row in rows] == [Status.SUCCEEDED] * 3, rows
+    # One batch of three, then each clip alone (max_retries=1: a second batch death would fail them).
+    assert (stats.workers_lost, stats.retries, stats.batches) == (1, 3, 1), stats
