@@ -1,7 +1,9 @@
 """One clip from SVG to outputs: parse → rig → optimise → export + metrics.
 
 This is the whole method behind one function, `animate_clip`; the CLI's `animate` and the
-pipeline's Ray actors both call it and know nothing of the stages inside.
+pipeline's Ray actors call it and know nothing of the stages inside. Workers that optimise
+several clips in lockstep (`flexiclip_core.lockstep`) call its two halves around the shared
+optimisation: `prepare_clip` (parse, rig, mesh, animator) and `finish_clip` (exports, metrics).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from flexiclip_core.clipart import Clipart
 from flexiclip_core.export import FORMATS, ExportConfig, composite_over_white, export_animation, write_text_atomic
 from flexiclip_core.export.arrays import write_motion_arrays
 from flexiclip_core.guidance import VideoPrior
@@ -31,7 +34,7 @@ from flexiclip_core.optimize import (
     optimise,
 )
 from flexiclip_core.render import render_frames
-from flexiclip_core.rig import rig_clipart
+from flexiclip_core.rig import Rig, rig_clipart
 from flexiclip_core.svg import ParseConfig, parse_svg
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,39 @@ class ClipOutputs:
     result: AnimationResult
 
 
+@dataclass(eq=False)
+class PreparedClip:
+    """One clip parsed, rigged and meshed, with its animator built and not yet optimised."""
+
+    request: ClipRequest
+    clip_id: str
+    clipart: Clipart
+    rig: Rig
+    config: AnimationConfig
+    """The clip's config fitted to the prior (`fit_config_to_prior`)."""
+    animator: ClipAnimator
+
+
+def prepare_clip(request: ClipRequest, prior: VideoPrior, config: AnimationConfig, *, device: str) -> PreparedClip:
+    """Parse, rig and mesh ``request`` and build its animator (everything before the
+    optimisation); raises the clip's own error (bad SVG, rig, mesh)."""
+    clip_id = request.clip_id or (Path(request.svg).name if not isinstance(request.svg, bytes) else "clip")
+    clipart = parse_svg(request.svg, clip_id=clip_id, config=ParseConfig())
+    rig = rig_clipart(
+        clipart,
+        keypoints=request.keypoints,
+        bones=request.bones,
+        layers=request.layers,
+        config=config.rig,
+        silhouette_config=config.silhouette,
+    )
+    config = fit_config_to_prior(config, prior)  # e.g. 25 = 4k + 1 frames for a causal video VAE
+    animator = ClipAnimator(
+        clipart, rig, prior, request.prompt, config, negative_prompt=request.negative_prompt, device=device
+    )
+    return PreparedClip(request, clip_id, clipart, rig, config, animator)
+
+
 def animate_clip(
     request: ClipRequest,
     prior: VideoPrior,
@@ -89,24 +125,25 @@ def animate_clip(
     without it they are None with the reason. ``execution``: host-sync interval and compiled
     prior (long-lived workers pass `worker_execution`); it never changes the result.
     """
+    clip = prepare_clip(request, prior, config, device=device)
+    result = optimise(clip.animator, on_step=on_step, execution=execution)
+    return finish_clip(clip, result, out_dir, export=export, learned_metrics=learned_metrics)
+
+
+def finish_clip(
+    clip: PreparedClip,
+    result: AnimationResult,
+    out_dir: str | os.PathLike,
+    *,
+    export: ExportConfig | None = None,
+    learned_metrics: LearnedMetrics | None = None,
+) -> ClipOutputs:
+    """Write every output of an optimised clip into ``out_dir`` (created if needed): media,
+    motion.npz, metrics.json, config.json."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    clip_id = request.clip_id or (Path(request.svg).name if not isinstance(request.svg, bytes) else "clip")
-    clipart = parse_svg(request.svg, clip_id=clip_id, config=ParseConfig())
-    rig = rig_clipart(
-        clipart,
-        keypoints=request.keypoints,
-        bones=request.bones,
-        layers=request.layers,
-        config=config.rig,
-        silhouette_config=config.silhouette,
-    )
-    config = fit_config_to_prior(config, prior)  # e.g. 25 = 4k + 1 frames for a causal video VAE
-    animator = ClipAnimator(
-        clipart, rig, prior, request.prompt, config, negative_prompt=request.negative_prompt, device=device
-    )
-    result = optimise(animator, on_step=on_step, execution=execution)
-
+    clipart, rig, config, request, clip_id = clip.clipart, clip.rig, clip.config, clip.request, clip.clip_id
+    prior = clip.animator.prior
     export = export or ExportConfig()
     files = export_animation(clipart, result.frame_points, out, config=export)
     files["motion"] = write_motion_arrays(

@@ -35,8 +35,7 @@ from tasks.jobs import ClipJob, failed_row, utc_now
 from tasks.report import UNTRAINED_NOTE
 
 if TYPE_CHECKING:
-    from flexiclip_core.animate import ClipOutputs, ClipRequest
-    from tasks.batch import PreparedClip
+    from flexiclip_core.animate import ClipOutputs, ClipRequest, PreparedClip
 
 log = logging.getLogger(__name__)
 
@@ -279,8 +278,8 @@ class ClipWorker:
         """
         if len(jobs) == 1:
             return [self.animate(jobs[0])]
+        from flexiclip_core.animate import prepare_clip
         from flexiclip_core.lockstep import lockstep_key, optimise_lockstep
-        from tasks.batch import prepare_clip
 
         rows: list[OutputRow | ShippedMedia | None] = [None] * len(jobs)
         prepared: dict[tuple, list[_Pending]] = {}
@@ -321,7 +320,7 @@ class ClipWorker:
 
     def _finish(self, pending: _Pending, outcome: object, batch_size: int) -> OutputRow | ShippedMedia:
         """The row of one clip of a lockstep batch: its outputs published, or why it was dropped."""
-        from tasks.batch import finish_clip
+        from flexiclip_core.animate import finish_clip
 
         job = pending.job
         if isinstance(outcome, Exception):

@@ -12,14 +12,13 @@ import pytest
 
 from catalogs.input import read_catalog, read_svg_bytes
 from catalogs.rows import Status
+from flexiclip_core.animate import finish_clip, prepare_clip
 from flexiclip_core.errors import ConfigError
 from tasks.batch import (
     GIB,
     MAX_CLIPS_PER_WORKER,
     auto_clips_per_worker,
-    finish_clip,
     per_clip_gib,
-    prepare_clip,
     resolve_clips_per_worker,
 )
 from tasks.plan import base_config, build_jobs
