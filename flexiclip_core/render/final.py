@@ -7,7 +7,8 @@ the differentiable training renderer is tested against.
 SVG painting semantics: shapes in paint order; each shape is filled (open subpaths implicitly
 closed by a straight line, the fill rule applied over all its subpaths together) and then
 stroked (width, caps, joins, miter limit, dashes); colours carry their opacity and composite
-with "over". The 256² working canvas is scaled uniformly to ``size``.
+with "over". A shape with clip regions is painted through cairo's clip, intersected over its
+regions, each with its clip rule (docs/render.md §11). The 256² working canvas is scaled uniformly to ``size``.
 
 Images are uint8 ``[H, W, 4]`` straight (non-premultiplied) RGBA, row 0 at the top.
 """
@@ -191,10 +192,28 @@ def _draw_mapped(
     offset = 0
     for shape in clipart.shapes:
         start = offset
+        if shape.clip is not None:
+            context.save()
+            _clip_to_regions(context, shape)
         offset = _append_shape_path(context, shape, pose, offset)
         _paint_shape(context, shape)
         _square_caps_of_zero_length_subpaths(context, shape, pose, start)
+        if shape.clip is not None:
+            context.restore()
     surface.flush()
+
+
+def _clip_to_regions(context: cairo.Context, shape: Shape) -> None:
+    """Intersect cairo's clip with each of the shape's clip regions (at their posed points)."""
+    for region in shape.clip or ():
+        for subpath in region.subpaths:
+            pts = subpath.points
+            context.move_to(float(pts[0, 0]), float(pts[0, 1]))
+            for i in range(1, len(pts) - 2, 3):
+                context.curve_to(*(float(v) for v in pts[i : i + 3].reshape(-1)))
+            context.close_path()
+        context.set_fill_rule(_FILL_RULES[region.rule])
+        context.clip()
 
 
 def _surface_premultiplied_rgba(surface: cairo.ImageSurface, side: int, height: int | None = None) -> np.ndarray:

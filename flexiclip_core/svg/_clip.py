@@ -148,11 +148,11 @@ def clip_to_page(shape: Shape, page: Page) -> list[Shape] | None:
     if shape.fill is not None:
         fill_subpaths = _clipped_fill(shape, page)
         if fill_subpaths:
-            replacement.append(Shape(fill_subpaths, shape.fill, None, shape.element, shape.groups))
+            replacement.append(Shape(fill_subpaths, shape.fill, None, shape.element, shape.groups, shape.clip))
     if shape.stroke is not None:
         stroke_subpaths = _clipped_stroke(shape, page)
         if stroke_subpaths:
-            replacement.append(Shape(stroke_subpaths, None, shape.stroke, shape.element, shape.groups))
+            replacement.append(Shape(stroke_subpaths, None, shape.stroke, shape.element, shape.groups, shape.clip))
     return replacement
 
 

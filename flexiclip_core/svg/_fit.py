@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -51,6 +52,14 @@ def fit_to_canvas(shapes: list[Shape], canvas_size: int, margin_px: float, clip:
                 dash_array=tuple(v * scale for v in stroke.dash_array),
                 dash_offset=stroke.dash_offset * scale,
             )
-        fitted.append(Shape(subpaths, shape.fill, stroke, shape.element, shape.groups))
+        clip_regions = None
+        if shape.clip is not None:
+            clip_regions = tuple(
+                replace(
+                    region, subpaths=tuple(SubPath(sp.points * scale + offset, sp.closed) for sp in region.subpaths)
+                )
+                for region in shape.clip
+            )
+        fitted.append(Shape(subpaths, shape.fill, stroke, shape.element, shape.groups, clip_regions))
     matrix = np.array([[scale, 0.0, offset_x], [0.0, scale, offset_y], [0.0, 0.0, 1.0]])
     return fitted, matrix
