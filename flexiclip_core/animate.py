@@ -108,7 +108,9 @@ def animate_clip(
     result = optimise(animator, on_step=on_step, execution=execution)
 
     export = export or ExportConfig()
-    files = export_animation(clipart, result.frame_points, out, config=export)
+    files = export_animation(
+        clipart, result.frame_points, out, config=export, frame_clip_points=result.frame_clip_points
+    )
     files["motion"] = write_motion_arrays(
         out / "motion.npz",
         frame_points=result.frame_points,
@@ -123,7 +125,12 @@ def animate_clip(
         clip=clip_id,
     )
     frames_rgba = render_frames(
-        clipart, result.frame_points, size=clipart.canvas_size, background="transparent", renderer=config.final_renderer
+        clipart,
+        result.frame_points,
+        size=clipart.canvas_size,
+        background="transparent",
+        renderer=config.final_renderer,
+        frame_clip_points=result.frame_clip_points,
     )
     learned = learned_reasons = None
     if learned_metrics is not None:

@@ -9,6 +9,9 @@ export's frame rate; ``op`` is the frame count, so the loop point is the end of 
 frame. Coordinates stay in the 256² working canvas; the layer transform scales them to the
 export size (stroke widths scale with them, as in the SVG's viewBox).
 
+Clip paths are not written yet: clipped shapes play unclipped, with a logged warning
+(docs/render.md §11).
+
 The document validates against the Lottie community's JSON schema (lottie-spec 1.0), vendored
 in ``schemas/`` with its MIT licence; see `validate_lottie`.
 """
@@ -16,6 +19,7 @@ in ``schemas/`` with its MIT licence; see `validate_lottie`.
 from __future__ import annotations
 
 import json
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,8 @@ import numpy as np
 from flexiclip_core.clipart import Clipart, Shape, Stroke, SubPath
 from flexiclip_core.errors import ExportError
 from flexiclip_core.export.files import check_fps, check_frame_points, write_text_atomic
+
+logger = logging.getLogger(__name__)
 
 LOTTIE_SPEC_VERSION = 10000
 """``ver`` of the documents we write: lottie-spec 1.0.0 encoded as ``MMmmpp``."""
@@ -167,6 +173,8 @@ def lottie_animation(
     clip = clipart.source or None
     frame_points = check_frame_points(clipart, frame_points)
     check_fps(fps, ExportError)
+    if clipart.clip_point_count:
+        logger.warning("Lottie export of %s draws its clip paths unclipped", clip or "clip")
     side = clipart.canvas_size if size is None else int(size)
     frame_count = len(frame_points)
     scale_percent = round(100.0 * side / clipart.canvas_size, 6)

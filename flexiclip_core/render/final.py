@@ -91,6 +91,19 @@ def _pose_points(clipart: Clipart, points: np.ndarray | None) -> np.ndarray:
     return pose
 
 
+def posed_clips(clipart: Clipart, clip_points: np.ndarray | None) -> Clipart:
+    """``clipart`` with its clip outlines at ``clip_points`` [C, 2] canvas px (None: as they are)."""
+    if clip_points is None:
+        return clipart
+    pose = np.asarray(clip_points, dtype=np.float64)
+    if pose.shape != (clipart.clip_point_count, 2) or not np.all(np.isfinite(pose)):
+        raise RenderError(
+            f"clip points must be finite, of shape ({clipart.clip_point_count}, 2), got {tuple(pose.shape)}",
+            clip=clipart.source or None,
+        )
+    return clipart.with_clip_points(pose)
+
+
 def _dash_pattern(stroke: Stroke) -> list[float]:
     """Cairo dash list for an SVG dash array; empty means solid (SVG error cases included)."""
     dashes = [float(d) for d in stroke.dash_array]
@@ -322,6 +335,7 @@ def render_clipart(
     background: Background = "white",
     supersample: int = 1,
     renderer: str = DEFAULT_FINAL_RENDERER,
+    clip_points: np.ndarray | None = None,  # [C, 2] canvas px: the posed clip outlines
 ) -> np.ndarray:  # uint8 [size, size, 4] straight RGBA
     """Rasterise ``clipart`` (at pose ``points``, else its rest pose) to a ``size``² image.
 
@@ -331,6 +345,7 @@ def render_clipart(
     size = _check_size(size, clip)
     supersample = _check_supersample(supersample, size, clip)
     _check_background(background, clip)
+    clipart = posed_clips(clipart, clip_points)
     pose = _pose_points(clipart, points)
     return _render_uint8(FINAL_RENDERERS.get(renderer), clipart, pose, size, supersample, background)
 
@@ -343,8 +358,10 @@ def render_frames(
     background: Background = "white",
     supersample: int = 1,
     renderer: str = DEFAULT_FINAL_RENDERER,
+    frame_clip_points: np.ndarray | None = None,  # [N, C, 2] canvas px: posed clip outlines
 ) -> np.ndarray:  # uint8 [N, size, size, 4] straight RGBA
-    """Rasterise one frame per pose in ``frame_points``."""
+    """Rasterise one frame per pose in ``frame_points`` (clips at ``frame_clip_points``, else
+    at rest)."""
     clip = clipart.source or None
     size = _check_size(size, clip)
     supersample = _check_supersample(supersample, size, clip)
@@ -355,9 +372,12 @@ def render_frames(
         raise RenderError(
             f"frame_points must have shape (N, {clipart.point_count}, 2), got {tuple(frame_points.shape)}", clip=clip
         )
+    if frame_clip_points is not None and len(frame_clip_points) != len(frame_points):
+        raise RenderError(f"frame_clip_points has {len(frame_clip_points)} frames, not {len(frame_points)}", clip=clip)
     frames = np.empty((len(frame_points), size, size, 4), dtype=np.uint8)
     for index, points in enumerate(frame_points):
-        frames[index] = _render_uint8(backend, clipart, _pose_points(clipart, points), size, supersample, background)
+        posed = clipart if frame_clip_points is None else posed_clips(clipart, frame_clip_points[index])
+        frames[index] = _render_uint8(backend, posed, _pose_points(posed, points), size, supersample, background)
     return frames
 
 
@@ -370,6 +390,7 @@ def render_clipart_float(
     supersample: int = 1,
     premultiplied: bool = False,
     renderer: str = DEFAULT_FINAL_RENDERER,
+    clip_points: np.ndarray | None = None,  # [C, 2] canvas px: the posed clip outlines
 ) -> np.ndarray:  # float32 [size, size, 4] RGBA in [0, 1]
     """`render_clipart` as float32 without the final 8-bit rounding — a reference image for tests
     of the training renderer (use ``supersample`` ≥ 4 for sub-1% edge coverage).
@@ -380,6 +401,7 @@ def render_clipart_float(
     size = _check_size(size, clip)
     supersample = _check_supersample(supersample, size, clip)
     _check_background(background, clip)
+    clipart = posed_clips(clipart, clip_points)
     pose = _pose_points(clipart, points)
     image = _premultiplied_float(FINAL_RENDERERS.get(renderer), clipart, pose, size, supersample, background)
     return image if premultiplied else _straight(image)
@@ -391,6 +413,7 @@ def render_document_frame(
     *,
     points: np.ndarray | None = None,  # [P, 2] canvas px; replaces the control points
     background: Background = "transparent",
+    clip_points: np.ndarray | None = None,  # [C, 2] canvas px: the posed clip outlines
 ) -> np.ndarray:  # uint8 [H, width, 4] straight RGBA, H from the viewport's aspect ratio
     """Rasterise ``clipart`` in its source document's own root viewport, scaled to ``width`` px
     wide — the frame ``rsvg-convert --width``/``resvg --width`` draw, so their output and this
@@ -399,6 +422,7 @@ def render_document_frame(
     clip = clipart.source or None
     width = _check_size(width, clip)
     _check_background(background, clip)
+    clipart = posed_clips(clipart, clip_points)
     pose = _pose_points(clipart, points)
     viewport_w, viewport_h = clipart.viewport_size or clipart.document_size
     if not (viewport_w > 0 and viewport_h > 0 and np.isfinite(viewport_w) and np.isfinite(viewport_h)):

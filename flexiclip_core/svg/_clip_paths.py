@@ -226,5 +226,7 @@ class ClipPaths:
             subpaths.append(SubPath(points, closed))
         if not subpaths:
             return None
-        rule: FillRule = "evenodd" if shape_context.style.get("clip-rule", "nonzero").strip() == "evenodd" else "nonzero"
+        rule: FillRule = (
+            "evenodd" if shape_context.style.get("clip-rule", "nonzero").strip() == "evenodd" else "nonzero"
+        )
         return subpaths, rule, child, child_context, own
