@@ -215,6 +215,8 @@ class DocumentWalker:
         if regions == NOT_RENDERED:
             del self.shapes[first_shape:]
         elif isinstance(regions, tuple):
+            # Each clipped shape gets its own copy of the outlines: count them like path data.
+            self._count_commands(len(drawn) * sum(r.point_count for r in regions) // 3, element)
             self.shapes[first_shape:] = [replace(s, clip=(s.clip or ()) + regions) for s in drawn]
 
     def _walk_content(self, element: Element, context: Context) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flexiclip_core.svg import parse_svg
+from flexiclip_core.errors import SvgLimitExceeded
+from flexiclip_core.svg import ParseConfig, SvgLimits, parse_svg
 from tests.flexiclip_core.test_svg_fidelity import assert_matches_resvg, document, needs_resvg, ours
 
 BACKDROP = '<rect x="0" y="0" width="100" height="6" fill="#3060c0"/>'
@@ -137,6 +138,17 @@ def test_clip_data_is_in_canvas_px_and_intersects_down_the_tree() -> None:
     moved = clipart.with_clip_points(clipart.clip_points() + 1.0)
     np.testing.assert_allclose(moved.clip_points(), clipart.clip_points() + 1.0)
     np.testing.assert_array_equal(moved.control_points(), clipart.control_points())
+
+
+def test_clip_copies_count_against_the_path_command_limit() -> None:
+    # One clip outline of 301 segments on a group of 400 shapes is 400 copies: 120k commands.
+    outline = "M0 0 " + " ".join(f"L{i % 7} {i % 5}" for i in range(300)) + " Z"
+    shapes = "".join(f'<rect x="{i % 20}" y="{i // 20}" width="1" height="1"/>' for i in range(400))
+    body = f'<clipPath id="c"><path d="{outline}"/></clipPath><g clip-path="url(#c)">{shapes}</g>'
+    config = ParseConfig(limits=SvgLimits(max_path_commands=100_000))
+    with pytest.raises(SvgLimitExceeded, match="max_path_commands"):
+        parse_svg(document(body).encode(), config=config)
+    assert parse_svg(document(body).encode()).clip_point_count == 400 * 904  # 300 lines + the closing one
 
 
 def test_masks_and_filters_stay_warned() -> None:
