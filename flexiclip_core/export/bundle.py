@@ -143,7 +143,12 @@ def export_animation(
         )
     if "lottie" in wanted:
         outputs["lottie"] = write_lottie(
-            clipart, frame_points, out_dir / OUTPUT_NAMES["lottie"], config.fps, size=config.size
+            clipart,
+            frame_points,
+            out_dir / OUTPUT_NAMES["lottie"],
+            config.fps,
+            size=config.size,
+            frame_clip_points=frame_clip_points,
         )
     if "frames" in wanted:
         frames_dir = out_dir / OUTPUT_NAMES["frames"]

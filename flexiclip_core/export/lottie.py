@@ -9,8 +9,11 @@ export's frame rate; ``op`` is the frame count, so the loop point is the end of 
 frame. Coordinates stay in the 256² working canvas; the layer transform scales them to the
 export size (stroke widths scale with them, as in the SVG's viewBox).
 
-Clip paths are not written yet: clipped shapes play unclipped, with a logged warning
-(docs/render.md §11).
+A clipped shape's layer carries its clip outlines as masks (``masksProperties``, animated
+like the paths): the first region's subpaths add (``a``), every later region intersects
+(``i``). That is exact for one-subpath regions after the first and non-zero outlines without
+holes; other clips (an even-odd or holed first region, a later region of several subpaths) are
+written the same way with a logged warning (docs/render.md §11).
 
 The document validates against the Lottie community's JSON schema (lottie-spec 1.0), vendored
 in ``schemas/`` with its MIT licence; see `validate_lottie`.
@@ -26,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from flexiclip_core.clipart import Clipart, Shape, Stroke, SubPath
+from flexiclip_core.clipart import Clipart, ClipRegion, Shape, Stroke, SubPath
 from flexiclip_core.errors import ExportError
 from flexiclip_core.export.files import check_fps, check_frame_points, write_text_atomic
 
@@ -80,7 +83,21 @@ def _bezier(points: np.ndarray, closed: bool, merge_closing: bool) -> dict[str, 
     return {"c": bool(closed), "v": _round(vertices), "i": _round(in_tangents), "o": _round(out_tangents)}
 
 
-def _path_items(shape: Shape, frame_points: np.ndarray, offset: int) -> tuple[list[dict[str, Any]], int]:
+def _clip_poses(clipart: Clipart, frame_clip_points: np.ndarray | None, frames: int) -> np.ndarray:
+    """[N, C, 2] posed clip points: ``frame_clip_points`` checked, or the rest pose each frame."""
+    count = clipart.clip_point_count
+    if frame_clip_points is None:
+        return np.broadcast_to(clipart.clip_points(), (frames, count, 2))
+    poses = np.asarray(frame_clip_points, dtype=np.float64)
+    if poses.shape != (frames, count, 2) or not np.all(np.isfinite(poses)):
+        raise ExportError(
+            f"frame_clip_points must be finite, of shape ({frames}, {count}, 2), got {tuple(poses.shape)}",
+            clip=clipart.source or None,
+        )
+    return poses
+
+
+def _path_items(shape: Shape | ClipRegion, frame_points: np.ndarray, offset: int) -> tuple[list[dict[str, Any]], int]:
     """One ``sh`` per subpath: static when it never moves, else a hold keyframe per frame."""
     items = []
     for index, subpath in enumerate(shape.subpaths):
@@ -167,14 +184,15 @@ def lottie_animation(
     fps: float,
     *,
     size: int | None = None,
+    frame_clip_points: np.ndarray | None = None,  # [N, C, 2] canvas px: posed clip outlines
 ) -> dict[str, Any]:
     """The Lottie document (a JSON-ready dict) playing ``frame_points`` at ``fps`` on a
     ``size``² canvas (default: the 256² working canvas), looping over the N frames."""
     clip = clipart.source or None
     frame_points = check_frame_points(clipart, frame_points)
     check_fps(fps, ExportError)
-    if clipart.clip_point_count:
-        logger.warning("Lottie export of %s draws its clip paths unclipped", clip or "clip")
+    clip_poses = _clip_poses(clipart, frame_clip_points, len(frame_points))
+    clip_offset = 0
     side = clipart.canvas_size if size is None else int(size)
     frame_count = len(frame_points)
     scale_percent = round(100.0 * side / clipart.canvas_size, 6)
@@ -182,6 +200,15 @@ def lottie_animation(
     offset = 0
     for index, shape in enumerate(clipart.shapes):
         paths, offset = _path_items(shape, frame_points, offset)
+        masks = []
+        for level, region in enumerate(shape.clip or ()):
+            if (level == 0 and region.rule == "evenodd" and len(region.subpaths) > 1) or (
+                level > 0 and len(region.subpaths) > 1
+            ):
+                logger.warning("Lottie approximates the clip of %s (%s)", shape.element, clip or "clip")
+            outlines, clip_offset = _path_items(region, clip_poses, clip_offset)
+            mode = "a" if level == 0 else "i"
+            masks += [{"mode": mode, "pt": item["ks"], "o": _static(100), "inv": False} for item in outlines]
         styles = _style_items(shape)
         if not paths or not styles:
             continue  # nothing visible: no layer (a layer without paint draws nothing anyway)
@@ -204,6 +231,7 @@ def lottie_animation(
                 "ddd": 0,
                 "ks": _transform(scale_percent),
                 "shapes": [group],
+                **({"hasMask": True, "masksProperties": masks} if masks else {}),
             }
         )
     if not layers:
@@ -234,9 +262,10 @@ def write_lottie(
     fps: float,
     *,
     size: int | None = None,
+    frame_clip_points: np.ndarray | None = None,  # [N, C, 2] canvas px: posed clip outlines
 ) -> Path:
     """Write `lottie_animation` as compact JSON to ``path`` (atomically)."""
-    document = lottie_animation(clipart, frame_points, fps, size=size)
+    document = lottie_animation(clipart, frame_points, fps, size=size, frame_clip_points=frame_clip_points)
     text = json.dumps(document, separators=(",", ":"), allow_nan=False)
     return write_text_atomic(Path(path), text, clipart.source or None)
 

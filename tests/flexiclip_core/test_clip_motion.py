@@ -14,7 +14,7 @@ import pytest
 
 from flexiclip_core.binding import bind_clip_points
 from flexiclip_core.clipart import Clipart, ClipRegion, SubPath
-from flexiclip_core.export.lottie import lottie_animation
+from flexiclip_core.export.lottie import lottie_animation, lottie_schema_errors
 from flexiclip_core.export.svg_anim import animated_svg, write_frame_svgs
 from flexiclip_core.guidance import load_prior
 from flexiclip_core.optimize import ClipAnimator, optimise, preset
@@ -151,8 +151,15 @@ def test_animated_svg_animates_the_clip_outlines(animated):
     assert not re.search(r"<clipPath[^>]*>\s*<path[^>]*>\s*<animate", static)
 
 
-def test_lottie_warns_that_clips_are_dropped(animated, caplog):
+def test_lottie_writes_clips_as_animated_masks_that_validate(animated):
     clipart, _, result = animated
-    with caplog.at_level("WARNING"):
-        lottie_animation(clipart, result.frame_points[:2], 12.0)
-    assert "unclipped" in caplog.text
+    document = lottie_animation(clipart, result.frame_points, 12.0, frame_clip_points=result.frame_clip_points)
+    assert lottie_schema_errors(document) == []
+    masked = [layer for layer in document["layers"] if layer.get("hasMask")]
+    assert len(masked) == len(document["layers"])  # every shape here is clipped
+    masks = [layer["masksProperties"] for layer in masked]
+    assert all(m[0]["mode"] == "a" for m in masks)
+    # Lottie lists the top-most layer first: the own-outline clips are the last layers, animated.
+    assert all(m[0]["pt"]["a"] == 1 for m in masks[-OWN_OUTLINE_SHAPES:])
+    at_rest = lottie_animation(clipart, result.frame_points, 12.0)
+    assert all(layer["masksProperties"][0]["pt"]["a"] == 0 for layer in at_rest["layers"])
