@@ -145,7 +145,9 @@ def finish_clip(
     clipart, rig, config, request, clip_id = clip.clipart, clip.rig, clip.config, clip.request, clip.clip_id
     prior = clip.animator.prior
     export = export or ExportConfig()
-    files = export_animation(clipart, result.frame_points, out, config=export)
+    files = export_animation(
+        clipart, result.frame_points, out, config=export, frame_clip_points=result.frame_clip_points
+    )
     files["motion"] = write_motion_arrays(
         out / "motion.npz",
         frame_points=result.frame_points,
@@ -160,7 +162,12 @@ def finish_clip(
         clip=clip_id,
     )
     frames_rgba = render_frames(
-        clipart, result.frame_points, size=clipart.canvas_size, background="transparent", renderer=config.final_renderer
+        clipart,
+        result.frame_points,
+        size=clipart.canvas_size,
+        background="transparent",
+        renderer=config.final_renderer,
+        frame_clip_points=result.frame_clip_points,
     )
     learned = learned_reasons = None
     if learned_metrics is not None:

@@ -1,7 +1,9 @@
 """Binding of the drawing's control points to the mesh (docs/method.md §4).
 
 `bind_points` binds every control point to a face of its own layer's sub-mesh (nearest face for
-points just outside); `Binding.apply` maps deformed vertices to control points. The optional
+points just outside); `Binding.apply` maps deformed vertices to control points.
+`bind_clip_points` binds the clip outlines' points (`Clipart.clip_points`) the same way, each to
+the layer of the shape it clips. The optional
 `split_segments_at_mesh_edges` subdivides segments so each lies in one face, which makes the
 barycentric warp of the control points equal the piecewise-affine warp of the curve.
 """
@@ -101,6 +103,41 @@ def bind_points(
         vertex_indices=vertex_indices,
         barycentric=barycentric,
         unbound_points=int(len(unbound)),
+        max_outside_px=float(outside_px.max()) if len(outside_px) else 0.0,
+    )
+
+
+def bind_clip_points(mesh: Mesh, clipart: Clipart, rig: Rig) -> Binding:
+    """Barycentric binding of every clip point (`Clipart.clip_points` order) to a face of the
+    rig layer of the shape it clips, like `bind_points` (docs/render.md §12).
+
+    Clip outlines often reach past the drawing (a clip rectangle around a figure), so points
+    outside the mesh are never an error: they take the nearest face, whose affine map they
+    follow (barycentric weights outside [0, 1]); `Binding.unbound_points` counts them.
+    """
+    points = clipart.clip_points()
+    shape_of_point = np.repeat(np.arange(len(clipart.shapes)), [s.clip_point_count for s in clipart.shapes])
+    layer_of_shape = -np.ones(len(clipart.shapes), dtype=np.int64)
+    for number, layer in enumerate(rig.layers):
+        layer_of_shape[np.asarray(layer.shape_indices, dtype=np.int64)] = number
+    layer_of_point = layer_of_shape[shape_of_point]
+    face_index = np.zeros(len(points), dtype=np.int64)
+    outside_px = np.zeros(len(points))
+    for number in np.unique(layer_of_point):
+        selected = np.nonzero(layer_of_point == number)[0]
+        # A shape in no layer (or a layer without faces) follows the whole mesh.
+        layer_faces = np.nonzero(mesh.face_layer == number)[0] if number >= 0 else np.arange(len(mesh.faces))
+        if len(layer_faces) == 0:
+            layer_faces = np.arange(len(mesh.faces))
+        local_face, distance = _locate(mesh.vertices, mesh.faces[layer_faces], points[selected])
+        face_index[selected] = layer_faces[local_face]
+        outside_px[selected] = distance
+    vertex_indices = mesh.faces[face_index]
+    return Binding(
+        face_index=face_index,
+        vertex_indices=vertex_indices,
+        barycentric=_barycentric(mesh.vertices[vertex_indices], points),
+        unbound_points=int((outside_px > 0).sum()),
         max_outside_px=float(outside_px.max()) if len(outside_px) else 0.0,
     )
 

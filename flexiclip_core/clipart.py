@@ -6,6 +6,12 @@ an optional stroke. Control points of all shapes concatenate, in order, into one
 `Clipart.control_points()` of shape [P, 2]; deformation maps that array to a new one and
 `Clipart.with_control_points` rebuilds the drawing, so topology never changes.
 
+Clip paths (docs/render.md §12): a shape may carry a `ClipRegion` tuple, the regions it is
+clipped to (their intersection). Clip outlines are "attached points": they concatenate, in
+shape order, into `Clipart.clip_points()` [C, 2], kept apart from the control points so
+``control_points()`` [P, 2] means the painted outlines only; `Clipart.with_clip_points` moves
+them. A clip shared by several shapes (a clipped group) is one copy per shape.
+
 Subpath layout: ``points`` is [3·n + 1, 2] for n cubic segments; segment i is
 ``points[3i : 3i + 4]``. A closed subpath ends where it starts (its closing segment is explicit,
 ``points[-1] == points[0]`` in the rest pose). Open subpaths are implicitly closed by a straight
@@ -159,6 +165,20 @@ class SubPath:
 
 
 @dataclass(frozen=True, eq=False)
+class ClipRegion:
+    """One clip outline: the union of its closed subpaths under its clip rule, canvas px."""
+
+    subpaths: tuple[SubPath, ...]
+    """Outlines (implicitly closed, like fills); their points are part of `Clipart.clip_points`."""
+    rule: FillRule = "nonzero"
+    """SVG clip-rule of this region."""
+
+    @property
+    def point_count(self) -> int:
+        return sum(len(sp.points) for sp in self.subpaths)
+
+
+@dataclass(frozen=True, eq=False)
 class Shape:
     """A painted path: subpaths + fill and/or stroke, in paint order within the `Clipart`."""
 
@@ -169,10 +189,16 @@ class Shape:
     """Where it came from, for messages: e.g. ``<path id="arm">`` or ``<rect> #12``."""
     groups: tuple[str, ...] = ()
     """ids of the ancestor groups, outermost first (used for layers)."""
+    clip: tuple[ClipRegion, ...] | None = None
+    """Clip regions the shape is painted through (their intersection), or None: unclipped."""
 
     @property
     def point_count(self) -> int:
         return sum(len(sp.points) for sp in self.subpaths)
+
+    @property
+    def clip_point_count(self) -> int:
+        return sum(region.point_count for region in self.clip or ())
 
     @property
     def segment_count(self) -> int:
@@ -244,6 +270,41 @@ class Clipart:
                 shape, np.concatenate([sp.points for sp in subpaths]) if subpaths else points[:0]
             )
             shapes.append(replace(shape, subpaths=tuple(subpaths), fill=fill, stroke=stroke))
+        return replace(self, shapes=tuple(shapes))
+
+    @property
+    def clip_point_count(self) -> int:
+        return sum(s.clip_point_count for s in self.shapes)
+
+    def clip_points(self) -> np.ndarray:
+        """All clip outline points in shape, region, subpath order: float64 [C, 2]."""
+        arrays = [sp.points for s in self.shapes for region in s.clip or () for sp in region.subpaths]
+        if not arrays:
+            return np.zeros((0, 2))
+        return np.concatenate(arrays, axis=0)
+
+    def with_clip_points(self, points: np.ndarray) -> Clipart:
+        """The same drawing with its clip outline points replaced by ``points`` [C, 2]."""
+        points = np.asarray(points, dtype=np.float64)
+        if points.shape != (self.clip_point_count, 2):
+            raise ValueError(f"expected clip points of shape ({self.clip_point_count}, 2), got {points.shape}")
+        if not len(points):
+            return self
+        shapes = []
+        offset = 0
+        for shape in self.shapes:
+            if shape.clip is None:
+                shapes.append(shape)
+                continue
+            regions = []
+            for region in shape.clip:
+                subpaths = []
+                for sp in region.subpaths:
+                    n = len(sp.points)
+                    subpaths.append(SubPath(points[offset : offset + n].copy(), sp.closed))
+                    offset += n
+                regions.append(replace(region, subpaths=tuple(subpaths)))
+            shapes.append(replace(shape, clip=tuple(regions)))
         return replace(self, shapes=tuple(shapes))
 
     def bounding_box(self) -> tuple[float, float, float, float]:

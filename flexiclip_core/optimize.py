@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from flexiclip_core.binding import Binding, bind_points
+from flexiclip_core.binding import Binding, bind_clip_points, bind_points
 from flexiclip_core.clipart import Clipart
 from flexiclip_core.config import (
     POSE_DEFORMER,
@@ -100,6 +100,8 @@ class AnimationResult:
     """Licence of the prior's weights ("n/a" for test priors): outputs inherit its obligations."""
     device: str
     seconds: float
+    frame_clip_points: np.ndarray | None = None
+    """[N, C, 2] deformed clip outline points (`Clipart.clip_points` order); None: no clips."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class ClipAnimator:
 
         self.mesh: Mesh = build_mesh(clipart, rig, config.mesh, silhouette_config=config.silhouette)
         self.binding: Binding = bind_points(self.mesh, clipart, rig)
+        # Clip outlines are attached points bound like the control points (docs/render.md §12).
+        self.clip_binding = bind_clip_points(self.mesh, clipart, rig) if clipart.clip_point_count else None
         self.handle_keypoints = torch.as_tensor(self.mesh.handle_keypoints, dtype=torch.long, device=self.device)
         self.arap = self._deformer(POSE_DEFORMER, dtype)
         # None when the final pose is the ARAP pose itself.
@@ -215,9 +219,11 @@ class ClipAnimator:
         two_videos = cfg.flow_loss
         vertex_sets = [pose["final_vertices"]] + ([pose["pose_vertices"]] if two_videos else [])
         with stage("bind"):
-            points = self.binding.apply(torch.cat(vertex_sets, dim=0))  # [videos·Q, P, 2]
+            vertices = torch.cat(vertex_sets, dim=0)
+            points = self.binding.apply(vertices)  # [videos·Q, P, 2]
+            clips = {} if self.clip_binding is None else {"clip_points": self.clip_binding.apply(vertices)}
         with stage("render"):
-            images = self.renderer.render(points)[:, :3]  # [videos·Q, 3, H, W] over white
+            images = self.renderer.render(points, **clips)[:, :3]  # [videos·Q, 3, H, W] over white
         q = cfg.schedule.pose_count
         frames = images.reshape(len(vertex_sets), q, *images.shape[1:])  # [videos, Q, 3, H, W]
         if cfg.augment:
@@ -280,6 +286,9 @@ class ClipAnimator:
             rig=self.rig,
             mesh=self.mesh,
             frame_points=points.double().cpu().numpy(),
+            frame_clip_points=(
+                None if self.clip_binding is None else self.clip_binding.apply(vertices).double().cpu().numpy()
+            ),
             frame_vertices=vertices.double().cpu().numpy(),
             frame_jacobians=pose["final_jacobians"][tile].double().cpu().numpy(),
             frame_keypoints=pose["keypoints"][tile].double().cpu().numpy(),

@@ -97,8 +97,10 @@ def export_animation(
     fps: float | None = None,
     background: str | None = None,
     config: ExportConfig | None = None,
+    frame_clip_points: np.ndarray | None = None,  # [N, C, 2] canvas px: posed clip outlines
 ) -> dict[str, Path]:
-    """Write every output kind of ``config.formats`` into ``out_dir``.
+    """Write every output kind of ``config.formats`` into ``out_dir`` (clip outlines at
+    ``frame_clip_points``, else at rest).
 
     Returns paths by kind (see `OUTPUT_NAMES`): ``video`` (MP4), ``webm``, ``webp``, ``apng``,
     ``gif``, ``svg_animation``, ``lottie``, ``frames`` (folder of frame_XXX.svg and, unless
@@ -125,7 +127,9 @@ def export_animation(
     )
     frames = None
     if needs_pixels:
-        frames = render_frames(clipart, frame_points, config.size, background="transparent")  # [N, S, S, 4]
+        frames = render_frames(
+            clipart, frame_points, config.size, background="transparent", frame_clip_points=frame_clip_points
+        )  # [N, S, S, 4]
         outputs.update(_write_rasters(frames, out_dir, poster_index, config, clip))
     if "svg_animation" in wanted:
         outputs["svg_animation"] = write_animated_svg(
@@ -135,14 +139,22 @@ def export_animation(
             config.fps,
             size=config.size,
             calc_mode=config.svg_calc_mode,
+            frame_clip_points=frame_clip_points,
         )
     if "lottie" in wanted:
         outputs["lottie"] = write_lottie(
-            clipart, frame_points, out_dir / OUTPUT_NAMES["lottie"], config.fps, size=config.size
+            clipart,
+            frame_points,
+            out_dir / OUTPUT_NAMES["lottie"],
+            config.fps,
+            size=config.size,
+            frame_clip_points=frame_clip_points,
         )
     if "frames" in wanted:
         frames_dir = out_dir / OUTPUT_NAMES["frames"]
-        written = write_frame_svgs(clipart, frame_points, frames_dir, size=config.size)
+        written = write_frame_svgs(
+            clipart, frame_points, frames_dir, size=config.size, frame_clip_points=frame_clip_points
+        )
         if config.frame_pngs and frames is not None:
             written += write_frame_pngs(
                 _with_background(frames, background_rgb(config.background)), frames_dir, clip=clip
@@ -150,7 +162,9 @@ def export_animation(
         remove_stale_frames(frames_dir, {p.name for p in written})
         outputs["frames"] = frames_dir
     for extra in config.extra_sizes:
-        extra_frames = render_frames(clipart, frame_points, extra, background="transparent")
+        extra_frames = render_frames(
+            clipart, frame_points, extra, background="transparent", frame_clip_points=frame_clip_points
+        )
         for kind, path in _write_rasters(extra_frames, out_dir / f"size_{extra}", poster_index, config, clip).items():
             outputs[f"{kind}@{extra}"] = path
     logger.info(

@@ -15,6 +15,11 @@ like the paths. Lottie has no gradient transform and no spread method: a linear 
 exact under any frame (its start/end points are chosen so the ramp's isolines are the same);
 a radial gradient becomes circular, of radius r·sqrt|det| of its frame (exact under similarity
 frames), its focal point a highlight, ``fr`` dropped; reflect/repeat are drawn padded.
+A clipped shape's layer carries its clip outlines as masks (``masksProperties``, animated
+like the paths): the first region's subpaths add (``a``), every later region intersects
+(``i``). That is exact for one-subpath regions after the first and non-zero outlines without
+holes; other clips (an even-odd or holed first region, a later region of several subpaths) are
+written the same way with a logged warning (docs/render.md §12).
 
 The document validates against the Lottie community's JSON schema (lottie-spec 1.0), vendored
 in ``schemas/`` with its MIT licence; see `validate_lottie`.
@@ -23,16 +28,19 @@ in ``schemas/`` with its MIT licence; see `validate_lottie`.
 from __future__ import annotations
 
 import json
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from flexiclip_core.clipart import Clipart, Gradient, LinearGradient, Shape, Stroke, SubPath
+from flexiclip_core.clipart import Clipart, ClipRegion, Gradient, LinearGradient, Shape, Stroke, SubPath
 from flexiclip_core.errors import ExportError
 from flexiclip_core.export.files import check_fps, check_frame_points, write_text_atomic
 from flexiclip_core.paint_motion import posed_paint
+
+logger = logging.getLogger(__name__)
 
 LOTTIE_SPEC_VERSION = 10000
 """``ver`` of the documents we write: lottie-spec 1.0.0 encoded as ``MMmmpp``."""
@@ -82,7 +90,21 @@ def _bezier(points: np.ndarray, closed: bool, merge_closing: bool) -> dict[str, 
     return {"c": bool(closed), "v": _round(vertices), "i": _round(in_tangents), "o": _round(out_tangents)}
 
 
-def _path_items(shape: Shape, frame_points: np.ndarray, offset: int) -> tuple[list[dict[str, Any]], int]:
+def _clip_poses(clipart: Clipart, frame_clip_points: np.ndarray | None, frames: int) -> np.ndarray:
+    """[N, C, 2] posed clip points: ``frame_clip_points`` checked, or the rest pose each frame."""
+    count = clipart.clip_point_count
+    if frame_clip_points is None:
+        return np.broadcast_to(clipart.clip_points(), (frames, count, 2))
+    poses = np.asarray(frame_clip_points, dtype=np.float64)
+    if poses.shape != (frames, count, 2) or not np.all(np.isfinite(poses)):
+        raise ExportError(
+            f"frame_clip_points must be finite, of shape ({frames}, {count}, 2), got {tuple(poses.shape)}",
+            clip=clipart.source or None,
+        )
+    return poses
+
+
+def _path_items(shape: Shape | ClipRegion, frame_points: np.ndarray, offset: int) -> tuple[list[dict[str, Any]], int]:
     """One ``sh`` per subpath: static when it never moves, else a hold keyframe per frame."""
     items = []
     for index, subpath in enumerate(shape.subpaths):
@@ -227,12 +249,15 @@ def lottie_animation(
     fps: float,
     *,
     size: int | None = None,
+    frame_clip_points: np.ndarray | None = None,  # [N, C, 2] canvas px: posed clip outlines
 ) -> dict[str, Any]:
     """The Lottie document (a JSON-ready dict) playing ``frame_points`` at ``fps`` on a
     ``size``² canvas (default: the 256² working canvas), looping over the N frames."""
     clip = clipart.source or None
     frame_points = check_frame_points(clipart, frame_points)
     check_fps(fps, ExportError)
+    clip_poses = _clip_poses(clipart, frame_clip_points, len(frame_points))
+    clip_offset = 0
     side = clipart.canvas_size if size is None else int(size)
     frame_count = len(frame_points)
     scale_percent = round(100.0 * side / clipart.canvas_size, 6)
@@ -241,6 +266,15 @@ def lottie_animation(
     for index, shape in enumerate(clipart.shapes):
         start = offset
         paths, offset = _path_items(shape, frame_points, offset)
+        masks = []
+        for level, region in enumerate(shape.clip or ()):
+            if (level == 0 and region.rule == "evenodd" and len(region.subpaths) > 1) or (
+                level > 0 and len(region.subpaths) > 1
+            ):
+                logger.warning("Lottie approximates the clip of %s (%s)", shape.element, clip or "clip")
+            outlines, clip_offset = _path_items(region, clip_poses, clip_offset)
+            mode = "a" if level == 0 else "i"
+            masks += [{"mode": mode, "pt": item["ks"], "o": _static(100), "inv": False} for item in outlines]
         styles = _style_items(shape, frame_points[:, start:offset])
         if not paths or not styles:
             continue  # nothing visible: no layer (a layer without paint draws nothing anyway)
@@ -263,6 +297,7 @@ def lottie_animation(
                 "ddd": 0,
                 "ks": _transform(scale_percent),
                 "shapes": [group],
+                **({"hasMask": True, "masksProperties": masks} if masks else {}),
             }
         )
     if not layers:
@@ -293,9 +328,10 @@ def write_lottie(
     fps: float,
     *,
     size: int | None = None,
+    frame_clip_points: np.ndarray | None = None,  # [N, C, 2] canvas px: posed clip outlines
 ) -> Path:
     """Write `lottie_animation` as compact JSON to ``path`` (atomically)."""
-    document = lottie_animation(clipart, frame_points, fps, size=size)
+    document = lottie_animation(clipart, frame_points, fps, size=size, frame_clip_points=frame_clip_points)
     text = json.dumps(document, separators=(",", ":"), allow_nan=False)
     return write_text_atomic(Path(path), text, clipart.source or None)
 

@@ -5,7 +5,9 @@ per shape in paint order, with the shape's fill and stroke attributes; no script
 play the animated SVG. A gradient paint is written as a ``userSpaceOnUse`` gradient just before
 its path, its geometry in gradient space and its frame as ``gradientTransform``, carried into
 each pose by `posed_paint` (docs/render.md §11); the animated SVG animates that transform with
-``<animateTransform>`` (translate, rotate, skewX, scale per frame).
+``<animateTransform>`` (translate, rotate, skewX, scale per frame). A clipped shape's regions
+become a chain of ``<clipPath>`` elements (each clipped by the next, i.e. their intersection) at
+the posed clip points, animated like the paths (docs/render.md §12).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from flexiclip_core.clipart import Clipart, Fill, Gradient, LinearGradient, Shape, Stroke
+from flexiclip_core.clipart import Clipart, ClipRegion, Fill, Gradient, LinearGradient, Shape, Stroke
 from flexiclip_core.errors import ExportError
 from flexiclip_core.export.files import check_fps, check_frame_points, check_pose, frame_name, write_text_atomic
 from flexiclip_core.export.profiles import SvgCalcMode
@@ -33,7 +35,7 @@ def _colour(rgb: tuple[float, float, float]) -> str:
     return "#" + "".join(f"{round(min(max(float(c), 0.0), 1.0) * 255):02x}" for c in rgb)
 
 
-def _path_data(shape: Shape, pose: np.ndarray, offset: int) -> tuple[str, int]:
+def _path_data(shape: Shape | ClipRegion, pose: np.ndarray, offset: int) -> tuple[str, int]:
     """SVG ``d`` of ``shape`` with its points read from ``pose`` at ``offset``: M/C/Z only."""
     parts: list[str] = []
     for subpath in shape.subpaths:
@@ -184,6 +186,48 @@ def _number_fine(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def _clip_poses(clipart: Clipart, frame_clip_points: np.ndarray | None, frames: int) -> np.ndarray:
+    """[N, C, 2] posed clip points: ``frame_clip_points`` checked, or the rest pose each frame."""
+    count = clipart.clip_point_count
+    if frame_clip_points is None:
+        return np.broadcast_to(clipart.clip_points(), (frames, count, 2))
+    poses = np.asarray(frame_clip_points, dtype=np.float64)
+    if poses.shape != (frames, count, 2) or not np.all(np.isfinite(poses)):
+        raise ExportError(
+            f"frame_clip_points must be finite, of shape ({frames}, {count}, 2), got {tuple(poses.shape)}",
+            clip=clipart.source or None,
+        )
+    return poses
+
+
+def _clip_paths(clipart: Clipart, poses: np.ndarray, animate: str | None) -> tuple[list[str], dict[int, str]]:
+    """``<defs>`` lines of every clipped shape's regions at ``poses`` [N, C, 2] (frame 0 static,
+    ``animate`` the SMIL attributes after ``attributeName="d"`` when the outline moves) and the
+    ``clip-path`` value of each clipped shape index."""
+    lines: list[str] = []
+    references: dict[int, str] = {}
+    offsets = np.zeros(len(poses), dtype=np.int64)
+    for index, shape in enumerate(clipart.shapes):
+        regions = shape.clip or ()
+        for level, region in enumerate(regions):
+            per_frame = []
+            for frame in range(len(poses)):
+                d, offsets[frame] = _path_data(region, poses[frame], int(offsets[frame]))
+                per_frame.append(d)
+            nested = f' clip-path="url(#clip-{index}-{level + 1})"' if level + 1 < len(regions) else ""
+            lines.append(f'<clipPath id="clip-{index}-{level}"{nested}>')
+            path = f'<path d="{per_frame[0]}" clip-rule="{region.rule}"'
+            if animate is None or all(d == per_frame[0] for d in per_frame):
+                lines.append(path + "/>")
+            else:
+                values = per_frame + ([per_frame[0]] if 'calcMode="linear"' in animate else [])
+                lines += [path + ">", f'<animate attributeName="d" {animate} values="{";".join(values)}"/>', "</path>"]
+            lines.append("</clipPath>")
+        if regions:
+            references[index] = f' clip-path="url(#clip-{index}-0)"'
+    return (["<defs>", *lines, "</defs>"] if lines else []), references
+
+
 def _svg_open(clipart: Clipart, size: int | None) -> list[str]:
     side = clipart.canvas_size if size is None else int(size)
     lines = [
@@ -196,21 +240,31 @@ def _svg_open(clipart: Clipart, size: int | None) -> list[str]:
     return lines
 
 
-def clipart_to_svg(clipart: Clipart, points: np.ndarray | None = None, *, size: int | None = None) -> str:
+def clipart_to_svg(
+    clipart: Clipart,
+    points: np.ndarray | None = None,
+    *,
+    size: int | None = None,
+    clip_points: np.ndarray | None = None,  # [C, 2] canvas px: the posed clip outlines
+) -> str:
     """A standalone SVG document of ``clipart`` at pose ``points`` [P, 2] (else its rest pose).
 
     viewBox is the 256² working canvas; ``size`` sets width/height in px (default: 256).
     One ``<path>`` per shape in paint order, ``d`` made of M/C/Z with 3-decimal numbers.
     """
     pose = check_pose(clipart, points)
+    clip_poses = _clip_poses(clipart, None if clip_points is None else np.asarray(clip_points)[None], 1)
     lines = _svg_open(clipart, size)
+    defs, clip_references = _clip_paths(clipart, clip_poses, None)
+    lines += defs
     offset = 0
     for index, shape in enumerate(clipart.shapes):
         start = offset
         d, offset = _path_data(shape, pose, offset)
         posed = posed_paint(shape, pose[start:offset])
         lines.extend(_gradient_defs(index, *posed))
-        lines.append(f'<path id="shape-{index}" d="{d}" {_paint_attributes(shape, index, posed)}/>')
+        clipped = clip_references.get(index, "")
+        lines.append(f'<path id="shape-{index}" d="{d}" {_paint_attributes(shape, index, posed)}{clipped}/>')
     lines.append("</svg>")
     return "\n".join(lines) + "\n"
 
@@ -222,6 +276,7 @@ def animated_svg(
     *,
     size: int | None = None,
     calc_mode: SvgCalcMode = "discrete",
+    frame_clip_points: np.ndarray | None = None,  # [N, C, 2] canvas px: posed clip outlines
 ) -> str:
     """SVG document that plays the frames with SMIL ``<animate attributeName="d">`` (no script).
 
@@ -241,6 +296,8 @@ def animated_svg(
         key_times = ";".join(_number_fine(i / frame_count) for i in range(frame_count + 1))
     lines = _svg_open(clipart, size)
     timing = f'dur="{_number_fine(duration_s)}s" repeatCount="indefinite" calcMode="{calc_mode}" keyTimes="{key_times}"'
+    defs, clip_references = _clip_paths(clipart, _clip_poses(clipart, frame_clip_points, frame_count), timing)
+    lines += defs
     offsets = np.zeros(frame_count, dtype=np.int64)
     for index, shape in enumerate(clipart.shapes):
         per_frame = []
@@ -249,7 +306,8 @@ def animated_svg(
             d, offsets[frame] = _path_data(shape, frame_points[frame], int(offsets[frame]))
             per_frame.append(d)
         lines.extend(_animated_gradient_defs(index, shape, frame_points[:, start : int(offsets[0])], timing, calc_mode))
-        attributes = f'id="shape-{index}" d="{per_frame[0]}" {_paint_attributes(shape, index)}'
+        clipped = clip_references.get(index, "")
+        attributes = f'id="shape-{index}" d="{per_frame[0]}" {_paint_attributes(shape, index)}{clipped}'
         if frame_count == 1 or all(d == per_frame[0] for d in per_frame):
             lines.append(f"<path {attributes}/>")
             continue
@@ -293,9 +351,10 @@ def write_animated_svg(
     *,
     size: int | None = None,
     calc_mode: SvgCalcMode = "discrete",
+    frame_clip_points: np.ndarray | None = None,  # [N, C, 2] canvas px: posed clip outlines
 ) -> Path:
     """Write `animated_svg` to ``path``."""
-    text = animated_svg(clipart, frame_points, fps, size=size, calc_mode=calc_mode)
+    text = animated_svg(clipart, frame_points, fps, size=size, calc_mode=calc_mode, frame_clip_points=frame_clip_points)
     return write_text_atomic(Path(path), text, clipart.source or None)
 
 
@@ -305,14 +364,16 @@ def write_frame_svgs(
     out_dir: str | Path,
     *,
     size: int | None = None,
+    frame_clip_points: np.ndarray | None = None,  # [N, C, 2] canvas px: posed clip outlines
 ) -> list[Path]:
     """Write ``out_dir/frame_000.svg`` … one standalone SVG per frame; returns their paths."""
     frame_points = check_frame_points(clipart, frame_points)
+    clip_poses = _clip_poses(clipart, frame_clip_points, len(frame_points))
     out_dir = Path(out_dir)
     paths = [
         write_text_atomic(
             out_dir / frame_name(i, len(frame_points), "svg"),
-            clipart_to_svg(clipart, pose, size=size),
+            clipart_to_svg(clipart, pose, size=size, clip_points=clip_poses[i]),
             clipart.source or None,
         )
         for i, pose in enumerate(frame_points)

@@ -58,9 +58,11 @@ class TrainingRenderer(Protocol):
         fill_rgba: Tensor | None = None,
         stroke_rgba: Tensor | None = None,
         stroke_width: Tensor | None = None,
+        clip_points: Tensor | None = None,
     ) -> Tensor:
-        """[B, P, 2] canvas-px control points (optional [S, 4] fill / stroke RGBA, [S] widths)
-        → [B, 4, H, W] frames: colour over white or premultiplied, then alpha."""
+        """[B, P, 2] canvas-px control points (optional [S, 4] fill / stroke RGBA, [S] widths,
+        [B, C, 2] posed clip points, default the rest pose's) → [B, 4, H, W] frames: colour
+        over white or premultiplied, then alpha."""
         ...
 
 

@@ -6,6 +6,7 @@ everywhere and fails with a clear `ConfigError` only where the package is missin
 
 from __future__ import annotations
 
+import logging
 from types import ModuleType
 
 import torch
@@ -15,6 +16,8 @@ from flexiclip_core.clipart import Clipart
 from flexiclip_core.errors import ConfigError
 from flexiclip_core.render.config import TRAINING_RENDERERS, TrainRenderConfig
 from flexiclip_core.render.topology import default_colours
+
+log = logging.getLogger(__name__)
 
 
 def _import_pydiffvg(clipart: Clipart) -> ModuleType:
@@ -45,6 +48,8 @@ class PydiffvgRenderer:
         dtype: torch.dtype = torch.float32,
     ) -> None:
         self._pydiffvg = _import_pydiffvg(clipart)
+        if clipart.clip_point_count:
+            log.warning("pydiffvg renderer draws the clip paths of %r unclipped", clipart.source)
         self.clipart = clipart
         self.config = config
         self.device = torch.device(device)
@@ -68,8 +73,11 @@ class PydiffvgRenderer:
         fill_rgba: Tensor | None = None,
         stroke_rgba: Tensor | None = None,
         stroke_width: Tensor | None = None,
+        clip_points: Tensor | None = None,
     ) -> Tensor:
-        """[B, P, 2] canvas-px points → [B, 4, H, W] frames, as `TorchVectorRenderer.render`."""
+        """[B, P, 2] canvas-px points → [B, 4, H, W] frames, as `TorchVectorRenderer.render`.
+        Clip paths are not drawn here (``clip_points`` is accepted and ignored; a warning is
+        logged at construction)."""
         fill_rgba = self.default_fill_rgba if fill_rgba is None else fill_rgba
         stroke_rgba = self.default_stroke_rgba if stroke_rgba is None else stroke_rgba
         stroke_width = self.default_stroke_width if stroke_width is None else stroke_width

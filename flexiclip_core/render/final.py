@@ -7,7 +7,8 @@ the differentiable training renderer is tested against.
 SVG painting semantics: shapes in paint order; each shape is filled (open subpaths implicitly
 closed by a straight line, the fill rule applied over all its subpaths together) and then
 stroked (width, caps, joins, miter limit, dashes); colours carry their opacity and composite
-with "over". The 256² working canvas is scaled uniformly to ``size``.
+with "over". A shape with clip regions is painted through cairo's clip, intersected over its
+regions, each with its clip rule (docs/render.md §12). The 256² working canvas is scaled uniformly to ``size``.
 
 Images are uint8 ``[H, W, 4]`` straight (non-premultiplied) RGBA, row 0 at the top.
 """
@@ -90,6 +91,19 @@ def _pose_points(clipart: Clipart, points: np.ndarray | None) -> np.ndarray:
             offset += shape.point_count
         raise RenderError("non-finite control point", clip=clip)
     return pose
+
+
+def posed_clips(clipart: Clipart, clip_points: np.ndarray | None) -> Clipart:
+    """``clipart`` with its clip outlines at ``clip_points`` [C, 2] canvas px (None: as they are)."""
+    if clip_points is None:
+        return clipart
+    pose = np.asarray(clip_points, dtype=np.float64)
+    if pose.shape != (clipart.clip_point_count, 2) or not np.all(np.isfinite(pose)):
+        raise RenderError(
+            f"clip points must be finite, of shape ({clipart.clip_point_count}, 2), got {tuple(pose.shape)}",
+            clip=clipart.source or None,
+        )
+    return clipart.with_clip_points(pose)
 
 
 def _dash_pattern(stroke: Stroke) -> list[float]:
@@ -220,11 +234,29 @@ def _draw_mapped(
     offset = 0
     for shape in clipart.shapes:
         start = offset
+        if shape.clip is not None:
+            context.save()
+            _clip_to_regions(context, shape)
         offset = _append_shape_path(context, shape, pose, offset)
         posed = posed_paint(shape, pose[start:offset])
         _paint_shape(context, shape, posed)
         _square_caps_of_zero_length_subpaths(context, shape, posed[1], pose, start)
+        if shape.clip is not None:
+            context.restore()
     surface.flush()
+
+
+def _clip_to_regions(context: cairo.Context, shape: Shape) -> None:
+    """Intersect cairo's clip with each of the shape's clip regions (at their posed points)."""
+    for region in shape.clip or ():
+        for subpath in region.subpaths:
+            pts = subpath.points
+            context.move_to(float(pts[0, 0]), float(pts[0, 1]))
+            for i in range(1, len(pts) - 2, 3):
+                context.curve_to(*(float(v) for v in pts[i : i + 3].reshape(-1)))
+            context.close_path()
+        context.set_fill_rule(_FILL_RULES[region.rule])
+        context.clip()
 
 
 def _surface_premultiplied_rgba(surface: cairo.ImageSurface, side: int, height: int | None = None) -> np.ndarray:
@@ -333,6 +365,7 @@ def render_clipart(
     background: Background = "white",
     supersample: int = 1,
     renderer: str = DEFAULT_FINAL_RENDERER,
+    clip_points: np.ndarray | None = None,  # [C, 2] canvas px: the posed clip outlines
 ) -> np.ndarray:  # uint8 [size, size, 4] straight RGBA
     """Rasterise ``clipart`` (at pose ``points``, else its rest pose) to a ``size``² image.
 
@@ -342,6 +375,7 @@ def render_clipart(
     size = _check_size(size, clip)
     supersample = _check_supersample(supersample, size, clip)
     _check_background(background, clip)
+    clipart = posed_clips(clipart, clip_points)
     pose = _pose_points(clipart, points)
     return _render_uint8(FINAL_RENDERERS.get(renderer), clipart, pose, size, supersample, background)
 
@@ -354,8 +388,10 @@ def render_frames(
     background: Background = "white",
     supersample: int = 1,
     renderer: str = DEFAULT_FINAL_RENDERER,
+    frame_clip_points: np.ndarray | None = None,  # [N, C, 2] canvas px: posed clip outlines
 ) -> np.ndarray:  # uint8 [N, size, size, 4] straight RGBA
-    """Rasterise one frame per pose in ``frame_points``."""
+    """Rasterise one frame per pose in ``frame_points`` (clips at ``frame_clip_points``, else
+    at rest)."""
     clip = clipart.source or None
     size = _check_size(size, clip)
     supersample = _check_supersample(supersample, size, clip)
@@ -366,9 +402,12 @@ def render_frames(
         raise RenderError(
             f"frame_points must have shape (N, {clipart.point_count}, 2), got {tuple(frame_points.shape)}", clip=clip
         )
+    if frame_clip_points is not None and len(frame_clip_points) != len(frame_points):
+        raise RenderError(f"frame_clip_points has {len(frame_clip_points)} frames, not {len(frame_points)}", clip=clip)
     frames = np.empty((len(frame_points), size, size, 4), dtype=np.uint8)
     for index, points in enumerate(frame_points):
-        frames[index] = _render_uint8(backend, clipart, _pose_points(clipart, points), size, supersample, background)
+        posed = clipart if frame_clip_points is None else posed_clips(clipart, frame_clip_points[index])
+        frames[index] = _render_uint8(backend, posed, _pose_points(posed, points), size, supersample, background)
     return frames
 
 
@@ -381,6 +420,7 @@ def render_clipart_float(
     supersample: int = 1,
     premultiplied: bool = False,
     renderer: str = DEFAULT_FINAL_RENDERER,
+    clip_points: np.ndarray | None = None,  # [C, 2] canvas px: the posed clip outlines
 ) -> np.ndarray:  # float32 [size, size, 4] RGBA in [0, 1]
     """`render_clipart` as float32 without the final 8-bit rounding — a reference image for tests
     of the training renderer (use ``supersample`` ≥ 4 for sub-1% edge coverage).
@@ -391,6 +431,7 @@ def render_clipart_float(
     size = _check_size(size, clip)
     supersample = _check_supersample(supersample, size, clip)
     _check_background(background, clip)
+    clipart = posed_clips(clipart, clip_points)
     pose = _pose_points(clipart, points)
     image = _premultiplied_float(FINAL_RENDERERS.get(renderer), clipart, pose, size, supersample, background)
     return image if premultiplied else _straight(image)
@@ -402,6 +443,7 @@ def render_document_frame(
     *,
     points: np.ndarray | None = None,  # [P, 2] canvas px; replaces the control points
     background: Background = "transparent",
+    clip_points: np.ndarray | None = None,  # [C, 2] canvas px: the posed clip outlines
 ) -> np.ndarray:  # uint8 [H, width, 4] straight RGBA, H from the viewport's aspect ratio
     """Rasterise ``clipart`` in its source document's own root viewport, scaled to ``width`` px
     wide — the frame ``rsvg-convert --width``/``resvg --width`` draw, so their output and this
@@ -410,6 +452,7 @@ def render_document_frame(
     clip = clipart.source or None
     width = _check_size(width, clip)
     _check_background(background, clip)
+    clipart = posed_clips(clipart, clip_points)
     pose = _pose_points(clipart, points)
     viewport_w, viewport_h = clipart.viewport_size or clipart.document_size
     if not (viewport_w > 0 and viewport_h > 0 and np.isfinite(viewport_w) and np.isfinite(viewport_h)):

@@ -157,6 +157,81 @@ def build_topology(clipart: Clipart) -> tuple[list[Layer], Segments, Segments, n
     )
 
 
+@dataclass(frozen=True)
+class ClipTopology:
+    """The clip regions of a clip's shapes as extra fill slots, and which layers each clips."""
+
+    segments: Segments
+    """Fill segments of every region (point indices past the P control points: clip point c is
+    point P + c); slots continue after the shapes' fill slots."""
+    evenodd: np.ndarray
+    """bool [R] clip rule of each region."""
+    region_fill_slot: np.ndarray
+    """int64 [R] fill slot of the shape each region clips (−1: the shape has no fill)."""
+    region_stroke_slot: np.ndarray
+    """int64 [R] stroke slot of that shape (−1: no stroke)."""
+    fill_pairs: np.ndarray
+    """int64 [K, 3] (fill slot, region, level): the layer is multiplied by the region's coverage;
+    ``level`` numbers a layer's regions 0, 1, … so the pairs of one level touch distinct layers."""
+    stroke_pairs: np.ndarray
+    """int64 [K', 3] the same for stroke slots."""
+
+
+def build_clip_topology(clipart: Clipart, fill_slots: int) -> ClipTopology | None:
+    """Clip regions of ``clipart`` as fill slots ``fill_slots``, ``fill_slots + 1``, …; None
+    when no shape is clipped (docs/render.md §12)."""
+    if clipart.clip_point_count == 0:
+        return None
+    index: list[list[int]] = []
+    slot: list[int] = []
+    evenodd: list[bool] = []
+    region_fill: list[int] = []
+    region_stroke: list[int] = []
+    fill_pairs: list[tuple[int, int, int]] = []
+    stroke_pairs: list[tuple[int, int, int]] = []
+    offset = clipart.point_count
+    next_fill = next_stroke = 0
+    for shape in clipart.shapes:
+        fill_slot = next_fill if shape.fill is not None else -1
+        stroke_slot = next_stroke if shape.stroke is not None else -1
+        next_fill += shape.fill is not None
+        next_stroke += shape.stroke is not None
+        for level, region in enumerate(shape.clip or ()):
+            number = len(evenodd)
+            for subpath in region.subpaths:
+                count = len(subpath.points)
+                first, last = offset, offset + count - 1
+                cubics = [[offset + 3 * i + k for k in range(4)] for i in range(subpath.segment_count)]
+                index.extend(cubics + [[last, last, first, first]])
+                slot.extend([fill_slots + number] * (len(cubics) + 1))
+                offset += count
+            evenodd.append(region.rule == "evenodd")
+            region_fill.append(fill_slot)
+            region_stroke.append(stroke_slot)
+            if fill_slot >= 0:
+                fill_pairs.append((fill_slot, number, level))
+            if stroke_slot >= 0:
+                stroke_pairs.append((stroke_slot, number, level))
+    n = len(slot)
+    segments = Segments(
+        np.asarray(index, dtype=np.int64).reshape(-1, 4),
+        np.asarray(slot, dtype=np.int64).reshape(-1),
+        np.zeros(n, dtype=np.int64),
+        np.full(n, math.nan),
+        np.full(n, math.nan),
+        np.zeros((0, 2), dtype=np.int64),
+        np.zeros(0),
+    )
+    return ClipTopology(
+        segments,
+        np.asarray(evenodd, dtype=bool),
+        np.asarray(region_fill, dtype=np.int64),
+        np.asarray(region_stroke, dtype=np.int64),
+        np.asarray(fill_pairs, dtype=np.int64).reshape(-1, 3),
+        np.asarray(stroke_pairs, dtype=np.int64).reshape(-1, 3),
+    )
+
+
 def default_colours(clipart: Clipart) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fill RGBA [S, 4], stroke RGBA [S, 4] and stroke width [S] (canvas px) from the clip."""
     count = len(clipart.shapes)

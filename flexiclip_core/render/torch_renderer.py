@@ -20,9 +20,9 @@ from flexiclip_core.errors import RenderError
 from flexiclip_core.render.composite import Composite, PaintStep, layer_of_element
 from flexiclip_core.render.config import TRAINING_RENDERERS, TrainRenderConfig
 from flexiclip_core.render.fill import fill_coverage, fill_winding
-from flexiclip_core.render.layout import ChordLayout, chord_layout, chords, make_crops
+from flexiclip_core.render.layout import ChordLayout, Crops, chord_layout, chords, make_crops
 from flexiclip_core.render.stroke import stroke_coverage, window_size
-from flexiclip_core.render.topology import Segments, build_topology, default_colours
+from flexiclip_core.render.topology import Segments, build_clip_topology, build_topology, default_colours
 
 
 @TRAINING_RENDERERS.register("torch")
@@ -46,13 +46,21 @@ class TorchVectorRenderer:
         self.dtype = dtype
         self.scale = config.size / clipart.canvas_size
         self.point_count = clipart.point_count
+        self.clip_point_count = clipart.clip_point_count
         self._layers, self._fill_segments, self._stroke_segments, fill_shapes, stroke_shapes = build_topology(clipart)
+        self._shape_fill_slots = len(fill_shapes)
+        evenodd = [layer.evenodd for layer in self._layers if layer.kind == "fill"]
+        # Clip regions are extra fill slots after the shapes' (docs/render.md §12).
+        self._clips = build_clip_topology(clipart, len(fill_shapes))
+        if self._clips is not None:
+            self._fill_segments = _concatenate_segments(self._fill_segments, self._clips.segments)
+            evenodd += self._clips.evenodd.tolist()
+            self._rest_clip_points = torch.tensor(clipart.clip_points(), dtype=dtype, device=self.device)
         self._fill_shapes = torch.from_numpy(fill_shapes).to(self.device)
         self._stroke_shapes = torch.from_numpy(stroke_shapes).to(self.device)
         self._fill_point_index = torch.from_numpy(self._fill_segments.point_index.reshape(-1)).to(self.device)
         self._stroke_point_index = torch.from_numpy(self._stroke_segments.point_index.reshape(-1)).to(self.device)
         self._fill_slot = torch.from_numpy(self._fill_segments.slot).to(self.device)
-        evenodd = [layer.evenodd for layer in self._layers if layer.kind == "fill"]
         self._fill_evenodd = torch.tensor(evenodd, dtype=torch.bool, device=self.device)
         self._any_evenodd = any(evenodd)
         self._stroke_slot = torch.from_numpy(self._stroke_segments.slot).to(self.device)
@@ -105,6 +113,72 @@ class TorchVectorRenderer:
         box = torch.cat([torch.floor(slot_low), torch.ceil(slot_high)], dim=1).clamp(0, size)
         return counts, box.long()
 
+    def _clip_boxes(self, fill_boxes: Tensor, stroke_boxes: Tensor, fill_slots: int) -> tuple[Tensor, Tensor]:
+        """Crop boxes with clipped layers cut to their regions' boxes and each region's box cut
+        to its shape's layers (only there is its coverage read), all on the device."""
+        clips = self._clips
+        assert clips is not None
+        device = fill_boxes.device
+        region_boxes = fill_boxes[fill_slots:]
+        cut = []
+        for boxes, pairs in ((fill_boxes, clips.fill_pairs), (stroke_boxes, clips.stroke_pairs)):
+            if len(pairs):
+                layer = torch.from_numpy(pairs[:, 0]).to(device)
+                region = region_boxes.index_select(0, torch.from_numpy(pairs[:, 1]).to(device))
+                low = boxes[:, :2].scatter_reduce(0, layer.view(-1, 1).expand(-1, 2), region[:, :2], "amax")
+                high = boxes[:, 2:].scatter_reduce(0, layer.view(-1, 1).expand(-1, 2), region[:, 2:], "amin")
+                boxes = torch.cat([low, high], dim=1)
+            cut.append(boxes)
+        fill_boxes, stroke_boxes = cut
+        big = 1 << 30
+        union_low = fill_boxes.new_full((len(clips.evenodd), 2), big)
+        union_high = fill_boxes.new_full((len(clips.evenodd), 2), -big)
+        for boxes, owner in ((fill_boxes, clips.region_fill_slot), (stroke_boxes, clips.region_stroke_slot)):
+            has = torch.from_numpy(owner >= 0).to(device).view(-1, 1)
+            owned = boxes.index_select(0, torch.from_numpy(owner.clip(min=0)).to(device)) if len(boxes) else None
+            if owned is None:
+                continue
+            empty = ((owned[:, 2:] <= owned[:, :2]).any(dim=1, keepdim=True)) | ~has
+            union_low = torch.minimum(union_low, torch.where(empty, big, owned[:, :2]))
+            union_high = torch.maximum(union_high, torch.where(empty, -big, owned[:, 2:]))
+        regions = torch.cat([union_low, union_high], dim=1).clamp(0, self.config.size)
+        return torch.cat([fill_boxes[:fill_slots], regions]), stroke_boxes
+
+    def _apply_clips(
+        self, fill_alpha: Tensor, stroke_alpha: Tensor, fill_crops: Crops, stroke_crops: Crops, fill_slots: int
+    ) -> tuple[Tensor, Tensor]:
+        """Multiply each clipped layer's alpha [B, frame_size] by its regions' coverage, read
+        from the region slots of ``fill_alpha`` (every clipped crop lies inside its regions')."""
+        clips = self._clips
+        assert clips is not None
+        coverage = fill_alpha
+        out = []
+        for alpha, crops, pairs in (
+            (fill_alpha, fill_crops, clips.fill_pairs),
+            (stroke_alpha, stroke_crops, clips.stroke_pairs),
+        ):
+            for level in range(int(pairs[:, 2].max()) + 1 if len(pairs) else 0):
+                targets, sources = [], []
+                for layer, region, _ in pairs[pairs[:, 2] == level]:
+                    height, width = int(crops.height[layer]), int(crops.width[layer])
+                    if height == 0 or width == 0:
+                        continue
+                    r = fill_slots + int(region)
+                    rows = np.arange(height)[:, None]
+                    columns = np.arange(width)[None, :]
+                    targets.append((crops.offset[layer] + rows * crops.row_stride[layer] + columns).reshape(-1))
+                    region_y = rows + crops.origin_y[layer] - fill_crops.origin_y[r]
+                    region_x = columns + crops.origin_x[layer] - fill_crops.origin_x[r]
+                    sources.append((fill_crops.offset[r] + region_y * fill_crops.row_stride[r] + region_x).reshape(-1))
+                if not targets:
+                    continue
+                target = torch.from_numpy(np.concatenate(targets)).to(self.device)
+                source = torch.from_numpy(np.concatenate(sources)).to(self.device)
+                clipped = alpha.index_select(1, target) * coverage.index_select(1, source)
+                alpha = alpha.index_copy(1, target, clipped)
+            out.append(alpha)
+        return out[0], out[1]
+
     def _layout(self, kind: str, segments: Segments, counts: np.ndarray) -> ChordLayout:
         key = (kind, counts.tobytes())
         layout = self._layout_cache.get(key)
@@ -122,6 +196,7 @@ class TorchVectorRenderer:
         fill_rgba: Tensor | None = None,
         stroke_rgba: Tensor | None = None,
         stroke_width: Tensor | None = None,
+        clip_points: Tensor | None = None,
     ) -> Tensor:
         """Render frames.
 
@@ -130,6 +205,8 @@ class TorchVectorRenderer:
             fill_rgba: [S, 4] per-shape fill colour (sRGB) and opacity; default from the clip.
             stroke_rgba: [S, 4] per-shape stroke colour and opacity; default from the clip.
             stroke_width: [S] stroke widths in canvas px; default from the clip.
+            clip_points: [B, C, 2] clip outline points in canvas px, in ``clipart.clip_points()``
+                order (the posed clips); default the rest pose's, right only for the rest pose.
 
         Returns:
             [B, 4, H, W]: channels 0–2 colour over white (``background="white"``) or
@@ -141,16 +218,28 @@ class TorchVectorRenderer:
                 f"expected points of shape [B, {self.point_count}, 2], got {list(points.shape)}", clip=clip
             )
         points = points.to(device=self.device, dtype=self.dtype) * self.scale
+        if self._clips is not None:
+            if clip_points is None:
+                clip_points = self._rest_clip_points.expand(points.shape[0], -1, -1)
+            elif clip_points.dim() != 3 or clip_points.shape != (points.shape[0], self.clip_point_count, 2):
+                raise RenderError(
+                    f"expected clip points of shape [{points.shape[0]}, {self.clip_point_count}, 2], "
+                    f"got {list(clip_points.shape)}",
+                    clip=clip,
+                )
+            # Clip points follow the control points: point P + c is clip point c.
+            points = torch.cat([points, clip_points.to(device=self.device, dtype=self.dtype) * self.scale], dim=1)
         fill_rgba = self.default_fill_rgba if fill_rgba is None else fill_rgba.to(self.device, self.dtype)
         stroke_rgba = self.default_stroke_rgba if stroke_rgba is None else stroke_rgba.to(self.device, self.dtype)
         stroke_width = self.default_stroke_width if stroke_width is None else stroke_width.to(self.device, self.dtype)
         batch, size = points.shape[0], self.config.size
         fill_slots, stroke_slots = len(self._fill_shapes), len(self._stroke_shapes)
+        all_fill_slots = fill_slots + (len(self._clips.evenodd) if self._clips is not None else 0)
         half_width = stroke_width.index_select(0, self._stroke_shapes) * (0.5 * self.scale)  # [Ls] output px
 
         with torch.no_grad():
             fill_counts, fill_boxes = self._segment_stats(
-                points, self._fill_point_index, self._fill_slot, fill_slots, None
+                points, self._fill_point_index, self._fill_slot, all_fill_slots, None
             )
             stroke_counts, stroke_boxes = self._segment_stats(
                 points,
@@ -159,6 +248,8 @@ class TorchVectorRenderer:
                 stroke_slots,
                 half_width.detach() * self._stroke_grow + 1.0,
             )
+            if self._clips is not None:
+                fill_boxes, stroke_boxes = self._clip_boxes(fill_boxes, stroke_boxes, fill_slots)
             max_half_width = (
                 (half_width.detach() * self._stroke_reach).amax().view(1) if stroke_slots else half_width.new_zeros(1)
             )
@@ -189,7 +280,7 @@ class TorchVectorRenderer:
             return part
 
         fill_counts_np = take(len(self._fill_slot))
-        fill_crops = make_crops(take(4 * fill_slots).reshape(-1, 4), True, self.device)
+        fill_crops = make_crops(take(4 * all_fill_slots).reshape(-1, 4), True, self.device)
         stroke_counts_np = take(len(self._stroke_slot))
         stroke_crops = make_crops(take(4 * stroke_slots).reshape(-1, 4), False, self.device)
         max_half_width_px = float(take(1)[0]) / 1024
@@ -219,9 +310,15 @@ class TorchVectorRenderer:
         stroke_colours = stroke_rgba.index_select(0, self._stroke_shapes)  # [Ls, 4]
         fill_layer = layer_of_element(fill_crops, self.device)
         fill_evenodd = self._fill_evenodd.index_select(0, fill_layer) if self._any_evenodd else None
-        fill_alpha = fill_coverage(winding, fill_evenodd) * fill_colours[:, 3].index_select(0, fill_layer)
+        fill_opacity = fill_colours[:, 3]
+        if all_fill_slots > fill_slots:
+            # Clip regions are coverage only: opacity 1.
+            fill_opacity = torch.cat([fill_opacity, fill_opacity.new_ones(all_fill_slots - fill_slots)])
+        fill_alpha = fill_coverage(winding, fill_evenodd) * fill_opacity.index_select(0, fill_layer)
         stroke_layer = layer_of_element(stroke_crops, self.device)
         stroke_alpha = stroke_cover * stroke_colours[:, 3].index_select(0, stroke_layer)
+        if self._clips is not None:
+            fill_alpha, stroke_alpha = self._apply_clips(fill_alpha, stroke_alpha, fill_crops, stroke_crops, fill_slots)
         paint_rgb = torch.cat([fill_colours[:, :3], stroke_colours[:, :3]])
         steps = []
         for layer in self._layers:
@@ -243,3 +340,16 @@ class TorchVectorRenderer:
             )
         white = self.config.background == "white"
         return Composite.apply(fill_alpha, stroke_alpha, paint_rgb, tuple(steps), size, white)
+
+
+def _concatenate_segments(first: Segments, second: Segments) -> Segments:
+    """Two fill segment sets as one (joints and caps are stroke-only, so none here)."""
+    return Segments(
+        np.concatenate([first.point_index, second.point_index]),
+        np.concatenate([first.slot, second.slot]),
+        np.concatenate([first.subpath, second.subpath]),
+        np.concatenate([first.cap_start, second.cap_start]),
+        np.concatenate([first.cap_end, second.cap_end]),
+        first.joints,
+        first.joint_limit,
+    )

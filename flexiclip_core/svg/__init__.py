@@ -36,8 +36,10 @@ What is approximated or skipped (each reported as a `ParseWarning` with a stable
     sqrt|det| of the transform (SVG would draw it with a varying width);
   - ``stroke-dasharray``/``stroke-dashoffset`` are kept in `Stroke` (canvas px) for the exact
     final renderer; the training renderer draws strokes solid;
-  - ``clip-path``, ``mask`` and ``filter`` are ignored: the element is drawn unclipped and
-    unfiltered (``clip-path-ignored``, ``mask-ignored``, ``filter-ignored``);
+  - ``clip-path`` becomes `Shape.clip` regions (`_clip_paths`, docs/render.md §12; a group's
+    clip is applied shape by shape, several ``<clipPath>`` children are joined under non-zero:
+    ``clip-path-approximated``); ``mask`` and ``filter`` are ignored: the element is drawn
+    unmasked and unfiltered (``mask-ignored``, ``filter-ignored``);
   - markers are not drawn (``marker-ignored``);
   - text (``<text>``, ``<flowRoot>``) and raster ``<image>`` are skipped (``text-skipped``,
     ``image-skipped``);
@@ -79,9 +81,9 @@ a drawing with none raises `EmptyDrawingError`.
 
 Inside: `_xml` reads the bytes (hardened expat), `_references` indexes ids and sizes ``<use>``
 expansion, `_document` walks the tree (with `_cascade` for styles and attribute values,
-`_selectors` for style sheets, `_paint` for paint servers, `_viewport` for
-viewBox/preserveAspectRatio, `_geometry` for path data, `_clip` for nested viewports), then
-`_clip` clips to the page and `_fit` fits the drawing into the canvas.
+`_selectors` for style sheets, `_paint` for paint servers, `_clip_paths` for clip-path,
+`_viewport` for viewBox/preserveAspectRatio, `_geometry` for path data, `_clip` for nested
+viewports), then `_clip` clips to the page and `_fit` fits the drawing into the canvas.
 """
 
 from __future__ import annotations

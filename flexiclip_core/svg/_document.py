@@ -17,6 +17,7 @@ from flexiclip_core.clipart import Fill, Gradient, ParseWarning, Shape, Stroke, 
 from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
 from flexiclip_core.svg._cascade import Cascade, Context, clamp_unit, initial_context
 from flexiclip_core.svg._clip import clip_shapes_to_viewport
+from flexiclip_core.svg._clip_paths import NOT_RENDERED, ClipPaths
 from flexiclip_core.svg._geometry import (
     CommandBudgetExceeded,
     PathDataError,
@@ -37,7 +38,7 @@ from flexiclip_core.svg._warnings import WarningLog
 from flexiclip_core.svg._xml import Element
 
 _SVG11_FEATURE_PREFIX = "http://www.w3.org/TR/SVG11/feature#"
-_CLIPPING_PROPERTIES = (("clip-path", "clip-path-ignored"), ("mask", "mask-ignored"), ("filter", "filter-ignored"))
+_CLIPPING_PROPERTIES = (("mask", "mask-ignored"), ("filter", "filter-ignored"))
 
 
 class DocumentWalker:
@@ -72,6 +73,7 @@ class DocumentWalker:
         self._shape_bounds: dict[int, tuple[Shape, np.ndarray]] = {}
         self.cascade = Cascade(root, self.log)
         self.paint = PaintServers(self.ids, self.cascade, self.log, self._draw_detached)
+        self.clip_paths = ClipPaths(self)
 
     @property
     def warnings(self) -> list[ParseWarning]:
@@ -196,7 +198,33 @@ class DocumentWalker:
         resolved = self.child_context(element, parent)
         if resolved is None:
             return
-        context, _ = resolved
+        context, own = resolved
+        first_shape = len(self.shapes)
+        self._walk_content(element, context)
+        clip_value = own.get("clip-path", "none")
+        if clip_value.strip() not in ("", "none") and len(self.shapes) > first_shape:
+            self._clip_drawn(element, clip_value, context, first_shape)
+
+    def _clip_drawn(self, element: Element, value: str, context: Context, first_shape: int) -> None:
+        """Clip the shapes ``element`` drew (from ``first_shape`` on) by its ``clip-path``."""
+        drawn = self.shapes[first_shape:]
+        ctm = context.ctm
+        if element.tag == "use":
+            # As resvg does: the use's x/y translation is part of the space its clip lives in.
+            x = self.cascade.length(element, "x", context.lengths, "x")
+            y = self.cascade.length(element, "y", context.lengths, "y")
+            ctm = multiply(ctm, (1.0, 0.0, 0.0, 1.0, x, y))
+        regions = self.clip_paths.regions(value, element, ctm, context.lengths, drawn)
+        if regions == NOT_RENDERED:
+            del self.shapes[first_shape:]
+        elif isinstance(regions, tuple):
+            # Each clipped shape gets its own copy of the outlines: count them like path data.
+            self._count_commands(len(drawn) * sum(r.point_count for r in regions) // 3, element)
+            self.shapes[first_shape:] = [replace(s, clip=(s.clip or ()) + regions) for s in drawn]
+
+    def _walk_content(self, element: Element, context: Context) -> None:
+        """Draw a rendered element in its resolved ``context``."""
+        tag = element.tag
         if tag in SHAPE_TAGS:
             self.draw_shape(element, context)
         elif tag in ("g", "a"):

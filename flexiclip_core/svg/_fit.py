@@ -53,5 +53,13 @@ def fit_to_canvas(shapes: list[Shape], canvas_size: int, margin_px: float, clip:
                 dash_offset=stroke.dash_offset * scale,
                 gradient=None if stroke.gradient is None else stroke.gradient.moved(matrix),
             )
-        fitted.append(Shape(subpaths, fill, stroke, shape.element, shape.groups))
+        clip_regions = None
+        if shape.clip is not None:
+            clip_regions = tuple(
+                replace(
+                    region, subpaths=tuple(SubPath(sp.points * scale + offset, sp.closed) for sp in region.subpaths)
+                )
+                for region in shape.clip
+            )
+        fitted.append(Shape(subpaths, fill, stroke, shape.element, shape.groups, clip_regions))
     return fitted, matrix

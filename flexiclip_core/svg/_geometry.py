@@ -484,4 +484,11 @@ def shapes_bounds(shapes: list[Shape]) -> np.ndarray:
     half_widths = np.array([s.stroke.width / 2.0 if s.stroke is not None else 0.0 for s in shapes])
     bounds[:, :2] -= half_widths[:, None]
     bounds[:, 2:] += half_widths[:, None]
+    # A clipped shape shows only inside its clip regions: their bounds cut its own.
+    for index, shape in enumerate(shapes):
+        for region in shape.clip or ():
+            if region.subpaths:
+                boxes = np.array([cubic_bounds(sp.points) for sp in region.subpaths])
+                bounds[index, :2] = np.maximum(bounds[index, :2], boxes[:, :2].min(axis=0))
+                bounds[index, 2:] = np.minimum(bounds[index, 2:], boxes[:, 2:].max(axis=0))
     return bounds

@@ -431,7 +431,7 @@ def test_pattern_fill_becomes_the_mean_of_its_shapes() -> None:
     assert {"pattern-mean-colour", "pattern-neutral-colour"} <= warning_codes(clipart)
 
 
-def test_text_image_clip_mask_filter_and_markers_are_reported() -> None:
+def test_text_image_mask_filter_and_markers_are_reported_and_clip_is_kept() -> None:
     body = (
         '<text x="0" y="10">hello</text>'
         '<image href="data:image/png;base64,AAAA" width="5" height="5"/>'
@@ -444,13 +444,13 @@ def test_text_image_clip_mask_filter_and_markers_are_reported() -> None:
     assert {
         "text-skipped",
         "image-skipped",
-        "clip-path-ignored",
         "mask-ignored",
         "filter-ignored",
         "marker-ignored",
     } <= warning_codes(clipart)
     text_warning = next(w for w in clipart.warnings if w.code == "text-skipped")
     assert text_warning.element.startswith("<text")
+    assert "clip-path-ignored" not in warning_codes(clipart) and clipart.shapes[0].clip is not None
 
 
 def test_source_is_the_clip_id_or_the_file_name(tmp_path) -> None:
