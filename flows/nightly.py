@@ -115,6 +115,7 @@ def nightly(
 
     final_rows: list[tuple[int, OutputRow]] = []
     prior_name: str | None = None
+    prior_key: str | None = None
     prior_is_trained: bool | None = None
     prior_licence: str | None = None
     adopted = 0
@@ -127,6 +128,7 @@ def nightly(
                 pool = ActorPool(resolved_prior.spec, output_catalog.root, pool_config, root_probe=probe)
                 info = pool.start_first()
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained
+                prior_key = info.prior_key or info.prior_name
                 prior_licence = info.prior_licence
                 if "-NC" in prior_licence.upper():
                     log.warning(
@@ -150,6 +152,7 @@ def nightly(
                 run_id=run_id,
                 config=config,
                 prior_name=prior_name or "",
+                prior_key=prior_key,
                 output_catalog=output_catalog,
                 storage_options=storage_options,
                 force=force,

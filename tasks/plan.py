@@ -70,8 +70,12 @@ def build_jobs(
     prior_name: str,
     code_version: str,
     read_svg: Callable[[str], bytes],
+    prior_key: str | None = None,
 ) -> Plan:
-    """Jobs for the valid rows (SVG read and hashed now), failed rows for the rest."""
+    """Jobs for the valid rows (SVG read and hashed now), failed rows for the rest.
+
+    ``prior_key`` (the workers' `VideoPrior.result_key`, default ``prior_name``) goes into each
+    idempotency key; rows show ``prior_name``."""
     from catalogs.output import idempotency_key
 
     plan = Plan()
@@ -131,7 +135,7 @@ def build_jobs(
                 prior=prior_name,
                 code_version=code_version,
                 idempotency_key=idempotency_key(
-                    svg_sha256, row.prompt, config_hash, prior_name, int(row_config.seed), code_version
+                    svg_sha256, row.prompt, config_hash, prior_key or prior_name, int(row_config.seed), code_version
                 ),
                 tags=list(row.tags),
                 export=row_export,
@@ -216,11 +220,19 @@ def plan_work(
     output_catalog: OutputCatalog,
     read_svg: Callable[[str], bytes],
     force: bool,
+    prior_key: str | None = None,
 ) -> Plan:
     """The whole plan of a run: jobs (`build_jobs`), then against the output catalog's latest
     succeeded row per planned key, its media's existence and staging, the split (`select_work`)."""
     plan = build_jobs(
-        rows, errors, run_id=run_id, config=config, prior_name=prior_name, code_version=code_version, read_svg=read_svg
+        rows,
+        errors,
+        run_id=run_id,
+        config=config,
+        prior_name=prior_name,
+        prior_key=prior_key,
+        code_version=code_version,
+        read_svg=read_svg,
     )
     if force:
         return select_work(plan, succeeded={}, staged={}, force=True)

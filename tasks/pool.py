@@ -302,14 +302,15 @@ class ActorPool:
                 attempt.last_error = message
             self._discard(actor)
             return
-        if self.info is not None and info.prior_name != self.info.prior_name:
-            # Another node resolved a different prior: its rows would not match the planned keys.
+        if self.info is not None and info.prior_key != self.info.prior_key:
+            # Another node resolved a different prior (or other weights under the same name): its
+            # rows would not match the planned keys.
             log.error(
                 "worker %d on %s loaded prior %s, the run planned %s: not used",
                 info.pid,
                 info.host,
-                info.prior_name,
-                self.info.prior_name,
+                info.prior_key,
+                self.info.prior_key,
             )
             self._discard(actor)
             return

@@ -80,6 +80,7 @@ def plan_run(
     output_catalog: OutputCatalog,
     storage_options: dict | None,
     force: bool,
+    prior_key: str | None = None,
 ) -> Plan:
     """Build the jobs, then skip what already succeeded (media present) and adopt what a stopped run staged."""
     from catalogs.input import read_svg_bytes
@@ -91,6 +92,7 @@ def plan_run(
         run_id=run_id,
         config=config,
         prior_name=prior_name,
+        prior_key=prior_key,
         code_version=code_version(),
         output_catalog=output_catalog,
         force=force,

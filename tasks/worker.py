@@ -84,6 +84,8 @@ class WorkerInfo:
     gpu_name: str = "cpu"
     """Name of the worker's GPU, or ``cpu``."""
     prior_licence: str = "n/a"
+    prior_key: str = ""
+    """The prior's `result_key` (name, plus its weights' fingerprint): what idempotency keys hold."""
     """Licence of the prior's weights: outputs inherit its obligations."""
     gpu_free_bytes: int | None = None
     """Free memory of the worker's GPU with its prior loaded (None on CPU): sizes ``auto`` batches."""
@@ -241,6 +243,7 @@ class ClipWorker:
             host=socket.gethostname(),
             device=self.device,
             prior_name=prior.name if prior is not None else "",
+            prior_key=prior.result_key if prior is not None else "",
             prior_is_trained=bool(prior.is_trained) if prior is not None else False,
             prior_description=str(prior.description) if prior is not None else "",
             prior_fallback_reason=self.fallback_reason,

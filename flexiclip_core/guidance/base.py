@@ -12,8 +12,11 @@ one from a spec string ``NAME[:ARGUMENT]``.
 from __future__ import annotations
 
 import abc
+import functools
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -30,6 +33,8 @@ the distinct poses are encoded once and their latents tiled; "causal_video" comp
 (latent frame j depends on frames ≤ 4j), so the whole N = 4k + 1 frame video is encoded in one call."""
 NOT_APPLICABLE_LICENCE = "n/a"
 """Licence of the test priors, which ship no weights."""
+FINGERPRINT_WINDOW_BYTES = 1 << 20
+"""Bytes hashed at the start, middle and end of each weight file by `weights_fingerprint`."""
 
 
 def default_device() -> torch.device:
@@ -161,6 +166,18 @@ class VideoPrior(abc.ABC):
     temporal_compression: int = 1
     """Frames per latent frame after the first (4 for the Wan VAE; 1 for per-frame VAEs)."""
 
+    weights_directory: Path | None = None
+    """The local folder the weights were loaded from (None for priors without weight files)."""
+
+    @functools.cached_property
+    def result_key(self) -> str:
+        """What identifies this prior in a result's idempotency key: its name, plus
+        ``@<weights_fingerprint>`` when it was loaded from weight files, so that other weights
+        under the same name (a new download, a fine-tune) make new results instead of skipping."""
+        if self.weights_directory is None:
+            return self.name
+        return f"{self.name}@{weights_fingerprint(self.weights_directory)}"
+
     @property
     def commercially_usable(self) -> bool:
         """True when the licence allows commercial use (not a non-commercial licence, not a test prior)."""
@@ -249,3 +266,25 @@ def load_prior(spec: str, device: torch.device | str | None = None) -> VideoPrio
     name, _, argument = spec.partition(":")
     factory = PRIORS.get(name.strip())
     return factory(argument or None, torch.device(device) if device is not None else None)
+
+
+def weights_fingerprint(root: Path) -> str:
+    """16 hex digits identifying the files under ``root``: each file's relative path, size and
+    the sha256 of three `FINGERPRINT_WINDOW_BYTES` windows (start, middle, end).
+
+    Cheap for multi-GiB weights (a few MiB read per file) and it changes with any re-export,
+    conversion or fine-tune in practice (every tensor byte changes, so every window does);
+    a file edited only outside the windows would keep it, which weight files never are.
+    Symlinks are followed (a Hugging Face snapshot links into its blob store).
+    """
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file() and not p.name.startswith(".")):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(root).as_posix()}\0{size}\0".encode())
+        with path.open("rb") as handle:
+            for start in sorted(
+                {0, max(0, size // 2 - FINGERPRINT_WINDOW_BYTES // 2), max(0, size - FINGERPRINT_WINDOW_BYTES)}
+            ):
+                handle.seek(start)
+                digest.update(handle.read(FINGERPRINT_WINDOW_BYTES))
+    return digest.hexdigest()[:16]

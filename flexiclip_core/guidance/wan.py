@@ -42,6 +42,7 @@ from flexiclip_core.guidance.base import (
     VideoPrior,
     default_device,
     shifted_flow_sigmas,
+    weights_fingerprint,
 )
 from flexiclip_core.guidance.modelscope import _cached_snapshot, hub_cache_dir
 
@@ -227,16 +228,6 @@ def _dtype(name: DtypeName, device: torch.device) -> torch.dtype:
     return getattr(torch, name)
 
 
-def _fingerprint(folder: Path) -> str:
-    """Names, sizes and modification times of a folder's files (what identifies its weights)."""
-    entries = sorted(
-        (path.relative_to(folder).as_posix(), path.stat().st_size, path.stat().st_mtime_ns)
-        for path in folder.rglob("*")
-        if path.is_file()
-    )
-    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
-
-
 class TextEmbeddingCache:
     """Prompt embeddings on disk, one file per (text model, prompt, token budget).
 
@@ -341,7 +332,7 @@ class WanPrior(VideoPrior):
         self.text_width = int(self.transformer.config.text_dim)
         self.text_cache = TextEmbeddingCache(
             Path(config.text_cache_dir) if config.text_cache_dir else cache_root() / "text-embeddings",
-            f"{origin}#{_fingerprint(root / 'text_encoder')}#{_fingerprint(root / 'tokenizer')}",
+            f"{origin}#{weights_fingerprint(root / 'text_encoder')}#{weights_fingerprint(root / 'tokenizer')}",
         )
         self.text_encoder_loads = 0
         """How often UMT5 was loaded (prompts found in the cache never load it)."""

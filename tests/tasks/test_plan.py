@@ -31,6 +31,18 @@ def plan_for(tmp_path: Path, rows: list[dict], **kwargs):
     )
 
 
+def test_other_weights_under_the_same_prior_name_are_another_result(tmp_path: Path):
+    rows = sample_rows(tmp_path / "in", ["plant"])
+    (old,) = plan_for(tmp_path, rows, prior_key="modelscope@0123456789abcdef").jobs
+    (new,) = plan_for(tmp_path, rows, prior_key="modelscope@fedcba9876543210").jobs
+    (by_name,) = plan_for(tmp_path, rows).jobs
+    assert len({old.idempotency_key, new.idempotency_key, by_name.idempotency_key}) == 3
+    assert old.prior == new.prior == "tiny"  # the row shows the prior's name; the key holds its weights
+    assert old.idempotency_key == idempotency_key(
+        old.svg_sha256, old.prompt, old.config_hash, "modelscope@0123456789abcdef", 1000, "0+test"
+    )
+
+
 def test_every_input_row_becomes_a_job_or_a_failed_row_with_a_reason(tmp_path: Path):
     rows = sample_rows(tmp_path / "in", ["human", "plant"])
     rows += [

@@ -62,6 +62,27 @@ def test_folder_layout_loads_by_path_with_its_licence_and_kind(wan_prior, wan_fo
     assert not any(p.requires_grad for p in prior.vae.parameters())
 
 
+def test_result_key_names_the_weights_by_content_not_by_path_or_time(wan_prior, wan_folder, tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from flexiclip_core.guidance import base
+    from flexiclip_core.guidance.base import weights_fingerprint
+
+    assert wan_prior.result_key == f"wan@{weights_fingerprint(wan_folder)}"
+    monkeypatch.setattr(base, "FINGERPRINT_WINDOW_BYTES", 16)  # so the middle window alone sees the change
+    copy = shutil.copytree(wan_folder, tmp_path / "elsewhere")  # another node's copy: other path, other mtimes
+    for path in copy.rglob("*"):
+        os.utime(path, ns=(1, 1))
+    assert weights_fingerprint(copy) == weights_fingerprint(wan_folder)
+    weights = max(copy.rglob("*.safetensors"), key=lambda path: path.stat().st_size)
+    data = bytearray(weights.read_bytes())
+    middle = len(data) // 2
+    data[middle] ^= 0xFF  # other weights under the same name
+    weights.write_bytes(bytes(data))
+    assert weights_fingerprint(copy) != weights_fingerprint(wan_folder)
+
+
 def test_environment_variable_and_spec_string(wan_folder, no_wan_env, monkeypatch):
     monkeypatch.setenv("FLEXICLIP_WAN_MODEL", str(wan_folder))
     prior = load_prior("wan", device="cpu")
