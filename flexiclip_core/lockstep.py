@@ -1,4 +1,4 @@
-"""K clips optimised in lockstep: one prior call per iteration for all of them (docs/method.md §4).
+"""K clips optimised in lockstep: one prior call per iteration for all of them (docs/method.md §10).
 
 A GPU runs the prior far from saturation at three guidance samples (issue 14: the UNet costs
 61 / 36 / 31 ms per sample at batch 1 / 3 / 12), so a worker advances K clips together:
@@ -37,7 +37,7 @@ from flexiclip_core.optimize import (
     clip_losses,
 )
 
-__all__ = ["LOCKSTEP_FIELDS", "lockstep_key", "optimise_lockstep"]
+__all__ = ["LOCKSTEP_FIELDS", "lockstep_key", "lockstep_step", "optimise_lockstep"]
 
 LOCKSTEP_FIELDS: tuple[str, ...] = (
     "prior",
@@ -77,8 +77,8 @@ def lockstep_key(animator: ClipAnimator) -> tuple[tuple[str, Any], ...]:
 
 
 def _clip_name(animators: Sequence[ClipAnimator], index: int) -> str:
-    clip_id = getattr(animators[index].clipart, "clip_id", None)
-    return f"clip {index}" + (f" ({clip_id!r})" if clip_id else "")
+    """Clips are named by their position in ``animators`` (the caller maps it to its clip id)."""
+    return f"lockstep clip {index} of {len(animators)}"
 
 
 def _check_compatible(animators: Sequence[ClipAnimator]) -> None:
@@ -165,6 +165,46 @@ def _read_back(
     return failures
 
 
+StepOutcome = tuple[Tensor, dict[str, Tensor], Tensor]
+"""A clip's detached total, terms and max |∂L/∂θ| of one lockstep step (device tensors)."""
+
+
+def lockstep_step(animators: Sequence[ClipAnimator]) -> list[StepOutcome | Exception]:
+    """One iteration of K lockstep-compatible clips: forward (`clip_losses`), one backward over
+    the K losses, each clip's own Adam step. No host sync. Element i: clip i's outcome, or the
+    exception its own stages raised (it then takes no part in the step)."""
+    for animator in animators:
+        animator.optimizer.zero_grad(set_to_none=True)
+    outcomes: list[StepOutcome | Exception | None] = []
+    stepped: list[tuple[ClipAnimator, Tensor, dict[str, Tensor]]] = []
+    for animator, outcome in zip(animators, clip_losses(animators)):
+        if isinstance(outcome, Exception):
+            outcomes.append(outcome)
+        else:
+            stepped.append((animator, *outcome))
+            outcomes.append(None)  # filled after the backward
+    if stepped:
+        with stepped[0][0].stage_timer("backward"):
+            # One backward over the K losses: each clip's parameters get ∂L_k/∂θ_k only.
+            torch.autograd.backward([total for _, total, _ in stepped])
+    results = iter(stepped)
+    for position, outcome in enumerate(outcomes):
+        if isinstance(outcome, Exception):
+            continue
+        animator, total, terms = next(results)
+        try:
+            gradient = _gradient_max(animator)
+            with animator.stage_timer("adam"):
+                animator.optimizer.step()
+                animator.scheduler.step()
+        except Exception as exc:  # noqa: BLE001 - this clip's own update failed: drop only this clip
+            outcomes[position] = exc
+            continue
+        animator.step_index += 1
+        outcomes[position] = (total.detach(), {name: value.detach() for name, value in terms.items()}, gradient)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
 def optimise_lockstep(
     animators: Sequence[ClipAnimator],
     *,
@@ -195,33 +235,11 @@ def optimise_lockstep(
     live = list(range(len(animators)))
     remaining = animators[0].config.iterations - animators[0].step_index
     for iteration in range(remaining):
-        for index in live:
-            animators[index].optimizer.zero_grad(set_to_none=True)
-        losses = clip_losses([animators[index] for index in live])
-        stepped: list[tuple[int, Tensor, dict[str, Tensor]]] = []
-        for index, outcome in zip(live, losses):
+        for index, outcome in zip(live, lockstep_step([animators[index] for index in live])):
             if isinstance(outcome, Exception):
                 outcomes[index] = outcome
             else:
-                stepped.append((index, *outcome))
-        if stepped:
-            with animators[stepped[0][0]].stage_timer("backward"):
-                # One backward over the K losses: each clip's parameters get ∂L_k/∂θ_k only.
-                torch.autograd.backward([total for _, total, _ in stepped])
-        for index, total, terms in stepped:
-            animator = animators[index]
-            try:
-                gradient = _gradient_max(animator)
-                with animator.stage_timer("adam"):
-                    animator.optimizer.step()
-                    animator.scheduler.step()
-            except Exception as exc:  # noqa: BLE001 - this clip's own update failed: drop only this clip
-                outcomes[index] = exc
-                continue
-            animator.step_index += 1
-            pending[index].append(
-                (animator.step_index, total.detach(), {name: value.detach() for name, value in terms.items()}, gradient)
-            )
+                pending[index].append((animators[index].step_index, *outcome))
         # A clip whose stages raised: a non-finite loss already pending is the root cause
         # (e.g. the NaN parameters it left make the renderer fail), reported as such.
         failed = [index for index in live if index in outcomes]

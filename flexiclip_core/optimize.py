@@ -321,7 +321,7 @@ ClipLosses = tuple[Tensor, dict[str, Tensor]]
 
 
 def clip_losses(animators: Sequence[ClipAnimator]) -> list[ClipLosses | Exception]:
-    """One iteration's forward for K lockstep-compatible clips (docs/method.md §4).
+    """One iteration's forward for K lockstep-compatible clips (docs/method.md §10).
 
     Per clip: pose, deformation, render and augmentation (meshes and renderers differ per clip).
     Shared: ONE encoder call over all clips' frames and ONE prior call over K×3 samples, each

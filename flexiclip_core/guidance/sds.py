@@ -20,7 +20,7 @@ sample, which keeps the batch at three.
 The losses are surrogates: L = ½‖z − sg(z − g)‖² summed over latent elements and averaged over
 clips, so ∂L/∂z = g / B exactly (g for one clip); their values are ½‖g‖²/B, a diagnostic only.
 
-Lockstep (`score_distillation_clips`, docs/method.md §4): K clips share the one prior call (K×3
+Lockstep (`score_distillation_clips`, docs/method.md §10): K clips share the one prior call (K×3
 samples) but each draws its t and ε from its own generator and gets its own, unaveraged loss, so
 each clip's gradient is the one it would get alone.
 """
@@ -233,7 +233,7 @@ def score_distillation(
 
 @dataclass(frozen=True)
 class GuidanceRequest:
-    """One clip's share of a lockstep prior call (docs/method.md §4)."""
+    """One clip's share of a lockstep prior call (docs/method.md §10)."""
 
     text: TextEmbeddings
     """The clip's prompt and negative prompt (one row)."""
