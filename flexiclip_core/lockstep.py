@@ -188,8 +188,8 @@ def lockstep_step(animators: Sequence[ClipAnimator]) -> list[StepOutcome | Excep
             # One backward over the K losses: each clip's parameters get ∂L_k/∂θ_k only.
             torch.autograd.backward([total for _, total, _ in stepped])
     results = iter(stepped)
-    for position, outcome in enumerate(outcomes):
-        if isinstance(outcome, Exception):
+    for position, slot in enumerate(outcomes):
+        if isinstance(slot, Exception):
             continue
         animator, total, terms = next(results)
         try:
@@ -246,7 +246,7 @@ def optimise_lockstep(
         for index in failed:
             cause = outcomes[index]
             found = _read_back([index], pending, histories, on_step, animators)
-            if index in found:
+            if index in found and isinstance(cause, Exception):
                 found[index].__cause__ = cause
                 outcomes[index] = found[index]
         live = [index for index in live if index not in outcomes]

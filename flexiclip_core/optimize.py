@@ -342,11 +342,11 @@ def clip_losses(animators: Sequence[ClipAnimator]) -> list[ClipLosses | Exceptio
         head = live[0][1]
         prior = head.prior
         with head.stage_timer("prior_encode"):
-            frames = [frames for _, _, _, frames in live]
-            encoded = prior.encode_frames(frames[0] if len(frames) == 1 else torch.cat(frames))
+            clip_frames = [frames for _, _, _, frames in live]
+            encoded = prior.encode_frames(clip_frames[0] if len(clip_frames) == 1 else torch.cat(clip_frames))
             latents = [
                 animator.video_latents(part)
-                for (_, animator, _, _), part in zip(live, encoded.split([len(f) for f in frames]))
+                for (_, animator, _, _), part in zip(live, encoded.split([len(f) for f in clip_frames]))
             ]
         with head.stage_timer("prior_score"):
             results = score_distillation_clips(
