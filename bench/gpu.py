@@ -14,6 +14,12 @@ human at paper settings for each preset:
   convolutions, attention; element-wise work uncounted), ``achieved_tflops`` = it / the time;
   for ModelScope at full size also bench/flops.py's count (``flops_py_tflop_per_iter``).
 
+- ``lockstep_k{K}.ms_per_clip_iteration``: K clips (``--clips-per-call``, default 4; seeds
+  0 … K−1 of the human) advanced together, one encoder and one prior call per step for all of
+  them (`flexiclip_core.lockstep`): wall time of back-to-back lockstep steps / K, with
+  ``min_per_clip`` and the device's peak memory over that run (``peak_memory_gib``); 0 or 1
+  clips per call skips it.
+
 ``--size tiny`` builds the tiny test architecture instead, so a CPU run proves the whole path
 (save → load through the loader → timed iterations → JSON) without 1.4 B parameters. The run
 keeps to ``--time-limit`` seconds: it stops timing a preset early (reporting how many iterations
@@ -253,6 +259,45 @@ def time_preset(
     return figures
 
 
+def time_lockstep(
+    prior, method: str, device: torch.device, *, clips: int, repeats: int, warmup: int, deadline: float
+) -> dict[str, Any]:
+    """ms per clip-iteration of ``clips`` clips in lockstep on the sample human (module docstring)."""
+    from bench.iteration import _human
+    from flexiclip_core.lockstep import lockstep_step
+    from flexiclip_core.optimize import ClipAnimator, fit_config_to_prior, preset
+
+    config = fit_config_to_prior(preset(method), prior)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    clipart, rig = _human()
+    animators = [
+        ClipAnimator(clipart, rig, prior, PROMPT, config.with_overrides({"seed": seed}), device=device)
+        for seed in range(clips)
+    ]
+    for _ in range(warmup):
+        lockstep_step(animators)
+    _synchronise(device)
+    timed = 0
+    started = time.perf_counter()
+    while timed < repeats and (timed == 0 or time.perf_counter() < deadline):
+        outcomes = lockstep_step(animators)
+        timed += 1
+    _synchronise(device)
+    ms = (time.perf_counter() - started) * 1000.0 / timed / clips
+    failed = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    if failed:
+        raise failed[0]
+    finite = torch.stack([outcome[0] for outcome in outcomes if not isinstance(outcome, Exception)]).isfinite()
+    return {
+        "iterations_timed": timed,
+        "ms_per_clip_iteration": ms,
+        "min_per_clip": ms * config.iterations / 60_000.0,
+        "peak_memory_gib": _peak_memory_gib(device),
+        "loss_finite": bool(finite.all().item()),
+    }
+
+
 def run(
     size: str = "full",
     *,
@@ -265,6 +310,7 @@ def run(
     time_limit_s: float = 480.0,
     compile_prior: bool = False,
     weights_dir: str | None = None,
+    clips_per_call: int = 4,
 ) -> dict[str, Any]:
     """Flat figures ``gpu.<prior>.<preset>.<figure>`` plus what ran where; see the module docstring."""
     from flexiclip_core.guidance import default_device, load_prior
@@ -279,6 +325,7 @@ def run(
         "gpu.device": torch.cuda.get_device_name(target) if target.type == "cuda" else "cpu",
         "gpu.torch_version": torch.__version__,
         "gpu.compile_prior": compile_prior,
+        "gpu.clips_per_call": clips_per_call,
     }
     skipped: list[str] = []
     for name in priors or GPU_PRIORS.names():
@@ -309,6 +356,20 @@ def run(
                     deadline=deadline,
                 ).items():
                     figures[f"gpu.{name}.{method}.{key}"] = value
+                if clips_per_call > 1:
+                    if time.perf_counter() >= deadline:
+                        skipped.append(f"{name}.{method}.lockstep_k{clips_per_call}")
+                        continue
+                    for key, value in time_lockstep(
+                        prior,
+                        method,
+                        target,
+                        clips=clips_per_call,
+                        repeats=repeats,
+                        warmup=warmup,
+                        deadline=deadline,
+                    ).items():
+                        figures[f"gpu.{name}.{method}.lockstep_k{clips_per_call}.{key}"] = value
             if name == "modelscope" and size == "full":
                 from bench.flops import run as count_flops
 
@@ -337,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage-repeats", type=int, default=5)
     parser.add_argument("--time-limit", type=float, default=480.0, help="seconds for the whole run")
     parser.add_argument("--compile-prior", action="store_true", help="torch.compile the denoiser first")
+    parser.add_argument(
+        "--clips-per-call", type=int, default=4, help="clips advanced in lockstep per prior call (≤ 1: skip)"
+    )
     parser.add_argument("--weights-dir", default=None, help="where the temporary layouts go (default: $TMPDIR)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
@@ -351,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         time_limit_s=args.time_limit,
         compile_prior=args.compile_prior,
         weights_dir=args.weights_dir,
+        clips_per_call=args.clips_per_call,
     )
     if args.json:
         print(json.dumps(figures, indent=2, sort_keys=True))

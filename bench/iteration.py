@@ -11,6 +11,9 @@ with wan-tiny (Wan's diffusers classes at toy size, loaded by path), on the sche
 `fit_config_to_prior` picks for its causal VAE (25 frames, 7 poses, both videos encoded whole);
 3 repeats, as its CPU iteration costs seconds (its 3-D convolutions at full resolution). Stages are timed with wall clocks around each
 stage (forward) plus backward and the Adam step; medians over the repeats after warm-up.
+``throughput_lockstep_k4_vs_single``: clip-iterations per second of 4 clips in lockstep (one
+encoder and one prior call per step for all four, `flexiclip_core.lockstep`) over one clip
+alone, tiny prior, flexiclip preset, measured side by side in this run (4 seeds of the human).
 """
 
 from __future__ import annotations
@@ -82,6 +85,28 @@ def measure(
     return statistics.median(totals), per_stage
 
 
+def lockstep_ms(prior, clips: int, repeats: int = 3, warmup: int = 1, device: str = "cpu") -> float:
+    """Median ms of one lockstep step of ``clips`` clips (the human, one seed each), flexiclip preset."""
+    from flexiclip_core.lockstep import lockstep_step
+    from flexiclip_core.optimize import ClipAnimator, fit_config_to_prior, preset
+
+    clipart, rig = _human()
+    config = fit_config_to_prior(preset("flexiclip"), prior)
+    animators = [
+        ClipAnimator(clipart, rig, prior, "a person dancing", config.with_overrides({"seed": seed}), device=device)
+        for seed in range(clips)
+    ]
+    for _ in range(warmup):
+        lockstep_step(animators)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        outcomes = lockstep_step(animators)
+        float(sum(outcome[0] for outcome in outcomes if not isinstance(outcome, Exception)))  # sync
+        times.append((time.perf_counter() - started) * 1000.0)
+    return statistics.median(times)
+
+
 def run(repeats: int = 9, device: str = "auto") -> dict[str, float]:
     """Figures on ``device`` (auto: CUDA when available; CUDA stage timings include no sync, so
     on a GPU only the per-iteration totals, which end in a host read of the loss, are exact)."""
@@ -95,8 +120,13 @@ def run(repeats: int = 9, device: str = "auto") -> dict[str, float]:
     wan_ms, wan_stages = measure(
         load_prior("wan-tiny", device=device), repeats=min(repeats, 3), warmup=1, device=device
     )
+    tiny = load_prior("tiny", device=device)
+    single_ms = lockstep_ms(tiny, 1, device=device)
+    k4_ms = lockstep_ms(tiny, 4, device=device)
     figures = {
         "iteration_ms_tiny_prior": tiny_ms,
+        "lockstep_ms_per_clip_iteration_k4_tiny_prior": k4_ms / 4,
+        "throughput_lockstep_k4_vs_single": (4 / k4_ms) / (1 / single_ms),
         "iteration_ms_excluding_prior": bare_ms,
         "iteration_ms_wan_tiny": wan_ms,
     }

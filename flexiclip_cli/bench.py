@@ -62,6 +62,9 @@ def bench(
     compile_prior: Annotated[
         bool, typer.Option("--compile-prior", help="--gpu: torch.compile the denoiser first.")
     ] = False,
+    clips_per_call: Annotated[
+        int, typer.Option("--clips-per-call", help="--gpu: clips advanced in lockstep per prior call (≤ 1: skip).")
+    ] = 4,
     device: Annotated[
         str, typer.Option(help="Device of the iteration benchmark: auto (CUDA when available), cpu, cuda or cuda:N.")
     ] = "auto",
@@ -73,7 +76,7 @@ def bench(
     if gpu:
         from bench.gpu import run as run_gpu
 
-        figures = run_gpu(size, time_limit_s=time_limit, compile_prior=compile_prior)
+        figures = run_gpu(size, time_limit_s=time_limit, compile_prior=compile_prior, clips_per_call=clips_per_call)
         if json_output:
             typer.echo(json.dumps(figures, indent=2, sort_keys=True))
         else:

@@ -1,4 +1,4 @@
-"""Binding of the drawing's control points to the mesh (docs/method.md §4).
+"""Binding of the drawing's control points to the mesh (docs/method.md §10).
 
 `bind_points` binds every control point to a face of its own layer's sub-mesh (nearest face for
 points just outside); `Binding.apply` maps deformed vertices to control points.
@@ -225,7 +225,7 @@ def split_segments_at_mesh_edges(
 ) -> Clipart:
     """The same drawing with each cubic segment split where it crosses an edge of its layer's
     mesh, so every piece lies in one triangle and the barycentric warp of its control points
-    equals the piecewise-affine warp of the curve (docs/method.md §4, optional step; bind the
+    equals the piecewise-affine warp of the curve (docs/method.md §10, optional step; bind the
     returned drawing). Splitting (de Casteljau) leaves the curve itself unchanged.
 
     Crossings are found on samples every ``sample_spacing_px`` along each segment and refined

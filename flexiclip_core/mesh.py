@@ -1,4 +1,4 @@
-"""Whole-drawing triangle mesh (docs/method.md §4).
+"""Whole-drawing triangle mesh (docs/method.md §10).
 
 Each layer of the rig gets its own sub-mesh: the layer's silhouette
 (`flexiclip_core.silhouette.build_silhouette`, from the same `SilhouetteConfig` as the rig:
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MeshConfig:
-    """Quality mesh of the silhouette and binding tolerance (docs/method.md §4)."""
+    """Quality mesh of the silhouette and binding tolerance (docs/method.md §10)."""
 
     min_angle_deg: float = 20.0
     """Triangle's minimum angle bound (degrees); ≤ 20.7 always terminates."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
@@ -39,9 +39,11 @@ from flexiclip_core.config import (
 )
 from flexiclip_core.deform import DEFORMERS, MeshDeformer
 from flexiclip_core.guidance import (
+    GuidanceRequest,
+    SdsResult,
     VideoPrior,
     augment_frames,
-    score_distillation,
+    score_distillation_clips,
     tile_latents,
 )
 from flexiclip_core.guidance.compile import compile_prior
@@ -126,13 +128,16 @@ class ClipAnimator:
         *,
         negative_prompt: str | None = None,
         device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
     ) -> None:
+        """``dtype``: of the geometry (trajectories, ODE, deformers, renderer); float64 serves
+        exactness tests. The prior computes in its own dtypes whatever this is."""
         self.clipart = clipart
         self.rig = rig
         self.prior = prior
         self.config = config
         self.device = torch.device(device)
-        dtype = torch.float32
+        self.dtype = dtype
         torch.manual_seed(config.seed)
         self.generator = torch.Generator(device="cpu").manual_seed(config.seed)
 
@@ -157,7 +162,9 @@ class ClipAnimator:
         )
         self.trajectories = KeypointTrajectories(rest_keypoints, config.schedule, config.trajectory).to(self.device)
         self.temporal = (
-            TemporalJacobians(config.schedule, config.temporal).to(self.device) if config.temporal_jacobians else None
+            TemporalJacobians(config.schedule, config.temporal, dtype=dtype).to(self.device)
+            if config.temporal_jacobians
+            else None
         )
         self.frame_to_pose = config.schedule.frame_to_pose().to(self.device)
         prior.latent_frame_count(config.schedule.frame_count)  # a causal VAE rejects N ≠ 4k + 1 here
@@ -211,13 +218,14 @@ class ClipAnimator:
             out["final_vertices"] = self.final_deformer(handle_targets, jacobians)
         return out
 
-    def losses(self) -> tuple[Tensor, dict[str, Tensor]]:
-        """Total loss and its terms for one iteration."""
+    def guidance_frames(self) -> tuple[dict[str, Tensor], Tensor]:
+        """The current pose (`pose`) and the frames the prior sees, [videos, T, 3, H, W]:
+        the Q distinct poses of the final (and pose-only) video, augmented, for a per-frame
+        VAE; the whole N-frame videos for a causal one. Per clip (its own mesh and renderer)."""
         cfg = self.config
         stage = self.stage_timer
         pose = self.pose()
-        two_videos = cfg.flow_loss
-        vertex_sets = [pose["final_vertices"]] + ([pose["pose_vertices"]] if two_videos else [])
+        vertex_sets = [pose["final_vertices"]] + ([pose["pose_vertices"]] if cfg.flow_loss else [])
         with stage("bind"):
             vertices = torch.cat(vertex_sets, dim=0)
             points = self.binding.apply(vertices)  # [videos·Q, P, 2]
@@ -229,34 +237,49 @@ class ClipAnimator:
         if cfg.augment:
             with stage("augment"):
                 frames = augment_frames(frames, generator=self.generator, config=cfg.sds.augmentation)
-        with stage("prior_encode"):
-            if self.prior.frame_encoding == "per_frame":
-                latents = tile_latents(self.prior.encode_frames(frames), self.frame_to_pose)  # [videos, C, N, h, w]
-            else:
-                # Each latent frame depends on every frame before it: encode the whole N-frame video.
-                video = frames.index_select(1, self.frame_to_pose)  # [videos, N, 3, H, W]
-                latents = self.prior.encode_frames(video)  # [videos, C, (N−1)/4 + 1, h, w]
-        with stage("prior_score"):
-            sds = score_distillation(
-                self.prior,
-                self.text,
-                latents[:1],
-                latents[1:2] if two_videos else None,
-                cfg.sds,
-                generator=self.generator,
-            )
-        with stage("losses"):
+        if self.prior.frame_encoding != "per_frame":
+            # Each latent frame depends on every frame before it: encode the whole N-frame video.
+            frames = frames.index_select(1, self.frame_to_pose)  # [videos, N, 3, H, W]
+        return pose, frames
+
+    def video_latents(self, encoded: Tensor) -> Tensor:
+        """The prior's encoding of `guidance_frames` → the N-frame video latents [videos, C, N', h, w]."""
+        if self.prior.frame_encoding == "per_frame":
+            return tile_latents(encoded, self.frame_to_pose)  # [videos, C, N, h, w]
+        return encoded  # [videos, C, (N−1)/4 + 1, h, w]
+
+    def guidance_request(self, latents: Tensor) -> GuidanceRequest:
+        """This clip's share of the prior call, from its video latents [videos, C, N', h, w]."""
+        return GuidanceRequest(
+            text=self.text,
+            final_latents=latents[:1],
+            pose_latents=latents[1:2] if self.config.flow_loss else None,
+            config=self.config.sds,
+            generator=self.generator,
+        )
+
+    def total_loss(self, pose: dict[str, Tensor], sds: SdsResult) -> tuple[Tensor, dict[str, Tensor]]:
+        """Total loss and its terms from the pose and this clip's score distillation."""
+        cfg = self.config
+        with self.stage_timer("losses"):
             terms: dict[str, Tensor] = {"sds": sds.loss_sds}
             terms["skeleton"] = cfg.skeleton_weight * skeleton_loss(
                 pose["keypoints"], self.bones, self.rest_bone_lengths
             )
-            if two_videos:
+            if cfg.flow_loss and sds.loss_flow is not None:
                 flow = sds.loss_flow
                 if "residual_jacobians" in pose:
                     flow = flow + jacobian_residual_loss(pose["residual_jacobians"])
                 terms["flow"] = cfg.flow_weight * flow
             total = torch.stack(list(terms.values())).sum()
         return total, terms
+
+    def losses(self) -> tuple[Tensor, dict[str, Tensor]]:
+        """Total loss and its terms for one iteration (the lockstep iteration of this clip alone)."""
+        (outcome,) = clip_losses([self])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     def step_on_device(self) -> tuple[Tensor, dict[str, Tensor]]:
         """One iteration; the detached total and terms stay on the device (no host sync)."""
@@ -300,6 +323,50 @@ class ClipAnimator:
             device=str(self.device),
             seconds=seconds,
         )
+
+
+ClipLosses = tuple[Tensor, dict[str, Tensor]]
+"""A clip's total loss and its terms for one iteration (device tensors)."""
+
+
+def clip_losses(animators: Sequence[ClipAnimator]) -> list[ClipLosses | Exception]:
+    """One iteration's forward for K lockstep-compatible clips (docs/method.md §10).
+
+    Per clip: pose, deformation, render and augmentation (meshes and renderers differ per clip).
+    Shared: ONE encoder call over all clips' frames and ONE prior call over K×3 samples, each
+    clip drawing t and ε from its own generator and getting its own loss. Element i is clip i's
+    (total, terms), or the exception its own stages raised (that clip then takes no part in the
+    shared calls). A failure of a shared call is raised: it belongs to no single clip.
+    """
+    outcomes: list[ClipLosses | Exception | None] = [None] * len(animators)
+    live: list[tuple[int, ClipAnimator, dict[str, Tensor], Tensor]] = []
+    for index, animator in enumerate(animators):
+        try:
+            pose, frames = animator.guidance_frames()
+        except Exception as exc:  # noqa: BLE001 - this clip's own geometry/render failure drops only this clip
+            outcomes[index] = exc
+            continue
+        live.append((index, animator, pose, frames))
+    if live:
+        head = live[0][1]
+        prior = head.prior
+        with head.stage_timer("prior_encode"):
+            clip_frames = [frames for _, _, _, frames in live]
+            encoded = prior.encode_frames(clip_frames[0] if len(clip_frames) == 1 else torch.cat(clip_frames))
+            latents = [
+                animator.video_latents(part)
+                for (_, animator, _, _), part in zip(live, encoded.split([len(f) for f in clip_frames]))
+            ]
+        with head.stage_timer("prior_score"):
+            results = score_distillation_clips(
+                prior, [animator.guidance_request(part) for (_, animator, _, _), part in zip(live, latents)]
+            )
+        for (index, animator, pose, _), sds in zip(live, results):
+            try:
+                outcomes[index] = animator.total_loss(pose, sds)
+            except Exception as exc:  # noqa: BLE001 - this clip's own loss terms: drops only this clip
+                outcomes[index] = exc
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def optimise(

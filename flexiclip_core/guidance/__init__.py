@@ -27,7 +27,14 @@ from flexiclip_core.guidance.modelscope import (
     ModelScopePriorConfig,
     resolve_modelscope_directory,
 )
-from flexiclip_core.guidance.sds import SdsConfig, SdsResult, score_distillation, tile_latents
+from flexiclip_core.guidance.sds import (
+    GuidanceRequest,
+    SdsConfig,
+    SdsResult,
+    score_distillation,
+    score_distillation_clips,
+    tile_latents,
+)
 from flexiclip_core.guidance.tiny import TINY_DESCRIPTION, TinyPrior, TinyPriorConfig, save_tiny_pipeline
 from flexiclip_core.guidance.wan import (
     WAN_LICENCE,
@@ -70,6 +77,7 @@ __all__ = [
     "ModelScopePriorConfig",
     "NoiseSchedule",
     "PredictionType",
+    "GuidanceRequest",
     "SdsConfig",
     "SdsResult",
     "TextEmbeddings",
@@ -82,5 +90,6 @@ __all__ = [
     "resolve_modelscope_directory",
     "save_tiny_pipeline",
     "score_distillation",
+    "score_distillation_clips",
     "tile_latents",
 ]

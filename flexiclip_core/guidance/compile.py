@@ -1,6 +1,6 @@
 """A compiled prior denoiser (issue 14 item 3): ``torch.compile`` once per prior object.
 
-The prior's ``predict_noise`` is the single largest cost of an iteration (docs/method.md §4: one
+The prior's ``predict_noise`` is the single largest cost of an iteration (docs/method.md §10: one
 batched call per step); compiling it fuses the UNet's element-wise work around its matmuls.
 Compiling is lazy (the first call traces and generates kernels), so the time it takes is
 measured on that first call and logged once. Shapes are kept static (``dynamic=False``): a run

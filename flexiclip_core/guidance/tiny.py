@@ -165,9 +165,17 @@ def build_tiny_components(config: TinyPriorConfig = TinyPriorConfig()) -> dict[s
 class TinyPrior(DiffusersVideoPrior):
     """Random-weight ModelScope architecture at toy size: for tests and smoke runs only."""
 
-    def __init__(self, config: TinyPriorConfig = TinyPriorConfig(), device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        config: TinyPriorConfig = TinyPriorConfig(),
+        device: torch.device | str | None = None,
+        *,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        """``dtype``: of all three networks; None: the device's defaults (`default_dtypes`).
+        float64 serves exactness tests (outputs are float32 either way, as for every prior)."""
         device = torch.device(device) if device is not None else default_device()
-        unet_dtype, vae_dtype = default_dtypes(device)
+        unet_dtype, vae_dtype = (dtype, dtype) if dtype is not None else default_dtypes(device)
         components = build_tiny_components(config)
         super().__init__(
             **components,

@@ -13,7 +13,14 @@ from flexiclip_cli.main import app
 
 def test_the_tiny_run_saves_loads_through_the_loader_and_times_each_preset(caplog):
     figures = gpu.run(
-        "tiny", priors=["modelscope"], device="cpu", repeats=1, warmup=0, stage_repeats=1, time_limit_s=600
+        "tiny",
+        priors=["modelscope"],
+        device="cpu",
+        repeats=1,
+        warmup=0,
+        stage_repeats=1,
+        time_limit_s=600,
+        clips_per_call=2,
     )
     # Loaded through ModelScopePrior from the saved layout (it warns the layout is not 1.7b's).
     assert "not the text-to-video-ms-1.7b architecture" in caplog.text
@@ -29,6 +36,12 @@ def test_the_tiny_run_saves_loads_through_the_loader_and_times_each_preset(caplo
         assert figures[prefix + "peak_memory_gib"] > 0 and figures[prefix + "loss_finite"]
         for stage in ("render", "prior_encode", "prior_score", "backward", "adam"):
             assert figures[prefix + f"stage_ms.{stage}"] > 0
+        # Two clips in lockstep, one prior call per step for both.
+        lockstep = prefix + "lockstep_k2."
+        assert figures[lockstep + "iterations_timed"] == 1 and figures[lockstep + "loss_finite"]
+        per_clip = figures[lockstep + "ms_per_clip_iteration"]
+        assert per_clip > 0 and figures[lockstep + "min_per_clip"] == pytest.approx(per_clip * iterations / 60_000)
+        assert figures[lockstep + "peak_memory_gib"] > 0
     # flexiclip runs the temporal ODE and a second (pose) video through the prior; aniclipart does not.
     assert "gpu.modelscope.flexiclip.stage_ms.temporal_ode" in figures
     assert "gpu.modelscope.aniclipart.stage_ms.temporal_ode" not in figures
