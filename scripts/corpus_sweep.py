@@ -14,13 +14,14 @@ test does) and the file is classified:
 Usage::
 
     .venv/bin/python scripts/corpus_sweep.py [--root DIR] [--jobs N] [--timeout S]
-        [--stage render|rig] [--json PATH] [--limit N]
+        [--stage render|rig] [--json PATH] [--limit N] [--sample N]
 
 ``--root`` defaults to the openclipart corpus (``$FLEXICLIP_OPENCLIPART`` or
 ``.cache/openclipart/usr/share/openclipart/svg``, as tests/conftest.py finds it). The JSON summary
 holds counts per class, per error class and message pattern (first line, numbers stripped) with
 example files, per-stage times (p50/p95/max) and the slowest files. Exit status 1 when any file is
-unexpected, timed out or crashed; 0 otherwise.
+unexpected, timed out or crashed; else 3 when the sweep was stopped early (Ctrl-C or SIGTERM:
+the summary of the files finished so far is still written, with ``"interrupted": true``); else 0.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ import multiprocessing
 import multiprocessing.connection
 import multiprocessing.context
 import os
+import random
 import re
+import signal
 import sys
 import time
 import traceback
@@ -148,6 +151,7 @@ class SweepPool:
     stage: str
     timeout_s: float
     slots: list[_Slot] = field(default_factory=list)
+    interrupted: bool = False
 
     def __post_init__(self) -> None:
         # spawn: a fresh interpreter per worker, nothing inherited from the parent's libraries.
@@ -172,9 +176,19 @@ class SweepPool:
         self.slots[index] = self._start()
 
     def run(self, files: list[str], progress: Any = None) -> list[Record]:
-        """Sweep ``files``; returns one record per file in completion order."""
-        pending = list(reversed(files))
+        """Sweep ``files``; returns one record per file in completion order.
+
+        Ctrl-C (or SIGTERM, see `main`) stops the sweep and returns the files finished so far.
+        """
         records: list[Record] = []
+        try:
+            self._run(files, records, progress)
+        except KeyboardInterrupt:
+            self.interrupted = True
+        return records
+
+    def _run(self, files: list[str], records: list[Record], progress: Any) -> None:
+        pending = list(reversed(files))
         while pending or any(slot.path for slot in self.slots):
             for slot in self.slots:
                 if slot.path is None and pending:
@@ -216,10 +230,11 @@ class SweepPool:
                     records.append(record)
                     if progress is not None:
                         progress(record, len(records), len(files))
-        return records
 
     def close(self) -> None:
         for slot in self.slots:
+            if slot.path is not None:  # still on a file (the sweep was interrupted): stop it now
+                slot.process.kill()
             with contextlib.suppress(OSError):  # a worker that already died
                 slot.connection.send(None)
             slot.process.join(timeout=10)
@@ -239,7 +254,9 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"n": len(ordered), "p50": at(0.5), "p95": at(0.95), "max": ordered[-1]}
 
 
-def summarise(records: list[Record], root: Path, wall_s: float, stage: str) -> dict[str, Any]:
+def summarise(
+    records: list[Record], root: Path, wall_s: float, stage: str, *, found: int | None = None
+) -> dict[str, Any]:
     """The JSON summary of a sweep (see the module docstring)."""
 
     def relative(path: str) -> str:
@@ -274,6 +291,8 @@ def summarise(records: list[Record], root: Path, wall_s: float, stage: str) -> d
     slowest = sorted(records, key=lambda record: record.get("seconds", 0.0), reverse=True)[:SLOWEST_LISTED]
     return {
         "root": str(root),
+        "found": len(records) if found is None else found,
+        "interrupted": found is not None and found > len(records),
         "stage": stage,
         "files": len(records),
         "wall_s": wall_s,
@@ -295,6 +314,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stage", choices=("render", "rig"), default="render", help="last stage run")
     parser.add_argument("--json", type=Path, default=None, help="where the JSON summary is written")
     parser.add_argument("--limit", type=int, default=None, help="sweep only the first N files (sorted)")
+    parser.add_argument(
+        "--sample", type=int, default=None, help="sweep N files drawn at random, in random order (seed 0)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-file progress lines")
     return parser.parse_args(argv)
 
@@ -306,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"corpus root {root} is not a folder (make corpus fetches openclipart)", file=sys.stderr)
         return 2
     files = [str(path) for path in sorted(root.rglob("*.svg"))][: args.limit]
+    if args.sample is not None:  # a fixed seed: the same sample on every run
+        files = random.Random(0).sample(files, min(args.sample, len(files)))  # random order too
 
     def progress(record: Record, done: int, total: int) -> None:
         if args.quiet:
@@ -313,20 +337,24 @@ def main(argv: list[str] | None = None) -> int:
         note = "" if record["status"] == "ok" else f" {record.get('error')}: {record.get('message', '')[:120]}"
         print(f"[{done}/{total}] {record['status']} {record['seconds']:.2f}s {record['file']}{note}", flush=True)
 
+    # SIGTERM (e.g. `kill PID` of a nohup run) stops like Ctrl-C: the partial summary is still written.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     start = time.perf_counter()
     pool = SweepPool(jobs=max(1, args.jobs), stage=args.stage, timeout_s=args.timeout)
     try:
         records = pool.run(files, progress)
     finally:
         pool.close()
-    summary = summarise(records, root, time.perf_counter() - start, args.stage)
+    summary = summarise(records, root, time.perf_counter() - start, args.stage, found=len(files))
     text = json.dumps(summary, indent=2)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text)
     print(json.dumps({"files": summary["files"], "counts": summary["counts"], "wall_s": round(summary["wall_s"], 1)}))
     failing = sum(summary["counts"][status] for status in FAILING_STATUSES)
-    return 1 if failing else 0
+    if failing:
+        return 1
+    return 3 if summary["interrupted"] else 0
 
 
 if __name__ == "__main__":
