@@ -19,7 +19,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test test-fast lint bench corpus clean browser mutants
+.PHONY: install demo test test-fast lint bench corpus corpus-sweep clean browser mutants
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 corpus:
 	./scripts/fetch_openclipart.sh
+
+# Every openclipart SVG through parse + final render (issue 15: only specific errors, no crash or
+# hang); slow (8k files). SWEEP_ARGS e.g. "--jobs 2 --stage rig". Summary in artifacts/.
+SWEEP_ARGS ?=
+corpus-sweep: install corpus
+	$(BIN)/python scripts/corpus_sweep.py --json artifacts/corpus_sweep.json $(SWEEP_ARGS)
 
 demo: install
 	$(BIN)/python -m flexiclip_cli.demo --out $(DEMO_OUT)
