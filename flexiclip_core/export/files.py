@@ -105,3 +105,17 @@ def check_frame_points(clipart: Clipart, frame_points: np.ndarray) -> np.ndarray
     if not np.all(np.isfinite(frame_points)):
         raise ExportError("non-finite control point in frame_points", clip=clipart.source or None)
     return frame_points
+
+
+def check_clip_poses(clipart: Clipart, frame_clip_points: np.ndarray | None, frames: int) -> np.ndarray:
+    """[N, C, 2] posed clip points: ``frame_clip_points`` checked, or the rest pose each frame."""
+    count = clipart.clip_point_count
+    if frame_clip_points is None:
+        return np.broadcast_to(clipart.clip_points(), (frames, count, 2))
+    poses = np.asarray(frame_clip_points, dtype=np.float64)
+    if poses.shape != (frames, count, 2) or not np.all(np.isfinite(poses)):
+        raise ExportError(
+            f"frame_clip_points must be finite, of shape ({frames}, {count}, 2), got {tuple(poses.shape)}",
+            clip=clipart.source or None,
+        )
+    return poses

@@ -37,7 +37,7 @@ import numpy as np
 
 from flexiclip_core.clipart import Clipart, ClipRegion, Gradient, LinearGradient, Shape, Stroke, SubPath
 from flexiclip_core.errors import ExportError
-from flexiclip_core.export.files import check_fps, check_frame_points, write_text_atomic
+from flexiclip_core.export.files import check_clip_poses, check_fps, check_frame_points, write_text_atomic
 from flexiclip_core.paint_motion import posed_paint
 
 logger = logging.getLogger(__name__)
@@ -88,20 +88,6 @@ def _bezier(points: np.ndarray, closed: bool, merge_closing: bool) -> dict[str, 
         in_tangents[0] = points[-2] - vertices[0]
         vertices, in_tangents, out_tangents = vertices[:-1], in_tangents[:-1], out_tangents[:-1]
     return {"c": bool(closed), "v": _round(vertices), "i": _round(in_tangents), "o": _round(out_tangents)}
-
-
-def _clip_poses(clipart: Clipart, frame_clip_points: np.ndarray | None, frames: int) -> np.ndarray:
-    """[N, C, 2] posed clip points: ``frame_clip_points`` checked, or the rest pose each frame."""
-    count = clipart.clip_point_count
-    if frame_clip_points is None:
-        return np.broadcast_to(clipart.clip_points(), (frames, count, 2))
-    poses = np.asarray(frame_clip_points, dtype=np.float64)
-    if poses.shape != (frames, count, 2) or not np.all(np.isfinite(poses)):
-        raise ExportError(
-            f"frame_clip_points must be finite, of shape ({frames}, {count}, 2), got {tuple(poses.shape)}",
-            clip=clipart.source or None,
-        )
-    return poses
 
 
 def _path_items(shape: Shape | ClipRegion, frame_points: np.ndarray, offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -256,7 +242,7 @@ def lottie_animation(
     clip = clipart.source or None
     frame_points = check_frame_points(clipart, frame_points)
     check_fps(fps, ExportError)
-    clip_poses = _clip_poses(clipart, frame_clip_points, len(frame_points))
+    clip_poses = check_clip_poses(clipart, frame_clip_points, len(frame_points))
     clip_offset = 0
     side = clipart.canvas_size if size is None else int(size)
     frame_count = len(frame_points)

@@ -20,7 +20,14 @@ import numpy as np
 
 from flexiclip_core.clipart import Clipart, ClipRegion, Fill, Gradient, LinearGradient, Shape, Stroke
 from flexiclip_core.errors import ExportError
-from flexiclip_core.export.files import check_fps, check_frame_points, check_pose, frame_name, write_text_atomic
+from flexiclip_core.export.files import (
+    check_clip_poses,
+    check_fps,
+    check_frame_points,
+    check_pose,
+    frame_name,
+    write_text_atomic,
+)
 from flexiclip_core.export.profiles import SvgCalcMode
 from flexiclip_core.paint_motion import posed_paint
 
@@ -186,20 +193,6 @@ def _number_fine(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def _clip_poses(clipart: Clipart, frame_clip_points: np.ndarray | None, frames: int) -> np.ndarray:
-    """[N, C, 2] posed clip points: ``frame_clip_points`` checked, or the rest pose each frame."""
-    count = clipart.clip_point_count
-    if frame_clip_points is None:
-        return np.broadcast_to(clipart.clip_points(), (frames, count, 2))
-    poses = np.asarray(frame_clip_points, dtype=np.float64)
-    if poses.shape != (frames, count, 2) or not np.all(np.isfinite(poses)):
-        raise ExportError(
-            f"frame_clip_points must be finite, of shape ({frames}, {count}, 2), got {tuple(poses.shape)}",
-            clip=clipart.source or None,
-        )
-    return poses
-
-
 def _clip_paths(clipart: Clipart, poses: np.ndarray, animate: str | None) -> tuple[list[str], dict[int, str]]:
     """``<defs>`` lines of every clipped shape's regions at ``poses`` [N, C, 2] (frame 0 static,
     ``animate`` the SMIL attributes after ``attributeName="d"`` when the outline moves) and the
@@ -253,7 +246,7 @@ def clipart_to_svg(
     One ``<path>`` per shape in paint order, ``d`` made of M/C/Z with 3-decimal numbers.
     """
     pose = check_pose(clipart, points)
-    clip_poses = _clip_poses(clipart, None if clip_points is None else np.asarray(clip_points)[None], 1)
+    clip_poses = check_clip_poses(clipart, None if clip_points is None else np.asarray(clip_points)[None], 1)
     lines = _svg_open(clipart, size)
     defs, clip_references = _clip_paths(clipart, clip_poses, None)
     lines += defs
@@ -296,7 +289,7 @@ def animated_svg(
         key_times = ";".join(_number_fine(i / frame_count) for i in range(frame_count + 1))
     lines = _svg_open(clipart, size)
     timing = f'dur="{_number_fine(duration_s)}s" repeatCount="indefinite" calcMode="{calc_mode}" keyTimes="{key_times}"'
-    defs, clip_references = _clip_paths(clipart, _clip_poses(clipart, frame_clip_points, frame_count), timing)
+    defs, clip_references = _clip_paths(clipart, check_clip_poses(clipart, frame_clip_points, frame_count), timing)
     lines += defs
     offsets = np.zeros(frame_count, dtype=np.int64)
     for index, shape in enumerate(clipart.shapes):
@@ -368,7 +361,7 @@ def write_frame_svgs(
 ) -> list[Path]:
     """Write ``out_dir/frame_000.svg`` … one standalone SVG per frame; returns their paths."""
     frame_points = check_frame_points(clipart, frame_points)
-    clip_poses = _clip_poses(clipart, frame_clip_points, len(frame_points))
+    clip_poses = check_clip_poses(clipart, frame_clip_points, len(frame_points))
     out_dir = Path(out_dir)
     paths = [
         write_text_atomic(
