@@ -169,15 +169,16 @@ StepOutcome = tuple[Tensor, dict[str, Tensor], Tensor]
 """A clip's detached total, terms and max |∂L/∂θ| of one lockstep step (device tensors)."""
 
 
-def lockstep_step(animators: Sequence[ClipAnimator]) -> list[StepOutcome | Exception]:
-    """One iteration of K lockstep-compatible clips: forward (`clip_losses`), one backward over
-    the K losses, each clip's own Adam step. No host sync. Element i: clip i's outcome, or the
-    exception its own stages raised (it then takes no part in the step)."""
+def lockstep_step(animators: Sequence[ClipAnimator], pad_to: int | None = None) -> list[StepOutcome | Exception]:
+    """One iteration of K lockstep-compatible clips: forward (`clip_losses`, its prior call padded
+    to ``pad_to`` clips when set), one backward over the K losses, each clip's own Adam step. No
+    host sync. Element i: clip i's outcome, or the exception its own stages raised (it then takes
+    no part in the step)."""
     for animator in animators:
         animator.optimizer.zero_grad(set_to_none=True)
     outcomes: list[StepOutcome | Exception | None] = []
     stepped: list[tuple[ClipAnimator, Tensor, dict[str, Tensor]]] = []
-    for animator, outcome in zip(animators, clip_losses(animators)):
+    for animator, outcome in zip(animators, clip_losses(animators, pad_to=pad_to)):
         if isinstance(outcome, Exception):
             outcomes.append(outcome)
         else:
@@ -210,6 +211,7 @@ def optimise_lockstep(
     *,
     execution: ExecutionConfig = ExecutionConfig(),
     on_step: Callable[[int, StepReport], None] | None = None,
+    pad_to: int | None = None,
 ) -> list[AnimationResult | Exception]:
     """Run all remaining iterations of K lockstep-compatible clips together.
 
@@ -221,7 +223,13 @@ def optimise_lockstep(
     not share one prior or differ in a `LOCKSTEP_FIELDS` field; an error in the shared encoder
     or prior call belongs to no clip and is raised. Every result's ``seconds`` is the wall time
     of the whole lockstep run.
+
+    ``pad_to``: every prior call carries ``pad_to`` clips' samples, also after clips drop out or
+    when fewer clips start, so a compiled denoiser keeps one shape (padding slots are discarded
+    copies; live clips' trajectories are unchanged). `ConfigError` when fewer than the animators.
     """
+    if pad_to is not None and pad_to < max(len(animators), 1):
+        raise ConfigError(f"lockstep: pad_to {pad_to} < the {len(animators)} clips of the batch (at least 1)")
     if not animators:
         return []
     _check_compatible(animators)
@@ -235,7 +243,7 @@ def optimise_lockstep(
     live = list(range(len(animators)))
     remaining = animators[0].config.iterations - animators[0].step_index
     for iteration in range(remaining):
-        for index, outcome in zip(live, lockstep_step([animators[index] for index in live])):
+        for index, outcome in zip(live, lockstep_step([animators[index] for index in live], pad_to=pad_to)):
             if isinstance(outcome, Exception):
                 outcomes[index] = outcome
             else:

@@ -329,7 +329,7 @@ ClipLosses = tuple[Tensor, dict[str, Tensor]]
 """A clip's total loss and its terms for one iteration (device tensors)."""
 
 
-def clip_losses(animators: Sequence[ClipAnimator]) -> list[ClipLosses | Exception]:
+def clip_losses(animators: Sequence[ClipAnimator], pad_to: int | None = None) -> list[ClipLosses | Exception]:
     """One iteration's forward for K lockstep-compatible clips (docs/method.md §10).
 
     Per clip: pose, deformation, render and augmentation (meshes and renderers differ per clip).
@@ -337,6 +337,8 @@ def clip_losses(animators: Sequence[ClipAnimator]) -> list[ClipLosses | Exceptio
     clip drawing t and ε from its own generator and getting its own loss. Element i is clip i's
     (total, terms), or the exception its own stages raised (that clip then takes no part in the
     shared calls). A failure of a shared call is raised: it belongs to no single clip.
+    ``pad_to``: the prior call always carries that many clips' samples (`score_distillation_clips`);
+    the encoder call is not padded (only the denoiser is compiled).
     """
     outcomes: list[ClipLosses | Exception | None] = [None] * len(animators)
     live: list[tuple[int, ClipAnimator, dict[str, Tensor], Tensor]] = []
@@ -359,7 +361,9 @@ def clip_losses(animators: Sequence[ClipAnimator]) -> list[ClipLosses | Exceptio
             ]
         with head.stage_timer("prior_score"):
             results = score_distillation_clips(
-                prior, [animator.guidance_request(part) for (_, animator, _, _), part in zip(live, latents)]
+                prior,
+                [animator.guidance_request(part) for (_, animator, _, _), part in zip(live, latents)],
+                pad_to=pad_to,
             )
         for (index, animator, pose, _), sds in zip(live, results):
             try:

@@ -227,11 +227,12 @@ class ActorPool:
         while queue or running:
             while self._idle and queue:
                 actor, batch = self._idle.pop(), self._next_batch(queue)
-                if len(batch) == 1:
+                if len(batch) == 1 and self._per_call == 1:
                     ref = actor.animate.remote(batch[0].job)
                 else:
-                    ref = actor.animate_batch.remote([a.job for a in batch])
-                    self.stats.batches += 1
+                    # K passed along: a compiled prior pads its calls to K clips (never recompiles).
+                    ref = actor.animate_batch.remote([a.job for a in batch], self._per_call)
+                    self.stats.batches += int(len(batch) > 1)
                 # Per-clip timeout × K: a batch in lockstep takes at most what its clips take one by one.
                 deadline = time.monotonic() + self.config.clip_timeout_s * len(batch)
                 running[ref] = _Running(actor, batch, deadline)

@@ -269,7 +269,14 @@ class ClipWorker:
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
 
-    def animate_batch(self, jobs: list[ClipJob]) -> list[OutputRow | ShippedMedia]:
+    def lockstep_pad(self, jobs: int, clips_per_worker: int) -> int | None:
+        """``pad_to`` for a call of ``jobs`` clips: K (at least ``jobs``) when the prior is compiled
+        and K > 1, else None (an eager prior does not care about the batch size)."""
+        if not self.execution.compile_prior or max(clips_per_worker, jobs) <= 1:
+            return None
+        return max(clips_per_worker, jobs)
+
+    def animate_batch(self, jobs: list[ClipJob], clips_per_worker: int = 1) -> list[OutputRow | ShippedMedia]:
         """Animate ``jobs`` together: one row per job, in order (docs/pipeline.md §6).
 
         Each clip is prepared alone (its parse, rig or mesh error is its ``failed`` row, as in
@@ -278,8 +285,13 @@ class ClipWorker:
         batch-mates finish; each result is exported and published alone. One job is `animate`.
         A batch that fails as a whole (not one clip's error: e.g. out of GPU memory for K
         clips) is re-run one clip at a time.
+
+        ``clips_per_worker`` (K, the pool's clips per call): with a compiled prior every lockstep
+        prior call is padded to K clips (also for a batch of fewer clips, or after one drops), so
+        the compiled denoiser keeps one shape and never recompiles mid-run (docs/method.md §10).
         """
-        if len(jobs) == 1:
+        pad_to = self.lockstep_pad(len(jobs), clips_per_worker)
+        if len(jobs) == 1 and pad_to is None:
             return [self.animate(jobs[0])]
         from flexiclip_core.animate import prepare_clip
         from flexiclip_core.lockstep import lockstep_key, optimise_lockstep
@@ -300,7 +312,9 @@ class ClipWorker:
                 prepared.setdefault(lockstep_key(clip.animator), []).append(pending)
             for group in prepared.values():
                 try:
-                    outcomes = optimise_lockstep([p.clip.animator for p in group], execution=self.execution)
+                    outcomes = optimise_lockstep(
+                        [p.clip.animator for p in group], execution=self.execution, pad_to=pad_to
+                    )
                 except Exception as exc:  # the batch as a whole: each clip gets its own try below
                     log.warning(
                         "lockstep batch of %d clips (%s) failed as a whole (%s: %s): running them one at a time",

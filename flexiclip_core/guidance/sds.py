@@ -247,13 +247,22 @@ class GuidanceRequest:
     """The clip's own source of t and ε: its draws never depend on its batch-mates."""
 
 
-def score_distillation_clips(prior: VideoPrior, requests: Sequence[GuidanceRequest]) -> list[SdsResult]:
+def score_distillation_clips(
+    prior: VideoPrior, requests: Sequence[GuidanceRequest], pad_to: int | None = None
+) -> list[SdsResult]:
     """SDS (and the flow estimator) for K clips in ONE prior call over K×3 (or K×2) samples.
 
     Each clip draws t and ε from its own generator, exactly as `score_distillation` does for it
     alone, and gets its own loss, summed over its latent elements (not averaged over the batch),
     so ∂L_k/∂z_k is the single-clip gradient g_k. All clips must have the pose video or none.
+
+    ``pad_to``: the prior call carries that many clips' samples whatever K (a compiled denoiser
+    then sees one shape and never recompiles, docs/method.md §10); the missing slots are copies
+    of clip 0's detached latents and text with a constant t (``t_max``) and ε = 0, never drawn
+    from any clip's generator, and their outputs are discarded. `ConfigError` if K > ``pad_to``.
     """
+    if pad_to is not None and pad_to < len(requests):
+        raise ConfigError(f"pad_to {pad_to} < the {len(requests)} clips of this lockstep prior call")
     if not requests:
         return []
     with_pose = requests[0].pose_latents is not None
@@ -275,18 +284,34 @@ def score_distillation_clips(prior: VideoPrior, requests: Sequence[GuidanceReque
         draws.append(
             _draw(request.config, request.final_latents.shape, request.generator, request.final_latents.device)
         )
+    slots = list(requests)
+    if pad_to is not None and pad_to > len(requests):
+        # Padding slots: clip 0's inputs, detached (no gradient reaches it through a copy), with
+        # constants for t and ε so no clip's generator advances; their outputs are discarded.
+        head = requests[0]
+        pad = GuidanceRequest(
+            head.text,
+            head.final_latents.detach(),
+            head.pose_latents.detach() if head.pose_latents is not None else None,
+            head.config,
+            None,
+        )
+        timesteps_0, noise_0 = draws[0]
+        constant = (torch.full_like(timesteps_0, head.config.t_max), torch.zeros_like(noise_0))
+        slots += [pad] * (pad_to - len(requests))
+        draws += [constant] * (pad_to - len(requests))
     timesteps = torch.cat([t for t, _ in draws])
     noise = torch.cat([n for _, n in draws])
     text = TextEmbeddings(
-        torch.cat([r.text.conditional for r in requests]),
-        torch.cat([r.text.unconditional for r in requests]),
-        tuple(p for r in requests for p in r.text.prompts),
-        tuple(p for r in requests for p in r.text.negative_prompts),
+        torch.cat([r.text.conditional for r in slots]),
+        torch.cat([r.text.unconditional for r in slots]),
+        tuple(p for r in slots for p in r.text.prompts),
+        tuple(p for r in slots for p in r.text.negative_prompts),
     )
-    final = torch.cat([r.final_latents for r in requests])
-    pose = torch.cat([r.pose_latents for r in requests if r.pose_latents is not None]) if with_pose else None
+    final = torch.cat([r.final_latents for r in slots])
+    pose = torch.cat([r.pose_latents for r in slots if r.pose_latents is not None]) if with_pose else None
     unconditional, conditional, pose_estimate = _predict_epsilon(prior, text, final, pose, timesteps, noise)
-    samples = len(requests) * (3 if with_pose else 2)
+    samples = len(slots) * (3 if with_pose else 2)
     results = []
     for k, request in enumerate(requests):
         # Per clip, on its own rows: the clip's config, and a loss (and gradient) that is its own.

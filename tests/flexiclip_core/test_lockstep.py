@@ -205,3 +205,50 @@ def test_lockstep_key_groups_clips_that_differ_only_in_what_each_clip_owns():
     hash(key)
     # Another drawing, prompt, seed, learning rate and guidance scale: same batch.
     assert lockstep_key(_animator(prior, 2, learning_rate=0.01, sds={"guidance_scale": 20.0})) == key
+
+
+@pytest.mark.parametrize("pad_to", [None, 3])
+def test_a_padded_prior_call_keeps_its_size_when_a_clip_drops(pad_to):
+    """pad_to=3: the NaN clip dropped after step 1 leaves 2 live clips, the denoiser still sees
+    3 clips × 3 samples (a compiled prior would not recompile); the survivors are unchanged."""
+    prior = _prior("tiny")
+    animators = [_animator(prior, clip) for clip in range(len(CLIPS))]
+    PoisonedText(animators[1])
+    calls = CallLog(prior)
+    try:
+        results = optimise_lockstep(animators, execution=ExecutionConfig(report_every=1), pad_to=pad_to)
+    finally:
+        calls.restore()
+    assert calls.denoise == ([9, 9] if pad_to else [9, 6])  # unpadded: the call shrinks with the batch
+    assert isinstance(results[1], FloatingPointError) and "at step 1" in str(results[1])
+    for clip in (0, 2):
+        result = results[clip]
+        assert isinstance(result, AnimationResult), result
+        assert np.abs(result.frame_points - _solo("tiny", clip).frame_points).max() <= TOLERANCE_PX
+        np.testing.assert_allclose(
+            [row["total"] for row in result.loss_history],
+            [row["total"] for row in _solo("tiny", clip).loss_history],
+            rtol=1e-9,
+        )
+
+
+@pytest.mark.parametrize("prior_name", ["tiny", "analytic-causal"])
+def test_a_batch_smaller_than_pad_to_is_padded_and_follows_its_solo_trajectories(prior_name):
+    prior = _prior(prior_name)
+    animators = [_animator(prior, clip) for clip in (0, 2)]
+    calls = CallLog(prior)
+    try:
+        results = optimise_lockstep(animators, pad_to=3)
+    finally:
+        calls.restore()
+    assert calls.denoise == [9, 9]  # 3 clips' samples although 2 clips run
+    assert calls.encode == [4, 4]  # the encoder is not compiled, so not padded
+    for clip, result in zip((0, 2), results):
+        assert isinstance(result, AnimationResult), result
+        assert np.abs(result.frame_points - _solo(prior_name, clip).frame_points).max() <= TOLERANCE_PX
+
+
+def test_pad_to_below_the_batch_size_is_a_config_error():
+    prior = _prior("analytic")
+    with pytest.raises(ConfigError, match="pad_to 1 < the 2 clips"):
+        optimise_lockstep([_animator(prior, 0), _animator(prior, 1)], pad_to=1)

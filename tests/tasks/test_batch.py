@@ -136,3 +136,18 @@ def test_clips_per_worker_setting_is_validated() -> None:
     for bad in (0, -1, "two", "", True, 1.5):
         with pytest.raises(ConfigError, match="clips_per_worker"):
             resolve_clips_per_worker(bad)  # type: ignore[arg-type]
+
+
+def test_a_compiled_prior_is_padded_to_k_also_for_a_short_batch(worker: ClipWorker) -> None:
+    from dataclasses import replace
+
+    eager = worker.execution
+    assert not eager.compile_prior  # CPU worker: eager prior, no padding
+    assert worker.lockstep_pad(2, 4) is None
+    try:
+        worker.execution = replace(eager, compile_prior=True)
+        assert worker.lockstep_pad(1, 4) == 4  # the last, short batch of a run keeps K's shape
+        assert worker.lockstep_pad(4, 4) == 4
+        assert worker.lockstep_pad(1, 1) is None  # K = 1: one shape anyway
+    finally:
+        worker.execution = eager
