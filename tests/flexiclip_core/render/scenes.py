@@ -219,7 +219,7 @@ def layer_coverage_reference(clip: Clipart, size: int = 256, supersample: int = 
 
     import cairocffi as cairo
 
-    from flexiclip_core.render.final import _append_shape_path, _paint_shape
+    from flexiclip_core.render.final import _append_shape_path, _clip_to_regions, _paint_shape
 
     pose = clip.control_points()
     alpha = np.zeros((size, size))
@@ -229,11 +229,12 @@ def layer_coverage_reference(clip: Clipart, size: int = 256, supersample: int = 
         count = sum(len(subpath.points) for subpath in shape.subpaths)
         layers = []
         if shape.fill is not None and shape.fill.opacity > 0:
-            black = dataclasses.replace(shape.fill, rgb=(0.0, 0.0, 0.0), opacity=1.0)
+            # Coverage only: the training renderer paints a gradient's mean opacity (docs/render.md §11).
+            black = dataclasses.replace(shape.fill, rgb=(0.0, 0.0, 0.0), opacity=1.0, gradient=None)
             layers.append((dataclasses.replace(shape, fill=black, stroke=None), shape.fill.opacity, 0.0))
         stroke = shape.stroke
         if stroke is not None and stroke.width > 0 and stroke.opacity > 0:
-            black = dataclasses.replace(stroke, rgb=(0.0, 0.0, 0.0), opacity=1.0)
+            black = dataclasses.replace(stroke, rgb=(0.0, 0.0, 0.0), opacity=1.0, gradient=None)
             reach = stroke.width * max(stroke.miter_limit, 1.0)
             layers.append((dataclasses.replace(shape, fill=None, stroke=black), stroke.opacity, reach))
         points = pose[offset : offset + count]
@@ -250,6 +251,7 @@ def layer_coverage_reference(clip: Clipart, size: int = 256, supersample: int = 
             context.scale(supersample, supersample)
             context.translate(-float(low[0]), -float(low[1]))
             context.scale(scale, scale)
+            _clip_to_regions(context, shape)  # clip paths multiply the coverage (docs/render.md §12)
             _append_shape_path(context, layer, pose, offset)
             _paint_shape(context, layer)
             surface.flush()

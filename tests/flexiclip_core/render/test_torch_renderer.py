@@ -3,6 +3,7 @@ with the final (cairo) renderer on real clipart."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -154,7 +155,20 @@ def _compare_with_final_renderer(clip: Clipart) -> tuple[float, float, float]:
     with torch.no_grad():
         image = renderer.render(torch.tensor(clip.control_points(), dtype=torch.float32)[None])[0]
     ours = image.permute(1, 2, 0).numpy().astype(np.float64)
-    reference = render_clipart(clip, 256, background="transparent").astype(np.float64) / 255.0
+    # The training renderer paints each gradient's mean colour and opacity (docs/render.md §11):
+    # compare with the final renderer drawing those means.
+    flat = dataclasses.replace(
+        clip,
+        shapes=tuple(
+            dataclasses.replace(
+                shape,
+                fill=None if shape.fill is None else dataclasses.replace(shape.fill, gradient=None),
+                stroke=None if shape.stroke is None else dataclasses.replace(shape.stroke, gradient=None),
+            )
+            for shape in clip.shapes
+        ),
+    )
+    reference = render_clipart(flat, 256, background="transparent").astype(np.float64) / 255.0
     alpha = reference[..., 3:]
     reference_rgb = reference[..., :3] * alpha + (1.0 - alpha)
     mse = float(((ours[..., :3] - reference_rgb) ** 2).mean())
