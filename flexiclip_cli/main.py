@@ -24,7 +24,7 @@ import typer
 # Each command module keeps its heavy imports inside its commands, so --help stays fast.
 from flexiclip_cli.animate import animate
 from flexiclip_cli.bench import bench
-from flexiclip_cli.common import SvgArgument, configure_logging, load_clipart, refused_input_exits
+from flexiclip_cli.common import BadInput, SvgArgument, configure_logging, load_clipart, refused_input_exits
 from flexiclip_cli.dataset import dataset_app
 from flexiclip_cli.pipeline import catalog_app, run
 from flexiclip_cli.report import report as report_command

@@ -20,7 +20,7 @@ from catalogs.errors import CatalogError
 from catalogs.output import OutputCatalog
 from flexiclip_core.metrics import METRIC_COLUMNS
 from tasks.html_report import METRIC_INFO, media_href, render_report_html, report_folder_name, write_report
-from tests.catalogs.test_s3 import BUCKET, loopback_only, s3_options  # noqa: F401  (moto server, 127.0.0.1 only)
+from tests.s3_server import BUCKET
 from tests.tasks.report_run import HOSTILE_ERROR, HOSTILE_PROMPT, make_run
 
 SHA = "ab" + "0" * 62
