@@ -22,6 +22,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,7 @@ class _Storage:
                 return handle.read().decode("utf-8")
         return (Path(self.out) / name).read_text(encoding="utf-8")
 
-    def write(self, name: str, write: Callable[[Path], None]) -> None:
+    def write(self, name: str, write: Callable[[Path], object]) -> None:
         from flexiclip_core.export.files import atomic_write
 
         if not is_s3(self.out):
@@ -301,9 +302,9 @@ def export_dataset(
                     media[kind] = (suffix, storage.read_media(uri))
             samples.append((_sample_key(row), _metadata(row, kinds, resolved), media))
         if format == "webdataset":
-            storage.write(name, lambda path, samples=samples: _write_tar(path, samples))
+            storage.write(name, partial(_write_tar, samples=samples))
         else:
-            storage.write(name, lambda path, samples=samples: _write_parquet(path, samples, kinds))
+            storage.write(name, partial(_write_parquet, samples=samples, kinds=kinds))
         written.append(name)
         if on_shard:
             on_shard(name, True)

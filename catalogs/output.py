@@ -326,8 +326,8 @@ class OutputCatalog:
         filters = [("status", "=", status)] if status is not None else None
         if version is None and as_of is None and not self.exists():
             return OUTPUT_SCHEMA.empty_table().to_pandas()
-        if as_of is not None:
-            version = self._version_as_of(parse_time(as_of, "as_of"))
+        if as_of is not None and (moment := parse_time(as_of, "as_of")) is not None:
+            version = self._version_as_of(moment)
         return self._table(version).to_pyarrow_table(filters=filters).to_pandas()
 
     def _version_as_of(self, moment: datetime) -> int:
@@ -428,11 +428,11 @@ class OutputCatalog:
                 except FileNotFoundError:  # committed and cleared meanwhile
                     continue
             return found
-        folder = Path(self.staging_root)
-        if not folder.is_dir():
+        local_folder = Path(self.staging_root)
+        if not local_folder.is_dir():
             return []
         found = []
-        for path in sorted(folder.iterdir()):
+        for path in sorted(local_folder.iterdir()):
             key = _staging_key(path.name)
             if key is None:
                 continue

@@ -124,7 +124,7 @@ def animate(
                 progress.update(task, completed=report.step, losses=terms)
 
             outputs = animate_clip(
-                request, video_prior, config, out, device=torch_device, export=export, on_step=on_step
+                request, video_prior, config, out, device=str(torch_device), export=export, on_step=on_step
             )
     for name, path in outputs.files.items():
         typer.echo(f"{name:>14}: {path}")

@@ -34,7 +34,7 @@ import os
 import re
 import statistics
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -486,7 +486,7 @@ def _card(row: Mapping[str, Any], index: int) -> str:
     return "".join(parts)
 
 
-def _summary(rows: list[dict[str, Any]]) -> str:
+def _summary(rows: Sequence[Mapping[str, Any]]) -> str:
     counts = {
         status: sum(1 for r in rows if r.get("status") == status) for status in ("succeeded", "failed", "skipped")
     }
@@ -502,9 +502,9 @@ def _summary(rows: list[dict[str, Any]]) -> str:
         f" · clip compute: <b>{compute:.1f} s</b></div>",
     ]
     for column, title in (("method", "methods"), ("prior", "priors"), ("device", "devices"), ("code_version", "code")):
-        values = sorted({str(r[column]) for r in rows if r.get(column)})
-        if values:
-            lines.append(f"<div>{title}: {_esc(', '.join(values))}</div>")
+        names = sorted({str(r[column]) for r in rows if r.get(column)})
+        if names:
+            lines.append(f"<div>{title}: {_esc(', '.join(names))}</div>")
 
     measured = [r for r in rows if r.get("status") in ("succeeded", "skipped")]
     table = [
@@ -691,7 +691,7 @@ def write_report(root: str | os.PathLike, run_id: str | None = None, *, storage_
     """
     from catalogs.errors import CatalogError
 
-    catalog = OutputCatalog(root, storage_options=storage_options)
+    catalog = OutputCatalog(os.fspath(root), storage_options=storage_options)
     if run_id is None:
         run_id = latest_run_id(catalog)
         if run_id is None:

@@ -137,7 +137,8 @@ class ActorPool:
         self.config = config
         self.target_size, self.gpus_per_worker = cluster_worker_plan(config, ray.cluster_resources())
         threads = config.torch_threads or max(1, math.ceil(config.cpus_per_worker))
-        self._actor_class = ray.remote(
+        # Any: ray.remote's stubs type a remote class as the callable it wraps (no .remote).
+        self._actor_class: Any = ray.remote(
             num_cpus=config.cpus_per_worker,
             num_gpus=self.gpus_per_worker,
             max_restarts=0,  # the pool replaces dead actors itself, and knows which clip died

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -110,7 +111,9 @@ def export_animation(
     """
     config = config or ExportConfig()
     clip = clipart.source or None
-    overrides = {k: v for k, v in (("size", size), ("fps", fps), ("background", background)) if v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("size", size), ("fps", fps), ("background", background)) if v is not None
+    }
     if overrides:
         try:
             config = replace(config, **overrides)

@@ -136,7 +136,7 @@ class ExportConfig:
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ConfigError(f"unknown export setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        cleaned = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        cleaned: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
         return replace(self, **cleaned)
 
     def to_dict(self) -> dict[str, Any]:
