@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,6 +27,9 @@ from flexiclip_cli.common import (
     exit_code_for,
     refused_input_exits,
 )
+
+if TYPE_CHECKING:
+    from flexiclip_core.guidance.choice import PriorChoice
 
 log = logging.getLogger("flexiclip_cli.pipeline")  # not __name__: also run as __main__ (python -m)
 
@@ -178,7 +181,8 @@ def run_pipeline(catalog: str, output: str, *, verbose: bool = False, **paramete
 
     apply_pipeline_env()  # before prefect is imported: it reads its settings at import
     start_watchdog()  # first: whatever this run starts ends with it, even after a SIGKILL
-    _preflight_or_exit(catalog, output, str(parameters.get("prior", "auto")))
+    prior = _preflight_or_exit(catalog, output, str(parameters.get("prior", "auto")))
+    parameters.update(prior=prior.spec, prior_decided=True, prior_fallback_reason=prior.fallback_reason)
     for name in ("tasks", "flows"):
         logger = logging.getLogger(name)
         # Prefect's handler prints these loggers (and ships them to the API): drop the CLI's
@@ -208,13 +212,14 @@ def run_pipeline(catalog: str, output: str, *, verbose: bool = False, **paramete
     return summary
 
 
-def _preflight_or_exit(catalog: str, output: str, prior: str) -> None:
-    """`tasks.preflight.preflight` before Prefect and Ray start: a refusal is one line and exit 2."""
+def _preflight_or_exit(catalog: str, output: str, prior: str) -> PriorChoice:
+    """`tasks.preflight.preflight` before Prefect and Ray start: the prior the run uses (decided
+    here, once); a refusal is one line and exit 2."""
     from catalogs.storage import storage_options_from_env
     from tasks.preflight import PreflightError, preflight
 
     try:
-        preflight(catalog, output, prior, storage_options_from_env() or None)
+        return preflight(catalog, output, prior, storage_options_from_env() or None)
     except PreflightError as exc:
         log.debug("preflight refused the run", exc_info=True)
         typer.echo(f"error: {exc}", err=True)
