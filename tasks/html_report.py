@@ -43,6 +43,7 @@ from typing import Any
 from catalogs.output import OutputCatalog
 from catalogs.storage import s3_path
 from flexiclip_core.metrics import METRIC_COLUMNS
+from flexiclip_core.output_kinds import OUTPUT_KINDS
 
 __all__ = [
     "REPORTS_FOLDER",
@@ -371,25 +372,11 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-_DOWNLOADS: tuple[tuple[str, str], ...] = (
-    ("video", "MP4"),
-    ("webm", "WebM"),
-    ("webp", "WebP"),
-    ("apng", "APNG"),
-    ("lottie", "Lottie"),
-    ("gif", "GIF"),
-    ("svg_animation", "SVG"),
-    ("poster", "poster"),
-    ("source_svg", "source SVG"),
-    ("motion", "motion"),
-    ("config", "config"),
-)
-"""Media kinds offered for download on a card, with their link text, in this order."""
-
-
 def _download_links(row: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(link text, relative href) of every published file of ``row``, in `_DOWNLOADS` order."""
-    found = [(name, media_href(row.get(f"{kind}_uri"))) for kind, name in _DOWNLOADS]
+    """(link text, relative href) of every published file of ``row``, in `OUTPUT_KINDS` order
+    (`OutputKind.label` is the text)."""
+    published = [kind for kind in OUTPUT_KINDS.values() if kind.media_suffix is not None]
+    found = [(kind.label, media_href(row.get(f"{kind.name}_uri"))) for kind in published]
     return [(name, href) for name, href in found if href]
 
 

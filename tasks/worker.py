@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from catalogs.output import OutputCatalog
 from catalogs.rows import MEDIA_KINDS, MediaRef, OutputRow, Status, one_line
+from flexiclip_core.output_kinds import OUTPUT_KINDS
 from tasks.jobs import ClipJob, failed_row, utc_now
 from tasks.report import UNTRAINED_NOTE
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PUBLISH_TO_ROOT, PUBLISH_VIA_DRIVER = "root", "driver"
-SOURCE_SVG_NAME = "source.svg"
+SOURCE_SVG_NAME = OUTPUT_KINDS.get("source_svg").file_name
 """The input SVG's name in a clip's scratch folder (published as the ``source_svg`` media kind)."""
 
 

@@ -41,7 +41,7 @@ CORE_LAYERS = (
     ("losses",),
     ("config",),
     ("optimize",),
-    ("lockstep", "export", "metrics", "learned_metrics"),
+    ("lockstep", "export", "output_kinds", "metrics", "learned_metrics"),
     ("animate",),
 )
 """`flexiclip_core`'s modules and subpackages, bottom first, in the order the method runs
