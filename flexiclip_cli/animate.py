@@ -76,7 +76,8 @@ def animate(
         from flexiclip_core.animate import ClipRequest, animate_clip
         from flexiclip_core.devices import resolve_device
         from flexiclip_core.export import export_config_from_options
-        from flexiclip_core.optimize import load_config_prior, preset
+        from flexiclip_core.optimize import load_config_prior
+        from tasks.plan import base_config
 
         if not svg.is_file():
             raise BadInput(f"file not found: {svg}")
@@ -84,15 +85,10 @@ def animate(
         export = export_config_from_options(
             export_profile, size=size, extra_sizes=extra_size, fps=fps, background=background, formats=output_format
         )
-        config = preset(method)
-        overrides: dict = {}
-        if iterations is not None:
-            overrides["iterations"] = iterations
-        if seed is not None:
-            overrides["seed"] = seed
-        if prior is not None:
-            overrides["prior"] = prior
-        config = config.with_overrides(overrides)
+        # The pipeline's own recipe (preset + overrides), so a clip animated here and the same clip
+        # in a run get the same config and config hash.
+        overrides = {name: value for name, value in (("seed", seed), ("prior", prior)) if value is not None}
+        config = base_config(method, iterations, overrides)
         points, bones, layers = load_keypoints_file(keypoints) if keypoints else (None, None, None)
         request = ClipRequest(
             svg=svg,
