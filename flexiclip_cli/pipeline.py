@@ -68,7 +68,8 @@ def run(
         int | None, typer.Option(min=1, help="Optimisation steps per clip (default: the preset's).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Ray actors (default: one per GPU, else one per CPU).")
+        int | None,
+        typer.Option(min=1, help="Ray actors to start (default: one per GPU on GPU clusters, else one per CPU slot)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-animate clips that already succeeded.")] = False,
     override: Annotated[
@@ -76,7 +77,7 @@ def run(
         typer.Option("--set", help="Config override KEY=JSON_VALUE (repeatable), e.g. --set render.size=64."),
     ] = None,
     gpus_per_worker: Annotated[
-        float | None, typer.Option(min=0, help="GPUs per actor (default 1 on GPU clusters, 0 on CPU).")
+        float | None, typer.Option(min=0, help="GPUs per actor (default: 1 on GPU clusters, 0 on CPU).")
     ] = None,
     clip_timeout: Annotated[float, typer.Option(min=1, help="Per-clip time limit, seconds.")] = 3600.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries of a clip whose worker died.")] = 2,
@@ -86,7 +87,7 @@ def run(
     clips_per_worker: Annotated[
         str,
         typer.Option(
-            help="Clips a worker optimises together (lockstep): N, or auto (1 on CPU; on a GPU from its free memory, at most 8)."
+            help="Clips a worker optimises together in lockstep: N, or auto (1 on CPU; on a GPU from its free memory, at most 8)."
         ),
     ] = "auto",
     verbose: Annotated[

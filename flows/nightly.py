@@ -71,19 +71,23 @@ def nightly(
             "wan-tiny", "modelscope" or "modelscope:PATH".
         method: animation preset (flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow).
         iterations: optimisation steps (default: the preset's).
-        workers: Ray actors (default: one per GPU, or one per CPU slot).
+        workers: Ray actors to start (default: one per GPU on GPU clusters, else one per CPU slot).
         force: re-animate clips that already succeeded with the same key.
         overrides: animation-config overrides for every clip (a row's config column wins).
-        gpus_per_worker: GPUs per actor (default 1 on GPU clusters, 0 on CPU; fractions allowed).
+        gpus_per_worker: GPUs per actor (default: 1 on GPU clusters, 0 on CPU). Fractions share a GPU.
         cpus_per_worker: CPUs reserved per actor.
-        torch_threads: torch threads per actor (default: one per reserved CPU).
-        clip_timeout_s: per-clip wall-clock limit; the clip fails and its worker is replaced.
-        max_retries: retries of a clip whose worker died, before it is recorded as failed.
-        worker_start_timeout_s: limit for the first worker to start (exit 3 past it).
+        torch_threads: torch threads per actor (default: one per reserved CPU, rounded up).
+        clip_timeout_s: Per-clip time limit, seconds. Past it the clip fails and its worker is
+            replaced; a batch of K clips gets K times this.
+        max_retries: Retries of a clip whose worker died. Past them the clip is recorded as failed;
+            a clip whose batch lost its worker is retried alone.
+        worker_start_timeout_s: Limit for a worker to start and load its prior, seconds. When the
+            first worker misses it the run exits with status 3.
         forward_credentials: on a joined Ray cluster, send this process's AWS keys to the
             workers (else each node uses its own: instance role or environment).
-        clips_per_worker: clips an actor takes per call and optimises in lockstep: a positive
-            integer, or "auto" (1 on CPU; on CUDA sized from the GPU's free memory, at most 8).
+        clips_per_worker: Clips a worker optimises together in lockstep: N, or auto (1 on CPU; on a
+            GPU from its free memory, at most 8). See docs/pipeline.md §6 and
+            `tasks.batch.auto_clips_per_worker`; 1 animates clip after clip.
         prior_decided: ``prior`` was already resolved by the caller's preflight (``flexiclip
             run``): it is used as is, so the prior policy runs once per run.
         prior_fallback_reason: with ``prior_decided``, why ``auto`` fell back to the tiny prior.
