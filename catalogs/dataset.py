@@ -28,6 +28,7 @@ from typing import Any
 
 from catalogs.errors import CatalogError
 from catalogs.output import OutputCatalog
+from catalogs.rows import Status
 from catalogs.storage import file_uri_to_path, is_s3, s3_filesystem, s3_path, uri_scheme
 from catalogs.where import parse_where
 from flexiclip_core.metrics import METRIC_COLUMNS
@@ -138,7 +139,7 @@ def select_rows(
         version = catalog.version()
         if version is None:
             raise CatalogError(f"output catalog {catalog.table_uri!r} has no commit yet: nothing to export")
-    frame = catalog.read(version=version, status="succeeded")
+    frame = catalog.read(version=version, status=Status.SUCCEEDED)
     rows = [{key: _clean(value) for key, value in record.items()} for record in frame.to_dict("records")]
     for row in rows:
         # Rows written before the catalog recorded the licence get it from the prior's name.
