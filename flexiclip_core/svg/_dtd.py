@@ -24,6 +24,7 @@ that everything is decided before the first element is read:
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from xml.parsers import expat
@@ -40,6 +41,8 @@ W3C_SVG_DTDS = (
 
 _REFERENCE = re.compile(r"&([^\s&;#]+);")
 _LATIN_1_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"'](?i:iso-8859-1|latin-?1)[\"']")
+for _codec in ("utf-16-le", "utf-16-be", "latin-1"):
+    codecs.lookup(_codec)  # imported now, so that reading a file never opens a codec module
 _PREDEFINED = frozenset({"lt", "gt", "amp", "apos", "quot"})
 
 
