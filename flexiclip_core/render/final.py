@@ -15,13 +15,14 @@ Images are uint8 ``[H, W, 4]`` straight (non-premultiplied) RGBA, row 0 at the t
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Protocol
 
 import cairocffi as cairo
 import numpy as np
 
-from flexiclip_core.clipart import Clipart, Fill, Gradient, LinearGradient, Shape, Stroke
+from flexiclip_core.clipart import Clipart, Fill, Gradient, LinearGradient, Pattern, Shape, Stroke
 from flexiclip_core.errors import RenderError
 from flexiclip_core.paint_motion import posed_paint
 from flexiclip_core.registry import Registry
@@ -29,6 +30,9 @@ from flexiclip_core.render.config import Background
 
 MAX_RENDER_SIZE = 8192
 """Largest output side accepted (a 8192² RGBA frame is 256 MiB)."""
+
+MAX_TILE_SIDE = 2048
+"""Largest side in px of one pattern tile's image (a tile larger on the device is drawn blurred)."""
 
 _FILL_RULES = {"nonzero": cairo.FILL_RULE_WINDING, "evenodd": cairo.FILL_RULE_EVEN_ODD}
 _LINE_CAPS = {"butt": cairo.LINE_CAP_BUTT, "round": cairo.LINE_CAP_ROUND, "square": cairo.LINE_CAP_SQUARE}
@@ -157,9 +161,51 @@ def _gradient_pattern(gradient: Gradient) -> cairo.Gradient:
     return pattern
 
 
+def _tile_pattern(context: cairo.Context, pattern: Pattern) -> cairo.SurfacePattern:
+    """The cairo pattern of a tiled pattern placed in canvas px (docs/render.md §13): one tile
+    drawn into an image at the device resolution the frame gives it, repeated, with the frame
+    as the pattern matrix."""
+    xx, yx, xy, yy, x0, y0 = context.get_matrix()
+    tile_to_device = np.array([[xx, xy, x0], [yx, yy, y0], [0.0, 0.0, 1.0]]) @ pattern.matrix()
+    scale_x = float(np.hypot(tile_to_device[0, 0], tile_to_device[1, 0]))
+    scale_y = float(np.hypot(tile_to_device[0, 1], tile_to_device[1, 1]))
+    pixels_x = int(min(max(1, math.ceil(pattern.width * scale_x - 1e-6)), MAX_TILE_SIDE))
+    pixels_y = int(min(max(1, math.ceil(pattern.height * scale_y - 1e-6)), MAX_TILE_SIDE))
+    tile = cairo.ImageSurface(cairo.FORMAT_ARGB32, pixels_x, pixels_y)
+    tile_context = cairo.Context(tile)
+    tile_context.set_antialias(cairo.ANTIALIAS_GRAY)
+    tile_context.scale(pixels_x / pattern.width, pixels_y / pattern.height)
+    if pattern.shapes:
+        points = np.concatenate([sp.points for shape in pattern.shapes for sp in shape.subpaths], axis=0)
+        tile_context.push_group()
+        _draw_shapes(tile_context, pattern.shapes, points)
+        tile_context.pop_group_to_source()
+        tile_context.paint_with_alpha(float(pattern.opacity))
+    tile.flush()
+    source = cairo.SurfacePattern(tile)
+    source.set_extend(cairo.EXTEND_REPEAT)
+    canvas_to_tile = np.diag([pixels_x / pattern.width, pixels_y / pattern.height, 1.0]) @ np.linalg.inv(
+        pattern.matrix()
+    )
+    source.set_matrix(
+        cairo.Matrix(
+            canvas_to_tile[0, 0],
+            canvas_to_tile[1, 0],
+            canvas_to_tile[0, 1],
+            canvas_to_tile[1, 1],
+            canvas_to_tile[0, 2],
+            canvas_to_tile[1, 2],
+        )
+    )
+    return source
+
+
 def _set_paint(context: cairo.Context, paint: Fill | Stroke) -> None:
-    """Make the fill's or stroke's paint the source: its gradient, else its solid colour."""
-    if paint.gradient is not None:
+    """Make the fill's or stroke's paint the source: its pattern or gradient, else its solid
+    colour."""
+    if paint.pattern is not None:
+        context.set_source(_tile_pattern(context, paint.pattern))
+    elif paint.gradient is not None:
         context.set_source(_gradient_pattern(paint.gradient))
     else:
         context.set_source_rgba(*(float(c) for c in paint.rgb), float(paint.opacity))
@@ -231,8 +277,15 @@ def _draw_mapped(
     context.set_operator(cairo.OPERATOR_OVER)
     context.set_antialias(cairo.ANTIALIAS_GRAY)
     context.set_matrix(canvas_to_pixels)
+    _draw_shapes(context, clipart.shapes, pose)
+    surface.flush()
+
+
+def _draw_shapes(context: cairo.Context, shapes: tuple[Shape, ...], pose: np.ndarray) -> None:
+    """Paint ``shapes`` in order at ``pose`` [P, 2] (their control points, concatenated) in the
+    context's user space."""
     offset = 0
-    for shape in clipart.shapes:
+    for shape in shapes:
         start = offset
         if shape.clip is not None:
             context.save()
@@ -243,7 +296,6 @@ def _draw_mapped(
         _square_caps_of_zero_length_subpaths(context, shape, posed[1], pose, start)
         if shape.clip is not None:
             context.restore()
-    surface.flush()
 
 
 def _clip_to_regions(context: cairo.Context, shape: Shape) -> None:

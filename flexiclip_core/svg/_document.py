@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from flexiclip_core.clipart import Fill, Gradient, ParseWarning, Shape, Stroke, SubPath
+from flexiclip_core.clipart import Fill, Gradient, ParseWarning, Pattern, Shape, Stroke, SubPath
 from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
 from flexiclip_core.svg._cascade import Cascade, Context, clamp_unit, initial_context
 from flexiclip_core.svg._clip import clip_shapes_to_viewport
@@ -462,10 +462,16 @@ class DocumentWalker:
 
     def placed_paint(
         self, paint: Paint | None, context: Context, bbox: tuple[float, float, float, float], opacity: float
-    ) -> tuple[Paint | None, Gradient | None]:
-        """A gradient paint placed on the shape (docs/render.md §11): the mean paint and the
-        gradient, a solid paint where SVG paints one colour, or (None, None) where it paints none.
-        ``opacity`` is the fill-/stroke-opacity times the group opacity."""
+    ) -> tuple[Paint | None, Gradient | Pattern | None]:
+        """A gradient or pattern paint placed on the shape (docs/render.md §11, §13): the mean
+        paint and the gradient or pattern, a solid paint where SVG paints one colour, or
+        (None, None) where it paints none. ``opacity`` is the fill-/stroke-opacity times the
+        group opacity."""
+        if paint is not None and paint.pattern is not None:
+            pattern = self.paint.place_pattern(paint.pattern, bbox, context, opacity)
+            if isinstance(pattern, str):  # "untiled"
+                return replace(paint, pattern=None), None
+            return (None, None) if pattern is None else (paint, pattern)
         if paint is None or paint.gradient is None:
             return paint, None
         placed = self.paint.place_gradient(paint.gradient, bbox, context.ctm, context.lengths, opacity)
@@ -481,14 +487,16 @@ class DocumentWalker:
         if paint is None:
             return None
         opacity = clamp_unit(self.cascade.number_property(style["fill-opacity"], 1.0, element, "fill-opacity"))
-        paint, gradient = self.placed_paint(paint, context, bbox, opacity * context.opacity)
+        paint, server = self.placed_paint(paint, context, bbox, opacity * context.opacity)
         if paint is None:
             return None
         opacity *= paint.alpha * context.opacity
         if opacity <= 0.0:
             return None
         rule = "evenodd" if style["fill-rule"].strip() == "evenodd" else "nonzero"
-        return Fill(paint.rgb, opacity, rule, gradient)
+        if isinstance(server, Pattern):
+            return Fill(paint.rgb, opacity, rule, pattern=server)
+        return Fill(paint.rgb, opacity, rule, server)
 
     def make_stroke(
         self, element: Element, context: Context, scale: float, bbox: tuple[float, float, float, float]
@@ -507,7 +515,7 @@ class DocumentWalker:
         if width <= 0.0:
             return None
         opacity = clamp_unit(self.cascade.number_property(style["stroke-opacity"], 1.0, element, "stroke-opacity"))
-        placed, gradient = self.placed_paint(paint, context, bbox, opacity * context.opacity)
+        placed, server = self.placed_paint(paint, context, bbox, opacity * context.opacity)
         if placed is None:
             return None
         opacity *= placed.alpha * context.opacity
@@ -530,7 +538,8 @@ class DocumentWalker:
             miter_limit=miter_limit,
             dash_array=tuple(v * scale for v in dashes),
             dash_offset=dash_offset * scale,
-            gradient=gradient,
+            gradient=None if isinstance(server, Pattern) else server,
+            pattern=server if isinstance(server, Pattern) else None,
         )
 
     def dashes(self, element: Element, context: Context) -> tuple[tuple[float, ...], float]:
