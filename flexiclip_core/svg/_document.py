@@ -471,7 +471,9 @@ class DocumentWalker:
             pattern = self.paint.place_pattern(paint.pattern, bbox, context, opacity)
             if isinstance(pattern, str):  # "untiled"
                 return replace(paint, pattern=None), None
-            return (None, None) if pattern is None else (paint, pattern)
+            if pattern is None:  # no tile on this shape: the fallback if given (resvg), else none
+                return paint.fallback, None
+            return paint, pattern
         if paint is None or paint.gradient is None:
             return paint, None
         placed = self.paint.place_gradient(paint.gradient, bbox, context.ctm, context.lengths, opacity)

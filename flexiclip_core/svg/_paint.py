@@ -109,6 +109,8 @@ class Paint:
     """The gradient the mean stands for; `place_gradient` draws it on a shape."""
     pattern: PatternServer | None = None
     """The pattern the mean stands for; `place_pattern` lays it on a shape."""
+    fallback: Paint | None = None
+    """The paint's ``url(#id) fallback``, painted where the pattern is invalid on a shape (resvg)."""
 
 
 def mean_colour(stops: list[GradientStop]) -> Paint:
@@ -180,7 +182,10 @@ class PaintServers:
                     element,
                 )
                 return self.resolve(fallback, style, element, context)
-            return self.server_paint(target, element, context)
+            paint = self.server_paint(target, element, context)
+            if paint is not None and paint.pattern is not None and fallback:
+                paint = replace(paint, fallback=self.resolve(fallback, style, element, context))
+            return paint
         if text in ("context-fill", "context-stroke"):
             # The paint of the context element: the <use> instantiating this content, else none
             # (markers, the other context, are not drawn) (SVG 2 §13.3).
