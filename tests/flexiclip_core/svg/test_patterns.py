@@ -171,3 +171,63 @@ def test_a_tile_of_fractional_device_size_does_not_drift() -> None:
     alpha = ours(svg, 100)[50, :, 3]
     assert np.abs(alpha - coverage).mean() <= 0.01
     assert np.abs(alpha[75:] - coverage[75:]).mean() <= 0.01  # no drift towards the far side
+
+
+def _posed_pattern_clipart():
+    source = document(
+        '<defs><linearGradient id="g"><stop offset="0" stop-color="orange"/><stop offset="1" stop-color="navy"/>'
+        f"</linearGradient>{CHECKER}"
+        '<pattern id="p" width="16" height="12" patternUnits="userSpaceOnUse" patternTransform="rotate(15)">'
+        '<circle cx="8" cy="6" r="5" fill="url(#g)"/><rect width="4" height="4" fill="url(#checker)"/></pattern></defs>'
+        '<rect x="10" y="10" width="60" height="45" fill="url(#p)" stroke="url(#checker)" stroke-width="6"/>'
+        '<circle cx="70" cy="70" r="20" fill="#308030"/>'
+    )
+    clipart = parse_svg(source.encode())
+    angle = np.radians(-12.0)
+    motion = np.array([[1.1 * np.cos(angle), -np.sin(angle), 20.0], [np.sin(angle), 0.9 * np.cos(angle), -8.0]])
+    return clipart, motion
+
+
+def test_a_frame_svg_writes_the_posed_pattern() -> None:
+    # The exported frame, read back by parse_svg and drawn in its own 256² frame, is the final
+    # render of the same pose (the pattern, its nested gradient and pattern, carried by the motion).
+    from flexiclip_core.export.svg_anim import clipart_to_svg
+    from flexiclip_core.render import render_document_frame
+
+    clipart, motion = _posed_pattern_clipart()
+    pose = clipart.control_points() @ motion[:, :2].T + motion[:, 2]
+    text = clipart_to_svg(clipart, pose)
+    assert text.count("<pattern ") == 3  # the fill's, the stroke's, and the checker inside the fill's tile
+    expected = render_clipart(clipart, 256, points=pose, background="transparent").astype(np.float64) / 255.0
+    exported = parse_svg(text.encode())
+    image = render_document_frame(exported, 256).astype(np.float64) / 255.0
+    iou, difference = agreement(image, expected)
+    assert iou >= MIN_IOU and difference <= MAX_MEAN_ABS, (iou, difference)
+
+
+def test_animated_svg_animates_the_pattern_transform_exactly() -> None:
+    import re
+
+    from flexiclip_core.export.svg_anim import animated_svg
+
+    clipart, motion = _posed_pattern_clipart()
+    rest = clipart.control_points()
+    frames = np.stack([rest, rest @ motion[:, :2].T + motion[:, 2]])
+    text = animated_svg(clipart, frames, fps=8)
+    block = text[text.index('<pattern id="shape-0-fill"') : text.index('<pattern id="shape-0-stroke"')]
+    values = dict(
+        re.findall(r'attributeName="patternTransform" type="(\w+)" additive="\w+" [^>]*values="([^"]*)"', block)
+    )
+    assert list(values) == ["translate", "rotate", "skewX", "scale"]
+    tx, ty = (float(v) for v in values["translate"].split(";")[1].split())
+    angle, shear = (
+        np.radians(float(values["rotate"].split(";")[1])),
+        np.tan(np.radians(float(values["skewX"].split(";")[1]))),
+    )
+    sx, sy = (float(v) for v in values["scale"].split(";")[1].split())
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    composed = np.eye(3)
+    composed[:2, :2] = rotation @ np.array([[1.0, shear], [0.0, 1.0]]) @ np.diag([sx, sy])
+    composed[:2, 2] = (tx, ty)
+    expected = np.vstack([motion, [0.0, 0.0, 1.0]]) @ clipart.shapes[0].fill.pattern.matrix()
+    assert composed == pytest.approx(expected, rel=1e-5, abs=1e-4)
