@@ -33,8 +33,10 @@ What is approximated or skipped (each reported as a `ParseWarning` with a stable
     hold the mean over the gradient parameter of the piecewise-linear stop ramp (pads
     included, premultiplied by stop opacity) and the mean opacity, which the training renderer
     paints (``gradient-mean-colour``);
-  - pattern fills → the mean fill colour of the pattern's own shapes
-    (``pattern-mean-colour``), or neutral grey when it has none (``pattern-neutral-colour``);
+  - patterns are kept (`Fill.pattern`/`Stroke.pattern`: the tile's shapes in pattern space and
+    its frame, docs/render.md §13) for the final renderer and the SVG exports; ``rgb`` holds
+    the mean fill colour of the pattern's own shapes, which the training renderer and Lottie
+    paint (``pattern-mean-colour``), or neutral grey when it has none (``pattern-neutral-colour``);
   - a stroke under a non-uniform or skewing transform gets one width, scaled by
     sqrt|det| of the transform (SVG would draw it with a varying width);
   - ``stroke-dasharray``/``stroke-dashoffset`` are kept in `Stroke` (canvas px) for the exact

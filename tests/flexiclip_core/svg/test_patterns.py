@@ -231,3 +231,18 @@ def test_animated_svg_animates_the_pattern_transform_exactly() -> None:
     composed[:2, 2] = (tx, ty)
     expected = np.vstack([motion, [0.0, 0.0, 1.0]]) @ clipart.shapes[0].fill.pattern.matrix()
     assert composed == pytest.approx(expected, rel=1e-5, abs=1e-4)
+
+
+def test_lottie_paints_a_pattern_with_its_mean_colour_and_validates() -> None:
+    # Lottie has no tiled paint: the pattern's mean colour is written as a solid fill
+    # (docs/render.md §13, the pattern-mean-colour warning says so).
+    from flexiclip_core.export.lottie import lottie_animation, lottie_schema_errors
+
+    clipart, motion = _posed_pattern_clipart()
+    rest = clipart.control_points()
+    document_ = lottie_animation(clipart, np.stack([rest, rest @ motion[:, :2].T + motion[:, 2]]), 8)
+    assert lottie_schema_errors(document_) == []
+    items = [item for layer in document_["layers"] for item in layer["shapes"][0]["it"]]
+    solid_colours = [item["c"]["k"][:3] for item in items if item["ty"] == "fl"]
+    assert any(list(clipart.shapes[0].fill.rgb) == pytest.approx(colour, abs=1e-3) for colour in solid_colours)
+    assert "pattern-mean-colour" in {w.code for w in clipart.warnings}
