@@ -64,7 +64,12 @@ What is approximated or skipped (each reported as a `ParseWarning` with a stable
   - conditional processing follows SVG, the root included (a failing root draws nothing):
     ``requiredExtensions`` never matches, SVG 1.1 ``requiredFeatures`` do, ``systemLanguage``
     matches ``en`` and ``en-*``; ``<switch>`` draws its first matching graphics or container
-    child, skipping unknown and foreign elements.
+    child, skipping unknown and foreign elements;
+  - as resvg: a ``<symbol>``'s ``transform`` is ignored (it is not a transformable element),
+    ``display`` does not disable a ``<clipPath>``, ``rgb()``/``hsl()`` with a percentage alpha
+    is an invalid colour (CSS Color 3), a group's object bounding box counts children that
+    paint nothing (hidden, unpainted, transparent), and a root ``<svg>`` of zero width or
+    height raises `EmptyDrawingError` (a negative one `SvgParseError`).
 
 Nested viewports (``<svg>``, and ``<use>`` of a ``<symbol>``/``<svg>``, sized by the use's
 ``width``/``height``, else the referenced element's, else 100%) clip their content to the
