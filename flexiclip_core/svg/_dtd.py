@@ -27,6 +27,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
+from typing import NoReturn
 from xml.parsers import expat
 
 from flexiclip_core.errors import SvgLimitExceeded, SvgSecurityError
@@ -75,7 +76,7 @@ class DtdPolicy:
         # Only the specified attributes are reported: defaults are applied by this policy.
         parser.specified_attributes = True
 
-    def _refuse(self, what: str) -> None:
+    def _refuse(self, what: str) -> NoReturn:
         raise SvgSecurityError(f"{what} refused in the DOCTYPE of untrusted SVG", clip=self.clip)
 
     def _start_doctype(self, name: str, system_id: str | None, public_id: str | None, internal: int) -> None:

@@ -154,7 +154,7 @@ class PaintServers:
         self.draw_detached = draw_detached
         self._cache: dict[int, Paint | None] = {}
         self._resolving_patterns: set[int] = set()
-        self._tiles: dict[tuple[int, Affine], tuple[Shape, ...]] = {}
+        self._tiles: dict[tuple[int, tuple[float, ...]], tuple[Shape, ...]] = {}
 
     def resolve(self, value: str, style: dict[str, str], element: Element, context: Context) -> Paint | None:
         """The paint of a ``fill``/``stroke`` value, or None for none."""
