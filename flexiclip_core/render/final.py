@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections import OrderedDict
 from typing import Protocol
 
 import cairocffi as cairo
@@ -167,21 +168,9 @@ def _tile_pattern(context: cairo.Context, pattern: Pattern) -> cairo.SurfacePatt
     as the pattern matrix."""
     xx, yx, xy, yy, x0, y0 = context.get_matrix()
     tile_to_device = np.array([[xx, xy, x0], [yx, yy, y0], [0.0, 0.0, 1.0]]) @ pattern.matrix()
-    scale_x = float(np.hypot(tile_to_device[0, 0], tile_to_device[1, 0]))
-    scale_y = float(np.hypot(tile_to_device[0, 1], tile_to_device[1, 1]))
-    pixels_x = int(min(max(1, math.ceil(pattern.width * scale_x - 1e-6)), MAX_TILE_SIDE))
-    pixels_y = int(min(max(1, math.ceil(pattern.height * scale_y - 1e-6)), MAX_TILE_SIDE))
-    tile = cairo.ImageSurface(cairo.FORMAT_ARGB32, pixels_x, pixels_y)
-    tile_context = cairo.Context(tile)
-    tile_context.set_antialias(cairo.ANTIALIAS_GRAY)
-    tile_context.scale(pixels_x / pattern.width, pixels_y / pattern.height)
-    if pattern.shapes:
-        points = np.concatenate([sp.points for shape in pattern.shapes for sp in shape.subpaths], axis=0)
-        tile_context.push_group()
-        _draw_shapes(tile_context, pattern.shapes, points)
-        tile_context.pop_group_to_source()
-        tile_context.paint_with_alpha(float(pattern.opacity))
-    tile.flush()
+    pixels_x = _tile_pixels(pattern.width * float(np.hypot(tile_to_device[0, 0], tile_to_device[1, 0])))
+    pixels_y = _tile_pixels(pattern.height * float(np.hypot(tile_to_device[0, 1], tile_to_device[1, 1])))
+    tile = _tile_image(pattern, pixels_x, pixels_y)
     source = cairo.SurfacePattern(tile)
     source.set_extend(cairo.EXTEND_REPEAT)
     canvas_to_tile = np.diag([pixels_x / pattern.width, pixels_y / pattern.height, 1.0]) @ np.linalg.inv(
@@ -198,6 +187,44 @@ def _tile_pattern(context: cairo.Context, pattern: Pattern) -> cairo.SurfacePatt
         )
     )
     return source
+
+
+def _tile_pixels(device_side: float) -> int:
+    """Pixels of a tile side that covers ``device_side`` device px (whole, at most
+    `MAX_TILE_SIDE`): drawn at the device resolution, so the tile is as sharp as the shapes."""
+    return int(min(max(1, math.ceil(device_side - 1e-6)), MAX_TILE_SIDE))
+
+
+_TILE_CACHE: OrderedDict[tuple, tuple[Pattern, cairo.ImageSurface]] = OrderedDict()
+_TILE_CACHE_PIXELS = 16_000_000
+"""Pixels of tile images kept between calls (64 MB): shapes sharing a pattern, and frames where it
+keeps its device size, reuse one tile image."""
+
+
+def _tile_image(pattern: Pattern, pixels_x: int, pixels_y: int) -> cairo.ImageSurface:
+    """One tile of ``pattern`` drawn into a ``pixels_x`` × ``pixels_y`` image with its opacity,
+    from the cache when the same tile content was drawn at that size (the entry keeps the
+    pattern, so the ``id`` in its key stays its own)."""
+    key = (id(pattern.shapes), pattern.width, pattern.height, pattern.opacity, pixels_x, pixels_y)
+    cached = _TILE_CACHE.get(key)
+    if cached is not None:
+        _TILE_CACHE.move_to_end(key)
+        return cached[1]
+    tile = cairo.ImageSurface(cairo.FORMAT_ARGB32, pixels_x, pixels_y)
+    tile_context = cairo.Context(tile)
+    tile_context.set_antialias(cairo.ANTIALIAS_GRAY)
+    tile_context.scale(pixels_x / pattern.width, pixels_y / pattern.height)
+    if pattern.shapes:
+        points = np.concatenate([sp.points for shape in pattern.shapes for sp in shape.subpaths], axis=0)
+        tile_context.push_group()
+        _draw_shapes(tile_context, pattern.shapes, points)
+        tile_context.pop_group_to_source()
+        tile_context.paint_with_alpha(float(pattern.opacity))
+    tile.flush()
+    _TILE_CACHE[key] = (pattern, tile)
+    while sum(image.get_width() * image.get_height() for _, image in _TILE_CACHE.values()) > _TILE_CACHE_PIXELS:
+        _TILE_CACHE.popitem(last=False)
+    return tile
 
 
 def _set_paint(context: cairo.Context, paint: Fill | Stroke) -> None:
