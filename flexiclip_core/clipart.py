@@ -110,6 +110,47 @@ class RadialGradient(_Gradient):
 Gradient = LinearGradient | RadialGradient
 
 
+@dataclass(frozen=True, eq=False)
+class Pattern:
+    """A tiled pattern paint (docs/render.md §13).
+
+    *Pattern space* has one tile at ``(0, 0, width, height)`` repeating over the plane; the
+    tile's content (``shapes``) is drawn in that space, clipped to the tile. ``frame`` places
+    pattern space in canvas px as `Gradient.frame` does (CTM · ``patternTransform`` · tile
+    origin), so the fit and the motion carry a pattern exactly as they carry a gradient.
+    """
+
+    width: float
+    height: float
+    """Tile size in pattern space, both > 0."""
+    shapes: tuple[Shape, ...]
+    """One tile's content in pattern space (viewBox / ``patternContentUnits`` applied)."""
+    frame: np.ndarray
+    """float64 [3, 2]: origin, origin + e1, origin + e2 of pattern space in canvas px."""
+    opacity: float
+    """fill-/stroke-opacity × inherited group opacity; multiplies the tile's alpha."""
+
+    def matrix(self) -> np.ndarray:
+        """float64 [3, 3] affine map from pattern space to canvas px."""
+        return _frame_matrix(self.frame)
+
+    def moved(self, affine: np.ndarray) -> Self:
+        """This pattern carried by the canvas affine map ``affine`` [3, 3]."""
+        return replace(self, frame=self.frame @ affine[:2, :2].T + affine[:2, 2])
+
+
+def _frame_matrix(frame: np.ndarray) -> np.ndarray:
+    """float64 [3, 3] affine map whose images of (0, 0), (1, 0), (0, 1) are ``frame``'s rows."""
+    origin, e1, e2 = frame
+    return np.array(
+        [
+            [e1[0] - origin[0], e2[0] - origin[0], origin[0]],
+            [e1[1] - origin[1], e2[1] - origin[1], origin[1]],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+
+
 @dataclass(frozen=True)
 class Fill:
     """Solid fill of a shape."""
@@ -123,6 +164,9 @@ class Fill:
     gradient: Gradient | None = None
     """The gradient the final renderer and vector exports paint; ``rgb`` and ``opacity`` then
     hold its mean colour and mean opacity, which the training renderer paints (docs/render.md §11)."""
+    pattern: Pattern | None = None
+    """The pattern the final renderer and the SVG exports tile (docs/render.md §13); ``rgb``
+    then holds the mean colour of its shapes, which the training renderer and Lottie paint."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +192,8 @@ class Stroke:
     """Dash offset in canvas px."""
     gradient: Gradient | None = None
     """As `Fill.gradient`: ``rgb``/``opacity`` hold the mean for the training renderer."""
+    pattern: Pattern | None = None
+    """As `Fill.pattern`."""
 
 
 @dataclass(frozen=True, eq=False)

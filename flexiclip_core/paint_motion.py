@@ -1,5 +1,5 @@
-"""How paint moves with the drawing: a gradient is carried by its shape's best-fit affine motion
-(docs/render.md §11).
+"""How paint moves with the drawing: a gradient or pattern is carried by its shape's best-fit
+affine motion (docs/render.md §11, §13).
 
 A shape's control points are bound to the mesh and move with it; its gradient's three anchor
 points (`Gradient.frame`) are not. Each pose, the gradient is carried by the least-squares affine
@@ -70,13 +70,13 @@ def posed_paint(
     shape: Shape,
     posed: np.ndarray,  # float64 [n, 2]: this shape's control points in the pose, canvas px
 ) -> tuple[Fill | None, Stroke | None]:
-    """The shape's fill and stroke with their gradients carried into the pose (unchanged when
-    the shape has no gradient). A pose that collapses the shape (a singular best-fit map, where
+    """The shape's fill and stroke with their gradients and patterns carried into the pose
+    (unchanged when the shape has neither). A pose that collapses the shape (a singular best-fit map, where
     the gradient has no frame left) paints the mean colour instead."""
     fill, stroke = shape.fill, shape.stroke
-    has_fill_gradient = fill is not None and fill.gradient is not None
-    has_stroke_gradient = stroke is not None and stroke.gradient is not None
-    if not (has_fill_gradient or has_stroke_gradient):
+    has_fill_server = fill is not None and (fill.gradient is not None or fill.pattern is not None)
+    has_stroke_server = stroke is not None and (stroke.gradient is not None or stroke.pattern is not None)
+    if not (has_fill_server or has_stroke_server):
         return fill, stroke
     rest = shape_rest_points(shape)
     if np.array_equal(rest, posed):
@@ -90,6 +90,10 @@ def posed_paint(
         fill = replace(fill, gradient=None if collapsed else fill.gradient.moved(affine))
     if stroke is not None and stroke.gradient is not None:
         stroke = replace(stroke, gradient=None if collapsed else stroke.gradient.moved(affine))
+    if fill is not None and fill.pattern is not None:
+        fill = replace(fill, pattern=None if collapsed else fill.pattern.moved(affine))
+    if stroke is not None and stroke.pattern is not None:
+        stroke = replace(stroke, pattern=None if collapsed else stroke.pattern.moved(affine))
     return fill, stroke
 
 

@@ -7,7 +7,9 @@ its path, its geometry in gradient space and its frame as ``gradientTransform``,
 each pose by `posed_paint` (docs/render.md §11); the animated SVG animates that transform with
 ``<animateTransform>`` (translate, rotate, skewX, scale per frame). A clipped shape's regions
 become a chain of ``<clipPath>`` elements (each clipped by the next, i.e. their intersection) at
-the posed clip points, animated like the paths (docs/render.md §12).
+the posed clip points, animated like the paths (docs/render.md §12). A pattern paint is
+written the same way as a ``userSpaceOnUse`` ``<pattern>`` whose tile content is the pattern's own
+shapes and whose frame is ``patternTransform``, animated like a gradient's (docs/render.md §13).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from flexiclip_core.clipart import Clipart, ClipRegion, Fill, Gradient, LinearGradient, Shape, Stroke
+from flexiclip_core.clipart import Clipart, ClipRegion, Fill, Gradient, LinearGradient, Pattern, Shape, Stroke
 from flexiclip_core.errors import ExportError
 from flexiclip_core.export.files import (
     check_clip_poses,
@@ -69,8 +71,41 @@ def _precise(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def _gradient_id(index: int, role: str) -> str:
-    return f"shape-{index}-{role}"
+def _gradient_id(index: int | str, role: str) -> str:
+    """The id of a shape's paint server: ``shape-<index>-<role>`` for the drawing's shapes, and
+    ``<prefix>-<role>`` inside a pattern tile (``index`` is then the shape's id prefix)."""
+    return f"shape-{index}-{role}" if isinstance(index, int) else f"{index}-{role}"
+
+
+def _matrix_attribute(matrix: np.ndarray) -> str:
+    return "matrix(" + " ".join(_precise(v) for v in matrix[:2].T.reshape(-1)) + ")"
+
+
+def _pattern_element(pattern: Pattern, pattern_id: str, animation: str = "") -> str:
+    """A ``userSpaceOnUse`` pattern element: one tile at the origin of pattern space holding the
+    pattern's shapes (their own gradients, patterns and clips nested inside), its frame as
+    ``patternTransform``, with ``animation`` children if any."""
+    content: list[str] = []
+    points = [sp.points for shape in pattern.shapes for sp in shape.subpaths]
+    pose = np.concatenate(points, axis=0) if points else np.zeros((0, 2))
+    offset = 0
+    for position, shape in enumerate(pattern.shapes):
+        prefix = f"{pattern_id}-{position}"
+        d, offset = _path_data(shape, pose, offset)
+        content.extend(_gradient_defs(prefix, shape.fill, shape.stroke))
+        clipped = ""
+        for level, region in enumerate(shape.clip or ()):
+            region_d, _ = _path_data(region, np.concatenate([sp.points for sp in region.subpaths]), 0)
+            nested = f' clip-path="url(#{prefix}-clip-{level + 1})"' if level + 1 < len(shape.clip or ()) else ""
+            region_path = f'<path d="{region_d}" clip-rule="{region.rule}"/>'
+            content.append(f'<clipPath id="{prefix}-clip-{level}"{nested}>{region_path}</clipPath>')
+            clipped = f' clip-path="url(#{prefix}-clip-0)"'
+        content.append(f'<path d="{d}" {_paint_attributes(shape, prefix)}{clipped}/>')
+    return (
+        f'<pattern id="{pattern_id}" patternUnits="userSpaceOnUse" x="0" y="0" width="{_precise(pattern.width)}" '
+        f'height="{_precise(pattern.height)}" patternTransform="{_matrix_attribute(pattern.matrix())}">'
+        f"{''.join(content)}{animation}</pattern>"
+    )
 
 
 def _gradient_element(gradient: Gradient, gradient_id: str, animation: str = "") -> str:
@@ -104,13 +139,14 @@ def _gradient_element(gradient: Gradient, gradient_id: str, animation: str = "")
     )
 
 
-def _gradient_defs(index: int, fill: Fill | None, stroke: Stroke | None) -> list[str]:
-    """``<defs>`` of the shape's gradients in one pose (none without gradients)."""
-    elements = [
-        _gradient_element(paint.gradient, _gradient_id(index, role))
-        for paint, role in ((fill, "fill"), (stroke, "stroke"))
-        if paint is not None and paint.gradient is not None
-    ]
+def _gradient_defs(index: int | str, fill: Fill | None, stroke: Stroke | None) -> list[str]:
+    """``<defs>`` of the shape's gradients and patterns in one pose (none without them)."""
+    elements = []
+    for paint, role in ((fill, "fill"), (stroke, "stroke")):
+        if paint is not None and paint.pattern is not None:
+            elements.append(_pattern_element(paint.pattern, _gradient_id(index, role)))
+        elif paint is not None and paint.gradient is not None:
+            elements.append(_gradient_element(paint.gradient, _gradient_id(index, role)))
     return ["<defs>" + "".join(elements) + "</defs>"] if elements else []
 
 
@@ -125,9 +161,11 @@ def _decomposed(matrix: np.ndarray) -> tuple[float, float, float, float, float, 
     return float(matrix[0, 2]), float(matrix[1, 2]), math.degrees(angle), skew, sx, sy
 
 
-def _transform_animation(gradients: list[Gradient], timing: str, closing: bool) -> str:
-    """``<animateTransform>`` elements replaying the gradients' frames (one value per pose; the
-    rotation unwrapped so linear interpolation takes the short way)."""
+def _transform_animation(
+    gradients: list[Gradient] | list[Pattern], timing: str, closing: bool, attribute: str = "gradientTransform"
+) -> str:
+    """``<animateTransform>`` elements replaying the gradients' or patterns' frames (one value
+    per pose; the rotation unwrapped so linear interpolation takes the short way)."""
     parts = np.array([_decomposed(g.matrix()) for g in gradients])  # [N, 6]
     parts[:, 2] = np.degrees(np.unwrap(np.radians(parts[:, 2])))
     if closing:
@@ -139,26 +177,27 @@ def _transform_animation(gradients: list[Gradient], timing: str, closing: bool) 
         "scale": [f"{_precise(sx)} {_precise(sy)}" for sx, sy in parts[:, 4:6]],
     }
     return "".join(
-        f'<animateTransform attributeName="gradientTransform" type="{kind}" '
+        f'<animateTransform attributeName="{attribute}" type="{kind}" '
         f'additive="{"replace" if position == 0 else "sum"}" {timing} values="{";".join(values)}"/>'
         for position, (kind, values) in enumerate(columns.items())
     )
 
 
 def _paint_attributes(
-    shape: Shape, index: int | None = None, posed: tuple[Fill | None, Stroke | None] | None = None
+    shape: Shape, index: int | str | None = None, posed: tuple[Fill | None, Stroke | None] | None = None
 ) -> str:
     """Paint attributes of the shape, or of its ``posed`` fill and stroke; with ``index``,
-    gradients refer to that shape's gradient elements."""
+    gradients and patterns refer to that shape's paint server elements."""
     attributes: list[tuple[str, str]] = []
     fill, stroke = (shape.fill, shape.stroke) if posed is None else posed
     if fill is None:
         attributes.append(("fill", "none"))
     else:
-        if fill.gradient is not None and index is not None:
+        server = fill.pattern or fill.gradient
+        if server is not None and index is not None:
             attributes.append(("fill", f"url(#{_gradient_id(index, 'fill')})"))
-            if fill.gradient.opacity < 1:
-                attributes.append(("fill-opacity", _number_fine(fill.gradient.opacity)))
+            if server.opacity < 1:
+                attributes.append(("fill-opacity", _number_fine(server.opacity)))
         else:
             attributes.append(("fill", _colour(fill.rgb)))
             if fill.opacity < 1:
@@ -168,9 +207,10 @@ def _paint_attributes(
     if stroke is None or stroke.width <= 0:
         attributes.append(("stroke", "none"))
     else:
-        if stroke.gradient is not None and index is not None:
+        stroke_server = stroke.pattern or stroke.gradient
+        if stroke_server is not None and index is not None:
             attributes += [("stroke", f"url(#{_gradient_id(index, 'stroke')})")]
-            opacity = stroke.gradient.opacity
+            opacity = stroke_server.opacity
         else:
             attributes += [("stroke", _colour(stroke.rgb))]
             opacity = stroke.opacity
@@ -322,11 +362,22 @@ def _animated_gradient_defs(
     timing: str,
     calc_mode: SvgCalcMode,
 ) -> list[str]:
-    """``<defs>`` of the shape's gradients at frame 0, their frames animated when they move (a
-    frame whose pose collapses the shape keeps the rest frame)."""
+    """``<defs>`` of the shape's gradients and patterns at frame 0, their frames animated when
+    they move (a frame whose pose collapses the shape keeps the rest frame)."""
     posed = [posed_paint(shape, points) for points in shape_frames]
     elements = []
     for position, role, paint in ((0, "fill", shape.fill), (1, "stroke", shape.stroke)):
+        if paint is not None and paint.pattern is not None:
+            patterns: list[Pattern] = []
+            for pose in posed:
+                moved = pose[position]
+                patterns.append(paint.pattern if moved is None or moved.pattern is None else moved.pattern)
+            moves = any(not np.array_equal(p.frame, patterns[0].frame) for p in patterns[1:])
+            animation = (
+                _transform_animation(patterns, timing, calc_mode == "linear", "patternTransform") if moves else ""
+            )
+            elements.append(_pattern_element(patterns[0], _gradient_id(index, role), animation))
+            continue
         if paint is None or paint.gradient is None:
             continue
         frames: list[Gradient] = []

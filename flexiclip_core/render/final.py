@@ -15,13 +15,15 @@ Images are uint8 ``[H, W, 4]`` straight (non-premultiplied) RGBA, row 0 at the t
 
 from __future__ import annotations
 
+import math
 import sys
+from collections import OrderedDict
 from typing import Protocol
 
 import cairocffi as cairo
 import numpy as np
 
-from flexiclip_core.clipart import Clipart, Fill, Gradient, LinearGradient, Shape, Stroke
+from flexiclip_core.clipart import Clipart, Fill, Gradient, LinearGradient, Pattern, Shape, Stroke
 from flexiclip_core.errors import RenderError
 from flexiclip_core.paint_motion import posed_paint
 from flexiclip_core.registry import Registry
@@ -29,6 +31,9 @@ from flexiclip_core.render.config import Background
 
 MAX_RENDER_SIZE = 8192
 """Largest output side accepted (a 8192² RGBA frame is 256 MiB)."""
+
+MAX_TILE_SIDE = 2048
+"""Largest side in px of one pattern tile's image (a tile larger on the device is drawn blurred)."""
 
 _FILL_RULES = {"nonzero": cairo.FILL_RULE_WINDING, "evenodd": cairo.FILL_RULE_EVEN_ODD}
 _LINE_CAPS = {"butt": cairo.LINE_CAP_BUTT, "round": cairo.LINE_CAP_ROUND, "square": cairo.LINE_CAP_SQUARE}
@@ -157,9 +162,77 @@ def _gradient_pattern(gradient: Gradient) -> cairo.Gradient:
     return pattern
 
 
+def _tile_pattern(context: cairo.Context, pattern: Pattern) -> cairo.SurfacePattern:
+    """The cairo pattern of a tiled pattern placed in canvas px (docs/render.md §13): one tile
+    drawn into an image at the device resolution the frame gives it, repeated, with the frame
+    as the pattern matrix."""
+    xx, yx, xy, yy, x0, y0 = context.get_matrix()
+    tile_to_device = np.array([[xx, xy, x0], [yx, yy, y0], [0.0, 0.0, 1.0]]) @ pattern.matrix()
+    pixels_x = _tile_pixels(pattern.width * float(np.hypot(tile_to_device[0, 0], tile_to_device[1, 0])))
+    pixels_y = _tile_pixels(pattern.height * float(np.hypot(tile_to_device[0, 1], tile_to_device[1, 1])))
+    tile = _tile_image(pattern, pixels_x, pixels_y)
+    source = cairo.SurfacePattern(tile)
+    source.set_extend(cairo.EXTEND_REPEAT)
+    canvas_to_tile = np.diag([pixels_x / pattern.width, pixels_y / pattern.height, 1.0]) @ np.linalg.inv(
+        pattern.matrix()
+    )
+    source.set_matrix(
+        cairo.Matrix(
+            canvas_to_tile[0, 0],
+            canvas_to_tile[1, 0],
+            canvas_to_tile[0, 1],
+            canvas_to_tile[1, 1],
+            canvas_to_tile[0, 2],
+            canvas_to_tile[1, 2],
+        )
+    )
+    return source
+
+
+def _tile_pixels(device_side: float) -> int:
+    """Pixels of a tile side that covers ``device_side`` device px (whole, at most
+    `MAX_TILE_SIDE`): drawn at the device resolution, so the tile is as sharp as the shapes."""
+    return int(min(max(1, math.ceil(device_side - 1e-6)), MAX_TILE_SIDE))
+
+
+_TILE_CACHE: OrderedDict[tuple, tuple[Pattern, cairo.ImageSurface]] = OrderedDict()
+_TILE_CACHE_PIXELS = 16_000_000
+"""Pixels of tile images kept between calls (64 MB): shapes sharing a pattern, and frames where it
+keeps its device size, reuse one tile image."""
+
+
+def _tile_image(pattern: Pattern, pixels_x: int, pixels_y: int) -> cairo.ImageSurface:
+    """One tile of ``pattern`` drawn into a ``pixels_x`` × ``pixels_y`` image with its opacity,
+    from the cache when the same tile content was drawn at that size (the entry keeps the
+    pattern, so the ``id`` in its key stays its own)."""
+    key = (id(pattern.shapes), pattern.width, pattern.height, pattern.opacity, pixels_x, pixels_y)
+    cached = _TILE_CACHE.get(key)
+    if cached is not None:
+        _TILE_CACHE.move_to_end(key)
+        return cached[1]
+    tile = cairo.ImageSurface(cairo.FORMAT_ARGB32, pixels_x, pixels_y)
+    tile_context = cairo.Context(tile)
+    tile_context.set_antialias(cairo.ANTIALIAS_GRAY)
+    tile_context.scale(pixels_x / pattern.width, pixels_y / pattern.height)
+    if pattern.shapes:
+        points = np.concatenate([sp.points for shape in pattern.shapes for sp in shape.subpaths], axis=0)
+        tile_context.push_group()
+        _draw_shapes(tile_context, pattern.shapes, points)
+        tile_context.pop_group_to_source()
+        tile_context.paint_with_alpha(float(pattern.opacity))
+    tile.flush()
+    _TILE_CACHE[key] = (pattern, tile)
+    while sum(image.get_width() * image.get_height() for _, image in _TILE_CACHE.values()) > _TILE_CACHE_PIXELS:
+        _TILE_CACHE.popitem(last=False)
+    return tile
+
+
 def _set_paint(context: cairo.Context, paint: Fill | Stroke) -> None:
-    """Make the fill's or stroke's paint the source: its gradient, else its solid colour."""
-    if paint.gradient is not None:
+    """Make the fill's or stroke's paint the source: its pattern or gradient, else its solid
+    colour."""
+    if paint.pattern is not None:
+        context.set_source(_tile_pattern(context, paint.pattern))
+    elif paint.gradient is not None:
         context.set_source(_gradient_pattern(paint.gradient))
     else:
         context.set_source_rgba(*(float(c) for c in paint.rgb), float(paint.opacity))
@@ -231,8 +304,15 @@ def _draw_mapped(
     context.set_operator(cairo.OPERATOR_OVER)
     context.set_antialias(cairo.ANTIALIAS_GRAY)
     context.set_matrix(canvas_to_pixels)
+    _draw_shapes(context, clipart.shapes, pose)
+    surface.flush()
+
+
+def _draw_shapes(context: cairo.Context, shapes: tuple[Shape, ...], pose: np.ndarray) -> None:
+    """Paint ``shapes`` in order at ``pose`` [P, 2] (their control points, concatenated) in the
+    context's user space."""
     offset = 0
-    for shape in clipart.shapes:
+    for shape in shapes:
         start = offset
         if shape.clip is not None:
             context.save()
@@ -243,7 +323,6 @@ def _draw_mapped(
         _square_caps_of_zero_length_subpaths(context, shape, posed[1], pose, start)
         if shape.clip is not None:
             context.restore()
-    surface.flush()
 
 
 def _clip_to_regions(context: cairo.Context, shape: Shape) -> None:

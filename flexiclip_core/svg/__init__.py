@@ -9,9 +9,12 @@ Security (docs/pipeline.md §8):
   - the XML is parsed by expat as a stream; element count and nesting depth are enforced while
     streaming, so huge or deep files stop at the first element over the limit
     (`SvgLimitExceeded`, naming the limit and the clip);
-  - any DOCTYPE with an internal subset, any entity/notation declaration and any external entity
-    is refused (`SvgSecurityError`) — no DTD is loaded, no entity is expanded (a bare DOCTYPE
-    naming a W3C DTD, as editors write, is tolerated and never loaded);
+  - the DOCTYPE's internal subset may declare general entities with literal values (Illustrator
+    writes them), expanded under `SvgLimits.max_entities`/``max_entity_depth``/
+    ``max_entity_expansion``, decided before the first element; external entities, parameter
+    entities, notations and any external DTD but the W3C SVG DTDs are refused
+    (`SvgSecurityError`); no DTD is ever loaded (`_dtd`). ``<!ATTLIST>`` namespace and
+    ``#FIXED`` values apply, other declarations are ignored (``dtd-declaration-ignored``);
   - only same-document ``#id`` references are followed (``use``, paint servers, gradient
     hrefs); every other href (files, URLs, ``data:``) is ignored with an ``external-href``
     warning and nothing is ever opened or fetched;
@@ -30,8 +33,10 @@ What is approximated or skipped (each reported as a `ParseWarning` with a stable
     hold the mean over the gradient parameter of the piecewise-linear stop ramp (pads
     included, premultiplied by stop opacity) and the mean opacity, which the training renderer
     paints (``gradient-mean-colour``);
-  - pattern fills → the mean fill colour of the pattern's own shapes
-    (``pattern-mean-colour``), or neutral grey when it has none (``pattern-neutral-colour``);
+  - patterns are kept (`Fill.pattern`/`Stroke.pattern`: the tile's shapes in pattern space and
+    its frame, docs/render.md §13) for the final renderer and the SVG exports; ``rgb`` holds
+    the mean fill colour of the pattern's own shapes, which the training renderer and Lottie
+    paint (``pattern-mean-colour``), or neutral grey when it has none (``pattern-neutral-colour``);
   - a stroke under a non-uniform or skewing transform gets one width, scaled by
     sqrt|det| of the transform (SVG would draw it with a varying width);
   - ``stroke-dasharray``/``stroke-dashoffset`` are kept in `Stroke` (canvas px) for the exact
@@ -59,7 +64,12 @@ What is approximated or skipped (each reported as a `ParseWarning` with a stable
   - conditional processing follows SVG, the root included (a failing root draws nothing):
     ``requiredExtensions`` never matches, SVG 1.1 ``requiredFeatures`` do, ``systemLanguage``
     matches ``en`` and ``en-*``; ``<switch>`` draws its first matching graphics or container
-    child, skipping unknown and foreign elements.
+    child, skipping unknown and foreign elements;
+  - as resvg: a ``<symbol>``'s ``transform`` is ignored (it is not a transformable element),
+    ``display`` does not disable a ``<clipPath>``, ``rgb()``/``hsl()`` with a percentage alpha
+    is an invalid colour (CSS Color 3), a group's object bounding box counts children that
+    paint nothing (hidden, unpainted, transparent), and a root ``<svg>`` of zero width or
+    height raises `EmptyDrawingError` (a negative one `SvgParseError`).
 
 Nested viewports (``<svg>``, and ``<use>`` of a ``<symbol>``/``<svg>``, sized by the use's
 ``width``/``height``, else the referenced element's, else 100%) clip their content to the
@@ -117,6 +127,12 @@ class SvgLimits:
     max_path_commands: int = 1_000_000
     """Most path commands (implicit repeats included) plus polygon/polyline points drawn in the
     file, each ``<use>`` instance counted again."""
+    max_entities: int = 256
+    """Most general entities the DOCTYPE's internal subset may declare."""
+    max_entity_depth: int = 3
+    """Deepest nesting of entity references inside entity values (billion laughs needs ~10)."""
+    max_entity_expansion: int = 1_000_000
+    """Most characters all entity references in the file may expand to, counted before any is."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +161,17 @@ def parse_svg(
     """
     limits = config.limits
     data, clip = read_source(source, clip_id, limits.max_bytes)
-    root = parse_xml(data, clip=clip, max_elements=limits.max_elements, max_depth=limits.max_depth)
+    dtd_warnings: list[tuple[str, str, str]] = []
+    root = parse_xml(
+        data,
+        clip=clip,
+        max_elements=limits.max_elements,
+        max_depth=limits.max_depth,
+        max_entities=limits.max_entities,
+        max_entity_depth=limits.max_entity_depth,
+        max_entity_expansion=limits.max_entity_expansion,
+        warnings=dtd_warnings,
+    )
     walker = DocumentWalker(
         root,
         clip=clip,
@@ -153,6 +179,8 @@ def parse_svg(
         max_depth=limits.max_depth,
         max_path_commands=limits.max_path_commands,
     )
+    for code, message, where in dtd_warnings:
+        walker.log.warn_text(code, message, where)
     viewport = root_viewport(root, clip, walker.log)
     shapes = walker.walk_document(viewport.affine, viewport.lengths)
     if not shapes:

@@ -157,7 +157,8 @@ class ClipPaths:
             self.walker.warn("clip-path-cycle", f"clip-path {value[:60]!r} refers back to itself; cut", element)
             return None
         active = active | {id(target)}
-        clip_context = self.walker.child_context(target, initial_context(ctm, lengths))
+        # display does not apply to <clipPath> (SVG 1.1 §14.3.5): one with display none still clips.
+        clip_context = self.walker.child_context(target, initial_context(ctm, lengths), display_applies=False)
         if clip_context is None:
             return NOT_RENDERED
         context, own = clip_context

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from flexiclip_core.clipart import Fill, Gradient, ParseWarning, Shape, Stroke, SubPath
+from flexiclip_core.clipart import Fill, Gradient, ParseWarning, Pattern, Shape, Stroke, SubPath
 from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
 from flexiclip_core.svg._cascade import Cascade, Context, clamp_unit, initial_context
 from flexiclip_core.svg._clip import clip_shapes_to_viewport
@@ -31,7 +31,15 @@ from flexiclip_core.svg._geometry import (
 )
 from flexiclip_core.svg._paint import Paint, PaintServers
 from flexiclip_core.svg._references import cyclic_uses, expanded_extent, href_of, index_ids, local_reference
-from flexiclip_core.svg._style import Affine, InvalidValue, LengthContext, multiply, parse_length, parse_numbers
+from flexiclip_core.svg._style import (
+    IDENTITY,
+    Affine,
+    InvalidValue,
+    LengthContext,
+    multiply,
+    parse_length,
+    parse_numbers,
+)
 from flexiclip_core.svg._tags import NEVER_DRAWN_TAGS, SHAPE_TAGS, SWITCH_CANDIDATE_TAGS, TEXT_TAGS
 from flexiclip_core.svg._viewport import nested_viewport
 from flexiclip_core.svg._warnings import WarningLog
@@ -71,6 +79,9 @@ class DocumentWalker:
         self.path_commands = 0
         self._geometry_cache: dict[int, tuple[list[RawSubPath], int]] = {}
         self._shape_bounds: dict[int, tuple[Shape, np.ndarray]] = {}
+        self.unpainted: list[Shape] = []
+        """Geometry of rendered shapes that paint nothing (hidden, no paint, opacity 0): it still
+        counts in a group's object bounding box (SVG 2 §8.10, as resvg does)."""
         self.cascade = Cascade(root, self.log)
         self.paint = PaintServers(self.ids, self.cascade, self.log, self._draw_detached)
         self.clip_paths = ClipPaths(self)
@@ -149,8 +160,11 @@ class DocumentWalker:
                 return False
         return True
 
-    def child_context(self, element: Element, parent: Context) -> tuple[Context, dict[str, str]] | None:
-        """The context ``element``'s content inherits, or None when it is not rendered."""
+    def child_context(
+        self, element: Element, parent: Context, display_applies: bool = True
+    ) -> tuple[Context, dict[str, str]] | None:
+        """The context ``element``'s content inherits, or None when it is not rendered
+        (``display: none``, unless ``display_applies`` is False: it does not on a ``<clipPath>``)."""
         self._count_element(element)
         if parent.depth + 1 > self.max_depth:
             raise SvgLimitExceeded(
@@ -160,7 +174,7 @@ class DocumentWalker:
                 element=element.describe(),
             )
         style, own = self.cascade.compute_style(element, parent)
-        if own.get("display", "").strip() == "none":
+        if display_applies and own.get("display", "").strip() == "none":
             return None
         opacity = parent.opacity
         if "opacity" in own:
@@ -169,7 +183,9 @@ class DocumentWalker:
             value = own.get(name, "none").strip()
             if value and value != "none":
                 self.warn(code, f"{name} {value[:60]!r} ignored (drawn unclipped/unfiltered)", element)
-        ctm = multiply(parent.ctm, self.cascade.transform_of(element, own, parent.lengths))
+        # A <symbol> is not a transformable element (SVG 2 §8.5): its transform is ignored, as resvg does.
+        transform = IDENTITY if element.tag == "symbol" else self.cascade.transform_of(element, own, parent.lengths)
+        ctm = multiply(parent.ctm, transform)
         if not all(math.isfinite(v) for v in ctm):
             raise self.error("coordinate overflow in the composed transform", element)
         font_size = parent.lengths.font_size
@@ -199,14 +215,17 @@ class DocumentWalker:
         if resolved is None:
             return
         context, own = resolved
-        first_shape = len(self.shapes)
+        first_shape, first_unpainted = len(self.shapes), len(self.unpainted)
         self._walk_content(element, context)
         clip_value = own.get("clip-path", "none")
         if clip_value.strip() not in ("", "none") and len(self.shapes) > first_shape:
-            self._clip_drawn(element, clip_value, context, first_shape)
+            self._clip_drawn(element, clip_value, context, first_shape, self.unpainted[first_unpainted:])
 
-    def _clip_drawn(self, element: Element, value: str, context: Context, first_shape: int) -> None:
-        """Clip the shapes ``element`` drew (from ``first_shape`` on) by its ``clip-path``."""
+    def _clip_drawn(
+        self, element: Element, value: str, context: Context, first_shape: int, unpainted: list[Shape]
+    ) -> None:
+        """Clip the shapes ``element`` drew (from ``first_shape`` on) by its ``clip-path``; the
+        ``unpainted`` geometry it walked counts in the object bounding box."""
         drawn = self.shapes[first_shape:]
         ctm = context.ctm
         if element.tag == "use":
@@ -214,7 +233,7 @@ class DocumentWalker:
             x = self.cascade.length(element, "x", context.lengths, "x")
             y = self.cascade.length(element, "y", context.lengths, "y")
             ctm = multiply(ctm, (1.0, 0.0, 0.0, 1.0, x, y))
-        regions = self.clip_paths.regions(value, element, ctm, context.lengths, drawn)
+        regions = self.clip_paths.regions(value, element, ctm, context.lengths, drawn + unpainted)
         if regions == NOT_RENDERED:
             del self.shapes[first_shape:]
         elif isinstance(regions, tuple):
@@ -435,8 +454,6 @@ class DocumentWalker:
         raw_subpaths = self.geometry(element, context)
         if not raw_subpaths:
             return
-        if style.get("visibility", "visible").strip() in ("hidden", "collapse"):
-            return
         a, b, c, d, e, f = context.ctm
         determinant = a * d - b * c
         if determinant == 0.0 or not math.isfinite(determinant):
@@ -450,10 +467,14 @@ class DocumentWalker:
             if not np.isfinite(points).all():
                 raise self.error("coordinate overflow after transform", element)
             subpaths.append(SubPath(points, closed))
+        if style.get("visibility", "visible").strip() in ("hidden", "collapse"):
+            self.unpainted.append(Shape(tuple(subpaths), None, None))
+            return
         bbox = _geometry_bbox(raw_subpaths)
         fill = self.make_fill(element, context, bbox)
         stroke = self.make_stroke(element, context, math.sqrt(abs(determinant)), bbox)
         if fill is None and stroke is None:
+            self.unpainted.append(Shape(tuple(subpaths), None, None))
             return
         markers = [style.get(name, "none").strip() for name in ("marker-start", "marker-mid", "marker-end")]
         if any(m and m != "none" for m in markers):
@@ -462,10 +483,18 @@ class DocumentWalker:
 
     def placed_paint(
         self, paint: Paint | None, context: Context, bbox: tuple[float, float, float, float], opacity: float
-    ) -> tuple[Paint | None, Gradient | None]:
-        """A gradient paint placed on the shape (docs/render.md §11): the mean paint and the
-        gradient, a solid paint where SVG paints one colour, or (None, None) where it paints none.
-        ``opacity`` is the fill-/stroke-opacity times the group opacity."""
+    ) -> tuple[Paint | None, Gradient | Pattern | None]:
+        """A gradient or pattern paint placed on the shape (docs/render.md §11, §13): the mean
+        paint and the gradient or pattern, a solid paint where SVG paints one colour, or
+        (None, None) where it paints none. ``opacity`` is the fill-/stroke-opacity times the
+        group opacity."""
+        if paint is not None and paint.pattern is not None:
+            pattern = self.paint.place_pattern(paint.pattern, bbox, context, opacity)
+            if isinstance(pattern, str):  # "untiled"
+                return replace(paint, pattern=None), None
+            if pattern is None:  # no tile on this shape: the fallback if given (resvg), else none
+                return paint.fallback, None
+            return paint, pattern
         if paint is None or paint.gradient is None:
             return paint, None
         placed = self.paint.place_gradient(paint.gradient, bbox, context.ctm, context.lengths, opacity)
@@ -481,14 +510,16 @@ class DocumentWalker:
         if paint is None:
             return None
         opacity = clamp_unit(self.cascade.number_property(style["fill-opacity"], 1.0, element, "fill-opacity"))
-        paint, gradient = self.placed_paint(paint, context, bbox, opacity * context.opacity)
+        paint, server = self.placed_paint(paint, context, bbox, opacity * context.opacity)
         if paint is None:
             return None
         opacity *= paint.alpha * context.opacity
         if opacity <= 0.0:
             return None
         rule = "evenodd" if style["fill-rule"].strip() == "evenodd" else "nonzero"
-        return Fill(paint.rgb, opacity, rule, gradient)
+        if isinstance(server, Pattern):
+            return Fill(paint.rgb, opacity, rule, pattern=server)
+        return Fill(paint.rgb, opacity, rule, server)
 
     def make_stroke(
         self, element: Element, context: Context, scale: float, bbox: tuple[float, float, float, float]
@@ -507,7 +538,7 @@ class DocumentWalker:
         if width <= 0.0:
             return None
         opacity = clamp_unit(self.cascade.number_property(style["stroke-opacity"], 1.0, element, "stroke-opacity"))
-        placed, gradient = self.placed_paint(paint, context, bbox, opacity * context.opacity)
+        placed, server = self.placed_paint(paint, context, bbox, opacity * context.opacity)
         if placed is None:
             return None
         opacity *= placed.alpha * context.opacity
@@ -530,7 +561,8 @@ class DocumentWalker:
             miter_limit=miter_limit,
             dash_array=tuple(v * scale for v in dashes),
             dash_offset=dash_offset * scale,
-            gradient=gradient,
+            gradient=None if isinstance(server, Pattern) else server,
+            pattern=server if isinstance(server, Pattern) else None,
         )
 
     def dashes(self, element: Element, context: Context) -> tuple[tuple[float, ...], float]:

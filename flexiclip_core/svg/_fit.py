@@ -44,6 +44,8 @@ def fit_to_canvas(shapes: list[Shape], canvas_size: int, margin_px: float, clip:
         fill = shape.fill
         if fill is not None and fill.gradient is not None:
             fill = replace(fill, gradient=fill.gradient.moved(matrix))
+        if fill is not None and fill.pattern is not None:
+            fill = replace(fill, pattern=fill.pattern.moved(matrix))
         stroke = shape.stroke
         if stroke is not None:
             stroke = replace(
@@ -52,6 +54,7 @@ def fit_to_canvas(shapes: list[Shape], canvas_size: int, margin_px: float, clip:
                 dash_array=tuple(v * scale for v in stroke.dash_array),
                 dash_offset=stroke.dash_offset * scale,
                 gradient=None if stroke.gradient is None else stroke.gradient.moved(matrix),
+                pattern=None if stroke.pattern is None else stroke.pattern.moved(matrix),
             )
         clip_regions = None
         if shape.clip is not None:

@@ -4,8 +4,9 @@ Colours resolve exactly. A gradient resolves into a `GradientServer` (``href`` c
 for stops and for attributes) carrying its mean colour (`mean_colour`, what the training
 renderer paints) and, once placed on a shape by `place_gradient` (its bounding box, its CTM), a
 `LinearGradient`/`RadialGradient` in root viewport units that the final renderer and the vector
-exports draw (docs/render.md §11). Patterns become the mean fill of their own shapes (see the
-package docstring for the warnings).
+exports draw (docs/render.md §11). A pattern resolves into a `PatternServer` carrying the mean
+fill of its own shapes (what the training renderer paints); `place_pattern` lays it on a shape
+as a `Pattern`: its tile and content in pattern space and its frame (docs/render.md §13).
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from typing import Literal
 
 import numpy as np
 
-from flexiclip_core.clipart import Gradient, GradientStop, LinearGradient, RadialGradient, Shape, SpreadMethod
+from flexiclip_core.clipart import (
+    Gradient,
+    GradientStop,
+    LinearGradient,
+    Pattern,
+    RadialGradient,
+    Shape,
+    SpreadMethod,
+)
 from flexiclip_core.svg._cascade import INITIAL_STYLE, Cascade, Context, clamp_unit, initial_context
 from flexiclip_core.svg._references import href_of, local_reference
 from flexiclip_core.svg._style import (
@@ -33,6 +42,7 @@ from flexiclip_core.svg._style import (
     parse_url,
 )
 from flexiclip_core.svg._tags import DRAWABLE_CONTENT_TAGS, GRADIENT_TAGS
+from flexiclip_core.svg._viewport import view_box_of, viewbox_to_viewport
 from flexiclip_core.svg._warnings import WarningLog
 from flexiclip_core.svg._xml import Element
 
@@ -46,6 +56,30 @@ _GEOMETRY_ATTRIBUTES = {
     "radialGradient": ("cx", "cy", "r", "fx", "fy", "fr"),
 }
 _SHARED_ATTRIBUTES = ("gradientUnits", "gradientTransform", "spreadMethod")
+_PATTERN_ATTRIBUTES = (
+    "x",
+    "y",
+    "width",
+    "height",
+    "patternUnits",
+    "patternContentUnits",
+    "patternTransform",
+    "viewBox",
+    "preserveAspectRatio",
+)
+
+
+@dataclass(frozen=True)
+class PatternServer:
+    """A pattern element with its ``href`` chain resolved, before it is placed on a shape."""
+
+    element: Element
+    attributes: dict[str, str]
+    """`_PATTERN_ATTRIBUTES` given on the element or inherited through href (nearest wins)."""
+    view_box_element: Element | None
+    """The element of the chain whose ``viewBox`` applies."""
+    content: Element
+    """The element of the chain whose children are the tile's content."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +107,10 @@ class Paint:
     alpha: float
     gradient: GradientServer | None = None
     """The gradient the mean stands for; `place_gradient` draws it on a shape."""
+    pattern: PatternServer | None = None
+    """The pattern the mean stands for; `place_pattern` lays it on a shape."""
+    fallback: Paint | None = None
+    """The paint's ``url(#id) fallback``, painted where the pattern is invalid on a shape (resvg)."""
 
 
 def mean_colour(stops: list[GradientStop]) -> Paint:
@@ -116,6 +154,7 @@ class PaintServers:
         self.draw_detached = draw_detached
         self._cache: dict[int, Paint | None] = {}
         self._resolving_patterns: set[int] = set()
+        self._tiles: dict[tuple[int, tuple[float, ...]], tuple[Shape, ...]] = {}
 
     def resolve(self, value: str, style: dict[str, str], element: Element, context: Context) -> Paint | None:
         """The paint of a ``fill``/``stroke`` value, or None for none."""
@@ -143,7 +182,10 @@ class PaintServers:
                     element,
                 )
                 return self.resolve(fallback, style, element, context)
-            return self.server_paint(target, element, context)
+            paint = self.server_paint(target, element, context)
+            if paint is not None and paint.pattern is not None and fallback:
+                paint = replace(paint, fallback=self.resolve(fallback, style, element, context))
+            return paint
         if text in ("context-fill", "context-stroke"):
             # The paint of the context element: the <use> instantiating this content, else none
             # (markers, the other context, are not drawn) (SVG 2 §13.3).
@@ -180,7 +222,8 @@ class PaintServers:
             return self._cache[key]
         if server.tag == "pattern":
             if key not in self._cache:
-                self._cache[key] = self._pattern_mean(server, context)
+                mean = self._pattern_mean(server, context)
+                self._cache[key] = replace(mean, pattern=self._pattern_server(server))
             return self._cache[key]
         self.log.warn("invalid-paint-server", f"<{server.tag}> is not a paint server; painted as none", element)
         return None
@@ -363,7 +406,8 @@ class PaintServers:
         if colours:
             self.log.warn(
                 "pattern-mean-colour",
-                f"pattern #{pattern.attrs.get('id')} approximated by the mean colour of its shapes",
+                f"pattern #{pattern.attrs.get('id')} tiled by the final renderer and SVG exports; the training "
+                "renderer and Lottie paint the mean colour of its shapes",
                 pattern,
             )
             mean = np.mean(np.array(colours), axis=0)
@@ -372,3 +416,115 @@ class PaintServers:
             "pattern-neutral-colour", f"pattern #{pattern.attrs.get('id')} has no shapes; neutral grey", pattern
         )
         return Paint(NEUTRAL_GREY, 1.0)
+
+    def _pattern_server(self, pattern: Element) -> PatternServer:
+        """Attributes and content along the href chain: the nearest pattern giving an attribute
+        wins; the content is the children of the first pattern that has any (SVG 1.1 §13.3)."""
+        attributes: dict[str, str] = {}
+        view_box_element: Element | None = None
+        content: Element | None = None
+        seen: set[int] = set()
+        current: Element | None = pattern
+        for _ in range(MAX_PAINT_SERVER_CHAIN):
+            if current is None or id(current) in seen or current.tag != "pattern":
+                break
+            seen.add(id(current))
+            for name in _PATTERN_ATTRIBUTES:
+                value = current.attrs.get(name)
+                if value is not None and value.strip() and name not in attributes:
+                    attributes[name] = value.strip()
+                    if name == "viewBox":
+                        view_box_element = current
+            if content is None and any(child.tag in DRAWABLE_CONTENT_TAGS for child in current.children):
+                content = current
+            href = href_of(current)
+            target_id = local_reference(href) if href else None
+            current = self.ids.get(target_id) if target_id else None
+        return PatternServer(pattern, attributes, view_box_element, content or pattern)
+
+    def place_pattern(
+        self,
+        server: PatternServer,
+        bbox: tuple[float, float, float, float],
+        context: Context,
+        opacity: float,
+    ) -> Pattern | Literal["untiled"] | None:
+        """``server`` laid on a shape whose geometry bounding box (element user units) is
+        ``bbox``, under ``context.ctm``: the tile ``x, y, width, height`` (``patternUnits``), the
+        content's units (``viewBox``, else ``patternContentUnits``), ``patternTransform``. None
+        where SVG paints nothing: a tile without area, objectBoundingBox units on a box without
+        width or height, a non-invertible transform, a pattern inside its own content."""
+        element = server.element
+        attributes = server.attributes
+        box_width, box_height = bbox[2] - bbox[0], bbox[3] - bbox[1]
+        bounding_box_units = attributes.get("patternUnits", "objectBoundingBox") != "userSpaceOnUse"
+        if bounding_box_units and not (box_width > 0.0 and box_height > 0.0):
+            return None
+        length_context = LengthContext(1.0, 1.0, context.lengths.font_size) if bounding_box_units else context.lengths
+
+        def value(name: str, axis: str) -> float:
+            text = attributes.get(name, "0")
+            try:
+                return parse_length(text, length_context, axis, clip=self.log.clip, element=element.describe())
+            except InvalidValue as exc:
+                self.log.warn("invalid-attribute", f"{name}: {exc}; 0 used", element)
+                return 0.0
+
+        x, y, width, height = value("x", "x"), value("y", "y"), value("width", "x"), value("height", "y")
+        if bounding_box_units:
+            x, y = bbox[0] + x * box_width, bbox[1] + y * box_height
+            width, height = width * box_width, height * box_height
+        if not (width > 0.0 and height > 0.0):
+            return None
+        transform = IDENTITY
+        if "patternTransform" in attributes:
+            try:
+                transform = parse_transform(
+                    attributes["patternTransform"], clip=self.log.clip, element=element.describe()
+                )
+            except InvalidValue as exc:
+                self.log.warn("invalid-attribute", f"patternTransform: {exc}; identity used", element)
+        a, b, c, d, e, f = multiply(context.ctm, multiply(transform, (1.0, 0.0, 0.0, 1.0, x, y)))
+        determinant = a * d - b * c
+        if determinant == 0.0 or not all(math.isfinite(v) for v in (a, b, c, d, e, f, determinant)):
+            return None
+        view_box = None
+        if server.view_box_element is not None:
+            view_box = view_box_of(server.view_box_element, self.log.clip, self.log)
+        if view_box is not None:
+            content_transform = viewbox_to_viewport(
+                view_box, width, height, attributes.get("preserveAspectRatio", "xMidYMid meet")
+            )
+        elif attributes.get("patternContentUnits") == "objectBoundingBox":
+            if not (box_width > 0.0 and box_height > 0.0):
+                return None
+            content_transform = (box_width, 0.0, 0.0, box_height, 0.0, 0.0)
+        else:
+            content_transform = IDENTITY
+        shapes = self._tile_content(server, content_transform, context)
+        if shapes is None:
+            return None
+        if not shapes:
+            return "untiled"
+        frame = np.array([[e, f], [a + e, b + f], [c + e, d + f]])
+        return Pattern(width, height, shapes, frame, opacity)
+
+    def _tile_content(
+        self, server: PatternServer, content_transform: Affine, context: Context
+    ) -> tuple[Shape, ...] | None:
+        """The tile's shapes in pattern space, walked once per content and transform (so a
+        pattern shared by many shapes costs its elements once); None inside its own content."""
+        key = (id(server.content), tuple(round(v, 9) for v in content_transform))
+        if key in self._tiles:
+            return self._tiles[key]
+        if id(server.content) in self._resolving_patterns:
+            self.log.warn("pattern-cycle", "pattern used inside its own content; painted as none", server.element)
+            return None
+        self._resolving_patterns.add(id(server.content))
+        try:
+            inner = replace(context, ctm=content_transform, style=dict(INITIAL_STYLE), opacity=1.0, groups=())
+            shapes = tuple(self.draw_detached(server.content.children, inner))
+        finally:
+            self._resolving_patterns.discard(id(server.content))
+        self._tiles[key] = shapes
+        return shapes

@@ -188,6 +188,8 @@ def parse_colour(value: str) -> tuple[RGB, float] | None:
         try:
             if len(parts) not in (3, 4):
                 return None
+            if len(parts) == 4 and parts[3].endswith("%"):
+                return None  # CSS Color 3, which SVG cites: alpha is a number (resvg agrees)
             rgb = (_channel(parts[0]), _channel(parts[1]), _channel(parts[2]))
             return rgb, _alpha(parts[3]) if len(parts) == 4 else 1.0
         except ValueError:
@@ -197,6 +199,8 @@ def parse_colour(value: str) -> tuple[RGB, float] | None:
         parts = [p for p in re.split(r"[\s,/]+", match.group(1).strip()) if p]
         try:
             if len(parts) not in (3, 4):
+                return None
+            if len(parts) == 4 and parts[3].endswith("%"):
                 return None
             hue = float(parts[0].removesuffix("deg")) % 360.0
             rgb = _hsl_to_rgb(hue, _alpha(parts[1]), _alpha(parts[2]))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from flexiclip_core.errors import EmptyDrawingError, SvgParseError
 from flexiclip_core.svg._cascade import Cascade
 from flexiclip_core.svg._clip import Page
 from flexiclip_core.svg._style import (
@@ -88,7 +89,8 @@ class RootViewport:
 
 def root_viewport(root: Element, clip: str, log: WarningLog) -> RootViewport:
     """Viewport of the root element from its width/height and viewBox (percentages and
-    missing sizes fall back on the viewBox, else `DEFAULT_VIEWPORT`)."""
+    missing sizes fall back on the viewBox, else `DEFAULT_VIEWPORT`). A zero width or height
+    renders nothing (`EmptyDrawingError`) and a negative one is an error, as resvg refuses both."""
     view_box = view_box_of(root, clip, log)
     absolute = LengthContext(DEFAULT_VIEWPORT, DEFAULT_VIEWPORT)
 
@@ -101,7 +103,15 @@ def root_viewport(root: Element, clip: str, log: WarningLog) -> RootViewport:
         except InvalidValue:
             log.warn("invalid-attribute", f"{name} {value[:40]!r} ignored", root)
             return None
-        return number if number > 0 else None
+        if number == 0.0:
+            raise EmptyDrawingError(
+                f'{name}="{value[:40]}": a zero-size root renders nothing', clip=clip, element=root.describe()
+            )
+        if number < 0.0:
+            raise SvgParseError(
+                f'{name}="{value[:40]}": a negative size is an error', clip=clip, element=root.describe()
+            )
+        return number
 
     width, height = dimension("width", "x"), dimension("height", "y")
     page: Page | None = None

@@ -4,10 +4,10 @@ Builds a small element tree with expat's push parser (no recursion, no DOM), enf
 limits while it streams, so a 300,000-element or 5,000-deep file stops at the first element over
 the limit. Security policy:
 
-- A DOCTYPE with an internal subset (any ENTITY/ELEMENT/ATTLIST declaration) is refused before
-  anything in it is processed; so are entity, notation and unparsed-entity declarations and any
-  external entity reference. A bare DOCTYPE naming the public W3C SVG DTD is tolerated (editors
-  write it) but never loaded.
+- The DOCTYPE follows `_dtd.DtdPolicy`: internal general entities with literal values are
+  expanded under limits decided before the first element; external entities and DTDs (other
+  than the W3C SVG DTDs, never loaded), parameter entities, notations and unparsed entities are
+  refused.
 - Parameter-entity parsing is off and no external-entity handler loads anything, so nothing
   outside the given bytes is ever read.
 """
@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.parsers import expat
 
-from flexiclip_core.errors import SvgLimitExceeded, SvgParseError, SvgSecurityError
+from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
+from flexiclip_core.svg._dtd import DtdPolicy
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 
-_TOLERATED_DTD_PREFIX = "http://www.w3.org/"
 _EXPAT_ENCODINGS = {"utf-8", "utf8", "utf-16", "utf16", "iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii"}
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 
@@ -97,32 +97,29 @@ def read_source(source: str | os.PathLike | bytes, clip: str | None, max_bytes: 
     return data, name
 
 
-def parse_xml(data: bytes, *, clip: str, max_elements: int, max_depth: int) -> Element:
-    """The root <svg> element of ``data``; raises on malformed XML, DTDs and exceeded limits."""
+def parse_xml(
+    data: bytes,
+    *,
+    clip: str,
+    max_elements: int,
+    max_depth: int,
+    max_entities: int = 256,
+    max_entity_depth: int = 3,
+    max_entity_expansion: int = 1_000_000,
+    warnings: list[tuple[str, str, str]] | None = None,
+) -> Element:
+    """The root <svg> element of ``data``; raises on malformed XML, refused DTD constructs and
+    exceeded limits. DOCTYPE warnings (code, message, where) are appended to ``warnings``."""
     if not data.strip():
         raise SvgParseError("empty file", clip=clip)
     data = _decode_foreign_encoding(data)
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    dtd = DtdPolicy(data, clip, max_entities, max_entity_depth, max_entity_expansion)
+    dtd.install(parser)
     stack: list[Element] = []
     root: list[Element] = []
     counter = [0]
-
-    def refuse(what: str) -> None:
-        raise SvgSecurityError(f"{what} refused (no DTDs or entities in untrusted SVG)", clip=clip)
-
-    def start_doctype(name: str, system_id: str | None, public_id: str | None, has_internal_subset: int) -> None:
-        if has_internal_subset:
-            refuse("DOCTYPE with an internal subset (entity/DTD declarations)")
-        if system_id and not system_id.startswith(_TOLERATED_DTD_PREFIX):
-            refuse(f"DOCTYPE referencing external DTD {system_id[:80]!r}")
-
-    def entity_decl(name: str, *args: object) -> None:
-        refuse(f"entity declaration {name!r}")
-
-    def external_entity_ref(context: str, base: str | None, system_id: str | None, public_id: str | None) -> int:
-        refuse(f"external entity reference {system_id!r}")
-        return 0
 
     def start(name: str, attributes: dict[str, str]) -> None:
         counter[0] += 1
@@ -141,6 +138,9 @@ def parse_xml(data: bytes, *, clip: str, max_elements: int, max_depth: int) -> E
                 attrs["xlink:" + attr_local] = value
             elif attr_ns == XML_NS:
                 attrs["xml:" + attr_local] = value
+        if dtd.fixed:
+            for key, value in dtd.fixed_attributes(local).items():
+                attrs.setdefault(key, value)
         element = Element(tag, attrs, counter[0])
         if stack:
             stack[-1].children.append(element)
@@ -157,13 +157,6 @@ def parse_xml(data: bytes, *, clip: str, max_elements: int, max_depth: int) -> E
         if stack and stack[-1].tag == "style":
             stack[-1].text += text
 
-    parser.StartDoctypeDeclHandler = start_doctype
-    parser.EntityDeclHandler = entity_decl
-    parser.UnparsedEntityDeclHandler = entity_decl
-    parser.NotationDeclHandler = entity_decl
-    parser.ElementDeclHandler = entity_decl
-    parser.AttlistDeclHandler = entity_decl
-    parser.ExternalEntityRefHandler = external_entity_ref
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = characters
@@ -178,4 +171,6 @@ def parse_xml(data: bytes, *, clip: str, max_elements: int, max_depth: int) -> E
         raise SvgLimitExceeded("nesting too deep", limit="max_depth", clip=clip) from None
     if not root:
         raise SvgParseError("no <svg> root element", clip=clip)
+    if warnings is not None:
+        warnings.extend(dtd.warnings)
     return root[0]

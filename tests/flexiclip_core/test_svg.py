@@ -418,16 +418,21 @@ def test_gradient_becomes_its_mean_stop_colour_with_a_warning() -> None:
     assert "gradient-mean-colour" in warning_codes(clipart)
 
 
-def test_pattern_fill_becomes_the_mean_of_its_shapes() -> None:
+def test_pattern_fill_keeps_the_mean_of_its_shapes_for_the_training_renderer() -> None:
     body = (
         '<defs><pattern id="p" width="2" height="2"><rect width="1" height="1" fill="#f00"/>'
-        '<rect x="1" width="1" height="1" fill="#00f"/></pattern><pattern id="empty"/></defs>'
+        '<rect x="1" width="1" height="1" fill="#00f"/></pattern><pattern id="empty" width="1" height="1"/>'
+        '<pattern id="sizeless"><rect width="1" height="1"/></pattern></defs>'
         '<rect width="10" height="10" fill="url(#p)"/><rect width="10" height="10" fill="url(#empty)"/>'
+        '<rect width="10" height="10" fill="url(#sizeless)"/>'
     )
     clipart = parse_svg(svg(body))
+    # A pattern tile without area paints nothing (SVG); one without shapes keeps neutral grey.
     assert len(clipart.shapes) == 2
     assert clipart.shapes[0].fill.rgb == pytest.approx((0.5, 0.0, 0.5))
+    assert clipart.shapes[0].fill.pattern is not None
     assert clipart.shapes[1].fill.rgb == pytest.approx((0.5, 0.5, 0.5))
+    assert clipart.shapes[1].fill.pattern is None
     assert {"pattern-mean-colour", "pattern-neutral-colour"} <= warning_codes(clipart)
 
 
