@@ -4,7 +4,7 @@ A `Clipart` is a flat list of `Shape`s in paint order. Each shape is one or more
 cubic Bézier segments in canvas pixels (256² working canvas, y down), with an optional fill and
 an optional stroke. Control points of all shapes concatenate, in order, into one array
 `Clipart.control_points()` of shape [P, 2]; deformation maps that array to a new one and
-`Clipart.with_control_points` rebuilds the drawing, so topology never changes.
+`paint_motion.posed_clipart` rebuilds the drawing, so topology never changes.
 
 Clip paths (docs/render.md §12): a shape may carry a `ClipRegion` tuple, the regions it is
 clipped to (their intersection). Clip outlines are "attached points": they concatenate, in

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flexiclip_core.paint_motion import posed_paint
+from flexiclip_core.paint_motion import posed_clipart, posed_paint
 from flexiclip_core.render import render_clipart
 from flexiclip_core.svg import parse_svg
 from tests.flexiclip_core.test_svg_fidelity import (
@@ -137,7 +137,7 @@ def test_a_pattern_moves_with_its_shape() -> None:
     # drawing is the render of the rest drawing, moved (here by whole pixels).
     clipart = parse_svg(document(PATTERN_CASES["user-space-tile"]).encode())
     rest = render_clipart(clipart, size=256, background="transparent")
-    shifted = clipart.with_control_points(clipart.control_points() + np.array([7.0, -5.0]))
+    shifted = posed_clipart(clipart, clipart.control_points() + np.array([7.0, -5.0]))
     moved = render_clipart(shifted, size=256, background="transparent")
     assert np.abs(moved[40:200, 40:200].astype(int) - rest[45:205, 33:193].astype(int)).max() <= 2
     fill, _ = posed_paint(clipart.shapes[0], clipart.control_points() * 0.5)
