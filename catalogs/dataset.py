@@ -118,6 +118,29 @@ def _version_as_of(catalog: OutputCatalog, as_of: str) -> int:
     return max(earlier)
 
 
+def column_kinds(frame: Any) -> dict[str, str | None]:
+    """Each column's kind for `--where`'s type check: from the catalog's schema, else from the
+    frame's dtype. Times count as text (rows carry them as ISO strings)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from catalogs.rows import OUTPUT_SCHEMA
+
+    kinds: dict[str, str | None] = {}
+    for name in frame.columns:
+        if name in OUTPUT_SCHEMA.names:
+            kind = OUTPUT_SCHEMA.field(name).type
+            numeric, text = pa.types.is_integer(kind) or pa.types.is_floating(kind), pa.types.is_string(kind)
+            boolean, moment = pa.types.is_boolean(kind), pa.types.is_timestamp(kind)
+        else:
+            dtype = frame[name].dtype
+            boolean = pd.api.types.is_bool_dtype(dtype)
+            numeric = pd.api.types.is_numeric_dtype(dtype) and not boolean
+            text = moment = False
+        kinds[name] = "bool" if boolean else "number" if numeric else "string" if text or moment else None
+    return kinds
+
+
 def select_rows(
     catalog: OutputCatalog,
     *,
@@ -143,9 +166,8 @@ def select_rows(
         # Rows written before the catalog recorded the licence get it from the prior's name.
         if not row.get("prior_licence"):
             row["prior_licence"] = prior_licence(row.get("prior"))
-    columns = list(dict.fromkeys([*frame.columns, "prior_licence"]))
     if where:
-        predicate = parse_where(where, columns)
+        predicate = parse_where(where, {**column_kinds(frame), "prior_licence": "string"})
         rows = [row for row in rows if predicate(row)]
     rows.sort(key=lambda row: (row["clip_id"], row["run_id"]))
     return rows, int(version), list(frame.columns)

@@ -87,12 +87,20 @@ def refused_input_exits(clip: str) -> Iterator[None]:
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
-def load_clipart(svg: Path) -> Clipart:
-    """Parse ``svg`` with the clip named by its file name; raises `BadInput` or `SvgParseError`."""
+def check_svg_path(svg: Path) -> None:
+    """`BadInput` naming what ``svg`` is when it is not a readable file (missing, a directory)."""
+    if svg.is_dir():
+        raise BadInput(f"is a directory, not an SVG file: {svg}")
     if not svg.exists():
         raise BadInput(f"file not found: {svg}")
     if not svg.is_file():
-        raise BadInput(f"not a file: {svg}")
+        raise BadInput(f"not a regular file: {svg}")
+
+
+def load_clipart(svg: Path) -> Clipart:
+    """Parse ``svg`` with the clip named by its file name (as every CLI error names it); raises
+    `BadInput` or `SvgParseError`."""
+    check_svg_path(svg)
     from flexiclip_core.svg import parse_svg
 
     return parse_svg(svg, clip_id=svg.name)

@@ -40,7 +40,7 @@ def test_where_language() -> None:
     assert matching("name == 'it\\'s' or name == \"z\"") == [5, 9]
     assert matching("flag") == [1] and matching("NOT flag") == [5, 9]
     assert matching("b == null") == [] and matching("a >= 1e0") == [1, 5, 9]
-    assert matching("name > 3") == []  # text against a number: no row, no crash
+    assert matching("name > 3") == []  # kinds unknown (names only): text against a number selects nothing
     for bad, message in [
         ("c > 1", "unknown column 'c'"),
         ("len(name) > 1", "function calls are not allowed"),
@@ -54,6 +54,51 @@ def test_where_language() -> None:
     ]:
         with pytest.raises(WhereError, match=message.replace("(", r"\(").replace(")", r"\)")):
             parse_where(bad, columns)
+
+
+KINDS = {"a": "number", "b": "number", "name": "string", "flag": "bool", "free": None}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("b > 'abc'", "cannot compare b (number) with 'abc' (string) at position 2"),
+        ("'abc' < a", "cannot compare 'abc' (string) with a (number) at position 6"),
+        ("name == 3", "cannot compare name (string) with 3 (number)"),
+        ("flag == 1", "cannot compare flag (bool) with 1 (number)"),
+        ("a == name", "cannot compare a (number) with name (string)"),
+        ("a > 1 and (flag or b <= \"0.5\")", "cannot compare b (number) with \"0.5\" (string)"),
+    ],
+)
+def test_where_refuses_a_comparison_of_two_kinds(text: str, message: str) -> None:
+    with pytest.raises(WhereError) as raised:
+        parse_where(text, KINDS)
+    assert str(raised.value) == f"--where: {message}" if "position" in message else message in str(raised.value)
+
+
+def test_where_compares_same_kinds_nulls_and_unknown_kinds() -> None:
+    row = {"a": 3, "b": 0.5, "name": "x", "flag": True, "free": "anything"}
+    for text in ("a > 2.5", "b != null", "name == 'x'", "flag == true", "free == 3 or free == 'anything'", "a > b"):
+        assert parse_where(text, KINDS)(row), text
+    assert not parse_where("flag == false", KINDS)(row)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("(" * 250 + "a > 1" + ")" * 250, "nested deeper than 50 levels at position 50"),
+        ("not " * 1000 + "flag", "nested deeper than 50 levels at position 200"),
+        ("a > 1 and " * 1100 + "a > 1", "expression of 11005 characters; at most 10000"),
+    ],
+    ids=["parentheses", "nots", "length"],
+)
+def test_where_limits_depth_and_length_in_one_line(text: str, message: str) -> None:
+    with pytest.raises(WhereError) as raised:
+        parse_where(text, KINDS)
+    assert str(raised.value) == f"--where: {message}"
+    # Just under the limits parses and evaluates.
+    assert parse_where("(" * 50 + "a > 1" + ")" * 50, KINDS)({"a": 2})
+    assert parse_where("not " * 50 + "flag", KINDS)({"flag": True})
 
 
 def test_prior_licences() -> None:
@@ -127,6 +172,10 @@ def test_parquet_shards_with_a_filter(run_root: Path, tmp_path: Path) -> None:
         (["--where", f"({METRIC} > 1"], "unbalanced '('"),
         (["--where", "upper(prompt) == 'X'"], "function calls are not allowed"),
         (["--where", "colour == 'red'"], "unknown column 'colour'"),
+        (["--where", f"{METRIC} > 'abc'"], f"cannot compare {METRIC} (number) with 'abc' (string)"),
+        (["--where", "(" * 250 + f"{METRIC} > 1" + ")" * 250], "nested deeper than 50 levels"),
+        (["--where", "not " * 1000 + f"{METRIC} > 1"], "nested deeper than 50 levels"),
+        (["--where", f"{METRIC} > 1 or " * 2000 + f"{METRIC} > 1"], "characters; at most 10000"),
         (["--format", "tfrecord"], "unknown dataset format 'tfrecord'"),
         (["--version", "7"], "version"),
         (["--as-of", "2001-01-01T00:00"], "no version as of 2001-01-01"),
