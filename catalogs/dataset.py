@@ -8,7 +8,7 @@ version, metrics, media sha256s) as JSON and the bytes of every published media 
 Samples are sorted by (clip_id, run_id) and cut into shards of ``shard_size``; shard ``i``
 always holds the same samples for the same selection, so a re-run writes only the shards that
 are missing (each shard is written atomically: a file that exists is complete). The selection is
-recorded in ``dataset.json`` before any shard, and a re-run with another selection into the same
+recorded in ``_dataset.json`` before any shard, and a re-run with another selection into the same
 folder is refused rather than mixing two datasets.
 """
 
@@ -33,8 +33,11 @@ from flexiclip_core.metrics import METRIC_COLUMNS
 
 FORMATS: tuple[str, ...] = ("webdataset", "parquet")
 """Shard formats: WebDataset tar shards, or Parquet files (`datasets`/pyarrow read both)."""
-MANIFEST = "dataset.json"
-"""The export's manifest in the output folder: selection, then shards once written."""
+MANIFEST = "_dataset.json"
+"""The export's manifest in the output folder: selection, then shards once written. Its leading
+underscore makes pyarrow (``pq.read_table(DIR)``, ``pyarrow.dataset``) skip it."""
+LEGACY_MANIFEST = "dataset.json"
+"""Where exports before issue 20 kept the manifest; still read so such a folder resumes."""
 PROVENANCE_COLUMNS: tuple[str, ...] = (
     "clip_id",
     "run_id",
@@ -255,15 +258,45 @@ def _write_parquet(
             record[f"{kind}_suffix"] = suffix
             record[f"{kind}_sha256"] = metadata["media_sha256"].get(kind)
         records.append(record)
-    fields = [pa.field(kind, pa.binary()) for kind in kinds]
-    inferred = pa.Table.from_pylist(records).schema
-    schema = pa.schema(
-        [
-            inferred.field(name) if name not in kinds else next(f for f in fields if f.name == name)
-            for name in inferred.names
-        ]
-    )
+    schema = parquet_schema(kinds)
+    records = [{name: _as_type(record.get(name), schema.field(name).type) for name in schema.names} for record in records]
     pq.write_table(pa.Table.from_pylist(records, schema=schema), path)
+
+
+def parquet_schema(kinds: list[str]):  # -> pyarrow.Schema
+    """The one schema of every Parquet shard of an export with media ``kinds``: the catalog's
+    types for provenance, float64 metrics, binary media with text suffix and sha256. Never
+    inferred from a shard's rows, so a column that is null in one shard (no APNG, no learned
+    metric) has the same type as in the others and the folder reads as one dataset."""
+    import pyarrow as pa
+
+    from catalogs.rows import OUTPUT_SCHEMA
+
+    fields = [pa.field("__key__", pa.string())]
+    fields += [
+        pa.field(name, OUTPUT_SCHEMA.field(name).type if name in OUTPUT_SCHEMA.names else pa.string())
+        for name in PROVENANCE_COLUMNS
+    ]
+    fields.append(pa.field("catalog_version", pa.int64()))
+    fields += [pa.field(name, pa.float64()) for name in METRIC_COLUMNS]
+    for kind in kinds:
+        fields += [pa.field(kind, pa.binary()), pa.field(f"{kind}_suffix", pa.string())]
+        fields.append(pa.field(f"{kind}_sha256", pa.string()))
+    return pa.schema(fields)
+
+
+def _as_type(value: Any, arrow_type: Any) -> Any:
+    """``value`` as the Python value ``arrow_type`` takes: pandas reads an integer column with a
+    null as float, and a float64 column may hold a whole number read as int."""
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if pa.types.is_integer(arrow_type) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if pa.types.is_floating(arrow_type) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def export_dataset(
@@ -297,7 +330,7 @@ def export_dataset(
         "format": format,
         "shard_size": shard_size,
     }
-    previous = storage.read_text(MANIFEST)
+    previous = storage.read_text(MANIFEST) or storage.read_text(LEGACY_MANIFEST)
     if previous is not None and json.loads(previous).get("selection") != selection:
         raise CatalogError(
             f"{out} already holds another export ({json.loads(previous).get('selection')}); "

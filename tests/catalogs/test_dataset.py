@@ -136,7 +136,7 @@ def test_webdataset_shards_read_back_and_resume(run_root: Path, tmp_path: Path) 
             assert hashlib.sha256(data).hexdigest() == metadata["media_sha256"][kind]
         source = next(value for name, value in sample.items() if name.startswith("source_svg."))
         assert source.startswith(b"<") and b"svg" in source[:400]  # the input SVG itself, not a rendering
-    manifest = json.loads((out / "dataset.json").read_text())
+    manifest = json.loads((out / "_dataset.json").read_text())
     assert manifest["complete"] and manifest["samples"] == 3 and manifest["selection"]["version"] == 0
 
     # Resuming: only the deleted shard is written again, with the same bytes.
@@ -216,3 +216,65 @@ def test_the_licence_the_catalog_recorded_wins_over_the_name_guess(tmp_path: Pat
     # 'wan' is no name the guess knows; 'b' predates the column and gets the guess.
     assert table.column("prior_licence").to_pylist() == ["Apache-2.0", "CC-BY-NC-4.0"]
     assert table.column("source_svg").to_pylist() == [None, None]  # a kind the rows left out stays empty
+
+
+def _uneven_catalog(root: Path, files: Path) -> None:
+    """Three succeeded clips: only 'a' wrote an APNG and has learned metrics, 'c' has no seed."""
+    from catalogs.output import OutputCatalog
+    from catalogs.rows import MediaRef, OutputRow
+    from flexiclip_core.metrics import LEARNED_COLUMNS
+
+    catalog = OutputCatalog(root)
+    files.mkdir(parents=True, exist_ok=True)
+
+    def media(clip: str, kinds: dict[str, str]) -> dict[str, MediaRef]:
+        refs = {}
+        for kind, suffix in kinds.items():
+            path = files / f"{clip}-{kind}{suffix}"
+            path.write_bytes(f"{clip} {kind}".encode())
+            refs[kind] = MediaRef(*catalog.put_media(path, suffix))
+        return refs
+
+    learned = {name: 0.5 for name in LEARNED_COLUMNS}
+    rows = [
+        OutputRow(
+            clip_id="a", status="succeeded", idempotency_key="a" * 64, prior="tiny", seed=3, iterations=2,
+            media=media("a", {"poster": ".png", "apng": ".apng"}), metrics={METRIC: 2.0, **learned},
+        ),
+        OutputRow(
+            clip_id="b", status="succeeded", idempotency_key="b" * 64, prior="tiny", seed=4, iterations=2,
+            media=media("b", {"poster": ".png"}), metrics={METRIC: 3.0},
+        ),
+        OutputRow(
+            clip_id="c", status="succeeded", idempotency_key="c" * 64, prior="tiny", iterations=2,
+            media=media("c", {"poster": ".png"}),
+        ),
+    ]
+    catalog.commit(rows, run_id="r")
+
+
+def test_a_parquet_export_with_uneven_shards_reads_back_whole(tmp_path: Path) -> None:
+    # Issue 20: each shard inferred its own types, so 'apng' was null in one shard and binary in
+    # another and pyarrow.dataset / concat_tables refused the folder; dataset.json tripped it too.
+    import pyarrow.dataset as ds
+
+    from catalogs.dataset import MANIFEST, parquet_schema
+    from flexiclip_core.metrics import LEARNED_COLUMNS
+
+    _uneven_catalog(tmp_path / "out", tmp_path / "files")
+    out = tmp_path / "pq"
+    result = export_dataset(str(tmp_path / "out"), str(out), format="parquet", shard_size=1)
+    assert len(result.shards) == 3 and (out / MANIFEST).is_file()
+    schemas = [pq.read_schema(out / name) for name in result.shards]
+    assert all(schema.equals(schemas[0]) for schema in schemas)
+    whole = ds.dataset(str(out), format="parquet").to_table()
+    assert whole.schema.equals(schemas[0]) and whole.num_rows == 3
+    assert pq.read_table(out).num_rows == 3
+    by_clip = {record["clip_id"]: record for record in whole.to_pylist()}
+    assert by_clip["a"]["apng"] == b"a apng" and by_clip["b"]["apng"] is None
+    assert by_clip["a"][LEARNED_COLUMNS[0]] == 0.5 and by_clip["b"][LEARNED_COLUMNS[0]] is None
+    assert by_clip["a"]["seed"] == 3 and by_clip["c"]["seed"] is None
+    assert whole.schema.field("apng").type == "binary" and whole.schema.field(METRIC).type == "double"
+    assert whole.schema.field("seed").type == "int64" and whole.schema.field("prior_is_trained").type == "bool"
+    kinds = [name for name in whole.schema.names if f"{name}_suffix" in whole.schema.names]
+    assert "apng" in kinds and "video" in kinds and schemas[0].equals(parquet_schema(kinds))
