@@ -52,6 +52,8 @@ PROVENANCE_COLUMNS: tuple[str, ...] = (
     "idempotency_key",
     "iterations",
     "svg_sha256",
+    "artwork_licence",
+    "artwork_attribution",
 )
 
 _SHARD_SUFFIX = {"webdataset": ".tar", "parquet": ".parquet"}

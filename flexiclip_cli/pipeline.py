@@ -284,6 +284,13 @@ def init(
         Path | None,
         typer.Option(help="CSV/JSONL with 'file' (or 'clip_id') and 'prompt' columns; else NAME.txt beside each SVG."),
     ] = None,
+    licence: Annotated[
+        str | None,
+        typer.Option(help="The artwork's licence for every clip, e.g. CC0-1.0 (a prompts 'licence' column wins)."),
+    ] = None,
+    attribution: Annotated[
+        str | None, typer.Option(help="Whom to credit for the artwork (a prompts 'attribution' column wins).")
+    ] = None,
 ) -> None:
     """Make an input catalog from a folder of SVGs and their prompts; list every file left out and why."""
     with refused_input_exits(str(folder)):
@@ -291,7 +298,7 @@ def init(
 
         if out.suffix.lower() not in CATALOG_SUFFIXES:
             raise BadInput(f"--out {out}: unknown catalog format; use {', '.join(CATALOG_SUFFIXES)}")
-        made = catalog_from_folder(folder, out, prompts)
+        made = catalog_from_folder(folder, out, prompts, licence=licence, attribution=attribution)
         for skipped in made.skipped:
             typer.echo(f"skipped {skipped.name}: {skipped.reason}", err=True)
         if not made.rows:

@@ -240,6 +240,7 @@ def _uneven_catalog(root: Path, files: Path) -> None:
         OutputRow(
             clip_id="a", status="succeeded", idempotency_key="a" * 64, prior="tiny", seed=3, iterations=2,
             media=media("a", {"poster": ".png", "apng": ".apng"}), metrics={METRIC: 2.0, **learned},
+            artwork_licence="CC0-1.0", artwork_attribution="Jane Doe (openclipart)",
         ),
         OutputRow(
             clip_id="b", status="succeeded", idempotency_key="b" * 64, prior="tiny", seed=4, iterations=2,
@@ -278,3 +279,24 @@ def test_a_parquet_export_with_uneven_shards_reads_back_whole(tmp_path: Path) ->
     assert whole.schema.field("seed").type == "int64" and whole.schema.field("prior_is_trained").type == "bool"
     kinds = [name for name in whole.schema.names if f"{name}_suffix" in whole.schema.names]
     assert "apng" in kinds and "video" in kinds and schemas[0].equals(parquet_schema(kinds))
+
+
+def test_both_formats_carry_the_artworks_licence_and_attribution(tmp_path: Path) -> None:
+    import webdataset as wds
+
+    _uneven_catalog(tmp_path / "out", tmp_path / "files")
+    parquet = export_dataset(str(tmp_path / "out"), str(tmp_path / "pq"), format="parquet")
+    table = pq.read_table(tmp_path / "pq" / parquet.shards[0])
+    assert table.column("artwork_licence").to_pylist() == ["CC0-1.0", None, None]
+    assert table.column("artwork_attribution").to_pylist() == ["Jane Doe (openclipart)", None, None]
+    tars = export_dataset(str(tmp_path / "out"), str(tmp_path / "wds"), format="webdataset")
+    samples = list(wds.WebDataset([str(tmp_path / "wds" / n) for n in tars.shards], shardshuffle=False, empty_check=False))
+    first = json.loads(samples[0]["json"])
+    assert (first["clip_id"], first["artwork_licence"], first["artwork_attribution"]) == (
+        "a", "CC0-1.0", "Jane Doe (openclipart)"
+    )
+    assert parse_where("artwork_licence == 'CC0-1.0'", {"artwork_licence": "string"})({"artwork_licence": "CC0-1.0"})
+    only_cc0 = export_dataset(
+        str(tmp_path / "out"), str(tmp_path / "cc0"), format="parquet", where="artwork_licence == 'CC0-1.0'"
+    )
+    assert only_cc0.samples == 1
