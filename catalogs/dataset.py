@@ -261,7 +261,9 @@ def _write_parquet(
             record[f"{kind}_sha256"] = metadata["media_sha256"].get(kind)
         records.append(record)
     schema = parquet_schema(kinds)
-    records = [{name: _as_type(record.get(name), schema.field(name).type) for name in schema.names} for record in records]
+    records = [
+        {name: _as_type(record.get(name), schema.field(name).type) for name in schema.names} for record in records
+    ]
     pq.write_table(pa.Table.from_pylist(records, schema=schema), path)
 
 

@@ -180,9 +180,7 @@ def catalog_from_folder(
         )
         names.append(path.name)
     # The rows go through the catalog's own validation, so whatever is written, `run` accepts.
-    table = pa.Table.from_pylist(
-        candidates, schema=pa.schema([(n, pa.string()) for n in FOLDER_COLUMNS])
-    )
+    table = pa.Table.from_pylist(candidates, schema=pa.schema([(n, pa.string()) for n in FOLDER_COLUMNS]))
     rows, errors = validate_table(table, base=str(catalog_dir), source=str(folder))
     invalid = {error.row_index: error for error in errors}
     for index, (candidate, name) in enumerate(zip(candidates, names)):

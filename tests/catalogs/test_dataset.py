@@ -67,7 +67,7 @@ KINDS = {"a": "number", "b": "number", "name": "string", "flag": "bool", "free":
         ("name == 3", "cannot compare name (string) with 3 (number)"),
         ("flag == 1", "cannot compare flag (bool) with 1 (number)"),
         ("a == name", "cannot compare a (number) with name (string)"),
-        ("a > 1 and (flag or b <= \"0.5\")", "cannot compare b (number) with \"0.5\" (string)"),
+        ('a > 1 and (flag or b <= "0.5")', 'cannot compare b (number) with "0.5" (string)'),
     ],
 )
 def test_where_refuses_a_comparison_of_two_kinds(text: str, message: str) -> None:
@@ -238,16 +238,33 @@ def _uneven_catalog(root: Path, files: Path) -> None:
     learned = {name: 0.5 for name in LEARNED_COLUMNS}
     rows = [
         OutputRow(
-            clip_id="a", status="succeeded", idempotency_key="a" * 64, prior="tiny", seed=3, iterations=2,
-            media=media("a", {"poster": ".png", "apng": ".apng"}), metrics={METRIC: 2.0, **learned},
-            artwork_licence="CC0-1.0", artwork_attribution="Jane Doe (openclipart)",
+            clip_id="a",
+            status="succeeded",
+            idempotency_key="a" * 64,
+            prior="tiny",
+            seed=3,
+            iterations=2,
+            media=media("a", {"poster": ".png", "apng": ".apng"}),
+            metrics={METRIC: 2.0, **learned},
+            artwork_licence="CC0-1.0",
+            artwork_attribution="Jane Doe (openclipart)",
         ),
         OutputRow(
-            clip_id="b", status="succeeded", idempotency_key="b" * 64, prior="tiny", seed=4, iterations=2,
-            media=media("b", {"poster": ".png"}), metrics={METRIC: 3.0},
+            clip_id="b",
+            status="succeeded",
+            idempotency_key="b" * 64,
+            prior="tiny",
+            seed=4,
+            iterations=2,
+            media=media("b", {"poster": ".png"}),
+            metrics={METRIC: 3.0},
         ),
         OutputRow(
-            clip_id="c", status="succeeded", idempotency_key="c" * 64, prior="tiny", iterations=2,
+            clip_id="c",
+            status="succeeded",
+            idempotency_key="c" * 64,
+            prior="tiny",
+            iterations=2,
             media=media("c", {"poster": ".png"}),
         ),
     ]
@@ -290,10 +307,14 @@ def test_both_formats_carry_the_artworks_licence_and_attribution(tmp_path: Path)
     assert table.column("artwork_licence").to_pylist() == ["CC0-1.0", None, None]
     assert table.column("artwork_attribution").to_pylist() == ["Jane Doe (openclipart)", None, None]
     tars = export_dataset(str(tmp_path / "out"), str(tmp_path / "wds"), format="webdataset")
-    samples = list(wds.WebDataset([str(tmp_path / "wds" / n) for n in tars.shards], shardshuffle=False, empty_check=False))
+    samples = list(
+        wds.WebDataset([str(tmp_path / "wds" / n) for n in tars.shards], shardshuffle=False, empty_check=False)
+    )
     first = json.loads(samples[0]["json"])
     assert (first["clip_id"], first["artwork_licence"], first["artwork_attribution"]) == (
-        "a", "CC0-1.0", "Jane Doe (openclipart)"
+        "a",
+        "CC0-1.0",
+        "Jane Doe (openclipart)",
     )
     assert parse_where("artwork_licence == 'CC0-1.0'", {"artwork_licence": "string"})({"artwork_licence": "CC0-1.0"})
     only_cc0 = export_dataset(

@@ -101,8 +101,19 @@ def test_cli_catalog_init(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(
         app,
-        ["catalog", "init", str(folder), "--prompts", str(folder / "prompts.csv"), "--out", str(licensed),
-         "--licence", "CC0-1.0", "--attribution", "openclipart.org contributors"],
+        [
+            "catalog",
+            "init",
+            str(folder),
+            "--prompts",
+            str(folder / "prompts.csv"),
+            "--out",
+            str(licensed),
+            "--licence",
+            "CC0-1.0",
+            "--attribution",
+            "openclipart.org contributors",
+        ],
     )
     assert result.exit_code == 0, result.output
     by_id = {row.clip_id: row for row in read_catalog(str(licensed))[0]}

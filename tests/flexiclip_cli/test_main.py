@@ -179,7 +179,11 @@ def test_animate_refuses_bad_input_before_it_imports_torch_or_loads_the_prior(
         "    print(exit.code, 'torch' in sys.modules, round(time.perf_counter() - start, 3))\n"
     )
     completed = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "COLUMNS": "200"},
     )
     code, torch_imported, seconds = completed.stdout.split()
