@@ -293,7 +293,7 @@ def init(
     ] = None,
 ) -> None:
     """Make an input catalog from a folder of SVGs and their prompts; list every file left out and why."""
-    with refused_input_exits(str(folder)):
+    with refused_input_exits(str(folder), "folder"):
         from catalogs.from_folder import CATALOG_SUFFIXES, catalog_from_folder, write_catalog
 
         if out.suffix.lower() not in CATALOG_SUFFIXES:
@@ -313,7 +313,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """One line per catalog version: version, time, run id, operation, rows."""
-    with refused_input_exits(root):
+    with refused_input_exits(root, "output root"):
         entries = _catalog(root).history()
     if as_json:
         typer.echo(json.dumps(entries, default=str))
@@ -345,7 +345,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows (every column) as JSON lines.")] = False,
 ) -> None:
     """The catalog's rows at the latest version, at --version N or --as-of TIME."""
-    with refused_input_exits(root):
+    with refused_input_exits(root, "output root"):
         if version is not None and as_of is not None:
             raise BadInput("give either --version or --as-of, not both")
         frame = _catalog(root).read(version=version, as_of=as_of, status=status)
@@ -376,7 +376,7 @@ def compact(
 
     Safe while a run is going: see `OutputCatalog.compact`.
     """
-    with refused_input_exits(root):
+    with refused_input_exits(root, "output root"):
         result = _catalog(root).compact(retain_days=retain_days)
     typer.echo(
         f"compacted {result['files_removed']} file(s) into {result['files_added']}, "

@@ -188,6 +188,7 @@ def test_cli_refuses_bad_input_in_one_line(run_root: Path, tmp_path: Path, argum
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.output
+    assert lines[0].startswith(f"error: output root {str(run_root)!r}: "), lines[0]
     assert not out.exists()
 
 
