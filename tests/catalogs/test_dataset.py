@@ -40,6 +40,7 @@ def test_where_language() -> None:
     assert matching("name == 'it\\'s' or name == \"z\"") == [5, 9]
     assert matching("flag") == [1] and matching("NOT flag") == [5, 9]
     assert matching("b == null") == [] and matching("a >= 1e0") == [1, 5, 9]
+    assert matching("b != null") == [1, 9]  # two nulls do not differ: only rows with a value pass
     assert matching("name > 3") == []  # kinds unknown (names only): text against a number selects nothing
     for bad, message in [
         ("c > 1", "unknown column 'c'"),
