@@ -197,3 +197,24 @@ def test_the_artworks_licence_and_attribution_reach_every_row_of_the_clip(tmp_pa
     # The licence does not change the result, so it is not part of the key.
     unlicensed = plan_for(tmp_path, [{**rows[0], "licence": None, "attribution": None}]).jobs[0]
     assert unlicensed.idempotency_key == plant.idempotency_key
+
+
+def test_request_hash_follows_every_rig_input_alone():
+    # Each extra of the config hash, changed alone, is another result; the plain config hashes as itself.
+    from flexiclip_core.export import ExportConfig
+
+    config = base_config("flexiclip", iterations=2)
+    plain = {"keypoints": None, "skeleton": None, "layers": None, "negative_prompt": None, "export": None}
+    variants = {
+        "keypoints": np.array([[1.0, 2.0], [3.0, 4.0]]),
+        "skeleton": np.array([[0, 1]]),
+        "layers": [{"name": "arm", "groups": ["g"], "keypoints": [0]}],
+        "negative_prompt": "blurry",
+        "export": ExportConfig(size=1024),
+    }
+    assert request_hash(config, **plain) == config.config_hash()
+    hashes = {name: request_hash(config, **{**plain, name: value}) for name, value in variants.items()}
+    assert len(set(hashes.values())) == len(variants) and config.config_hash() not in hashes.values()
+    # Keypoints are hashed at 1e-6 px: float noise below that is the same result.
+    noisy = variants["keypoints"] + 1e-9
+    assert request_hash(config, **{**plain, "keypoints": noisy}) == hashes["keypoints"]
