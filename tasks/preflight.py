@@ -11,9 +11,11 @@ Every failure is a `PreflightError` whose message is one line: what is wrong and
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +120,7 @@ def remove_stale_probes(output_catalog, keep: str) -> list[str]:
     """Delete the probes under ``ROOT/.flexiclip/`` left by runs that were killed (their process on
     this host is gone), except ``keep``; returns the names removed. Errors are logged, never raised."""
     removed: list[str] = []
+    entries: list[tuple[str, Callable[[], bytes]]]
     try:
         if output_catalog.is_s3:
             from catalogs.storage import s3_path
@@ -127,7 +130,7 @@ def remove_stale_probes(output_catalog, keep: str) -> list[str]:
             fs.invalidate_cache(folder)
             paths = fs.ls(folder, detail=False) if fs.exists(folder) else []
             entries = [
-                (f"{PROBE_FOLDER}/{path.rsplit('/', 1)[-1]}", lambda path=path: fs.cat_file(path)) for path in paths
+                (f"{PROBE_FOLDER}/{path.rsplit('/', 1)[-1]}", functools.partial(fs.cat_file, path)) for path in paths
             ]
         else:
             folder_path = Path(output_catalog.root, PROBE_FOLDER)
