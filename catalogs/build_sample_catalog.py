@@ -33,9 +33,16 @@ SAMPLE_CATALOG_SCHEMA = pa.schema(
         pa.field("negative_prompt", pa.string()),
         pa.field("config", pa.string()),
         pa.field("tags", pa.list_(pa.string())),
+        pa.field("licence", pa.string()),
+        pa.field("attribution", pa.string()),
     ]
 )
 """Schema of the sample catalog (the optional columns are all present, null where unused)."""
+
+
+SAMPLE_LICENCE = "Apache-2.0"
+"""The samples were drawn for this project (catalogs/samples/README.md): the repository's licence."""
+SAMPLE_ATTRIBUTION = "flexiclip sample clipart (catalogs/samples, drawn for the project)"
 
 
 def sample_rows(entries: list[dict]) -> list[dict]:
@@ -63,6 +70,8 @@ def sample_rows(entries: list[dict]) -> list[dict]:
                 "negative_prompt": entry.get("negative_prompt"),
                 "config": None if entry.get("config") is None else json.dumps(entry["config"], sort_keys=True),
                 "tags": tags,
+                "licence": SAMPLE_LICENCE,
+                "attribution": SAMPLE_ATTRIBUTION,
             }
         )
     return rows

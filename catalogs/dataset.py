@@ -8,7 +8,7 @@ version, metrics, media sha256s) as JSON and the bytes of every published media 
 Samples are sorted by (clip_id, run_id) and cut into shards of ``shard_size``; shard ``i``
 always holds the same samples for the same selection, so a re-run writes only the shards that
 are missing (each shard is written atomically: a file that exists is complete). The selection is
-recorded in ``dataset.json`` before any shard, and a re-run with another selection into the same
+recorded in ``_dataset.json`` before any shard, and a re-run with another selection into the same
 folder is refused rather than mixing two datasets.
 """
 
@@ -35,8 +35,11 @@ from flexiclip_core.metrics import METRIC_COLUMNS
 
 FORMATS: tuple[str, ...] = ("webdataset", "parquet")
 """Shard formats: WebDataset tar shards, or Parquet files (`datasets`/pyarrow read both)."""
-MANIFEST = "dataset.json"
-"""The export's manifest in the output folder: selection, then shards once written."""
+MANIFEST = "_dataset.json"
+"""The export's manifest in the output folder: selection, then shards once written. Its leading
+underscore makes pyarrow (``pq.read_table(DIR)``, ``pyarrow.dataset``) skip it."""
+LEGACY_MANIFEST = "dataset.json"
+"""Where exports before issue 20 kept the manifest; still read so such a folder resumes."""
 PROVENANCE_COLUMNS: tuple[str, ...] = (
     "clip_id",
     "run_id",
@@ -51,6 +54,8 @@ PROVENANCE_COLUMNS: tuple[str, ...] = (
     "idempotency_key",
     "iterations",
     "svg_sha256",
+    "artwork_licence",
+    "artwork_attribution",
 )
 
 _SHARD_SUFFIX = {"webdataset": ".tar", "parquet": ".parquet"}
@@ -120,6 +125,29 @@ def _version_as_of(catalog: OutputCatalog, as_of: str) -> int:
     return max(earlier)
 
 
+def column_kinds(frame: Any) -> dict[str, str | None]:
+    """Each column's kind for `--where`'s type check: from the catalog's schema, else from the
+    frame's dtype. Times count as text (rows carry them as ISO strings)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from catalogs.rows import OUTPUT_SCHEMA
+
+    kinds: dict[str, str | None] = {}
+    for name in frame.columns:
+        if name in OUTPUT_SCHEMA.names:
+            kind = OUTPUT_SCHEMA.field(name).type
+            numeric, text = pa.types.is_integer(kind) or pa.types.is_floating(kind), pa.types.is_string(kind)
+            boolean, moment = pa.types.is_boolean(kind), pa.types.is_timestamp(kind)
+        else:
+            dtype = frame[name].dtype
+            boolean = pd.api.types.is_bool_dtype(dtype)
+            numeric = pd.api.types.is_numeric_dtype(dtype) and not boolean
+            text = moment = False
+        kinds[name] = "bool" if boolean else "number" if numeric else "string" if text or moment else None
+    return kinds
+
+
 def select_rows(
     catalog: OutputCatalog,
     *,
@@ -145,9 +173,8 @@ def select_rows(
         # Rows written before the catalog recorded the licence get it from the prior's name.
         if not row.get("prior_licence"):
             row["prior_licence"] = prior_licence(row.get("prior"))
-    columns = list(dict.fromkeys([*frame.columns, "prior_licence"]))
     if where:
-        predicate = parse_where(where, columns)
+        predicate = parse_where(where, {**column_kinds(frame), "prior_licence": "string"})
         rows = [row for row in rows if predicate(row)]
     rows.sort(key=lambda row: (row["clip_id"], row["run_id"]))
     return rows, int(version), list(frame.columns)
@@ -235,15 +262,47 @@ def _write_parquet(
             record[f"{kind}_suffix"] = suffix
             record[f"{kind}_sha256"] = metadata["media_sha256"].get(kind)
         records.append(record)
-    fields = [pa.field(kind, pa.binary()) for kind in kinds]
-    inferred = pa.Table.from_pylist(records).schema
-    schema = pa.schema(
-        [
-            inferred.field(name) if name not in kinds else next(f for f in fields if f.name == name)
-            for name in inferred.names
-        ]
-    )
+    schema = parquet_schema(kinds)
+    records = [
+        {name: _as_type(record.get(name), schema.field(name).type) for name in schema.names} for record in records
+    ]
     pq.write_table(pa.Table.from_pylist(records, schema=schema), path)
+
+
+def parquet_schema(kinds: list[str]):  # -> pyarrow.Schema
+    """The one schema of every Parquet shard of an export with media ``kinds``: the catalog's
+    types for provenance, float64 metrics, binary media with text suffix and sha256. Never
+    inferred from a shard's rows, so a column that is null in one shard (no APNG, no learned
+    metric) has the same type as in the others and the folder reads as one dataset."""
+    import pyarrow as pa
+
+    from catalogs.rows import OUTPUT_SCHEMA
+
+    fields = [pa.field("__key__", pa.string())]
+    fields += [
+        pa.field(name, OUTPUT_SCHEMA.field(name).type if name in OUTPUT_SCHEMA.names else pa.string())
+        for name in PROVENANCE_COLUMNS
+    ]
+    fields.append(pa.field("catalog_version", pa.int64()))
+    fields += [pa.field(name, pa.float64()) for name in METRIC_COLUMNS]
+    for kind in kinds:
+        fields += [pa.field(kind, pa.binary()), pa.field(f"{kind}_suffix", pa.string())]
+        fields.append(pa.field(f"{kind}_sha256", pa.string()))
+    return pa.schema(fields)
+
+
+def _as_type(value: Any, arrow_type: Any) -> Any:
+    """``value`` as the Python value ``arrow_type`` takes: pandas reads an integer column with a
+    null as float, and a float64 column may hold a whole number read as int."""
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if pa.types.is_integer(arrow_type) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if pa.types.is_floating(arrow_type) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def export_dataset(
@@ -277,7 +336,7 @@ def export_dataset(
         "format": format,
         "shard_size": shard_size,
     }
-    previous = storage.read_text(MANIFEST)
+    previous = storage.read_text(MANIFEST) or storage.read_text(LEGACY_MANIFEST)
     if previous is not None and json.loads(previous).get("selection") != selection:
         raise CatalogError(
             f"{out} already holds another export ({json.loads(previous).get('selection')}); "

@@ -39,6 +39,10 @@ class SkippedFile:
     """Why, in one line."""
 
 
+FOLDER_COLUMNS: tuple[str, ...] = ("clip_id", "svg_uri", "prompt", "negative_prompt", "licence", "attribution")
+"""The columns `catalog init` writes (all text)."""
+
+
 @dataclass
 class FolderCatalog:
     """The rows made from a folder and the files left out."""
@@ -61,7 +65,8 @@ def clip_id_from_file_name(name: str) -> str | None:
 
 def read_prompts(path: Path) -> dict[str, dict[str, str | None]]:
     """Prompts by file name and by clip id from a CSV/JSONL table with a ``prompt`` column and a
-    ``file`` or ``clip_id`` column (optional ``negative_prompt``); `CatalogError` on a bad table."""
+    ``file`` or ``clip_id`` column (optional ``negative_prompt``, ``licence``, ``attribution``);
+    `CatalogError` on a bad table."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -78,7 +83,7 @@ def read_prompts(path: Path) -> dict[str, dict[str, str | None]]:
     records = table.to_pylist()
     prompts: dict[str, dict[str, str | None]] = {}
     for record in records:
-        entry = {"prompt": record.get("prompt"), "negative_prompt": record.get("negative_prompt")}
+        entry = {name: record.get(name) for name in ("prompt", "negative_prompt", "licence", "attribution")}
         for key in keys:
             if record.get(key):
                 prompts.setdefault(f"{key}:{record[key]}", entry)
@@ -115,9 +120,18 @@ def _svg_uri(path: Path, catalog_dir: Path) -> str:
     return str(resolved)
 
 
-def catalog_from_folder(folder: Path, out: Path, prompts_file: Path | None = None) -> FolderCatalog:
+def catalog_from_folder(
+    folder: Path,
+    out: Path,
+    prompts_file: Path | None = None,
+    *,
+    licence: str | None = None,
+    attribution: str | None = None,
+) -> FolderCatalog:
     """The catalog rows for the SVGs of ``folder`` (``svg_uri`` as `_svg_uri` makes it for a
-    catalog written at ``out``); `CatalogError` when the folder or the prompts table cannot be read."""
+    catalog written at ``out``); `CatalogError` when the folder or the prompts table cannot be read.
+    ``licence`` and ``attribution`` are the artwork's, for every row that the prompts table does
+    not give its own."""
     import pyarrow as pa
 
     if not folder.is_dir():
@@ -160,13 +174,13 @@ def catalog_from_folder(folder: Path, out: Path, prompts_file: Path | None = Non
                 "svg_uri": _svg_uri(path, catalog_dir),
                 "prompt": prompt["prompt"],
                 "negative_prompt": prompt["negative_prompt"],
+                "licence": prompt.get("licence") or licence,
+                "attribution": prompt.get("attribution") or attribution,
             }
         )
         names.append(path.name)
     # The rows go through the catalog's own validation, so whatever is written, `run` accepts.
-    table = pa.Table.from_pylist(
-        candidates, schema=pa.schema([(n, pa.string()) for n in ("clip_id", "svg_uri", "prompt", "negative_prompt")])
-    )
+    table = pa.Table.from_pylist(candidates, schema=pa.schema([(n, pa.string()) for n in FOLDER_COLUMNS]))
     rows, errors = validate_table(table, base=str(catalog_dir), source=str(folder))
     invalid = {error.row_index: error for error in errors}
     for index, (candidate, name) in enumerate(zip(candidates, names)):
@@ -195,7 +209,7 @@ def write_catalog(rows: list[dict[str, Any]], out: Path) -> Path:
         raise CatalogError(
             f"catalog {str(out)!r}: unknown format {suffix or '(no suffix)'}; use {', '.join(CATALOG_SUFFIXES)}"
         )
-    columns = ("clip_id", "svg_uri", "prompt", "negative_prompt")
+    columns = FOLDER_COLUMNS
 
     def write(temporary: Path) -> None:
         if suffix == ".parquet":

@@ -5,7 +5,8 @@ Columns (docs/pipeline.md §2): required ``clip_id``, ``svg_uri``, ``prompt``; o
 ``layers`` (JSON: list of {"name", "groups", "keypoints"}), ``seed``, ``negative_prompt``,
 ``config`` (JSON object of animation-config overrides), ``export`` (JSON object of
 `flexiclip_core.export.ExportConfig` overrides: sizes, fps, background, formats), ``tags``
-(list of strings). The nested
+(list of strings), ``licence`` and ``attribution`` (the artwork's licence, e.g. an SPDX id,
+and who to credit: carried into every output row and dataset sample). The nested
 optional columns may also hold their value as a JSON string.
 
 A problem with the whole file (unreadable, not Parquet, a required column missing) raises
@@ -68,6 +69,8 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "config",
     "export",
     "tags",
+    "licence",
+    "attribution",
 )
 
 MAX_PROMPT_CHARS = 10_000
@@ -77,6 +80,8 @@ MAX_KEYPOINTS = 4096
 MAX_JSON_CHARS = 1_000_000
 """Bound on a JSON cell (layers, config) before parsing."""
 MAX_SEED = 2**63 - 1
+MAX_LICENCE_CHARS = 2_000
+"""Bound on the artwork's licence and attribution cells (an SPDX id, a name and a URL)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +113,10 @@ class ClipRow:
     """Validated JSON overrides of the export config ({} if none), e.g. ``{"size": 1024}``."""
     tags: list[str] = field(default_factory=list)
     """Free-form tags ([] if none)."""
+    licence: str | None = None
+    """The artwork's licence (e.g. ``CC0-1.0``), or None when the catalog does not say."""
+    attribution: str | None = None
+    """Who the artwork is to be credited to, or None."""
 
 
 @dataclass(frozen=True)
@@ -313,6 +322,8 @@ def _parse_row(
     values["config"] = parse("config", _parse_config, validate_config, default={})
     values["export"] = parse("export", _parse_config, _validate_export, default={})
     values["tags"] = parse("tags", _parse_tags, default=[])
+    values["licence"] = parse("licence", _parse_licence_text)
+    values["attribution"] = parse("attribution", _parse_licence_text)
     return values
 
 
@@ -548,6 +559,15 @@ def _parse_negative_prompt(value: Any) -> str | None:
     text = _require_str(value).strip()
     if len(text) > MAX_PROMPT_CHARS:
         raise _Invalid(f"{len(text)} characters, at most {MAX_PROMPT_CHARS} allowed")
+    return text or None
+
+
+def _parse_licence_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = " ".join(_require_str(value).split())
+    if len(text) > MAX_LICENCE_CHARS:
+        raise _Invalid(f"{len(text)} characters, at most {MAX_LICENCE_CHARS} allowed")
     return text or None
 
 

@@ -283,10 +283,17 @@ class OutputCatalog:
         return missing
 
     def _exists_or_false(self, uri: str) -> bool:
+        # A check that fails (HTTP 403, a timeout, a permission error, anything else) cannot vouch
+        # for the object: it counts as missing, so the clip is redone rather than skipped forever.
         try:
             return self.media_exists(uri)
-        except (OSError, CatalogError) as error:  # unreadable counts as missing: the clip is redone
-            log.warning("media %s: existence check failed: %s", uri, error)
+        except Exception as error:  # noqa: BLE001 - any failed check means "cannot vouch": redo
+            log.warning(
+                "media %s: existence check failed (%s: %s); counted as missing, the clip is redone",
+                uri,
+                type(error).__name__,
+                error,
+            )
             return False
 
     def history(self) -> list[dict[str, Any]]:
@@ -388,6 +395,7 @@ class OutputCatalog:
             if target.exists():
                 return str(target), digest
             target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, _FILE_MODE & ~_umask())  # mkstemp makes it 0600; media are served to others
             os.replace(tmp, target)
             return str(target), digest
         finally:
@@ -608,6 +616,24 @@ def _staging_key(name: str) -> str | None:
         return None
     key = name[: -len(".json")]
     return key if _HEX64.fullmatch(key) else None
+
+
+_FILE_MODE = 0o666
+"""Published files get the mode an ordinary ``open`` would give them: 0o666 less the umask."""
+
+
+def _umask() -> int:
+    """The process umask: from /proc on Linux, else by setting it and setting it back."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _temp_path(folder: Path, suffix: str) -> Path:

@@ -125,6 +125,8 @@ _TRAILING_FIELDS: list[tuple[str, pa.DataType]] = [
     ("prior_is_trained", pa.bool_()),
     ("prior_licence", pa.string()),
     ("warnings", pa.string()),
+    ("artwork_licence", pa.string()),
+    ("artwork_attribution", pa.string()),
 ]
 
 OUTPUT_SCHEMA: pa.Schema = pa.schema(
@@ -214,6 +216,10 @@ class OutputRow:
     """Licence of the prior's weights (``prior.licence``): the clip inherits its obligations."""
     warnings: tuple[str, ...] = ()
     """Notes about the clip (stored as JSON text of a list; null when empty)."""
+    artwork_licence: str | None = None
+    """Licence of the source drawing, from the input catalog's ``licence`` (null: not given)."""
+    artwork_attribution: str | None = None
+    """Whom the source drawing credits, from the input catalog's ``attribution``."""
 
     def __post_init__(self) -> None:
         # Coercions keep the frozen row canonical whatever the producer passed (str status, naive

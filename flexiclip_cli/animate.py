@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from flexiclip_cli.common import BadInput, refused_input_exits
+from flexiclip_cli.common import BadInput, load_clipart, refused_input_exits
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,20 @@ def load_keypoints_file(path: Path) -> tuple[list, list | None, list | None]:
         raise RigError(f"keypoints file {path} must hold a 'keypoints' list")
     points = [[p["x"], p["y"]] if isinstance(p, dict) else p for p in payload["keypoints"]]
     return points, payload.get("skeleton") or payload.get("bones"), payload.get("layers")
+
+
+def check_output_folder(out: Path) -> None:
+    """`BadInput` unless ``out`` is (or can be created as) a folder this process can write."""
+    import tempfile
+
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out, prefix=".flexiclip-probe-"):
+            pass
+    except OSError as exc:
+        raise BadInput(f"--out {out} is not a writable folder ({exc.strerror or exc})") from None
 
 
 def animate(
@@ -70,6 +84,10 @@ def animate(
 ) -> None:
     """Animate one clipart from a text prompt and write its outputs (video.mp4, video.webm, animation.webp, animation.json (Lottie), animation.gif, animation.svg, frames/, poster.png; see --format), metrics.json and config.json."""
     with refused_input_exits(svg.name):
+        # The SVG and the output folder are checked before torch is imported and the prior loads
+        # (tens of seconds for a real one), then the options: bad input costs nothing.
+        load_clipart(svg)
+        check_output_folder(out)
         import numpy as np
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -79,9 +97,6 @@ def animate(
         from flexiclip_core.optimize import load_config_prior
         from tasks.plan import base_config
 
-        if not svg.is_file():
-            raise BadInput(f"file not found: {svg}")
-        # Checked before the prior loads, so a bad option costs nothing.
         export = export_config_from_options(
             export_profile, size=size, extra_sizes=extra_size, fps=fps, background=background, formats=output_format
         )
@@ -93,7 +108,7 @@ def animate(
         request = ClipRequest(
             svg=svg,
             prompt=prompt,
-            clip_id=svg.stem,
+            clip_id=svg.name,  # as the CLI's other errors name the clip
             negative_prompt=negative_prompt,
             keypoints=np.asarray(points, dtype=np.float64) if points is not None else None,
             bones=np.asarray(bones, dtype=np.int64) if bones is not None else None,

@@ -61,8 +61,9 @@ def configure_logging(verbose: bool) -> None:
         package_logger.setLevel(level)
 
 
-def error_line(exc: BaseException, clip: str) -> str:
-    """The one line printed for a refused input: names the clip (and element) and the reason."""
+def error_line(exc: BaseException, clip: str, what: str = "clip") -> str:
+    """The one line printed for a refused input: names the clip (and element), or the ``what``
+    the command was given (an output root, a folder), and the reason."""
     from flexiclip_core.errors import FlexiclipError
 
     if isinstance(exc, FlexiclipError) and exc.clip:
@@ -71,28 +72,37 @@ def error_line(exc: BaseException, clip: str) -> str:
         reason = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     else:
         reason = str(exc) or type(exc).__name__
-    return f"error: clip {clip!r}: {reason}"
+    return f"error: {what} {clip!r}: {reason}"
 
 
 @contextmanager
-def refused_input_exits(clip: str) -> Iterator[None]:
-    """Turn bad-input exceptions into one stderr line and exit status 2."""
+def refused_input_exits(clip: str, what: str = "clip") -> Iterator[None]:
+    """Turn bad-input exceptions into one stderr line and exit status 2; the line names ``what``
+    the command was given: a clip by its file name, or an ``output root`` or a ``folder``."""
     from flexiclip_core.errors import FlexiclipError
 
     try:
         yield
     except (FlexiclipError, BadInput, OSError) as exc:
         logger.debug("refused input %s", clip, exc_info=True)
-        typer.echo(error_line(exc, clip), err=True)
+        typer.echo(error_line(exc, clip, what), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
-def load_clipart(svg: Path) -> Clipart:
-    """Parse ``svg`` with the clip named by its file name; raises `BadInput` or `SvgParseError`."""
+def check_svg_path(svg: Path) -> None:
+    """`BadInput` naming what ``svg`` is when it is not a readable file (missing, a directory)."""
+    if svg.is_dir():
+        raise BadInput(f"is a directory, not an SVG file: {svg}")
     if not svg.exists():
         raise BadInput(f"file not found: {svg}")
     if not svg.is_file():
-        raise BadInput(f"not a file: {svg}")
+        raise BadInput(f"not a regular file: {svg}")
+
+
+def load_clipart(svg: Path) -> Clipart:
+    """Parse ``svg`` with the clip named by its file name (as every CLI error names it); raises
+    `BadInput` or `SvgParseError`."""
+    check_svg_path(svg)
     from flexiclip_core.svg import parse_svg
 
     return parse_svg(svg, clip_id=svg.name)

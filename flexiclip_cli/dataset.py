@@ -39,7 +39,7 @@ def export(
     from catalogs.storage import storage_options_from_env
 
     with (
-        refused_input_exits(root),
+        refused_input_exits(root, "output root"),
         Progress(
             TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} shard(s)"), transient=True
         ) as progress,

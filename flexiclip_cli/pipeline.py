@@ -290,14 +290,21 @@ def init(
         Path | None,
         typer.Option(help="CSV/JSONL with 'file' (or 'clip_id') and 'prompt' columns; else NAME.txt beside each SVG."),
     ] = None,
+    licence: Annotated[
+        str | None,
+        typer.Option(help="The artwork's licence for every clip, e.g. CC0-1.0 (a prompts 'licence' column wins)."),
+    ] = None,
+    attribution: Annotated[
+        str | None, typer.Option(help="Whom to credit for the artwork (a prompts 'attribution' column wins).")
+    ] = None,
 ) -> None:
     """Make an input catalog from a folder of SVGs and their prompts; list every file left out and why."""
-    with refused_input_exits(str(folder)):
+    with refused_input_exits(str(folder), "folder"):
         from catalogs.from_folder import CATALOG_SUFFIXES, catalog_from_folder, write_catalog
 
         if out.suffix.lower() not in CATALOG_SUFFIXES:
             raise BadInput(f"--out {out}: unknown catalog format; use {', '.join(CATALOG_SUFFIXES)}")
-        made = catalog_from_folder(folder, out, prompts)
+        made = catalog_from_folder(folder, out, prompts, licence=licence, attribution=attribution)
         for skipped in made.skipped:
             typer.echo(f"skipped {skipped.name}: {skipped.reason}", err=True)
         if not made.rows:
@@ -312,7 +319,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """One line per catalog version: version, time, run id, operation, rows."""
-    with refused_input_exits(root):
+    with refused_input_exits(root, "output root"):
         entries = _catalog(root).history()
     if as_json:
         typer.echo(json.dumps(entries, default=str))
@@ -344,7 +351,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows (every column) as JSON lines.")] = False,
 ) -> None:
     """The catalog's rows at the latest version, at --version N or --as-of TIME."""
-    with refused_input_exits(root):
+    with refused_input_exits(root, "output root"):
         if version is not None and as_of is not None:
             raise BadInput("give either --version or --as-of, not both")
         frame = _catalog(root).read(version=version, as_of=as_of, status=status)
@@ -375,7 +382,7 @@ def compact(
 
     Safe while a run is going: see `OutputCatalog.compact`.
     """
-    with refused_input_exits(root):
+    with refused_input_exits(root, "output root"):
         result = _catalog(root).compact(retain_days=retain_days)
     typer.echo(
         f"compacted {result['files_removed']} file(s) into {result['files_added']}, "

@@ -21,7 +21,7 @@ from prefect.states import Completed, Failed, State
 from catalogs.rows import OutputRow
 from tasks.liveness import claim_flow_run, crash_stale_flow_runs
 from tasks.pool import ActorPool, PoolConfig
-from tasks.preflight import probe_name, remove_probe, resolve_prior, write_probe
+from tasks.preflight import probe_name, remove_probe, remove_stale_probes, resolve_prior, write_probe
 from tasks.report import UNTRAINED_NOTE, RunSummary, summarise
 from tasks.runtime import apply_pipeline_env, ray_session, worker_runtime_env
 from tasks.steps import commit_rows, dispatch, plan_run, publish_report, read_input_catalog, write_html_report
@@ -124,6 +124,7 @@ def nightly(
     # The probe stays for the run: a worker that sees it shares the driver's storage (tasks.worker).
     probe = probe_name(run_id.replace("-", ""))
     write_probe(output_catalog, probe)
+    remove_stale_probes(output_catalog, keep=probe)  # a killed run could not remove its own
 
     final_rows: list[tuple[int, OutputRow]] = []
     prior_name: str | None = None

@@ -65,6 +65,10 @@ class ClipJob:
     every row of the job starts its warnings with them."""
     export: ExportConfig | None = None
     """The row's export config (None: the defaults); part of ``config_hash`` when set."""
+    artwork_licence: str | None = None
+    """The drawing's licence from the input catalog (not part of the key: it does not change the result)."""
+    artwork_attribution: str | None = None
+    """Whom the drawing credits, from the input catalog."""
 
     @property
     def seed(self) -> int:
@@ -84,6 +88,8 @@ class ClipJob:
             "code_version": self.code_version,
             "idempotency_key": self.idempotency_key,
             "iterations": int(self.config.iterations),
+            "artwork_licence": self.artwork_licence,
+            "artwork_attribution": self.artwork_attribution,
         }
         warnings = (*self.notes, *fields.pop("warnings", ()))
         return OutputRow(status=status, warnings=warnings, **{**identity, **fields})

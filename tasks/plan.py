@@ -113,6 +113,8 @@ def build_jobs(
                 seed=int(row_config.seed),
                 code_version=code_version,
                 iterations=int(row_config.iterations),
+                artwork_licence=row.licence,
+                artwork_attribution=row.attribution,
             )
             plan.failed.append((row.row_index, failed_row(base, type(svg).__name__, str(svg))))
             continue
@@ -138,6 +140,8 @@ def build_jobs(
                     svg_sha256, row.prompt, config_hash, prior_key or prior_name, int(row_config.seed), code_version
                 ),
                 tags=list(row.tags),
+                artwork_licence=row.licence,
+                artwork_attribution=row.attribution,
                 export=row_export,
             )
         )

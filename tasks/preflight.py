@@ -11,9 +11,11 @@ Every failure is a `PreflightError` whose message is one line: what is wrong and
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,11 +42,14 @@ def probe_name(token: str | None = None) -> str:
 def write_probe(output_catalog, name: str) -> None:  # output_catalog: catalogs.output.OutputCatalog
     """Create ROOT (locally) and write the probe object ``name`` under it; PreflightError if not.
 
-    The probe holds the writer's pid and host, so a reader can tell whose it is.
+    The probe holds the writer's host and pid and its `tasks.liveness.owner_token`, so a reader
+    can tell whose it is and whether that process still runs (`remove_stale_probes`).
     """
     import socket
 
-    payload = f"{socket.gethostname()} {os.getpid()}\n".encode()
+    from tasks.liveness import owner_token
+
+    payload = f"{socket.gethostname()} {os.getpid()} {owner_token()}\n".encode()
     root = output_catalog.root
     try:
         if output_catalog.is_s3:
@@ -92,6 +97,53 @@ def remove_probe(output_catalog, name: str) -> None:
         pass
     except Exception as exc:  # a leftover probe is a few bytes; never fail a run over it
         log.warning("could not remove the probe %s under %s: %s", name, output_catalog.root, _reason(exc))
+
+
+def _probe_is_stale(payload: str) -> bool:
+    """Whether a probe's writer is known to be gone: its owner token (``HOST:PID:START``) names a
+    process on this host that no longer runs. A probe from another host, or unreadable, is kept:
+    nothing here can tell that its run ended."""
+    from tasks.liveness import owner_alive
+
+    fields = payload.split()
+    return len(fields) >= 3 and owner_alive(fields[2]) is False
+
+
+def remove_stale_probes(output_catalog, keep: str) -> list[str]:
+    """Delete the probes under ``ROOT/.flexiclip/`` left by runs that were killed (their process on
+    this host is gone), except ``keep``; returns the names removed. Errors are logged, never raised."""
+    removed: list[str] = []
+    entries: list[tuple[str, Callable[[], bytes]]]
+    try:
+        if output_catalog.is_s3:
+            from catalogs.storage import s3_path
+
+            folder = s3_path(f"{output_catalog.root}/{PROBE_FOLDER}")
+            fs = output_catalog._fs
+            fs.invalidate_cache(folder)
+            paths = fs.ls(folder, detail=False) if fs.exists(folder) else []
+            entries = [
+                (f"{PROBE_FOLDER}/{path.rsplit('/', 1)[-1]}", functools.partial(fs.cat_file, path)) for path in paths
+            ]
+        else:
+            folder_path = Path(output_catalog.root, PROBE_FOLDER)
+            files = sorted(folder_path.glob("probe-*")) if folder_path.is_dir() else []
+            entries = [(f"{PROBE_FOLDER}/{path.name}", path.read_bytes) for path in files]
+        for name, read in entries:
+            if name == keep or not name.rsplit("/", 1)[-1].startswith("probe-"):
+                continue
+            try:
+                stale = _probe_is_stale(read().decode("utf-8", errors="replace"))
+            except FileNotFoundError:
+                continue  # its run finished meanwhile
+            if stale:
+                remove_probe(output_catalog, name)
+                removed.append(name)
+    except Exception as exc:  # a leftover probe is a few bytes; never fail a run over it
+        log.warning("could not clean the probes under %s: %s", output_catalog.root, _reason(exc))
+    if removed:
+        log.info("removed %d probe(s) of killed runs under %s", len(removed), output_catalog.root)
+    return removed
 
 
 def check_output_root(output_catalog) -> None:

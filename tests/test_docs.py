@@ -64,3 +64,29 @@ def test_code_cites_docs_in_the_repository_not_the_design_documents() -> None:
             if any(not line[: m.start()].endswith("docs/") for m in BARE.finditer(line)):
                 bare.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not bare, "cite docs/<file>.md §N:\n" + "\n".join(bare)
+
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_readmes_output_files_are_the_ones_the_export_writes() -> None:
+    # Issue 20: the README listed animation.webm where the file is video.webm.
+    from flexiclip_core.export.profiles import OUTPUT_NAMES
+
+    outputs = README.split("- **Outputs** (per clip):", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`((?:video|animation|poster)\.[a-z0-9]+)`", outputs))
+    expected = {name for name in OUTPUT_NAMES.values() if "." in name}
+    assert named == expected, f"README names {sorted(named - expected)}; the export writes {sorted(expected - named)}"
+    assert "`frames/`" in outputs
+
+
+def test_the_readmes_feature_claims_match_the_code() -> None:
+    from flexiclip_cli.common import EXIT_BAD_INPUT, EXIT_INFRASTRUCTURE
+
+    # The final renderer draws gradients for real (docs/render.md §11): no "mean stop colour" claim.
+    assert "mean stop colour" not in README
+    assert "drawn for real by the final renderer" in DOCS.joinpath("render" + ".md").read_text()
+    # A worker that cannot write the root is infrastructure (the cluster test expects 3), not bad input.
+    assert f"the run stops with exit status {EXIT_INFRASTRUCTURE} (the cluster's set-up" in README
+    assert EXIT_BAD_INPUT == 2 and "and exits with status 2" in README
+    assert "`_dataset.json`" in README and "dataset.json`" not in README.replace("`_dataset.json`", "")

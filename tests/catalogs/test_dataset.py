@@ -40,7 +40,8 @@ def test_where_language() -> None:
     assert matching("name == 'it\\'s' or name == \"z\"") == [5, 9]
     assert matching("flag") == [1] and matching("NOT flag") == [5, 9]
     assert matching("b == null") == [] and matching("a >= 1e0") == [1, 5, 9]
-    assert matching("name > 3") == []  # text against a number: no row, no crash
+    assert matching("b != null") == [1, 9]  # two nulls do not differ: only rows with a value pass
+    assert matching("name > 3") == []  # kinds unknown (names only): text against a number selects nothing
     for bad, message in [
         ("c > 1", "unknown column 'c'"),
         ("len(name) > 1", "function calls are not allowed"),
@@ -54,6 +55,51 @@ def test_where_language() -> None:
     ]:
         with pytest.raises(WhereError, match=message.replace("(", r"\(").replace(")", r"\)")):
             parse_where(bad, columns)
+
+
+KINDS = {"a": "number", "b": "number", "name": "string", "flag": "bool", "free": None}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("b > 'abc'", "cannot compare b (number) with 'abc' (string) at position 2"),
+        ("'abc' < a", "cannot compare 'abc' (string) with a (number) at position 6"),
+        ("name == 3", "cannot compare name (string) with 3 (number)"),
+        ("flag == 1", "cannot compare flag (bool) with 1 (number)"),
+        ("a == name", "cannot compare a (number) with name (string)"),
+        ('a > 1 and (flag or b <= "0.5")', 'cannot compare b (number) with "0.5" (string)'),
+    ],
+)
+def test_where_refuses_a_comparison_of_two_kinds(text: str, message: str) -> None:
+    with pytest.raises(WhereError) as raised:
+        parse_where(text, KINDS)
+    assert str(raised.value) == f"--where: {message}" if "position" in message else message in str(raised.value)
+
+
+def test_where_compares_same_kinds_nulls_and_unknown_kinds() -> None:
+    row = {"a": 3, "b": 0.5, "name": "x", "flag": True, "free": "anything"}
+    for text in ("a > 2.5", "b != null", "name == 'x'", "flag == true", "free == 3 or free == 'anything'", "a > b"):
+        assert parse_where(text, KINDS)(row), text
+    assert not parse_where("flag == false", KINDS)(row)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("(" * 250 + "a > 1" + ")" * 250, "nested deeper than 50 levels at position 50"),
+        ("not " * 1000 + "flag", "nested deeper than 50 levels at position 200"),
+        ("a > 1 and " * 1100 + "a > 1", "expression of 11005 characters; at most 10000"),
+    ],
+    ids=["parentheses", "nots", "length"],
+)
+def test_where_limits_depth_and_length_in_one_line(text: str, message: str) -> None:
+    with pytest.raises(WhereError) as raised:
+        parse_where(text, KINDS)
+    assert str(raised.value) == f"--where: {message}"
+    # Just under the limits parses and evaluates.
+    assert parse_where("(" * 50 + "a > 1" + ")" * 50, KINDS)({"a": 2})
+    assert parse_where("not " * 50 + "flag", KINDS)({"flag": True})
 
 
 def test_prior_licences() -> None:
@@ -91,7 +137,7 @@ def test_webdataset_shards_read_back_and_resume(run_root: Path, tmp_path: Path) 
             assert hashlib.sha256(data).hexdigest() == metadata["media_sha256"][kind]
         source = next(value for name, value in sample.items() if name.startswith("source_svg."))
         assert source.startswith(b"<") and b"svg" in source[:400]  # the input SVG itself, not a rendering
-    manifest = json.loads((out / "dataset.json").read_text())
+    manifest = json.loads((out / "_dataset.json").read_text())
     assert manifest["complete"] and manifest["samples"] == 3 and manifest["selection"]["version"] == 0
 
     # Resuming: only the deleted shard is written again, with the same bytes.
@@ -127,6 +173,10 @@ def test_parquet_shards_with_a_filter(run_root: Path, tmp_path: Path) -> None:
         (["--where", f"({METRIC} > 1"], "unbalanced '('"),
         (["--where", "upper(prompt) == 'X'"], "function calls are not allowed"),
         (["--where", "colour == 'red'"], "unknown column 'colour'"),
+        (["--where", f"{METRIC} > 'abc'"], f"cannot compare {METRIC} (number) with 'abc' (string)"),
+        (["--where", "(" * 250 + f"{METRIC} > 1" + ")" * 250], "nested deeper than 50 levels"),
+        (["--where", "not " * 1000 + f"{METRIC} > 1"], "nested deeper than 50 levels"),
+        (["--where", f"{METRIC} > 1 or " * 2000 + f"{METRIC} > 1"], "characters; at most 10000"),
         (["--format", "tfrecord"], "unknown dataset format 'tfrecord'"),
         (["--version", "7"], "version"),
         (["--as-of", "2001-01-01T00:00"], "no version as of 2001-01-01"),
@@ -139,6 +189,7 @@ def test_cli_refuses_bad_input_in_one_line(run_root: Path, tmp_path: Path, argum
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.output
+    assert lines[0].startswith(f"error: output root {str(run_root)!r}: "), lines[0]
     assert not out.exists()
 
 
@@ -167,3 +218,108 @@ def test_the_licence_the_catalog_recorded_wins_over_the_name_guess(tmp_path: Pat
     # 'wan' is no name the guess knows; 'b' predates the column and gets the guess.
     assert table.column("prior_licence").to_pylist() == ["Apache-2.0", "CC-BY-NC-4.0"]
     assert table.column("source_svg").to_pylist() == [None, None]  # a kind the rows left out stays empty
+
+
+def _uneven_catalog(root: Path, files: Path) -> None:
+    """Three succeeded clips: only 'a' wrote an APNG and has learned metrics, 'c' has no seed."""
+    from catalogs.output import OutputCatalog
+    from catalogs.rows import MediaRef, OutputRow
+    from flexiclip_core.metrics import LEARNED_COLUMNS
+
+    catalog = OutputCatalog(root)
+    files.mkdir(parents=True, exist_ok=True)
+
+    def media(clip: str, kinds: dict[str, str]) -> dict[str, MediaRef]:
+        refs = {}
+        for kind, suffix in kinds.items():
+            path = files / f"{clip}-{kind}{suffix}"
+            path.write_bytes(f"{clip} {kind}".encode())
+            refs[kind] = MediaRef(*catalog.put_media(path, suffix))
+        return refs
+
+    learned = {name: 0.5 for name in LEARNED_COLUMNS}
+    rows = [
+        OutputRow(
+            clip_id="a",
+            status="succeeded",
+            idempotency_key="a" * 64,
+            prior="tiny",
+            seed=3,
+            iterations=2,
+            media=media("a", {"poster": ".png", "apng": ".apng"}),
+            metrics={METRIC: 2.0, **learned},
+            artwork_licence="CC0-1.0",
+            artwork_attribution="Jane Doe (openclipart)",
+        ),
+        OutputRow(
+            clip_id="b",
+            status="succeeded",
+            idempotency_key="b" * 64,
+            prior="tiny",
+            seed=4,
+            iterations=2,
+            media=media("b", {"poster": ".png"}),
+            metrics={METRIC: 3.0},
+        ),
+        OutputRow(
+            clip_id="c",
+            status="succeeded",
+            idempotency_key="c" * 64,
+            prior="tiny",
+            iterations=2,
+            media=media("c", {"poster": ".png"}),
+        ),
+    ]
+    catalog.commit(rows, run_id="r")
+
+
+def test_a_parquet_export_with_uneven_shards_reads_back_whole(tmp_path: Path) -> None:
+    # Issue 20: each shard inferred its own types, so 'apng' was null in one shard and binary in
+    # another and pyarrow.dataset / concat_tables refused the folder; dataset.json tripped it too.
+    import pyarrow.dataset as ds
+
+    from catalogs.dataset import MANIFEST, parquet_schema
+    from flexiclip_core.metrics import LEARNED_COLUMNS
+
+    _uneven_catalog(tmp_path / "out", tmp_path / "files")
+    out = tmp_path / "pq"
+    result = export_dataset(str(tmp_path / "out"), str(out), format="parquet", shard_size=1)
+    assert len(result.shards) == 3 and (out / MANIFEST).is_file()
+    schemas = [pq.read_schema(out / name) for name in result.shards]
+    assert all(schema.equals(schemas[0]) for schema in schemas)
+    whole = ds.dataset(str(out), format="parquet").to_table()
+    assert whole.schema.equals(schemas[0]) and whole.num_rows == 3
+    assert pq.read_table(out).num_rows == 3
+    by_clip = {record["clip_id"]: record for record in whole.to_pylist()}
+    assert by_clip["a"]["apng"] == b"a apng" and by_clip["b"]["apng"] is None
+    assert by_clip["a"][LEARNED_COLUMNS[0]] == 0.5 and by_clip["b"][LEARNED_COLUMNS[0]] is None
+    assert by_clip["a"]["seed"] == 3 and by_clip["c"]["seed"] is None
+    assert whole.schema.field("apng").type == "binary" and whole.schema.field(METRIC).type == "double"
+    assert whole.schema.field("seed").type == "int64" and whole.schema.field("prior_is_trained").type == "bool"
+    kinds = [name for name in whole.schema.names if f"{name}_suffix" in whole.schema.names]
+    assert "apng" in kinds and "video" in kinds and schemas[0].equals(parquet_schema(kinds))
+
+
+def test_both_formats_carry_the_artworks_licence_and_attribution(tmp_path: Path) -> None:
+    import webdataset as wds
+
+    _uneven_catalog(tmp_path / "out", tmp_path / "files")
+    parquet = export_dataset(str(tmp_path / "out"), str(tmp_path / "pq"), format="parquet")
+    table = pq.read_table(tmp_path / "pq" / parquet.shards[0])
+    assert table.column("artwork_licence").to_pylist() == ["CC0-1.0", None, None]
+    assert table.column("artwork_attribution").to_pylist() == ["Jane Doe (openclipart)", None, None]
+    tars = export_dataset(str(tmp_path / "out"), str(tmp_path / "wds"), format="webdataset")
+    samples = list(
+        wds.WebDataset([str(tmp_path / "wds" / n) for n in tars.shards], shardshuffle=False, empty_check=False)
+    )
+    first = json.loads(samples[0]["json"])
+    assert (first["clip_id"], first["artwork_licence"], first["artwork_attribution"]) == (
+        "a",
+        "CC0-1.0",
+        "Jane Doe (openclipart)",
+    )
+    assert parse_where("artwork_licence == 'CC0-1.0'", {"artwork_licence": "string"})({"artwork_licence": "CC0-1.0"})
+    only_cc0 = export_dataset(
+        str(tmp_path / "out"), str(tmp_path / "cc0"), format="parquet", where="artwork_licence == 'CC0-1.0'"
+    )
+    assert only_cc0.samples == 1

@@ -95,6 +95,30 @@ def test_cli_catalog_init(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "skipped notes.png: not an SVG file" in result.output and "3 clip(s), 1 file(s) skipped" in result.output
     assert len(read_catalog(str(out))[0]) == 3
+    licensed = tmp_path / "licensed.jsonl"
+    (folder / "prompts.csv").write_text(
+        "file,prompt,licence,attribution\nhuman.svg,a person waving,CC-BY-4.0,Ann\nplant,a plant swaying,,\n"
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "catalog",
+            "init",
+            str(folder),
+            "--prompts",
+            str(folder / "prompts.csv"),
+            "--out",
+            str(licensed),
+            "--licence",
+            "CC0-1.0",
+            "--attribution",
+            "openclipart.org contributors",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    by_id = {row.clip_id: row for row in read_catalog(str(licensed))[0]}
+    assert (by_id["human"].licence, by_id["human"].attribution) == ("CC-BY-4.0", "Ann")  # the table's own wins
+    assert (by_id["plant"].licence, by_id["plant"].attribution) == ("CC0-1.0", "openclipart.org contributors")
     for arguments in (
         ["--out", str(tmp_path / "c.xlsx")],
         ["--out", str(tmp_path / "d.parquet"), "--prompts", str(tmp_path / "none.csv")],

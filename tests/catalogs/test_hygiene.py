@@ -156,3 +156,45 @@ def test_compact_next_to_a_committing_job_loses_and_duplicates_nothing(tmp_path:
     expected = [f"seed{r}" for r in range(4)] + [f"w{r}-{i}" for r in range(12) for i in range(2)]
     assert sorted(clips) == sorted(expected)  # every row once
     assert {f"writer-{r}" for r in range(12)} <= {h["run_id"] for h in catalog.history()}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        PermissionError(13, "Forbidden (HTTP 403)"),
+        TimeoutError("HEAD timed out after 30 s"),
+        CatalogError("s3 endpoint unreachable"),
+        RuntimeError("botocore: an unexpected response"),
+    ],
+    ids=["permission", "timeout", "catalog-error", "other"],
+)
+def test_a_media_check_that_fails_counts_the_media_as_missing_and_says_so(tmp_path: Path, monkeypatch, caplog, error):
+    # A check that cannot answer must not vouch for the object: the clip is redone, not skipped forever.
+    catalog = OutputCatalog(tmp_path / "out")
+    media = with_media(catalog, tmp_path / "files", "a", kinds=[k for k in MEDIA_KINDS if k.name == "gif"])
+    rows = {key_for("a"): row("a", media=media)}
+    assert catalog.missing_media(rows) == {}
+
+    def failing(uri: str) -> bool:
+        raise error
+
+    monkeypatch.setattr(catalog, "media_exists", failing)
+    with caplog.at_level("WARNING", logger="catalogs.output"):
+        assert catalog.missing_media(rows) == {key_for("a"): [f"gif {media['gif'].uri}"]}
+    (message,) = [r.getMessage() for r in caplog.records if "existence check failed" in r.getMessage()]
+    assert type(error).__name__ in message and "counted as missing" in message and media["gif"].uri in message
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_published_media_follow_the_process_umask(tmp_path: Path, umask: int, mode: int):
+    import os
+    import stat
+
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"video bytes")
+    previous = os.umask(umask)
+    try:
+        uri, _ = OutputCatalog(tmp_path / "out").put_media(source, ".mp4")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(uri).st_mode) == mode

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from catalogs.build_sample_catalog import SAMPLE_CATALOG, build_sample_table
+from catalogs.build_sample_catalog import SAMPLE_ATTRIBUTION, SAMPLE_CATALOG, build_sample_table
 from catalogs.errors import CatalogError, SvgSourceError
 from catalogs.input import CLIP_ID_PATTERN, ClipRow, RowError, read_catalog, read_svg_bytes
 from catalogs.storage import delta_storage_options, fsspec_storage_options, storage_options_from_env
@@ -78,6 +78,8 @@ def test_sample_catalog_validates_with_zero_errors():
     assert by_id["layers"].layers[1]["keypoints"] == [2, 4, 6]
     assert by_id["animal"].keypoints is None and by_id["animal"].skeleton is None
     assert all(row.config == {} and "sample" in row.tags for row in rows)
+    # Drawn for the project (catalogs/samples/README.md), so the repository's licence, not openclipart's.
+    assert {(row.licence, row.attribution) for row in rows} == {("Apache-2.0", SAMPLE_ATTRIBUTION)}
 
 
 def test_committed_sample_parquet_matches_the_build_script():
@@ -388,3 +390,21 @@ def test_storage_options_spellings():
     }
     assert delta_storage_options(fs_options) == options  # round trip through the s3fs spelling
     assert delta_storage_options(None) is None
+
+
+def test_artwork_licence_and_attribution_are_optional_text(tmp_path: Path):
+    path = tmp_path / "c.parquet"
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {"clip_id": "a", "svg_uri": "a.svg", "prompt": "p", "licence": " CC0-1.0 ", "attribution": "Jane\nDoe"},
+                {"clip_id": "b", "svg_uri": "b.svg", "prompt": "p", "licence": None, "attribution": ""},
+                {"clip_id": "c", "svg_uri": "c.svg", "prompt": "p", "licence": "x" * 2001, "attribution": None},
+            ]
+        ),
+        path,
+    )
+    rows, errors = read_catalog(str(path))
+    assert [(row.licence, row.attribution) for row in rows] == [("CC0-1.0", "Jane Doe"), (None, None)]
+    (error,) = errors
+    assert error.clip_id == "c" and error.error_type == "invalid_licence" and "at most 2000" in error.message

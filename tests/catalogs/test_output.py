@@ -91,7 +91,7 @@ def test_output_schema_has_exactly_the_specified_columns():
     expected = (
         set(PIPELINE_COLUMNS)
         | set(METRIC_COLUMNS)
-        | {"prior_is_trained", "prior_licence", "warnings"}
+        | {"prior_is_trained", "prior_licence", "warnings", "artwork_licence", "artwork_attribution"}
         | set(PROVENANCE_COLUMNS)
         | set(EXPORT_MEDIA_COLUMNS)
     )

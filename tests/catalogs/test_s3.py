@@ -7,6 +7,7 @@ DeltaTable.history() (stack-notes.md).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import time
 from pathlib import Path
@@ -177,3 +178,21 @@ def test_missing_media_on_s3_finds_deleted_objects(s3_options, prefix, tmp_path:
     assert catalog.media_exists(media["gif"].uri)
     s3_filesystem(s3_options).rm_file(media["gif"].uri.removeprefix("s3://"))
     assert catalog.missing_media({key: row}) == {key: [f"gif {media['gif'].uri}"]}
+
+
+def test_stale_probes_on_s3_are_removed_and_live_ones_kept(s3_options, prefix, loopback_only):
+    import socket
+
+    from tasks.liveness import owner_token
+    from tasks.preflight import PROBE_FOLDER, remove_stale_probes
+
+    catalog = OutputCatalog(prefix + "/out", storage_options=s3_options)
+    fs = s3_filesystem(s3_options)
+    folder = f"{prefix.removeprefix('s3://')}/out/{PROBE_FOLDER}"
+    dead = f"{socket.gethostname()}:999999999:1"  # no such pid: its run is gone
+    fs.pipe_file(f"{folder}/probe-dead", f"{socket.gethostname()} 999999999 {dead}\n".encode())
+    fs.pipe_file(f"{folder}/probe-live", f"{socket.gethostname()} {os.getpid()} {owner_token()}\n".encode())
+    fs.pipe_file(f"{folder}/probe-mine", b"whatever\n")
+    assert remove_stale_probes(catalog, keep=f"{PROBE_FOLDER}/probe-mine") == [f"{PROBE_FOLDER}/probe-dead"]
+    fs.invalidate_cache()
+    assert sorted(path.rsplit("/", 1)[-1] for path in fs.ls(folder, detail=False)) == ["probe-live", "probe-mine"]

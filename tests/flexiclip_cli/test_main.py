@@ -147,10 +147,51 @@ def test_missing_file_exits_2_with_one_line(runner: CliRunner, tmp_path: Path, c
     assert "not found" in result.stderr
 
 
-def test_directory_instead_of_svg_exits_2(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["inspect", str(tmp_path)])
+@pytest.mark.parametrize("command", ["inspect", "animate"])
+def test_directory_instead_of_svg_exits_2_and_is_named_a_directory(
+    runner: CliRunner, tmp_path: Path, command: str
+) -> None:
+    args = [command, str(tmp_path)] + (["-p", "x", "-o", str(tmp_path / "out")] if command == "animate" else [])
+    result = runner.invoke(app, args)
     assert result.exit_code == EXIT_BAD_INPUT
     assert_one_clean_error_line(result.stderr, tmp_path.name)
+    assert f"is a directory, not an SVG file: {tmp_path}" in result.stderr
+
+
+@pytest.mark.parametrize("case", ["malformed", "missing", "out-is-a-file"])
+def test_animate_refuses_bad_input_before_it_imports_torch_or_loads_the_prior(
+    malformed_svg: Path, tmp_path: Path, case: str
+) -> None:
+    # Issue 20: a bad SVG used to take 20–25 s (the prior loaded first) and a bad --out was seen
+    # only after the optimisation. Both are refused before torch is even imported.
+    svg = {"missing": tmp_path / "nope.svg", "out-is-a-file": SAMPLES_DIR / "human.svg"}.get(case, malformed_svg)
+    out = tmp_path / "taken"
+    out.write_text("a file where the output folder should go")
+    if case != "out-is-a-file":
+        out = tmp_path / "out"
+    probe = (
+        "import sys, time\n"
+        "from flexiclip_cli.main import app\n"
+        "start = time.process_time()  # CPU time: a loaded CI box stretches wall time, not work\n"
+        "try:\n"
+        f"    app(['animate', {str(svg)!r}, '-p', 'x', '-o', {str(out)!r}], prog_name='flexiclip')\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code, 'torch' in sys.modules, round(time.process_time() - start, 3))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    code, torch_imported, seconds = completed.stdout.split()
+    assert (code, torch_imported) == (str(EXIT_BAD_INPUT), "False"), completed.stderr
+    assert float(seconds) < 2.0
+    assert_one_clean_error_line(completed.stderr, svg.name)
+    if case == "out-is-a-file":
+        assert "exists and is not a folder" in completed.stderr
 
 
 def test_installed_script_reports_bad_svg_in_one_line(malformed_svg: Path) -> None:

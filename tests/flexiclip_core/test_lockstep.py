@@ -252,3 +252,66 @@ def test_pad_to_below_the_batch_size_is_a_config_error():
     prior = _prior("analytic")
     with pytest.raises(ConfigError, match="pad_to 1 < the 2 clips"):
         optimise_lockstep([_animator(prior, 0), _animator(prior, 1)], pad_to=1)
+
+
+def _stand_in(prior: object, **changes: object):
+    """An object with exactly what `lockstep_key` reads, so every field can be varied alone."""
+    from types import SimpleNamespace
+
+    values = {
+        "device": "cpu",
+        "dtype": torch.float32,
+        "iterations": 8,
+        "step": 0,
+        "frame_count": 24,
+        "pose_count": 6,
+        "render_size": 256,
+        "flow_loss": True,
+        **changes,
+    }
+    schedule = SimpleNamespace(frame_count=values["frame_count"], pose_count=values["pose_count"])
+    config = SimpleNamespace(
+        iterations=values["iterations"],
+        schedule=schedule,
+        render=SimpleNamespace(size=values["render_size"]),
+        flow_loss=values["flow_loss"],
+    )
+    return SimpleNamespace(
+        prior=prior,
+        device=torch.device(values["device"]),
+        dtype=values["dtype"],
+        config=config,
+        step_index=values["step"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "change"),
+    [
+        ("device", {"device": "meta"}),
+        ("dtype", {"dtype": torch.float64}),
+        ("iterations", {"iterations": 9}),
+        ("step", {"step": 3}),
+        ("frame_count", {"frame_count": 12, "pose_count": 6}),
+        ("pose_count", {"pose_count": 4}),
+        ("render_size", {"render_size": 128}),
+        ("flow_loss", {"flow_loss": False}),
+    ],
+)
+def test_every_lockstep_field_alone_separates_two_clips(field, change):
+    prior = object()
+    key = dict(lockstep_key(_stand_in(prior)))
+    changed = dict(lockstep_key(_stand_in(prior, **change)))
+    assert [name for name in LOCKSTEP_FIELDS if key[name] != changed[name]] == [field]
+    assert dict(lockstep_key(_stand_in(object())))["prior"] != key["prior"]
+    assert key == {
+        "prior": id(prior),
+        "device": "cpu",
+        "dtype": "float32",
+        "iterations": 8,
+        "step": 0,
+        "frame_count": 24,
+        "pose_count": 6,
+        "render_size": 256,
+        "flow_loss": True,
+    }

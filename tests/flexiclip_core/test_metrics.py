@@ -134,3 +134,73 @@ def test_compute_metrics_fills_every_column_and_explains_missing_learned_ones():
     assert 0.0 < report.values["identity_ssim"] < 1.0
     for column in metrics.LEARNED_COLUMNS:
         assert report.values[column] is None and column in report.reasons
+
+
+# Flat images have a closed-form SSIM: σ = 0 everywhere, so SSIM(a, b) = (2ab + C1)/(a² + b² + C1)
+# with C1 = 0.01², per pixel. White (1) against black (0): C1 / (1 + C1).
+WHITE = np.full((24, 24, 3), 255, dtype=np.uint8)
+BLACK = np.zeros((24, 24, 3), dtype=np.uint8)
+WHITE_BLACK_SSIM = 1e-4 / (1.0 + 1e-4)
+
+
+def test_ssim_of_flat_images_is_the_closed_form():
+    assert metrics.ssim(WHITE, BLACK) == pytest.approx(WHITE_BLACK_SSIM, rel=1e-9)
+    grey = np.full_like(WHITE, 51)  # 0.2
+    assert metrics.ssim(WHITE, grey) == pytest.approx((2 * 0.2 + 1e-4) / (1 + 0.04 + 1e-4), rel=1e-9)
+
+
+def test_temporal_consistency_counts_the_loop_seam():
+    # docs/metrics.md §3: pairs (0,1), (1,2) and the seam (2,0): SSIM 1, s, s → (1 + 2s)/3 ≈ 1/3.
+    # Without the seam it would be (1 + s)/2 ≈ 1/2.
+    frames = np.stack([WHITE, WHITE, BLACK])
+    s = WHITE_BLACK_SSIM
+    assert metrics.temporal_consistency(frames) == pytest.approx((1 + 2 * s) / 3, rel=1e-9)
+    # A one-way fade W, W, W, B: 1, 1, s and the seam s → (2 + 2s)/4.
+    fade = np.stack([WHITE, WHITE, WHITE, BLACK])
+    assert metrics.temporal_consistency(fade) == pytest.approx((2 + 2 * s) / 4, rel=1e-9)
+
+
+def test_identity_ssim_compares_every_frame_with_frame_0():
+    # W, B, B against frame 0 (W): 1, s, s → (1 + 2s)/3; against the last frame it would be (s + 2)/3.
+    frames = np.stack([WHITE, BLACK, BLACK])
+    s = WHITE_BLACK_SSIM
+    assert metrics.identity_ssim(frames) == pytest.approx((1 + 2 * s) / 3, rel=1e-9)
+
+
+def test_deformation_roughness_of_two_faces_with_known_jacobians():
+    # The square's two faces share an edge: J_0 = I, J_1 = diag(2, 1) → ‖J_0 − J_1‖_F = 1 → 100;
+    # at a second frame J_1 = diag(1, 3) → 200. Mean over t: 150.
+    _, faces = square_mesh()
+    jacobians = np.stack(
+        [np.stack([np.eye(2), np.diag([2.0, 1.0])]), np.stack([np.eye(2), np.diag([1.0, 3.0])])]
+    )  # [N=2, F=2, 2, 2]
+    assert metrics.deformation_roughness(jacobians, faces) == pytest.approx(150.0)
+
+
+def test_coverage_iou_scores_an_empty_frame_one_and_averages_over_frames():
+    # Frame 0: nothing drawn and a degenerate mesh → 1 (docs/metrics.md §3). Frame 1: the square's
+    # mesh with its left half drawn → 20×40 / 40×40 = ½. Mean ¾.
+    vertices, faces = square_mesh()
+    alpha = np.zeros((2, 256, 256))
+    alpha[1, 108:148, 108:128] = 1.0
+    collapsed = np.full_like(vertices, 10.0)
+    assert metrics.coverage_iou(alpha, np.stack([collapsed, vertices]), faces) == pytest.approx(0.75, abs=1e-2)
+
+
+def test_image_metrics_composite_over_white():
+    # A fully transparent frame over white is a white frame: against an opaque white frame every
+    # SSIM is 1; composited over black it would be ≈ 0 (the flat closed form above).
+    vertices, faces = square_mesh()
+    frames = np.zeros((2, 256, 256, 4), dtype=np.uint8)
+    frames[1] = 255
+    report = metrics.compute_metrics(
+        vertices=np.stack([vertices, vertices]),
+        faces=faces,
+        jacobians=np.tile(np.eye(2), (2, 2, 1, 1)),
+        keypoints=np.stack([vertices, vertices]),
+        bones=np.array([[0, 1]]),
+        rest_keypoints=vertices,
+        frames_rgba=frames,
+    )
+    assert report.values["temporal_consistency"] == pytest.approx(1.0)
+    assert report.values["identity_ssim"] == pytest.approx(1.0)

@@ -333,3 +333,37 @@ def test_huge_path_data_stops_at_the_command_limit() -> None:
     assert isinstance(outcome, SvgLimitExceeded) and outcome.limit == "max_path_commands"
     assert 'element <path id="flood">' in str(outcome) and "max_path_commands=10000" in str(outcome)
     assert events == []
+
+
+@pytest.mark.parametrize(
+    "system_id",
+    [
+        "http://evil.example/svg11.dtd",
+        "https://evil.example/svg11.dtd",
+        "https://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd",  # only the exact http W3C prefix is tolerated
+        "http://www.w3.org.evil.example/svg11.dtd",
+        "svg11.dtd",
+        "../../etc/passwd",
+        "file:///etc/passwd",
+    ],
+    ids=["http", "https", "https-w3c", "w3c-lookalike", "relative", "relative-up", "file"],
+)
+def test_every_class_of_external_dtd_is_refused_and_nothing_is_read(system_id: str) -> None:
+    document = f'<!DOCTYPE svg SYSTEM "{system_id}"><svg {SVG_NS}><rect width="1" height="1"/></svg>'.encode()
+    outcome, events = parse_watched(document)
+    assert isinstance(outcome, SvgSecurityError) and "external DTD" in str(outcome), outcome
+    assert events == []
+
+
+def test_many_small_paths_share_one_per_file_command_budget() -> None:
+    # 200 paths of 60 commands each: every one is far under the budget of 10,000, the file is over.
+    paths = "".join(f'<path d="M0 0{" L1 1" * 59}"/>' for _ in range(200))
+    config = ParseConfig(limits=SvgLimits(max_path_commands=10_000))
+    outcome, events = parse_watched(f"<svg {SVG_NS}>{paths}</svg>".encode(), clip_id="many", config=config)
+    assert isinstance(outcome, SvgLimitExceeded) and outcome.limit == "max_path_commands", outcome
+    assert events == []
+    # The same file under a budget it fits parses.
+    fits, _ = parse_watched(
+        f"<svg {SVG_NS}>{paths}</svg>".encode(), config=ParseConfig(limits=SvgLimits(max_path_commands=100_000))
+    )
+    assert not isinstance(fits, Exception) and len(fits.shapes) == 200

@@ -71,3 +71,46 @@ def test_read_only_output_root_is_refused_before_anything_runs(tmp_path: Path):
     assert "Read-only file system" in result.stderr or "Permission denied" in result.stderr
     assert list(root.iterdir()) == []
     nothing_started(tmp_path, env)
+
+
+def test_the_next_run_removes_the_probes_of_killed_runs_and_only_those(tmp_path: Path):
+    # Issue 20: a SIGKILLed run never removes its ROOT/.flexiclip/probe-*; the next run does, when
+    # the probe's owner (host, pid, start time) is a process on this host that is gone.
+    import socket
+
+    from catalogs.output import OutputCatalog
+    from tasks.liveness import owner_token
+    from tasks.preflight import PROBE_FOLDER, probe_name, remove_stale_probes, write_probe
+
+    catalog = OutputCatalog(tmp_path / "out")
+    killed = subprocess.Popen(["sleep", "30"])
+    killed_token = f"{socket.gethostname()}:{killed.pid}:{_start_time(killed.pid)}"
+    killed.kill()
+    killed.wait()
+    folder = tmp_path / "out" / PROBE_FOLDER
+    folder.mkdir(parents=True)
+    probes = {
+        "probe-killed": f"{socket.gethostname()} {killed.pid} {killed_token}\n",
+        "probe-running": f"{socket.gethostname()} {os.getpid()} {owner_token()}\n",
+        "probe-elsewhere": "other-host 4242 other-host:4242:12345\n",
+        "probe-legacy": f"{socket.gethostname()} {killed.pid}\n",  # written before the owner token: kept
+    }
+    for name, payload in probes.items():
+        (folder / name).write_text(payload)
+    own = probe_name("current")
+    write_probe(catalog, own)
+    assert (tmp_path / "out" / own).read_text().split()[2] == owner_token()
+    assert remove_stale_probes(catalog, keep=own) == [f"{PROBE_FOLDER}/probe-killed"]
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "probe-current",
+        "probe-elsewhere",
+        "probe-legacy",
+        "probe-running",
+    ]
+    assert remove_stale_probes(catalog, keep=own) == []
+
+
+def _start_time(pid: int) -> int | None:
+    from tasks.watchdog import process_start_time
+
+    return process_start_time(pid)

@@ -172,3 +172,49 @@ def test_a_success_whose_media_are_gone_is_reanimated_with_the_reason(tmp_path: 
     assert job.row(Status.SUCCEEDED).warnings[0] == note  # the row says why
     ((_, skipped),) = again.skipped
     assert skipped.host == "node-a" and skipped.media == succeeded[0].media  # provenance of the maker
+
+
+def test_the_artworks_licence_and_attribution_reach_every_row_of_the_clip(tmp_path: Path):
+    # Issue 20: a dataset builder must ship the drawing's licence and credit; they come from the
+    # input catalog and go into the job's succeeded, failed and skipped rows (not into the key).
+    from tasks.jobs import skipped_row
+
+    rows = sample_rows(tmp_path / "in", ["plant", "human"])
+    rows[0].update(licence="CC0-1.0", attribution="Jane Doe, openclipart.org/detail/1")
+    rows.append({"clip_id": "gone", "svg_uri": "missing.svg", "prompt": "x", "licence": "CC-BY-4.0"})
+    plan = plan_for(tmp_path, rows)
+    plant, human = plan.jobs
+    assert (plant.artwork_licence, plant.artwork_attribution) == ("CC0-1.0", "Jane Doe, openclipart.org/detail/1")
+    assert (human.artwork_licence, human.artwork_attribution) == (None, None)
+    succeeded = plant.row(Status.SUCCEEDED)
+    failed = plant.failed("RigError", "no rig")
+    skipped = skipped_row(plant, succeeded)
+    for row in (succeeded, failed, skipped):
+        assert (row.artwork_licence, row.artwork_attribution) == ("CC0-1.0", "Jane Doe, openclipart.org/detail/1")
+        assert row.to_record()["artwork_licence"] == "CC0-1.0"
+    ((_, unreadable),) = plan.failed
+    assert unreadable.artwork_licence == "CC-BY-4.0"
+    # The licence does not change the result, so it is not part of the key.
+    unlicensed = plan_for(tmp_path, [{**rows[0], "licence": None, "attribution": None}]).jobs[0]
+    assert unlicensed.idempotency_key == plant.idempotency_key
+
+
+def test_request_hash_follows_every_rig_input_alone():
+    # Each extra of the config hash, changed alone, is another result; the plain config hashes as itself.
+    from flexiclip_core.export import ExportConfig
+
+    config = base_config("flexiclip", iterations=2)
+    plain = {"keypoints": None, "skeleton": None, "layers": None, "negative_prompt": None, "export": None}
+    variants = {
+        "keypoints": np.array([[1.0, 2.0], [3.0, 4.0]]),
+        "skeleton": np.array([[0, 1]]),
+        "layers": [{"name": "arm", "groups": ["g"], "keypoints": [0]}],
+        "negative_prompt": "blurry",
+        "export": ExportConfig(size=1024),
+    }
+    assert request_hash(config, **plain) == config.config_hash()
+    hashes = {name: request_hash(config, **{**plain, name: value}) for name, value in variants.items()}
+    assert len(set(hashes.values())) == len(variants) and config.config_hash() not in hashes.values()
+    # Keypoints are hashed at 1e-6 px: float noise below that is the same result.
+    noisy = variants["keypoints"] + 1e-9
+    assert request_hash(config, **{**plain, "keypoints": noisy}) == hashes["keypoints"]

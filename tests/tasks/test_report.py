@@ -93,3 +93,41 @@ def test_final_state_names_partial_and_total_failure():
     assert total.is_failed()
     clean = final_state(summarise([rows()[0]], **common))
     assert clean.is_completed() and clean.name == "Completed"
+
+
+def test_throughput_counts_only_the_clips_this_run_animated_and_hosts_only_its_makers():
+    # 3 succeeded (1 adopted from a killed run's staging) in 30 minutes: 2 animated here → 4 clips/hour.
+    # The skipped row points at media another host made: that host did no work in this run.
+    key = "0" * 64
+    made = [
+        OutputRow(clip_id=c, status="succeeded", idempotency_key=key, host=h) for c, h in (("a", "n1"), ("b", "n2"))
+    ]
+    made.append(OutputRow(clip_id="c", status="succeeded", idempotency_key=key, host="n1"))
+    made.append(OutputRow(clip_id="d", status="skipped", idempotency_key=key, host="old-host"))
+    made.append(OutputRow(clip_id="e", status="failed", idempotency_key=key, host="n3"))
+    summary = summarise(
+        made,
+        run_id="r",
+        catalog="in.parquet",
+        output="/out",
+        version=1,
+        prior="tiny",
+        prior_is_trained=False,
+        adopted=1,
+        seconds=1800.0,
+    )
+    assert summary.clips_per_hour == 4.0
+    assert summary.hosts == ["n1", "n2", "n3"]
+    assert "4.0 clips/hour" in markdown_report(summary)
+    nothing = summarise(
+        made[:1],
+        run_id="r",
+        catalog="c",
+        output="o",
+        version=1,
+        prior="tiny",
+        prior_is_trained=False,
+        adopted=1,
+        seconds=60.0,
+    )
+    assert nothing.clips_per_hour is None  # everything adopted: no throughput to speak of

@@ -198,3 +198,54 @@ if __name__ == "__main__":
             f"TemporalJacobians F=3000 Q=6 {solver_name} threads={torch.get_num_threads()}: CPU time "
             f"forward {forward * 1e3:.1f} ms + backward {backward * 1e3:.1f} ms; wall {wall * 1e3:.1f} ms"
         )
+
+
+@pytest.mark.parametrize("solver", ["euler", "heun", "rk4"])
+@pytest.mark.parametrize("frame_count, loop_count", [(24, 2), (12, 0)])
+def test_a_constant_rate_integrates_to_rate_times_pose_time(solver, frame_count, loop_count):
+    # Known answer: the rate network's last layer with weight 0 and bias c makes dJ^R/dt = c, so
+    # J^R(t_q) = c·t_q at every pose, for every solver — an interior point catches a wrong step.
+    schedule = PoseSchedule(frame_count=frame_count, loop_count=loop_count)
+    module = TemporalJacobians(schedule, TemporalConfig(solver=solver, seed=1), dtype=torch.float64)
+    rate = torch.tensor([0.3, -1.2, 0.7, 2.0], dtype=torch.float64)
+    with torch.no_grad():
+        module.rate[-1].weight.zero_()
+        module.rate[-1].bias.copy_(rate)
+        residuals = module(random_pose_jacobians(schedule.pose_count, 5))
+    times = schedule.pose_times(dtype=torch.float64)
+    expected = (times[:, None] * rate).reshape(-1, 1, 2, 2).expand_as(residuals)
+    assert schedule.pose_count > 2
+    assert torch.allclose(residuals, expected, rtol=0, atol=1e-12)
+    # By hand for the default grid Q = 6: t_2 = 0.4, so J^R_2 = 0.4·c.
+    if schedule.pose_count == 6:
+        assert torch.allclose(residuals[2, 0].reshape(4), 0.4 * rate, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["euler", "heun", "rk4"])
+def test_a_rate_linear_in_time_integrates_to_the_known_quadratic(solver):
+    # dJ^R/dt = b + a·t (a rate network whose only input is the time feature t and whose tail is
+    # the identity): J^R(t) = b·t + a·t²/2. Heun and RK4 are exact on it — RK4 only with its
+    # mid-stages at t_k + h/2 — and Euler's left sum gives b·t + a·t(t − h)/2.
+    schedule = PoseSchedule()
+    module = TemporalJacobians(schedule, TemporalConfig(solver=solver, time_frequencies=0, seed=2), dtype=torch.float64)
+    first = module.rate[0]
+    linear = torch.nn.Linear(first.in_features, 4, dtype=torch.float64)
+    slope = torch.tensor([1.0, -0.5, 2.0, 0.25], dtype=torch.float64)
+    offset = torch.tensor([0.1, 0.2, -0.3, 0.4], dtype=torch.float64)
+    with torch.no_grad():
+        linear.weight.zero_()
+        linear.weight[:, -1] = slope  # the last input is the time feature t
+        linear.bias.copy_(offset)
+    module.rate = torch.nn.Sequential(linear, torch.nn.Identity())
+    with torch.no_grad():
+        residuals = module(random_pose_jacobians(6, 3)).reshape(6, 3, 4)
+    times = schedule.pose_times(dtype=torch.float64)[:, None, None]
+    step = 0.2
+    if solver == "euler":
+        expected = offset * times + slope * times * (times - step) / 2
+    else:
+        expected = offset * times + slope * times**2 / 2
+    assert torch.allclose(residuals, expected.expand_as(residuals), rtol=0, atol=1e-12)
+    # By hand at t = 0.6: RK4/Heun 0.6·b + 0.18·a; Euler 0.6·b + 0.12·a.
+    by_hand = 0.6 * offset + (0.12 if solver == "euler" else 0.18) * slope
+    assert torch.allclose(residuals[3, 0], by_hand, rtol=0, atol=1e-12)
