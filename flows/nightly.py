@@ -19,9 +19,10 @@ from prefect import flow
 from prefect.states import Completed, Failed, State
 
 from catalogs.rows import OutputRow
+from tasks.batch import card_too_small
 from tasks.liveness import claim_flow_run, crash_stale_flow_runs
 from tasks.pool import ActorPool, PoolConfig
-from tasks.preflight import probe_name, remove_probe, resolve_prior, write_probe
+from tasks.preflight import PreflightError, probe_name, remove_probe, resolve_prior, write_probe
 from tasks.report import UNTRAINED_NOTE, RunSummary, summarise
 from tasks.runtime import apply_pipeline_env, ray_session, worker_runtime_env
 from tasks.steps import commit_rows, dispatch, plan_run, publish_report, read_input_catalog, write_html_report
@@ -130,6 +131,17 @@ def nightly(
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained
                 prior_key = info.prior_key or info.prior_name
                 prior_licence = info.prior_licence
+                too_small = card_too_small(
+                    info.device,
+                    info.gpu_free_bytes,
+                    info.gpu_prior_bytes,
+                    info.prior_name,
+                    {config.with_overrides(row.config).method if row.config else config.method for row in rows},
+                    info.prior_vae_dtype,
+                    info.gpu_name,
+                )
+                if too_small:  # before any clip: one line, exit status 2
+                    raise PreflightError(too_small)
                 if "-NC" in prior_licence.upper():
                     log.warning(
                         "prior %s is licensed %s: the outputs of this run are for non-commercial use only",

@@ -190,7 +190,7 @@ class ModelScopePrior(DiffusersVideoPrior):
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise PriorUnavailable(f"prior 'modelscope': cannot load {origin}: {exc}. {HOW_TO_PROVIDE}") from exc
         if len(tokenizer) != text_encoder.config.vocab_size:
-            # transformers can return a near-empty tokenizer instead of raising (stack-notes.md).
+            # transformers can return a near-empty tokenizer instead of raising (docs/priors.md, "Loading Wan").
             raise PriorUnavailable(
                 f"prior 'modelscope': tokenizer in {root / 'tokenizer'} has {len(tokenizer)} tokens, the text "
                 f"encoder expects {text_encoder.config.vocab_size}. {HOW_TO_PROVIDE}"

@@ -98,7 +98,10 @@ class WanPriorConfig:
     path: str | None = None
     """Local diffusers folder; None: $FLEXICLIP_WAN_MODEL, then the Hugging Face cache."""
     dtype: DtypeName = "auto"
-    """Transformer and VAE dtype; auto: bfloat16 on CUDA, float32 on CPU."""
+    """Transformer dtype; auto: bfloat16 on CUDA (it only runs forward), float32 on CPU."""
+    vae_dtype: DtypeName = "auto"
+    """VAE dtype (it is differentiated w.r.t. its input); auto: float32 on CPU and on CUDA cards
+    with at least `WAN_FP32_VAE_MIN_GIB` of memory, bfloat16 on smaller cards (`wan_vae_dtype`)."""
     text_encoder_device: str = "cpu"
     """Where UMT5 runs when a prompt is not cached: "cpu" (default; the accelerator never holds
     it) or a device such as "cuda" (faster, then released when ``keep_text_encoder`` is False)."""
@@ -115,7 +118,9 @@ class WanPriorConfig:
     480×832 frames) rescaled to ``frame_size`` by √(pixels / (480·832)), as SD3's
     resolution-dependent shift (docs/priors.md): 3 → 1.22 for 256² frames."""
     frame_size: tuple[int, int] = (256, 256)
-    """Height, width of the frames score distillation renders (the training renderer's size)."""
+    """Height, width of the frames the shift is rescaled to: the training renderer's default size.
+    Fixed per loaded prior (its noise schedule is shared by every clip of a worker);
+    `fit_config_to_prior` warns when a clip renders at another size (docs/priors.md)."""
 
 
 def cache_root() -> Path:
@@ -228,6 +233,33 @@ def _dtype(name: DtypeName, device: torch.device) -> torch.dtype:
     return getattr(torch, name)
 
 
+WAN_FP32_VAE_MIN_GIB = 64.0
+"""Smallest card (total GiB) on which ``vae_dtype="auto"`` keeps the VAE in float32: one
+flexiclip clip with an fp32 VAE needs about 43 GiB (tasks/batch.py `PEAK_TABLE`), 53 GiB with
+the 1.25 headroom, so 80 GB cards (H100, A100-80GB) and the H200 have it to spare; 24–48 GB
+cards run the VAE in bfloat16 (about 23 GiB per clip)."""
+
+
+def wan_vae_dtype(name: DtypeName, device: torch.device, total_bytes: int | None) -> torch.dtype:
+    """The Wan VAE's dtype: ``name`` unless "auto"; auto: float32 on CPU, and on CUDA when the
+    card has at least `WAN_FP32_VAE_MIN_GIB` (``total_bytes``: its total memory; None: unknown,
+    taken as small), else bfloat16 (on the tiny model bf16 moves the frame gradient by 2.7%,
+    cosine 0.9997: accuracy where memory allows it, packing where it does not)."""
+    if name != "auto":
+        return getattr(torch, name)
+    if device.type != "cuda":
+        return torch.float32
+    if total_bytes is not None and total_bytes >= WAN_FP32_VAE_MIN_GIB * 1024**3:
+        return torch.float32
+    return torch.bfloat16
+
+
+def _total_memory(device: torch.device) -> int | None:
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    return int(torch.cuda.get_device_properties(device).total_memory)
+
+
 class TextEmbeddingCache:
     """Prompt embeddings on disk, one file per (text model, prompt, token budget).
 
@@ -297,6 +329,7 @@ class WanPrior(VideoPrior):
         self.licence = licence
         self.device = torch.device(device) if device is not None else default_device()
         self.dtype = _dtype(config.dtype, self.device)
+        self.vae_dtype = wan_vae_dtype(config.vae_dtype, self.device, _total_memory(self.device))
         self.weights_directory = root
         self.identifier = f"{name}:{origin}"
         self.description = description or f"Wan2.1-T2V ({origin}; licence {licence})"
@@ -307,13 +340,25 @@ class WanPrior(VideoPrior):
         else:
             pixels = config.frame_size[0] * config.frame_size[1]
             self.timestep_shift = shift * (pixels / WAN_REFERENCE_PIXELS) ** 0.5
+        self.shift_frame_size = None if config.timestep_shift is not None else tuple(config.frame_size)
+        """The frame size the shift was rescaled to (None where a fixed ``timestep_shift`` was given)."""
         self.schedule = NoiseSchedule.rectified_flow(shifted_flow_sigmas(steps, self.timestep_shift))
-        log.info("loading %s from %s (%s, %s, shift %.2f)", name, origin, self.dtype, self.device, self.timestep_shift)
+        log.info(
+            "loading %s from %s (transformer %s, vae %s, %s, shift %.2f)",
+            name,
+            origin,
+            self.dtype,
+            self.vae_dtype,
+            self.device,
+            self.timestep_shift,
+        )
         try:
             transformer = WanTransformer3DModel.from_pretrained(
                 root, subfolder="transformer", torch_dtype=self.dtype, local_files_only=True
             )
-            vae = AutoencoderKLWan.from_pretrained(root, subfolder="vae", torch_dtype=self.dtype, local_files_only=True)
+            vae = AutoencoderKLWan.from_pretrained(
+                root, subfolder="vae", torch_dtype=self.vae_dtype, local_files_only=True
+            )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise PriorUnavailable(f"prior {name!r}: cannot load {origin}: {exc}. {HOW_TO_PROVIDE}") from exc
         # Never differentiated: the transformer runs forward only, the VAE is differentiated
@@ -354,8 +399,8 @@ class WanPrior(VideoPrior):
             except (OSError, ValueError, KeyError, RuntimeError) as exc:
                 raise PriorUnavailable(f"prior {self.name!r}: cannot load the text encoder of {root}: {exc}") from exc
             vocabulary = int(encoder.config.vocab_size)
-            # transformers can return a near-empty tokenizer instead of raising (stack-notes.md);
-            # UMT5's embedding table is padded past the tokenizer's size, never below it.
+            # transformers can return a near-empty tokenizer instead of raising (docs/priors.md,
+            # "Loading Wan"); UMT5's embedding table is padded past the tokenizer's size, never below it.
             if not 0.9 * vocabulary <= len(tokenizer) <= vocabulary:
                 raise PriorUnavailable(
                     f"prior {self.name!r}: tokenizer in {root / 'tokenizer'} has {len(tokenizer)} tokens, the text "
@@ -444,7 +489,7 @@ class WanPrior(VideoPrior):
                 "(VAE stride × transformer patch)"
             )
         video = frames.to(device=self.device).permute(0, 2, 1, 3, 4) * 2.0 - 1.0  # [B, 3, N, H, W]
-        moments = self.vae.encode(video.to(self.dtype)).latent_dist.mean  # [B, 16, k + 1, h, w]
+        moments = self.vae.encode(video.to(self.vae_dtype)).latent_dist.mean  # [B, 16, k + 1, h, w]
         return (moments.float() - self.latents_mean) / self.latents_std
 
     def model_timesteps(self, timesteps: Tensor) -> Tensor:  # [N] float32
