@@ -22,7 +22,6 @@ How the model maps onto score distillation (docs/priors.md):
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import logging
 import os
@@ -45,6 +44,7 @@ from flexiclip_core.guidance.base import (
     weights_fingerprint,
 )
 from flexiclip_core.guidance.modelscope import _cached_snapshot, hub_cache_dir
+from flexiclip_core.guidance.text import PROMPT_ENCODERS, PromptEncoder, TextEmbeddingCache, embed_prompts
 
 log = logging.getLogger(__name__)
 
@@ -260,42 +260,89 @@ def _total_memory(device: torch.device) -> int | None:
     return int(torch.cuda.get_device_properties(device).total_memory)
 
 
-class TextEmbeddingCache:
-    """Prompt embeddings on disk, one file per (text model, prompt, token budget).
+class WanPromptEncoder(PromptEncoder):
+    """UMT5 of a WanPipeline folder on its own, embedding prompts as `WanPipeline.encode_prompt`
+    does: the pipeline's `prompt_clean`, ``max_tokens`` tokens, each prompt's own tokens kept
+    (the pipeline zeroes the rest, restored by `WanPrior.prompt_embeddings`)."""
 
-    Files hold only the prompt's own tokens [L_prompt, D] (float32); the zero padding to the
-    token budget is restored on load, as WanPipeline zeroes it.
-    """
+    def __init__(
+        self,
+        root: Path,
+        origin: str,
+        config: WanPriorConfig,
+        device: torch.device | str | None = None,
+        *,
+        prior_name: str = "wan",
+    ) -> None:
+        self.root = root
+        self.prior_name = prior_name
+        self.device = torch.device(device if device is not None else config.text_encoder_device)
+        self.dtype = _dtype(config.text_encoder_dtype, self.device)
+        self.max_tokens = config.max_text_tokens
+        self.model_key = (
+            f"{origin}#{weights_fingerprint(root / 'text_encoder')}#{weights_fingerprint(root / 'tokenizer')}"
+        )
+        self.loads = 0
+        """How often UMT5 was loaded (prompts found in a cache or a run's bank never load it)."""
+        self.model: torch.nn.Module | None = None
+        self.tokenizer: Any = None
 
-    def __init__(self, folder: Path, model_key: str) -> None:
-        self.folder = folder
-        self.model_key = model_key
+    def clean(self, prompt: str) -> str:
+        from diffusers.pipelines.wan.pipeline_wan import prompt_clean
 
-    def path(self, prompt: str, max_tokens: int) -> Path:
-        key = json.dumps({"model": self.model_key, "prompt": prompt, "max_tokens": max_tokens}, sort_keys=True)
-        return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()}.pt"
+        return prompt_clean(prompt)
 
-    def load(self, prompt: str, max_tokens: int) -> Tensor | None:
-        path = self.path(prompt, max_tokens)
-        if not path.is_file():
-            return None
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError) as exc:  # a torn or foreign file: re-encode
-            log.warning("ignoring unreadable cached text embedding %s: %s", path, exc)
-            return None
+    def load(self) -> tuple[torch.nn.Module, Any]:
+        if self.model is None:
+            from transformers import AutoTokenizer, UMT5EncoderModel
 
-    def save(self, prompt: str, max_tokens: int, embedding: Tensor) -> None:
-        path = self.path(prompt, max_tokens)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(handle)
-        try:
-            torch.save(embedding.detach().float().cpu().contiguous(), temporary)
-            os.replace(temporary, path)  # atomic: parallel workers never read a partial file
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+            root = self.root
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
+                encoder = UMT5EncoderModel.from_pretrained(
+                    root / "text_encoder", dtype=self.dtype, local_files_only=True
+                )
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                raise PriorUnavailable(
+                    f"prior {self.prior_name!r}: cannot load the text encoder of {root}: {exc}"
+                ) from exc
+            vocabulary = int(encoder.config.vocab_size)
+            # transformers can return a near-empty tokenizer instead of raising (docs/priors.md,
+            # "Loading Wan"); UMT5's embedding table is padded past the tokenizer's size, never below it.
+            if not 0.9 * vocabulary <= len(tokenizer) <= vocabulary:
+                raise PriorUnavailable(
+                    f"prior {self.prior_name!r}: tokenizer in {root / 'tokenizer'} has {len(tokenizer)} tokens, "
+                    f"the text encoder's table {vocabulary}. {HOW_TO_PROVIDE}"
+                )
+            self.model = _frozen(encoder, self.device)
+            self.tokenizer = tokenizer
+            self.loads += 1
+        return self.model, self.tokenizer
+
+    def release(self) -> None:
+        if self.model is not None:
+            device = next(self.model.parameters()).device
+            self.model = None
+            self.tokenizer = None
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    @torch.no_grad()
+    def embed(self, prompts: list[str]) -> list[Tensor]:  # each [L_i, D] float32 on CPU
+        encoder, tokenizer = self.load()
+        tokens = tokenizer(
+            [self.clean(prompt) for prompt in prompts],
+            padding="max_length",
+            max_length=self.max_tokens,
+            truncation=True,
+            add_special_tokens=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        mask = tokens.attention_mask
+        hidden = encoder(tokens.input_ids.to(self.device), mask.to(self.device)).last_hidden_state.float().cpu()
+        return [row[: int(length)] for row, length in zip(hidden, mask.gt(0).sum(dim=1))]
 
 
 def _frozen(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -375,86 +422,32 @@ class WanPrior(VideoPrior):
         self.latents_mean = torch.tensor(self.vae.config.latents_mean, dtype=torch.float32).view(shape).to(self.device)
         self.latents_std = torch.tensor(self.vae.config.latents_std, dtype=torch.float32).view(shape).to(self.device)
         self.text_width = int(self.transformer.config.text_dim)
+        self.prompt_encoder = WanPromptEncoder(root, origin, config, prior_name=name)
         self.text_cache = TextEmbeddingCache(
-            Path(config.text_cache_dir) if config.text_cache_dir else cache_root() / "text-embeddings",
-            f"{origin}#{weights_fingerprint(root / 'text_encoder')}#{weights_fingerprint(root / 'tokenizer')}",
+            Path(config.text_cache_dir) if config.text_cache_dir else cache_root() / "text-embeddings"
         )
-        self.text_encoder_loads = 0
-        """How often UMT5 was loaded (prompts found in the cache never load it)."""
-        self._text_encoder: torch.nn.Module | None = None
-        self._tokenizer: Any = None
+
+    @property
+    def text_encoder_loads(self) -> int:
+        """How often UMT5 was loaded (prompts found in the cache or a run's bank never load it)."""
+        return self.prompt_encoder.loads
 
     # --- text -----------------------------------------------------------------------------
 
-    def _load_text_encoder(self) -> tuple[torch.nn.Module, Any]:
-        if self._text_encoder is None:
-            from transformers import AutoTokenizer, UMT5EncoderModel
-
-            device = torch.device(self.config.text_encoder_device)
-            dtype = _dtype(self.config.text_encoder_dtype, device)
-            root = self.weights_directory
-            try:
-                tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
-                encoder = UMT5EncoderModel.from_pretrained(root / "text_encoder", dtype=dtype, local_files_only=True)
-            except (OSError, ValueError, KeyError, RuntimeError) as exc:
-                raise PriorUnavailable(f"prior {self.name!r}: cannot load the text encoder of {root}: {exc}") from exc
-            vocabulary = int(encoder.config.vocab_size)
-            # transformers can return a near-empty tokenizer instead of raising (docs/priors.md,
-            # "Loading Wan"); UMT5's embedding table is padded past the tokenizer's size, never below it.
-            if not 0.9 * vocabulary <= len(tokenizer) <= vocabulary:
-                raise PriorUnavailable(
-                    f"prior {self.name!r}: tokenizer in {root / 'tokenizer'} has {len(tokenizer)} tokens, the text "
-                    f"encoder's table {vocabulary}. {HOW_TO_PROVIDE}"
-                )
-            self._text_encoder = _frozen(encoder, device)
-            self._tokenizer = tokenizer
-            self.text_encoder_loads += 1
-        return self._text_encoder, self._tokenizer
-
     def release_text_encoder(self) -> None:
         """Free UMT5 (and its accelerator memory); it is reloaded if an uncached prompt comes."""
-        if self._text_encoder is not None:
-            device = next(self._text_encoder.parameters()).device
-            self._text_encoder = None
-            self._tokenizer = None
-            gc.collect()
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-
-    @torch.no_grad()
-    def _embed_uncached(self, prompts: list[str]) -> list[Tensor]:  # each [L_i, D] float32 on CPU
-        encoder, tokenizer = self._load_text_encoder()
-        device = next(encoder.parameters()).device
-        tokens = tokenizer(
-            prompts,
-            padding="max_length",
-            max_length=self.config.max_text_tokens,
-            truncation=True,
-            add_special_tokens=True,
-            return_attention_mask=True,
-            return_tensors="pt",
-        )
-        mask = tokens.attention_mask
-        hidden = encoder(tokens.input_ids.to(device), mask.to(device)).last_hidden_state.float().cpu()
-        return [row[: int(length)] for row, length in zip(hidden, mask.gt(0).sum(dim=1))]
+        self.prompt_encoder.release()
 
     def prompt_embeddings(self, prompts: list[str]) -> Tensor:  # [P, L, D] float32 on the device
         """Embeddings as WanPipeline makes them (zero past each prompt's tokens), each prompt
-        encoded at most once per cache folder."""
+        encoded at most once per cache (a run's bank, the disk cache)."""
         budget = self.config.max_text_tokens
-        found = {prompt: self.text_cache.load(prompt, budget) for prompt in dict.fromkeys(prompts)}
-        missing = [prompt for prompt, embedding in found.items() if embedding is None]
-        if missing:
-            try:
-                for prompt, embedding in zip(missing, self._embed_uncached(missing)):
-                    self.text_cache.save(prompt, budget, embedding)
-                    found[prompt] = embedding
-            finally:
-                if not self.config.keep_text_encoder:
-                    self.release_text_encoder()
+        found = embed_prompts(
+            self.prompt_encoder, self.text_cache, prompts, release=not self.config.keep_text_encoder
+        )
         padded = torch.zeros(len(prompts), budget, self.text_width)
         for row, prompt in enumerate(prompts):
-            embedding = found[prompt]
+            embedding = found.get(prompt)
             if embedding is None or embedding.dim() != 2 or embedding.shape[1] != self.text_width:
                 raise PriorUnavailable(
                     f"prior {self.name!r}: text embedding of {prompt!r} has shape "
@@ -507,6 +500,13 @@ class WanPrior(VideoPrior):
             return_dict=False,
         )[0]
         return output.float()
+
+
+@PROMPT_ENCODERS.register("wan")
+def _wan_text_from_spec(argument: str | None, device: torch.device | None) -> PromptEncoder:
+    """UMT5 of ``wan`` / ``wan:PATH`` alone, for encoding a run's prompts before its workers start."""
+    root, origin = resolve_wan_directory(argument)
+    return WanPromptEncoder(root, origin, WanPriorConfig(path=argument), device)
 
 
 @PRIORS.register("wan")
