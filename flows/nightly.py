@@ -25,7 +25,7 @@ from tasks.pool import ActorPool, PoolConfig
 from tasks.preflight import PreflightError, probe_name, remove_probe, resolve_prior, write_probe
 from tasks.report import UNTRAINED_NOTE, RunSummary, summarise
 from tasks.runtime import apply_pipeline_env, ray_session, worker_runtime_env
-from tasks.steps import commit_rows, dispatch, plan_run, publish_report, read_input_catalog, write_html_report
+from tasks.steps import commit_rows, dispatch, encode_prompts, plan_run, publish_report, read_input_catalog, write_html_report
 from tasks.watchdog import start_watchdog
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,15 @@ def nightly(
         pool = None
         try:
             if rows:
-                pool = ActorPool(resolved_prior.spec, output_catalog.root, pool_config, root_probe=probe)
+                # One text encoding per run, before the workers start: they never load the encoder.
+                text_embeddings = encode_prompts(resolved_prior.spec, rows)
+                pool = ActorPool(
+                    resolved_prior.spec,
+                    output_catalog.root,
+                    pool_config,
+                    root_probe=probe,
+                    text_embeddings=text_embeddings,
+                )
                 info = pool.start_first()
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained
                 prior_key = info.prior_key or info.prior_name

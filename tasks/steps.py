@@ -30,6 +30,7 @@ from tasks.report import RunSummary, markdown_report
 
 if TYPE_CHECKING:
     from catalogs.input import ClipRow, RowError
+    from flexiclip_core.guidance.text import PromptBank
     from flexiclip_core.optimize import AnimationConfig
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,20 @@ def read_input_catalog(
     rows, errors = read_catalog(catalog, storage_options=storage_options or None, validate_config=validate_config)
     log.info("catalog %s: %d valid row(s), %d invalid", catalog, len(rows), len(errors))
     return rows, errors
+
+
+@task(name="encode-prompts", cache_policy=NO_CACHE)
+def encode_prompts(prior_spec: str, rows: list[ClipRow]) -> PromptBank | None:
+    """Every distinct prompt and negative prompt of the run, encoded once, batched, with the text
+    encoder of ``prior_spec`` alone (never its video model) on the best device here, before any
+    worker starts; cached on disk by content (docs/priors.md, "Text: once per run"). None for a
+    prior without a registered text encoder (the analytic test priors)."""
+    from flexiclip_core.guidance import PROMPT_ENCODERS, encode_run_prompts
+
+    if not rows or prior_spec.partition(":")[0] not in PROMPT_ENCODERS:
+        return None
+    prompts = [text for row in rows for text in (row.prompt, row.negative_prompt or "")]
+    return encode_run_prompts(prior_spec, prompts)
 
 
 @task(name="plan", cache_policy=NO_CACHE)
