@@ -25,7 +25,15 @@ from tasks.pool import ActorPool, PoolConfig
 from tasks.preflight import PreflightError, probe_name, remove_probe, resolve_prior, write_probe
 from tasks.report import UNTRAINED_NOTE, RunSummary, summarise
 from tasks.runtime import apply_pipeline_env, ray_session, worker_runtime_env
-from tasks.steps import commit_rows, dispatch, encode_prompts, plan_run, publish_report, read_input_catalog, write_html_report
+from tasks.steps import (
+    commit_rows,
+    dispatch,
+    encode_prompts,
+    plan_run,
+    publish_report,
+    read_input_catalog,
+    write_html_report,
+)
 from tasks.watchdog import start_watchdog
 
 log = logging.getLogger(__name__)

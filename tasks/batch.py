@@ -88,9 +88,7 @@ def peak_figure(prior_name: str, family: str, vae_dtype: str = ANY_DTYPE) -> Pea
     return max(rows, key=lambda figure: figure.gib) if rows else None
 
 
-def per_clip_gib(
-    prior_name: str, methods: set[str] | list[str] | tuple[str, ...], vae_dtype: str = ANY_DTYPE
-) -> float:
+def per_clip_gib(prior_name: str, methods: set[str] | list[str] | tuple[str, ...], vae_dtype: str = ANY_DTYPE) -> float:
     """The largest peak-table figure over ``methods`` for ``prior_name`` (and its VAE dtype)."""
     families = {preset_family(m) for m in methods} or {"flexiclip"}
     figures = [peak_figure(prior_name, family, vae_dtype) for family in families]

@@ -91,9 +91,11 @@ class WorkerInfo:
     gpu_free_bytes: int | None = None
     """Free memory of the worker's GPU with its prior loaded (None on CPU): sizes ``auto`` batches."""
     gpu_prior_bytes: int = 0
-    """GPU memory the worker holds with its prior loaded (0 on CPU): with the free memory, what the card offers a clip."""
+    """GPU memory the worker holds with its prior loaded (0 on CPU): with the free memory, what
+    the card offers one clip (`tasks.batch.card_too_small`)."""
     prior_vae_dtype: str = "any"
-    """The dtype the prior's VAE runs in (``bfloat16``, ``float32``; ``any`` when it has none): picks the peak-table row."""
+    """The dtype the prior's VAE runs in (``bfloat16``, ``float32``; ``any`` when it has none):
+    picks the peak-table row."""
 
 
 def load_video_prior(spec: str, device: str):  # -> tuple[VideoPrior, str | None]

@@ -196,7 +196,7 @@ class DiffusersVideoPrior(VideoPrior):
         if height % self.latent_scale or width % self.latent_scale:
             raise ValueError(f"frame size {height}x{width} is not a multiple of {self.latent_scale}")
         images = frames.reshape(batch * count, 3, height, width).to(self.device) * 2.0 - 1.0
-        # The posterior mean: deterministic, and its noise would only add variance to SDS.
+        # The posterior mean, not a sample as the reference (docs/method.md §12).
         moments = self.vae.encode(images.to(self.vae_dtype)).latent_dist.mean
         latents = (moments.float() - self.shift_factor) * self.scaling_factor  # [B·T, C, h, w]
         latents = latents.reshape(batch, count, *latents.shape[1:])

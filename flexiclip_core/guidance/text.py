@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class PromptEncoder(abc.ABC):
     def embed(self, prompts: list[str]) -> list[Tensor]:
         """Each prompt's embedding [L_i, D] (float32, CPU), L_i ≤ ``max_tokens``; loads the model."""
 
+    @abc.abstractmethod
     def release(self) -> None:
         """Free the model (it is loaded again by the next `embed`)."""
 
@@ -114,7 +116,7 @@ class TextEmbeddingCache:
             embedding = torch.load(path, map_location="cpu", weights_only=True)
             if not isinstance(embedding, Tensor) or embedding.dim() != 2:
                 raise ValueError(f"not an [L, D] tensor: {type(embedding).__name__}")
-        except Exception as exc:  # a torn or foreign file of any kind: re-encode it
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:  # torn or foreign
             log.warning("re-encoding the unreadable cached text embedding %s: %s", path, exc)
             path.unlink(missing_ok=True)
             return None

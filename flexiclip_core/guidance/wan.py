@@ -442,9 +442,7 @@ class WanPrior(VideoPrior):
         """Embeddings as WanPipeline makes them (zero past each prompt's tokens), each prompt
         encoded at most once per cache (a run's bank, the disk cache)."""
         budget = self.config.max_text_tokens
-        found = embed_prompts(
-            self.prompt_encoder, self.text_cache, prompts, release=not self.config.keep_text_encoder
-        )
+        found = embed_prompts(self.prompt_encoder, self.text_cache, prompts, release=not self.config.keep_text_encoder)
         padded = torch.zeros(len(prompts), budget, self.text_width)
         for row, prompt in enumerate(prompts):
             embedding = found.get(prompt)
