@@ -157,7 +157,11 @@ class ActorPool:
             max_task_retries=0,
             scheduling_strategy="SPREAD",
         )(ClipWorker)
-        self._actor_kwargs = {"use_gpu": self.gpus_per_worker > 0, "torch_threads": threads, "root_probe": root_probe}
+        self._actor_kwargs: dict[str, Any] = {
+            "use_gpu": self.gpus_per_worker > 0,
+            "torch_threads": threads,
+            "root_probe": root_probe,
+        }
         if text_embeddings is not None:
             self._actor_kwargs["text_embeddings"] = ray.put(text_embeddings)
         self._starting: dict[Any, Any] = {}  # info ref → actor being started
