@@ -227,7 +227,7 @@ class VideoPrior(abc.ABC):
             )
             return 0
         for prompt, embedding in bank.embeddings.items():
-            self.text_cache.memory[self.prompt_encoder.key(prompt)] = embedding
+            self.text_cache.remember(self.prompt_encoder.key(prompt), embedding)
         return len(bank.embeddings)
 
     @abc.abstractmethod

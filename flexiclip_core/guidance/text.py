@@ -22,6 +22,7 @@ import logging
 import os
 import pickle
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 ENCODE_BATCH = 8
 """Prompts per text-encoder call (bounds the activations of a 512-token UMT5-XXL batch)."""
+MEMORY_ENTRIES = 256
+"""Embeddings a cache keeps in memory (Wan: about 0.3 MB each for a 20-token prompt)."""
 
 
 class PromptEncoder(abc.ABC):
@@ -99,15 +102,28 @@ class TextEmbeddingCache:
     treated as a miss, so it is re-encoded.
     """
 
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, memory_entries: int = MEMORY_ENTRIES) -> None:
         self.folder = folder
-        self.memory: dict[str, Tensor] = {}
+        self.memory_entries = memory_entries
+        self.memory: OrderedDict[str, Tensor] = OrderedDict()
+        """The most recently used embeddings (at most ``memory_entries``): a worker's memory does
+        not grow with the length of the run."""
+
+    def remember(self, key: str, embedding: Tensor) -> Tensor:
+        """Keep ``embedding`` in memory (float32, CPU), dropping the least recently used past the cap."""
+        embedding = embedding.detach().float().cpu().contiguous()
+        self.memory[key] = embedding
+        self.memory.move_to_end(key)
+        while len(self.memory) > self.memory_entries:
+            self.memory.popitem(last=False)
+        return embedding
 
     def path(self, key: str) -> Path | None:
         return self.folder / f"{key}.pt" if self.folder is not None else None
 
     def load(self, key: str) -> Tensor | None:
         if key in self.memory:
+            self.memory.move_to_end(key)
             return self.memory[key]
         path = self.path(key)
         if path is None or not path.is_file():
@@ -120,15 +136,14 @@ class TextEmbeddingCache:
             log.warning("re-encoding the unreadable cached text embedding %s: %s", path, exc)
             path.unlink(missing_ok=True)
             return None
-        self.memory[key] = embedding
-        return embedding
+        return self.remember(key, embedding)
 
-    def save(self, key: str, embedding: Tensor) -> None:
-        embedding = embedding.detach().float().cpu().contiguous()
-        self.memory[key] = embedding
+    def save(self, key: str, embedding: Tensor) -> Tensor:
+        """Remember ``embedding`` and write it to disk (when the cache has a folder); returns it."""
+        embedding = self.remember(key, embedding)
         path = self.path(key)
         if path is None:
-            return
+            return embedding
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         os.close(handle)
@@ -138,6 +153,7 @@ class TextEmbeddingCache:
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
+        return embedding
 
 
 @dataclass
@@ -168,8 +184,7 @@ def embed_prompts(
         for start in range(0, len(missing), ENCODE_BATCH):
             chunk = missing[start : start + ENCODE_BATCH]
             for prompt, embedding in zip(chunk, encoder.embed(chunk)):
-                cache.save(keys[prompt], embedding)
-                found[prompt] = cache.memory[keys[prompt]]
+                found[prompt] = cache.save(keys[prompt], embedding)
     finally:
         if missing and release:
             encoder.release()
