@@ -32,6 +32,7 @@ from tasks.steps import (
     plan_run,
     publish_report,
     read_input_catalog,
+    with_prompt_embeddings,
     write_html_report,
 )
 from tasks.watchdog import start_watchdog
@@ -129,6 +130,7 @@ def nightly(
     prior_licence: str | None = None
     adopted = 0
     stats = None
+    text_embeddings = None
     runtime_env = worker_runtime_env(forward_credentials=forward_credentials)
     with ray_session(runtime_env=runtime_env) if rows else nullcontext():
         pool = None
@@ -136,13 +138,7 @@ def nightly(
             if rows:
                 # One text encoding per run, before the workers start: they never load the encoder.
                 text_embeddings = encode_prompts(resolved_prior.spec, rows)
-                pool = ActorPool(
-                    resolved_prior.spec,
-                    output_catalog.root,
-                    pool_config,
-                    root_probe=probe,
-                    text_embeddings=text_embeddings,
-                )
+                pool = ActorPool(resolved_prior.spec, output_catalog.root, pool_config, root_probe=probe)
                 info = pool.start_first()
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained
                 prior_key = info.prior_key or info.prior_name
@@ -189,7 +185,8 @@ def nightly(
             final_rows = [*plan.failed, *plan.skipped, *plan.adopted]
             if plan.jobs:
                 assert pool is not None
-                finished, stats = dispatch(pool, plan.jobs, output_catalog)
+                jobs = with_prompt_embeddings(plan.jobs, text_embeddings)  # each job carries its own text
+                finished, stats = dispatch(pool, jobs, output_catalog)
                 final_rows += finished
         finally:
             if pool is not None:

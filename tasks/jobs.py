@@ -19,6 +19,7 @@ from catalogs.rows import OutputRow, Status, one_line
 
 if TYPE_CHECKING:
     from flexiclip_core.export import ExportConfig
+    from flexiclip_core.guidance.text import PromptBank
     from flexiclip_core.optimize import AnimationConfig
 
 
@@ -65,6 +66,9 @@ class ClipJob:
     every row of the job starts its warnings with them."""
     export: ExportConfig | None = None
     """The row's export config (None: the defaults); part of ``config_hash`` when set."""
+    text: PromptBank | None = None
+    """The embeddings of its prompt and negative prompt, made once by the run before its workers
+    started (`tasks.steps.encode_prompts`); None: the worker's prior encodes them itself."""
 
     @property
     def seed(self) -> int:

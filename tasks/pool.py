@@ -25,16 +25,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from catalogs.errors import PipelineError
 from catalogs.rows import OutputRow
 from tasks.batch import AUTO, auto_clips_per_worker, resolve_clips_per_worker
 from tasks.jobs import ClipJob
 from tasks.worker import ClipWorker, WorkerInfo
-
-if TYPE_CHECKING:
-    from flexiclip_core.guidance.text import PromptBank
 
 log = logging.getLogger(__name__)
 
@@ -130,18 +127,8 @@ def cluster_worker_plan(config: PoolConfig, resources: dict[str, float]) -> tupl
 class ActorPool:
     """Clip workers on Ray; start with `start_first`, then `run` the jobs, then `shutdown`."""
 
-    def __init__(
-        self,
-        prior_spec: str,
-        output_root: str,
-        config: PoolConfig,
-        *,
-        root_probe: str | None = None,
-        text_embeddings: PromptBank | None = None,
-    ) -> None:
-        """``root_probe``: the driver's probe under the output root (see `tasks.worker`), or None;
-        ``text_embeddings``: the run's prompt embeddings, put in Ray's object store once and
-        handed to every actor (docs/priors.md, "Text: once per run")."""
+    def __init__(self, prior_spec: str, output_root: str, config: PoolConfig, *, root_probe: str | None = None) -> None:
+        """``root_probe``: the driver's probe under the output root (see `tasks.worker`), or None."""
         import ray
 
         self._ray = ray
@@ -157,13 +144,7 @@ class ActorPool:
             max_task_retries=0,
             scheduling_strategy="SPREAD",
         )(ClipWorker)
-        self._actor_kwargs: dict[str, Any] = {
-            "use_gpu": self.gpus_per_worker > 0,
-            "torch_threads": threads,
-            "root_probe": root_probe,
-        }
-        if text_embeddings is not None:
-            self._actor_kwargs["text_embeddings"] = ray.put(text_embeddings)
+        self._actor_kwargs = {"use_gpu": self.gpus_per_worker > 0, "torch_threads": threads, "root_probe": root_probe}
         self._starting: dict[Any, Any] = {}  # info ref → actor being started
         self._idle: list[Any] = []
         self._running: dict[Any, _Running] = {}  # clip ref → its actor and job

@@ -13,6 +13,7 @@ finished row at once (durable before the commit), only once its media is in the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -82,6 +83,30 @@ def encode_prompts(prior_spec: str, rows: list[ClipRow]) -> PromptBank | None:
         return None
     prompts = [text for row in rows for text in (row.prompt, row.negative_prompt or "")]
     return encode_run_prompts(prior_spec, prompts)
+
+
+def with_prompt_embeddings(jobs: list[ClipJob], bank: PromptBank | None) -> list[ClipJob]:
+    """Each job carrying its own prompt's and negative prompt's embeddings from ``bank`` (a few
+    hundred KB per clip, sent with the job: a worker receives only its clips' text, however
+    long the run); the jobs unchanged when there is no bank."""
+    if bank is None:
+        return jobs
+    from flexiclip_core.guidance.text import PromptBank
+
+    return [
+        dataclasses.replace(
+            job,
+            text=PromptBank(
+                bank.model_key,
+                {
+                    prompt: bank.embeddings[prompt]
+                    for prompt in (job.prompt, job.negative_prompt or "")
+                    if prompt in bank.embeddings
+                },
+            ),
+        )
+        for job in jobs
+    ]
 
 
 @task(name="plan", cache_policy=NO_CACHE)

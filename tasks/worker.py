@@ -36,7 +36,6 @@ from tasks.report import UNTRAINED_NOTE
 
 if TYPE_CHECKING:
     from flexiclip_core.animate import ClipOutputs, ClipRequest, PreparedClip
-    from flexiclip_core.guidance.text import PromptBank
 
 log = logging.getLogger(__name__)
 
@@ -141,14 +140,11 @@ class ClipWorker:
         torch_threads: int | None = None,
         storage_options: dict | None = None,
         root_probe: str | None = None,
-        text_embeddings: PromptBank | None = None,
     ) -> None:
         """Load the prior and prove the output root; a failure is kept in ``setup_error`` (see `info`).
 
         ``root_probe``: the probe the driver wrote under the output root for this run (see the
         module docstring); None writes media to the root unchecked (single-machine callers).
-        ``text_embeddings``: the run's prompt embeddings (`tasks.steps.encode_prompts`): the
-        prior takes them, and never loads its text encoder for those prompts.
         """
         from tasks.runtime import install_network_guard
 
@@ -168,8 +164,6 @@ class ClipWorker:
         self.scratch_root = tempfile.mkdtemp(prefix="flexiclip-worker-")
         try:
             self._setup(prior_spec, output_root, use_gpu, torch_threads, storage_options, root_probe)
-            if text_embeddings is not None:
-                self.prior.provide_text_embeddings(text_embeddings)
         except Exception as exc:  # reported by info(): the pool drops this worker before it takes a clip
             where = f"clip worker {os.getpid()} on {socket.gethostname()}" + (
                 f" (Ray node {self.node_id[:12]})" if self.node_id else ""
@@ -428,9 +422,13 @@ class ClipWorker:
     def _prior_licence(self) -> str | None:
         return str(self.prior.licence) if self.prior is not None else None
 
-    @staticmethod
-    def _request(job: ClipJob) -> ClipRequest:
+    def _request(self, job: ClipJob) -> ClipRequest:
+        """The clip's request; the run's embeddings of its prompts go to the prior first, so it
+        never loads its text encoder for them (docs/priors.md, "Text: once per run")."""
         from flexiclip_core.animate import ClipRequest
+
+        if job.text is not None and self.prior is not None:
+            self.prior.provide_text_embeddings(job.text)
 
         return ClipRequest(
             svg=job.svg_bytes,

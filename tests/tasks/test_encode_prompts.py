@@ -13,7 +13,7 @@ import torch
 from catalogs.input import read_catalog, read_svg_bytes
 from flexiclip_core.animate import prepare_clip
 from tasks.plan import base_config, build_jobs
-from tasks.steps import encode_prompts
+from tasks.steps import encode_prompts, with_prompt_embeddings
 from tasks.worker import ClipWorker
 from tests.flows.harness import sample_rows, write_catalog
 
@@ -69,9 +69,11 @@ def test_a_run_of_six_prompts_loads_the_text_encoder_once_and_its_workers_never(
         code_version="0+test",
         read_svg=read_svg_bytes,
     )
-    workers = [ClipWorker("wan-tiny", str(tmp_path / "out"), torch_threads=1, text_embeddings=bank) for _ in range(2)]
+    jobs = with_prompt_embeddings(plan.jobs, bank)
+    assert all(set(job.text.embeddings) == {job.prompt, ""} for job in jobs)  # each job carries only its own text
+    workers = [ClipWorker("wan-tiny", str(tmp_path / "out"), torch_threads=1) for _ in range(2)]
     assert all(worker.setup_error is None for worker in workers), [w.setup_error for w in workers]
-    for index, job in enumerate(plan.jobs):
+    for index, job in enumerate(jobs):
         worker = workers[index % 2]  # two workers, three clips each
         clip = prepare_clip(worker._request(job), worker.prior, job.config, device="cpu")
         expected = bank.embeddings[job.prompt]
@@ -79,7 +81,7 @@ def test_a_run_of_six_prompts_loads_the_text_encoder_once_and_its_workers_never(
     assert len(text_model_loads) == 1, text_model_loads  # the workers never loaded UMT5
     assert [worker.prior.text_encoder_loads for worker in workers] == [0, 0]
 
-    # Without the bank a worker loads UMT5 for its first prompt (the cache is empty): the count bites.
+    # A job without the run's text makes the worker load UMT5 (the cache is empty): the count bites.
     alone = ClipWorker("wan-tiny", str(tmp_path / "out"), torch_threads=1)
     prepare_clip(alone._request(plan.jobs[0]), alone.prior, plan.jobs[0].config, device="cpu")
     assert alone.prior.text_encoder_loads == 1 and len(text_model_loads) == 2
@@ -102,3 +104,4 @@ def test_a_prior_without_a_text_encoder_gets_no_bank(tmp_path: Path) -> None:
     rows, _ = six_rows(tmp_path)
     assert encode_prompts.fn("analytic-gaussian", rows) is None
     assert encode_prompts.fn("tiny", []) is None
+    assert with_prompt_embeddings([], None) == []
