@@ -136,8 +136,8 @@ def save_wan(directory: Path, size: str, device: torch.device) -> str:
     them in on CUDA.
 
     The text encoder is a one-layer UMT5 at UMT5-XXL's width (4096, what the transformer reads):
-    prompts are encoded once per clip and cached (docs/priors.md), so the 5.7 B encoder costs no
-    iteration time and building it would only fill the disk."""
+    prompts are encoded once per run, apart from the video model (docs/priors.md), so the 5.7 B
+    encoder costs no iteration time and building it would only fill the disk."""
     from flexiclip_core.guidance.wan_tiny import build_wan_tiny_tokenizer, save_wan_tiny_pipeline
 
     if size == "tiny":

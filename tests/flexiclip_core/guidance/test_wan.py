@@ -492,3 +492,13 @@ def test_wan21_vae_without_patchify_encodes_causally_and_backpropagates(tmp_path
     latents[0, :, 1].sum().backward()
     assert frames.grad[0, 1:].abs().sum(dim=(1, 2, 3)).min() > 0  # latent frame 1 sees frames 1 … 4
     assert frames.grad[1].abs().sum() == 0  # and never the other video of the batch
+
+
+def test_a_clip_rendered_at_another_size_than_the_shift_is_tuned_for_is_warned_about(wan_prior, caplog):
+    assert wan_prior.shift_frame_size == (256, 256)
+    with caplog.at_level("WARNING", logger="flexiclip_core.config"):
+        fit_config_to_prior(preset("flexiclip"), wan_prior)
+    assert "timestep shift" not in caplog.text
+    with caplog.at_level("WARNING", logger="flexiclip_core.config"):
+        fit_config_to_prior(preset("flexiclip").with_overrides({"render.size": 512}), wan_prior)
+    assert "tuned for 256x256 frames, this clip renders 512x512" in caplog.text
