@@ -31,3 +31,21 @@ def test_disk_keeps_what_memory_evicts_and_stores_float32(tmp_path) -> None:
     assert loaded.dtype == torch.float32 and torch.equal(loaded, _embedding(1))
     assert list(cache.memory) == ["a"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a.pt", "b.pt"]  # no temporary left
+
+
+def test_modelscope_loads_its_clip_text_encoder_only_for_uncached_prompts(tmp_path, monkeypatch) -> None:
+    """ModelScope's CLIP is loaded lazily and its embeddings persist on disk: a second process
+    (a worker, `flexiclip animate`) with the same prompts never loads it."""
+    from flexiclip_core.guidance import ModelScopePrior, ModelScopePriorConfig, save_tiny_pipeline
+
+    monkeypatch.setenv("FLEXICLIP_CACHE", str(tmp_path / "cache"))
+    folder = save_tiny_pipeline(tmp_path / "ms")
+    first = ModelScopePrior(ModelScopePriorConfig(path=str(folder)), device="cpu")
+    assert first.prompt_encoder.loads == 0  # loading the prior does not load CLIP
+    embeddings = first.encode_text(["a cat dancing"])
+    assert first.prompt_encoder.loads == 1
+    second = ModelScopePrior(ModelScopePriorConfig(path=str(folder)), device="cpu")
+    again = second.encode_text(["a cat dancing"])
+    assert second.prompt_encoder.loads == 0
+    torch.testing.assert_close(again.conditional, embeddings.conditional)
+    torch.testing.assert_close(again.unconditional, embeddings.unconditional)
