@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 
-def saved_gib(vae: torch.nn.Module, frames: int, size: int, dtype: torch.dtype) -> tuple[float, int]:
+def saved_gib(vae: Any, frames: int, size: int, dtype: torch.dtype) -> tuple[float, int]:
     """(GiB saved for the input backward of one video [1, 3, frames, size, size], tensors saved)."""
     vae = vae.to(device="meta", dtype=dtype).requires_grad_(False)
     saved: dict[int, tuple[torch.Tensor, int]] = {}
