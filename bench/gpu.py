@@ -136,8 +136,8 @@ def save_wan(directory: Path, size: str, device: torch.device) -> str:
     them in on CUDA.
 
     The text encoder is a one-layer UMT5 at UMT5-XXL's width (4096, what the transformer reads):
-    prompts are encoded once per clip and cached (docs/priors.md), so the 5.7 B encoder costs no
-    iteration time and building it would only fill the disk."""
+    prompts are encoded once per run, apart from the video model (docs/priors.md), so the 5.7 B
+    encoder costs no iteration time and building it would only fill the disk."""
     from flexiclip_core.guidance.wan_tiny import build_wan_tiny_tokenizer, save_wan_tiny_pipeline
 
     if size == "tiny":
@@ -340,6 +340,7 @@ def run(
             started = time.perf_counter()
             prior = load_prior(spec, device=target)
             figures[f"gpu.{name}.load_s"] = time.perf_counter() - started
+            figures[f"gpu.{name}.vae_dtype"] = str(getattr(prior, "vae_dtype", "any")).removeprefix("torch.")
             if compile_prior:
                 compile_denoiser(prior)
             for method in presets:
@@ -386,6 +387,43 @@ def run(
     return figures
 
 
+def update_peak_table(figures: dict[str, Any], path: str | Path, date: str | None = None) -> list[str]:
+    """Write the single-clip ``peak_memory_gib`` of a full-size CUDA run into the peak table at
+    ``path`` (tasks/per_clip_peaks.json) as ``measured`` rows naming the GPU and the date,
+    replacing the rows of the same (prior, family, VAE dtype). Returns the keys written."""
+    import datetime
+
+    from tasks.batch import preset_family
+
+    if figures.get("gpu.size") != "full" or figures.get("gpu.device", "cpu") == "cpu":
+        return []
+    table = json.loads(Path(path).read_text())
+    rows = {(row["prior"], row["family"], row["vae_dtype"]): row for row in table["peaks"]}
+    day = date or datetime.date.today().isoformat()
+    written = []
+    for key, value in sorted(figures.items()):
+        parts = key.split(".")
+        if len(parts) != 4 or parts[0] != "gpu" or parts[3] != "peak_memory_gib" or parts[2] not in PRESETS:
+            continue
+        prior, method = parts[1], parts[2]
+        dtype = str(figures.get(f"gpu.{prior}.vae_dtype", "any"))
+        row_key = (prior, preset_family(method), dtype)
+        rows[row_key] = {
+            "prior": prior,
+            "family": row_key[1],
+            "vae_dtype": dtype,
+            "gib": round(float(value) + 0.05, 1),  # rounded up to 0.1 GiB
+            "source": "measured",
+            "device": figures["gpu.device"],
+            "date": day,
+            "note": f"bench.gpu, one clip at paper settings, torch {figures.get('gpu.torch_version')}",
+        }
+        written.append("/".join(row_key))
+    table["peaks"] = list(rows.values())
+    Path(path).write_text(json.dumps(table, indent=2) + "\n")
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gpu", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -402,6 +440,12 @@ def main(argv: list[str] | None = None) -> int:
         "--clips-per-call", type=int, default=4, help="clips advanced in lockstep per prior call (≤ 1: skip)"
     )
     parser.add_argument("--weights-dir", default=None, help="where the temporary layouts go (default: $TMPDIR)")
+    parser.add_argument(
+        "--update-peaks",
+        default=None,
+        metavar="JSON",
+        help="write the measured single-clip peaks into this peak table (tasks/per_clip_peaks.json)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     figures = run(
@@ -417,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         weights_dir=args.weights_dir,
         clips_per_call=args.clips_per_call,
     )
+    if args.update_peaks:
+        figures["gpu.peaks_updated"] = update_peak_table(figures, args.update_peaks)
     if args.json:
         print(json.dumps(figures, indent=2, sort_keys=True))
     else:

@@ -231,6 +231,17 @@ def fit_config_to_prior(config: AnimationConfig, prior: VideoPrior) -> Animation
     the same loop count: N = 24, L = 2 becomes N = 25 (rest pose + 24, Q = 7 poses), see
     docs/priors.md. Per-frame priors take any schedule.
     """
+    shift_size = getattr(prior, "shift_frame_size", None)
+    if shift_size is not None and tuple(shift_size) != (config.render.size, config.render.size):
+        # One schedule per loaded prior, shared by all its clips: say so rather than re-shift silently.
+        log.warning(
+            "prior %s: its timestep shift is tuned for %dx%d frames, this clip renders %dx%d "
+            "(set WanPriorConfig.frame_size or timestep_shift; docs/priors.md)",
+            prior.name,
+            *shift_size,
+            config.render.size,
+            config.render.size,
+        )
     schedule = config.schedule
     try:
         prior.latent_frame_count(schedule.frame_count)

@@ -19,12 +19,29 @@ from prefect import flow
 from prefect.states import Completed, Failed, State
 
 from catalogs.rows import OutputRow
+from tasks.batch import card_too_small
 from tasks.liveness import claim_flow_run, crash_stale_flow_runs
 from tasks.pool import ActorPool, PoolConfig
-from tasks.preflight import probe_name, remove_probe, remove_stale_probes, resolve_prior, write_probe
+from tasks.preflight import (
+    PreflightError,
+    probe_name,
+    remove_probe,
+    remove_stale_probes,
+    resolve_prior,
+    write_probe,
+)
 from tasks.report import UNTRAINED_NOTE, RunSummary, summarise
 from tasks.runtime import apply_pipeline_env, ray_session, worker_runtime_env
-from tasks.steps import commit_rows, dispatch, plan_run, publish_report, read_input_catalog, write_html_report
+from tasks.steps import (
+    commit_rows,
+    dispatch,
+    encode_prompts,
+    plan_run,
+    publish_report,
+    read_input_catalog,
+    with_prompt_embeddings,
+    write_html_report,
+)
 from tasks.watchdog import start_watchdog
 
 log = logging.getLogger(__name__)
@@ -133,16 +150,30 @@ def nightly(
     prior_licence: str | None = None
     adopted = 0
     stats = None
+    text_embeddings = None
     runtime_env = worker_runtime_env(forward_credentials=forward_credentials)
     with ray_session(runtime_env=runtime_env) if rows else nullcontext():
         pool = None
         try:
             if rows:
+                # One text encoding per run, before the workers start: they never load the encoder.
+                text_embeddings = encode_prompts(resolved_prior.spec, rows)
                 pool = ActorPool(resolved_prior.spec, output_catalog.root, pool_config, root_probe=probe)
                 info = pool.start_first()
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained
                 prior_key = info.prior_key or info.prior_name
                 prior_licence = info.prior_licence
+                too_small = card_too_small(
+                    info.device,
+                    info.gpu_free_bytes,
+                    info.gpu_prior_bytes,
+                    info.prior_name,
+                    {config.with_overrides(row.config).method if row.config else config.method for row in rows},
+                    info.prior_vae_dtype,
+                    info.gpu_name,
+                )
+                if too_small:  # before any clip: one line, exit status 2
+                    raise PreflightError(too_small)
                 if "-NC" in prior_licence.upper():
                     log.warning(
                         "prior %s is licensed %s: the outputs of this run are for non-commercial use only",
@@ -174,7 +205,8 @@ def nightly(
             final_rows = [*plan.failed, *plan.skipped, *plan.adopted]
             if plan.jobs:
                 assert pool is not None
-                finished, stats = dispatch(pool, plan.jobs, output_catalog)
+                jobs = with_prompt_embeddings(plan.jobs, text_embeddings)  # each job carries its own text
+                finished, stats = dispatch(pool, jobs, output_catalog)
                 final_rows += finished
         finally:
             if pool is not None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one prepared GPU check (issue 14): the CUDA-only tests, then `python -m bench.gpu --json`.
 #
-# The GPU machine's image (docs: ../shared/spec/gpu-notes.md) has torch+CUDA, transformers, scipy,
+# The GPU machine's image (docs/pipeline.md, 'Clips per worker') has torch+CUDA, transformers, scipy,
 # scikit-image, numpy, pytest; it lacks diffusers, triangle, cffi, cairocffi and libcairo, and has
 # no network. They travel in a carried folder, prepared on the CPU host BEFORE the GPU session:
 #
@@ -58,7 +58,11 @@ timeout 240 python3 -m pytest -q -p no:cacheprovider -k cuda \
   tests/flexiclip_core/deform/test_solve.py tests/flexiclip_core/motion/test_temporal.py 2>&1 | tee "$OUT/cuda_tests.txt" || true
 
 # The benchmark keeps to its own --time-limit; `timeout` is the backstop.
-timeout "${BENCH_TIMEOUT:-420}" python3 -m bench.gpu --json --time-limit "${BENCH_LIMIT:-330}" ${BENCH_ARGS:-} \
+# The measured single-clip peaks are written into a copy of the peak table, which comes back in $OUT:
+# commit it as tasks/per_clip_peaks.json (with the JSON, under docs/) after the session.
+cp tasks/per_clip_peaks.json "$OUT/per_clip_peaks.json"
+timeout "${BENCH_TIMEOUT:-420}" python3 -m bench.gpu --json --time-limit "${BENCH_LIMIT:-330}" \
+  --update-peaks "$OUT/per_clip_peaks.json" ${BENCH_ARGS:-} \
   >"$OUT/gpu_bench.json" 2>"$OUT/bench.log" || echo "bench.gpu exit $?" >&2
 tail -n 5 "$OUT/bench.log" >&2 || true
 cat "$OUT/gpu_bench.json"

@@ -9,14 +9,18 @@ halves of `animate_clip` around its optimisation; tests/tasks/test_batch.py hold
 to the same files.
 
 `auto_clips_per_worker` picks K, the clips a worker takes per call, from the device and the
-GPU memory left once the prior is loaded (a pure function; the figures are in
-`PER_CLIP_PEAK_GIB`).
+GPU memory left once the prior is loaded (a pure function; the figures are in `PEAK_TABLE`,
+read from per_clip_peaks.json). `card_too_small` is the refusal of a card that cannot hold one
+clip, before any clip starts.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -25,25 +29,41 @@ AUTO = "auto"
 
 GIB = 1024**3
 
-PER_CLIP_PEAK_GIB: dict[tuple[str, str], float] = {
-    # Measured on an H200 (../shared/spec/gpu-notes.md): one clip at paper settings, weights included.
-    ("modelscope", "flexiclip"): 9.4,
-    ("modelscope", "aniclipart"): 6.6,
-    # Not measured: Wan's iteration costs 1.7× ModelScope's FLOPs (docs/priors.md), mostly the
-    # causal VAE's activations over 2 × 25 frames; assumed twice ModelScope's peak until measured.
-    ("wan", "flexiclip"): 18.8,
-    ("wan", "aniclipart"): 13.2,
-    # Toy priors: well under a GiB; rounded up.
-    ("tiny", "flexiclip"): 1.0,
-    ("tiny", "aniclipart"): 1.0,
-    ("wan-tiny", "flexiclip"): 1.0,
-    ("wan-tiny", "aniclipart"): 1.0,
-}
-"""GPU memory one clip needs (GiB), per (prior name, preset family). The single-clip peak
-includes the weights, which a batch shares: counting them once per clip is part of the margin."""
+PEAKS_FILE = Path(__file__).with_name("per_clip_peaks.json")
+"""The per-clip peak table (`bench.gpu --update-peaks` refreshes it from a GPU run)."""
 
-UNKNOWN_PEAK_GIB = 18.8
-"""A prior not in the table gets the largest real-size figure."""
+ANY_DTYPE = "any"
+
+
+@dataclass(frozen=True)
+class PeakFigure:
+    """One row of the peak table: GPU memory one clip needs, and where the figure comes from."""
+
+    prior: str
+    family: str
+    """``flexiclip`` or ``aniclipart`` (`preset_family`)."""
+    vae_dtype: str
+    """The VAE dtype it holds for (``bfloat16``, ``float32``), or ``any``."""
+    gib: float
+    """The single-clip peak in GiB, weights included (a batch shares them: counting them once
+    per clip is part of the margin)."""
+    source: str
+    """``measured`` (by `bench.gpu`, on ``device``) or ``derived`` (an estimate; see ``note``)."""
+    device: str | None = None
+    date: str | None = None
+    note: str = ""
+
+
+def load_peak_table(path: Path = PEAKS_FILE) -> dict[tuple[str, str, str], PeakFigure]:
+    """The table at ``path``, keyed by (prior, family, vae dtype)."""
+    rows = json.loads(path.read_text())["peaks"]
+    return {(row["prior"], row["family"], row["vae_dtype"]): PeakFigure(**row) for row in rows}
+
+
+PEAK_TABLE = load_peak_table()
+
+UNKNOWN_PEAK_GIB = max(figure.gib for figure in PEAK_TABLE.values())
+"""A prior not in the table gets the largest figure of the table."""
 
 MEMORY_HEADROOM = 1.25
 """Each clip's estimate is multiplied by this (allocator fragmentation, compile workspaces)."""
@@ -58,10 +78,21 @@ def preset_family(method: str) -> str:
     return "aniclipart" if method == "aniclipart" else "flexiclip"
 
 
-def per_clip_gib(prior_name: str, methods: set[str] | list[str] | tuple[str, ...]) -> float:
-    """The largest `PER_CLIP_PEAK_GIB` figure over ``methods`` for ``prior_name``."""
+def peak_figure(prior_name: str, family: str, vae_dtype: str = ANY_DTYPE) -> PeakFigure | None:
+    """The table's figure for the prior, family and VAE dtype (the ``any`` row when there is no
+    dtype-specific one; for an unknown dtype the largest of the prior's rows); None when absent."""
+    for dtype in (vae_dtype, ANY_DTYPE):
+        if (prior_name, family, dtype) in PEAK_TABLE:
+            return PEAK_TABLE[(prior_name, family, dtype)]
+    rows = [figure for key, figure in PEAK_TABLE.items() if key[:2] == (prior_name, family)]
+    return max(rows, key=lambda figure: figure.gib) if rows else None
+
+
+def per_clip_gib(prior_name: str, methods: set[str] | list[str] | tuple[str, ...], vae_dtype: str = ANY_DTYPE) -> float:
+    """The largest peak-table figure over ``methods`` for ``prior_name`` (and its VAE dtype)."""
     families = {preset_family(m) for m in methods} or {"flexiclip"}
-    return max(PER_CLIP_PEAK_GIB.get((prior_name, family), UNKNOWN_PEAK_GIB) for family in families)
+    figures = [peak_figure(prior_name, family, vae_dtype) for family in families]
+    return max(figure.gib if figure is not None else UNKNOWN_PEAK_GIB for figure in figures)
 
 
 def auto_clips_per_worker(
@@ -71,6 +102,7 @@ def auto_clips_per_worker(
     methods: set[str] | list[str] | tuple[str, ...] = ("flexiclip",),
     *,
     gpu_share: float = 1.0,
+    vae_dtype: str = ANY_DTYPE,
 ) -> int:
     """K for ``clips_per_worker="auto"``: 1 on CPU; on CUDA as many clips as fit the free memory.
 
@@ -81,8 +113,40 @@ def auto_clips_per_worker(
     if not device.startswith("cuda") or free_bytes is None or free_bytes <= 0:
         return 1  # a CPU runs clips one after the other either way: batching gains nothing there
     share = min(max(gpu_share, 0.0), 1.0) or 1.0
-    need = per_clip_gib(prior_name, methods) * MEMORY_HEADROOM * GIB
+    need = per_clip_gib(prior_name, methods, vae_dtype) * MEMORY_HEADROOM * GIB
     return max(1, min(MAX_CLIPS_PER_WORKER, math.floor(free_bytes * share / need)))
+
+
+def card_too_small(
+    device: str,
+    free_bytes: int | None,
+    prior_bytes: int,
+    prior_name: str,
+    methods: set[str] | list[str] | tuple[str, ...],
+    vae_dtype: str = ANY_DTYPE,
+    gpu_name: str = "",
+) -> str | None:
+    """Why one clip cannot fit this worker's GPU (one line), or None when it can or on CPU.
+
+    The card holds ``free_bytes`` free plus ``prior_bytes`` the loaded prior already occupies;
+    one clip needs its peak-table figure (weights included), without the packing headroom: a
+    card is refused only when even one clip would run out of memory.
+    """
+    if not device.startswith("cuda") or free_bytes is None:
+        return None
+    families = sorted({preset_family(m) for m in methods} or {"flexiclip"})
+    method = max(families, key=lambda family: per_clip_gib(prior_name, [family], vae_dtype))
+    need_gib = per_clip_gib(prior_name, [method], vae_dtype)
+    have_gib = (free_bytes + max(prior_bytes, 0)) / GIB
+    if have_gib >= need_gib:
+        return None
+    dtype = f", VAE {vae_dtype}" if vae_dtype != ANY_DTYPE else ""
+    card = f" on {gpu_name}" if gpu_name else ""
+    return (
+        f"prior {prior_name} ({method}{dtype}) needs {need_gib:.1f} GiB of GPU memory per clip, the card{card} "
+        f"has {have_gib:.1f} GiB for the prior and its clips: refusing to start (use a larger card, or "
+        "tasks/per_clip_peaks.json's figures are wrong for it: refresh them with `bench.gpu --update-peaks`)"
+    )
 
 
 def resolve_clips_per_worker(value: int | str) -> int | str:

@@ -19,6 +19,7 @@ from catalogs.rows import OutputRow, Status, one_line
 
 if TYPE_CHECKING:
     from flexiclip_core.export import ExportConfig
+    from flexiclip_core.guidance.text import PromptBank
     from flexiclip_core.optimize import AnimationConfig
 
 
@@ -69,6 +70,9 @@ class ClipJob:
     """The drawing's licence from the input catalog (not part of the key: it does not change the result)."""
     artwork_attribution: str | None = None
     """Whom the drawing credits, from the input catalog."""
+    text: PromptBank | None = None
+    """The embeddings of its prompt and negative prompt, made once by the run before its workers
+    started (`tasks.steps.encode_prompts`); None: the worker's prior encodes them itself."""
 
     @property
     def seed(self) -> int:

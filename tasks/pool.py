@@ -273,7 +273,12 @@ class ActorPool:
         info = self.info or self.start_first()
         share = self.gpus_per_worker if 0 < self.gpus_per_worker < 1 else 1.0
         k = auto_clips_per_worker(
-            info.device, info.gpu_free_bytes, info.prior_name, {job.config.method for job in jobs}, gpu_share=share
+            info.device,
+            info.gpu_free_bytes,
+            info.prior_name,
+            {job.config.method for job in jobs},
+            gpu_share=share,
+            vae_dtype=info.prior_vae_dtype,
         )
         free = f"{info.gpu_free_bytes / 2**30:.1f} GiB free" if info.gpu_free_bytes is not None else "no GPU"
         log.info("clips per worker: %d (auto: %s, prior %s on %s)", k, free, info.prior_name, info.device)

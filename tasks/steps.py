@@ -13,6 +13,7 @@ finished row at once (durable before the commit), only once its media is in the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from tasks.report import RunSummary, markdown_report
 
 if TYPE_CHECKING:
     from catalogs.input import ClipRow, RowError
+    from flexiclip_core.guidance.text import PromptBank
     from flexiclip_core.optimize import AnimationConfig
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,44 @@ def read_input_catalog(
     rows, errors = read_catalog(catalog, storage_options=storage_options or None, validate_config=validate_config)
     log.info("catalog %s: %d valid row(s), %d invalid", catalog, len(rows), len(errors))
     return rows, errors
+
+
+@task(name="encode-prompts", cache_policy=NO_CACHE)
+def encode_prompts(prior_spec: str, rows: list[ClipRow]) -> PromptBank | None:
+    """Every distinct prompt and negative prompt of the run, encoded once, batched, with the text
+    encoder of ``prior_spec`` alone (never its video model) on the best device here, before any
+    worker starts; cached on disk by content (docs/priors.md, "Text: once per run"). None for a
+    prior without a registered text encoder (the analytic test priors)."""
+    from flexiclip_core.guidance import PROMPT_ENCODERS, encode_run_prompts
+
+    if not rows or prior_spec.partition(":")[0] not in PROMPT_ENCODERS:
+        return None
+    prompts = [text for row in rows for text in (row.prompt, row.negative_prompt or "")]
+    return encode_run_prompts(prior_spec, prompts)
+
+
+def with_prompt_embeddings(jobs: list[ClipJob], bank: PromptBank | None) -> list[ClipJob]:
+    """Each job carrying its own prompt's and negative prompt's embeddings from ``bank`` (a few
+    hundred KB per clip, sent with the job: a worker receives only its clips' text, however
+    long the run); the jobs unchanged when there is no bank."""
+    if bank is None:
+        return jobs
+    from flexiclip_core.guidance.text import PromptBank
+
+    return [
+        dataclasses.replace(
+            job,
+            text=PromptBank(
+                bank.model_key,
+                {
+                    prompt: bank.embeddings[prompt]
+                    for prompt in (job.prompt, job.negative_prompt or "")
+                    if prompt in bank.embeddings
+                },
+            ),
+        )
+        for job in jobs
+    ]
 
 
 @task(name="plan", cache_policy=NO_CACHE)

@@ -87,6 +87,12 @@ class WorkerInfo:
     """Licence of the prior's weights: outputs inherit its obligations."""
     gpu_free_bytes: int | None = None
     """Free memory of the worker's GPU with its prior loaded (None on CPU): sizes ``auto`` batches."""
+    gpu_prior_bytes: int = 0
+    """GPU memory the worker holds with its prior loaded (0 on CPU): with the free memory, what
+    the card offers one clip (`tasks.batch.card_too_small`)."""
+    prior_vae_dtype: str = "any"
+    """The dtype the prior's VAE runs in (``bfloat16``, ``float32``; ``any`` when it has none):
+    picks the peak-table row."""
 
 
 def load_video_prior(spec: str, device: str) -> tuple[VideoPrior, str | None]:
@@ -243,6 +249,8 @@ class ClipWorker:
             setup_error=self.setup_error,
             gpu_name=str(self.provenance["gpu_name"]),
             gpu_free_bytes=int(torch.cuda.mem_get_info(self.device)[0]) if self.device.startswith("cuda") else None,
+            gpu_prior_bytes=int(torch.cuda.memory_allocated(self.device)) if self.device.startswith("cuda") else 0,
+            prior_vae_dtype=str(getattr(prior, "vae_dtype", "any")).removeprefix("torch."),
         )
 
     def animate(self, job: ClipJob) -> OutputRow | ShippedMedia:
@@ -404,9 +412,13 @@ class ClipWorker:
     def _prior_licence(self) -> str | None:
         return str(self.prior.licence) if self.prior is not None else None
 
-    @staticmethod
-    def _request(job: ClipJob) -> ClipRequest:
+    def _request(self, job: ClipJob) -> ClipRequest:
+        """The clip's request; the run's embeddings of its prompts go to the prior first, so it
+        never loads its text encoder for them (docs/priors.md, "Text: once per run")."""
         from flexiclip_core.animate import ClipRequest
+
+        if job.text is not None and self.prior is not None:
+            self.prior.provide_text_embeddings(job.text)
 
         return ClipRequest(
             svg=job.svg_bytes,

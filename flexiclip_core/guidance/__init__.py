@@ -35,6 +35,14 @@ from flexiclip_core.guidance.sds import (
     score_distillation_clips,
     tile_latents,
 )
+from flexiclip_core.guidance.text import (
+    PROMPT_ENCODERS,
+    PromptBank,
+    PromptEncoder,
+    TextEmbeddingCache,
+    encode_run_prompts,
+    load_prompt_encoder,
+)
 from flexiclip_core.guidance.tiny import TINY_DESCRIPTION, TinyPrior, TinyPriorConfig, save_tiny_pipeline
 from flexiclip_core.guidance.wan import (
     WAN_LICENCE,
@@ -81,6 +89,12 @@ __all__ = [
     "SdsConfig",
     "SdsResult",
     "TextEmbeddings",
+    "PROMPT_ENCODERS",
+    "PromptBank",
+    "PromptEncoder",
+    "TextEmbeddingCache",
+    "encode_run_prompts",
+    "load_prompt_encoder",
     "TinyPrior",
     "TinyPriorConfig",
     "VideoPrior",

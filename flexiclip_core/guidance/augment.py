@@ -22,14 +22,15 @@ _CORNERS = ((-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0))  # normalised (x
 
 @dataclass(frozen=True)
 class AugmentationConfig:
-    """Random perspective + resized crop (the reference's torchvision settings)."""
+    """Random perspective + square resized crop (the reference's torchvision settings, docs/method.md §12)."""
 
     perspective_distortion: float = 0.5
     """Each image corner moves inward by up to this fraction of the half-size (0 disables)."""
     crop_scale: tuple[float, float] = (0.4, 1.0)
     """Range of the crop's area as a fraction of the image."""
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    """Range of the crop's aspect ratio (width / height), sampled log-uniformly."""
+    crop_ratio: tuple[float, float] = (1.0, 1.0)
+    """Range of the crop's aspect ratio (width / height), sampled log-uniformly; the reference's
+    (1, 1) keeps the drawing's proportions through the square resize."""
     fill: float = 1.0
     """Value of pixels warped in from outside the image (1 = the white background)."""
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import functools
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,10 @@ import torch
 from torch import Tensor
 
 from flexiclip_core.errors import ConfigError
+from flexiclip_core.guidance.text import PromptBank, PromptEncoder, TextEmbeddingCache
 from flexiclip_core.registry import Registry
+
+log = logging.getLogger(__name__)
 
 PredictionType = Literal["epsilon", "v_prediction", "flow"]
 PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "v_prediction", "flow")
@@ -202,6 +206,29 @@ class VideoPrior(abc.ABC):
     @property
     def num_train_timesteps(self) -> int:
         return self.schedule.num_train_timesteps
+
+    prompt_encoder: PromptEncoder | None = None
+    """The prior's text encoder on its own (None for priors without one, e.g. the analytic ones)."""
+    text_cache: TextEmbeddingCache | None = None
+    """Where its prompt embeddings are looked up before the text encoder is asked."""
+
+    def provide_text_embeddings(self, bank: PromptBank) -> int:
+        """Take a run's embeddings (made once, before the workers start: docs/priors.md), so that
+        `encode_text` never loads the text encoder for their prompts. A bank made by another text
+        model is ignored with a warning. Returns how many embeddings were taken."""
+        if self.prompt_encoder is None or self.text_cache is None:
+            return 0
+        if bank.model_key != self.prompt_encoder.model_key:
+            log.warning(
+                "prior %s: ignoring the run's text embeddings, made by another text model (%s, not %s)",
+                self.name,
+                bank.model_key,
+                self.prompt_encoder.model_key,
+            )
+            return 0
+        for prompt, embedding in bank.embeddings.items():
+            self.text_cache.remember(self.prompt_encoder.key(prompt), embedding)
+        return len(bank.embeddings)
 
     @abc.abstractmethod
     def encode_text(self, prompts: list[str], negative: list[str] | None = None) -> TextEmbeddings:

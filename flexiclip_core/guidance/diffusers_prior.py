@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from torch import Tensor
 
 from flexiclip_core.errors import PriorUnavailable
 from flexiclip_core.guidance.base import NoiseSchedule, PredictionType, TextEmbeddings, VideoPrior
+from flexiclip_core.guidance.text import PromptEncoder, TextEmbeddingCache, embed_prompts
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,51 @@ def _frozen(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -
     return module.to(device=device).eval().requires_grad_(False)
 
 
+class ClipPromptEncoder(PromptEncoder):
+    """A CLIP text encoder (ModelScope's, the tiny prior's) on its own, loaded on first use:
+    ``max_tokens`` tokens padded to the budget, the last hidden state of every position
+    (TextToVideoSDPipeline's embeddings)."""
+
+    def __init__(
+        self,
+        load_model: Callable[[], torch.nn.Module],
+        tokenizer: Any,
+        *,
+        model_key: str,
+        device: torch.device,
+        dtype: torch.dtype,
+        max_position_embeddings: int = 77,
+    ) -> None:
+        self._load_model = load_model
+        self.tokenizer = tokenizer
+        self.model_key = model_key
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.max_tokens = int(getattr(tokenizer, "model_max_length", max_position_embeddings))
+        if self.max_tokens > 4096:  # tokenizers without a limit report a huge sentinel
+            self.max_tokens = int(max_position_embeddings)
+        self.model: torch.nn.Module | None = None
+        self.loads = 0
+
+    def load(self) -> torch.nn.Module:
+        if self.model is None:
+            self.model = _frozen(self._load_model(), self.device, self.dtype)
+            self.loads += 1
+        return self.model
+
+    def release(self) -> None:
+        self.model = None
+
+    @torch.no_grad()
+    def embed(self, prompts: list[str]) -> list[Tensor]:  # each [L, D] float32 on CPU
+        model = self.load()
+        tokens = self.tokenizer(
+            prompts, padding="max_length", max_length=self.max_tokens, truncation=True, return_tensors="pt"
+        )
+        hidden = model(tokens.input_ids.to(self.device), return_dict=False)[0]
+        return list(hidden.float().cpu())
+
+
 class DiffusersVideoPrior(VideoPrior):
     """ModelScope-style text-to-video latent diffusion: frozen components, no grad into weights."""
 
@@ -78,7 +125,7 @@ class DiffusersVideoPrior(VideoPrior):
         *,
         unet: torch.nn.Module,
         vae: torch.nn.Module,
-        text_encoder: torch.nn.Module,
+        text_encoder: torch.nn.Module | ClipPromptEncoder,
         tokenizer: Any,
         scheduler: Any,
         name: str,
@@ -88,7 +135,10 @@ class DiffusersVideoPrior(VideoPrior):
         device: torch.device,
         unet_dtype: torch.dtype,
         vae_dtype: torch.dtype,
+        text_cache_folder: Path | None = None,
     ) -> None:
+        """``text_encoder``: the CLIP model itself, or a `ClipPromptEncoder` that loads it on the
+        first uncached prompt; ``text_cache_folder``: where embeddings persist (None: memory only)."""
         self.name = name
         self.description = description
         self.identifier = identifier
@@ -102,23 +152,34 @@ class DiffusersVideoPrior(VideoPrior):
         # Frozen: the UNet is never differentiated, the VAE only w.r.t. its input (docs/method.md §8).
         self.unet = _frozen(unet, self.device, unet_dtype)
         self.vae = _frozen(vae, self.device, vae_dtype)
-        self.text_encoder = _frozen(text_encoder, self.device, unet_dtype)
+        if isinstance(text_encoder, ClipPromptEncoder):
+            self.prompt_encoder = text_encoder
+        else:
+            module = text_encoder
+            self.prompt_encoder = ClipPromptEncoder(
+                lambda: module,
+                tokenizer,
+                model_key=identifier,
+                device=self.device,
+                dtype=unet_dtype,
+                max_position_embeddings=int(module.config.max_position_embeddings),
+            )
+        self.text_cache = TextEmbeddingCache(text_cache_folder)
         self.latent_channels = int(self.vae.config.latent_channels)
         self.latent_scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.scaling_factor = float(self.vae.config.scaling_factor)
         shift = getattr(self.vae.config, "shift_factor", None)
         self.shift_factor = float(shift) if shift is not None else 0.0
-        self.max_text_tokens = int(getattr(tokenizer, "model_max_length", 77))
-        if self.max_text_tokens > 4096:  # tokenizers without a limit report a huge sentinel
-            self.max_text_tokens = int(text_encoder.config.max_position_embeddings)
+        self.max_text_tokens = self.prompt_encoder.max_tokens
 
-    @torch.no_grad()
-    def _embed(self, prompts: list[str]) -> Tensor:  # [P, L, D] float32
-        tokens = self.tokenizer(
-            prompts, padding="max_length", max_length=self.max_text_tokens, truncation=True, return_tensors="pt"
-        )
-        hidden = self.text_encoder(tokens.input_ids.to(self.device), return_dict=False)[0]
-        return hidden.float()
+    @property
+    def text_encoder(self) -> torch.nn.Module:
+        """The CLIP text model (loaded now if it was not)."""
+        return self.prompt_encoder.load()
+
+    def _embed(self, prompts: list[str]) -> Tensor:  # [P, L, D] float32 on the device
+        found = embed_prompts(self.prompt_encoder, self.text_cache, prompts, release=False)
+        return torch.stack([found[prompt] for prompt in prompts]).to(self.device)
 
     def encode_text(self, prompts: list[str], negative: list[str] | None = None) -> TextEmbeddings:
         negatives = list(negative) if negative is not None else [""] * len(prompts)
@@ -135,7 +196,7 @@ class DiffusersVideoPrior(VideoPrior):
         if height % self.latent_scale or width % self.latent_scale:
             raise ValueError(f"frame size {height}x{width} is not a multiple of {self.latent_scale}")
         images = frames.reshape(batch * count, 3, height, width).to(self.device) * 2.0 - 1.0
-        # The posterior mean: deterministic, and its noise would only add variance to SDS.
+        # The posterior mean, not a sample as the reference (docs/method.md §12).
         moments = self.vae.encode(images.to(self.vae_dtype)).latent_dist.mean
         latents = (moments.float() - self.shift_factor) * self.scaling_factor  # [B·T, C, h, w]
         latents = latents.reshape(batch, count, *latents.shape[1:])

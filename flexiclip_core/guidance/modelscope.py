@@ -13,13 +13,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
 from flexiclip_core.errors import PriorUnavailable
-from flexiclip_core.guidance.base import PRIORS, VideoPrior, default_device
-from flexiclip_core.guidance.diffusers_prior import DiffusersVideoPrior, default_dtypes
+from flexiclip_core.guidance.base import PRIORS, VideoPrior, default_device, weights_fingerprint
+from flexiclip_core.guidance.diffusers_prior import ClipPromptEncoder, DiffusersVideoPrior, default_dtypes
+from flexiclip_core.guidance.text import PROMPT_ENCODERS, PromptEncoder, default_text_cache_folder
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ class ModelScopePrior(DiffusersVideoPrior):
     ) -> None:
         root, origin = resolve_modelscope_directory(config.path)  # before the slow imports: fail fast
         from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
-        from transformers import CLIPTextModel, CLIPTokenizer
+        from transformers import CLIPTextConfig, CLIPTokenizer
 
         device = torch.device(device) if device is not None else default_device()
         auto_unet, auto_vae = default_dtypes(device)
@@ -179,22 +180,18 @@ class ModelScopePrior(DiffusersVideoPrior):
                 local_files_only=True,
                 variant=_variant(root / "vae", COMPONENT_FILES["vae"]),
             )
-            text_encoder = CLIPTextModel.from_pretrained(
-                root / "text_encoder",
-                dtype=unet_dtype,
-                local_files_only=True,
-                variant=_variant(root / "text_encoder", COMPONENT_FILES["text_encoder"]),
-            )
+            text_config = CLIPTextConfig.from_pretrained(root / "text_encoder", local_files_only=True)
             tokenizer = CLIPTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
             scheduler = DDIMScheduler.from_pretrained(root, subfolder="scheduler", local_files_only=True)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise PriorUnavailable(f"prior 'modelscope': cannot load {origin}: {exc}. {HOW_TO_PROVIDE}") from exc
-        if len(tokenizer) != text_encoder.config.vocab_size:
-            # transformers can return a near-empty tokenizer instead of raising (stack-notes.md).
+        if len(tokenizer) != text_config.vocab_size:
+            # transformers can return a near-empty tokenizer instead of raising (docs/priors.md, "Loading Wan").
             raise PriorUnavailable(
                 f"prior 'modelscope': tokenizer in {root / 'tokenizer'} has {len(tokenizer)} tokens, the text "
-                f"encoder expects {text_encoder.config.vocab_size}. {HOW_TO_PROVIDE}"
+                f"encoder expects {text_config.vocab_size}. {HOW_TO_PROVIDE}"
             )
+        text_encoder = modelscope_prompt_encoder(root, origin, device, unet_dtype, tokenizer, text_config)
         description = f"ModelScope text-to-video-ms-1.7b ({origin}; licence {MODELSCOPE_LICENCE})"
         if tuple(unet.config.block_out_channels) != MODELSCOPE_UNET_CHANNELS:
             log.warning("the UNet in %s is not the text-to-video-ms-1.7b architecture", origin)
@@ -212,9 +209,50 @@ class ModelScopePrior(DiffusersVideoPrior):
             device=device,
             unet_dtype=unet_dtype,
             vae_dtype=vae_dtype,
+            text_cache_folder=default_text_cache_folder(),
         )
         self.config = config
         self.weights_directory = root
+
+
+def modelscope_prompt_encoder(
+    root: Path, origin: str, device: torch.device, dtype: torch.dtype, tokenizer: Any = None, text_config: Any = None
+) -> ClipPromptEncoder:
+    """ModelScope's CLIP text encoder, loaded from ``root`` on its first uncached prompt."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    if tokenizer is None:
+        tokenizer = CLIPTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
+    if text_config is None:
+        text_config = CLIPTextConfig.from_pretrained(root / "text_encoder", local_files_only=True)
+
+    def load_model() -> torch.nn.Module:
+        try:
+            return CLIPTextModel.from_pretrained(
+                root / "text_encoder",
+                dtype=dtype,
+                local_files_only=True,
+                variant=_variant(root / "text_encoder", COMPONENT_FILES["text_encoder"]),
+            )
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise PriorUnavailable(f"prior 'modelscope': cannot load the text encoder of {origin}: {exc}") from exc
+
+    return ClipPromptEncoder(
+        load_model,
+        tokenizer,
+        model_key=f"{origin}#{weights_fingerprint(root / 'text_encoder')}#{weights_fingerprint(root / 'tokenizer')}",
+        device=device,
+        dtype=dtype,
+        max_position_embeddings=int(text_config.max_position_embeddings),
+    )
+
+
+@PROMPT_ENCODERS.register("modelscope")
+def _modelscope_text_from_spec(argument: str | None, device: torch.device | None) -> PromptEncoder:
+    """ModelScope's CLIP text encoder alone, for encoding a run's prompts before its workers start."""
+    root, origin = resolve_modelscope_directory(argument)
+    device = torch.device(device) if device is not None else default_device()
+    return modelscope_prompt_encoder(root, origin, device, default_dtypes(device)[0])
 
 
 @PRIORS.register("modelscope")

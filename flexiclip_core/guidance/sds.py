@@ -43,14 +43,15 @@ SdsWeighting = Literal["1-alphas_cumprod", "uniform"]
 
 @dataclass(frozen=True)
 class SdsConfig:
-    """Score distillation settings (the reference's values)."""
+    """Score distillation settings: the reference's values, except t_max (docs/method.md §12)."""
 
     guidance_scale: float = 50.0
     """Classifier-free guidance scale s in ε̂ = ε̂_u + s (ε̂_c − ε̂_u)."""
     t_min: int = 50
     """Smallest sampled training timestep (inclusive)."""
     t_max: int = 949
-    """Largest sampled training timestep (inclusive): t ~ U{t_min … t_max}."""
+    """Largest sampled training timestep (inclusive): t ~ U{t_min … t_max}; the reference's
+    draw stops at 948, a kept departure (docs/method.md §12)."""
     weighting: SdsWeighting = "1-alphas_cumprod"
     """w(t): "1-alphas_cumprod" (σ_t² of the SNR-equivalent VP process) or "uniform" (1)."""
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)

@@ -19,7 +19,13 @@ from typing import Any
 import torch
 
 from flexiclip_core.guidance.base import PRIORS, VideoPrior, default_device
-from flexiclip_core.guidance.diffusers_prior import DiffusersVideoPrior, default_dtypes, save_pipeline_folder
+from flexiclip_core.guidance.diffusers_prior import (
+    ClipPromptEncoder,
+    DiffusersVideoPrior,
+    default_dtypes,
+    save_pipeline_folder,
+)
+from flexiclip_core.guidance.text import PROMPT_ENCODERS, PromptEncoder
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +195,34 @@ class TinyPrior(DiffusersVideoPrior):
         )
         self.config = config
         log.warning("using the %s: results are not meaningful animations", TINY_DESCRIPTION)
+
+
+def _tiny_seed(argument: str | None) -> int:
+    from flexiclip_core.errors import ConfigError
+
+    if argument is None:
+        return TinyPriorConfig().seed
+    try:
+        return int(argument)
+    except ValueError:
+        raise ConfigError(f"prior 'tiny:{argument}': the argument must be an integer seed") from None
+
+
+@PROMPT_ENCODERS.register("tiny")
+def _tiny_text_from_spec(argument: str | None, device: torch.device | None) -> PromptEncoder:
+    """The tiny prior's CLIP text encoder alone (same seed, same weights as the prior's)."""
+    config = TinyPriorConfig(seed=_tiny_seed(argument))
+    components = build_tiny_components(config)
+    device = torch.device(device) if device is not None else default_device()
+    module = components["text_encoder"]
+    return ClipPromptEncoder(
+        lambda: module,
+        components["tokenizer"],
+        model_key=f"tiny-random(seed={config.seed})",
+        device=device,
+        dtype=default_dtypes(device)[0],
+        max_position_embeddings=TEXT_MAX_TOKENS,
+    )
 
 
 @PRIORS.register("tiny")

@@ -22,7 +22,6 @@ How the model maps onto score distillation (docs/priors.md):
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import logging
 import os
@@ -45,6 +44,7 @@ from flexiclip_core.guidance.base import (
     weights_fingerprint,
 )
 from flexiclip_core.guidance.modelscope import _cached_snapshot, hub_cache_dir
+from flexiclip_core.guidance.text import PROMPT_ENCODERS, PromptEncoder, TextEmbeddingCache, embed_prompts
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,10 @@ class WanPriorConfig:
     path: str | None = None
     """Local diffusers folder; None: $FLEXICLIP_WAN_MODEL, then the Hugging Face cache."""
     dtype: DtypeName = "auto"
-    """Transformer and VAE dtype; auto: bfloat16 on CUDA, float32 on CPU."""
+    """Transformer dtype; auto: bfloat16 on CUDA (it only runs forward), float32 on CPU."""
+    vae_dtype: DtypeName = "auto"
+    """VAE dtype (it is differentiated w.r.t. its input); auto: float32 on CPU and on CUDA cards
+    with at least `WAN_FP32_VAE_MIN_GIB` of memory, bfloat16 on smaller cards (`wan_vae_dtype`)."""
     text_encoder_device: str = "cpu"
     """Where UMT5 runs when a prompt is not cached: "cpu" (default; the accelerator never holds
     it) or a device such as "cuda" (faster, then released when ``keep_text_encoder`` is False)."""
@@ -115,7 +118,9 @@ class WanPriorConfig:
     480×832 frames) rescaled to ``frame_size`` by √(pixels / (480·832)), as SD3's
     resolution-dependent shift (docs/priors.md): 3 → 1.22 for 256² frames."""
     frame_size: tuple[int, int] = (256, 256)
-    """Height, width of the frames score distillation renders (the training renderer's size)."""
+    """Height, width of the frames the shift is rescaled to: the training renderer's default size.
+    Fixed per loaded prior (its noise schedule is shared by every clip of a worker);
+    `fit_config_to_prior` warns when a clip renders at another size (docs/priors.md)."""
 
 
 def cache_root() -> Path:
@@ -228,42 +233,116 @@ def _dtype(name: DtypeName, device: torch.device) -> torch.dtype:
     return getattr(torch, name)
 
 
-class TextEmbeddingCache:
-    """Prompt embeddings on disk, one file per (text model, prompt, token budget).
+WAN_FP32_VAE_MIN_GIB = 64.0
+"""Smallest card (total GiB) on which ``vae_dtype="auto"`` keeps the VAE in float32: one
+flexiclip clip with an fp32 VAE needs about 43 GiB (tasks/batch.py `PEAK_TABLE`), 53 GiB with
+the 1.25 headroom, so 80 GB cards (H100, A100-80GB) and the H200 have it to spare; 24–48 GB
+cards run the VAE in bfloat16 (about 23 GiB per clip)."""
 
-    Files hold only the prompt's own tokens [L_prompt, D] (float32); the zero padding to the
-    token budget is restored on load, as WanPipeline zeroes it.
-    """
 
-    def __init__(self, folder: Path, model_key: str) -> None:
-        self.folder = folder
-        self.model_key = model_key
+def wan_vae_dtype(name: DtypeName, device: torch.device, total_bytes: int | None) -> torch.dtype:
+    """The Wan VAE's dtype: ``name`` unless "auto"; auto: float32 on CPU, and on CUDA when the
+    card has at least `WAN_FP32_VAE_MIN_GIB` (``total_bytes``: its total memory; None: unknown,
+    taken as small), else bfloat16 (on the tiny model bf16 moves the frame gradient by 2.7%,
+    cosine 0.9997: accuracy where memory allows it, packing where it does not)."""
+    if name != "auto":
+        return getattr(torch, name)
+    if device.type != "cuda":
+        return torch.float32
+    if total_bytes is not None and total_bytes >= WAN_FP32_VAE_MIN_GIB * 1024**3:
+        return torch.float32
+    return torch.bfloat16
 
-    def path(self, prompt: str, max_tokens: int) -> Path:
-        key = json.dumps({"model": self.model_key, "prompt": prompt, "max_tokens": max_tokens}, sort_keys=True)
-        return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()}.pt"
 
-    def load(self, prompt: str, max_tokens: int) -> Tensor | None:
-        path = self.path(prompt, max_tokens)
-        if not path.is_file():
-            return None
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError) as exc:  # a torn or foreign file: re-encode
-            log.warning("ignoring unreadable cached text embedding %s: %s", path, exc)
-            return None
+def _total_memory(device: torch.device) -> int | None:
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    return int(torch.cuda.get_device_properties(device).total_memory)
 
-    def save(self, prompt: str, max_tokens: int, embedding: Tensor) -> None:
-        path = self.path(prompt, max_tokens)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(handle)
-        try:
-            torch.save(embedding.detach().float().cpu().contiguous(), temporary)
-            os.replace(temporary, path)  # atomic: parallel workers never read a partial file
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+
+class WanPromptEncoder(PromptEncoder):
+    """UMT5 of a WanPipeline folder on its own, embedding prompts as `WanPipeline.encode_prompt`
+    does: the pipeline's `prompt_clean`, ``max_tokens`` tokens, each prompt's own tokens kept
+    (the pipeline zeroes the rest, restored by `WanPrior.prompt_embeddings`)."""
+
+    def __init__(
+        self,
+        root: Path,
+        origin: str,
+        config: WanPriorConfig,
+        device: torch.device | str | None = None,
+        *,
+        prior_name: str = "wan",
+    ) -> None:
+        self.root = root
+        self.prior_name = prior_name
+        self.device = torch.device(device if device is not None else config.text_encoder_device)
+        self.dtype = _dtype(config.text_encoder_dtype, self.device)
+        self.max_tokens = config.max_text_tokens
+        self.model_key = (
+            f"{origin}#{weights_fingerprint(root / 'text_encoder')}#{weights_fingerprint(root / 'tokenizer')}"
+        )
+        self.loads = 0
+        """How often UMT5 was loaded (prompts found in a cache or a run's bank never load it)."""
+        self.model: torch.nn.Module | None = None
+        self.tokenizer: Any = None
+
+    def clean(self, prompt: str) -> str:
+        from diffusers.pipelines.wan.pipeline_wan import prompt_clean
+
+        return prompt_clean(prompt)
+
+    def load(self) -> tuple[torch.nn.Module, Any]:
+        if self.model is None:
+            from transformers import AutoTokenizer, UMT5EncoderModel
+
+            root = self.root
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
+                encoder = UMT5EncoderModel.from_pretrained(
+                    root / "text_encoder", dtype=self.dtype, local_files_only=True
+                )
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                raise PriorUnavailable(
+                    f"prior {self.prior_name!r}: cannot load the text encoder of {root}: {exc}"
+                ) from exc
+            vocabulary = int(encoder.config.vocab_size)
+            # transformers can return a near-empty tokenizer instead of raising (docs/priors.md,
+            # "Loading Wan"); UMT5's embedding table is padded past the tokenizer's size, never below it.
+            if not 0.9 * vocabulary <= len(tokenizer) <= vocabulary:
+                raise PriorUnavailable(
+                    f"prior {self.prior_name!r}: tokenizer in {root / 'tokenizer'} has {len(tokenizer)} tokens, "
+                    f"the text encoder's table {vocabulary}. {HOW_TO_PROVIDE}"
+                )
+            self.model = _frozen(encoder, self.device)
+            self.tokenizer = tokenizer
+            self.loads += 1
+        return self.model, self.tokenizer
+
+    def release(self) -> None:
+        if self.model is not None:
+            device = next(self.model.parameters()).device
+            self.model = None
+            self.tokenizer = None
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    @torch.no_grad()
+    def embed(self, prompts: list[str]) -> list[Tensor]:  # each [L_i, D] float32 on CPU
+        encoder, tokenizer = self.load()
+        tokens = tokenizer(
+            [self.clean(prompt) for prompt in prompts],
+            padding="max_length",
+            max_length=self.max_tokens,
+            truncation=True,
+            add_special_tokens=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        mask = tokens.attention_mask
+        hidden = encoder(tokens.input_ids.to(self.device), mask.to(self.device)).last_hidden_state.float().cpu()
+        return [row[: int(length)] for row, length in zip(hidden, mask.gt(0).sum(dim=1))]
 
 
 def _frozen(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -297,6 +376,7 @@ class WanPrior(VideoPrior):
         self.licence = licence
         self.device = torch.device(device) if device is not None else default_device()
         self.dtype = _dtype(config.dtype, self.device)
+        self.vae_dtype = wan_vae_dtype(config.vae_dtype, self.device, _total_memory(self.device))
         self.weights_directory = root
         self.identifier = f"{name}:{origin}"
         self.description = description or f"Wan2.1-T2V ({origin}; licence {licence})"
@@ -307,13 +387,25 @@ class WanPrior(VideoPrior):
         else:
             pixels = config.frame_size[0] * config.frame_size[1]
             self.timestep_shift = shift * (pixels / WAN_REFERENCE_PIXELS) ** 0.5
+        self.shift_frame_size = None if config.timestep_shift is not None else tuple(config.frame_size)
+        """The frame size the shift was rescaled to (None where a fixed ``timestep_shift`` was given)."""
         self.schedule = NoiseSchedule.rectified_flow(shifted_flow_sigmas(steps, self.timestep_shift))
-        log.info("loading %s from %s (%s, %s, shift %.2f)", name, origin, self.dtype, self.device, self.timestep_shift)
+        log.info(
+            "loading %s from %s (transformer %s, vae %s, %s, shift %.2f)",
+            name,
+            origin,
+            self.dtype,
+            self.vae_dtype,
+            self.device,
+            self.timestep_shift,
+        )
         try:
             transformer = WanTransformer3DModel.from_pretrained(
                 root, subfolder="transformer", torch_dtype=self.dtype, local_files_only=True
             )
-            vae = AutoencoderKLWan.from_pretrained(root, subfolder="vae", torch_dtype=self.dtype, local_files_only=True)
+            vae = AutoencoderKLWan.from_pretrained(
+                root, subfolder="vae", torch_dtype=self.vae_dtype, local_files_only=True
+            )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise PriorUnavailable(f"prior {name!r}: cannot load {origin}: {exc}. {HOW_TO_PROVIDE}") from exc
         # Never differentiated: the transformer runs forward only, the VAE is differentiated
@@ -330,86 +422,30 @@ class WanPrior(VideoPrior):
         self.latents_mean = torch.tensor(self.vae.config.latents_mean, dtype=torch.float32).view(shape).to(self.device)
         self.latents_std = torch.tensor(self.vae.config.latents_std, dtype=torch.float32).view(shape).to(self.device)
         self.text_width = int(self.transformer.config.text_dim)
+        self.prompt_encoder = WanPromptEncoder(root, origin, config, prior_name=name)
         self.text_cache = TextEmbeddingCache(
-            Path(config.text_cache_dir) if config.text_cache_dir else cache_root() / "text-embeddings",
-            f"{origin}#{weights_fingerprint(root / 'text_encoder')}#{weights_fingerprint(root / 'tokenizer')}",
+            Path(config.text_cache_dir) if config.text_cache_dir else cache_root() / "text-embeddings"
         )
-        self.text_encoder_loads = 0
-        """How often UMT5 was loaded (prompts found in the cache never load it)."""
-        self._text_encoder: torch.nn.Module | None = None
-        self._tokenizer: Any = None
+
+    @property
+    def text_encoder_loads(self) -> int:
+        """How often UMT5 was loaded (prompts found in the cache or a run's bank never load it)."""
+        return self.prompt_encoder.loads
 
     # --- text -----------------------------------------------------------------------------
 
-    def _load_text_encoder(self) -> tuple[torch.nn.Module, Any]:
-        if self._text_encoder is None:
-            from transformers import AutoTokenizer, UMT5EncoderModel
-
-            device = torch.device(self.config.text_encoder_device)
-            dtype = _dtype(self.config.text_encoder_dtype, device)
-            root = self.weights_directory
-            try:
-                tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
-                encoder = UMT5EncoderModel.from_pretrained(root / "text_encoder", dtype=dtype, local_files_only=True)
-            except (OSError, ValueError, KeyError, RuntimeError) as exc:
-                raise PriorUnavailable(f"prior {self.name!r}: cannot load the text encoder of {root}: {exc}") from exc
-            vocabulary = int(encoder.config.vocab_size)
-            # transformers can return a near-empty tokenizer instead of raising (stack-notes.md);
-            # UMT5's embedding table is padded past the tokenizer's size, never below it.
-            if not 0.9 * vocabulary <= len(tokenizer) <= vocabulary:
-                raise PriorUnavailable(
-                    f"prior {self.name!r}: tokenizer in {root / 'tokenizer'} has {len(tokenizer)} tokens, the text "
-                    f"encoder's table {vocabulary}. {HOW_TO_PROVIDE}"
-                )
-            self._text_encoder = _frozen(encoder, device)
-            self._tokenizer = tokenizer
-            self.text_encoder_loads += 1
-        return self._text_encoder, self._tokenizer
-
     def release_text_encoder(self) -> None:
         """Free UMT5 (and its accelerator memory); it is reloaded if an uncached prompt comes."""
-        if self._text_encoder is not None:
-            device = next(self._text_encoder.parameters()).device
-            self._text_encoder = None
-            self._tokenizer = None
-            gc.collect()
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-
-    @torch.no_grad()
-    def _embed_uncached(self, prompts: list[str]) -> list[Tensor]:  # each [L_i, D] float32 on CPU
-        encoder, tokenizer = self._load_text_encoder()
-        device = next(encoder.parameters()).device
-        tokens = tokenizer(
-            prompts,
-            padding="max_length",
-            max_length=self.config.max_text_tokens,
-            truncation=True,
-            add_special_tokens=True,
-            return_attention_mask=True,
-            return_tensors="pt",
-        )
-        mask = tokens.attention_mask
-        hidden = encoder(tokens.input_ids.to(device), mask.to(device)).last_hidden_state.float().cpu()
-        return [row[: int(length)] for row, length in zip(hidden, mask.gt(0).sum(dim=1))]
+        self.prompt_encoder.release()
 
     def prompt_embeddings(self, prompts: list[str]) -> Tensor:  # [P, L, D] float32 on the device
         """Embeddings as WanPipeline makes them (zero past each prompt's tokens), each prompt
-        encoded at most once per cache folder."""
+        encoded at most once per cache (a run's bank, the disk cache)."""
         budget = self.config.max_text_tokens
-        found = {prompt: self.text_cache.load(prompt, budget) for prompt in dict.fromkeys(prompts)}
-        missing = [prompt for prompt, embedding in found.items() if embedding is None]
-        if missing:
-            try:
-                for prompt, embedding in zip(missing, self._embed_uncached(missing)):
-                    self.text_cache.save(prompt, budget, embedding)
-                    found[prompt] = embedding
-            finally:
-                if not self.config.keep_text_encoder:
-                    self.release_text_encoder()
+        found = embed_prompts(self.prompt_encoder, self.text_cache, prompts, release=not self.config.keep_text_encoder)
         padded = torch.zeros(len(prompts), budget, self.text_width)
         for row, prompt in enumerate(prompts):
-            embedding = found[prompt]
+            embedding = found.get(prompt)
             if embedding is None or embedding.dim() != 2 or embedding.shape[1] != self.text_width:
                 raise PriorUnavailable(
                     f"prior {self.name!r}: text embedding of {prompt!r} has shape "
@@ -444,7 +480,7 @@ class WanPrior(VideoPrior):
                 "(VAE stride × transformer patch)"
             )
         video = frames.to(device=self.device).permute(0, 2, 1, 3, 4) * 2.0 - 1.0  # [B, 3, N, H, W]
-        moments = self.vae.encode(video.to(self.dtype)).latent_dist.mean  # [B, 16, k + 1, h, w]
+        moments = self.vae.encode(video.to(self.vae_dtype)).latent_dist.mean  # [B, 16, k + 1, h, w]
         return (moments.float() - self.latents_mean) / self.latents_std
 
     def model_timesteps(self, timesteps: Tensor) -> Tensor:  # [N] float32
@@ -462,6 +498,13 @@ class WanPrior(VideoPrior):
             return_dict=False,
         )[0]
         return output.float()
+
+
+@PROMPT_ENCODERS.register("wan")
+def _wan_text_from_spec(argument: str | None, device: torch.device | None) -> PromptEncoder:
+    """UMT5 of ``wan`` / ``wan:PATH`` alone, for encoding a run's prompts before its workers start."""
+    root, origin = resolve_wan_directory(argument)
+    return WanPromptEncoder(root, origin, WanPriorConfig(path=argument), device)
 
 
 @PRIORS.register("wan")

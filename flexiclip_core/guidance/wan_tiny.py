@@ -17,7 +17,15 @@ import torch
 from flexiclip_core.errors import ConfigError
 from flexiclip_core.guidance.base import NOT_APPLICABLE_LICENCE, PRIORS, VideoPrior
 from flexiclip_core.guidance.diffusers_prior import save_pipeline_folder
-from flexiclip_core.guidance.wan import WanPrior, WanPriorConfig, cache_root, missing_parts
+from flexiclip_core.guidance.text import PROMPT_ENCODERS, PromptEncoder
+from flexiclip_core.guidance.wan import (
+    WanPrior,
+    WanPriorConfig,
+    WanPromptEncoder,
+    cache_root,
+    missing_parts,
+    resolve_wan_directory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +189,17 @@ class WanTinyPrior(WanPrior):
         )
         self.identifier = f"wan-tiny-random(seed={config.seed})"
         log.warning("using the %s: results are not meaningful animations", WAN_TINY_DESCRIPTION)
+
+
+@PROMPT_ENCODERS.register("wan-tiny")
+def _wan_tiny_text_from_spec(argument: str | None, device: torch.device | None) -> PromptEncoder:
+    """wan-tiny's UMT5 alone (the saved folder's, the same the prior loads)."""
+    try:
+        config = WanTinyConfig(seed=int(argument)) if argument is not None else WanTinyConfig()
+    except ValueError:
+        raise ConfigError(f"prior 'wan-tiny:{argument}': the argument must be an integer seed") from None
+    root, origin = resolve_wan_directory(str(wan_tiny_directory(config)))
+    return WanPromptEncoder(root, origin, WanPriorConfig(path=str(root)), device, prior_name="wan-tiny")
 
 
 @PRIORS.register("wan-tiny")

@@ -17,7 +17,9 @@ from flexiclip_core.errors import ConfigError
 from tasks.batch import (
     GIB,
     MAX_CLIPS_PER_WORKER,
+    PEAK_TABLE,
     auto_clips_per_worker,
+    card_too_small,
     per_clip_gib,
     resolve_clips_per_worker,
 )
@@ -151,3 +153,38 @@ def test_a_compiled_prior_is_padded_to_k_also_for_a_short_batch(worker: ClipWork
         assert worker.lockstep_pad(1, 1) is None  # K = 1: one shape anyway
     finally:
         worker.execution = eager
+
+
+def test_peak_table_rows_say_where_they_come_from() -> None:
+    for key, figure in PEAK_TABLE.items():
+        assert figure.gib > 0 and figure.source in ("measured", "derived"), key
+        assert figure.device if figure.source == "measured" else figure.note, key
+    # Wan has a row per VAE dtype; the fp32 VAE keeps more for its backward.
+    assert per_clip_gib("wan", ["flexiclip"], "float32") == 35.5
+    assert per_clip_gib("wan", ["flexiclip"], "bfloat16") == 23.5
+    assert per_clip_gib("wan", ["aniclipart"], "bfloat16") == 14.0
+    assert per_clip_gib("wan", ["flexiclip"]) == 35.5  # dtype unknown: the larger row
+    assert per_clip_gib("modelscope", ["flexiclip"], "bfloat16") == 9.4  # its 'any' row
+
+
+def test_auto_reads_the_wan_row_of_the_vae_dtype() -> None:
+    # An H100 (about 76 GiB free once Wan is loaded): bf16 23.5 × 1.25 = 29.4 → 2; fp32 35.5 × 1.25 = 44.4 → 1.
+    assert auto_clips_per_worker("cuda", int(76 * GIB), "wan", vae_dtype="bfloat16") == 2
+    assert auto_clips_per_worker("cuda", int(76 * GIB), "wan", vae_dtype="float32") == 1
+    assert auto_clips_per_worker("cuda", int(76 * GIB), "wan", ["aniclipart"], vae_dtype="bfloat16") == 4  # 76 / 17.5
+
+
+def test_a_card_too_small_for_one_clip_is_refused_with_one_line() -> None:
+    # A 24 GiB card with Wan loaded (2.9 GiB held, 18 GiB free): flexiclip needs 23.5 GiB in bf16.
+    reason = card_too_small(
+        "cuda:0", int(18 * GIB), int(2.9 * GIB), "wan", ["aniclipart", "flexiclip"], "bfloat16", "NVIDIA L4"
+    )
+    assert reason is not None and "\n" not in reason
+    for part in ("prior wan", "flexiclip", "23.5 GiB", "20.9 GiB", "NVIDIA L4"):
+        assert part in reason, part
+    # aniclipart alone (14.0 GiB) fits the same card; so does everything on a CPU or with unknown memory.
+    assert card_too_small("cuda:0", int(18 * GIB), int(2.9 * GIB), "wan", ["aniclipart"], "bfloat16") is None
+    assert card_too_small("cpu", None, 0, "wan", ["flexiclip"]) is None
+    assert card_too_small("cuda", None, 0, "wan", ["flexiclip"]) is None
+    # Just enough is enough: the packing headroom is not asked of a single clip.
+    assert card_too_small("cuda", int(20.8 * GIB), int(2.8 * GIB), "wan", ["flexiclip"], "bfloat16") is None

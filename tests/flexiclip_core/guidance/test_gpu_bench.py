@@ -65,3 +65,33 @@ def test_the_wan_hook_saves_the_wan_layout_and_times_it_through_the_wan_loader()
     assert figures["gpu.skipped"] == [] and figures["gpu.wan.load_s"] > 0
     assert figures["gpu.wan.aniclipart.ms_per_iteration"] > 0 and figures["gpu.wan.aniclipart.loss_finite"]
     assert figures["gpu.wan.aniclipart.tflop_per_iter"] > 0
+
+
+def test_update_peaks_writes_measured_rows_with_the_gpu_and_the_date(tmp_path):
+    import shutil
+
+    from bench.gpu import update_peak_table
+    from tasks.batch import PEAKS_FILE, load_peak_table
+
+    table = tmp_path / "peaks.json"
+    shutil.copy(PEAKS_FILE, table)
+    figures = {
+        "gpu.size": "full",
+        "gpu.device": "NVIDIA H100 80GB HBM3",
+        "gpu.wan.vae_dtype": "bfloat16",
+        "gpu.wan.flexiclip.peak_memory_gib": 21.73,
+        "gpu.wan.flexiclip.lockstep_k4.peak_memory_gib": 70.0,  # not a single-clip figure
+        "gpu.wan.aniclipart.peak_memory_gib": 12.01,
+    }
+    written = update_peak_table(figures, table, date="2026-12-07")
+    assert written == ["wan/aniclipart/bfloat16", "wan/flexiclip/bfloat16"]
+    rows = load_peak_table(table)
+    assert rows[("wan", "flexiclip", "bfloat16")].gib == 21.8  # rounded up
+    assert rows[("wan", "flexiclip", "bfloat16")].source == "measured"
+    assert rows[("wan", "flexiclip", "bfloat16")].device == "NVIDIA H100 80GB HBM3"
+    assert rows[("wan", "aniclipart", "bfloat16")].date == "2026-12-07"
+    assert rows[("wan", "flexiclip", "float32")].source == "derived"  # other rows are kept
+    assert rows[("modelscope", "flexiclip", "any")] == load_peak_table(PEAKS_FILE)[("modelscope", "flexiclip", "any")]
+    # A CPU or tiny run measures nothing a GPU worker can use.
+    assert update_peak_table({**figures, "gpu.device": "cpu"}, table) == []
+    assert update_peak_table({**figures, "gpu.size": "tiny"}, table) == []

@@ -236,9 +236,9 @@ def test_prompts_are_encoded_once_and_cached_on_disk(wan_folder, tmp_path):
     config = WanPriorConfig(path=str(wan_folder), text_cache_dir=str(tmp_path / "text"))
     first = WanPrior(config, device="cpu")
     embeddings = first.encode_text(["a cat dancing"], ["blurry"])
-    assert first.text_encoder_loads == 1 and first._text_encoder is None  # released after encoding
+    assert first.text_encoder_loads == 1 and first.prompt_encoder.model is None  # released after encoding
     assert embeddings.conditional.shape == (1, 512, 16)
-    length = len(first._load_text_encoder()[1]("a cat dancing").input_ids)
+    length = len(first.prompt_encoder.load()[1]("a cat dancing").input_ids)
     first.release_text_encoder()
     assert embeddings.conditional[0, :length].abs().sum(-1).min() > 0
     assert embeddings.conditional[0, length:].abs().max() == 0  # zero past the prompt, as WanPipeline
@@ -384,3 +384,121 @@ def test_preflight_decides_auto_for_wan_before_any_worker_starts(wan_folder, tmp
         resolve_prior("auto")
     with pytest.raises(PreflightError, match="not a directory"):
         resolve_prior(f"wan:{tmp_path / 'nothing'}")
+
+
+def test_text_path_equals_wan_pipeline_encode_prompt(wan_prior, wan_folder):
+    """The embeddings WanPipeline.encode_prompt makes (its prompt cleaning, 512 tokens, zero past
+    each prompt) are what the prior conditions on: the pipeline defines the model's use."""
+    from diffusers import WanPipeline
+    from transformers import AutoTokenizer, UMT5EncoderModel
+
+    pipeline = WanPipeline(
+        tokenizer=AutoTokenizer.from_pretrained(wan_folder / "tokenizer"),
+        text_encoder=UMT5EncoderModel.from_pretrained(wan_folder / "text_encoder"),
+        vae=wan_prior.vae,
+        scheduler=None,
+        transformer=wan_prior.transformer,
+    )
+    prompts = ["a cat  dancing\n", "a person waving both arms"]  # irregular spaces: the pipeline cleans them
+    negatives = ["blurry &amp; static", ""]
+    expected, expected_negative = pipeline.encode_prompt(
+        prompts, negatives, max_sequence_length=512, device=torch.device("cpu"), dtype=torch.float32
+    )
+    ours = wan_prior.encode_text(prompts, negatives)
+    torch.testing.assert_close(ours.conditional, expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(ours.unconditional, expected_negative, rtol=0, atol=1e-6)
+
+
+def test_text_cache_key_changes_with_the_dtype_and_each_other_part(wan_prior):
+    encoder = wan_prior.prompt_encoder
+    key = encoder.key("a cat dancing")
+    assert encoder.key("a cat  dancing ") == key  # the same text once cleaned as WanPipeline cleans it
+    assert encoder.key("a dog dancing") != key
+    for change in ({"dtype": torch.bfloat16}, {"max_tokens": 256}, {"model_key": encoder.model_key + "x"}):
+        saved = {name: getattr(encoder, name) for name in change}
+        try:
+            for name, value in change.items():
+                setattr(encoder, name, value)
+            assert encoder.key("a cat dancing") != key, change
+        finally:
+            for name, value in saved.items():
+                setattr(encoder, name, value)
+    assert encoder.key("a cat dancing") == key
+
+
+@pytest.mark.parametrize("damage", ["torn", "foreign"])
+def test_a_corrupt_cache_file_is_re_encoded_and_replaced(wan_folder, tmp_path, damage):
+    config = WanPriorConfig(path=str(wan_folder), text_cache_dir=str(tmp_path / "text"))
+    reference = WanPrior(config, device="cpu").encode_text(["a cat dancing"], ["blurry"]).conditional
+    path = tmp_path / "text" / f"{WanPrior(config, device='cpu').prompt_encoder.key('a cat dancing')}.pt"
+    assert path.is_file()
+    if damage == "torn":
+        path.write_bytes(path.read_bytes()[:40])
+    else:
+        torch.save({"not": "a tensor"}, path)
+    again = WanPrior(config, device="cpu")
+    rebuilt = again.encode_text(["a cat dancing"], ["blurry"]).conditional
+    assert again.text_encoder_loads == 1  # re-encoded, not a crash
+    torch.testing.assert_close(rebuilt, reference)
+    assert torch.load(path, weights_only=True).dim() == 2  # and the file replaced
+
+
+def test_vae_dtype_rule_fp32_on_cpu_and_on_large_cards_bf16_on_small_ones():
+    from flexiclip_core.guidance.wan import WAN_FP32_VAE_MIN_GIB, wan_vae_dtype
+
+    gib = 1024**3
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert wan_vae_dtype("auto", cpu, None) == torch.float32
+    assert wan_vae_dtype("auto", cuda, 24 * gib) == torch.bfloat16
+    assert wan_vae_dtype("auto", cuda, 48 * gib) == torch.bfloat16
+    assert wan_vae_dtype("auto", cuda, int(WAN_FP32_VAE_MIN_GIB * gib)) == torch.float32
+    assert wan_vae_dtype("auto", cuda, 80 * gib) == torch.float32  # H100
+    assert wan_vae_dtype("auto", cuda, None) == torch.bfloat16  # unknown: taken as small
+    assert wan_vae_dtype("bfloat16", cuda, 141 * gib) == torch.bfloat16  # an explicit choice wins
+    assert wan_vae_dtype("float32", cuda, 24 * gib) == torch.float32
+
+
+def test_wan21_vae_without_patchify_encodes_causally_and_backpropagates(tmp_path):
+    """wan-tiny patchifies (a Wan2.2 option); Wan2.1's VAE does not: its path, at tiny width."""
+    from diffusers import AutoencoderKLWan
+
+    from flexiclip_core.guidance.wan_tiny import build_wan_tiny_components
+
+    components = build_wan_tiny_components(WanTinyConfig(seed=5))
+    torch.manual_seed(5)
+    components["vae"] = AutoencoderKLWan(
+        base_dim=4,
+        z_dim=16,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+        latents_mean=[0.1 * ((-1) ** index) for index in range(16)],
+        latents_std=[1.0 + 0.05 * index for index in range(16)],
+    )  # Wan2.1's layout: 3 RGB channels in, no patch_size, 8× in space (three 2× stages), 4× in time
+    assert components["vae"].config.patch_size is None and components["vae"].config.in_channels == 3
+    from flexiclip_core.guidance.diffusers_prior import save_pipeline_folder
+
+    folder = save_pipeline_folder(tmp_path / "wan21", "WanPipeline", components)
+    prior = WanPrior(WanPriorConfig(path=str(folder), text_cache_dir=str(tmp_path / "text")), device="cpu")
+    assert prior.latent_scale == 8 and prior.frame_multiple == 16
+    frames = torch.rand(2, 5, 3, 16, 16, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    latents = prior.encode_frames(frames)
+    assert latents.shape == (2, 16, 2, 2, 2)
+    latents[:, :, 0].sum().backward()
+    assert frames.grad[:, 0].abs().sum() > 0  # latent frame 0 is frame 0 alone
+    assert frames.grad[:, 1:].abs().sum() == 0  # causal: later frames do not reach it
+    frames.grad = None
+    latents = prior.encode_frames(frames)
+    latents[0, :, 1].sum().backward()
+    assert frames.grad[0, 1:].abs().sum(dim=(1, 2, 3)).min() > 0  # latent frame 1 sees frames 1 … 4
+    assert frames.grad[1].abs().sum() == 0  # and never the other video of the batch
+
+
+def test_a_clip_rendered_at_another_size_than_the_shift_is_tuned_for_is_warned_about(wan_prior, caplog):
+    assert wan_prior.shift_frame_size == (256, 256)
+    with caplog.at_level("WARNING", logger="flexiclip_core.config"):
+        fit_config_to_prior(preset("flexiclip"), wan_prior)
+    assert "timestep shift" not in caplog.text
+    with caplog.at_level("WARNING", logger="flexiclip_core.config"):
+        fit_config_to_prior(preset("flexiclip").with_overrides({"render.size": 512}), wan_prior)
+    assert "tuned for 256x256 frames, this clip renders 512x512" in caplog.text

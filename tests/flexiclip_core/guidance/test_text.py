@@ -1,0 +1,51 @@
+"""The prompt-embedding cache (flexiclip_core/guidance/text.py): bounded memory, disk by content."""
+
+from __future__ import annotations
+
+import torch
+
+from flexiclip_core.guidance.text import TextEmbeddingCache
+
+
+def _embedding(value: float) -> torch.Tensor:
+    return torch.full((3, 4), value)
+
+
+def test_memory_keeps_only_the_most_recently_used_embeddings() -> None:
+    cache = TextEmbeddingCache(None, memory_entries=2)
+    for index, key in enumerate("abc"):
+        cache.save(key, _embedding(index))
+    assert list(cache.memory) == ["b", "c"]
+    assert cache.load("a") is None  # no folder: evicted means gone
+    assert torch.equal(cache.load("b"), _embedding(1))  # a hit makes it the most recent
+    cache.save("d", _embedding(3))
+    assert list(cache.memory) == ["b", "d"]
+
+
+def test_disk_keeps_what_memory_evicts_and_stores_float32(tmp_path) -> None:
+    cache = TextEmbeddingCache(tmp_path, memory_entries=1)
+    cache.save("a", _embedding(1).to(torch.bfloat16))
+    cache.save("b", _embedding(2))
+    assert list(cache.memory) == ["b"]
+    loaded = cache.load("a")
+    assert loaded.dtype == torch.float32 and torch.equal(loaded, _embedding(1))
+    assert list(cache.memory) == ["a"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.pt", "b.pt"]  # no temporary left
+
+
+def test_modelscope_loads_its_clip_text_encoder_only_for_uncached_prompts(tmp_path, monkeypatch) -> None:
+    """ModelScope's CLIP is loaded lazily and its embeddings persist on disk: a second process
+    (a worker, `flexiclip animate`) with the same prompts never loads it."""
+    from flexiclip_core.guidance import ModelScopePrior, ModelScopePriorConfig, save_tiny_pipeline
+
+    monkeypatch.setenv("FLEXICLIP_CACHE", str(tmp_path / "cache"))
+    folder = save_tiny_pipeline(tmp_path / "ms")
+    first = ModelScopePrior(ModelScopePriorConfig(path=str(folder)), device="cpu")
+    assert first.prompt_encoder.loads == 0  # loading the prior does not load CLIP
+    embeddings = first.encode_text(["a cat dancing"])
+    assert first.prompt_encoder.loads == 1
+    second = ModelScopePrior(ModelScopePriorConfig(path=str(folder)), device="cpu")
+    again = second.encode_text(["a cat dancing"])
+    assert second.prompt_encoder.loads == 0
+    torch.testing.assert_close(again.conditional, embeddings.conditional)
+    torch.testing.assert_close(again.unconditional, embeddings.unconditional)
