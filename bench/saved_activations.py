@@ -1,6 +1,6 @@
 """GiB of tensors a VAE keeps for the backward of its encoder w.r.t. its input, counted on meta tensors.
 
-What decides a clip's GPU memory with a video VAE (docs/pipeline.md, the peak table): the
+What decides a clip's GPU memory with a video VAE (docs/pipeline.md §6, the peak table): the
 encoder is differentiated w.r.t. the frames, so autograd keeps its intermediate tensors until the
 backward. `saved_gib` builds the model on the meta device (no memory, no FLOPs), runs the encode
 under `torch.autograd.graph.saved_tensors_hooks` and sums the bytes of every saved tensor, views
