@@ -58,6 +58,7 @@ def nightly(
     worker_start_timeout_s: float = 900.0,
     forward_credentials: bool = False,
     clips_per_worker: int | str = "auto",
+    evaluate: bool = False,
 ) -> State:
     """Animate every new clip of CATALOG into the versioned output catalog at OUTPUT.
 
@@ -81,6 +82,8 @@ def nightly(
             workers (else each node uses its own: instance role or environment).
         clips_per_worker: clips an actor takes per call and optimises in lockstep: a positive
             integer, or "auto" (1 on CPU; on CUDA sized from the GPU's free memory, at most 8).
+        evaluate: after the commit, score the run against its static input (`tasks.evaluate_step`):
+            tables under OUTPUT/evaluations/<run>/ and a Markdown artifact.
     """
     from catalogs.output import OutputCatalog
     from catalogs.storage import storage_options_from_env
@@ -191,6 +194,10 @@ def nightly(
         clips_by_node=dict(stats.clips_by_node) if stats else {},
     )
     publish_report(summary)
+    if evaluate and version is not None:
+        from tasks.evaluate_step import evaluate_after_run
+
+        evaluate_after_run(output_catalog, run_id, catalog)
     return final_state(summary)
 
 
