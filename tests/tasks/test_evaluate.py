@@ -21,6 +21,7 @@ from catalogs.output import OutputCatalog
 from catalogs.rows import MEDIA_KINDS, MediaRef, OutputRow, Status
 from tasks import evaluate as ev
 from tests.conftest import SAMPLES_DIR
+from tests.flexiclip_core.test_learned_metrics import clip_dir, lpips_file, xclip_dir  # noqa: F401 - fixtures
 
 CLIPS = (("human", "human.svg", "a person waving both arms"), ("plant", "plant.svg", "a flower swaying in the wind"))
 FAST = {"iterations": 2, "render": {"size": 64}, "schedule": {"frame_count": 8}}
@@ -191,3 +192,28 @@ def test_unknown_run_is_one_error_line_and_status_2(two_runs: tuple[Path, Path],
     result = CliRunner().invoke(app, ["evaluate", str(root_a), "--run", "nope", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2
     assert "no run 'nope'" in result.output
+
+
+def test_learned_metrics_through_the_real_transformers_classes_loaded_by_path(
+    two_runs: tuple[Path, Path], clip_dir: Path, xclip_dir: Path, lpips_file: Path
+):
+    """Tiny random CLIP / X-CLIP (transformers classes, saved to folders) and LPIPS weights, loaded
+    the way real weights are: every learned column is computed, and the static input scores the
+    known answers (each frame is the rest render: CLIP identity 1, LPIPS to frame 0 is 0)."""
+    from flexiclip_core.learned_metrics import LearnedMetrics, LearnedMetricsConfig
+    from tasks.evaluation_report import markdown_tables
+
+    learned = LearnedMetrics(
+        LearnedMetricsConfig(clip_path=str(clip_dir), xclip_path=str(xclip_dir), lpips_path=str(lpips_file))
+    )
+    root_a, _ = two_runs
+    evaluation = ev.evaluate(ev.RunRef(str(root_a)), learned_metrics=learned, config=ev.EvaluationConfig(resamples=50))
+    assert evaluation.missing == {}
+    run, static = evaluation.runs[0], evaluation.runs[1]
+    for clip in run.clips:
+        assert -1.0 <= clip.values["clip_identity"] <= 1.0 and -1.0 <= clip.values["text_alignment"] <= 1.0
+        assert clip.values["identity_lpips"] >= 0.0
+    for clip in static.clips:
+        assert clip.values["clip_identity"] == pytest.approx(1.0, abs=1e-5)
+        assert clip.values["identity_lpips"] == pytest.approx(0.0, abs=1e-6)
+    assert "Learned metrics computed: clip_identity, text_alignment, identity_lpips." in markdown_tables(evaluation)
