@@ -26,14 +26,18 @@ def default_out(root: str, run_id: str) -> str:
 
 
 def evaluate(
-    root: Annotated[str, typer.Argument(help="Output root of the run: folder, file:// or s3:// URI.", show_default=False)],
+    root: Annotated[
+        str, typer.Argument(help="Output root of the run: folder, file:// or s3:// URI.", show_default=False)
+    ],
     version: Annotated[int | None, typer.Option(min=0, help="Read the catalog at this version.")] = None,
     run: Annotated[
         str | None, typer.Option("--run", help="Run id (default: the run that committed the version read).")
     ] = None,
     against: Annotated[
         list[str] | None,
-        typer.Option("--against", help="Another run to put beside it: ROOT2 or ROOT2:RUN (repeatable).", show_default=False),
+        typer.Option(
+            "--against", help="Another run to put beside it: ROOT2 or ROOT2:RUN (repeatable).", show_default=False
+        ),
     ] = None,
     out: Annotated[
         str | None, typer.Option("--out", "-o", help="Folder for the tables (default ROOT/evaluations/RUN).")
@@ -51,7 +55,8 @@ def evaluate(
     from flexiclip_core.devices import resolve_device
     from flexiclip_core.errors import FlexiclipError
     from flexiclip_core.learned_metrics import LearnedMetrics, LearnedMetricsConfig
-    from tasks.evaluate import EvaluationConfig, RunRef, evaluate as evaluate_runs, load_categories, parse_run_ref
+    from tasks.evaluate import EvaluationConfig, RunRef, load_categories, parse_run_ref
+    from tasks.evaluate import evaluate as evaluate_runs
     from tasks.evaluation_report import markdown_tables, write_evaluation
 
     storage_options = storage_options_from_env() or None

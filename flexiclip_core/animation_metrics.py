@@ -190,7 +190,9 @@ def score_motion(
     frames_rgba = render_frames(clipart, motion.frame_points, size=size, background="transparent", renderer=renderer)
     learned = learned_reasons = None
     if learned_metrics is not None:
-        rest_rgba = render_frames(clipart, motion.rest_points[None], size=size, background="transparent", renderer=renderer)
+        rest_rgba = render_frames(
+            clipart, motion.rest_points[None], size=size, background="transparent", renderer=renderer
+        )
         learned, learned_reasons = learned_metrics.compute(
             composite_over_white(frames_rgba), composite_over_white(rest_rgba)[0], prompt
         )

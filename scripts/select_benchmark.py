@@ -106,7 +106,7 @@ def is_scene(alpha: np.ndarray) -> bool:
     return int((sizes >= SCENE_PART_SHARE * total).sum()) >= 2
 
 
-def _timeout(signum, frame):  # noqa: ARG001 - signal handler signature
+def _timeout(signum, frame):
     raise TimeoutError(f"over {TIMEOUT_S} s")
 
 
@@ -163,7 +163,9 @@ def select(corpus: Path, log=sys.stderr) -> list[dict]:
         category = "scene" if is_scene(alpha) else folder_category
         if category is None or category not in wanted:
             continue
-        chosen[category].append({"path": path, "relative": str(relative), "category": category, "rank": len(chosen[category])})
+        chosen[category].append(
+            {"path": path, "relative": str(relative), "category": category, "rank": len(chosen[category])}
+        )
         log.write(f"take {relative} as {category}\n")
     return [entry for category in CATEGORIES for entry in chosen[category]]
 

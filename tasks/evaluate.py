@@ -149,9 +149,9 @@ class Interval:
         return {"mean": self.mean, "low": self.low, "high": self.high, "n": self.n}
 
 
-def bootstrap_mean(values: Sequence[float], config: EvaluationConfig = EvaluationConfig()) -> Interval | None:
+def bootstrap_mean(values: Sequence[float | None], config: EvaluationConfig = EvaluationConfig()) -> Interval | None:
     """The mean of ``values`` and its percentile-bootstrap interval (resampling the values with
-    replacement ``config.resamples`` times); None for no values. One value gives a zero-width interval."""
+    replacement ``config.resamples`` times), Nones left out; None for no values. One value gives a zero-width interval."""
     data = np.asarray([v for v in values if v is not None], dtype=np.float64)
     if data.size == 0:
         return None
@@ -334,7 +334,9 @@ def _clip_inputs(row: OutputRow, storage_options: dict | None):  # -> (Clipart, 
         raise CatalogError(f"no {' or '.join(missing)} media recorded (written by runs since motion.npz existed)")
     arrays = np.load(io.BytesIO(_read_media(row.media["motion"].uri, storage_options)))
     motion = ClipMotion.from_npz(arrays)
-    clipart = parse_svg(_read_media(row.media["source_svg"].uri, storage_options), clip_id=row.clip_id, config=ParseConfig())
+    clipart = parse_svg(
+        _read_media(row.media["source_svg"].uri, storage_options), clip_id=row.clip_id, config=ParseConfig()
+    )
     renderer = None
     if "config" in row.media:
         settings = json.loads(_read_media(row.media["config"].uri, storage_options))
@@ -388,7 +390,7 @@ def score_run(
                 if with_static
                 else None
             )
-        except Exception as error:  # one unreadable clip never stops the evaluation: it is listed
+        except Exception as error:  # noqa: BLE001 one unreadable clip never stops the evaluation: it is listed
             log.warning("clip %s of run %s not evaluated: %s", clip_id, run_id, error)
             not_evaluated.append((clip_id, f"not evaluated: {type(error).__name__}: {error}"))
             continue
@@ -434,12 +436,18 @@ def _in_group(clip: ClipResult, group: str) -> bool:
     return group == OVERALL or clip.category == group
 
 
-def summarise_run(run: RunResult, groups: Sequence[str], config: EvaluationConfig) -> dict[str, dict[str, Interval | None]]:
+def summarise_run(
+    run: RunResult, groups: Sequence[str], config: EvaluationConfig
+) -> dict[str, dict[str, Interval | None]]:
     """group → column → mean with its bootstrap interval."""
     return {
         group: {
             column: bootstrap_mean(
-                [clip.values[column] for clip in run.clips if _in_group(clip, group) and clip.values[column] is not None],
+                [
+                    clip.values[column]
+                    for clip in run.clips
+                    if _in_group(clip, group) and clip.values[column] is not None
+                ],
                 config,
             )
             for column in EVALUATED_COLUMNS

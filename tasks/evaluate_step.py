@@ -40,7 +40,7 @@ def evaluate_after_run(output_catalog: OutputCatalog, run_id: str, catalog_uri: 
     try:
         try:
             categories = load_categories(catalog_uri, options)
-        except Exception as exc:  # a CSV/JSONL catalog, or no category column: one group
+        except Exception as exc:  # noqa: BLE001 a CSV/JSONL catalog, or no category column: one group
             log.info("run %s: no categories for the evaluation (%s)", run_id, exc)
             categories = {}
         evaluation = evaluate(
@@ -63,6 +63,6 @@ def evaluate_after_run(output_catalog: OutputCatalog, run_id: str, catalog_uri: 
         )
         log.info("run %s: evaluation written to %s", run_id, uri)
         return uri
-    except Exception as exc:  # the evaluation is a view of the committed run, never its outcome
+    except Exception as exc:  # noqa: BLE001 the evaluation is a view of the committed run, never its outcome
         log.warning("run %s: evaluation not written: %s: %s", run_id, type(exc).__name__, exc)
         return None

@@ -130,7 +130,10 @@ def distribution_plots(evaluation: Evaluation) -> dict[str, bytes]:
     plots: dict[str, bytes] = {}
     labels = [run.label for run in evaluation.runs]
     for column in EVALUATED_COLUMNS:
-        series = [[c.values[column] for c in run.clips if c.values[column] is not None] for run in evaluation.runs]
+        series: list[list[float]] = [
+            [value for value in (clip.values[column] for clip in run.clips) if value is not None]
+            for run in evaluation.runs
+        ]
         if not any(series):
             continue
         figure, axes = plt.subplots(figsize=(1.6 + 1.5 * len(labels), 3.0), dpi=96)
@@ -187,7 +190,9 @@ def html_page(evaluation: Evaluation, plots: dict[str, bytes]) -> str:
     parts.append("<h2>Distributions over clips</h2>")
     for column, png in plots.items():
         data = base64.b64encode(png).decode("ascii")
-        parts.append(f'<img class="plot" data-metric="{column}" alt="{html.escape(column)}" src="data:image/png;base64,{data}">')
+        parts.append(
+            f'<img class="plot" data-metric="{column}" alt="{html.escape(column)}" src="data:image/png;base64,{data}">'
+        )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

@@ -50,6 +50,7 @@ def test_the_selection_rule_applied_to_the_corpus_gives_the_shipped_catalog(tmp_
     corpus = openclipart_root().parents[3]
     entries = select_benchmark.select(corpus, log=io.StringIO())
     select_benchmark.write_benchmark(entries, tmp_path)
-    assert pq.read_table(tmp_path / "benchmark.parquet").to_pylist() == pq.read_table(
-        BENCHMARK / "benchmark.parquet"
-    ).to_pylist()
+    assert (
+        pq.read_table(tmp_path / "benchmark.parquet").to_pylist()
+        == pq.read_table(BENCHMARK / "benchmark.parquet").to_pylist()
+    )

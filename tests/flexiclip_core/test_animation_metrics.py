@@ -120,4 +120,6 @@ def test_the_static_baseline_is_the_input_held_for_as_many_frames():
     assert baseline.frame_count == 6
     np.testing.assert_array_equal(baseline.frame_vertices[3], moving.rest_vertices)
     np.testing.assert_array_equal(baseline.frame_points[5], moving.rest_points)
-    assert am.animation_metrics(baseline) == pytest.approx({"mv": 0.0, "tc": 0.0, "gd": 0.0, "ds": 0.0, "ae": 0.0}, abs=1e-9)
+    assert am.animation_metrics(baseline) == pytest.approx(
+        {"mv": 0.0, "tc": 0.0, "gd": 0.0, "ds": 0.0, "ae": 0.0}, abs=1e-9
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.flows.harness import REPO_ROOT, FAST_SETTINGS, describe, pipeline_env, read_rows, run_cli, write_catalog
+from tests.flows.harness import FAST_SETTINGS, REPO_ROOT, describe, pipeline_env, read_rows, run_cli, write_catalog
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,11 @@ def test_run_evaluate_then_evaluate_against_a_second_preset(tmp_path: Path):
     assert result.returncode == 0, describe(result)
     report = json.loads((out / "evaluation.json").read_text())
     labels = [run["label"] for run in report["runs"]]
-    assert labels[1] == "static input" and labels[0].startswith("flexiclip/tiny") and labels[2].startswith("aniclipart/tiny")
+    assert (
+        labels[1] == "static input"
+        and labels[0].startswith("flexiclip/tiny")
+        and labels[2].startswith("aniclipart/tiny")
+    )
     assert report["groups"] == ["overall", "animal", "human", "object", "scene"]
     for run in report["runs"]:
         assert sorted(clip["clip_id"] for clip in run["clips"]) == sorted(clip_ids)

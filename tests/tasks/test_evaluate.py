@@ -21,9 +21,12 @@ from catalogs.output import OutputCatalog
 from catalogs.rows import MEDIA_KINDS, MediaRef, OutputRow, Status
 from tasks import evaluate as ev
 from tests.conftest import SAMPLES_DIR
-from tests.flexiclip_core.test_learned_metrics import clip_dir, lpips_file, xclip_dir  # noqa: F401 - fixtures
+from tests.flexiclip_core import test_learned_metrics as tiny_models
 
 CLIPS = (("human", "human.svg", "a person waving both arms"), ("plant", "plant.svg", "a flower swaying in the wind"))
+clip_dir = tiny_models.clip_dir  # the tiny CLIP / X-CLIP / LPIPS fixtures, shared
+xclip_dir = tiny_models.xclip_dir
+lpips_file = tiny_models.lpips_file
 FAST = {"iterations": 2, "render": {"size": 64}, "schedule": {"frame_count": 8}}
 
 
@@ -126,8 +129,18 @@ def test_evaluate_against_writes_every_table_with_the_static_baseline(two_runs: 
     out = tmp_path / "evaluation"
     result = CliRunner().invoke(
         app,
-        ["evaluate", str(root_a), "--against", f"{root_b}:run-aniclipart", "--out", str(out), "--catalog", str(categories),
-         "--resamples", "300"],
+        [
+            "evaluate",
+            str(root_a),
+            "--against",
+            f"{root_b}:run-aniclipart",
+            "--out",
+            str(out),
+            "--catalog",
+            str(categories),
+            "--resamples",
+            "300",
+        ],
         env={"FLEXICLIP_CLIP_MODEL": "", "FLEXICLIP_XCLIP_MODEL": "", "FLEXICLIP_LPIPS_WEIGHTS": ""},
     )
     assert result.exit_code == 0, result.output
@@ -155,7 +168,9 @@ def test_evaluate_against_writes_every_table_with_the_static_baseline(two_runs: 
     assert report["summary"]["flexiclip/tiny run-flex"]["overall"]["clip_identity"] is None
     paired = report["paired"]["aniclipart/tiny run-anic"]["overall"]["mv"]
     mv = {run["label"]: {c["clip_id"]: c["values"]["mv"] for c in run["clips"]} for run in report["runs"]}
-    expected = np.mean([mv["aniclipart/tiny run-anic"][c] - mv["flexiclip/tiny run-flex"][c] for c in ("human", "plant")])
+    expected = np.mean(
+        [mv["aniclipart/tiny run-anic"][c] - mv["flexiclip/tiny run-flex"][c] for c in ("human", "plant")]
+    )
     assert paired["mean"] == pytest.approx(expected) and paired["n"] == 2
     markdown = (out / "evaluation.md").read_text()
     assert ev.STATIC_LABEL in markdown.splitlines()[markdown.splitlines().index("## overall") + 2]
