@@ -207,6 +207,10 @@ def test_unknown_run_is_one_error_line_and_status_2(two_runs: tuple[Path, Path],
     result = CliRunner().invoke(app, ["evaluate", str(root_a), "--run", "nope", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2
     assert "no run 'nope'" in result.output
+    result = CliRunner().invoke(app, ["evaluate", str(root_a), "--version", "7", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "version 7" in result.output
+    assert not (tmp_path / "x").exists()
 
 
 def test_learned_metrics_through_the_real_transformers_classes_loaded_by_path(
