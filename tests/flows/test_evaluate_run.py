@@ -4,6 +4,7 @@ second run with another preset, then `flexiclip evaluate --against` (docs/metric
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,9 @@ def test_run_evaluate_then_evaluate_against_a_second_preset(tmp_path: Path):
     assert f"evaluation: {written}/evaluation.md" in first.stdout, describe(first)
     markdown = (written / "evaluation.md").read_text()
     assert "static input" in markdown and "## human" in markdown and "## scene" in markdown
+    with sqlite3.connect(tmp_path / "prefect-home" / "prefect.db") as db:  # the run's ephemeral Prefect API
+        artifacts = db.execute("select data from artifact where key = 'flexiclip-evaluation'").fetchall()
+    assert [json.loads(data) for (data,) in artifacts] == [markdown]
 
     second = run_cli(
         env, "run", str(catalog), "--output", str(root_b), "--workers", "1", "--method", "aniclipart", *FAST_SETTINGS
