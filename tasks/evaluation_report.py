@@ -43,11 +43,17 @@ EVALUATION_FILES: tuple[str, ...] = ("evaluation.md", "clips.csv", "summary.csv"
 """What `write_evaluation` writes into its folder."""
 
 
+ROUNDING_NOISE = 1e-9
+"""Table cells print values below this as 0 (a static drawing's GD is ~1e-14 from E E⁻¹ in
+floating point); the CSV and JSON keep the computed values."""
+
+
 def _cell(value: Interval | None, signed: bool = False) -> str:
     if value is None:
         return "missing"
     sign = "+" if signed else ""
-    return f"{value.mean:{sign}.4g} [{value.low:{sign}.4g}, {value.high:{sign}.4g}]"
+    low, mean, high = (0.0 if abs(x) < ROUNDING_NOISE else x for x in (value.low, value.mean, value.high))
+    return f"{mean:{sign}.4g} [{low:{sign}.4g}, {high:{sign}.4g}]"
 
 
 def _group_table(evaluation: Evaluation, group: str) -> list[str]:
