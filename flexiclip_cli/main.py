@@ -26,6 +26,7 @@ from flexiclip_cli.animate import animate
 from flexiclip_cli.bench import bench
 from flexiclip_cli.common import BadInput, SvgArgument, configure_logging, load_clipart, refused_input_exits
 from flexiclip_cli.dataset import dataset_app
+from flexiclip_cli.evaluate import evaluate
 from flexiclip_cli.pipeline import catalog_app, run
 from flexiclip_cli.report import report as report_command
 
@@ -67,6 +68,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(dataset_app, name="dataset")
 app.command("report")(report_command)
 app.command("bench")(bench)
+app.command("evaluate")(evaluate)
 
 
 @app.command()

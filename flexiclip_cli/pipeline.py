@@ -100,6 +100,10 @@ def run(
             help="On a Ray cluster (RAY_ADDRESS), send this shell's AWS keys to the workers instead of using each node's own.",
         ),
     ] = False,
+    evaluate: Annotated[
+        bool,
+        typer.Option("--evaluate", help="Afterwards score the run against its static input (flexiclip evaluate)."),
+    ] = False,
 ) -> None:
     """Animate every new clip of CATALOG into the versioned output catalog at --output."""
     # `flexiclip --verbose run ...` (the global flag) counts too: it left the CLI's logger at DEBUG.
@@ -130,7 +134,17 @@ def run(
         worker_start_timeout_s=worker_start_timeout,
         forward_credentials=forward_credentials,
         clips_per_worker=per_worker,
+        evaluate=evaluate,
     )
+    if evaluate and summary.get("version") is not None:
+        from catalogs.storage import is_s3
+        from tasks.evaluate_step import evaluation_uri
+
+        written = evaluation_uri(summary["output"], summary["run_id"])
+        if is_s3(written) or (Path(written) / "evaluation.md").is_file():
+            typer.echo(f"evaluation: {written}/evaluation.md")
+        else:
+            typer.echo("evaluation: not written (the run's log says why)", err=True)
     if summary["failed"]:
         raise typer.Exit(EXIT_CLIPS_FAILED)
 

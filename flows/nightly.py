@@ -77,6 +77,7 @@ def nightly(
     clips_per_worker: int | str = "auto",
     prior_decided: bool = False,
     prior_fallback_reason: str | None = None,
+    evaluate: bool = False,
 ) -> State:
     """Animate every new clip of CATALOG into the versioned output catalog at OUTPUT.
 
@@ -108,6 +109,8 @@ def nightly(
         prior_decided: ``prior`` was already resolved by the caller's preflight (``flexiclip
             run``): it is used as is, so the prior policy runs once per run.
         prior_fallback_reason: with ``prior_decided``, why ``auto`` fell back to the tiny prior.
+        evaluate: after the commit, score the run against its static input (`tasks.evaluate_step`):
+            tables under OUTPUT/evaluations/<run>/ and a Markdown artifact.
     """
     from catalogs.output import OutputCatalog
     from catalogs.storage import storage_options_from_env
@@ -236,6 +239,10 @@ def nightly(
         clips_by_node=dict(stats.clips_by_node) if stats else {},
     )
     publish_report(summary)
+    if evaluate and version is not None:
+        from tasks.evaluate_step import evaluate_after_run
+
+        evaluate_after_run(output_catalog, run_id, catalog)
     return final_state(summary)
 
 

@@ -56,7 +56,8 @@ class Outcome:
 CASES = (
     # inspect / render: the SVG argument, and render's option combinations.
     Refusal("inspect-missing-file", ("inspect", "{tmp}/missing.svg"), "file not found: "),
-    Refusal("inspect-folder", ("inspect", "{tmp}/empty"), "not a file: "),
+    Refusal("inspect-folder", ("inspect", "{tmp}/empty"), "is a directory, not an SVG file: "),
+    Refusal("inspect-device-file", ("inspect", "/dev/null"), "not a regular file: "),
     Refusal("inspect-malformed-svg", ("inspect", "{tmp}/bad.svg"), "not well-formed XML"),
     Refusal(
         "render-width-without-document-frame",
@@ -81,6 +82,16 @@ CASES = (
         ("animate", "{tmp}/missing.svg", "-p", "x", "--out", "{tmp}/a"),
         "file not found: ",
         in_process=True,
+    ),
+    Refusal(
+        "animate-out-is-a-file",
+        ("animate", SVG, "-p", "x", "--out", "{tmp}/plain.txt"),
+        "exists and is not a folder",
+    ),
+    Refusal(
+        "animate-out-not-writable",
+        ("animate", SVG, "-p", "x", "--out", "{tmp}/plain.txt/sub"),
+        "is not a writable folder (",
     ),
     Refusal(
         "animate-unknown-export-profile",

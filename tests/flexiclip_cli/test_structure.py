@@ -42,7 +42,7 @@ CORE_LAYERS = (
     ("config",),
     ("optimize",),
     ("lockstep", "export", "output_kinds", "metrics", "learned_metrics"),
-    ("animate",),
+    ("animate", "animation_metrics"),
 )
 """`flexiclip_core`'s modules and subpackages, bottom first, in the order the method runs
 (style: svg → rig → mesh → deform → motion → render → guidance → losses → optimize → export);
