@@ -28,7 +28,7 @@ from typing import Any
 
 from catalogs.errors import CatalogError
 from catalogs.output import OutputCatalog
-from catalogs.rows import Status
+from catalogs.rows import OutputRow, Status
 from catalogs.storage import file_uri_to_path, is_s3, s3_filesystem, s3_path, uri_scheme
 from catalogs.where import parse_where
 from flexiclip_core.metrics import METRIC_COLUMNS
@@ -99,8 +99,10 @@ def _media_kinds(columns: list[str]) -> list[str]:
 
 
 def _clean(value: Any) -> Any:
-    """Row values as JSON-ready Python (NaN → None, numpy scalars → Python, times → ISO text)."""
-    if value is None:
+    """Row values as JSON-ready Python (NaN and NaT → None, numpy scalars → Python, times → ISO text)."""
+    from pandas import NaT
+
+    if value is None or value is NaT:  # NaT has an isoformat too: "NaT"
         return None
     if hasattr(value, "isoformat"):
         return value.isoformat()
@@ -154,9 +156,9 @@ def select_rows(
     version: int | None = None,
     as_of: str | None = None,
     where: str | None = None,
-) -> tuple[list[dict[str, Any]], int, list[str]]:
+) -> tuple[list[OutputRow], int, list[str]]:
     """The succeeded rows to export (sorted by clip_id, run_id), the version they come from and
-    the catalog's columns;
+    the catalog's columns (the ``where`` filter reads each row's record, by column name);
     `CatalogError` (or `WhereError`) for a missing version or a bad filter, before any output."""
     if version is not None and as_of is not None:
         raise CatalogError("give either --version or --as-of, not both")
@@ -176,21 +178,22 @@ def select_rows(
     if where:
         predicate = parse_where(where, {**column_kinds(frame), "prior_licence": "string"})
         rows = [row for row in rows if predicate(row)]
-    rows.sort(key=lambda row: (row["clip_id"], row["run_id"]))
-    return rows, int(version), list(frame.columns)
+    selected = [OutputRow.from_record(row, strict=False) for row in rows]
+    selected.sort(key=lambda row: (row.clip_id or "", row.run_id or ""))
+    return selected, int(version), list(frame.columns)
 
 
-def _sample_key(row: dict[str, Any]) -> str:
+def _sample_key(row: OutputRow) -> str:
     # WebDataset splits a member name at its first dot: the key must have none.
-    return _KEY_UNSAFE.sub("_", f"{row['clip_id']}-{row['run_id']}")
+    return _KEY_UNSAFE.sub("_", f"{row.clip_id}-{row.run_id}")
 
 
-def _metadata(row: dict[str, Any], kinds: list[str], version: int) -> dict[str, Any]:
+def _metadata(row: OutputRow, kinds: list[str], version: int) -> dict[str, Any]:
     return {
-        **{name: row.get(name) for name in PROVENANCE_COLUMNS},
+        **{name: getattr(row, name) for name in PROVENANCE_COLUMNS},
         "catalog_version": version,
-        "metrics": {name: row.get(name) for name in METRIC_COLUMNS},
-        "media_sha256": {kind: row.get(f"{kind}_sha256") for kind in kinds if row.get(f"{kind}_uri")},
+        "metrics": {name: row.metrics.get(name) for name in METRIC_COLUMNS},
+        "media_sha256": {kind: row.media[kind].sha256 for kind in kinds if kind in row.media},
     }
 
 
@@ -356,10 +359,10 @@ def export_dataset(
         for row in rows[index * shard_size : (index + 1) * shard_size]:
             media = {}
             for kind in kinds:
-                uri = row.get(f"{kind}_uri")
-                if uri:
-                    suffix = "".join(Path(uri).suffixes[-2:]) or ".bin"
-                    media[kind] = (suffix, storage.read_media(uri))
+                ref = row.media.get(kind)
+                if ref is not None:
+                    suffix = "".join(Path(ref.uri).suffixes[-2:]) or ".bin"
+                    media[kind] = (suffix, storage.read_media(ref.uri))
             samples.append((_sample_key(row), _metadata(row, kinds, resolved), media))
         if format == "webdataset":
             storage.write(name, partial(_write_tar, samples=samples))

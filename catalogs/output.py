@@ -248,11 +248,10 @@ class OutputCatalog:
         found: dict[str, OutputRow] = {}
         newest: dict[str, datetime] = {}
         oldest = datetime.min.replace(tzinfo=UTC)
-        for record in table.to_pylist():
-            key = record.get("idempotency_key")
-            finished = record.get("finished_at") or oldest
+        for row in (OutputRow.from_record(record, strict=False) for record in table.to_pylist()):
+            key, finished = row.idempotency_key, row.finished_at or oldest
             if key and (key not in newest or finished >= newest[key]):
-                found[key], newest[key] = OutputRow.from_record(record, strict=False), finished
+                found[key], newest[key] = row, finished
         return found
 
     def media_exists(self, uri: str) -> bool:
@@ -328,16 +327,7 @@ class OutputCatalog:
         is an empty frame with OUTPUT_COLUMNS; asking for a version or time that does not exist
         raises CatalogError.
         """
-        if version is not None and as_of is not None:
-            raise CatalogError("read: give either version or as_of, not both")
-        if status is not None and status not in set(Status):
-            raise CatalogError(f"read: status must be one of {', '.join(Status)}, got {status!r}")
-        filters = [("status", "=", status)] if status is not None else None
-        if version is None and as_of is None and not self.exists():
-            return OUTPUT_SCHEMA.empty_table().to_pandas()
-        if as_of is not None and (moment := parse_time(as_of, "as_of")) is not None:
-            version = self._version_as_of(moment)
-        return self._table(version).to_pyarrow_table(filters=filters).to_pandas()
+        return self._read_arrow(version=version, as_of=as_of, status=status).to_pandas()
 
     def read_rows(
         self,
@@ -349,11 +339,34 @@ class OutputCatalog:
     ) -> list[OutputRow]:
         """`read` as typed rows (`OutputRow.from_record`; columns newer code added are allowed),
         optionally only those of ``run_id``: how code reads the catalog, instead of dicts keyed
-        by column name."""
-        frame = self.read(version=version, as_of=as_of, status=status)
-        if run_id is not None and len(frame):
-            frame = frame[frame["run_id"] == run_id]
-        return [OutputRow.from_record(record, strict=False) for record in frame.to_dict("records")]
+        by column name.
+
+        Read through Arrow, not pandas: an integer column with a null stays integer and a null
+        is None, not NaN.
+        """
+        table = self._read_arrow(version=version, as_of=as_of, status=status, run_id=run_id)
+        return [OutputRow.from_record(record, strict=False) for record in table.to_pylist()]
+
+    def _read_arrow(
+        self,
+        *,
+        version: int | None = None,
+        as_of: datetime | str | None = None,
+        status: str | None = None,
+        run_id: str | None = None,
+    ) -> pa.Table:
+        if version is not None and as_of is not None:
+            raise CatalogError("read: give either version or as_of, not both")
+        if status is not None and status not in set(Status):
+            raise CatalogError(f"read: status must be one of {', '.join(Status)}, got {status!r}")
+        filters = [("status", "=", str(status))] if status is not None else []
+        if run_id is not None:
+            filters.append(("run_id", "=", run_id))
+        if version is None and as_of is None and not self.exists():
+            return OUTPUT_SCHEMA.empty_table()
+        if as_of is not None and (moment := parse_time(as_of, "as_of")) is not None:
+            version = self._version_as_of(moment)
+        return self._table(version).to_pyarrow_table(filters=filters or None)
 
     def _version_as_of(self, moment: datetime) -> int:
         """The latest version committed at or before ``moment`` (by the commits' own timestamps).

@@ -3,6 +3,8 @@ and the one place where rows become Arrow/Delta records and back (docs/pipeline.
 
 Every producer (the planner, the clip worker, the pool, the flow) builds an `OutputRow`; only
 `OutputRow.to_record` / `OutputRow.from_record` and `rows_to_table` know the column layout.
+Every reader gets OutputRows too (`OutputCatalog.read_rows`, `OutputCatalog.latest_succeeded`;
+the dataset export's ``--where`` filters records, then makes rows) and compares `Status` members.
 A new media format is one entry in `flexiclip_core.output_kinds.OUTPUT_KINDS` (with a media
 suffix): `MEDIA_KINDS` gives it its ``<kind>_uri`` and ``<kind>_sha256`` columns, the worker
 publishes it and skipped rows copy it.

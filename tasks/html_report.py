@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import json
 import logging
 import math
 import os
@@ -36,12 +35,11 @@ import statistics
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from catalogs.output import OutputCatalog
-from catalogs.rows import Status
+from catalogs.rows import OutputRow, Status
 from catalogs.storage import s3_path
 from flexiclip_core.metrics import METRIC_COLUMNS
 from flexiclip_core.output_kinds import OUTPUT_KINDS
@@ -142,42 +140,13 @@ def latest_run_id(catalog: OutputCatalog) -> str | None:
 # Values
 
 
-def _clean(value: Any) -> Any:
-    """None for pandas/numpy nulls (NaN, NaT, None); Python scalars otherwise."""
-    if value is None:
-        return None
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        try:
-            value = value.item()
-        except (ValueError, AttributeError):
-            pass
-    if hasattr(value, "to_pydatetime"):
-        try:
-            value = value.to_pydatetime()
-        except ValueError:
-            return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if type(value).__name__ in ("NaTType", "NAType"):
-        return None
-    return value
+def _finite(value: float | None) -> float | None:
+    """``value`` when it is a finite number, else None (shown as n/a, left out of the summary)."""
+    return value if value is not None and math.isfinite(value) else None
 
 
-def _rows(frame: Any) -> list[dict[str, Any]]:
-    """Rows of a pandas DataFrame (or an iterable of dicts) with nulls as None."""
-    records = frame.to_dict("records") if hasattr(frame, "to_dict") else list(frame)
-    return [{key: _clean(value) for key, value in record.items()} for record in records]
-
-
-def _metric_value(row: Mapping[str, Any], column: str) -> float | None:
-    value = row.get(column)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+def _metric(row: OutputRow, column: str) -> float | None:
+    return _finite(row.metrics.get(column))
 
 
 def _format_number(value: float | None) -> str:
@@ -186,39 +155,6 @@ def _format_number(value: float | None) -> str:
     if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
         return f"{value:.3e}"
     return f"{value:.4g}"
-
-
-def _as_time(value: Any) -> datetime | None:
-    value = _clean(value)
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
-
-
-def _warnings(row: Mapping[str, Any]) -> list[str]:
-    raw = row.get("warnings")
-    if not raw:
-        return []
-    try:
-        items = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return [str(raw)]
-    if isinstance(items, (list, tuple)):
-        return [item if isinstance(item, str) else json.dumps(item, ensure_ascii=False, default=str) for item in items]
-    return [str(items)]
-
-
-def _integer_text(value: Any) -> str:
-    """``3`` for 3 and 3.0 (pandas turns an integer column with nulls into floats)."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _esc(value: Any) -> str:
@@ -373,22 +309,27 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def _download_links(row: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _media_href(row: OutputRow, kind: str) -> str | None:
+    ref = row.media.get(kind)
+    return None if ref is None else media_href(ref.uri)
+
+
+def _download_links(row: OutputRow) -> list[tuple[str, str]]:
     """(link text, relative href) of every published file of ``row``, in `OUTPUT_KINDS` order
     (`OutputKind.label` is the text)."""
     published = [kind for kind in OUTPUT_KINDS.values() if kind.media_suffix is not None]
-    found = [(kind.label, media_href(row.get(f"{kind.name}_uri"))) for kind in published]
+    found = [(kind.label, _media_href(row, kind.name)) for kind in published]
     return [(name, href) for name, href in found if href]
 
 
-def _card(row: Mapping[str, Any], index: int) -> str:
-    clip_id = row.get("clip_id") or f"row-{index}"
-    status = row.get("status") or "unknown"
-    video = media_href(row.get("video_uri"))
-    webm = media_href(row.get("webm_uri"))
-    svg = media_href(row.get("svg_animation_uri"))
-    gif = media_href(row.get("gif_uri"))
-    poster = media_href(row.get("poster_uri"))
+def _card(row: OutputRow, index: int) -> str:
+    clip_id = row.clip_id or f"row-{index}"
+    status = row.status
+    video = _media_href(row, "video")
+    webm = _media_href(row, "webm")
+    svg = _media_href(row, "svg_animation")
+    gif = _media_href(row, "gif")
+    poster = _media_href(row, "poster")
     label = f"animation of {clip_id}"
 
     if video or webm:
@@ -406,62 +347,60 @@ def _card(row: Mapping[str, Any], index: int) -> str:
     elif svg or gif or poster:
         media = f'<img src="{_esc(svg or gif or poster)}" alt="{_esc(label)}">'
     else:
-        media = '<div class="none">no media' + (" (failed)" if status == Status.FAILED else "") + "</div>"
+        media = '<div class="none">no media' + (" (failed)" if status is Status.FAILED else "") + "</div>"
 
+    seconds = _finite(row.seconds)
     attributes = {
         "data-clip_id": clip_id,
-        "data-status": status,
-        "data-method": row.get("method") or "",
-        "data-seconds": "" if _metric_value(row, "seconds") is None else repr(_metric_value(row, "seconds")),
+        "data-status": status.value,
+        "data-method": row.method or "",
+        "data-seconds": "" if seconds is None else repr(seconds),
     }
     for column in METRIC_COLUMNS:
-        value = _metric_value(row, column)
+        value = _metric(row, column)
         attributes[f"data-m-{column}"] = "" if value is None else repr(value)
     attribute_text = " ".join(f'{name}="{_esc(value)}"' for name, value in attributes.items())
 
-    prior = row.get("prior")
-    untrained = row.get("prior_is_trained") is False
-    prior_html = _esc(prior or "n/a")
-    if untrained:
+    prior_html = _esc(row.prior or "n/a")
+    if row.prior_is_trained is False:
         prior_html += f' <span class="untrained" title="{_esc(_UNTRAINED_TEXT)}">UNTRAINED</span>'
-    licence = row.get("prior_licence")
-    if licence:
-        prior_html += f' <span class="licence">(licence {_esc(licence)})</span>'
+    if row.prior_licence:
+        prior_html += f' <span class="licence">(licence {_esc(row.prior_licence)})</span>'
 
-    lottie = media_href(row.get("lottie_uri"))
+    lottie = _media_href(row, "lottie")
     media_attribute = f' data-lottie="{_esc(lottie)}"' if lottie else ""
     parts = [
         f'<article class="card" {attribute_text}>',
         f'<div class="media"{media_attribute}>{media}</div>',
         '<div class="body">',
         f'<div class="title"><b>{_esc(clip_id)}</b><span class="status status-{_esc(status)}">{_esc(status)}</span></div>',
-        f'<div class="prompt">{_esc(row.get("prompt") or "")}</div>',
-        f'<div class="meta">method: {_esc(row.get("method") or "n/a")} · prior: {prior_html}</div>',
+        f'<div class="prompt">{_esc(row.prompt or "")}</div>',
+        f'<div class="meta">method: {_esc(row.method or "n/a")} · prior: {prior_html}</div>',
     ]
     details = []
-    if row.get("seed") is not None:
-        details.append(f"seed {_esc(_integer_text(row.get('seed')))}")
-    if row.get("iterations") is not None:
-        details.append(f"{_esc(_integer_text(row.get('iterations')))} iterations")
-    if _metric_value(row, "seconds") is not None:
-        details.append(f"{_metric_value(row, 'seconds'):.1f} s")
-    if row.get("device"):
-        details.append(_esc(row.get("device")))
+    if row.seed is not None:
+        details.append(f"seed {_esc(row.seed)}")
+    if row.iterations is not None:
+        details.append(f"{_esc(row.iterations)} iterations")
+    if seconds is not None:
+        details.append(f"{seconds:.1f} s")
+    if row.device:
+        details.append(_esc(row.device))
     if details:
         parts.append(f'<div class="meta">{" · ".join(details)}</div>')
-    if status == Status.FAILED or row.get("error_type") or row.get("error_message"):
-        error = ": ".join(str(x) for x in (row.get("error_type"), row.get("error_message")) if x)
+    if status is Status.FAILED or row.error_type or row.error_message:
+        error = ": ".join(x for x in (row.error_type, row.error_message) if x)
         parts.append(f'<div class="error">{_esc(error or "failed without a recorded error")}</div>')
-    notes = _warnings(row)
+    notes = row.warnings
     if notes:  # folded: the untrained-prior and missing-weights notes repeat on every card
         items = "".join(f"<li>{_esc(note)}</li>" for note in notes)
         parts.append(
             f'<details class="warn"><summary>⚠ {len(notes)} note{"s" if len(notes) > 1 else ""}</summary><ul>{items}</ul></details>'
         )
-    if status != Status.FAILED or any(_metric_value(row, c) is not None for c in METRIC_COLUMNS):
+    if status is not Status.FAILED or any(_metric(row, c) is not None for c in METRIC_COLUMNS):
         metric_rows = "".join(
             f'<tr><td>{_esc(METRIC_INFO[c].label)} <span class="dir">{"↑" if METRIC_INFO[c].better == "higher" else "↓"}</span></td>'
-            f"<td>{_esc(_format_number(_metric_value(row, c)))}</td></tr>"
+            f"<td>{_esc(_format_number(_metric(row, c)))}</td></tr>"
             for c in METRIC_COLUMNS
         )
         parts.append(f'<table class="metrics"><tbody>{metric_rows}</tbody></table>')
@@ -474,12 +413,12 @@ def _card(row: Mapping[str, Any], index: int) -> str:
     return "".join(parts)
 
 
-def _summary(rows: Sequence[Mapping[str, Any]]) -> str:
-    counts = {status.value: sum(1 for r in rows if r.get("status") == status) for status in Status}
-    started = [t for t in (_as_time(r.get("started_at")) for r in rows) if t]
-    finished = [t for t in (_as_time(r.get("finished_at")) for r in rows) if t]
+def _summary(rows: Sequence[OutputRow]) -> str:
+    counts = {status.value: sum(1 for r in rows if r.status is status) for status in Status}
+    started = [r.started_at for r in rows if r.started_at]
+    finished = [r.finished_at for r in rows if r.finished_at]
     wall = (max(finished) - min(started)).total_seconds() if started and finished else None
-    compute = sum(v for v in (_metric_value(r, "seconds") for r in rows) if v is not None)
+    compute = sum(v for v in (_finite(r.seconds) for r in rows) if v is not None)
 
     counts_html = "".join(f"<span>{_esc(status)}: <b>{count}</b></span>" for status, count in counts.items())
     lines = [
@@ -487,17 +426,22 @@ def _summary(rows: Sequence[Mapping[str, Any]]) -> str:
         f"<div>wall time: <b>{'n/a' if wall is None else f'{wall:.1f} s'}</b> (first start to last finish)"
         f" · clip compute: <b>{compute:.1f} s</b></div>",
     ]
-    for column, title in (("method", "methods"), ("prior", "priors"), ("device", "devices"), ("code_version", "code")):
-        names = sorted({str(r[column]) for r in rows if r.get(column)})
-        if names:
-            lines.append(f"<div>{title}: {_esc(', '.join(names))}</div>")
+    for title, names in (
+        ("methods", {r.method for r in rows}),
+        ("priors", {r.prior for r in rows}),
+        ("devices", {r.device for r in rows}),
+        ("code", {r.code_version for r in rows}),
+    ):
+        shown = sorted(name for name in names if name)
+        if shown:
+            lines.append(f"<div>{title}: {_esc(', '.join(shown))}</div>")
 
-    measured = [r for r in rows if r.get("status") in (Status.SUCCEEDED, Status.SKIPPED)]
+    measured = [r for r in rows if r.status in (Status.SUCCEEDED, Status.SKIPPED)]
     table = [
         "<table><thead><tr><th>metric</th><th>better</th><th>mean</th><th>std</th><th>min</th><th>max</th><th>n</th></tr></thead><tbody>"
     ]
     for column in METRIC_COLUMNS:
-        values = [v for v in (_metric_value(r, column) for r in measured) if v is not None]
+        values = [v for v in (_metric(r, column) for r in measured) if v is not None]
         mean = statistics.fmean(values) if values else None
         spread = statistics.pstdev(values) if len(values) > 1 else (0.0 if values else None)
         table.append(
@@ -541,7 +485,7 @@ def _controls(total: int) -> str:
 
 
 def render_report_html(
-    rows: Iterable[Mapping[str, Any]] | Any,
+    rows: Iterable[OutputRow],
     *,
     run_id: str,
     commit: Mapping[str, Any] | None = None,
@@ -550,20 +494,20 @@ def render_report_html(
     """The report page of one run.
 
     Args:
-        rows: the run's output-catalog rows (a pandas DataFrame or dicts with OUTPUT_COLUMNS).
+        rows: the run's output-catalog rows.
         run_id: the run shown in the title.
         commit: its `OutputCatalog.history` entry (version and time shown), if known.
         lottie_player: relative href of lottie-web shipped beside the report (see
             `ship_lottie_web`), or None: then the Lottie buttons say it was not shipped.
     """
-    rows = sorted(_rows(rows), key=lambda r: str(r.get("clip_id") or ""))
+    rows = sorted(rows, key=lambda r: r.clip_id or "")
     subtitle = [f"run {run_id}"]
     if commit:
         if commit.get("version") is not None:
             subtitle.append(f"catalog version {commit['version']}")
         if commit.get("timestamp") is not None:
             subtitle.append(f"committed {commit['timestamp']}")
-    untrained = any(r.get("prior_is_trained") is False for r in rows)
+    untrained = any(r.prior_is_trained is False for r in rows)
     banner = (
         f'<div class="banner" id="untrained-banner"><b>Note:</b> {_esc(_UNTRAINED_TEXT)}. '
         "Clips marked UNTRAINED were made with it; configure the real prior's weights for real results.</div>"
@@ -601,24 +545,16 @@ def render_report_html(
 # Writing it
 
 
-def _with_earlier_metrics(rows: list[dict[str, Any]], succeeded: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Skipped rows (already done, no metrics of their own) get the metrics of the succeeded
-    row with the same idempotency key, and a note naming the run that measured them."""
-    by_key: dict[str, dict[str, Any]] = {}
-    for row in sorted(succeeded, key=lambda r: _as_time(r.get("finished_at")) or datetime.min.replace(tzinfo=UTC)):
-        if row.get("idempotency_key"):
-            by_key[row["idempotency_key"]] = row  # the newest wins
+def _with_earlier_metrics(rows: list[OutputRow], earlier: Mapping[str, OutputRow]) -> list[OutputRow]:
+    """Skipped rows (already done, no metrics of their own) get the metrics of ``earlier``'s
+    succeeded row of the same idempotency key (`OutputCatalog.latest_succeeded`), and a note
+    naming the run that measured them."""
     out = []
     for row in rows:
-        earlier = by_key.get(row.get("idempotency_key") or "")
-        if (
-            row.get("status") == Status.SKIPPED
-            and earlier is not None
-            and all(_metric_value(row, c) is None for c in METRIC_COLUMNS)
-        ):
-            row = {**row, **{c: earlier.get(c) for c in METRIC_COLUMNS}}
-            note = f"already done: media and metrics from run {earlier.get('run_id')}"
-            row["warnings"] = json.dumps([note, *_warnings(row)], ensure_ascii=False)
+        made = earlier.get(row.idempotency_key or "")
+        if row.status is Status.SKIPPED and made is not None and all(_metric(row, c) is None for c in METRIC_COLUMNS):
+            note = f"already done: media and metrics from run {made.run_id}"
+            row = row.replace(metrics=made.metrics, warnings=(note, *row.warnings))
         out.append(row)
     return out
 
@@ -682,16 +618,16 @@ def write_report(root: str | os.PathLike, run_id: str | None = None, *, storage_
         run_id = latest_run_id(catalog)
         if run_id is None:
             raise CatalogError(f"output catalog {catalog.table_uri!r} has no run to report")
-    frame = catalog.read()
-    rows = _rows(frame[frame["run_id"] == run_id]) if len(frame) else []
+    rows = catalog.read_rows(run_id=run_id)
     if not rows:
         raise CatalogError(f"output catalog {catalog.table_uri!r} has no row for run {run_id!r}")
-    rows = _with_earlier_metrics(rows, _rows(frame[frame["status"] == Status.SUCCEEDED]))
+    skipped_keys = {row.idempotency_key for row in rows if row.status is Status.SKIPPED and row.idempotency_key}
+    rows = _with_earlier_metrics(rows, catalog.latest_succeeded(skipped_keys))
     commit = None
     for entry in catalog.history():
         if entry.get("run_id") == run_id:
             commit = entry  # the newest commit of that run
-    player = ship_lottie_web(catalog) if any(row.get("lottie_uri") for row in rows) else None
+    player = ship_lottie_web(catalog) if any("lottie" in row.media for row in rows) else None
     page = render_report_html(rows, run_id=run_id, commit=commit, lottie_player=player).encode("utf-8")
 
     folder = report_folder_name(run_id)

@@ -112,6 +112,26 @@ def test_prior_licences() -> None:
     assert prior_licence("something-else") is None and prior_licence(None) is None
 
 
+def test_selected_rows_are_typed_and_a_null_time_is_null_to_the_filter(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from catalogs.dataset import select_rows
+    from catalogs.output import OutputCatalog
+    from catalogs.rows import OutputRow, Status
+
+    catalog = OutputCatalog(tmp_path / "out")
+    started = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    rows = [
+        OutputRow(clip_id=c, status=Status.SUCCEEDED, idempotency_key=c * 64, seed=3, started_at=t)
+        for c, t in (("b", started), ("a", None))
+    ]
+    catalog.commit(rows, run_id="r")
+    selected, _, _ = select_rows(catalog)
+    assert [(row.clip_id, row.run_id, row.started_at) for row in selected] == [("a", "r", None), ("b", "r", started)]
+    # A missing time read as pandas' NaT once became the text "NaT", which a bare column counts as set.
+    assert [row.clip_id for row in select_rows(catalog, where="started_at")[0]] == ["b"]
+
+
 @pytest.fixture(scope="module")
 def run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dataset") / "out"

@@ -331,5 +331,13 @@ def test_read_rows_gives_typed_rows_of_one_run(tmp_path: Path):
     assert rows and all(isinstance(row, OutputRow) for row in rows)
     assert {row.status for row in rows} == {Status.SUCCEEDED, Status.FAILED}
     assert all(row.media["gif"].uri.endswith(".gif") for row in rows if row.status is Status.SUCCEEDED)
+    # The failed row has no seed: through pandas the column would read as floats with a NaN.
+    assert sorted((row.clip_id, row.seed) for row in rows) == [
+        ("animal", 1),
+        ("broken", None),
+        ("human", 0),
+        ("plant", 2),
+    ]
+    assert all(type(row.seed) is int for row in rows if row.seed is not None)
     assert [row.clip_id for row in catalog.read_rows(status=Status.FAILED)] == ["broken"]
     assert catalog.read_rows(run_id="another-run") == []

@@ -9,6 +9,7 @@ server as a static bucket would serve it. lottie-web comes from .cache/lottie-we
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import subprocess
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from catalogs.output import OutputCatalog
+from catalogs.rows import MediaRef, OutputRow, Status
 from tasks.html_report import LOTTIE_WEB_ENV, render_report_html, ship_lottie_web
 from tests.e2e.browser import Browser, chromium_path
 from tests.e2e.test_lottie_browser import LOTTIE_WEB_DIR, REPO, _required
@@ -41,14 +43,18 @@ def test_report_plays_webm_and_lottie(tmp_path: Path, monkeypatch: pytest.Monkey
     rows = []
     for clip in ("human", "plant"):
         scratch = tmp_path / f"scratch-run-0001-{clip}"
-        row = {"run_id": "r", "clip_id": clip, "status": "succeeded", "prompt": "p"}
-        for kind, name, suffix in (
-            ("video", "video.mp4", ".mp4"),
-            ("webm", "video.webm", ".webm"),
-            ("lottie", "animation.json", ".json"),
-        ):
-            row[f"{kind}_uri"], row[f"{kind}_sha256"] = catalog.put_media(scratch / name, suffix)
-        rows.append(row)
+        media = {
+            kind: MediaRef(*catalog.put_media(scratch / name, suffix))
+            for kind, name, suffix in (
+                ("video", "video.mp4", ".mp4"),
+                ("webm", "video.webm", ".webm"),
+                ("lottie", "animation.json", ".json"),
+            )
+        }
+        key = hashlib.sha256(clip.encode()).hexdigest()
+        rows.append(
+            OutputRow(clip_id=clip, status=Status.SUCCEEDED, run_id="r", prompt="p", idempotency_key=key, media=media)
+        )
     player = ship_lottie_web(catalog)
     assert player == "../assets/lottie.min.js" and (root / "reports" / "assets" / "lottie.min.js").is_file()
     page = root / "reports" / "r" / "index.html"

@@ -53,7 +53,8 @@ def test_a_dummy_format_registered_in_one_place_is_exported_published_and_report
     spec.loader.exec_module(module)
     assert {"dummy_uri", "dummy_sha256"} <= set(module.OUTPUT_COLUMNS)
     sha = "ab" * 32
-    assert ("Dummy", f"../../media/ab/{sha}.txt") in _download_links({"dummy_uri": f"/root/media/ab/{sha}.txt"})
+    row = module.OutputRow.from_record({"clip_id": "c", "status": "failed", "dummy_uri": f"/root/media/ab/{sha}.txt"})
+    assert ("Dummy", f"../../media/ab/{sha}.txt") in _download_links(row)
 
 
 def test_unknown_formats_are_refused_by_the_registry_as_it_is_now():

@@ -12,18 +12,33 @@ import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import pytest
 
 from catalogs.errors import CatalogError
 from catalogs.output import OutputCatalog
+from catalogs.rows import MediaRef, OutputRow, Status
 from flexiclip_core.metrics import METRIC_COLUMNS
 from tasks.html_report import METRIC_INFO, media_href, render_report_html, report_folder_name, write_report
 from tests.s3_server import BUCKET
 from tests.tasks.report_run import HOSTILE_ERROR, HOSTILE_PROMPT, make_run
 
 SHA = "ab" + "0" * 62
+
+
+def _row(*, media: dict[str, str] | None = None, **overrides: Any) -> OutputRow:
+    """A valid succeeded row of run ``r``; ``media`` maps kind → content-addressed URI."""
+    fields: dict[str, Any] = {
+        "run_id": "r",
+        "clip_id": "c",
+        "status": Status.SUCCEEDED,
+        "prompt": "p",
+        "idempotency_key": "1" * 64,
+        "media": {kind: MediaRef(uri, SHA) for kind, uri in (media or {}).items()},
+    }
+    return OutputRow(**{**fields, **overrides})
 
 
 @pytest.fixture(autouse=True)
@@ -192,13 +207,7 @@ def test_card_plays_the_transparent_webm_first_and_offers_every_file_for_downloa
         "motion": "npz",
         "config": "json",
     }
-    row = {
-        "run_id": "r",
-        "clip_id": "c",
-        "status": "succeeded",
-        "prompt": "p",
-        **{f"{kind}_uri": f"/x/media/ab/{SHA}.{suffix}" for kind, suffix in kinds.items()},
-    }
+    row = _row(media={kind: f"/x/media/ab/{SHA}.{suffix}" for kind, suffix in kinds.items()})
     page = _parse(render_report_html([row], run_id="r"))
     sources = [attrs for tag, attrs in page.tags if tag == "source"]
     assert [(s["src"].rsplit(".", 1)[-1], s["type"]) for s in sources] == [
@@ -208,7 +217,7 @@ def test_card_plays_the_transparent_webm_first_and_offers_every_file_for_downloa
     downloads = [attrs["href"].rsplit(".", 1)[-1] for tag, attrs in page.tags if tag == "a" and "download" in attrs]
     # Every published kind, in the output-kind registry's order (flexiclip_core.output_kinds).
     assert downloads == ["mp4", "gif", "svg", "png", "json", "webm", "webp", "apng", "npz", "json", "svg"]
-    only_webm = {"run_id": "r", "clip_id": "c", "status": "succeeded", "webm_uri": f"/x/media/ab/{SHA}.webm"}
+    only_webm = _row(media={"webm": f"/x/media/ab/{SHA}.webm"})
     assert [a["src"] for t, a in _parse(render_report_html([only_webm], run_id="r")).tags if t == "source"] == [
         f"../../media/ab/{SHA}.webm"
     ]
@@ -218,7 +227,7 @@ def test_lottie_player_is_shipped_only_when_there_is_one(tmp_path: Path, monkeyp
     from catalogs.output import OutputCatalog
     from tasks.html_report import LOTTIE_WEB_ENV, ship_lottie_web
 
-    row = {"run_id": "r", "clip_id": "c", "status": "succeeded", "lottie_uri": f"/x/media/ab/{SHA}.json"}
+    row = _row(media={"lottie": f"/x/media/ab/{SHA}.json"})
     with_player = html.unescape(render_report_html([row], run_id="r", lottie_player="../assets/lottie.min.js"))
     assert '<script src="../assets/lottie.min.js"></script>' in with_player and "connect-src 'self'" in with_player
     assert f'data-lottie="../../media/ab/{SHA}.json"' in with_player and 'class="play-lottie"' in with_player
@@ -238,15 +247,7 @@ def test_lottie_player_is_shipped_only_when_there_is_one(tmp_path: Path, monkeyp
 
 
 def test_trained_prior_has_no_untrained_label():
-    row = {
-        "run_id": "r",
-        "clip_id": "c",
-        "status": "succeeded",
-        "prior": "modelscope@abc",
-        "prior_is_trained": True,
-        "prompt": "p",
-        "video_uri": f"/x/media/ab/{SHA}.mp4",
-    }
+    row = _row(prior="modelscope@abc", prior_is_trained=True, media={"video": f"/x/media/ab/{SHA}.mp4"})
     text = render_report_html([row], run_id="r")
     assert "untrained-banner" not in text and 'class="untrained"' not in text
     assert f'src="../../media/ab/{SHA}.mp4"' in text
@@ -255,7 +256,7 @@ def test_trained_prior_has_no_untrained_label():
 
 def test_each_card_names_the_licence_of_its_prior():
     rows = [
-        {"run_id": "r", "clip_id": c, "status": "succeeded", "prior": p, "prior_licence": licence, "prompt": "x"}
+        _row(clip_id=c, prior=p, prior_licence=licence, prompt="x")
         for c, p, licence in (("a", "wan@1", "Apache-2.0"), ("b", "modelscope@2", "CC-BY-NC-4.0 & <x>"))
     ]
     cards = html.unescape(render_report_html(rows, run_id="r")).split('class="card"')[1:]
@@ -343,13 +344,7 @@ def test_report_on_s3_is_written_beside_the_media_with_the_same_relative_links(
 
 
 def test_row_warnings_are_listed_escaped_under_a_folded_note():
-    row = {
-        "run_id": "r",
-        "clip_id": "c",
-        "status": "succeeded",
-        "prompt": "p",
-        "warnings": '["clip_identity not computed: <no weights>", "second"]',
-    }
+    row = _row(warnings=("clip_identity not computed: <no weights>", "second"))
     text = render_report_html([row], run_id="r")
     assert "<summary>⚠ 2 notes</summary>" in text
     assert "<li>clip_identity not computed: &lt;no weights&gt;</li><li>second</li>" in text
@@ -357,24 +352,20 @@ def test_row_warnings_are_listed_escaped_under_a_folded_note():
 
 def test_skipped_clip_shows_the_metrics_of_the_run_that_made_it(tmp_path: Path):
     root = tmp_path / "out"
-    first = make_run(root, "run-a", frames=4, size=32)["human"]
-    skipped = {
-        key: first[key]
-        for key in (
-            "clip_id",
-            "prompt",
-            "method",
-            "prior",
-            "prior_is_trained",
-            "idempotency_key",
-            "video_uri",
-            "video_sha256",
-            "poster_uri",
-        )
-    }
-    OutputCatalog(root).commit([{**skipped, "status": "skipped"}], run_id="run-b")
+    first = OutputRow.from_record(make_run(root, "run-a", frames=4, size=32)["human"])
+    skipped = OutputRow(
+        clip_id=first.clip_id,
+        status=Status.SKIPPED,
+        prompt=first.prompt,
+        method=first.method,
+        prior=first.prior,
+        prior_is_trained=first.prior_is_trained,
+        idempotency_key=first.idempotency_key,
+        media={kind: first.media[kind] for kind in ("video", "poster")},
+    )
+    OutputCatalog(root).commit([skipped], run_id="run-b")
     text = Path(write_report(str(root), "run-b")).read_text(encoding="utf-8")
     (card,) = _parse(text).cards()
     assert card["data-status"] == "skipped"
-    assert float(card["data-m-motion_vitality"]) == first["motion_vitality"]
+    assert float(card["data-m-motion_vitality"]) == first.metrics["motion_vitality"]
     assert "already done: media and metrics from run run-a" in text
