@@ -48,9 +48,10 @@ def sway_and_limb_points(
     p_joint, p_end = rig.keypoints[joint], rig.keypoints[end]
     axis = p_end - p_joint
     along = ((rest - p_joint) @ axis) / float(axis @ axis)
-    across = np.abs((rest - p_joint) @ np.array([-axis[1], axis[0]])) / float(np.linalg.norm(axis))
+    nearest = np.argmin(np.linalg.norm(rest[:, None] - rig.keypoints[None], axis=-1), axis=1)
+    on_limb = np.isin(nearest, [joint, end])  # the limb's own points: the rest of the body never tears
     blend = np.clip((along + 0.15) / 0.3, 0.0, 1.0)
-    weight = blend * blend * (3 - 2 * blend) * (across < 0.8 * np.linalg.norm(axis))
+    weight = blend * blend * (3 - 2 * blend) * on_limb
     lo, hi = rest.min(axis=0), rest.max(axis=0)
     pivot = np.array([(lo[0] + hi[0]) / 2, hi[1]])
     frames = []
