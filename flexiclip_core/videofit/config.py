@@ -50,7 +50,7 @@ class VideoFitConfig:
     """The video-fit objective that replaces score distillation in the ``video-fit`` preset
     (docs/method.md §13). Weights and their reasons are listed there."""
 
-    registration_steps: int = 120
+    registration_steps: int = 90
     """Adam steps refining the similarity (scale, rotation, translation) that maps the rest render
     onto the reference's first frame, after the moment-based start."""
     min_registration_iou: float = 0.85

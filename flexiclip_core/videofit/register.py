@@ -216,10 +216,9 @@ def _register(
     rest_area, rest_centroid = moments(rest_mask, 1.0)
     first_area, first_centroid = moments(first_mask, 1.0)
     scale = math.sqrt(first_area / rest_area)
-    log_scale = torch.tensor(math.log(scale), dtype=torch.float64, requires_grad=True)
-    angle = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
-    translation = (first_centroid - scale * rest_centroid).clone().requires_grad_(True)
-    first_double = first.double()
+    log_scale = torch.tensor(math.log(scale), dtype=torch.float32, requires_grad=True)
+    angle = torch.tensor(0.0, dtype=torch.float32, requires_grad=True)
+    translation = (first_centroid - scale * rest_centroid).float().requires_grad_(True)
     optimiser = torch.optim.Adam(
         [{"params": [log_scale, angle], "lr": 0.01}, {"params": [translation], "lr": 0.5 * max(scale, 1.0)}]
     )
@@ -228,12 +227,12 @@ def _register(
     for step in range(steps):
         size = 128 if step < fine_from else CANVAS_SIZE
         if step in (0, fine_from):
-            rest_small = functional.interpolate(rest.double(), size=(size, size), mode="area")
+            rest_small = functional.interpolate(rest, size=(size, size), mode="area")
             for group in optimiser.param_groups:
                 group["lr"] *= 1.0 if step == 0 else 0.2
         sigma = (4.0 * (1.0 - step / max(steps, 1)) + 0.5) * size / 128  # px of this size
         optimiser.zero_grad()
-        warped, inside = warp_to_canvas(first_double, similarity_matrix(log_scale, angle, translation), size)
+        warped, inside = warp_to_canvas(first, similarity_matrix(log_scale, angle, translation), size)
         difference = gaussian_blur(warped, sigma) - gaussian_blur(rest_small, sigma)
         loss = (difference.square() * inside).mean()
         loss.backward()
