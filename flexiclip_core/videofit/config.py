@@ -65,6 +65,9 @@ class VideoFitConfig:
     keypoint_radius_px: float = 14.0
     """σ of the Gaussian weights of the local affine fit that turns vertex displacements into one
     keypoint target (px at 256²)."""
+    flow_initialisation: bool = True
+    """Start the refinement from the least-squares fit to the flow tracks; False starts it from
+    the model's initial (near-rest) motion — an ablation, which fails on all but small motions."""
     refine_steps: tuple[int, ...] = (10, 10, 5)
     """Adam steps of the photometric refinement at each pyramid level (coarse to fine)."""
     refine_blur_px: tuple[float, ...] = (4.0, 2.0, 0.0)

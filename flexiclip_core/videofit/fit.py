@@ -239,7 +239,8 @@ class VideoFitter:
         lap("register")
         tracks = self.track(target)
         lap("flow")
-        self.initialise(tracks)
+        if self.config.video_fit.flow_initialisation:
+            self.initialise(tracks)
         lap("initialise")
         history = self.refine(target, on_step)
         lap("refine")

@@ -30,9 +30,10 @@ def human():
     return load_sample("human")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _one_thread():
-    """The fit runs beside other work on shared cores: one intra-op thread, as the workers do."""
+    """The fit runs beside other work on shared cores: one intra-op thread, as the workers do
+    (session scope, so the module-scoped fits run under it too)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
