@@ -28,7 +28,9 @@ def run(device: str = "auto") -> dict[str, float]:
     config = PRESETS["video-fit"].with_overrides({"video_fit.loop": "none"})
     truth = motions.in_family_points(clipart, rig, config, seed=3, amplitude_px=12.0)
     with tempfile.TemporaryDirectory() as folder:
-        path = motions.write_mp4(Path(folder) / "reference.mp4", motions.over_background(motions.render_rgba(clipart, truth)))
+        path = motions.write_mp4(
+            Path(folder) / "reference.mp4", motions.over_background(motions.render_rgba(clipart, truth))
+        )
         reference = load_reference_video(path, clip="human")
     fitted = fit_reference(clipart, rig, reference, config, clip="human")
     mean_px, p95_px = motions.point_errors(fitted.result.frame_points, truth)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from flexiclip_core.clipart import Clipart
+from flexiclip_core.errors import ConfigError
 from flexiclip_core.export import FORMATS, ExportConfig, composite_over_white, export_animation, write_text_atomic
 from flexiclip_core.export.arrays import write_motion_arrays
 from flexiclip_core.guidance import VideoPrior
@@ -110,6 +111,11 @@ def _parse_and_rig(request: ClipRequest, config: AnimationConfig) -> tuple[str, 
 def prepare_clip(request: ClipRequest, prior: VideoPrior, config: AnimationConfig, *, device: str) -> PreparedClip:
     """Parse, rig and mesh ``request`` and build its animator (everything before the
     optimisation); raises the clip's own error (bad SVG, rig, mesh)."""
+    if config.objective != "sds":
+        raise ConfigError(
+            f"method {config.method!r} (objective {config.objective!r}) is fitted by `fit_clip`, "
+            "not optimised against a prior"
+        )
     clip_id, clipart, rig = _parse_and_rig(request, config)
     config = fit_config_to_prior(config, prior)  # e.g. 25 = 4k + 1 frames for a causal video VAE
     animator = ClipAnimator(

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
 from torch.nn import functional
 
 from flexiclip_core.clipart import CANVAS_SIZE, Clipart
@@ -185,7 +184,9 @@ class VideoFitter:
                 clips = {} if animator.clip_binding is None else {"clip_points": animator.clip_binding.apply(vertices)}
                 rendered = appearance.of_render(renderer.render(points, **clips))  # [N, C, s, s]
                 residual = gaussian_blur(rendered, blur_px * scale) - blurred_target
-                charbonnier = torch.sqrt(residual.square().sum(1, keepdim=True) + fit.robust_scale**2) - fit.robust_scale
+                charbonnier = (
+                    torch.sqrt(residual.square().sum(1, keepdim=True) + fit.robust_scale**2) - fit.robust_scale
+                )
                 terms = {"photometric": fit.photometric_weight * (charbonnier * valid).mean()}
                 terms["skeleton"] = fit.skeleton_weight * skeleton_loss(
                     pose["keypoints"], animator.bones, animator.rest_bone_lengths
@@ -198,7 +199,9 @@ class VideoFitter:
                 total.backward()
                 optimiser.step()
                 step += 1
-                report = StepReport(step, float(total.detach()), {name: float(value.detach()) for name, value in terms.items()})
+                report = StepReport(
+                    step, float(total.detach()), {name: float(value.detach()) for name, value in terms.items()}
+                )
                 if not math.isfinite(report.total):
                     raise FloatingPointError(f"video-fit loss became {report.total} at step {step}")
                 history.append({"step": float(step), "total": report.total, **report.terms})

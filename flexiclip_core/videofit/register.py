@@ -119,7 +119,10 @@ def warp_to_canvas(images: Tensor, matrix: Tensor, size: int) -> tuple[Tensor, T
     source = grid @ matrix[:, :2].T + matrix[:, 2]  # [S, S, 2] reference px
     normalised = torch.stack([source[..., 0] / width * 2.0 - 1.0, source[..., 1] / height * 2.0 - 1.0], dim=-1)
     warped = functional.grid_sample(
-        images, normalised.expand(images.shape[0], -1, -1, -1), mode="bilinear", padding_mode="border",
+        images,
+        normalised.expand(images.shape[0], -1, -1, -1),
+        mode="bilinear",
+        padding_mode="border",
         align_corners=False,
     )
     inside = (normalised.abs() <= 1.0).all(dim=-1).to(images.dtype)[None, None]

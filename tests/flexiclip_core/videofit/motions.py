@@ -60,7 +60,10 @@ def sway_and_limb_points(
         limb = math.radians(limb_deg * phase) * weight
         offset = rest - p_joint
         turned = p_joint + np.stack(
-            [np.cos(limb) * offset[:, 0] - np.sin(limb) * offset[:, 1], np.sin(limb) * offset[:, 0] + np.cos(limb) * offset[:, 1]],
+            [
+                np.cos(limb) * offset[:, 0] - np.sin(limb) * offset[:, 1],
+                np.sin(limb) * offset[:, 0] + np.cos(limb) * offset[:, 1],
+            ],
             axis=1,
         )
         sway = math.radians(sway_deg * phase)

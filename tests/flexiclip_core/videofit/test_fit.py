@@ -70,3 +70,30 @@ def test_the_refinement_improves_on_the_least_squares_start(in_family):
     history = fitted.result.loss_history
     assert len(history) == 5
     assert history[-1]["photometric"] < history[0]["photometric"]
+
+
+@pytest.mark.slow
+def test_animate_clip_fits_a_supplied_video_and_writes_outputs_with_provenance(human, tmp_path):
+    import json
+
+    from flexiclip_core.animate import ClipRequest, animate_clip
+    from flexiclip_core.export import ExportConfig
+    from tests.conftest import SAMPLES_DIR
+
+    clipart, rig = human
+    truth = motions.in_family_points(clipart, rig, NO_LOOP, seed=5, amplitude_px=8.0)
+    path = motions.write_mp4(tmp_path / "ref.mp4", motions.over_background(motions.render_rgba(clipart, truth)))
+    request = ClipRequest(
+        svg=SAMPLES_DIR / "human.svg",
+        prompt="",
+        clip_id="human",
+        keypoints=None,
+        reference_video=str(path),
+    )
+    # The automatic rig differs from the catalog's: the fit must still follow the drawing.
+    config = PRESETS["video-fit"].with_overrides({"video_fit.refine_steps": [3, 0, 0]})
+    outputs = animate_clip(request, None, config, tmp_path / "out", export=ExportConfig(size=128, frame_pngs=False))
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["reference_source"] == "supplied" and metrics["prior"] == "reference:supplied"
+    assert metrics["video_fit"]["fit_mask_iou_mean"] > 0.9 and "loop_seam_px" in metrics["video_fit"]
+    assert (tmp_path / "out" / "video.mp4").is_file() and outputs.result.frame_points.shape[0] == 24

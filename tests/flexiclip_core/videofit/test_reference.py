@@ -55,7 +55,7 @@ def test_large_frames_are_scaled_down_on_decode(tmp_path):
 @pytest.mark.parametrize(
     ("setup", "limits", "reason"),
     [
-        (lambda d: (d / "missing.mp4"), ReferenceLimits(), "does not exist"),
+        (lambda d: d / "missing.mp4", ReferenceLimits(), "does not exist"),
         (lambda d: _write(d / "empty.mp4", b""), ReferenceLimits(), "is empty"),
         (lambda d: _write(d / "junk.mp4", b"not a video at all" * 50), ReferenceLimits(), "cannot be decoded"),
         (
@@ -94,7 +94,9 @@ def test_contract_rejects_malformed_frames():
     with pytest.raises(ReferenceVideoError, match="float32"):
         ReferenceVideo(frames=np.zeros((2, 4, 4, 4)), fps=10, source="x", content_sha256="", has_alpha=False)
     with pytest.raises(ReferenceVideoError, match=r"\[T ≥ 1, H, W, 4\]"):
-        ReferenceVideo(frames=np.zeros((0, 4, 4, 4), np.float32), fps=10, source="x", content_sha256="", has_alpha=False)
+        ReferenceVideo(
+            frames=np.zeros((0, 4, 4, 4), np.float32), fps=10, source="x", content_sha256="", has_alpha=False
+        )
 
 
 def _write(path, data: bytes):

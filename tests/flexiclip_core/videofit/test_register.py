@@ -14,7 +14,32 @@ from tests.flexiclip_core.videofit import motions
 
 def test_output_frames_take_the_nearest_reference_frame_over_the_duration():
     # N = 24 over a 12-frame reference: output n sits at reference time n·12/24 = n/2 → round half up.
-    assert source_frame_indices(24, 12).tolist() == [0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 11]
+    assert source_frame_indices(24, 12).tolist() == [
+        0,
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+        4,
+        4,
+        5,
+        5,
+        6,
+        6,
+        7,
+        7,
+        8,
+        8,
+        9,
+        9,
+        10,
+        10,
+        11,
+        11,
+        11,
+    ]
     assert source_frame_indices(4, 4).tolist() == [0, 1, 2, 3]
     # 29 frames at 12 fps span the same 2.4 s as 24 at 10 fps: n·29/24 = 1.2083n.
     assert source_frame_indices(24, 29)[[1, 5, 12, 23]].tolist() == [1, 6, 15, 28]
@@ -43,7 +68,9 @@ def rest_rgba(human):
 def test_similarity_of_a_scaled_offset_letterboxed_placement_is_recovered(human, rest_rgba):
     clipart, _ = human
     colour = (40, 90, 160)
-    placed = motions.place(motions.over_background(np.repeat(rest_rgba, 3, 0), colour), (320, 240), 0.8, (70, 30), colour)
+    placed = motions.place(
+        motions.over_background(np.repeat(rest_rgba, 3, 0), colour), (320, 240), 0.8, (70, 30), colour
+    )
     boxed = np.concatenate([np.zeros((3, 12, 320, 3), np.uint8), placed, np.zeros((3, 12, 320, 3), np.uint8)], axis=1)
     target = register_reference(_reference(boxed), rest_rgba[0] / 255.0, 24, VideoFitConfig())
     assert target.crop == (12, 12, 0, 0)
@@ -61,13 +88,17 @@ def test_a_different_drawing_is_refused(human, rest_rgba):
 
     other = parse_svg(SAMPLES_DIR / "plant.svg", clip_id="plant")
     frames = motions.over_background(motions.render_rgba(other, np.repeat(other.control_points()[None], 2, 0)))
-    with pytest.raises(RegistrationError, match=r"^clip 'human': reference 'known.mp4': its first frame does not contain"):
+    with pytest.raises(
+        RegistrationError, match=r"^clip 'human': reference 'known.mp4': its first frame does not contain"
+    ):
         register_reference(_reference(frames), rest_rgba[0] / 255.0, 24, VideoFitConfig(), clip="human")
 
 
 def test_a_first_frame_of_pure_background_is_refused(rest_rgba):
     with pytest.raises(RegistrationError, match="shows nothing but background"):
-        register_reference(_reference(np.full((2, 64, 64, 3), 255, np.uint8)), rest_rgba[0] / 255.0, 24, VideoFitConfig())
+        register_reference(
+            _reference(np.full((2, 64, 64, 3), 255, np.uint8)), rest_rgba[0] / 255.0, 24, VideoFitConfig()
+        )
     empty = ReferenceVideo(np.zeros((2, 64, 64, 4), np.float32), 10.0, "clear.png", "0", has_alpha=True)
     with pytest.raises(RegistrationError, match="alpha is empty"):
         register_reference(empty, rest_rgba[0] / 255.0, 24, VideoFitConfig())
