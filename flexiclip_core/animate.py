@@ -94,8 +94,12 @@ class PreparedClip:
     provenance and the fit metrics)."""
 
 
+def _clip_id(request: ClipRequest) -> str:
+    return request.clip_id or (Path(request.svg).name if not isinstance(request.svg, bytes) else "clip")
+
+
 def _parse_and_rig(request: ClipRequest, config: AnimationConfig) -> tuple[str, Clipart, Rig]:
-    clip_id = request.clip_id or (Path(request.svg).name if not isinstance(request.svg, bytes) else "clip")
+    clip_id = _clip_id(request)
     clipart = parse_svg(request.svg, clip_id=clip_id, config=ParseConfig())
     rig = rig_clipart(
         clipart,
@@ -138,10 +142,12 @@ def fit_clip(
     from flexiclip_core.videofit import load_reference_video
     from flexiclip_core.videofit.fit import VideoFitter
 
-    clip_id, clipart, rig = _parse_and_rig(request, config)
+    clip_id = _clip_id(request)
     if request.reference_video is None:
         raise ReferenceVideoError("the video-fit method needs a reference video", clip=clip_id)
+    # Read first: a bad reference is refused before the (slower) automatic rig runs.
     reference = load_reference_video(request.reference_video, clip=clip_id, limits=config.video_fit.limits)
+    _, clipart, rig = _parse_and_rig(request, config)
     fitter = VideoFitter(clipart, rig, reference, config, clip=clip_id, device=device)
     fitted = fitter.fit(on_step)
     extra = {**reference.provenance(), "video_fit": fitted.metrics, "video_fit_seconds": fitted.seconds}

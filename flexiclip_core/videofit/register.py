@@ -145,9 +145,10 @@ def register_reference(
     is below ``config.min_registration_iou``, `ReferenceVideoError` for an unusable reference.
     """
     frames = reference.frames
-    top, bottom, left, right = letterbox_crop(frames)
+    top = bottom = left = right = 0
     background: np.ndarray | None = None
-    if not reference.has_alpha:
+    if not reference.has_alpha:  # transparent edges are not bars
+        top, bottom, left, right = letterbox_crop(frames)
         cropped = frames[:, top : frames.shape[1] - bottom, left : frames.shape[2] - right]
         background = estimate_background(cropped[0])
         if float(np.max(background)) < BAR_MAX_LEVEL:  # a black background is not a letterbox

@@ -102,3 +102,13 @@ def test_a_first_frame_of_pure_background_is_refused(rest_rgba):
     empty = ReferenceVideo(np.zeros((2, 64, 64, 4), np.float32), 10.0, "clear.png", "0", has_alpha=True)
     with pytest.raises(RegistrationError, match="alpha is empty"):
         register_reference(empty, rest_rgba[0] / 255.0, 24, VideoFitConfig())
+
+
+def test_a_transparent_reference_registers_by_its_alpha_without_a_background(rest_rgba):
+    padded = np.zeros((2, 300, 320, 4), np.uint8)
+    padded[:, 20:276, 30:286] = rest_rgba[0]
+    reference = ReferenceVideo(padded.astype(np.float32) / 255.0, 10.0, "frames/", "0", has_alpha=True)
+    target = register_reference(reference, rest_rgba[0] / 255.0, 24, VideoFitConfig())
+    assert target.appearance.background is None and target.crop == (0, 0, 0, 0)
+    np.testing.assert_allclose(target.similarity, [[1.0, 0.0, 30.0], [0.0, 1.0, 20.0]], atol=0.05)
+    assert target.frames.shape == (24, 4, 256, 256) and target.registration_iou > 0.99
