@@ -260,6 +260,8 @@ class ClipAnimator:
 
     def guidance_request(self, latents: Tensor) -> GuidanceRequest:
         """This clip's share of the prior call, from its video latents [videos, C, N', h, w]."""
+        if self.text is None:
+            raise RuntimeError("this ClipAnimator was built without a prior: it has no prompt embedding")
         return GuidanceRequest(
             text=self.text,
             final_latents=latents[:1],

@@ -18,9 +18,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.nn import functional
 
 from flexiclip_core.clipart import CANVAS_SIZE, Clipart
@@ -154,7 +156,8 @@ class VideoFitter:
             rig.keypoints, self.animator.mesh.vertices, tracks, self.config.video_fit.keypoint_radius_px
         )
         trajectories = self.animator.trajectories
-        first = trajectories.base_control_points[:, 0].double().cpu().numpy() if schedule.fix_start else None
+        base = cast(Tensor, trajectories.base_control_points)  # [K, 4, 2]
+        first = base[:, 0].double().cpu().numpy() if schedule.fix_start else None
         control = bezier_control_points(targets, confidence, schedule.pose_times(dtype=torch.float64).numpy(), first)
         set_trajectory_control_points(trajectories, control)
         return targets

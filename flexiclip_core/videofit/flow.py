@@ -57,12 +57,12 @@ def dense_flows(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     import cv2  # opencv-python-headless (Apache-2.0), no learned weights
 
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     forward = np.zeros((*images.shape, 2), dtype=np.float32)
     backward = np.zeros_like(forward)
     for index in range(1, len(images)):
-        forward[index] = dis.calc(images[0], images[index], None)
-        backward[index] = dis.calc(images[index], images[0], None)
+        forward[index] = dis.calc(images[0], images[index], np.zeros_like(forward[index]))
+        backward[index] = dis.calc(images[index], images[0], np.zeros_like(backward[index]))
     return forward, backward
 
 

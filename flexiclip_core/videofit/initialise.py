@@ -5,8 +5,11 @@ trajectory MLP's head so the model outputs exactly those control points."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
+from torch import Tensor, nn
 
 from flexiclip_core.motion import KeypointTrajectories
 from flexiclip_core.motion.trajectories import cubic_bezier_basis
@@ -88,8 +91,9 @@ def set_trajectory_control_points(trajectories: KeypointTrajectories, control_po
     """Make the trajectory MLP output ``control_points`` [K, 4, 2] exactly: the head's bias absorbs
     the difference, its weights (and every hidden layer) keep their values, so all parameters stay
     trainable. Control point 0 stays pinned under fix_start."""
-    head = trajectories.offset_mlp[-1]
-    hidden = trajectories.offset_mlp[:-1](trajectories.normalised_input)  # [1, width]
+    head = cast(nn.Linear, trajectories.offset_mlp[-1])
+    hidden = trajectories.offset_mlp[:-1](cast(Tensor, trajectories.normalised_input))  # [1, width]
     desired = torch.as_tensor(control_points, dtype=head.bias.dtype, device=head.bias.device)
-    offsets = (desired - trajectories.base_control_points) / trajectories.config.offset_scale_px  # [K, 4, 2]
+    base = cast(Tensor, trajectories.base_control_points)  # [K, 4, 2]
+    offsets = (desired - base) / trajectories.config.offset_scale_px  # [K, 4, 2]
     head.bias.copy_(offsets.reshape(-1) - (hidden @ head.weight.T)[0])
