@@ -22,11 +22,13 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from catalogs.errors import CatalogError
 from catalogs.output import OutputCatalog
+from catalogs.rows import Status
 from catalogs.storage import file_uri_to_path, is_s3, s3_filesystem, s3_path, uri_scheme
 from catalogs.where import parse_where
 from flexiclip_core.metrics import METRIC_COLUMNS
@@ -137,7 +139,7 @@ def select_rows(
         version = catalog.version()
         if version is None:
             raise CatalogError(f"output catalog {catalog.table_uri!r} has no commit yet: nothing to export")
-    frame = catalog.read(version=version, status="succeeded")
+    frame = catalog.read(version=version, status=Status.SUCCEEDED)
     rows = [{key: _clean(value) for key, value in record.items()} for record in frame.to_dict("records")]
     for row in rows:
         # Rows written before the catalog recorded the licence get it from the prior's name.
@@ -192,7 +194,7 @@ class _Storage:
                 return handle.read().decode("utf-8")
         return (Path(self.out) / name).read_text(encoding="utf-8")
 
-    def write(self, name: str, write: Callable[[Path], None]) -> None:
+    def write(self, name: str, write: Callable[[Path], object]) -> None:
         from flexiclip_core.export.files import atomic_write
 
         if not is_s3(self.out):
@@ -301,9 +303,9 @@ def export_dataset(
                     media[kind] = (suffix, storage.read_media(uri))
             samples.append((_sample_key(row), _metadata(row, kinds, resolved), media))
         if format == "webdataset":
-            storage.write(name, lambda path, samples=samples: _write_tar(path, samples))
+            storage.write(name, partial(_write_tar, samples=samples))
         else:
-            storage.write(name, lambda path, samples=samples: _write_parquet(path, samples, kinds))
+            storage.write(name, partial(_write_parquet, samples=samples, kinds=kinds))
         written.append(name)
         if on_shard:
             on_shard(name, True)

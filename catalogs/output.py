@@ -223,7 +223,9 @@ class OutputCatalog:
         """Idempotency keys that have a 'succeeded' row in the latest version."""
         if not self.exists():
             return set()
-        table = self._table().to_pyarrow_table(columns=["idempotency_key"], filters=[("status", "=", "succeeded")])
+        table = self._table().to_pyarrow_table(
+            columns=["idempotency_key"], filters=[("status", "=", Status.SUCCEEDED.value)]
+        )
         return {key for key in table.column("idempotency_key").to_pylist() if key}
 
     def latest_succeeded(self, keys: Iterable[str] | None = None) -> dict[str, OutputRow]:
@@ -326,9 +328,25 @@ class OutputCatalog:
         filters = [("status", "=", status)] if status is not None else None
         if version is None and as_of is None and not self.exists():
             return OUTPUT_SCHEMA.empty_table().to_pandas()
-        if as_of is not None:
-            version = self._version_as_of(parse_time(as_of, "as_of"))
+        if as_of is not None and (moment := parse_time(as_of, "as_of")) is not None:
+            version = self._version_as_of(moment)
         return self._table(version).to_pyarrow_table(filters=filters).to_pandas()
+
+    def read_rows(
+        self,
+        *,
+        version: int | None = None,
+        as_of: datetime | str | None = None,
+        status: Status | None = None,
+        run_id: str | None = None,
+    ) -> list[OutputRow]:
+        """`read` as typed rows (`OutputRow.from_record`; columns newer code added are allowed),
+        optionally only those of ``run_id``: how code reads the catalog, instead of dicts keyed
+        by column name."""
+        frame = self.read(version=version, as_of=as_of, status=status)
+        if run_id is not None and len(frame):
+            frame = frame[frame["run_id"] == run_id]
+        return [OutputRow.from_record(record, strict=False) for record in frame.to_dict("records")]
 
     def _version_as_of(self, moment: datetime) -> int:
         """The latest version committed at or before ``moment`` (by the commits' own timestamps).
@@ -428,11 +446,11 @@ class OutputCatalog:
                 except FileNotFoundError:  # committed and cleared meanwhile
                     continue
             return found
-        folder = Path(self.staging_root)
-        if not folder.is_dir():
+        local_folder = Path(self.staging_root)
+        if not local_folder.is_dir():
             return []
         found = []
-        for path in sorted(folder.iterdir()):
+        for path in sorted(local_folder.iterdir()):
             key = _staging_key(path.name)
             if key is None:
                 continue

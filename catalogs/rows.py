@@ -3,8 +3,9 @@ and the one place where rows become Arrow/Delta records and back (docs/pipeline.
 
 Every producer (the planner, the clip worker, the pool, the flow) builds an `OutputRow`; only
 `OutputRow.to_record` / `OutputRow.from_record` and `rows_to_table` know the column layout.
-A new media format is one entry in `MEDIA_KINDS`: it gets its ``<kind>_uri`` and
-``<kind>_sha256`` columns, is published by the worker and copied by skipped rows.
+A new media format is one entry in `flexiclip_core.output_kinds.OUTPUT_KINDS` (with a media
+suffix): `MEDIA_KINDS` gives it its ``<kind>_uri`` and ``<kind>_sha256`` columns, the worker
+publishes it and skipped rows copy it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pyarrow as pa
 
 from catalogs.errors import CatalogError
 from flexiclip_core.metrics import METRIC_COLUMNS
+from flexiclip_core.output_kinds import OUTPUT_KINDS
 
 __all__ = [
     "Status",
@@ -69,23 +71,12 @@ class MediaKind:
         return f"{self.name}_sha256"
 
 
-MEDIA_KINDS: tuple[MediaKind, ...] = (
-    MediaKind("video", ".mp4"),
-    MediaKind("gif", ".gif"),
-    MediaKind("svg_animation", ".svg"),
-    MediaKind("poster", ".png"),
-    # Written when the clip's export config asks for them (flexiclip_core.export.ExportConfig.formats);
-    # a kind the export did not write stays null and is never looked for before a skip.
-    MediaKind("webm", ".webm"),
-    MediaKind("webp", ".webp"),
-    MediaKind("apng", ".apng"),
-    MediaKind("lottie", ".json"),
-    # What a dataset sample needs beside the renderings: per-frame arrays, config.json, the input SVG.
-    MediaKind("motion", ".npz"),
-    MediaKind("config", ".json"),
-    MediaKind("source_svg", ".svg"),
+MEDIA_KINDS: tuple[MediaKind, ...] = tuple(
+    MediaKind(kind.name, kind.media_suffix) for kind in OUTPUT_KINDS.values() if kind.media_suffix is not None
 )
-"""The media a clip publishes, in column order. Add a format here and nowhere else."""
+"""The media a clip publishes, in column order: every `flexiclip_core.output_kinds.OUTPUT_KINDS`
+entry with a media suffix (a kind the clip's export did not write stays null and is never looked
+for before a skip). Add a format there, not here."""
 
 MEDIA_COLUMNS: tuple[str, ...] = tuple(
     column for kind in MEDIA_KINDS for column in (kind.uri_column, kind.sha256_column)

@@ -86,7 +86,8 @@ def animate(
         from flexiclip_core.animate import ClipRequest, animate_clip
         from flexiclip_core.devices import resolve_device
         from flexiclip_core.export import export_config_from_options
-        from flexiclip_core.optimize import load_config_prior, preset
+        from flexiclip_core.optimize import load_config_prior
+        from tasks.plan import base_config
 
         if not svg.is_file():
             raise BadInput(f"file not found: {svg}")
@@ -95,7 +96,10 @@ def animate(
             export_profile, size=size, extra_sizes=extra_size, fps=fps, background=background, formats=output_format
         )
         method = method or ("video-fit" if reference_video else "flexiclip")
-        config = preset(method)
+        # The pipeline's own recipe (preset + overrides), so a clip animated here and the same clip
+        # in a run get the same config and config hash.
+        overrides = {name: value for name, value in (("seed", seed), ("prior", prior)) if value is not None}
+        config = base_config(method, iterations, overrides)
         fits_video = config.objective == "video-fit"
         if fits_video and reference_video is None:
             raise BadInput(f"method {method} needs --reference-video")
@@ -103,14 +107,6 @@ def animate(
             raise BadInput(f"--reference-video needs --method video-fit, not {method}")
         if not fits_video and not prompt:
             raise BadInput("--prompt is required (only video-fit works without one)")
-        overrides: dict = {}
-        if iterations is not None:
-            overrides["iterations"] = iterations
-        if seed is not None:
-            overrides["seed"] = seed
-        if prior is not None:
-            overrides["prior"] = prior
-        config = config.with_overrides(overrides)
         points, bones, layers = load_keypoints_file(keypoints) if keypoints else (None, None, None)
         request = ClipRequest(
             svg=svg,
@@ -144,7 +140,7 @@ def animate(
                 progress.update(task, completed=report.step, losses=terms)
 
             outputs = animate_clip(
-                request, video_prior, config, out, device=torch_device, export=export, on_step=on_step
+                request, video_prior, config, out, device=str(torch_device), export=export, on_step=on_step
             )
     for name, path in outputs.files.items():
         typer.echo(f"{name:>14}: {path}")

@@ -45,17 +45,17 @@ def demo(
 def print_where_to_look(root: Path, summary: dict) -> None:
     """Per clip: its video and GIF; then the commands that read the catalog."""
     from catalogs.output import OutputCatalog
+    from catalogs.rows import Status
     from tasks.report import UNTRAINED_NOTE
 
-    frame = OutputCatalog(root).read()
-    latest = frame[frame["run_id"] == summary["run_id"]] if len(frame) else frame
     typer.echo("")
     typer.echo("Where to look:")
-    for record in latest.to_dict("records"):
-        if record["status"] == "failed":
-            typer.echo(f"  {record['clip_id']:>16}: failed: {record['error_type']}: {record['error_message']}")
+    for row in OutputCatalog(root).read_rows(run_id=summary["run_id"]):
+        if row.status is Status.FAILED:
+            typer.echo(f"  {row.clip_id:>16}: failed: {row.error_type}: {row.error_message}")
         else:
-            typer.echo(f"  {record['clip_id']:>16}: {record['gif_uri']}  (video {record['video_uri']})")
+            gif, video = row.media.get("gif"), row.media.get("video")
+            typer.echo(f"  {row.clip_id:>16}: {gif.uri if gif else None}  (video {video.uri if video else None})")
     if summary.get("report_uri"):
         typer.echo(f"  HTML report (open in a browser): {summary['report_uri']}")
     typer.echo(f"  catalog (Delta table): {root / 'catalog'}")

@@ -17,14 +17,14 @@ import json
 import logging
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 # Each command module keeps its heavy imports inside its commands, so --help stays fast.
 from flexiclip_cli.animate import animate
 from flexiclip_cli.bench import bench
-from flexiclip_cli.common import SvgArgument, configure_logging, load_clipart, refused_input_exits
+from flexiclip_cli.common import BadInput, SvgArgument, configure_logging, load_clipart, refused_input_exits
 from flexiclip_cli.dataset import dataset_app
 from flexiclip_cli.pipeline import catalog_app, run
 from flexiclip_cli.report import report as report_command
@@ -136,7 +136,9 @@ def print_inspect_report(report: dict[str, Any]) -> None:
             console.print(f"{key}: {json.dumps(value)}", markup=False, highlight=False)
 
 
-def render_with_training_renderer(clipart: Clipart, size: int, background: str, device: str = "auto") -> Any:
+def render_with_training_renderer(
+    clipart: Clipart, size: int, background: Literal["white", "transparent"], device: str = "auto"
+) -> Any:
     """Rest pose through the differentiable renderer (on ``device``, see `resolve_device`) as
     straight uint8 RGBA [size, size, 4]."""
     import numpy as np
@@ -215,7 +217,10 @@ def render(
 
             rgba = render_clipart(clipart, size, background=background.value)  # uint8 [size, size, 4]
         else:
-            rgba = render_with_training_renderer(clipart, size, background.value, device)
+            train_background: Literal["white", "transparent"] = (
+                "transparent" if background is Background.transparent else "white"
+            )
+            rgba = render_with_training_renderer(clipart, size, train_background, device)
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rgba).save(out, format="PNG")
     logger.info("wrote %s (%d×%d)", out, rgba.shape[1], rgba.shape[0])

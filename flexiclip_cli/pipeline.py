@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,6 +27,9 @@ from flexiclip_cli.common import (
     exit_code_for,
     refused_input_exits,
 )
+
+if TYPE_CHECKING:
+    from flexiclip_core.guidance.choice import PriorChoice
 
 log = logging.getLogger("flexiclip_cli.pipeline")  # not __name__: also run as __main__ (python -m)
 
@@ -65,7 +68,8 @@ def run(
         int | None, typer.Option(min=1, help="Optimisation steps per clip (default: the preset's).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Ray actors (default: one per GPU, else one per CPU).")
+        int | None,
+        typer.Option(min=1, help="Ray actors to start (default: one per GPU on GPU clusters, else one per CPU slot)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-animate clips that already succeeded.")] = False,
     override: Annotated[
@@ -73,7 +77,7 @@ def run(
         typer.Option("--set", help="Config override KEY=JSON_VALUE (repeatable), e.g. --set render.size=64."),
     ] = None,
     gpus_per_worker: Annotated[
-        float | None, typer.Option(min=0, help="GPUs per actor (default 1 on GPU clusters, 0 on CPU).")
+        float | None, typer.Option(min=0, help="GPUs per actor (default: 1 on GPU clusters, 0 on CPU).")
     ] = None,
     clip_timeout: Annotated[float, typer.Option(min=1, help="Per-clip time limit, seconds.")] = 3600.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries of a clip whose worker died.")] = 2,
@@ -83,7 +87,7 @@ def run(
     clips_per_worker: Annotated[
         str,
         typer.Option(
-            help="Clips a worker optimises together (lockstep): N, or auto (1 on CPU; on a GPU from its free memory, at most 8)."
+            help="Clips a worker optimises together in lockstep: N, or auto (1 on CPU; on a GPU from its free memory, at most 8)."
         ),
     ] = "auto",
     verbose: Annotated[
@@ -178,7 +182,8 @@ def run_pipeline(catalog: str, output: str, *, verbose: bool = False, **paramete
 
     apply_pipeline_env()  # before prefect is imported: it reads its settings at import
     start_watchdog()  # first: whatever this run starts ends with it, even after a SIGKILL
-    _preflight_or_exit(catalog, output, str(parameters.get("prior", "auto")))
+    prior = _preflight_or_exit(catalog, output, str(parameters.get("prior", "auto")))
+    parameters.update(prior=prior.spec, prior_decided=True, prior_fallback_reason=prior.fallback_reason)
     for name in ("tasks", "flows"):
         logger = logging.getLogger(name)
         # Prefect's handler prints these loggers (and ships them to the API): drop the CLI's
@@ -208,13 +213,14 @@ def run_pipeline(catalog: str, output: str, *, verbose: bool = False, **paramete
     return summary
 
 
-def _preflight_or_exit(catalog: str, output: str, prior: str) -> None:
-    """`tasks.preflight.preflight` before Prefect and Ray start: a refusal is one line and exit 2."""
+def _preflight_or_exit(catalog: str, output: str, prior: str) -> PriorChoice:
+    """`tasks.preflight.preflight` before Prefect and Ray start: the prior the run uses (decided
+    here, once); a refusal is one line and exit 2."""
     from catalogs.storage import storage_options_from_env
     from tasks.preflight import PreflightError, preflight
 
     try:
-        preflight(catalog, output, prior, storage_options_from_env() or None)
+        return preflight(catalog, output, prior, storage_options_from_env() or None)
     except PreflightError as exc:
         log.debug("preflight refused the run", exc_info=True)
         typer.echo(f"error: {exc}", err=True)

@@ -34,15 +34,16 @@ from flexiclip_core.optimize import (
     fit_config_to_prior,
     optimise,
 )
+from flexiclip_core.output_kinds import OUTPUT_KINDS
 from flexiclip_core.render import render_frames
 from flexiclip_core.rig import Rig, rig_clipart
 from flexiclip_core.svg import ParseConfig, parse_svg
 
 log = logging.getLogger(__name__)
 
-OUTPUT_KINDS: tuple[str, ...] = (*FORMATS, "motion", "metrics", "config")
+CLIP_FILE_KEYS: tuple[str, ...] = (*FORMATS, "motion", "metrics", "config")
 """Possible keys of `ClipOutputs.files`: the media kinds the `ExportConfig` asks for (see
-`flexiclip_core.export.OUTPUT_NAMES`; ``<kind>@<S>`` for extra sizes), then motion.npz (the
+`flexiclip_core.output_kinds.OUTPUT_KINDS`; ``<kind>@<S>`` for extra sizes), then motion.npz (the
 per-frame arrays, `flexiclip_core.export.arrays`), metrics.json and config.json, always written."""
 
 
@@ -200,7 +201,7 @@ def finish_clip(
         clipart, result.frame_points, out, config=export, frame_clip_points=result.frame_clip_points
     )
     files["motion"] = write_motion_arrays(
-        out / "motion.npz",
+        out / OUTPUT_KINDS.get("motion").file_name,
         frame_points=result.frame_points,
         frame_keypoints=result.frame_keypoints,
         frame_vertices=result.frame_vertices,
@@ -265,7 +266,7 @@ def finish_clip(
         },
     )
     files["config"] = _write_json(
-        out / "config.json",
+        out / OUTPUT_KINDS.get("config").file_name,
         {
             **provenance,
             "method": config.method,

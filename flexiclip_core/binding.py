@@ -273,7 +273,7 @@ def split_segments_at_mesh_edges(
             if 1e-9 < t < 1.0 - 1e-9:
                 splits.setdefault(s, []).append(t)
         rebuilt: dict[tuple[int, int], list[np.ndarray]] = {}
-        for s, (shape_index, path_index, k) in enumerate(owners):
+        for s, (shape_index, path_index, _segment) in enumerate(owners):
             ts = np.unique(np.asarray(splits.get(s, []), dtype=np.float64))
             piece = _split_cubic(segments_arr[s], ts) if len(ts) else segments_arr[s]
             parts = rebuilt.setdefault((shape_index, path_index), [])

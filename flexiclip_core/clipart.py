@@ -250,28 +250,6 @@ class Clipart:
             return np.zeros((0, 2))
         return np.concatenate(arrays, axis=0)
 
-    def with_control_points(self, points: np.ndarray) -> Clipart:
-        """The same drawing with its control points replaced by ``points`` [P, 2]; gradients are
-        carried by each shape's best-fit affine motion (docs/render.md §11)."""
-        from flexiclip_core.paint_motion import posed_paint  # it imports this module
-
-        points = np.asarray(points, dtype=np.float64)
-        if points.shape != (self.point_count, 2):
-            raise ValueError(f"expected points of shape ({self.point_count}, 2), got {points.shape}")
-        shapes = []
-        offset = 0
-        for shape in self.shapes:
-            subpaths = []
-            for sp in shape.subpaths:
-                n = len(sp.points)
-                subpaths.append(SubPath(points[offset : offset + n].copy(), sp.closed))
-                offset += n
-            fill, stroke = posed_paint(
-                shape, np.concatenate([sp.points for sp in subpaths]) if subpaths else points[:0]
-            )
-            shapes.append(replace(shape, subpaths=tuple(subpaths), fill=fill, stroke=stroke))
-        return replace(self, shapes=tuple(shapes))
-
     @property
     def clip_point_count(self) -> int:
         return sum(s.clip_point_count for s in self.shapes)

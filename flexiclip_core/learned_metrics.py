@@ -111,6 +111,9 @@ class LpipsAlex(nn.Module):
     average over space, then sum over layers.
     """
 
+    shift: Tensor  # [1, 3, 1, 1] buffers, registered in __init__
+    scale: Tensor
+
     channels: tuple[int, ...] = tuple(out for _, _, out, _, _, _ in _ALEX_CONVS)
 
     def __init__(self) -> None:
@@ -224,7 +227,8 @@ def _resize_crop(images: Tensor, side: int) -> Tensor:
 
 def _normalisation(path: str) -> tuple[Tensor, Tensor]:
     """Mean/std of the model's preprocessor_config.json, else CLIP's published values."""
-    mean, std = _CLIP_MEAN, _CLIP_STD
+    mean: tuple[float, ...] = _CLIP_MEAN
+    std: tuple[float, ...] = _CLIP_STD
     config = Path(path) / "preprocessor_config.json"
     if config.is_file():
         try:
@@ -298,7 +302,8 @@ class LearnedMetrics:
 
             model_class = CLIPModel if kind == "clip" else XCLIPModel
             # local_files_only: a local folder, or a model id only if it is already cached.
-            model = model_class.from_pretrained(path, local_files_only=True).to(self.device).eval()
+            # transformers types .to() on the loaded model as if its first argument were the model.
+            model = model_class.from_pretrained(path, local_files_only=True).to(self.device).eval()  # type: ignore[arg-type]
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             mean, std = _normalisation(path)
         except Exception as error:  # any failure to load is a reason, never a crash

@@ -6,7 +6,7 @@ points (`Gradient.frame`) are not. Each pose, the gradient is carried by the lea
 map from the shape's rest control points to its posed ones: exact whenever the shape moves
 affinely; under non-affine motion (a bending limb) the gradient follows the shape's best-fit
 affine motion rather than bending. The final renderer and every vector export call
-`posed_paint`, so they all draw the same gradient.
+`posed_paint`, so they all draw the same gradient; `posed_clipart` poses a whole drawing.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from flexiclip_core.clipart import Fill, Shape, Stroke
+from flexiclip_core.clipart import Clipart, Fill, Shape, Stroke, SubPath
 
 _RANK_TOLERANCE = 1e-9
 """A rest point cloud whose smaller singular value is below this fraction of its larger one is
@@ -91,3 +91,22 @@ def posed_paint(
     if stroke is not None and stroke.gradient is not None:
         stroke = replace(stroke, gradient=None if collapsed else stroke.gradient.moved(affine))
     return fill, stroke
+
+
+def posed_clipart(clipart: Clipart, points: np.ndarray) -> Clipart:
+    """The same drawing with its control points replaced by ``points`` [P, 2] (paint order, as
+    `Clipart.control_points`); gradients are carried by each shape's best-fit affine motion."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.shape != (clipart.point_count, 2):
+        raise ValueError(f"expected points of shape ({clipart.point_count}, 2), got {points.shape}")
+    shapes = []
+    offset = 0
+    for shape in clipart.shapes:
+        subpaths = []
+        for sp in shape.subpaths:
+            n = len(sp.points)
+            subpaths.append(SubPath(points[offset : offset + n].copy(), sp.closed))
+            offset += n
+        fill, stroke = posed_paint(shape, np.concatenate([sp.points for sp in subpaths]) if subpaths else points[:0])
+        shapes.append(replace(shape, subpaths=tuple(subpaths), fill=fill, stroke=stroke))
+    return replace(clipart, shapes=tuple(shapes))

@@ -36,5 +36,13 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def values(self) -> list[T]:
+        """Every entry, in registration order."""
+        return list(self._entries.values())
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (tests that register a dummy entry clean up with it)."""
+        del self._entries[name]
+
     def __contains__(self, name: str) -> bool:
         return name in self._entries

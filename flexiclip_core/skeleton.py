@@ -138,7 +138,7 @@ class PrunedSkeleton:
             return
         degree = np.diff(self.graph.indptr)
         # Extremities (hands, feet, tail, ears) first, then junctions (shoulders, hips).
-        candidates = list(np.nonzero(degree <= 1)[0])
+        candidates: list[int] = [int(c) for c in np.nonzero(degree <= 1)[0]]
         junction = np.nonzero(degree >= 3)[0]
         if len(junction):
             # One candidate per cluster of touching junction pixels: the one nearest its centroid.
@@ -167,18 +167,18 @@ class PrunedSkeleton:
         if len(missing):
             first_of_piece = {int(self.piece[c]): int(c) for c in self.candidates[::-1]}
             seeds = np.concatenate([seeds, [first_of_piece[int(p)] for p in missing]])
-        seeds = list(seeds)
-        distance = dijkstra(self.graph, directed=False, indices=seeds, min_only=True)
+        seed_list: list[int] = [int(s) for s in seeds]
+        distance = dijkstra(self.graph, directed=False, indices=seed_list, min_only=True)
         spacing = spacing_px * self.scale
         while True:
             far = int(np.argmax(distance))
             if distance[far] <= spacing:
                 break
-            seeds.append(far)
+            seed_list.append(far)
             distance = np.minimum(
                 distance, dijkstra(self.graph, directed=False, indices=far, limit=distance[far] + 1.0)
             )
-        seeds_arr = np.asarray(seeds, dtype=np.int64)
+        seeds_arr = np.asarray(seed_list, dtype=np.int64)
         _, _, nearest = dijkstra(self.graph, directed=False, indices=seeds_arr, min_only=True, return_predecessors=True)
         seed_number = -np.ones(len(self.pixels), dtype=np.int64)
         seed_number[seeds_arr] = np.arange(len(seeds_arr))

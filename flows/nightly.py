@@ -58,32 +58,43 @@ def nightly(
     worker_start_timeout_s: float = 900.0,
     forward_credentials: bool = False,
     clips_per_worker: int | str = "auto",
+    prior_decided: bool = False,
+    prior_fallback_reason: str | None = None,
 ) -> State:
     """Animate every new clip of CATALOG into the versioned output catalog at OUTPUT.
 
     Args:
         catalog: input catalog (Parquet): local path, file:// or s3:// URI.
         output: output root (local folder or s3:// URI): Delta table, media, staging.
-        prior: "auto" (ModelScope when its weights are local, else the tiny test prior, with a
-            warning), "tiny", "modelscope" or "modelscope:PATH".
+        prior: "auto" (Wan when configured, else ModelScope (non-commercial, with a warning) when
+            its weights are local, else the tiny test prior), "tiny", "wan", "wan:PATH",
+            "wan-tiny", "modelscope" or "modelscope:PATH".
         method: animation preset (flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow).
         iterations: optimisation steps (default: the preset's).
-        workers: Ray actors (default: one per GPU, or one per CPU slot).
+        workers: Ray actors to start (default: one per GPU on GPU clusters, else one per CPU slot).
         force: re-animate clips that already succeeded with the same key.
         overrides: animation-config overrides for every clip (a row's config column wins).
-        gpus_per_worker: GPUs per actor (default 1 on GPU clusters, 0 on CPU; fractions allowed).
+        gpus_per_worker: GPUs per actor (default: 1 on GPU clusters, 0 on CPU). Fractions share a GPU.
         cpus_per_worker: CPUs reserved per actor.
-        torch_threads: torch threads per actor (default: one per reserved CPU).
-        clip_timeout_s: per-clip wall-clock limit; the clip fails and its worker is replaced.
-        max_retries: retries of a clip whose worker died, before it is recorded as failed.
-        worker_start_timeout_s: limit for the first worker to start (exit 3 past it).
+        torch_threads: torch threads per actor (default: one per reserved CPU, rounded up).
+        clip_timeout_s: Per-clip time limit, seconds. Past it the clip fails and its worker is
+            replaced; a batch of K clips gets K times this.
+        max_retries: Retries of a clip whose worker died. Past them the clip is recorded as failed;
+            a clip whose batch lost its worker is retried alone.
+        worker_start_timeout_s: Limit for a worker to start and load its prior, seconds. When the
+            first worker misses it the run exits with status 3.
         forward_credentials: on a joined Ray cluster, send this process's AWS keys to the
             workers (else each node uses its own: instance role or environment).
-        clips_per_worker: clips an actor takes per call and optimises in lockstep: a positive
-            integer, or "auto" (1 on CPU; on CUDA sized from the GPU's free memory, at most 8).
+        clips_per_worker: Clips a worker optimises together in lockstep: N, or auto (1 on CPU; on a
+            GPU from its free memory, at most 8). See docs/pipeline.md §6 and
+            `tasks.batch.auto_clips_per_worker`; 1 animates clip after clip.
+        prior_decided: ``prior`` was already resolved by the caller's preflight (``flexiclip
+            run``): it is used as is, so the prior policy runs once per run.
+        prior_fallback_reason: with ``prior_decided``, why ``auto`` fell back to the tiny prior.
     """
     from catalogs.output import OutputCatalog
     from catalogs.storage import storage_options_from_env
+    from flexiclip_core.guidance.choice import PriorChoice
     from flexiclip_core.metrics import METRIC_COLUMNS
     from tasks.plan import base_config
 
@@ -107,7 +118,8 @@ def nightly(
         clips_per_worker=clips_per_worker,
     )
     output_catalog = OutputCatalog(output, storage_options=storage_options)
-    resolved_prior = resolve_prior(prior)  # decided once, here, before any worker starts
+    # Decided once per run, before any worker starts: here, or by the CLI's preflight.
+    resolved_prior = PriorChoice(prior, prior_fallback_reason) if prior_decided else resolve_prior(prior)
     rows, errors = read_input_catalog(catalog, storage_options, lambda changes: config.with_overrides(changes))
     # The probe stays for the run: a worker that sees it shares the driver's storage (tasks.worker).
     probe = probe_name(run_id.replace("-", ""))

@@ -3,7 +3,11 @@
 Violations that existed when the linters were introduced are recorded per file (ruff: the rule
 codes; mypy: the error codes per module) between the ``lint-debt`` markers in pyproject.toml.
 Each entry is debt to burn down: delete it, run ``make lint``, fix what it reports. Nothing here
-hides a new kind of problem in a file, only the kinds that file already had.
+hides a new kind of problem in a file, only the kinds that file already had. Correctness codes
+(`CORRECTNESS`: undefined names, redefinitions, unused variables, bugbear's bug classes) are never
+recorded: the script lists them and fails, because a baseline entry for them hides a bug (issue 19:
+an F821 entry hid a NameError). Each entry keeps its one-line reason (a trailing ``# ...`` for
+ruff, a ``# ...`` line above a mypy override); a new entry gets ``# TODO: why``.
 
     .venv/bin/python scripts/lint_baseline.py          # ruff from scratch, mypy: add what is new
     .venv/bin/python scripts/lint_baseline.py --full   # mypy from scratch too (a cold mypy run)
@@ -28,6 +32,9 @@ RUFF_BEGIN, RUFF_END = "# lint-debt:ruff-begin", "# lint-debt:ruff-end"
 FORMAT_BEGIN, FORMAT_END = "# lint-debt:format-begin", "# lint-debt:format-end"
 RUFF_TABLE = "[tool.ruff.lint.extend-per-file-ignores]"
 MYPY_BEGIN, MYPY_END = "# lint-debt:mypy-begin", "# lint-debt:mypy-end"
+CORRECTNESS = re.compile(r"^(F[6-9]\d\d|E9\d\d|B0\d\d)$")
+"""Ruff codes that are bugs, not style: pyflakes' F6xx-F8xx, syntax errors, bugbear's B0xx."""
+TODO_REASON = "TODO: why"
 MYPY_ERROR = re.compile(r"^(?P<path>[^:\s]+\.py):\d+(?::\d+)?: error: .*\[(?P<code>[a-z0-9-]+)\]\s*$")
 
 
@@ -79,10 +86,28 @@ def ruff_debt(text: str) -> tuple[dict[str, set[str]], list[str]]:
     return debt, files
 
 
-def ruff_block(debt: dict[str, set[str]]) -> str:
+def ruff_reasons(text: str) -> dict[str, str]:
+    """The trailing ``# reason`` of each ruff debt entry, by file."""
+    block = text[text.index(RUFF_BEGIN) : text.index(RUFF_END)]
+    return dict(re.findall(r'^"([^"]+)" = \[[^\]]*\]\s*#\s*(.+)$', block, flags=re.M))
+
+
+def ruff_block(debt: dict[str, set[str]], reasons: dict[str, str] | None = None) -> str:
+    reasons = reasons or {}
     lines = [RUFF_TABLE]
-    lines += [f'"{path}" = [{", ".join(json.dumps(c) for c in sorted(codes))}]' for path, codes in sorted(debt.items())]
+    lines += [
+        f'"{path}" = [{", ".join(json.dumps(c) for c in sorted(codes))}]  # {reasons.get(path, TODO_REASON)}'
+        for path, codes in sorted(debt.items())
+        if codes
+    ]
     return "\n".join(lines) + "\n"
+
+
+def correctness_findings(debt: dict[str, set[str]]) -> list[str]:
+    """``path: code`` of every correctness code in ``debt`` (these are fixed, never recorded)."""
+    return [
+        f"{path}: {code}" for path, codes in sorted(debt.items()) for code in sorted(codes) if CORRECTNESS.match(code)
+    ]
 
 
 def format_block(files: list[str]) -> str:
@@ -116,11 +141,18 @@ def current_mypy_debt(text: str) -> dict[str, set[str]]:
     return debt
 
 
-def mypy_block(debt: dict[str, set[str]]) -> str:
+def mypy_reasons(text: str) -> dict[str, str]:
+    """The ``# reason`` line above each mypy override of the debt block, by module."""
+    block = text[text.index(MYPY_BEGIN) : text.index(MYPY_END)]
+    return dict((m, r) for r, m in re.findall(r'^# (.+)\nmodule = "([^"]+)"', block, flags=re.M))
+
+
+def mypy_block(debt: dict[str, set[str]], reasons: dict[str, str] | None = None) -> str:
+    reasons = reasons or {}
     chunks = []
     for module, codes in sorted(debt.items()):
         chunks.append(
-            f'[[tool.mypy.overrides]]\nmodule = "{module}"\n'
+            f'[[tool.mypy.overrides]]\n# {reasons.get(module, TODO_REASON)}\nmodule = "{module}"\n'
             f"disable_error_code = [{', '.join(json.dumps(c) for c in sorted(codes))}]\n"
         )
     return "\n".join(chunks)
@@ -141,8 +173,13 @@ def main() -> int:
         bare = without_block(without_block(text, RUFF_BEGIN, RUFF_END), FORMAT_BEGIN, FORMAT_END)
         PYPROJECT.write_text(bare.replace(RUFF_BEGIN + "\n", RUFF_BEGIN + "\n" + RUFF_TABLE + "\n"))
         return 0
+    reasons, module_reasons = ruff_reasons(text), mypy_reasons(text)
     debt, unformatted = ruff_debt(text)
-    text = replace_block(text, RUFF_BEGIN, RUFF_END, ruff_block(debt))
+    bugs = correctness_findings(debt)
+    if bugs:
+        print("correctness findings are fixed, never recorded in the baseline:\n  " + "\n  ".join(bugs))
+        return 1
+    text = replace_block(text, RUFF_BEGIN, RUFF_END, ruff_block(debt, reasons))
     # Ignoring a code in a file makes a `noqa` for it unused (RUF100): record that too.
     for _ in range(3):
         PYPROJECT.write_text(text)
@@ -150,7 +187,7 @@ def main() -> int:
         for path, codes in ruff_violations().items():
             added |= not codes <= debt[path]
             debt[path] |= codes
-        text = replace_block(text, RUFF_BEGIN, RUFF_END, ruff_block(debt))
+        text = replace_block(text, RUFF_BEGIN, RUFF_END, ruff_block(debt, reasons))
         if not added:
             break
     text = replace_block(text, FORMAT_BEGIN, FORMAT_END, format_block(unformatted))
@@ -166,14 +203,14 @@ def main() -> int:
         # Disabling a code can make a `type: ignore[code]` unused, a new (unused-ignore) error,
         # so repeat until a pass adds nothing.
         for _ in range(3):
-            PYPROJECT.write_text(replace_block(text, MYPY_BEGIN, MYPY_END, mypy_block(debt)))
+            PYPROJECT.write_text(replace_block(text, MYPY_BEGIN, MYPY_END, mypy_block(debt, module_reasons)))
             added = False
             for module, codes in mypy_errors(None).items():
                 added |= not codes <= debt[module]
                 debt[module] |= codes
             if not added:
                 break
-        text = replace_block(text, MYPY_BEGIN, MYPY_END, mypy_block(debt))
+        text = replace_block(text, MYPY_BEGIN, MYPY_END, mypy_block(debt, module_reasons))
         PYPROJECT.write_text(text)
     print(f"baseline written to {PYPROJECT.relative_to(ROOT)}")
     return 0

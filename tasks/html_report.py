@@ -34,15 +34,17 @@ import os
 import re
 import statistics
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from catalogs.output import OutputCatalog
+from catalogs.rows import Status
 from catalogs.storage import s3_path
 from flexiclip_core.metrics import METRIC_COLUMNS
+from flexiclip_core.output_kinds import OUTPUT_KINDS
 
 __all__ = [
     "REPORTS_FOLDER",
@@ -371,25 +373,11 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-_DOWNLOADS: tuple[tuple[str, str], ...] = (
-    ("video", "MP4"),
-    ("webm", "WebM"),
-    ("webp", "WebP"),
-    ("apng", "APNG"),
-    ("lottie", "Lottie"),
-    ("gif", "GIF"),
-    ("svg_animation", "SVG"),
-    ("poster", "poster"),
-    ("source_svg", "source SVG"),
-    ("motion", "motion"),
-    ("config", "config"),
-)
-"""Media kinds offered for download on a card, with their link text, in this order."""
-
-
 def _download_links(row: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(link text, relative href) of every published file of ``row``, in `_DOWNLOADS` order."""
-    found = [(name, media_href(row.get(f"{kind}_uri"))) for kind, name in _DOWNLOADS]
+    """(link text, relative href) of every published file of ``row``, in `OUTPUT_KINDS` order
+    (`OutputKind.label` is the text)."""
+    published = [kind for kind in OUTPUT_KINDS.values() if kind.media_suffix is not None]
+    found = [(kind.label, media_href(row.get(f"{kind.name}_uri"))) for kind in published]
     return [(name, href) for name, href in found if href]
 
 
@@ -418,7 +406,7 @@ def _card(row: Mapping[str, Any], index: int) -> str:
     elif svg or gif or poster:
         media = f'<img src="{_esc(svg or gif or poster)}" alt="{_esc(label)}">'
     else:
-        media = '<div class="none">no media' + (" (failed)" if status == "failed" else "") + "</div>"
+        media = '<div class="none">no media' + (" (failed)" if status == Status.FAILED else "") + "</div>"
 
     attributes = {
         "data-clip_id": clip_id,
@@ -461,7 +449,7 @@ def _card(row: Mapping[str, Any], index: int) -> str:
         details.append(_esc(row.get("device")))
     if details:
         parts.append(f'<div class="meta">{" · ".join(details)}</div>')
-    if status == "failed" or row.get("error_type") or row.get("error_message"):
+    if status == Status.FAILED or row.get("error_type") or row.get("error_message"):
         error = ": ".join(str(x) for x in (row.get("error_type"), row.get("error_message")) if x)
         parts.append(f'<div class="error">{_esc(error or "failed without a recorded error")}</div>')
     notes = _warnings(row)
@@ -470,7 +458,7 @@ def _card(row: Mapping[str, Any], index: int) -> str:
         parts.append(
             f'<details class="warn"><summary>⚠ {len(notes)} note{"s" if len(notes) > 1 else ""}</summary><ul>{items}</ul></details>'
         )
-    if status != "failed" or any(_metric_value(row, c) is not None for c in METRIC_COLUMNS):
+    if status != Status.FAILED or any(_metric_value(row, c) is not None for c in METRIC_COLUMNS):
         metric_rows = "".join(
             f'<tr><td>{_esc(METRIC_INFO[c].label)} <span class="dir">{"↑" if METRIC_INFO[c].better == "higher" else "↓"}</span></td>'
             f"<td>{_esc(_format_number(_metric_value(row, c)))}</td></tr>"
@@ -486,10 +474,8 @@ def _card(row: Mapping[str, Any], index: int) -> str:
     return "".join(parts)
 
 
-def _summary(rows: list[dict[str, Any]]) -> str:
-    counts = {
-        status: sum(1 for r in rows if r.get("status") == status) for status in ("succeeded", "failed", "skipped")
-    }
+def _summary(rows: Sequence[Mapping[str, Any]]) -> str:
+    counts = {status.value: sum(1 for r in rows if r.get("status") == status) for status in Status}
     started = [t for t in (_as_time(r.get("started_at")) for r in rows) if t]
     finished = [t for t in (_as_time(r.get("finished_at")) for r in rows) if t]
     wall = (max(finished) - min(started)).total_seconds() if started and finished else None
@@ -502,11 +488,11 @@ def _summary(rows: list[dict[str, Any]]) -> str:
         f" · clip compute: <b>{compute:.1f} s</b></div>",
     ]
     for column, title in (("method", "methods"), ("prior", "priors"), ("device", "devices"), ("code_version", "code")):
-        values = sorted({str(r[column]) for r in rows if r.get(column)})
-        if values:
-            lines.append(f"<div>{title}: {_esc(', '.join(values))}</div>")
+        names = sorted({str(r[column]) for r in rows if r.get(column)})
+        if names:
+            lines.append(f"<div>{title}: {_esc(', '.join(names))}</div>")
 
-    measured = [r for r in rows if r.get("status") in ("succeeded", "skipped")]
+    measured = [r for r in rows if r.get("status") in (Status.SUCCEEDED, Status.SKIPPED)]
     table = [
         "<table><thead><tr><th>metric</th><th>better</th><th>mean</th><th>std</th><th>min</th><th>max</th><th>n</th></tr></thead><tbody>"
     ]
@@ -626,7 +612,7 @@ def _with_earlier_metrics(rows: list[dict[str, Any]], succeeded: list[dict[str, 
     for row in rows:
         earlier = by_key.get(row.get("idempotency_key") or "")
         if (
-            row.get("status") == "skipped"
+            row.get("status") == Status.SKIPPED
             and earlier is not None
             and all(_metric_value(row, c) is None for c in METRIC_COLUMNS)
         ):
@@ -691,7 +677,7 @@ def write_report(root: str | os.PathLike, run_id: str | None = None, *, storage_
     """
     from catalogs.errors import CatalogError
 
-    catalog = OutputCatalog(root, storage_options=storage_options)
+    catalog = OutputCatalog(os.fspath(root), storage_options=storage_options)
     if run_id is None:
         run_id = latest_run_id(catalog)
         if run_id is None:
@@ -700,7 +686,7 @@ def write_report(root: str | os.PathLike, run_id: str | None = None, *, storage_
     rows = _rows(frame[frame["run_id"] == run_id]) if len(frame) else []
     if not rows:
         raise CatalogError(f"output catalog {catalog.table_uri!r} has no row for run {run_id!r}")
-    rows = _with_earlier_metrics(rows, _rows(frame[frame["status"] == "succeeded"]))
+    rows = _with_earlier_metrics(rows, _rows(frame[frame["status"] == Status.SUCCEEDED]))
     commit = None
     for entry in catalog.history():
         if entry.get("run_id") == run_id:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from uuid import UUID
 
 from tasks.watchdog import process_start_time
 
@@ -44,7 +45,7 @@ def claim_flow_run(flow_run_id: str) -> None:
 
     try:
         with get_client(sync_client=True) as client:
-            client.update_flow_run_labels(flow_run_id, {OWNER_LABEL: owner_token()})
+            client.update_flow_run_labels(UUID(flow_run_id), {OWNER_LABEL: owner_token()})
     except Exception as exc:  # a run without the label is only not recoverable as "Crashed"
         log.warning("could not label flow run %s with its process: %s", flow_run_id, exc)
 

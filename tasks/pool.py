@@ -52,25 +52,29 @@ class WorkerLostError(PipelineError):
 class PoolConfig:
     """How many clip workers run, what each one gets, and how long a clip may take."""
 
+    # Each docstring documents the option for `flexiclip run` and the `nightly` flow too: the flow's
+    # Args repeat it and the CLI's help is its first sentence (tests/flows/test_run_options.py).
     workers: int | None = None
-    """Actors to start (None: one per GPU on GPU clusters, else one per ``cpus_per_worker`` CPUs)."""
+    """Ray actors to start (default: one per GPU on GPU clusters, else one per CPU slot)."""
     gpus_per_worker: float | None = None
-    """GPUs per actor: None = 1 when the cluster has GPUs, else 0; fractions share a GPU."""
+    """GPUs per actor (default: 1 on GPU clusters, 0 on CPU). Fractions share a GPU."""
     cpus_per_worker: float = 1.0
     """CPUs reserved per actor."""
     torch_threads: int | None = None
-    """torch threads inside each actor (None: ``ceil(cpus_per_worker)``, i.e. 1 per CPU slot)."""
+    """torch threads per actor (default: one per reserved CPU, rounded up)."""
     clip_timeout_s: float = 3600.0
-    """Wall-clock limit for one clip on one actor (a batch of K clips gets K times this)."""
+    """Per-clip time limit, seconds. Past it the clip fails and its worker is replaced; a batch of
+    K clips gets K times this."""
     max_retries: int = 2
-    """Times a clip is retried after its worker died, before it is recorded as failed (a clip
-    whose batch lost its worker is retried alone)."""
+    """Retries of a clip whose worker died. Past them the clip is recorded as failed; a clip whose
+    batch lost its worker is retried alone."""
     start_timeout_s: float = 900.0
-    """Limit for an actor to start and load its prior."""
+    """Limit for a worker to start and load its prior, seconds. When the first worker misses it the
+    run exits with status 3."""
     clips_per_worker: int | str = AUTO
-    """Clips an actor takes per call and optimises in lockstep (docs/pipeline.md §6): a positive
-    integer, or ``auto``: 1 on CPU; on CUDA as many as the GPU memory left after the prior holds
-    (`tasks.batch.auto_clips_per_worker`, at most 8). 1 animates clip after clip."""
+    """Clips a worker optimises together in lockstep: N, or auto (1 on CPU; on a GPU from its free
+    memory, at most 8). See docs/pipeline.md §6 and `tasks.batch.auto_clips_per_worker`; 1
+    animates clip after clip."""
 
     def __post_init__(self) -> None:
         # "3" from a deployment's parameters is 3; anything else but "auto" is a ConfigError.
@@ -137,7 +141,8 @@ class ActorPool:
         self.config = config
         self.target_size, self.gpus_per_worker = cluster_worker_plan(config, ray.cluster_resources())
         threads = config.torch_threads or max(1, math.ceil(config.cpus_per_worker))
-        self._actor_class = ray.remote(
+        # Any: ray.remote's stubs type a remote class as the callable it wraps (no .remote).
+        self._actor_class: Any = ray.remote(
             num_cpus=config.cpus_per_worker,
             num_gpus=self.gpus_per_worker,
             max_restarts=0,  # the pool replaces dead actors itself, and knows which clip died

@@ -14,10 +14,13 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from catalogs.errors import CatalogError
+
+if TYPE_CHECKING:  # imported where used: the guidance package loads torch
+    from flexiclip_core.guidance.choice import PriorChoice
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +30,6 @@ PROBE_FOLDER = ".flexiclip"
 
 class PreflightError(CatalogError):
     """The run cannot start: the output root, the input catalog or the prior is unusable."""
-
-
-@dataclass(frozen=True)
-class ResolvedPrior:
-    """The prior a run will use, decided on the driver before any worker starts."""
-
-    spec: str
-    """What the workers load: "tiny", "modelscope", "modelscope:PATH", ... (never "auto")."""
-    fallback_reason: str | None
-    """Why "auto" fell back to the tiny prior (None when it did not)."""
 
 
 def probe_name(token: str | None = None) -> str:
@@ -108,54 +101,19 @@ def check_output_root(output_catalog) -> None:
     remove_probe(output_catalog, name)
 
 
-def resolve_prior(spec: str) -> ResolvedPrior:
-    """Decide which prior the run uses; PreflightError for an unknown name or absent weights.
+def resolve_prior(spec: str) -> PriorChoice:
+    """Decide which prior the run uses (`choose_prior`: the ``auto`` policy's one home);
+    PreflightError for an unknown name or absent weights. Nothing is loaded."""
+    from flexiclip_core.errors import ConfigError, PriorUnavailable
+    from flexiclip_core.guidance.choice import choose_prior
 
-    ``auto`` never silently picks a non-commercial model (docs/priors.md): Wan (Apache-2.0)
-    when it is configured (``FLEXICLIP_WAN_MODEL`` or a cached snapshot) — an incomplete Wan
-    folder is an error, not a reason to fall back; else ModelScope (CC-BY-NC-4.0) when its
-    weights are on this machine, with a warning naming its licence; else the tiny test prior
-    with the reason. Nothing is loaded.
-    """
-    from flexiclip_core.errors import PriorUnavailable
-    from flexiclip_core.guidance import PRIORS, resolve_modelscope_directory, resolve_wan_directory, wan_configured
-    from tasks.worker import AUTO_PRIOR
-
-    name, _, argument = spec.partition(":")
-    if spec == AUTO_PRIOR:
-        if wan_configured():
-            try:
-                resolve_wan_directory(None)
-            except PriorUnavailable as exc:
-                raise PreflightError(
-                    f"prior auto: Wan is configured but unusable, and auto never falls back to "
-                    f"the non-commercial ModelScope: {exc}"
-                ) from exc
-            return ResolvedPrior("wan", None)
-        try:
-            resolve_modelscope_directory(None)
-        except PriorUnavailable as exc:
-            return ResolvedPrior("tiny", str(exc))
-        log.warning(
-            "prior auto: no commercially usable prior is configured (set FLEXICLIP_WAN_MODEL for Wan2.1, "
-            "Apache-2.0); using ModelScope, licensed CC-BY-NC-4.0: outputs for non-commercial use only"
-        )
-        return ResolvedPrior("modelscope", None)
-    if name not in PRIORS:
-        raise PreflightError(
-            f"prior {spec!r}: unknown; use auto, {', '.join(sorted(PRIORS.names()))} "
-            "(modelscope:PATH or wan:PATH for a weights folder)"
-        )
-    resolvers = {"modelscope": resolve_modelscope_directory, "wan": resolve_wan_directory}
-    if name in resolvers:
-        try:
-            resolvers[name](argument or None)
-        except PriorUnavailable as exc:
-            raise PreflightError(f"{exc}") from exc
-    return ResolvedPrior(spec, None)
+    try:
+        return choose_prior(spec)
+    except (ConfigError, PriorUnavailable) as exc:
+        raise PreflightError(str(exc)) from exc
 
 
-def preflight(catalog: str, output: str, prior: str, storage_options: dict | None) -> ResolvedPrior:
+def preflight(catalog: str, output: str, prior: str, storage_options: dict | None) -> PriorChoice:
     """Everything `flexiclip run` checks before it starts Prefect or Ray; PreflightError if any fails.
 
     Order: the output root (a file, read-only, missing bucket, no credentials), the input

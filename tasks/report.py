@@ -94,7 +94,8 @@ def summarise(
     by_status = {status: [r for r in rows if r.status is status] for status in Status}
     means: dict[str, float | None] = {}
     for column in metric_columns:
-        values = [float(r.metrics[column]) for r in by_status[Status.SUCCEEDED] if _finite(r.metrics.get(column))]
+        succeeded = by_status[Status.SUCCEEDED]
+        values = [float(v) for r in succeeded if _finite(v := r.metrics.get(column)) and v is not None]
         means[column] = sum(values) / len(values) if values else None
     failures = [Failure(str(r.clip_id), str(r.error_type), str(r.error_message)) for r in by_status[Status.FAILED]]
     animated = len(by_status[Status.SUCCEEDED]) - adopted

@@ -31,16 +31,19 @@ from typing import TYPE_CHECKING
 
 from catalogs.output import OutputCatalog
 from catalogs.rows import MEDIA_KINDS, MediaRef, OutputRow, Status, one_line
+from flexiclip_core.output_kinds import OUTPUT_KINDS
 from tasks.jobs import ClipJob, failed_row, utc_now
 from tasks.report import UNTRAINED_NOTE
 
 if TYPE_CHECKING:
     from flexiclip_core.animate import ClipOutputs, ClipRequest, PreparedClip
+    from flexiclip_core.guidance.base import VideoPrior
+    from flexiclip_core.optimize import AnimationResult
 
 log = logging.getLogger(__name__)
 
 PUBLISH_TO_ROOT, PUBLISH_VIA_DRIVER = "root", "driver"
-SOURCE_SVG_NAME = "source.svg"
+SOURCE_SVG_NAME = OUTPUT_KINDS.get("source_svg").file_name
 """The input SVG's name in a clip's scratch folder (published as the ``source_svg`` media kind)."""
 
 
@@ -53,11 +56,6 @@ class ShippedMedia:
     """The clip's row, without media references yet."""
     media: dict[str, tuple[bytes, str]]
     """`MediaKind.name` → (file bytes, content-address suffix)."""
-
-
-AUTO_PRIOR = "auto"
-"""Prior spec meaning: Wan (Apache-2.0) when configured; else ModelScope (CC-BY-NC-4.0, said so
-loudly) if its weights are available locally; else the tiny test prior."""
 
 
 @dataclass(frozen=True)
@@ -91,35 +89,19 @@ class WorkerInfo:
     """Free memory of the worker's GPU with its prior loaded (None on CPU): sizes ``auto`` batches."""
 
 
-def load_video_prior(spec: str, device: str):  # -> tuple[VideoPrior, str | None]
-    """Load the prior named by ``spec``; ``auto`` falls back to ``tiny`` when weights are absent.
+def load_video_prior(spec: str, device: str) -> tuple[VideoPrior, str | None]:
+    """Load the prior named by ``spec``: (prior, why ``auto`` fell back to tiny, or None).
 
-    ``auto`` never silently picks a non-commercial model: when Wan (Apache-2.0) is configured
-    ($FLEXICLIP_WAN_MODEL or a cached snapshot) it is used, and an incomplete Wan folder raises
-    instead of falling back to ModelScope; ModelScope (CC-BY-NC-4.0) is picked only when no Wan
-    is configured, with a warning naming its licence.
-
-    Returns (prior, fallback reason or None). Raises `PriorUnavailable` for an explicit spec
-    whose weights are absent.
+    The driver hands workers a spec it already decided (`tasks.preflight.resolve_prior`); a
+    worker handed ``auto`` asks the same policy (`choose_prior`). Raises `PriorUnavailable` for a
+    prior whose weights are absent.
     """
-    from flexiclip_core.errors import ConfigError, PriorUnavailable
-    from flexiclip_core.guidance import load_prior, wan_configured
+    from flexiclip_core.guidance import load_prior
+    from flexiclip_core.guidance.choice import AUTO_PRIOR, choose_prior
 
-    if spec != AUTO_PRIOR:
-        return load_prior(spec, device=device), None
-    if wan_configured():
-        return load_prior("wan", device=device), None
-    try:
-        prior = load_prior("modelscope", device=device)
-        log.warning(
-            "prior auto: no commercially usable prior is configured (set FLEXICLIP_WAN_MODEL for Wan2.1, "
-            "Apache-2.0); using ModelScope, licensed %s: its outputs are for non-commercial use only",
-            prior.licence,
-        )
-        return prior, None
-    except (PriorUnavailable, ConfigError) as exc:  # no weights here (or no ModelScope support built in)
-        log.warning("no ModelScope weights found (%s): using the tiny prior, whose motion is untrained", exc)
-        return load_prior("tiny", device=device), str(exc)
+    choice = choose_prior(spec) if spec == AUTO_PRIOR else None
+    prior = load_prior(choice.spec if choice else spec, device=device)
+    return prior, choice.fallback_reason if choice else None
 
 
 class ClipWorker:
@@ -146,7 +128,7 @@ class ClipWorker:
             install_network_guard()  # a cluster node's Python may not have the guard on its PYTHONPATH
         self.node_id = _ray_node_id()
         self.device = "cpu"
-        self.prior = None
+        self.prior: VideoPrior | None = None
         self.fallback_reason: str | None = None
         self.publishes = PUBLISH_TO_ROOT
         self.setup_error: str | None = None
@@ -168,7 +150,7 @@ class ClipWorker:
         log.info(
             "worker %d ready: prior %s on %s, media %s",
             os.getpid(),
-            self.prior.name,
+            self.ready_prior().name,
             self.device,
             "to the output root" if self.publishes == PUBLISH_TO_ROOT else "sent back to the driver",
         )
@@ -206,6 +188,12 @@ class ClipWorker:
 
         # Learned-metric models load once per actor from the FLEXICLIP_* paths (None + reason otherwise).
         self.learned_metrics = LearnedMetrics(LearnedMetricsConfig.from_env(), device=self.device)
+
+    def ready_prior(self) -> VideoPrior:
+        """The loaded prior; RuntimeError when set-up failed (``setup_error`` says why)."""
+        if self.prior is None:
+            raise RuntimeError(f"worker has no prior: {self.setup_error or 'set-up did not run'}")
+        return self.prior
 
     def _check_output_root(self, root_probe: str) -> str:
         """PUBLISH_TO_ROOT or PUBLISH_VIA_DRIVER for this node; raises when an S3 root is unusable."""
@@ -303,7 +291,7 @@ class ClipWorker:
             for index, job in enumerate(jobs):
                 started_at = utc_now()
                 try:
-                    clip = prepare_clip(self._request(job), self.prior, job.config, device=self.device)
+                    clip = prepare_clip(self._request(job), self.ready_prior(), job.config, device=self.device)
                 except Exception as exc:  # its own SVG, rig or mesh: this clip only
                     rows[index] = self._failed(job, exc, started_at)
                     continue
@@ -335,7 +323,9 @@ class ClipWorker:
         assert all(row is not None for row in rows), "every job of a batch ends in one row"
         return [row for row in rows if row is not None]
 
-    def _finish(self, pending: _Pending, outcome: object, batch_size: int) -> OutputRow | ShippedMedia:
+    def _finish(
+        self, pending: _Pending, outcome: AnimationResult | Exception, batch_size: int
+    ) -> OutputRow | ShippedMedia:
         """The row of one clip of a lockstep batch: its outputs published, or why it was dropped."""
         from flexiclip_core.animate import finish_clip
 
@@ -433,7 +423,7 @@ class ClipWorker:
 
         return animate_clip(
             self._request(job),
-            self.prior,
+            self.ready_prior(),
             job.config,
             out_dir,
             device=self.device,

@@ -11,6 +11,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = REPO_ROOT / "catalogs" / "samples"
 
+# The moto S3 server fixtures (s3_options, prefix, loopback_only), for every test folder.
+pytest_plugins = ["tests.s3_server"]
+
 # Tests never reach the hub or send telemetry.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

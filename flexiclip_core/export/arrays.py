@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def write_motion_arrays(
         "rest_keypoints": rest_keypoints,
         "rest_vertices": rest_vertices,
     }
-    checked: dict[str, np.ndarray] = {}
+    checked: dict[str, Any] = {}  # arrays; Any: savez_compressed's **kwds share its allow_pickle keyword
     for name, array in arrays.items():
         array = np.asarray(array, dtype=np.float32)
         expected = 3 if name.startswith("frame_") else 2

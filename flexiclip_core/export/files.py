@@ -23,7 +23,7 @@ FRAME_FILE = re.compile(r"^frame_\d+\.(svg|png)$")
 """Names of per-frame files inside a ``frames/`` folder."""
 
 
-def atomic_write(path: Path, write: Callable[[Path], None], clip: str | None = None) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object], clip: str | None = None) -> Path:
     """Run ``write(temporary_path)`` in ``path``'s folder, then rename it onto ``path``."""
     path = Path(path)
     try:

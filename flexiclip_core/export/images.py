@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from flexiclip_core.errors import ExportError
 from flexiclip_core.export.files import atomic_write, check_fps, check_frames, frame_name
-from flexiclip_core.export.profiles import PosterChoice
 from flexiclip_core.export.video import composite_over
+
+PosterChoice = Literal["max_motion", "first"]
+"""Which frame the poster shows (`ExportConfig.poster`)."""
 
 
 def _images(frames: np.ndarray) -> list:

@@ -9,34 +9,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any
 
 from flexiclip_core.errors import ConfigError
 from flexiclip_core.export.files import check_fps
+from flexiclip_core.export.images import PosterChoice
+from flexiclip_core.export.svg_anim import SvgCalcMode
+from flexiclip_core.output_kinds import export_kinds
 
-SvgCalcMode = Literal["discrete", "linear"]
-PosterChoice = Literal["max_motion", "first"]
-
-OUTPUT_NAMES: dict[str, str] = {
-    "video": "video.mp4",
-    "gif": "animation.gif",
-    "svg_animation": "animation.svg",
-    "frames": "frames",
-    "poster": "poster.png",
-    "lottie": "animation.json",
-    "webm": "video.webm",
-    "webp": "animation.webp",
-    "apng": "animation.apng",
-}
-"""File (or folder) name of each output kind inside an export folder."""
+OUTPUT_NAMES: dict[str, str] = {kind.name: kind.file_name for kind in export_kinds()}
+"""File (or folder) name of each output kind inside an export folder (from `OUTPUT_KINDS`)."""
 
 FORMATS: tuple[str, ...] = tuple(OUTPUT_NAMES)
-"""Every output kind an export can write (the keys of `OUTPUT_NAMES`)."""
+"""Every output kind an export can write (from `OUTPUT_KINDS`: the kinds with an encoder)."""
 
-DEFAULT_FORMATS: tuple[str, ...] = ("video", "gif", "svg_animation", "frames", "poster", "lottie", "webm", "webp")
-"""Written unless the config says otherwise: everything but APNG (WebP does the same job smaller)."""
+DEFAULT_FORMATS: tuple[str, ...] = tuple(kind.name for kind in export_kinds() if kind.default)
+"""Written unless the config says otherwise (`OutputKind.default`): everything but APNG."""
 
-RASTER_FORMATS: frozenset[str] = frozenset({"video", "gif", "poster", "webm", "webp", "apng"})
+RASTER_FORMATS: frozenset[str] = frozenset(kind.name for kind in export_kinds() if kind.raster)
 """Kinds rendered to pixels; these are the ones repeated for each of `ExportConfig.extra_sizes`."""
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -114,9 +104,10 @@ class ExportConfig:
         background_rgb(self.background)  # validates
         if not isinstance(self.formats, tuple) or not self.formats:
             raise ConfigError(f"export formats must be a non-empty tuple, got {self.formats!r}")
-        unknown = [name for name in self.formats if name not in OUTPUT_NAMES]
+        known = [kind.name for kind in export_kinds()]  # the registry as it is now (a test may add one)
+        unknown = [name for name in self.formats if name not in known]
         if unknown:
-            raise ConfigError(f"unknown export format(s) {', '.join(map(repr, unknown))}; known: {', '.join(FORMATS)}")
+            raise ConfigError(f"unknown export format(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
         if self.svg_calc_mode not in ("discrete", "linear"):
             raise ConfigError(f"svg_calc_mode must be 'discrete' or 'linear', got {self.svg_calc_mode!r}")
         if self.poster not in ("max_motion", "first"):
@@ -136,7 +127,7 @@ class ExportConfig:
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ConfigError(f"unknown export setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        cleaned = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        cleaned: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
         return replace(self, **cleaned)
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
@@ -28,8 +29,10 @@ from flexiclip_core.export.files import (
     frame_name,
     write_text_atomic,
 )
-from flexiclip_core.export.profiles import SvgCalcMode
 from flexiclip_core.paint_motion import posed_paint
+
+SvgCalcMode = Literal["discrete", "linear"]
+"""SMIL interpolation of the animated SVG (`ExportConfig.svg_calc_mode`)."""
 
 
 def _number(value: float) -> str:

@@ -195,16 +195,17 @@ class TemporalJacobians(nn.Module):
         with seeded(config.seed):
             self.pose_encoder = _CausalEncoder(4, time_size, config, dtype)
             self.residual_encoder = _CausalEncoder(4, time_size, config, dtype)
+            rate_output = nn.Linear(config.rate_hidden, 4, dtype=dtype)
             self.rate = nn.Sequential(
                 nn.Linear(4 + 2 * width + time_size, config.rate_hidden, dtype=dtype),
                 nn.SiLU(),
                 nn.Linear(config.rate_hidden, config.rate_hidden, dtype=dtype),
                 nn.SiLU(),
-                nn.Linear(config.rate_hidden, 4, dtype=dtype),
+                rate_output,
             )
             with torch.no_grad():
-                self.rate[-1].weight.mul_(config.rate_init_scale)
-                self.rate[-1].bias.zero_()
+                rate_output.weight.mul_(config.rate_init_scale)
+                rate_output.bias.zero_()
         if device is not None:
             self.to(device)
 
@@ -240,6 +241,7 @@ class TemporalJacobians(nn.Module):
         # the parts that do not depend on the ODE state are computed once per forward.
         width = pose_tokens.shape[-1]
         first_layer, rate_tail = self.rate[0], self.rate[1:]
+        assert isinstance(first_layer, nn.Linear)  # built so in __init__; narrows the type
         time_size = first_layer.in_features - 4 - 2 * width
         rest_weight, pose_weight, residual_weight, time_weight = first_layer.weight.split(
             [4, width, width, time_size], dim=1

@@ -78,6 +78,12 @@ class KeypointTrajectories(nn.Module):
     Parameters follow ``rest_keypoints``' dtype and device.
     """
 
+    rest_keypoints: Tensor  # buffers registered in __init__: [K, 2]
+    base_control_points: Tensor  # [K, 4, 2]
+    movable_mask: Tensor  # [1, 4, 1]
+    normalised_input: Tensor  # [1, 8K]
+    pose_basis: Tensor  # [Q, 4]
+
     def __init__(
         self,
         rest_keypoints: Tensor,  # [K, 2] canvas px

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from types import ModuleType
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -85,7 +86,8 @@ class PydiffvgRenderer:
         size = self.config.size
         frames = []
         for frame_points in points.float() * self.scale:
-            shapes, shape_ids = [], {}
+            shapes: list[Any] = []  # pydiffvg shapes (untyped)
+            shape_ids: dict[int, list[int]] = {}
             for shape_index, offset, count, closed in self._subpaths:
                 segment_count = (count - 1) // 3
                 frame_subpath = frame_points[offset : offset + count]
@@ -106,8 +108,7 @@ class PydiffvgRenderer:
                     shape_ids=torch.tensor(ids),
                     fill_color=fill_rgba[i] if self.clipart.shapes[i].fill is not None else None,
                     stroke_color=stroke_rgba[i] if self.clipart.shapes[i].stroke is not None else None,
-                    use_even_odd_rule=self.clipart.shapes[i].fill is not None
-                    and self.clipart.shapes[i].fill.rule == "evenodd",
+                    use_even_odd_rule=(fill := self.clipart.shapes[i].fill) is not None and fill.rule == "evenodd",
                 )
                 for i, ids in shape_ids.items()
             ]

@@ -67,12 +67,20 @@ def _corners(rest: list[np.ndarray], closed: bool) -> list[tuple[int, int]]:
                 return direction / np.hypot(*direction)
         return None
 
-    drawn = [i for i, cubic in enumerate(rest) if tangent(cubic, False) is not None]
+    starts = [tangent(cubic, False) for cubic in rest]
+    ends = [tangent(cubic, True) for cubic in rest]
+    drawn = [i for i, start in enumerate(starts) if start is not None]
     pairs = list(zip(drawn[:-1], drawn[1:]))
     if closed and len(drawn) > 1:
         pairs.append((drawn[-1], drawn[0]))
     threshold = math.cos(math.radians(_CORNER_DEGREES))
-    return [(a, b) for a, b in pairs if float(tangent(rest[a], True) @ tangent(rest[b], False)) < threshold]
+    return [
+        (a, b)
+        for a, b in pairs
+        if (incoming := ends[a]) is not None
+        and (outgoing := starts[b]) is not None
+        and float(incoming @ outgoing) < threshold
+    ]
 
 
 def build_topology(clipart: Clipart) -> tuple[list[Layer], Segments, Segments, np.ndarray, np.ndarray]:
@@ -92,29 +100,30 @@ def build_topology(clipart: Clipart) -> tuple[list[Layer], Segments, Segments, n
     offset = 0
     for shape_index, shape in enumerate(clipart.shapes):
         fill_slot_id = len(fill_shapes) if shape.fill is not None else -1
-        stroke_slot_id = len(stroke_shapes) if shape.stroke is not None else -1
+        stroke = shape.stroke
+        stroke_slot_id = len(stroke_shapes) if stroke is not None else -1
         for subpath in shape.subpaths:
             count = len(subpath.points)
             first, last = offset, offset + count - 1
-            segments = [[offset + 3 * i + k for k in range(4)] for i in range(subpath.segment_count)]
+            cubics = [[offset + 3 * i + k for k in range(4)] for i in range(subpath.segment_count)]
             if fill_slot_id >= 0:
                 # Filling closes every subpath implicitly (zero length when already closed).
-                fill_index.extend(segments + [[last, last, first, first]])
-                fill_slot.extend([fill_slot_id] * (len(segments) + 1))
-            if stroke_slot_id >= 0:
+                fill_index.extend(cubics + [[last, last, first, first]])
+                fill_slot.extend([fill_slot_id] * (len(cubics) + 1))
+            if stroke is not None:
                 closing = [[last, last, first, first]] if subpath.closed else []
-                run = len(segments) + len(closing)
-                if shape.stroke.linejoin == "miter":
+                run = len(cubics) + len(closing)
+                if stroke.linejoin == "miter":
                     rest = [subpath.points[3 * i : 3 * i + 4] for i in range(subpath.segment_count)]
                     if subpath.closed:
                         rest.append(subpath.points[[-1, -1, 0, 0]])
                     for a, b in _corners(rest, subpath.closed):
                         stroke_joints.append((len(stroke_index) + a, len(stroke_index) + b))
-                        stroke_joint_limit.append(float(shape.stroke.miter_limit))
-                stroke_index.extend(segments + closing)
+                        stroke_joint_limit.append(float(stroke.miter_limit))
+                stroke_index.extend(cubics + closing)
                 stroke_slot.extend([stroke_slot_id] * run)
                 stroke_subpath.extend([len(stroke_subpath) and stroke_subpath[-1] + 1] * run)
-                cap = math.nan if subpath.closed else _CAP_EXTENSION[shape.stroke.linecap]
+                cap = math.nan if subpath.closed else _CAP_EXTENSION[stroke.linecap]
                 ends = [math.nan] * run
                 stroke_cap_start.extend([cap] + ends[1:] if run else [])
                 stroke_cap_end.extend(ends[1:] + [cap] if run else [])

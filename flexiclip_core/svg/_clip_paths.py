@@ -24,7 +24,7 @@ ignored (one child: exact, the child's clip is intersected).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -37,7 +37,28 @@ from flexiclip_core.svg._tags import SHAPE_TAGS, TEXT_TAGS
 from flexiclip_core.svg._xml import Element
 
 if TYPE_CHECKING:
-    from flexiclip_core.svg._document import DocumentWalker
+    from flexiclip_core.errors import SvgParseError
+    from flexiclip_core.svg._cascade import Cascade
+    from flexiclip_core.svg._geometry import RawSubPath
+
+
+class DocumentWalker(Protocol):
+    """What clip paths need of the document walker (`svg._document.DocumentWalker`, which
+    imports this module): its ids, cascade, warnings and how it resolves and draws elements."""
+
+    ids: dict[str, Element]
+    cascade: Cascade
+
+    def warn(self, code: str, message: str, element: Element | None = None) -> None: ...
+
+    def error(self, message: str, element: Element) -> SvgParseError: ...
+
+    def passes_conditions(self, element: Element) -> bool: ...
+
+    def child_context(self, element: Element, parent: Context) -> tuple[Context, dict[str, str]] | None: ...
+
+    def geometry(self, element: Element, context: Context) -> list[RawSubPath]: ...
+
 
 MAX_CLIP_NESTING = 16
 """Deepest chain of ``clip-path`` references followed (clips of clips)."""

@@ -319,3 +319,17 @@ def test_concurrent_commits_from_two_processes_both_land(tmp_path: Path, table_e
     table = catalog.read()
     expected = ["a1", "a2", "b1", "b2", "b3"] + (["seed-row"] if table_exists else [])
     assert sorted(table["clip_id"]) == expected
+
+
+def test_read_rows_gives_typed_rows_of_one_run(tmp_path: Path):
+    from catalogs.rows import OutputRow, Status
+    from tests.tasks.report_run import make_run
+
+    make_run(tmp_path / "root", scratch=tmp_path / "scratch", frames=3, size=24)
+    catalog = OutputCatalog(tmp_path / "root")
+    rows = catalog.read_rows(run_id="run-0001")
+    assert rows and all(isinstance(row, OutputRow) for row in rows)
+    assert {row.status for row in rows} == {Status.SUCCEEDED, Status.FAILED}
+    assert all(row.media["gif"].uri.endswith(".gif") for row in rows if row.status is Status.SUCCEEDED)
+    assert [row.clip_id for row in catalog.read_rows(status=Status.FAILED)] == ["broken"]
+    assert catalog.read_rows(run_id="another-run") == []

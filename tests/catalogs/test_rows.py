@@ -15,6 +15,7 @@ import pytest
 from catalogs import rows as rows_module
 from catalogs.errors import CatalogError
 from catalogs.rows import MEDIA_KINDS, OUTPUT_COLUMNS, MediaKind, MediaRef, OutputRow, Status, rows_to_table
+from flexiclip_core.output_kinds import OUTPUT_KINDS, OutputKind
 
 KEY = "ab" * 32
 
@@ -31,27 +32,27 @@ def test_every_media_kind_has_its_uri_and_sha256_columns_in_the_schema():
         "gif",
         "svg_animation",
         "poster",
+        "lottie",
         "webm",
         "webp",
         "apng",
-        "lottie",
         "motion",
         "config",
         "source_svg",
     ]
 
 
-def test_a_new_media_kind_is_one_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    # A copy of the module with one more MEDIA_KINDS entry, loaded as its own module, as an edit would be.
-    text = Path(rows_module.__file__).read_text(encoding="utf-8")
-    entry = '    MediaKind("poster", ".png"),\n'
-    assert text.count(entry) == 1
-    copy = tmp_path / "rows_with_thumbnail.py"
-    copy.write_text(text.replace(entry, entry + '    MediaKind("thumbnail", ".jpg"),\n'), encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("rows_with_thumbnail", copy)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "rows_with_thumbnail", module)
-    spec.loader.exec_module(module)
+def test_a_new_media_kind_is_one_registry_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # One OutputKind registered (flexiclip_core.output_kinds), then rows.py loaded afresh as its own
+    # module, as a process that had the entry from the start would: the columns follow, rows.py untouched.
+    OUTPUT_KINDS.register("thumbnail")(OutputKind("thumbnail", "thumbnail.jpg", "thumbnail", media_suffix=".jpg"))
+    try:
+        spec = importlib.util.spec_from_file_location("rows_with_thumbnail", rows_module.__file__)
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, "rows_with_thumbnail", module)
+        spec.loader.exec_module(module)
+    finally:
+        OUTPUT_KINDS.unregister("thumbnail")
     assert {"thumbnail_uri", "thumbnail_sha256"} <= set(module.OUTPUT_COLUMNS)
     assert module.OUTPUT_SCHEMA.field("thumbnail_uri").type == pa.string()
     row = module.OutputRow(

@@ -220,3 +220,22 @@ def test_training_renderer_matches_the_final_renderer_on_a_sample(runner: CliRun
     final, train = images["final"][..., 3], images["train"][..., 3]
     soft_iou = np.minimum(final, train).sum() / np.maximum(final, train).sum()
     assert soft_iou > 0.98
+
+
+def test_animate_builds_its_config_through_the_pipelines_base_config(monkeypatch, tmp_path):
+    # One recipe for preset + overrides: `flexiclip animate` and `flexiclip run` hash a clip alike.
+    import tasks.plan
+    from flexiclip_core.errors import ConfigError
+
+    asked = []
+
+    def recording(method, iterations=None, overrides=None):
+        asked.append((method, iterations, overrides))
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(tasks.plan, "base_config", recording)
+    svg = str(SAMPLES_DIR / "animal.svg")
+    args = ["animate", svg, "-p", "x", "--out", str(tmp_path), "--iterations", "3", "--seed", "7", "--prior", "tiny"]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 2 and "stop here" in done.stderr
+    assert asked == [("flexiclip", 3, {"seed": 7, "prior": "tiny"})]

@@ -1,5 +1,7 @@
-"""The CLI package's shape: shared helpers in `flexiclip_cli.common`, no import circle, every
-import at the top of its module, and the exit codes each error family maps to."""
+"""How the code is built: no import circle anywhere in the tree (function-level and
+TYPE_CHECKING imports included), imports only point down the layers (`PACKAGE_LAYERS`,
+`CORE_LAYERS`), the CLI's shared helpers in `flexiclip_cli.common`, every CLI import at the top
+of its module, and the exit codes each error family maps to."""
 
 from __future__ import annotations
 
@@ -20,6 +22,137 @@ from flexiclip_cli.common import (
 from flexiclip_core.errors import FlexiclipError, PriorUnavailable, SvgParseError
 
 PACKAGE = Path(flexiclip_cli.__file__).parent
+REPO_ROOT = PACKAGE.parent
+
+PACKAGE_LAYERS = ("flexiclip_core", "catalogs", "tasks", "flows", "bench", "flexiclip_cli")
+"""The project's packages, bottom first: a module imports only from its own package or one below."""
+
+CORE_LAYERS = (
+    ("errors", "registry", "devices"),
+    ("clipart",),
+    ("paint_motion", "silhouette", "svg"),
+    ("skeleton",),
+    ("rig",),
+    ("mesh",),
+    ("binding", "deform"),
+    ("motion",),
+    ("render",),
+    ("guidance",),
+    ("losses",),
+    ("config",),
+    ("optimize",),
+    ("lockstep", "export", "output_kinds", "metrics", "learned_metrics"),
+    ("animate",),
+)
+"""`flexiclip_core`'s modules and subpackages, bottom first, in the order the method runs
+(style: svg → rig → mesh → deform → motion → render → guidance → losses → optimize → export);
+a module imports only from its own layer or one below. A new module gets a place here."""
+
+
+def project_modules() -> dict[str, Path]:
+    """Every module of the project's packages by dotted name (a package by its ``__init__``)."""
+    modules = {}
+    for package in PACKAGE_LAYERS:
+        for path in (REPO_ROOT / package).rglob("*.py"):
+            parts = list(path.relative_to(REPO_ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join(parts)] = path
+    return modules
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the project modules it imports anywhere (top level, in functions, TYPE_CHECKING)."""
+    modules = project_modules()
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        targets: set[str | None] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join(anchor + ([node.module] if node.module else []))
+                for alias in node.names:  # `from pkg import submodule` imports the submodule
+                    targets.add(resolve(f"{base}.{alias.name}") if f"{base}.{alias.name}" in modules else resolve(base))
+            elif isinstance(node, ast.Import):
+                targets.update(resolve(alias.name) for alias in node.names)
+        graph[module] = {target for target in targets if target and target != module}
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for target in graph[module]:
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return circles
+
+
+def layer_of(module: str) -> tuple[int, int]:
+    """(package layer, flexiclip_core layer or 0) of a dotted module name."""
+    package, _, rest = module.partition(".")
+    core = 0
+    if package == "flexiclip_core" and rest:
+        part = rest.split(".")[0]
+        placed = [i for i, layer in enumerate(CORE_LAYERS) if part in layer]
+        assert placed, f"flexiclip_core.{part} has no place in CORE_LAYERS: add it where the method uses it"
+        core = placed[0]
+    return PACKAGE_LAYERS.index(package), core
+
+
+def test_the_whole_tree_has_no_import_circle():
+    graph = import_graph()
+    assert len(graph) > 100 and "tasks.preflight" in graph["flows.nightly"]  # the scan sees the tree
+    assert import_circles(graph) == []
+
+
+def test_the_circle_finder_finds_a_circle_through_a_function_level_import():
+    assert import_circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_imports_only_point_down_the_layers():
+    upward = [
+        f"{module} -> {target}"
+        for module, targets in sorted(import_graph().items())
+        for target in sorted(targets)
+        if layer_of(target) > layer_of(module)
+    ]
+    assert not upward, "imports from a layer above: " + "; ".join(upward)
 
 
 def cli_imports(path: Path) -> set[str]:

@@ -11,6 +11,7 @@ from flexiclip_core.binding import _cubic_points, _locate, bind_points, split_se
 from flexiclip_core.clipart import Clipart
 from flexiclip_core.errors import MeshError
 from flexiclip_core.mesh import Mesh, MeshConfig
+from flexiclip_core.paint_motion import posed_clipart
 from flexiclip_core.rig import Rig
 from tests.flexiclip_core.test_mesh import rigged_mesh
 from tests.flexiclip_core.test_rig import HAND_MADE, circle_subpath, drawing, filled, square
@@ -65,10 +66,10 @@ def test_apply_is_batched_and_differentiable():
 def test_points_far_outside_the_mesh_are_unbound():
     clipart = square()
     rig, mesh = rigged_mesh(clipart)
-    moved = clipart.with_control_points(clipart.control_points() + np.array([0.0, 0.0]))
+    moved = posed_clipart(clipart, clipart.control_points() + np.array([0.0, 0.0]))
     points = moved.control_points()
     points[3] = [240.0, 240.0]  # far away from the square's mesh
-    far = moved.with_control_points(points)
+    far = posed_clipart(moved, points)
     with pytest.raises(MeshError, match="outside the mesh"):
         bind_points(mesh, far, rig)
     loose = bind_points(mesh, far, rig, strict=False)

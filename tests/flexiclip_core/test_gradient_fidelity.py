@@ -17,7 +17,7 @@ import pytest
 from flexiclip_core.clipart import Clipart, LinearGradient, RadialGradient
 from flexiclip_core.export.lottie import lottie_animation, lottie_gradient_points, lottie_schema_errors
 from flexiclip_core.export.svg_anim import animated_svg, clipart_to_svg
-from flexiclip_core.paint_motion import best_fit_affine, posed_paint
+from flexiclip_core.paint_motion import best_fit_affine, posed_clipart, posed_paint
 from flexiclip_core.render import render_clipart
 from flexiclip_core.svg import parse_svg
 from tests.flexiclip_core.test_svg_fidelity import (
@@ -369,9 +369,9 @@ def test_a_pose_collapsing_the_shape_paints_the_mean_colour_everywhere() -> None
     assert set(re.findall(r"url\(#([\w-]+)\)", text)) == set(re.findall(r'Gradient id="([\w-]+)"', text))
 
 
-def test_with_control_points_carries_the_gradients_too() -> None:
+def test_posed_clipart_carries_the_gradients_too() -> None:
     _, clipart = _moving_source()
-    moved = clipart.with_control_points(clipart.control_points() @ MOTION[:2, :2].T + MOTION[:2, 2])
+    moved = posed_clipart(clipart, clipart.control_points() @ MOTION[:2, :2].T + MOTION[:2, 2])
     for before, after in zip(clipart.shapes, moved.shapes):
         for role in ("fill", "stroke"):
             paint, moved_paint = getattr(before, role), getattr(after, role)

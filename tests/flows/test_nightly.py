@@ -149,7 +149,7 @@ def test_two_runs_at_once_on_one_output_catalog_both_land(tmp_path: Path):
     finally:
         for env in envs:
             reap_ray(env)
-    for proc, (stdout, stderr) in zip(procs, outputs):
+    for proc, (_stdout, stderr) in zip(procs, outputs):
         assert proc.returncode == 0, stderr[-4000:]
     catalog = OutputCatalog(root)
     history = catalog.history()

@@ -20,7 +20,7 @@ from catalogs.errors import CatalogError
 from catalogs.output import OutputCatalog
 from flexiclip_core.metrics import METRIC_COLUMNS
 from tasks.html_report import METRIC_INFO, media_href, render_report_html, report_folder_name, write_report
-from tests.catalogs.test_s3 import BUCKET, loopback_only, s3_options  # noqa: F401  (moto server, 127.0.0.1 only)
+from tests.s3_server import BUCKET
 from tests.tasks.report_run import HOSTILE_ERROR, HOSTILE_PROMPT, make_run
 
 SHA = "ab" + "0" * 62
@@ -206,7 +206,8 @@ def test_card_plays_the_transparent_webm_first_and_offers_every_file_for_downloa
         ("mp4", "video/mp4"),
     ]
     downloads = [attrs["href"].rsplit(".", 1)[-1] for tag, attrs in page.tags if tag == "a" and "download" in attrs]
-    assert downloads == ["mp4", "webm", "webp", "apng", "json", "gif", "svg", "png", "svg", "npz", "json"]
+    # Every published kind, in the output-kind registry's order (flexiclip_core.output_kinds).
+    assert downloads == ["mp4", "gif", "svg", "png", "json", "webm", "webp", "apng", "npz", "json", "svg"]
     only_webm = {"run_id": "r", "clip_id": "c", "status": "succeeded", "webm_uri": f"/x/media/ab/{SHA}.webm"}
     assert [a["src"] for t, a in _parse(render_report_html([only_webm], run_id="r")).tags if t == "source"] == [
         f"../../media/ab/{SHA}.webm"

@@ -351,7 +351,7 @@ def test_auto_says_so_when_it_picks_the_non_commercial_modelscope(tmp_path, no_w
     from tasks.worker import load_video_prior
 
     monkeypatch.setenv("FLEXICLIP_T2V_MODEL", str(save_tiny_pipeline(tmp_path / "modelscope")))
-    with caplog.at_level("WARNING", logger="tasks.worker"):
+    with caplog.at_level("WARNING", logger="flexiclip_core.guidance.choice"):
         prior, _ = load_video_prior("auto", "cpu")
     assert prior.name == "modelscope" and prior.licence == "CC-BY-NC-4.0" and not prior.commercially_usable
     assert "non-commercial" in caplog.text and "FLEXICLIP_WAN_MODEL" in caplog.text

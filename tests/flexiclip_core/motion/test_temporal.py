@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -96,7 +97,7 @@ def test_solvers_integrate_the_same_field_and_converge_on_a_fine_grid():
     config = TemporalConfig(rate_init_scale=1.0, seed=3)
     schedule = PoseSchedule(frame_count=21, loop_count=0)
     modules = {
-        name: TemporalJacobians(schedule, TemporalConfig(rate_init_scale=1.0, seed=3, solver=name), dtype=torch.float64)
+        name: TemporalJacobians(schedule, replace(config, solver=name), dtype=torch.float64)
         for name in ("euler", "heun", "rk4")
     }
     for module in modules.values():

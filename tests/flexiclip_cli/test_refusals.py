@@ -1,0 +1,297 @@
+"""Every refusal path of the ``flexiclip`` command: exit status 2 and one ``error:`` line that
+says why, never a traceback.
+
+A refusal is easy to break unseen: the lines that raise it run only on bad input, so a
+`NameError` there (the ``render --width`` crash of issue 19) passes every happy-path test.
+`test_every_refusal_in_the_cli_source_has_a_case` keeps the table complete: each message the
+CLI's source raises (`BadInput`) or echoes as an ``error:`` line must show up in some case's output.
+
+Cases run as real subprocesses (``python -m flexiclip_cli``, a few at a time), except those
+marked ``in_process``: they import torch and the method before refusing (~8 s of start-up each
+here), so they run through typer's `CliRunner` in this process, which shares those imports and
+still reaches every line a subprocess would. Cases that change process-wide state (``run``
+reaching its preflight sets the pipeline's environment and starts a watchdog) stay subprocesses.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import flexiclip_cli
+from flexiclip_cli.common import EXIT_BAD_INPUT
+from tests.conftest import REPO_ROOT, SAMPLES_DIR
+
+CLI_PACKAGE = Path(flexiclip_cli.__file__).parent
+SVG = str(SAMPLES_DIR / "animal.svg")
+CATALOG = str(SAMPLES_DIR / "clipart.parquet")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    name: str
+    argv: tuple[str, ...]
+    """Arguments after ``flexiclip``; ``{tmp}`` is the test's scratch folder (see `scratch`)."""
+    expect: str
+    """Text the one ``error:`` line must contain."""
+    in_process: bool = False
+    """Run through `CliRunner` in this process instead of a subprocess (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+CASES = (
+    # inspect / render: the SVG argument, and render's option combinations.
+    Refusal("inspect-missing-file", ("inspect", "{tmp}/missing.svg"), "file not found: "),
+    Refusal("inspect-folder", ("inspect", "{tmp}/empty"), "not a file: "),
+    Refusal("inspect-malformed-svg", ("inspect", "{tmp}/bad.svg"), "not well-formed XML"),
+    Refusal(
+        "render-width-without-document-frame",
+        ("render", SVG, "--out", "{tmp}/x.png", "--width", "10"),
+        "--width applies only with --document-frame (use --size for the square canvas)",
+    ),
+    Refusal(
+        "render-document-frame-with-train-renderer",
+        ("render", SVG, "--out", "{tmp}/x.png", "--document-frame", "--renderer", "train"),
+        "--document-frame is drawn by the final renderer only",
+    ),
+    Refusal(
+        "render-absent-cuda-device",
+        ("render", SVG, "--out", "{tmp}/x.png", "--renderer", "train", "--device", "cuda:99"),
+        "device 'cuda:99'",
+        in_process=True,
+    ),
+    Refusal("render-unwritable-out", ("render", SVG, "--out", "{tmp}/plain.txt/x.png"), "plain.txt", in_process=True),
+    # animate: everything is checked before the prior loads, except the prior itself.
+    Refusal(
+        "animate-missing-file",
+        ("animate", "{tmp}/missing.svg", "-p", "x", "--out", "{tmp}/a"),
+        "file not found: ",
+        in_process=True,
+    ),
+    Refusal(
+        "animate-unknown-export-profile",
+        ("animate", SVG, "-p", "x", "--out", "{tmp}/a", "--export-profile", "nope"),
+        "unknown export profile 'nope'",
+        in_process=True,
+    ),
+    Refusal(
+        "animate-unknown-format",
+        ("animate", SVG, "-p", "x", "--out", "{tmp}/a", "--format", "mkv"),
+        "unknown export format(s) 'mkv'",
+        in_process=True,
+    ),
+    Refusal(
+        "animate-unknown-method",
+        ("animate", SVG, "-p", "x", "--out", "{tmp}/a", "--method", "nope"),
+        "unknown method",
+        in_process=True,
+    ),
+    Refusal(
+        "animate-keypoints-without-list",
+        ("animate", SVG, "-p", "x", "--out", "{tmp}/a", "--keypoints", "{tmp}/kp.json"),
+        "must hold a 'keypoints' list",
+        in_process=True,
+    ),
+    Refusal(
+        "animate-unsupported-device",
+        ("animate", SVG, "-p", "x", "--out", "{tmp}/a", "--device", "tpu"),
+        "device 'tpu' is not one of auto, cpu, cuda, cuda:N",
+        in_process=True,
+    ),
+    Refusal(
+        "animate-unknown-prior",
+        ("animate", SVG, "-p", "x", "--out", "{tmp}/a", "--prior", "sora"),
+        "unknown prior",
+        in_process=True,
+    ),
+    Refusal(
+        "animate-prior-without-weights",
+        ("animate", SVG, "-p", "x", "--out", "{tmp}/a", "--prior", "modelscope:{tmp}/no-weights", "--device", "cpu"),
+        "is not a directory",
+        in_process=True,
+    ),
+    # run: option parsing, then the preflight (before Prefect or Ray start).
+    Refusal(
+        "run-bad-clips-per-worker",
+        ("run", CATALOG, "--output", "{tmp}/o", "--clips-per-worker", "zero"),
+        "error: --clips-per-worker: ",
+    ),
+    Refusal(
+        "run-set-without-value",
+        ("run", CATALOG, "--output", "{tmp}/o", "--set", "novalue"),
+        "error: --set expects KEY=VALUE",
+    ),
+    Refusal(
+        "run-output-root-is-a-file",
+        ("run", CATALOG, "--output", "{tmp}/plain.txt", "--prior", "tiny"),
+        "is a file, not a folder",
+    ),
+    Refusal(
+        "run-missing-catalog",
+        ("run", "{tmp}/missing.parquet", "--output", "{tmp}/o", "--prior", "tiny"),
+        "no such file",
+    ),
+    Refusal("run-unknown-prior", ("run", CATALOG, "--output", "{tmp}/o", "--prior", "sora"), "prior 'sora': unknown"),
+    Refusal(
+        "run-prior-without-weights",
+        ("run", CATALOG, "--output", "{tmp}/o", "--prior", "modelscope:{tmp}/no-weights"),
+        "is not a directory",
+    ),
+    # catalog, dataset, report, bench.
+    Refusal(
+        "catalog-init-unknown-out-format",
+        ("catalog", "init", str(SAMPLES_DIR), "--out", "{tmp}/c.xlsx"),
+        ": unknown catalog format; use ",
+    ),
+    Refusal(
+        "catalog-init-no-valid-clip",
+        ("catalog", "init", "{tmp}/empty", "--out", "{tmp}/c.parquet"),
+        "no valid clip in ",
+    ),
+    Refusal(
+        "catalog-init-missing-folder",
+        ("catalog", "init", "{tmp}/missing", "--out", "{tmp}/c.parquet"),
+        "does not exist",
+    ),
+    Refusal(
+        "catalog-show-version-and-as-of",
+        ("catalog", "show", "{tmp}/empty", "--version", "1", "--as-of", "2026-01-01"),
+        "give either --version or --as-of, not both",
+    ),
+    Refusal(
+        "catalog-show-unknown-status", ("catalog", "show", "{tmp}/empty", "--status", "nope"), "status must be one of"
+    ),
+    Refusal(
+        "catalog-show-bad-as-of", ("catalog", "show", "{tmp}/empty", "--as-of", "yesterday"), "not an ISO 8601 time"
+    ),
+    Refusal("catalog-compact-no-catalog", ("catalog", "compact", "{tmp}/empty"), "no output catalog at"),
+    Refusal(
+        "dataset-export-unknown-format",
+        ("dataset", "export", "{tmp}/empty", "--out", "{tmp}/ds", "--format", "zip"),
+        "unknown dataset format 'zip'",
+    ),
+    Refusal("dataset-export-no-commit", ("dataset", "export", "{tmp}/empty", "--out", "{tmp}/ds"), "nothing to export"),
+    Refusal("report-no-run", ("report", "{tmp}/empty"), "error: output root "),
+    Refusal(
+        "bench-absent-cuda-device",
+        ("bench", "--device", "cuda:99", "--only", "plan"),
+        "device 'cuda:99'",
+        in_process=True,
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Bad inputs: a malformed SVG, a plain file, an empty folder, a keypoints file without keypoints."""
+    folder = tmp_path_factory.mktemp("refusals")
+    (folder / "bad.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0 L')
+    (folder / "plain.txt").write_text("not a folder\n")
+    (folder / "empty").mkdir()
+    (folder / "kp.json").write_text('{"nope": 1}')
+    return folder
+
+
+@pytest.fixture(scope="module")
+def outcomes(scratch: Path) -> dict[str, Outcome]:
+    """Every case run once: the subprocesses a few at a time, then the in-process ones."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    env.pop("RAY_ADDRESS", None)
+    env.pop("PREFECT_API_URL", None)
+
+    def argv_of(case: Refusal) -> list[str]:
+        return [part.replace("{tmp}", str(scratch)) for part in case.argv]
+
+    def in_subprocess(case: Refusal) -> Outcome:
+        done = subprocess.run(
+            [sys.executable, "-m", "flexiclip_cli", *argv_of(case)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            cwd=scratch,
+        )
+        return Outcome(done.returncode, done.stdout, done.stderr)
+
+    def in_process(case: Refusal) -> Outcome:
+        from typer.testing import CliRunner
+
+        from flexiclip_cli.main import app
+
+        result = CliRunner().invoke(app, argv_of(case))
+        crash = "" if isinstance(result.exception, SystemExit | None) else f"\nTraceback: {result.exception!r}"
+        return Outcome(result.exit_code, result.stdout, result.stderr + crash)
+
+    separate = [case for case in CASES if not case.in_process]
+    with ThreadPoolExecutor(max_workers=max(2, min(6, os.cpu_count() or 2))) as pool:
+        found = dict(zip((case.name for case in separate), pool.map(in_subprocess, separate), strict=True))
+    found.update((case.name, in_process(case)) for case in CASES if case.in_process)
+    return found
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_refusal_exits_2_with_one_error_line(case: Refusal, outcomes: dict[str, Outcome]):
+    done = outcomes[case.name]
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.exit_code == EXIT_BAD_INPUT, done.stderr
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], done.stderr
+    assert case.expect in errors[0], errors[0]
+    assert done.stdout.strip() == "", done.stdout
+
+
+def _literal_parts(node: ast.expr) -> list[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.JoinedStr):
+        return [part.value for part in node.values if isinstance(part, ast.Constant) and isinstance(part.value, str)]
+    return []
+
+
+def cli_refusal_messages() -> list[tuple[str, re.Pattern[str]]]:
+    """(where, a pattern of its text) for every ``BadInput(...)`` and ``typer.echo("error: ...")``
+    in the CLI's source: the message's literal parts, anything between them."""
+    found = []
+    for path in sorted(CLI_PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            callee = ast.unparse(node.func)
+            parts = _literal_parts(node.args[0])
+            is_bad_input = callee == "BadInput"
+            is_error_line = callee == "typer.echo" and bool(parts) and parts[0].startswith("error: ")
+            if (is_bad_input or is_error_line) and parts:
+                found.append((f"{path.name}:{node.lineno}", re.compile(".*".join(map(re.escape, parts)))))
+    return found
+
+
+def test_every_refusal_in_the_cli_source_has_a_case(outcomes: dict[str, Outcome]):
+    messages = cli_refusal_messages()
+    assert len(messages) >= 10  # the scan sees the CLI's refusals at all
+    # A flow run that crashed is not input the CLI refuses: no bad input reaches that line.
+    unreachable_here = {"error: the run crashed: "}
+    error_lines = [
+        line for done in outcomes.values() for line in done.stderr.splitlines() if line.startswith("error: ")
+    ]
+    missing = [
+        f"{where}: {pattern.pattern!r}"
+        for where, pattern in messages
+        if pattern.pattern not in {re.escape(text) for text in unreachable_here}
+        and not any(pattern.search(line) for line in error_lines)
+    ]
+    assert not missing, "refusals without a case in CASES: " + "; ".join(missing)
