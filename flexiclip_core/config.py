@@ -29,7 +29,7 @@ from flexiclip_core.render import (
 )
 from flexiclip_core.rig import RigConfig
 from flexiclip_core.silhouette import SilhouetteConfig
-from flexiclip_core.videofit.config import VideoFitConfig
+from flexiclip_core.videofit_config import VideoFitConfig
 
 log = logging.getLogger(__name__)
 

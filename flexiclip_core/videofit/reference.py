@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from flexiclip_core.errors import ReferenceVideoError
-from flexiclip_core.videofit.config import ReferenceLimits
+from flexiclip_core.videofit_config import ReferenceLimits
 
 SUPPLIED = "supplied"
 """`ReferenceVideo.source_kind` of a video the user gave (generated ones: ``generated:<name>``)."""

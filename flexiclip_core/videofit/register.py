@@ -18,9 +18,9 @@ from torch.nn import functional
 
 from flexiclip_core.clipart import CANVAS_SIZE
 from flexiclip_core.errors import ReferenceVideoError, RegistrationError
-from flexiclip_core.videofit.config import VideoFitConfig
 from flexiclip_core.videofit.image import Appearance, gaussian_blur, mask_iou
 from flexiclip_core.videofit.reference import ReferenceVideo
+from flexiclip_core.videofit_config import VideoFitConfig
 
 BAR_MAX_LEVEL = 0.08
 """Letterbox bars are near-black: every channel of every frame below this."""
