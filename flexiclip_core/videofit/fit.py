@@ -18,11 +18,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 import torch
-from torch import Tensor
 from torch.nn import functional
 
 from flexiclip_core.clipart import CANVAS_SIZE, Clipart
@@ -156,7 +154,7 @@ class VideoFitter:
             rig.keypoints, self.animator.mesh.vertices, tracks, self.config.video_fit.keypoint_radius_px
         )
         trajectories = self.animator.trajectories
-        base = cast(Tensor, trajectories.base_control_points)  # [K, 4, 2]
+        base = trajectories.base_control_points  # [K, 4, 2]
         first = base[:, 0].double().cpu().numpy() if schedule.fix_start else None
         control = bezier_control_points(targets, confidence, schedule.pose_times(dtype=torch.float64).numpy(), first)
         set_trajectory_control_points(trajectories, control)

@@ -9,7 +9,7 @@ from typing import cast
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from flexiclip_core.motion import KeypointTrajectories
 from flexiclip_core.motion.trajectories import cubic_bezier_basis
@@ -92,8 +92,8 @@ def set_trajectory_control_points(trajectories: KeypointTrajectories, control_po
     the difference, its weights (and every hidden layer) keep their values, so all parameters stay
     trainable. Control point 0 stays pinned under fix_start."""
     head = cast(nn.Linear, trajectories.offset_mlp[-1])
-    hidden = trajectories.offset_mlp[:-1](cast(Tensor, trajectories.normalised_input))  # [1, width]
+    hidden = trajectories.offset_mlp[:-1](trajectories.normalised_input)  # [1, width]
     desired = torch.as_tensor(control_points, dtype=head.bias.dtype, device=head.bias.device)
-    base = cast(Tensor, trajectories.base_control_points)  # [K, 4, 2]
+    base = trajectories.base_control_points  # [K, 4, 2]
     offsets = (desired - base) / trajectories.config.offset_scale_px  # [K, 4, 2]
     head.bias.copy_(offsets.reshape(-1) - (hidden @ head.weight.T)[0])
