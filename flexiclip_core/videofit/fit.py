@@ -38,6 +38,9 @@ from flexiclip_core.videofit.initialise import (
 from flexiclip_core.videofit.reference import ReferenceVideo
 from flexiclip_core.videofit.register import FitTarget, register_reference
 
+OTHER_PARAMETERS_RATE = 0.1
+"""Learning-rate factor of every refined parameter but the trajectory head's bias."""
+
 __all__ = ["VideoFitResult", "VideoFitter", "crossfade_seam", "fit_reference"]
 
 
@@ -164,8 +167,21 @@ class VideoFitter:
         """Photometric refinement, coarse to fine (docs/method.md §13 lists the terms and weights)."""
         fit = self.config.video_fit
         animator = self.animator
-        params = [p for module in animator.trainable_modules().values() for p in module.parameters()]
-        optimiser = torch.optim.Adam(params, lr=fit.refine_learning_rate, betas=self.config.adam_betas)
+        # The head's bias holds the least-squares control points; every other weight (hidden
+        # layers, head weights, temporal module) moves at a tenth of the rate, because Adam's first
+        # steps move each parameter by about the rate whatever its gradient, and a shift of all
+        # hidden weights at once throws the whole start away.
+        head_bias = animator.trajectories.offset_mlp[-1].bias
+        others = [
+            p for module in animator.trainable_modules().values() for p in module.parameters() if p is not head_bias
+        ]
+        optimiser = torch.optim.Adam(
+            [
+                {"params": [head_bias], "lr": fit.refine_learning_rate},
+                {"params": others, "lr": fit.refine_learning_rate * OTHER_PARAMETERS_RATE},
+            ],
+            betas=self.config.adam_betas,
+        )
         appearance = target.appearance
         history: list[dict[str, float]] = []
         step = 0
