@@ -76,7 +76,8 @@ class VideoFitConfig:
     refine_render_size: tuple[int, ...] = (128, 128, 256)
     """Training-render side at each refinement level."""
     refine_learning_rate: float = 0.002
-    """Adam learning rate of the refinement (the LS initialisation starts it close)."""
+    """Adam learning rate of the trajectory head's bias in the refinement (it holds the least-squares
+    control points); every other parameter moves at a tenth of it (`fit.OTHER_PARAMETERS_RATE`)."""
     robust_scale: float = 0.1
     """Charbonnier scale of the photometric residual: residuals much above it (occlusions, pixels
     outside the drawing's reach, codec noise) count linearly, not quadratically."""
