@@ -46,11 +46,21 @@ def check_output_folder(out: Path) -> None:
 
 def animate(
     svg: Annotated[Path, typer.Argument(help="SVG clipart file.", show_default=False)],
-    prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text describing the motion.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.", show_default=False)],
+    prompt: Annotated[
+        str, typer.Option("--prompt", "-p", help="Text describing the motion (required but for video-fit).")
+    ] = "",
     method: Annotated[
-        str, typer.Option(help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow.")
-    ] = "flexiclip",
+        str,
+        typer.Option(
+            help="Method preset: flexiclip, aniclipart, flexiclip-no-temporal, flexiclip-no-flow, video-fit "
+            "(default: video-fit with --reference-video, else flexiclip)."
+        ),
+    ] = "",
+    reference_video: Annotated[
+        str | None,
+        typer.Option(help="Video file (mp4/webm/mov/gif/webp), file:// URI or PNG folder to fit the motion to."),
+    ] = None,
     prior: Annotated[
         str | None,
         typer.Option(
@@ -100,10 +110,18 @@ def animate(
         export = export_config_from_options(
             export_profile, size=size, extra_sizes=extra_size, fps=fps, background=background, formats=output_format
         )
+        method = method or ("video-fit" if reference_video else "flexiclip")
         # The pipeline's own recipe (preset + overrides), so a clip animated here and the same clip
         # in a run get the same config and config hash.
         overrides = {name: value for name, value in (("seed", seed), ("prior", prior)) if value is not None}
         config = base_config(method, iterations, overrides)
+        fits_video = config.objective == "video-fit"
+        if fits_video and reference_video is None:
+            raise BadInput(f"method {method} needs --reference-video")
+        if not fits_video and reference_video is not None:
+            raise BadInput(f"--reference-video needs --method video-fit, not {method}")
+        if not fits_video and not prompt:
+            raise BadInput("--prompt is required (only video-fit works without one)")
         points, bones, layers = load_keypoints_file(keypoints) if keypoints else (None, None, None)
         request = ClipRequest(
             svg=svg,
@@ -113,12 +131,14 @@ def animate(
             keypoints=np.asarray(points, dtype=np.float64) if points is not None else None,
             bones=np.asarray(bones, dtype=np.int64) if bones is not None else None,
             layers=layers,
+            reference_video=reference_video,
         )
         torch_device = resolve_device(device)
         typer.echo(f"device: {torch_device}" + (" (auto)" if device == "auto" else ""), err=True)
-        video_prior = load_config_prior(config, device=torch_device)
-        if not video_prior.is_trained:
+        video_prior = None if fits_video else load_config_prior(config, device=torch_device)
+        if video_prior is not None and not video_prior.is_trained:
             typer.echo(f"note: {video_prior.description}", err=True)
+        total_steps = sum(config.video_fit.refine_steps) if fits_video else config.iterations
         columns = (
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -128,7 +148,7 @@ def animate(
             TimeRemainingColumn(),
         )
         with Progress(*columns, transient=False) as progress:
-            task = progress.add_task(svg.stem, total=config.iterations, losses="")
+            task = progress.add_task(svg.stem, total=total_steps, losses="")
 
             def on_step(report) -> None:
                 terms = " ".join(f"{k}={v:.4g}" for k, v in report.terms.items())

@@ -19,7 +19,7 @@ from flexiclip_cli.common import refused_input_exits
 
 log = logging.getLogger(__name__)
 
-BENCH_MODULES: tuple[str, ...] = ("render", "deform", "flops", "iteration", "pipeline", "plan")
+BENCH_MODULES: tuple[str, ...] = ("render", "deform", "flops", "iteration", "pipeline", "plan", "videofit")
 """Benchmark modules in the order they run (a module not yet present is skipped)."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from flexiclip_core.clipart import Clipart
+from flexiclip_core.errors import ConfigError
 from flexiclip_core.export import FORMATS, ExportConfig, composite_over_white, export_animation, write_text_atomic
 from flexiclip_core.export.arrays import write_motion_arrays
 from flexiclip_core.guidance import VideoPrior
@@ -64,6 +65,9 @@ class ClipRequest:
     """[B, 2] skeleton edges (keypoint index pairs)."""
     layers: list[dict[str, Any]] | None = None
     """Layer specs: {"name", "groups": [svg group ids], "keypoints": [indices]}."""
+    reference_video: str | os.PathLike | None = None
+    """Video file, ``file://`` URI or PNG folder the motion is fitted to (objective ``video-fit``,
+    docs/method.md §13); None for score distillation."""
 
 
 @dataclass(frozen=True)
@@ -86,12 +90,17 @@ class PreparedClip:
     config: AnimationConfig
     """The clip's config fitted to the prior (`fit_config_to_prior`)."""
     animator: ClipAnimator
+    extra: dict[str, Any] | None = None
+    """What the objective adds to metrics.json and config.json (video-fit: the reference's
+    provenance and the fit metrics)."""
 
 
-def prepare_clip(request: ClipRequest, prior: VideoPrior, config: AnimationConfig, *, device: str) -> PreparedClip:
-    """Parse, rig and mesh ``request`` and build its animator (everything before the
-    optimisation); raises the clip's own error (bad SVG, rig, mesh)."""
-    clip_id = request.clip_id or (Path(request.svg).name if not isinstance(request.svg, bytes) else "clip")
+def _clip_id(request: ClipRequest) -> str:
+    return request.clip_id or (Path(request.svg).name if not isinstance(request.svg, bytes) else "clip")
+
+
+def _parse_and_rig(request: ClipRequest, config: AnimationConfig) -> tuple[str, Clipart, Rig]:
+    clip_id = _clip_id(request)
     clipart = parse_svg(request.svg, clip_id=clip_id, config=ParseConfig())
     rig = rig_clipart(
         clipart,
@@ -101,6 +110,18 @@ def prepare_clip(request: ClipRequest, prior: VideoPrior, config: AnimationConfi
         config=config.rig,
         silhouette_config=config.silhouette,
     )
+    return clip_id, clipart, rig
+
+
+def prepare_clip(request: ClipRequest, prior: VideoPrior, config: AnimationConfig, *, device: str) -> PreparedClip:
+    """Parse, rig and mesh ``request`` and build its animator (everything before the
+    optimisation); raises the clip's own error (bad SVG, rig, mesh)."""
+    if config.objective != "sds":
+        raise ConfigError(
+            f"method {config.method!r} (objective {config.objective!r}) is fitted by `fit_clip`, "
+            "not optimised against a prior"
+        )
+    clip_id, clipart, rig = _parse_and_rig(request, config)
     config = fit_config_to_prior(config, prior)  # e.g. 25 = 4k + 1 frames for a causal video VAE
     animator = ClipAnimator(
         clipart, rig, prior, request.prompt, config, negative_prompt=request.negative_prompt, device=device
@@ -108,9 +129,35 @@ def prepare_clip(request: ClipRequest, prior: VideoPrior, config: AnimationConfi
     return PreparedClip(request, clip_id, clipart, rig, config, animator)
 
 
+def fit_clip(
+    request: ClipRequest,
+    config: AnimationConfig,
+    *,
+    device: str = "cpu",
+    on_step: Callable[[StepReport], None] | None = None,
+) -> tuple[PreparedClip, AnimationResult]:
+    """The video-fit objective (docs/method.md §13): parse, rig, read ``request.reference_video``
+    and fit the motion model to it; no prior. Raises the clip's own errors (SVG, rig, mesh,
+    `ReferenceVideoError`)."""
+    from flexiclip_core.errors import ReferenceVideoError
+    from flexiclip_core.videofit import load_reference_video
+    from flexiclip_core.videofit.fit import VideoFitter
+
+    clip_id = _clip_id(request)
+    if request.reference_video is None:
+        raise ReferenceVideoError("the video-fit method needs a reference video", clip=clip_id)
+    # Read first: a bad reference is refused before the (slower) automatic rig runs.
+    reference = load_reference_video(request.reference_video, clip=clip_id, limits=config.video_fit.limits)
+    _, clipart, rig = _parse_and_rig(request, config)
+    fitter = VideoFitter(clipart, rig, reference, config, clip=clip_id, device=device)
+    fitted = fitter.fit(on_step)
+    extra = {**reference.provenance(), "video_fit": fitted.metrics, "video_fit_seconds": fitted.seconds}
+    return PreparedClip(request, clip_id, clipart, rig, config, fitter.animator, extra), fitted.result
+
+
 def animate_clip(
     request: ClipRequest,
-    prior: VideoPrior,
+    prior: VideoPrior | None,
     config: AnimationConfig,
     out_dir: str | os.PathLike,
     *,
@@ -126,6 +173,11 @@ def animate_clip(
     without it they are None with the reason. ``execution``: host-sync interval and compiled
     prior (long-lived workers pass `worker_execution`); it never changes the result.
     """
+    if config.objective == "video-fit":
+        clip, result = fit_clip(request, config, device=device, on_step=on_step)
+        return finish_clip(clip, result, out_dir, export=export, learned_metrics=learned_metrics)
+    if prior is None:
+        raise ValueError(f"objective {config.objective!r} needs a video prior")
     clip = prepare_clip(request, prior, config, device=device)
     result = optimise(clip.animator, on_step=on_step, execution=execution)
     return finish_clip(clip, result, out_dir, export=export, learned_metrics=learned_metrics)
@@ -144,7 +196,6 @@ def finish_clip(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clipart, rig, config, request, clip_id = clip.clipart, clip.rig, clip.config, clip.request, clip.clip_id
-    prior = clip.animator.prior
     export = export or ExportConfig()
     files = export_animation(
         clipart, result.frame_points, out, config=export, frame_clip_points=result.frame_clip_points
@@ -197,12 +248,13 @@ def finish_clip(
         "clip_id": clip_id,
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
-        "prior": prior.name,
-        "prior_is_trained": prior.is_trained,
-        "prior_licence": prior.licence,
-        "prior_note": None if prior.is_trained else prior.description,
+        "prior": result.prior_name,
+        "prior_is_trained": result.prior_is_trained,
+        "prior_licence": result.prior_licence,
+        "prior_note": None if result.prior_is_trained else clip.animator.prior.description,
         "device": result.device,
         "seconds": result.seconds,
+        **(clip.extra or {}),
     }
     files["metrics"] = _write_json(
         out / "metrics.json",
@@ -226,7 +278,7 @@ def finish_clip(
             "export": export.to_dict(),
         },
     )
-    log.info("clip %s animated in %.1f s with prior %s", clip_id, result.seconds, prior.name)
+    log.info("clip %s animated in %.1f s with prior %s", clip_id, result.seconds, result.prior_name)
     return ClipOutputs(files=files, metrics=report, result=result)
 
 

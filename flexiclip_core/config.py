@@ -29,8 +29,12 @@ from flexiclip_core.render import (
 )
 from flexiclip_core.rig import RigConfig
 from flexiclip_core.silhouette import SilhouetteConfig
+from flexiclip_core.videofit_config import VideoFitConfig
 
 log = logging.getLogger(__name__)
+
+OBJECTIVES: tuple[str, ...] = ("sds", "video-fit")
+"""`AnimationConfig.objective` values: score distillation, or a fit to a reference video."""
 
 POSE_DEFORMER = "arap"
 """The pose stage is AniClipart's ARAP from keypoint handles in every preset (docs/method.md §5);
@@ -43,6 +47,9 @@ class AnimationConfig:
 
     method: str = "flexiclip"
     """Preset name this config derives from (informational; the fields below decide)."""
+    objective: str = "sds"
+    """What the motion is optimised against: ``sds`` (score distillation through the prior,
+    §8–10) or ``video-fit`` (a fit to a reference video, §13; settings in ``video_fit``)."""
     deformer: str = "jacobian"
     """Final deformation, a `DEFORMERS` name: ``arap`` from handles (AniClipart; the final pose is
     the ARAP pose) or ``jacobian``, Poisson from Jacobians (FlexiClip). Its settings are the
@@ -102,8 +109,12 @@ class AnimationConfig:
     """ARAP deformer (pose deformation)."""
     jacobian: JacobianConfig = field(default_factory=JacobianConfig)
     """Poisson/Jacobian deformer (final deformation)."""
+    video_fit: VideoFitConfig = field(default_factory=VideoFitConfig)
+    """The video-fit objective (used when ``objective`` is ``video-fit``)."""
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"unknown objective {self.objective!r} (known: {', '.join(OBJECTIVES)})")
         if self.iterations < 1:
             raise ConfigError(f"iterations must be ≥ 1, got {self.iterations}")
         # Unknown names fail here, listing the known ones.
@@ -207,6 +218,15 @@ PRESETS: dict[str, AnimationConfig] = {
     ),
     "flexiclip-no-temporal": AnimationConfig(method="flexiclip-no-temporal", temporal_jacobians=False),
     "flexiclip-no-flow": AnimationConfig(method="flexiclip-no-flow", flow_loss=False),
+    # The FlexiClip model fitted to a reference video (§13): N distinct poses played once, in the
+    # reference's order; no SDS, so no prior, no augmentation and no SDS flow term.
+    "video-fit": AnimationConfig(
+        method="video-fit",
+        objective="video-fit",
+        flow_loss=False,
+        augment=False,
+        schedule=PoseSchedule(frame_count=24, loop_count=0),
+    ),
 }
 """The paper's methods and ablations as named configs."""
 

@@ -72,3 +72,13 @@ class ConfigError(FlexiclipError):
 
 class ExportError(FlexiclipError):
     """Writing an output format failed."""
+
+
+class ReferenceVideoError(FlexiclipError):
+    """A reference video for video-fit cannot be used: unreadable, corrupt, empty, over a
+    decode limit, or not showing the drawing (`flexiclip_core.videofit`)."""
+
+
+class RegistrationError(ReferenceVideoError):
+    """The reference video's first frame does not contain the drawing (registration residual
+    over its bound)."""

@@ -122,7 +122,7 @@ class ClipAnimator:
         self,
         clipart: Clipart,
         rig: Rig,
-        prior: VideoPrior,
+        prior: VideoPrior | None,
         prompt: str,
         config: AnimationConfig,
         *,
@@ -131,10 +131,12 @@ class ClipAnimator:
         dtype: torch.dtype = torch.float32,
     ) -> None:
         """``dtype``: of the geometry (trajectories, ODE, deformers, renderer); float64 serves
-        exactness tests. The prior computes in its own dtypes whatever this is."""
+        exactness tests. The prior computes in its own dtypes whatever this is. ``prior`` None
+        builds the motion model alone (video-fit, `flexiclip_core.videofit`): `pose` and the
+        renderer work, the SDS steps do not."""
         self.clipart = clipart
         self.rig = rig
-        self.prior = prior
+        self._prior = prior
         self.config = config
         self.device = torch.device(device)
         self.dtype = dtype
@@ -167,8 +169,9 @@ class ClipAnimator:
             else None
         )
         self.frame_to_pose = config.schedule.frame_to_pose().to(self.device)
-        prior.latent_frame_count(config.schedule.frame_count)  # a causal VAE rejects N ≠ 4k + 1 here
-        self.text = prior.encode_text([prompt], [negative_prompt or ""])
+        if prior is not None:
+            prior.latent_frame_count(config.schedule.frame_count)  # a causal VAE rejects N ≠ 4k + 1 here
+        self.text = None if prior is None else prior.encode_text([prompt], [negative_prompt or ""])
 
         params = list(self.trajectories.parameters()) + (list(self.temporal.parameters()) if self.temporal else [])
         self.optimizer = torch.optim.Adam(params, lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_eps)
@@ -176,6 +179,13 @@ class ClipAnimator:
         self.step_index = 0
         self.stage_timer: Callable[[str], AbstractContextManager] = lambda name: nullcontext()
         """Context manager factory wrapped around each stage (benchmarks install a timer)."""
+
+    @property
+    def prior(self) -> VideoPrior:
+        """The video prior of the SDS steps (an animator built without one raises here)."""
+        if self._prior is None:
+            raise RuntimeError("this ClipAnimator was built without a prior (motion model only, for video-fit)")
+        return self._prior
 
     def _deformer(self, name: str, dtype: torch.dtype) -> MeshDeformer:
         """The `DEFORMERS` entry ``name`` on this clip's mesh, with the config field of its name."""
@@ -250,6 +260,8 @@ class ClipAnimator:
 
     def guidance_request(self, latents: Tensor) -> GuidanceRequest:
         """This clip's share of the prior call, from its video latents [videos, C, N', h, w]."""
+        if self.text is None:
+            raise RuntimeError("this ClipAnimator was built without a prior: it has no prompt embedding")
         return GuidanceRequest(
             text=self.text,
             final_latents=latents[:1],

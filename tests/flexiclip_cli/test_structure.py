@@ -39,9 +39,10 @@ CORE_LAYERS = (
     ("render",),
     ("guidance",),
     ("losses",),
+    ("videofit_config",),
     ("config",),
     ("optimize",),
-    ("lockstep", "export", "output_kinds", "metrics", "learned_metrics"),
+    ("lockstep", "export", "output_kinds", "metrics", "learned_metrics", "videofit"),
     ("animate", "animation_metrics"),
 )
 """`flexiclip_core`'s modules and subpackages, bottom first, in the order the method runs

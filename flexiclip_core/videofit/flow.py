@@ -1,0 +1,109 @@
+"""Dense correspondences without learned weights (docs/method.md §13): OpenCV's DIS optical flow
+from the first target frame to every frame, forward–backward checked and masked to the drawing,
+sampled at the rest mesh vertices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from flexiclip_core.videofit.image import Appearance
+
+DRAWING_CONTRAST = 0.3
+"""Colour distance from the background at which a pixel reads fully as drawing in the flow's
+grey image (the drawing's own shading is kept beside it)."""
+
+
+@dataclass(frozen=True, eq=False)
+class VertexTracks:
+    """Where the reference moves each rest mesh vertex."""
+
+    positions: np.ndarray
+    """[N, V, 2] canvas px: rest vertex + flow displacement from frame 0 to frame n."""
+    weights: np.ndarray
+    """[N, V] 1 where the flow at the vertex passed the forward–backward check inside the drawing
+    and the picture, else 0 (frame 0: all 1, the rest pose)."""
+
+
+def flow_image(appearance: Appearance, frames: Tensor) -> np.ndarray:
+    """Grey uint8 images for the flow: half luminance, half "drawing-ness" (alpha, or colour
+    distance from the background), so a shape with the background's brightness still has edges.
+
+    frames: Tensor  # [N, channels, S, S] in the comparison space
+    returns: np.ndarray  # [N, S, S] uint8
+    """
+    rgb = frames[:, :3]
+    if appearance.background is None:
+        drawing = frames[:, 3]
+        luma_source = rgb + (1.0 - frames[:, 3:4])  # premultiplied over white
+    else:
+        distance = torch.linalg.vector_norm(rgb - appearance.background.to(rgb).view(1, 3, 1, 1), dim=1)
+        drawing = (distance / DRAWING_CONTRAST).clamp(max=1.0)
+        luma_source = rgb
+    luma = 0.299 * luma_source[:, 0] + 0.587 * luma_source[:, 1] + 0.114 * luma_source[:, 2]
+    grey = 0.5 * luma.clamp(0.0, 1.0) + 0.5 * drawing
+    return (grey * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def dense_flows(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DIS flow (medium preset) from image 0 to every image and back.
+
+    images: np.ndarray  # [N, S, S] uint8
+    returns: (forward [N, S, S, 2], backward [N, S, S, 2]) px; forward[n] maps image 0 to n:
+             image_n(x + forward[n](x)) ≈ image_0(x); backward[n] maps n to 0.
+    """
+    import cv2  # opencv-python-headless (Apache-2.0), no learned weights
+
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    forward = np.zeros((*images.shape, 2), dtype=np.float32)
+    backward = np.zeros_like(forward)
+    for index in range(1, len(images)):
+        forward[index] = dis.calc(images[0], images[index], np.zeros_like(forward[index]))
+        backward[index] = dis.calc(images[index], images[0], np.zeros_like(backward[index]))
+    return forward, backward
+
+
+def _sample(field: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Bilinear sample of a [S, S, C] field at canvas-px points [M, 2] (pixel centres at +0.5)."""
+    size = field.shape[0]
+    x = np.clip(points[:, 0] - 0.5, 0.0, size - 1.0)
+    y = np.clip(points[:, 1] - 0.5, 0.0, size - 1.0)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    x1, y1 = np.minimum(x0 + 1, size - 1), np.minimum(y0 + 1, size - 1)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    top = field[y0, x0] * (1 - fx) + field[y0, x1] * fx
+    bottom = field[y1, x0] * (1 - fx) + field[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def track_vertices(
+    rest_vertices: np.ndarray,
+    forward: np.ndarray,
+    backward: np.ndarray,
+    drawing_mask: np.ndarray,
+    valid: np.ndarray,
+    consistency_px: float,
+) -> VertexTracks:
+    """Flow at the rest vertices, kept where the round trip 0 → n → 0 closes within
+    ``consistency_px`` and both ends lie in the drawing and the picture.
+
+    rest_vertices: [V, 2] canvas px (the flow runs at 256², canvas px = flow px)
+    forward, backward: [N, S, S, 2] (`dense_flows`)
+    drawing_mask: [N, S, S] bool, drawing pixels of each target frame
+    valid: [N, S, S] bool, canvas pixels inside the reference picture
+    """
+    frames = forward.shape[0]
+    positions = np.repeat(rest_vertices[None].astype(np.float64), frames, axis=0)
+    weights = np.ones((frames, len(rest_vertices)))
+    keep_start = _sample((drawing_mask[0] & valid[0]).astype(np.float64)[..., None], rest_vertices)[:, 0] > 0.5
+    for index in range(1, frames):
+        moved = rest_vertices + _sample(forward[index], rest_vertices)
+        back = moved + _sample(backward[index], moved)
+        closes = np.linalg.norm(back - rest_vertices, axis=1) <= consistency_px
+        lands = _sample((drawing_mask[index] & valid[index]).astype(np.float64)[..., None], moved)[:, 0] > 0.5
+        positions[index] = moved
+        weights[index] = (closes & lands & keep_start).astype(np.float64)
+    return VertexTracks(positions=positions, weights=weights)

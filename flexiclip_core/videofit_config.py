@@ -1,0 +1,122 @@
+"""Settings of the video-fit objective (docs/method.md §13): decode limits, registration, flow,
+initialisation and refinement. Imports nothing downstream of the motion model, so
+`flexiclip_core.config` can nest it in `AnimationConfig`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from flexiclip_core.errors import ConfigError
+
+LoopTreatment = Literal["crossfade", "none"]
+
+
+@dataclass(frozen=True)
+class ReferenceLimits:
+    """Bounds checked while a reference video is read, so a hostile or huge file fails with one
+    line instead of exhausting memory or time. Checked before decoding where the container says
+    (file size, frame size, duration, frame count) and again while decoding."""
+
+    max_file_bytes: int = 256 * 1024 * 1024
+    """Files larger than this are refused before any decoding."""
+    max_frames: int = 1200
+    """Decoded frames (a PNG folder: files); decoding stops and refuses past it."""
+    max_frame_pixels: int = 4096 * 4096
+    """Width × height of a source frame."""
+    max_duration_s: float = 120.0
+    """Length of the video (frames / fps)."""
+    max_decode_s: float = 120.0
+    """Wall-clock budget of the whole decode."""
+    decode_max_side: int = 512
+    """Frames are scaled down on decode so their longer side is at most this (the fit works on a
+    256² canvas); keeps memory at frames × 512² × 4 floats at most."""
+    folder_fps: float = 10.0
+    """Frame rate assumed for a folder of PNG frames (only its duration depends on it)."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_file_bytes", "max_frames", "max_frame_pixels", "decode_max_side"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"reference limit {name} must be ≥ 1, got {getattr(self, name)}")
+        for name in ("max_duration_s", "max_decode_s", "folder_fps"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ConfigError(f"reference limit {name} must be positive and finite, got {value}")
+
+
+@dataclass(frozen=True)
+class VideoFitConfig:
+    """The video-fit objective that replaces score distillation in the ``video-fit`` preset
+    (docs/method.md §13). Weights and their reasons are listed there."""
+
+    registration_steps: int = 90
+    """Adam steps refining the similarity (scale, rotation, translation) that maps the rest render
+    onto the reference's first frame, after the moment-based start."""
+    min_registration_iou: float = 0.85
+    """The first frame must contain the drawing: the mask IoU between the registered first frame
+    and the rest render must reach this, else `RegistrationError`."""
+    background_tolerance: float = 0.2
+    """Colour distance (RGB in [0, 1], Euclidean) from the background colour above which a pixel of
+    an opaque reference counts as drawing (masks for registration and the IoU metric)."""
+    flow_consistency_px: float = 1.5
+    """Forward–backward check: a flow vector is kept when the round trip returns within this
+    distance (px at 256²) of its start."""
+    keypoint_radius_px: float = 14.0
+    """σ of the Gaussian weights of the local affine fit that turns vertex displacements into one
+    keypoint target (px at 256²)."""
+    flow_initialisation: bool = True
+    """Start the refinement from the least-squares fit to the flow tracks; False starts it from
+    the model's initial (near-rest) motion — an ablation, which fails on all but small motions."""
+    refine_steps: tuple[int, ...] = (10, 10, 5)
+    """Adam steps of the photometric refinement at each pyramid level (coarse to fine)."""
+    refine_blur_px: tuple[float, ...] = (4.0, 2.0, 0.0)
+    """Gaussian blur σ (px at 256²) of both videos at each refinement level: a wide basin first,
+    then sharp edges."""
+    refine_render_size: tuple[int, ...] = (128, 128, 256)
+    """Training-render side at each refinement level."""
+    refine_learning_rate: float = 0.002
+    """Adam learning rate of the trajectory head's bias in the refinement (it holds the least-squares
+    control points); every other parameter moves at a tenth of it (`fit.OTHER_PARAMETERS_RATE`)."""
+    robust_scale: float = 0.1
+    """Charbonnier scale of the photometric residual: residuals much above it (occlusions, pixels
+    outside the drawing's reach, codec noise) count linearly, not quadratically."""
+    photometric_weight: float = 1000.0
+    """Weight of the mean robust photometric residual (a mean over pixels, so ~1e-3 per px of edge
+    error: this brings it to the scale of the skeleton term)."""
+    skeleton_weight: float = 0.0
+    """Weight of the skeleton loss (px² per bone): keeps bone lengths where the reference is
+    ambiguous (inside flat colour regions)."""
+    jacobian_residual_weight: float = 1.0
+    """Weight of the Jacobian residual term E‖J^R‖²: the temporal residual explains only what the
+    pose cannot."""
+    loop: LoopTreatment = "crossfade"
+    """How the loop is closed: ``crossfade`` blends the motion over the last ``seam_frames``
+    frames towards a continuation that lands on frame 0 (frames before the seam unchanged);
+    ``none`` keeps the fit as it is (the wrap may jump)."""
+    seam_frames: int = 4
+    """Frames at the end of the loop that the cross-fade may change."""
+    limits: ReferenceLimits = field(default_factory=ReferenceLimits)
+    """Decode limits of the reference video."""
+
+    def __post_init__(self) -> None:
+        levels = {len(self.refine_steps), len(self.refine_blur_px), len(self.refine_render_size)}
+        if len(levels) != 1:
+            raise ConfigError(
+                "refine_steps, refine_blur_px and refine_render_size need one entry per level, got "
+                f"{len(self.refine_steps)}, {len(self.refine_blur_px)}, {len(self.refine_render_size)}"
+            )
+        if any(steps < 0 for steps in self.refine_steps) or self.registration_steps < 0:
+            raise ConfigError("refinement and registration steps must be ≥ 0")
+        if any(size < 8 for size in self.refine_render_size):
+            raise ConfigError(f"refine_render_size entries must be ≥ 8, got {self.refine_render_size}")
+        if not 0.0 < self.min_registration_iou <= 1.0:
+            raise ConfigError(f"min_registration_iou must be in (0, 1], got {self.min_registration_iou}")
+        if self.loop not in ("crossfade", "none"):
+            raise ConfigError(f"loop must be 'crossfade' or 'none', got {self.loop!r}")
+        if self.seam_frames < 1:
+            raise ConfigError(f"seam_frames must be ≥ 1, got {self.seam_frames}")
+        for name in ("background_tolerance", "flow_consistency_px", "keypoint_radius_px", "robust_scale"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ConfigError(f"{name} must be positive and finite, got {value}")

@@ -1,0 +1,140 @@
+"""Known motions for the video-fit tests: targets rendered by the final renderer from a motion we
+choose, then encoded as a user would supply them (H.264 MP4, GIF, PNG frames)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flexiclip_core.clipart import Clipart
+from flexiclip_core.optimize import AnimationConfig, ClipAnimator
+from flexiclip_core.render import render_frames
+from flexiclip_core.rig import Rig
+from flexiclip_core.videofit.initialise import set_trajectory_control_points
+
+
+def in_family_points(clipart: Clipart, rig: Rig, config: AnimationConfig, seed: int, amplitude_px: float) -> np.ndarray:
+    """Control points [N, P, 2] of the motion model itself with seeded random Bézier trajectories
+    (control points 1–3 of each keypoint within ``amplitude_px`` of rest, J^R at its init)."""
+    animator = ClipAnimator(clipart, rig, None, "", config)
+    rng = np.random.default_rng(seed)
+    rest = rig.keypoints
+    # One smooth shared drift plus per-keypoint wobble, so limbs move coherently like a character.
+    drift = rng.uniform(-1.0, 1.0, size=(1, 3, 2)) * amplitude_px * 0.6
+    wobble = rng.uniform(-1.0, 1.0, size=(len(rest), 3, 2)) * amplitude_px * 0.4
+    control = np.repeat(rest[:, None, :], 4, axis=1).astype(np.float64)
+    control[:, 1:] += drift + wobble
+    set_trajectory_control_points(animator.trajectories, control)
+    with torch.no_grad():
+        pose = animator.pose()
+        vertices = pose["final_vertices"][animator.frame_to_pose]
+        return animator.binding.apply(vertices).double().numpy()
+
+
+def sway_and_limb_points(
+    clipart: Clipart, rig: Rig, frame_count: int, sway_deg: float = 5.0, limb_deg: float = 25.0
+) -> np.ndarray:
+    """Control points [N, P, 2] outside the model's family: the whole drawing sways about its
+    bottom centre by sway·sin(πn/(N−1)), and the limb beyond the first end keypoint's joint turns
+    about that joint by limb·sin(πn/(N−1)), with a smooth blend across the joint."""
+    rest = clipart.control_points().astype(np.float64)
+    degree = np.bincount(rig.bones.reshape(-1), minlength=len(rig.keypoints))
+    end = int(np.flatnonzero(degree == 1)[0])
+    bone = rig.bones[(rig.bones == end).any(axis=1)][0]
+    joint = int(bone[0] if bone[1] == end else bone[1])
+    p_joint, p_end = rig.keypoints[joint], rig.keypoints[end]
+    axis = p_end - p_joint
+    along = ((rest - p_joint) @ axis) / float(axis @ axis)
+    nearest = np.argmin(np.linalg.norm(rest[:, None] - rig.keypoints[None], axis=-1), axis=1)
+    on_limb = np.isin(nearest, [joint, end])  # the limb's own points: the rest of the body never tears
+    blend = np.clip((along + 0.15) / 0.3, 0.0, 1.0)
+    weight = blend * blend * (3 - 2 * blend) * on_limb
+    lo, hi = rest.min(axis=0), rest.max(axis=0)
+    pivot = np.array([(lo[0] + hi[0]) / 2, hi[1]])
+    frames = []
+    for n in range(frame_count):
+        phase = math.sin(math.pi * n / (frame_count - 1))
+        limb = math.radians(limb_deg * phase) * weight
+        offset = rest - p_joint
+        turned = p_joint + np.stack(
+            [
+                np.cos(limb) * offset[:, 0] - np.sin(limb) * offset[:, 1],
+                np.sin(limb) * offset[:, 0] + np.cos(limb) * offset[:, 1],
+            ],
+            axis=1,
+        )
+        sway = math.radians(sway_deg * phase)
+        rotation = np.array([[math.cos(sway), -math.sin(sway)], [math.sin(sway), math.cos(sway)]])
+        frames.append((turned - pivot) @ rotation.T + pivot)
+    return np.stack(frames)
+
+
+def render_rgba(clipart: Clipart, points: np.ndarray) -> np.ndarray:
+    """[N, 256, 256, 4] uint8 straight RGBA from the final renderer."""
+    return render_frames(clipart, points, size=256, background="transparent")
+
+
+def over_background(frames: np.ndarray, colour: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """[N, H, W, 4] uint8 RGBA → [N, H, W, 3] uint8 over a solid colour."""
+    alpha = frames[..., 3:4].astype(np.float64) / 255.0
+    out = frames[..., :3] * alpha + np.asarray(colour, dtype=np.float64) * (1 - alpha)
+    return (out + 0.5).astype(np.uint8)
+
+
+def place(frames_rgb: np.ndarray, size: tuple[int, int], scale: float, offset: tuple[int, int], colour) -> np.ndarray:
+    """Frames [N, S, S, 3] scaled by ``scale`` and pasted at ``offset`` on a (width, height) canvas."""
+    from PIL import Image
+
+    width, height = size
+    out = []
+    for frame in frames_rgb:
+        image = Image.fromarray(frame)
+        side = round(frame.shape[0] * scale)
+        image = image.resize((side, side), Image.Resampling.LANCZOS)
+        canvas = Image.new("RGB", (width, height), tuple(colour))
+        canvas.paste(image, offset)
+        out.append(np.asarray(canvas))
+    return np.stack(out)
+
+
+def write_mp4(path: Path, frames_rgb: np.ndarray, fps: int = 10) -> Path:
+    """H.264 yuv420p, CRF 18 (the project's own video settings)."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames_rgb.shape[2], frames_rgb.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "18"}
+        for frame in frames_rgb:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_gif(path: Path, frames_rgb: np.ndarray, fps: int = 10) -> Path:
+    from PIL import Image
+
+    images = [Image.fromarray(frame) for frame in frames_rgb]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    return path
+
+
+def write_png_folder(folder: Path, frames_rgba: np.ndarray) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, frame in enumerate(frames_rgba):
+        Image.fromarray(frame, mode="RGBA").save(folder / f"frame_{index:03d}.png")
+    return folder
+
+
+def point_errors(fitted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """(mean, p95) control-point distance in px."""
+    distances = np.linalg.norm(fitted - truth, axis=-1)
+    return float(distances.mean()), float(np.percentile(distances, 95))

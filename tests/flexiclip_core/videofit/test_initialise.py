@@ -1,0 +1,68 @@
+"""Least-squares initialisation: keypoint targets from tracks, Bézier control points, and the MLP
+head that reproduces them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from flexiclip_core.motion import KeypointTrajectories, PoseSchedule
+from flexiclip_core.motion.trajectories import cubic_bezier_basis
+from flexiclip_core.videofit.flow import VertexTracks
+from flexiclip_core.videofit.initialise import (
+    bezier_control_points,
+    keypoint_targets,
+    set_trajectory_control_points,
+)
+
+
+def test_a_rigid_motion_of_the_tracks_carries_keypoints_exactly_also_at_a_limb_end():
+    grid = np.stack(np.meshgrid(np.arange(0, 40, 4.0), np.arange(0, 20, 4.0)), -1).reshape(-1, 2)  # [50, 2]
+    keypoints = np.array([[36.0, 8.0], [100.0, 100.0]])  # one at the edge, one far from every vertex
+    angle, shift = math.radians(30.0), np.array([5.0, -2.0])
+    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    moved = grid @ rotation.T + shift
+    tracks = VertexTracks(positions=np.stack([grid, moved]), weights=np.ones((2, len(grid))))
+    targets, confidence = keypoint_targets(keypoints, grid, tracks, radius_px=6.0)
+    # The edge keypoint follows the rotation exactly (a displacement average would lag behind it).
+    np.testing.assert_allclose(targets[1, 0], keypoints[0] @ rotation.T + shift, atol=0.05)
+    assert confidence[1, 0] > 0.5
+    # The far keypoint has (almost) no tracked neighbour and no confidence.
+    assert confidence[1, 1] < 1e-6
+    np.testing.assert_array_equal(targets[0], keypoints)  # frame 0 is the rest pose
+
+
+def test_an_untracked_frame_keeps_the_previous_target():
+    grid = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 4.0]])
+    positions = np.stack([grid, grid + 3.0, grid + 9.0])
+    weights = np.array([[1.0] * 4, [1.0] * 4, [0.0] * 4])
+    targets, _ = keypoint_targets(np.array([[2.0, 2.0]]), grid, VertexTracks(positions, weights), radius_px=4.0)
+    np.testing.assert_allclose(targets[:, 0], [[2.0, 2.0], [5.0, 5.0], [5.0, 5.0]], atol=1e-6)
+
+
+def test_bezier_least_squares_recovers_known_control_points_with_the_first_pinned():
+    control = np.array([[[10.0, 20.0], [14.0, 25.0], [3.0, 30.0], [12.0, 18.0]]])  # [1, 4, 2]
+    times = np.linspace(0.0, 1.0, 24)
+    basis = cubic_bezier_basis(torch.as_tensor(times)).numpy()
+    targets = np.einsum("nc,kcd->nkd", basis, control)
+    fitted = bezier_control_points(targets, np.ones((24, 1)), times, first=control[:, 0])
+    np.testing.assert_allclose(fitted, control, atol=1e-9)
+    # At t = 1/2 the curve is (P0 + 3P1 + 3P2 + P3) / 8 = (10 + 42 + 9 + 12)/8 = 9.125 in x.
+    assert (
+        np.einsum("c,cd->d", cubic_bezier_basis(torch.tensor([0.5], dtype=torch.float64)).numpy()[0], fitted[0])[0]
+        == 9.125
+    )
+
+
+def test_the_mlp_head_is_set_to_output_the_control_points_exactly():
+    torch.manual_seed(0)
+    rest = torch.tensor([[100.0, 120.0], [130.0, 90.0], [60.0, 200.0]], dtype=torch.float64)
+    trajectories = KeypointTrajectories(rest, PoseSchedule(frame_count=24, loop_count=0))
+    wanted = rest.numpy()[:, None, :] + np.arange(4)[None, :, None] * np.array([3.0, -2.0])
+    set_trajectory_control_points(trajectories, wanted)
+    np.testing.assert_allclose(trajectories.control_points().detach().numpy(), wanted, atol=1e-9)
+    # Every layer stays trainable: a loss on the output reaches the first linear layer.
+    trajectories().sum().backward()
+    assert trajectories.offset_mlp[0].weight.grad.abs().sum() > 0
