@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one prepared GPU check (issue 14): the CUDA-only tests, then `python -m bench.gpu --json`.
 #
-# The GPU machine's image (docs: ../shared/spec/gpu-notes.md) has torch+CUDA, transformers, scipy,
+# The GPU machine's image (as seen 2026-11: Python 3.12, its own torch+CUDA build) has transformers, scipy,
 # scikit-image, numpy, pytest; it lacks diffusers, triangle, cffi, cairocffi and libcairo, and has
 # no network. They travel in a carried folder, prepared on the CPU host BEFORE the GPU session:
 #

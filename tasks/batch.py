@@ -26,7 +26,7 @@ AUTO = "auto"
 GIB = 1024**3
 
 PER_CLIP_PEAK_GIB: dict[tuple[str, str], float] = {
-    # Measured on an H200 (../shared/spec/gpu-notes.md): one clip at paper settings, weights included.
+    # Measured on an H200 (docs/pipeline.md §6): one clip at paper settings, weights included.
     ("modelscope", "flexiclip"): 9.4,
     ("modelscope", "aniclipart"): 6.6,
     # Not measured: Wan's iteration costs 1.7× ModelScope's FLOPs (docs/priors.md), mostly the

@@ -321,7 +321,7 @@ class _BudgetedWorker:
 
     def __init__(self) -> None:
         # spawn, not fork: other tests in the same session may have loaded libraries that do
-        # not survive a fork (stack-notes: deltalake).
+        # not survive a fork (a child forked after deltalake was used panics).
         self._context = multiprocessing.get_context("spawn")
         self._start()
 
