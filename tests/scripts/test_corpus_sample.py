@@ -28,6 +28,11 @@ def script() -> ModuleType:
     return load_script()
 
 
+@pytest.fixture(scope="module")
+def scanned(script: ModuleType) -> list:
+    return script.scan(openclipart_root())
+
+
 def test_choose_fills_each_stratum_counting_files_already_chosen(script: ModuleType) -> None:
     make = script.CorpusFile
     files = [
@@ -49,14 +54,14 @@ def test_choose_fills_each_stratum_counting_files_already_chosen(script: ModuleT
     assert set(chosen) == {f.relative for f in files}  # LARGEST ≥ 1 and 4 files: all of them
 
 
-def test_committed_sample_is_what_the_script_chooses(script: ModuleType) -> None:
-    files = script.scan(openclipart_root())
+def test_committed_sample_is_what_the_script_chooses(script: ModuleType, scanned: list) -> None:
+    files = scanned
     expected = script.render(script.choose(files), files)
     assert CORPUS_SAMPLE.read_text(encoding="utf-8") == expected, "rerun scripts/corpus_sample.py"
 
 
-def test_sample_covers_every_category_and_feature_class(script: ModuleType) -> None:
-    files = script.scan(openclipart_root())
+def test_sample_covers_every_category_and_feature_class(script: ModuleType, scanned: list) -> None:
+    files = scanned
     sample = {path.relative_to(openclipart_root()).as_posix() for path in corpus_sample_files()}
     assert all((openclipart_root() / name).is_file() for name in sample)
     assert {f.category for f in files} == {f.category for f in files if f.relative in sample}
