@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,15 +37,20 @@ lottie-web into .cache and drive chromium): one xdist group, so one worker runs 
 
 
 def _shares_a_fixture(item: pytest.Item) -> bool:
-    """Whether ``item`` uses a module-, package- or session-scoped fixture of its own folder (a
-    server, a model, a cluster): such tests stay on one xdist worker so it is built once. The
-    root conftest's session fixtures (paths, the corpus lists) are cheap and do not count."""
+    """Whether ``item`` uses a fixture built once for its module (module, class or package scope,
+    or session scope defined in the test module itself: a server, a model, a cluster); such tests
+    stay on one xdist worker so it is built once. A session fixture of a conftest is built once
+    per worker whatever the grouping (the tiny prior, the shared Prefect API), so it does not
+    count."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return False
+    module = item.nodeid.split("::", 1)[0]
     for definitions in info.name2fixturedefs.values():
         for definition in definitions:
-            if definition.scope != "function" and definition.baseid not in ("", "tests"):
+            if definition.scope in ("module", "class", "package"):
+                return True
+            if definition.scope == "session" and definition.baseid == module:
                 return True
     return False
 
@@ -121,3 +127,18 @@ def corpus_sample_files() -> list[Path]:
 @pytest.fixture(scope="session")
 def corpus_sample() -> list[Path]:
     return corpus_sample_files()
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """``PREFECT_API_URL`` of one real Prefect server on 127.0.0.1 per test process (per xdist
+    worker), for the end-to-end runs that are not about the embedded API: each `flexiclip run`
+    then skips an ephemeral API's start-up (a fresh database, its migrations, uvicorn: tens of
+    seconds on an idle 2-core machine, minutes under load). The runs that test the embedded
+    defaults keep them: the first nightly test, the killed-run test, the browser report run."""
+    import tempfile
+
+    from tests.flows.harness import prefect_server
+
+    with tempfile.TemporaryDirectory(prefix="fxprefect-") as base, prefect_server(Path(base)) as env:
+        yield env["PREFECT_API_URL"]
