@@ -16,10 +16,12 @@ DEMO_OUT ?= outputs/demo
 MUTANTS_ARGS ?=
 BROWSER_NOTE := $(VENV)/.browser-skip-reason
 # pytest-xdist: one worker per core, at most 4 (each end-to-end test runs its own Prefect API and
-# Ray); PYTEST_WORKERS=0 runs in one process. Tests that share a module fixture stay on one worker
-# (tests/conftest.py); --no-loadscope-reorder keeps conftest's order: slow modules first.
+# Ray); PYTEST_WORKERS=0 runs in one process. --dist loadfile keeps a module's tests on one worker,
+# so a module fixture (a server, a model, a cluster) is built once (loadgroup would allow finer
+# groups, but xdist 3.8 cannot tag pytest 9's node ids, so its groups are silently ignored);
+# --no-loadscope-reorder keeps tests/conftest.py's order: modules with slow tests first.
 PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 4 ] && n=4; echo $$n)
-PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 # The 25 slowest tests are printed after every run (CI's log keeps them).
 PYTEST_REPORT := -q -rs --durations=25
 

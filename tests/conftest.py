@@ -31,38 +31,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-SHARED_GROUPS = {"tests/e2e/": "browser"}
-"""Test folders whose modules share something outside pytest's fixtures (the e2e tests install
-lottie-web into .cache and drive chromium): one xdist group, so one worker runs them in turn."""
-
-
-def _shares_a_fixture(item: pytest.Item) -> bool:
-    """Whether ``item`` uses a fixture built once for its module (module, class or package scope,
-    or session scope defined in the test module itself: a server, a model, a cluster); such tests
-    stay on one xdist worker so it is built once. A session fixture of a conftest is built once
-    per worker whatever the grouping (the tiny prior, the shared Prefect API), so it does not
-    count."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    module = item.nodeid.split("::", 1)[0]
-    for definitions in info.name2fixturedefs.values():
-        for definition in definitions:
-            if definition.scope in ("module", "class", "package"):
-                return True
-            if definition.scope == "session" and definition.baseid == module:
-                return True
-    return False
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the whole-corpus tests unless --corpus-full; group and order the tests for xdist.
+    """Skip the whole-corpus tests unless --corpus-full, and run modules with ``slow`` tests first.
 
-    Under ``make test`` (pytest-xdist, ``--dist loadgroup``) a test runs wherever a worker is
-    free, except the tests of one module that share a fixture (`_shares_a_fixture`) and the
-    folders of `SHARED_GROUPS`, which go to one worker together. Modules with ``slow`` tests run
-    first, so the long end-to-end tests do not start last on one worker while the other idles.
+    Under ``make test`` (pytest-xdist, ``--dist loadfile --no-loadscope-reorder``) each module
+    goes to one worker in this order, so the long end-to-end modules do not start last on one
+    worker while the other idles.
     """
     if not config.getoption("--corpus-full"):
         skip = pytest.mark.skip(
@@ -71,18 +45,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.get_closest_marker("corpus_full"):
                 item.add_marker(skip)
-    modules_with_slow = set()
-    for item in items:
-        module = item.nodeid.split("::", 1)[0]
-        if item.get_closest_marker("slow"):
-            modules_with_slow.add(module)
-        if item.get_closest_marker("xdist_group"):
-            continue
-        shared = next((group for folder, group in SHARED_GROUPS.items() if module.startswith(folder)), None)
-        if shared is not None:
-            item.add_marker(pytest.mark.xdist_group(shared))
-        elif _shares_a_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(module))
+    modules_with_slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in modules_with_slow)
 
 
