@@ -15,7 +15,9 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 (cd "$WORK" && npm pack --silent "lottie-web@$VERSION" >/dev/null && tar xzf "lottie-web-$VERSION.tgz")
 mkdir -p "$DEST"
-cp "$WORK/package/build/player/lottie.min.js" "$WORK/package/LICENSE.md" "$DEST/" 2>/dev/null \
-    || cp "$WORK/package/build/player/lottie.min.js" "$DEST/"
+cp "$WORK/package/LICENSE.md" "$DEST/" 2>/dev/null || true
+# Copy then rename: two test workers may install at once, and a reader never sees half a file.
+cp "$WORK/package/build/player/lottie.min.js" "$DEST/.lottie.min.js.$$"
+mv -f "$DEST/.lottie.min.js.$$" "$DEST/lottie.min.js"
 echo "$VERSION" > "$DEST/VERSION"
 echo "lottie-web $VERSION installed in $DEST"

@@ -1,15 +1,22 @@
-"""Shared fixtures: sample clipart and the openclipart corpus."""
+"""Shared fixtures: sample clipart and the openclipart corpus (whole, or the committed sample).
+
+Tests marked ``corpus_full`` run over whole corpus folders and are skipped unless pytest gets
+``--corpus-full`` (`make test-full`); `make test` runs the same checks on the fixed, stratified
+sample in tests/data/corpus_sample.txt (chosen by scripts/corpus_sample.py).
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = REPO_ROOT / "catalogs" / "samples"
+CORPUS_SAMPLE = REPO_ROOT / "tests" / "data" / "corpus_sample.txt"
 
 # The moto S3 server fixtures (s3_options, prefix, loopback_only), for every test folder.
 pytest_plugins = ["tests.s3_server"]
@@ -19,6 +26,30 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--corpus-full", action="store_true", help="run the whole-corpus tests (marked corpus_full; make test-full)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the whole-corpus tests unless --corpus-full, and run modules with ``slow`` tests first.
+
+    Under ``make test`` (pytest-xdist, ``--dist loadfile --no-loadscope-reorder``) each module
+    goes to one worker in this order, so the long end-to-end modules do not start last on one
+    worker while the other idles.
+    """
+    if not config.getoption("--corpus-full"):
+        skip = pytest.mark.skip(
+            reason="whole corpus: make test-full (make test runs it on tests/data/corpus_sample.txt)"
+        )
+        for item in items:
+            if item.get_closest_marker("corpus_full"):
+                item.add_marker(skip)
+    modules_with_slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in modules_with_slow)
 
 
 def openclipart_root() -> Path:
@@ -50,3 +81,30 @@ def samples_dir() -> Path:
 @pytest.fixture(scope="session")
 def corpus_people_animals() -> list[Path]:
     return openclipart_files("people", "animals")
+
+
+def corpus_sample_files() -> list[Path]:
+    """The committed corpus sample (tests/data/corpus_sample.txt), as paths in the corpus."""
+    root = openclipart_root()
+    lines = (line.split("#", 1)[0].strip() for line in CORPUS_SAMPLE.read_text(encoding="utf-8").splitlines())
+    return [root / line for line in lines if line]
+
+
+@pytest.fixture(scope="session")
+def corpus_sample() -> list[Path]:
+    return corpus_sample_files()
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """``PREFECT_API_URL`` of one real Prefect server on 127.0.0.1 per test process (per xdist
+    worker), for the end-to-end runs that are not about the embedded API: each `flexiclip run`
+    then skips an ephemeral API's start-up (a fresh database, its migrations, uvicorn: tens of
+    seconds on an idle 2-core machine, minutes under load). The runs that test the embedded
+    defaults keep them: the first nightly test, the killed-run test, the browser report run."""
+    import tempfile
+
+    from tests.flows.harness import prefect_server
+
+    with tempfile.TemporaryDirectory(prefix="fxprefect-") as base, prefect_server(Path(base)) as env:
+        yield env["PREFECT_API_URL"]

@@ -1,7 +1,7 @@
 """Catalogs on S3, against a local moto server run as a separate process (127.0.0.1 only).
 
 moto runs as its own process: its in-process threaded server can deadlock with
-DeltaTable.history() (stack-notes.md).
+DeltaTable.history() (seen with moto 5.2 and deltalake 1.6).
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ def _sample_catalog_with_hostile_prompt(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Run `flexiclip run CATALOG --output ROOT --prior tiny --iterations 2` and write the report."""
+    """Run `flexiclip run CATALOG --output ROOT --prior tiny --iterations 2` (small training render,
+    8 frames) and write the report."""
     _require_chromium()
     work = tmp_path_factory.mktemp("e2e_report")
     catalog = _sample_catalog_with_hostile_prompt(work)
@@ -90,6 +91,12 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "tiny",
         "--iterations",
         "2",
+        # The page is under test, not the motion: a small training render and 8 frames keep the
+        # 8-clip run short (the exports keep their profile's size).
+        "--set",
+        "render.size=64",
+        "--set",
+        "schedule.frame_count=8",
     ]
     finished = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     # 0: every clip succeeded; 1: some clips failed (their rows say why). Both leave a run.

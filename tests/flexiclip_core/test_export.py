@@ -320,13 +320,11 @@ def test_sample_cliparts_round_trip_through_svg(samples_dir: Path) -> None:
         assert colour_difference <= 3, svg_path.name
 
 
-@pytest.mark.slow
-def test_corpus_cliparts_round_trip_through_svg(corpus_people_animals: list[Path]) -> None:
-    # Every 8th corpus file: on every 5th file the worst alpha IoU measured was 0.9987, colour p99 ≤ 1.
+def check_round_trip_through_svg(files: list[Path], min_checked: int) -> None:
     from flexiclip_core.svg import parse_svg
 
     checked = 0
-    for svg_path in corpus_people_animals[::8]:
+    for svg_path in files:
         try:
             clipart = parse_svg(svg_path)
         except SvgParseError:  # a drawing the parser rejects (e.g. nothing visible) is not ours
@@ -335,4 +333,16 @@ def test_corpus_cliparts_round_trip_through_svg(corpus_people_animals: list[Path
         assert iou >= 0.99, svg_path.name
         assert colour_difference <= 3, svg_path.name
         checked += 1
-    assert checked >= 70
+    assert checked >= min_checked
+
+
+@pytest.mark.slow
+def test_corpus_sample_cliparts_round_trip_through_svg(corpus_sample: list[Path]) -> None:
+    check_round_trip_through_svg(corpus_sample, min_checked=len(corpus_sample) - 3)
+
+
+@pytest.mark.slow
+@pytest.mark.corpus_full
+def test_corpus_cliparts_round_trip_through_svg(corpus_people_animals: list[Path]) -> None:
+    # Every 8th corpus file: on every 5th file the worst alpha IoU measured was 0.9987, colour p99 ≤ 1.
+    check_round_trip_through_svg(corpus_people_animals[::8], min_checked=70)

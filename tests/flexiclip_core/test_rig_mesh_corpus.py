@@ -3,7 +3,9 @@
 Every file that parses must rig, mesh and bind (≥ 95 %), with no unbound control point and every
 mesh piece holding a handle; a failure must be a specific RigError / MeshError naming the clip.
 The summary (success rate, failure reasons, size distributions, seconds per clip) goes to
-artifacts/corpus_rig_mesh.json.
+artifacts/corpus_rig_mesh.json. `make test` runs the same checks on the committed sample
+(tests/data/corpus_sample.txt, summary in artifacts/corpus_rig_mesh_sample.json); the whole
+folders run in `make test-full`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +27,7 @@ from flexiclip_core.svg import parse_svg
 from tests.conftest import REPO_ROOT, openclipart_files, openclipart_root
 
 SUMMARY_PATH = REPO_ROOT / "artifacts" / "corpus_rig_mesh.json"
+SAMPLE_SUMMARY_PATH = REPO_ROOT / "artifacts" / "corpus_rig_mesh_sample.json"
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -43,11 +47,9 @@ def failure_kind(error: Exception) -> str:
     return f"{type(error).__name__}: {' '.join(words[:8])}"
 
 
-@pytest.mark.slow
-def test_rig_mesh_bind_succeed_on_openclipart_people_and_animals():
-    files = openclipart_files("people", "animals")
+def check_rig_mesh_bind(files: list[Path], summary_path: Path, min_parsed: int) -> None:
+    """Rig, mesh and bind every file of ``files`` that parses; summary to ``summary_path``."""
     root = openclipart_root()
-    assert len(files) > 600, "the corpus is present"
     parsed = 0
     successes: list[dict] = []
     failures: list[dict] = []
@@ -89,7 +91,7 @@ def test_rig_mesh_bind_succeed_on_openclipart_people_and_animals():
         )
     rate = len(successes) / max(parsed, 1)
     summary = {
-        "corpus": "openclipart people/ + animals/",
+        "corpus": "openclipart people/ + animals/" if summary_path == SUMMARY_PATH else "tests/data/corpus_sample.txt",
         "files": len(files),
         "parsed": parsed,
         "succeeded": len(successes),
@@ -112,10 +114,23 @@ def test_rig_mesh_bind_succeed_on_openclipart_people_and_animals():
             key=lambda s: -s["seconds"],
         )[:10],
     }
-    SUMMARY_PATH.parent.mkdir(parents=True, exist_ok=True)
-    SUMMARY_PATH.write_text(json.dumps(summary, indent=2))
-    assert parsed > 500
-    assert rate >= 0.95, f"only {rate:.1%} of parsed files rigged+meshed+bound; see {SUMMARY_PATH}"
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    summary_path.write_text(json.dumps(summary, indent=2))
+    assert parsed >= min_parsed
+    assert rate >= 0.95, f"only {rate:.1%} of parsed files rigged+meshed+bound; see {summary_path}"
+
+
+@pytest.mark.slow
+def test_rig_mesh_bind_succeed_on_the_corpus_sample(corpus_sample: list[Path]):
+    check_rig_mesh_bind(corpus_sample, SAMPLE_SUMMARY_PATH, min_parsed=len(corpus_sample) - 3)
+
+
+@pytest.mark.slow
+@pytest.mark.corpus_full
+def test_rig_mesh_bind_succeed_on_openclipart_people_and_animals():
+    files = openclipart_files("people", "animals")
+    assert len(files) > 600, "the corpus is present"
+    check_rig_mesh_bind(files, SUMMARY_PATH, min_parsed=500)
 
 
 def test_summary_helpers():

@@ -1,4 +1,5 @@
-"""Real-world corpus test of `flexiclip_core.svg.parse_svg` on the openclipart people + animals SVGs.
+"""Real-world corpus test of `flexiclip_core.svg.parse_svg` on the openclipart people + animals SVGs
+(all of them in `make test-full`, the committed sample tests/data/corpus_sample.txt in `make test`).
 
 Every file must parse or raise a specific `FlexiclipError`; ≥ 95 % must parse; for ≥ 95 % of the
 parsed files (those with skipped text or raster images excluded) the final render of the parsed
@@ -31,7 +32,8 @@ share of files is `MIN_COLOUR_MATCH_RATE` (issue 15), files with skipped text or
 excluded as for the shape figure.
 
 Each file is handled in a worker process with a time budget, so a hang is recorded as a failure
-instead of stalling the run. A JSON summary goes to ``artifacts/corpus_svg.json``.
+instead of stalling the run. A JSON summary goes to ``artifacts/corpus_svg.json`` (the sample's to
+``artifacts/corpus_svg_sample.json``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO_ROOT / "artifacts" / "corpus_svg.json"
+SAMPLE_ARTIFACT = REPO_ROOT / "artifacts" / "corpus_svg_sample.json"
 PER_FILE_BUDGET_S = 60.0
 """Wall-clock budget for parsing + both renders of one file; a file over it counts as a hang."""
 IOU_THRESHOLD = 0.97
@@ -321,7 +324,7 @@ class _BudgetedWorker:
 
     def __init__(self) -> None:
         # spawn, not fork: other tests in the same session may have loaded libraries that do
-        # not survive a fork (stack-notes: deltalake).
+        # not survive a fork (a child forked after deltalake was used panics).
         self._context = multiprocessing.get_context("spawn")
         self._start()
 
@@ -488,18 +491,29 @@ def test_mask_iou_ignores_framing_but_not_shape() -> None:
     assert mask_iou(small, canvas) == 0.0
 
 
-@pytest.mark.slow
-def test_openclipart_people_animals_parse_and_match_cairosvg(corpus_people_animals: list[Path]) -> None:
-    summary = run_corpus(corpus_people_animals)
-    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-    ARTIFACT.write_text(json.dumps(summary, indent=2))
-    assert summary["files"] == len(corpus_people_animals) > 0
+def check_corpus(files: list[Path], artifact: Path) -> None:
+    """Run `run_corpus` over ``files``, write its summary to ``artifact`` and assert the bars."""
+    summary = run_corpus(files)
+    artifact.parent.mkdir(parents=True, exist_ok=True)
+    artifact.write_text(json.dumps(summary, indent=2))
+    assert summary["files"] == len(files) > 0
     # Only specific FlexiclipErrors: no other exception, no hang, no dead worker.
     assert set(summary["status_counts"]) <= {"parsed", "rejected"}, summary["failures_by_type"]
     assert not summary["compare_errors"], summary["compare_errors"]
     assert summary["parse_rate"] >= MIN_PARSE_RATE, summary["failures_by_type"]
     assert summary["match_rate"] >= MIN_MATCH_RATE, summary["below_threshold"]
     assert summary["colour_match_rate"] >= MIN_COLOUR_MATCH_RATE, (summary["colour"], summary["worst_colour"])
+
+
+@pytest.mark.slow
+def test_corpus_sample_parses_and_matches_cairosvg_and_resvg(corpus_sample: list[Path]) -> None:
+    check_corpus(corpus_sample, SAMPLE_ARTIFACT)
+
+
+@pytest.mark.slow
+@pytest.mark.corpus_full
+def test_openclipart_people_animals_parse_and_match_cairosvg(corpus_people_animals: list[Path]) -> None:
+    check_corpus(corpus_people_animals, ARTIFACT)
 
 
 if __name__ == "__main__":  # iteration aid: python tests/flexiclip_core/test_svg_corpus.py [files...]

@@ -1,9 +1,10 @@
 """Helpers for the pipeline's end-to-end tests: isolated environments, small catalogs, CLI runs.
 
 Every run is a real `flexiclip run` in a subprocess with its own PREFECT_HOME (an ephemeral
-Prefect API), its own local Ray (session files under a private short temp folder), the tiny
-prior, 2 iterations and a small render size, and the network guard on its PYTHONPATH logging
-to a file the test reads.
+Prefect API, unless the test passes ``PREFECT_API_URL``: the shared server of the `prefect_api`
+fixture in tests/conftest.py), its own local Ray (session files under a private short temp
+folder), the tiny prior, 2 iterations and a small render size, and the network guard on its
+PYTHONPATH logging to a file the test reads.
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def kill_session(processes: list[subprocess.Popen], markers: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def two_nodes(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> Iterator[dict]:
     reason = _unshare_refusal()
     if reason:
         pytest.skip(reason)
@@ -190,7 +190,7 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 )
             )
         wait_for_line(worker_log, "Ray runtime started", processes[1], 120, "the worker node")
-        yield {"address": f"127.0.0.1:{port}", "base": base}
+        yield {"address": f"127.0.0.1:{port}", "base": base, "prefect_api": prefect_api}
     finally:
         kill_session(processes, [str(head_tmp), str(worker_tmp)])
         shutil.rmtree(short, ignore_errors=True)
@@ -204,7 +204,13 @@ def sample_catalog(folder: Path) -> Path:
 
 def driver_env(base: Path, cluster: dict, **extra: str) -> dict[str, str]:
     # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0: the driver's own node-IP lookup stays on loopback.
-    return pipeline_env(base, RAY_ADDRESS=cluster["address"], RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", **extra)
+    return pipeline_env(
+        base,
+        RAY_ADDRESS=cluster["address"],
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+        PREFECT_API_URL=cluster["prefect_api"],
+        **extra,
+    )
 
 
 def clips_per_node(stdout: str) -> dict[str, int]:

@@ -5,7 +5,6 @@ catalog says "0 rows" plainly."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +14,7 @@ import pytest
 from tests.flows.harness import (
     FAST_SETTINGS,
     describe,
-    prefect_server,
+    pipeline_env,
     run_cli,
     sample_rows,
     write_catalog,
@@ -24,11 +23,10 @@ from tests.flows.harness import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def server_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    # One server for the module: each run then pays seconds, not an ephemeral API's start-up.
-    with prefect_server(tmp_path_factory.mktemp("console")) as env:
-        yield env
+@pytest.fixture
+def server_env(tmp_path: Path, prefect_api: str) -> dict[str, str]:
+    # The test process's shared server: each run then pays seconds, not an ephemeral API's start-up.
+    return pipeline_env(tmp_path / "env", PREFECT_API_URL=prefect_api)
 
 
 def one_error_line(result: subprocess.CompletedProcess) -> str:

@@ -35,11 +35,11 @@ def test_explicit_prior_without_weights_is_bad_input_not_a_worker_failure(tmp_pa
     assert "no-weights" in line and "did not start" not in line
 
 
-def test_worker_that_cannot_start_exits_3(tmp_path: Path):
+def test_worker_that_cannot_start_exits_3(tmp_path: Path, prefect_api: str):
     # One GPU per worker on a cluster without GPUs: the actor is never scheduled.
     catalog = write_catalog(tmp_path / "in" / "catalog.parquet", sample_rows(tmp_path / "in", ["plant"]))
     result = run_cli(
-        pipeline_env(tmp_path),
+        pipeline_env(tmp_path, PREFECT_API_URL=prefect_api),
         "run",
         str(catalog),
         "--output",

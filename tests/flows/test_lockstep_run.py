@@ -16,13 +16,15 @@ NAN_AT_STEP_1 = {"skeleton_weight": -1e300, "sds.guidance_scale": 1e300}
 """Row overrides whose first loss is +inf + (−inf) = NaN (see tests/tasks/test_batch.py)."""
 
 
-def test_two_clips_per_worker_run_commits_one_row_per_clip_and_the_nan_clip_fails_alone(tmp_path: Path):
+def test_two_clips_per_worker_run_commits_one_row_per_clip_and_the_nan_clip_fails_alone(
+    tmp_path: Path, prefect_api: str
+):
     rows = sample_rows(tmp_path / "in", ["human", "plant", "object"])
     rows[1]["config"] = json.dumps(NAN_AT_STEP_1)
     catalog = write_catalog(tmp_path / "in" / "catalog.parquet", rows)
     root = tmp_path / "out"
     result = run_cli(
-        pipeline_env(tmp_path),
+        pipeline_env(tmp_path, PREFECT_API_URL=prefect_api),
         "run",
         str(catalog),
         "--output",

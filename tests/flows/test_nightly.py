@@ -1,5 +1,7 @@
-"""The nightly flow end to end through `flexiclip run` (ephemeral Prefect, local Ray, Delta):
-the sample catalog, re-runs that skip, --force, versions, invalid rows, two runs at once."""
+"""The nightly flow end to end through `flexiclip run` (local Ray, Delta): the sample catalog,
+re-runs that skip, --force, versions, invalid rows, two runs at once. The first test runs with the
+embedded defaults (an ephemeral Prefect API per run, as `make demo`); the others report to the
+test process's shared Prefect server (`prefect_api`), which saves each run the API's start-up."""
 
 from __future__ import annotations
 
@@ -88,7 +90,7 @@ HOSTILE_SVG = """<?xml version="1.0"?>
 """
 
 
-def test_invalid_rows_fail_with_reasons_while_valid_rows_succeed(tmp_path: Path):
+def test_invalid_rows_fail_with_reasons_while_valid_rows_succeed(tmp_path: Path, prefect_api: str):
     inputs = tmp_path / "in"
     rows = sample_rows(inputs, ["plant"])
     (inputs / "hostile.svg").write_text(HOSTILE_SVG)
@@ -104,7 +106,7 @@ def test_invalid_rows_fail_with_reasons_while_valid_rows_succeed(tmp_path: Path)
     catalog = write_catalog(inputs / "catalog.parquet", rows)
     root = tmp_path / "out"
     before = {p for p in tmp_path.rglob("*") if "out" not in p.relative_to(tmp_path).parts[:1]}
-    env = pipeline_env(tmp_path)
+    env = pipeline_env(tmp_path, PREFECT_API_URL=prefect_api)
     result = run_cli(env, "run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS)
     assert result.returncode == 1, describe(result)  # some clips failed
     out = read_rows(root)
@@ -128,12 +130,12 @@ def test_invalid_rows_fail_with_reasons_while_valid_rows_succeed(tmp_path: Path)
     assert not (tmp_path / "x").exists() and not (root.parent / "x").exists()
 
 
-def test_two_runs_at_once_on_one_output_catalog_both_land(tmp_path: Path):
+def test_two_runs_at_once_on_one_output_catalog_both_land(tmp_path: Path, prefect_api: str):
     root = tmp_path / "out"
     procs, envs = [], []
     for name, clips in (("a", ["plant"]), ("b", ["object"])):
         catalog = write_catalog(tmp_path / name / "catalog.parquet", sample_rows(tmp_path / name, clips))
-        env = pipeline_env(tmp_path / name)
+        env = pipeline_env(tmp_path / name, PREFECT_API_URL=prefect_api)
         envs.append(env)
         procs.append(
             subprocess.Popen(
@@ -161,10 +163,10 @@ def test_two_runs_at_once_on_one_output_catalog_both_land(tmp_path: Path):
         assert not [e for e in network_log(env) if e.get("verdict") == "allowed"]
 
 
-def test_succeeded_clip_whose_media_were_deleted_is_reanimated_not_skipped(tmp_path: Path):
+def test_succeeded_clip_whose_media_were_deleted_is_reanimated_not_skipped(tmp_path: Path, prefect_api: str):
     catalog = write_catalog(tmp_path / "in" / "catalog.parquet", sample_rows(tmp_path / "in", ["plant"]))
     root = tmp_path / "out"
-    env = pipeline_env(tmp_path)
+    env = pipeline_env(tmp_path, PREFECT_API_URL=prefect_api)
     first = run_cli(env, "run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS)
     assert first.returncode == 0, describe(first)
     assert "clips/hour" in first.stdout  # run-level throughput on the console

@@ -55,7 +55,7 @@ def moto(tmp_path: Path):
         log.close()
 
 
-def test_s3_catalog_in_and_out_with_nothing_but_loopback(tmp_path: Path, moto: dict[str, str]):
+def test_s3_catalog_in_and_out_with_nothing_but_loopback(tmp_path: Path, moto: dict[str, str], prefect_api: str):
     import boto3
 
     client = boto3.client(
@@ -74,7 +74,7 @@ def test_s3_catalog_in_and_out_with_nothing_but_loopback(tmp_path: Path, moto: d
     for path in local.iterdir():
         fs.put_file(str(path), f"inputs/nightly/{path.name}")
     root = "s3://outputs/animations"
-    env = pipeline_env(tmp_path, **moto)
+    env = pipeline_env(tmp_path, PREFECT_API_URL=prefect_api, **moto)
     first = run_cli(
         env, "run", "s3://inputs/nightly/catalog.parquet", "--output", root, "--workers", "2", *FAST_SETTINGS
     )

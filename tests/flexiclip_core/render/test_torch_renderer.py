@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,21 +189,22 @@ def test_sample_clipart_matches_final_renderer(samples_dir):
         assert psnr >= 30.0, path.name
 
 
-@pytest.mark.slow
-def test_openclipart_people_and_animals_match_final_renderer(corpus_people_animals):
-    """Every corpus file that parses. Soft IoU (Σmin/Σmax of alpha, stricter than thresholded IoU).
+def check_against_final_renderer(files: list[Path], min_files: int, distribution: bool) -> None:
+    """Soft IoU (Σmin/Σmax of alpha, stricter than thresholded IoU) of every file that parses.
 
     Per file, against the final renderer with exact per-layer coverage
     (`layer_coverage_reference`), the training renderer must reach 0.99. What remains below is
     named in flexiclip_core/render: thin strokes folding inside one pixel (max, not union), miter joins
     drawn round. Against cairo's plain 256² image the bar is a distribution: on line art that
-    image is itself up to 5% (IoU) from exact coverage (15 sub-rows per pixel).
+    image is itself up to 5% (IoU) from exact coverage (15 sub-rows per pixel). The bars on the
+    median and the share hold for a whole corpus folder (``distribution``); the stratified sample
+    over-represents the hardest files by construction, so only the per-file bars apply to it.
     """
     from flexiclip_core.errors import SvgParseError
     from flexiclip_core.svg import parse_svg
 
     plain, exact = {}, {}
-    for path in corpus_people_animals:
+    for path in files:
         try:
             clip = parse_svg(path)
         except SvgParseError:
@@ -211,8 +213,20 @@ def test_openclipart_people_and_animals_match_final_renderer(corpus_people_anima
         plain[name], _, exact[name] = _compare_with_final_renderer(clip)
     for scores, median, share, least in ((exact, 0.999, 0.99, 0.97), (plain, 0.998, 0.94, 0.92)):
         ious = np.array(list(scores.values()))
-        assert len(ious) >= 500
+        assert len(ious) >= min_files
         worst = sorted(scores.items(), key=lambda item: item[1])[:5]
-        assert np.median(ious) >= median, worst
-        assert (ious >= 0.99).mean() >= share, worst
+        if distribution:
+            assert np.median(ious) >= median, worst
+            assert (ious >= 0.99).mean() >= share, worst
         assert ious.min() >= least, worst
+
+
+@pytest.mark.slow
+def test_corpus_sample_matches_final_renderer(corpus_sample: list[Path]):
+    check_against_final_renderer(corpus_sample, min_files=len(corpus_sample) - 3, distribution=False)
+
+
+@pytest.mark.slow
+@pytest.mark.corpus_full
+def test_openclipart_people_and_animals_match_final_renderer(corpus_people_animals: list[Path]):
+    check_against_final_renderer(corpus_people_animals, min_files=500, distribution=True)
