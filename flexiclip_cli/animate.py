@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -31,17 +32,23 @@ def load_keypoints_file(path: Path) -> tuple[list, list | None, list | None]:
 
 
 def check_output_folder(out: Path) -> None:
-    """`BadInput` unless ``out`` is (or can be created as) a folder this process can write."""
+    """`BadInput` unless ``out`` is (or can be created as) a folder this process can write. The
+    folders it creates to find out are removed again, so a later refusal leaves nothing behind."""
     import tempfile
 
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out} exists and is not a folder")
+    created = [folder for folder in (out, *out.parents) if not folder.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out, prefix=".flexiclip-probe-"):
             pass
     except OSError as exc:
         raise BadInput(f"--out {out} is not a writable folder ({exc.strerror or exc})") from None
+    finally:
+        for folder in created:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def animate(

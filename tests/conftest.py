@@ -1,6 +1,7 @@
 """Shared fixtures: sample clipart and the openclipart corpus (whole, or the committed sample).
 
-Tests marked ``corpus_full`` run over whole corpus folders and are skipped unless pytest gets
+Tests marked ``corpus_full`` run over whole corpus folders (or, for the video-fit known-answer
+matrix, over every motion and container) and are skipped unless pytest gets
 ``--corpus-full`` (`make test-full`); `make test` runs the same checks on the fixed, stratified
 sample in tests/data/corpus_sample.txt (chosen by scripts/corpus_sample.py).
 """
@@ -43,7 +44,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     if not config.getoption("--corpus-full"):
         skip = pytest.mark.skip(
-            reason="whole corpus: make test-full (make test runs it on tests/data/corpus_sample.txt)"
+            reason="make test-full only (whole corpus, or the video-fit matrix); make test runs the sample"
         )
         for item in items:
             if item.get_closest_marker("corpus_full"):

@@ -43,6 +43,7 @@ def test_the_shipped_drawings_are_the_corpus_files_unchanged():
 
 
 @pytest.mark.slow
+@pytest.mark.corpus_full  # walks the whole corpus: make test-full
 def test_the_selection_rule_applied_to_the_corpus_gives_the_shipped_catalog(tmp_path: Path):
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
     import select_benchmark

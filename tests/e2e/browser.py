@@ -52,6 +52,19 @@ def chromium_path() -> str | None:
     return None
 
 
+def require_chromium() -> str:
+    """`chromium_path`, else skip the test (fail it on CI or with FLEXICLIP_REQUIRE_CHROMIUM)."""
+    import pytest
+
+    path = chromium_path()
+    if path is None:
+        message = "chromium is not installed (run scripts/install_chromium.sh)"
+        if os.environ.get("CI") or os.environ.get("FLEXICLIP_REQUIRE_CHROMIUM"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 class CdpError(RuntimeError):
     """A CDP command failed or the browser did not answer in time."""
 

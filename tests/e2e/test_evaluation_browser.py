@@ -4,28 +4,17 @@ column, and an untrusted category name stays text."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tasks import evaluate as ev
 from tasks.evaluation_report import write_evaluation
-from tests.e2e.browser import Browser, chromium_path
+from tests.e2e.browser import Browser, require_chromium
 
 pytestmark = pytest.mark.slow
 
 HOSTILE = '<img src=x onerror="window.__pwned=1">'
-
-
-def _require_chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        message = "chromium is not installed (run scripts/install_chromium.sh)"
-        if os.environ.get("CI") or os.environ.get("FLEXICLIP_REQUIRE_CHROMIUM"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def synthetic_evaluation() -> ev.Evaluation:
@@ -47,7 +36,7 @@ def synthetic_evaluation() -> ev.Evaluation:
 
 def test_the_evaluation_page_opens_offline_with_every_plot_and_table(tmp_path: Path):
     written = write_evaluation(synthetic_evaluation(), tmp_path / "evaluation")
-    with Browser(_require_chromium()) as browser:
+    with Browser(require_chromium()) as browser:
         browser.navigate(written["index.html"].resolve().as_uri())
         state = browser.evaluate(
             """(function () {

@@ -29,7 +29,7 @@ import pytest
 from catalogs.output import OutputCatalog
 from flexiclip_core.metrics import METRIC_COLUMNS
 from tasks.html_report import latest_run_id, report_folder_name, write_report
-from tests.e2e.browser import Browser, chromium_path
+from tests.e2e.browser import Browser, require_chromium
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_CATALOG = REPO / "catalogs" / "samples" / "clipart.parquet"
@@ -37,16 +37,6 @@ ARTIFACTS = REPO / "artifacts"
 HOSTILE_PROMPT = "A cat <script>window.__pwned = 1</script> is walking & swishing its tail"
 
 pytestmark = pytest.mark.slow
-
-
-def _require_chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        message = "chromium is not installed (run scripts/install_chromium.sh)"
-        if os.environ.get("CI") or os.environ.get("FLEXICLIP_REQUIRE_CHROMIUM"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def _sample_catalog_with_hostile_prompt(folder: Path) -> Path:
@@ -68,7 +58,7 @@ def _sample_catalog_with_hostile_prompt(folder: Path) -> Path:
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Run `flexiclip run CATALOG --output ROOT --prior tiny --iterations 2` (small training render,
     8 frames) and write the report."""
-    _require_chromium()
+    require_chromium()
     work = tmp_path_factory.mktemp("e2e_report")
     catalog = _sample_catalog_with_hostile_prompt(work)
     root = work / "out"
@@ -123,7 +113,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with Browser(_require_chromium()) as instance:
+    with Browser(require_chromium()) as instance:
         yield instance
 
 

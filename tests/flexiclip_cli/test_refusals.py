@@ -33,6 +33,7 @@ from tests.conftest import REPO_ROOT, SAMPLES_DIR
 CLI_PACKAGE = Path(flexiclip_cli.__file__).parent
 SVG = str(SAMPLES_DIR / "animal.svg")
 CATALOG = str(SAMPLES_DIR / "clipart.parquet")
+REFERENCE = str(SAMPLES_DIR / "human_wave.mp4")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,24 @@ CASES = (
         "animate-out-not-writable",
         ("animate", SVG, "-p", "x", "--out", "{tmp}/plain.txt/sub"),
         "is not a writable folder (",
+    ),
+    Refusal(
+        "animate-video-fit-without-reference",
+        ("animate", SVG, "-p", "x", "--out", "{tmp}/a", "--method", "video-fit"),
+        "method video-fit needs --reference-video",
+        in_process=True,
+    ),
+    Refusal(
+        "animate-reference-with-sds-method",
+        ("animate", SVG, "-p", "x", "--out", "{tmp}/a", "--method", "flexiclip", "--reference-video", REFERENCE),
+        "--reference-video needs --method video-fit, not flexiclip",
+        in_process=True,
+    ),
+    Refusal(
+        "animate-sds-without-prompt",
+        ("animate", SVG, "--out", "{tmp}/a"),
+        "--prompt is required (only video-fit works without one)",
+        in_process=True,
     ),
     Refusal(
         "animate-unknown-export-profile",

@@ -83,6 +83,13 @@ def test_sample_catalog_runs_then_skips_then_force_redoes(tmp_path: Path):
     shown = run_cli(env, "catalog", "show", str(root), "--version", "0", "--status", "succeeded", "--json")
     assert shown.returncode == 0 and len(shown.stdout.strip().splitlines()) == len(expected)
 
+    # The run's own (ephemeral) Prefect API server is one of the processes the loopback guard
+    # reaches; the other end-to-end runs share one server started by the tests.
+    entries = network_log(env)
+    started = [" ".join(e["argv"]) for e in entries if e["event"] == "start"]
+    assert any("prefect.server" in argv for argv in started), "the guard did not reach the Prefect API server"
+    assert not [e for e in entries if e.get("verdict") == "allowed"]
+
 
 HOSTILE_SVG = """<?xml version="1.0"?>
 <!DOCTYPE svg [<!ENTITY secret SYSTEM "file:///etc/passwd">]>

@@ -105,6 +105,7 @@ motion: the robustness cases must stay within 1.5× of them."""
 
 
 @pytest.mark.slow
+@pytest.mark.corpus_full  # ~4 min of CPU: make test-full; make test keeps the in-family fits above
 @pytest.mark.parametrize(
     ("motion", "variant"),
     [
