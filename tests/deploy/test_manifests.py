@@ -222,3 +222,34 @@ def test_submit_builds_the_job_with_working_dir_pins_and_settings():
     assert "pip" not in json.loads((c := submit.command(no_pip, ["c"]))[c.index("--runtime-env-json") + 1])
     with pytest.raises(SystemExit):
         submit.parse(["--address", "http://x"])  # no run arguments
+
+
+def nightly_parameters() -> set[str]:
+    """The nightly flow's parameters, read from its source (no Prefect import)."""
+    import ast
+
+    tree = ast.parse((REPO_ROOT / "flows" / "nightly.py").read_text())
+    (flow,) = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "nightly"]
+    return {arg.arg for arg in flow.args.args + flow.args.kwonlyargs}
+
+
+def test_work_pool_recipes_name_the_pools_and_parameters_the_deployments_use():
+    import subprocess
+
+    pool_dir = DEPLOY / "prefect-workpool"
+    for script in pool_dir.glob("*.sh"):
+        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0, script
+    process = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())["deployments"][0]
+    assert f"POOL={process['work_pool']['name']} " in (pool_dir / "process-pool.sh").read_text()
+    assert f"--pool {process['work_pool']['name']} " in (pool_dir / "flexiclip-worker.service").read_text()
+    kubernetes = yaml.safe_load((pool_dir / "kubernetes.prefect.yaml").read_text())["deployments"][0]
+    assert f"POOL={kubernetes['work_pool']['name']}\n" in (pool_dir / "kubernetes-pool.sh").read_text()
+    assert set(kubernetes["parameters"]) <= nightly_parameters()
+    assert kubernetes["entrypoint"] == process["entrypoint"] == "flows/nightly.py:nightly"
+    # Only one of the two schedules may fire, and the pod joins the KubeRay cluster's head service.
+    assert [s["active"] for s in process["schedules"] + kubernetes["schedules"]].count(True) == 1
+    variables = kubernetes["work_pool"]["job_variables"]
+    assert variables["env"]["RAY_ADDRESS"] == "flexiclip-head-svc:6379"  # KubeRay names it <cluster>-head-svc
+    cluster = yaml.safe_load((KUBERAY / "raycluster.yaml").read_text())
+    assert variables["image"] == cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["image"]
+    assert not [name for name in variables["env"] if SECRET_NAME.search(name) and name != "RAY_ADDRESS"]
