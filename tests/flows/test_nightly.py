@@ -16,7 +16,9 @@ import pytest
 from catalogs.output import OutputCatalog
 from tests.flows.harness import (
     FAST_SETTINGS,
+    REPO_ROOT,
     SAMPLE_CATALOG,
+    SAMPLE_PROMPTS,
     cli_command,
     describe,
     media_listing,
@@ -40,6 +42,9 @@ def test_sample_catalog_runs_then_skips_then_force_redoes(tmp_path: Path):
     first = run_cli(env, "run", str(SAMPLE_CATALOG), "--output", str(root), "--workers", "2", *FAST_SETTINGS)
     assert first.returncode == 0, describe(first)
     assert "untrained" in first.stdout  # the console says plainly what the tiny prior is
+    # Not a terminal: no bar, the per-clip lines carry the progress (issue 25 item 5).
+    assert f"{len(SAMPLE_PROMPTS)}/{len(SAMPLE_PROMPTS)} done, 0 failed, " in first.stdout + first.stderr
+    assert "clips/hour, ETA " in first.stdout + first.stderr and "\x1b[?25l" not in first.stdout
     rows = read_rows(root)
     clip_ids = sorted(r["clip_id"] for r in rows)
     expected = sorted(e["clip_id"] for e in json.loads((SAMPLE_CATALOG.parent / "samples.json").read_text()))
@@ -126,8 +131,6 @@ class _Listener:
 
 def _alert_module():
     import importlib.util
-
-    from tests.flows.harness import REPO_ROOT
 
     spec = importlib.util.spec_from_file_location("alert_failed_run", REPO_ROOT / "deploy/prefect/alert_failed_run.py")
     module = importlib.util.module_from_spec(spec)
@@ -296,3 +299,46 @@ def test_succeeded_clip_whose_media_were_deleted_is_reanimated_not_skipped(tmp_p
     latest = [r for r in read_rows(root) if r["run_id"] not in (made["run_id"], redone["run_id"])]
     assert [r["status"] for r in latest] == ["skipped"] and latest[0]["host"] == redone["host"]
     assert latest[0]["prior_licence"] == "n/a" and latest[0]["source_svg_uri"] == redone["source_svg_uri"]
+
+
+def test_a_second_overlapping_deployment_run_waits_for_the_first(prefect_api: str):
+    """One nightly run at a time: the deployment's ``concurrency_limit`` from prefect.yaml,
+    enforced by the Prefect server. A worker starts a deployment run by proposing ``Pending``
+    for it; while a first run holds the slot the server refuses a second one
+    (``AwaitingConcurrencySlot``) until the first has finished. No flow code runs, and the test
+    shares this module's Prefect server (docs/pipeline.md §10)."""
+    import asyncio
+
+    import yaml
+    from prefect.client.orchestration import PrefectClient
+    from prefect.states import Completed, Pending, Running
+
+    (nightly,) = [d for d in yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())["deployments"]]
+    assert nightly["concurrency_limit"] == 1
+
+    async def main():
+        async with PrefectClient(api=prefect_api) as client:
+            flow_id = await client.create_flow_from_name("flexiclip-nightly")
+            deployment_id = await client.create_deployment(
+                flow_id=flow_id,
+                name="nightly-concurrency-test",
+                entrypoint=nightly["entrypoint"],
+                concurrency_limit=nightly["concurrency_limit"],
+            )
+            try:
+                first, second = [await client.create_flow_run_from_deployment(deployment_id) for _ in range(2)]
+                started = await client.set_flow_run_state(first.id, Pending())
+                refused = await client.set_flow_run_state(second.id, Pending())
+                await client.set_flow_run_state(first.id, Running())
+                while_running = await client.set_flow_run_state(second.id, Pending())
+                await client.set_flow_run_state(first.id, Completed())
+                after = await client.set_flow_run_state(second.id, Pending())
+                return started, refused, while_running, after
+            finally:
+                await client.delete_deployment(deployment_id)
+
+    started, refused, while_running, after = asyncio.run(main())
+    assert started.status.value == "ACCEPT" and started.state.is_pending()
+    for result in (refused, while_running):
+        assert result.status.value == "REJECT" and result.state.name == "AwaitingConcurrencySlot", result
+    assert after.status.value == "ACCEPT" and after.state.is_pending()
