@@ -129,6 +129,8 @@ _TRAILING_FIELDS: list[tuple[str, pa.DataType]] = [
     ("warnings", pa.string()),
     ("artwork_licence", pa.string()),
     ("artwork_attribution", pa.string()),
+    ("cpu_seconds", pa.float64()),
+    ("gpu_seconds", pa.float64()),
 ]
 
 OUTPUT_SCHEMA: pa.Schema = pa.schema(
@@ -222,6 +224,12 @@ class OutputRow:
     """Licence of the source drawing, from the input catalog's ``licence`` (null: not given)."""
     artwork_attribution: str | None = None
     """Whom the source drawing credits, from the input catalog's ``attribution``."""
+    cpu_seconds: float | None = None
+    """CPU time the worker process spent on the clip (user + system, all its threads; a lockstep
+    call's time split evenly over its clips). None: not made by a worker in this run."""
+    gpu_seconds: float | None = None
+    """GPU time held for the clip: the call's wall time × the GPUs its actor holds (0 on CPU),
+    split evenly over the clips of a lockstep call. None: not made by a worker in this run."""
 
     def __post_init__(self) -> None:
         # Coercions keep the frozen row canonical whatever the producer passed (str status, naive

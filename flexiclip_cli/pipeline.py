@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -104,6 +105,14 @@ def run(
         bool,
         typer.Option("--evaluate", help="Afterwards score the run against its static input (flexiclip evaluate)."),
     ] = False,
+    max_failed_fraction: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Largest fraction of the clips a run attempts (its rows less the skipped ones) that may fail while the flow run still ends Completed (with the failures listed); above it the run ends Failed, which the failed-run alert reports.",
+        ),
+    ] = 0.5,
 ) -> None:
     """Animate every new clip of CATALOG into the versioned output catalog at --output."""
     # `flexiclip --verbose run ...` (the global flag) counts too: it left the CLI's logger at DEBUG.
@@ -135,6 +144,7 @@ def run(
         forward_credentials=forward_credentials,
         clips_per_worker=per_worker,
         evaluate=evaluate,
+        max_failed_fraction=max_failed_fraction,
     )
     if evaluate and summary.get("version") is not None:
         from catalogs.storage import is_s3
@@ -185,6 +195,81 @@ def _quiet_prefect_console() -> None:
                 handler.addFilter(_RunErrorsAsOneLine())
 
 
+class ProgressBar(logging.Handler):
+    """A live bar of a run's clips (done/failed, rate, ETA) on a terminal, driven by the per-clip
+    log records of `tasks.steps.dispatch` (their `RunProgress`); a failed clip's line prints
+    above the bar."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        super().__init__(logging.INFO)
+        self.progress = Progress(
+            TextColumn("clips"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed, {task.fields[rate]}, ETA {task.fields[eta]}"),
+            console=console,
+        )
+        self.task = self.progress.add_task("clips", total=None, failed=0, rate="n/a", eta="n/a")
+        self.failed = 0
+        self.progress.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tasks.report import format_duration, format_throughput
+        from tasks.steps import PROGRESS_RECORD
+
+        state = getattr(record, PROGRESS_RECORD, None)
+        if state is None:
+            return
+        if state.failed > self.failed:
+            self.progress.console.print(record.getMessage(), markup=False, highlight=False)
+        self.failed = state.failed
+        eta = state.eta_s
+        self.progress.update(
+            self.task,
+            total=state.total,
+            completed=state.done,
+            failed=state.failed,
+            rate=format_throughput(state.clips_per_hour),
+            eta="n/a" if eta is None else format_duration(eta),
+        )
+
+    def close(self) -> None:
+        self.progress.stop()
+        super().close()
+
+
+def progress_bar(stream: Any) -> ProgressBar | None:
+    """A `ProgressBar` on ``stream`` when it is a terminal, else None (the per-clip log lines,
+    which carry the same counts, rate and ETA, are the plain progress)."""
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    from rich.console import Console
+
+    return ProgressBar(Console(file=stream))
+
+
+class _NoProgressLines(logging.Filter):
+    """Keeps the per-clip progress lines off the console while the bar shows them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from tasks.steps import PROGRESS_RECORD
+
+        return not hasattr(record, PROGRESS_RECORD)
+
+
+def _hide_progress_lines() -> None:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for name in ("", "prefect", "tasks"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, PrefectConsoleHandler) and not any(
+                isinstance(f, _NoProgressLines) for f in handler.filters
+            ):
+                handler.addFilter(_NoProgressLines())
+
+
 def run_pipeline(catalog: str, output: str, *, verbose: bool = False, **parameters: Any) -> dict[str, Any]:
     """Run the nightly flow, print its outcome, return its summary; exits on a crashed run.
 
@@ -214,7 +299,16 @@ def run_pipeline(catalog: str, output: str, *, verbose: bool = False, **paramete
 
     if not verbose:
         _quiet_prefect_console()
-    state = nightly(catalog=catalog, output=output, return_state=True, **parameters)
+    bar = progress_bar(sys.stdout)
+    if bar is not None:
+        _hide_progress_lines()
+        logging.getLogger("tasks").addHandler(bar)
+    try:
+        state = nightly(catalog=catalog, output=output, return_state=True, **parameters)
+    finally:
+        if bar is not None:
+            logging.getLogger("tasks").removeHandler(bar)
+            bar.close()
     summary = summary_of(state)
     if summary is None:
         error = state.result(raise_on_failure=False)

@@ -3,8 +3,9 @@
 ``flexiclip run`` and the ``prefect.yaml`` deployment both run `nightly`. One flow run writes
 one row per input row (succeeded | failed | skipped) in ONE output-catalog commit whose metadata
 names the run; the final state's message says how many clips failed, and the state is
-"Completed", "Completed with failures" (some failed) or "Failed" (every clip failed, or the run
-itself could not proceed: unreadable catalog, invalid options, no worker could start).
+"Completed", "Completed with failures" (some failed, at most ``max_failed_fraction`` of the
+attempted clips) or "Failed" (more failed, or the run itself could not proceed: unreadable
+catalog, invalid options, no worker could start).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tasks.preflight import (
     resolve_prior,
     write_probe,
 )
-from tasks.report import UNTRAINED_NOTE, RunSummary, summarise
+from tasks.report import UNTRAINED_NOTE, RunProgress, RunSummary, summarise
 from tasks.runtime import apply_pipeline_env, ray_session, worker_runtime_env
 from tasks.steps import (
     commit_rows,
@@ -38,7 +39,11 @@ from tasks.steps import (
     encode_prompts,
     plan_run,
     publish_report,
+    publish_rows_table,
     read_input_catalog,
+    start_progress,
+    tag_flow_run,
+    update_progress,
     with_prompt_embeddings,
     write_html_report,
 )
@@ -47,6 +52,8 @@ from tasks.watchdog import start_watchdog
 log = logging.getLogger(__name__)
 
 FLOW_NAME = "flexiclip-nightly"
+DEFAULT_MAX_FAILED_FRACTION: float = PoolConfig.max_failed_fraction
+"""`PoolConfig.max_failed_fraction`'s default (documented there)."""
 
 
 def current_run_id() -> str:
@@ -78,6 +85,7 @@ def nightly(
     prior_decided: bool = False,
     prior_fallback_reason: str | None = None,
     evaluate: bool = False,
+    max_failed_fraction: float = 0.5,
 ) -> State:
     """Animate every new clip of CATALOG into the versioned output catalog at OUTPUT.
 
@@ -111,6 +119,11 @@ def nightly(
         prior_fallback_reason: with ``prior_decided``, why ``auto`` fell back to the tiny prior.
         evaluate: after the commit, score the run against its static input (`tasks.evaluate_step`):
             tables under OUTPUT/evaluations/<run>/ and a Markdown artifact.
+        max_failed_fraction: Largest fraction of the clips a run attempts (its rows less the
+            skipped ones) that may fail while the flow run still ends Completed (with the failures
+            listed); above it the run ends Failed, which the failed-run alert reports. Default 0.5:
+            a bad drawing fails alone, so more than half failing means the prior, a node or the
+            storage broke (docs/pipeline.md §10).
     """
     from catalogs.output import OutputCatalog
     from catalogs.storage import storage_options_from_env
@@ -136,7 +149,9 @@ def nightly(
         max_retries=max_retries,
         start_timeout_s=worker_start_timeout_s,
         clips_per_worker=clips_per_worker,
+        max_failed_fraction=max_failed_fraction,
     )
+    progress_artifact = start_progress(f"run {run_id}: starting")
     output_catalog = OutputCatalog(output, storage_options=storage_options)
     # Decided once per run, before any worker starts: here, or by the CLI's preflight.
     resolved_prior = PriorChoice(prior, prior_fallback_reason) if prior_decided else resolve_prior(prior)
@@ -166,6 +181,7 @@ def nightly(
                 prior_name, prior_is_trained = info.prior_name, info.prior_is_trained
                 prior_key = info.prior_key or info.prior_name
                 prior_licence = info.prior_licence
+                tag_flow_run([f"prior:{info.prior_name}", f"method:{method}", f"catalog:{catalog}"])
                 too_small = card_too_small(
                     info.device,
                     info.gpu_free_bytes,
@@ -206,10 +222,14 @@ def nightly(
             )
             adopted = len(plan.adopted)
             final_rows = [*plan.failed, *plan.skipped, *plan.adopted]
+            progress = RunProgress(
+                total=len(final_rows) + len(plan.jobs), done=len(final_rows), failed=len(plan.failed)
+            )
+            update_progress(progress_artifact, progress)
             if plan.jobs:
                 assert pool is not None
                 jobs = with_prompt_embeddings(plan.jobs, text_embeddings)  # each job carries its own text
-                finished, stats = dispatch(pool, jobs, output_catalog)
+                finished, stats = dispatch(pool, jobs, output_catalog, progress, progress_artifact)
                 final_rows += finished
         finally:
             if pool is not None:
@@ -237,20 +257,31 @@ def nightly(
         report_uri=report_uri,
         prior_licence=prior_licence,
         clips_by_node=dict(stats.clips_by_node) if stats else {},
+        cpu_seconds=stats.cpu_seconds if stats else 0.0,
+        gpu_seconds=stats.gpu_seconds if stats else 0.0,
     )
+    if prior_name is None:  # no worker started: the tags say what the run was asked for
+        tag_flow_run([f"prior:{resolved_prior.spec}", f"method:{method}", f"catalog:{catalog}"])
+    update_progress(progress_artifact, RunProgress(total=len(rows_only), done=len(rows_only), failed=summary.failed))
+    publish_rows_table(rows_only, run_id)
     publish_report(summary)
     if evaluate and version is not None:
         from tasks.evaluate_step import evaluate_after_run
 
         evaluate_after_run(output_catalog, run_id, catalog)
-    return final_state(summary)
+    return final_state(summary, pool_config.max_failed_fraction)
 
 
-def final_state(summary: RunSummary) -> State:
-    """Completed / "Completed with failures" / Failed, with the counts as message and data."""
+def final_state(summary: RunSummary, max_failed_fraction: float = DEFAULT_MAX_FAILED_FRACTION) -> State:
+    """Completed / "Completed with failures" / Failed, with the counts as message and data:
+    Failed when more than ``max_failed_fraction`` of the attempted clips failed."""
     data = summary.to_dict()
-    if summary.failed and summary.failed == summary.rows:
-        return Failed(message=summary.message, data=data)
+    if summary.failed and summary.failed_fraction > max_failed_fraction:
+        return Failed(
+            message=f"{summary.message}; {summary.failed_fraction:.0%} of the attempted clips failed, "
+            f"above max_failed_fraction {max_failed_fraction:g}",
+            data=data,
+        )
     if summary.failed:
         return Completed(name="Completed with failures", message=summary.message, data=data)
     return Completed(message=summary.message, data=data)

@@ -29,6 +29,7 @@ from typing import Any
 
 from catalogs.errors import PipelineError
 from catalogs.rows import OutputRow
+from flexiclip_core.errors import ConfigError
 from tasks.batch import AUTO, auto_clips_per_worker, resolve_clips_per_worker
 from tasks.jobs import ClipJob
 from tasks.worker import ClipWorker, WorkerInfo
@@ -75,10 +76,17 @@ class PoolConfig:
     """Clips a worker optimises together in lockstep: N, or auto (1 on CPU; on a GPU from its free
     memory, at most 8). See docs/pipeline.md §6 and `tasks.batch.auto_clips_per_worker`; 1
     animates clip after clip."""
+    max_failed_fraction: float = 0.5
+    """Largest fraction of the clips a run attempts (its rows less the skipped ones) that may fail
+    while the flow run still ends Completed (with the failures listed); above it the run ends
+    Failed, which the failed-run alert reports. Default 0.5: a bad drawing fails alone, so more
+    than half failing means the prior, a node or the storage broke (docs/pipeline.md §10)."""
 
     def __post_init__(self) -> None:
         # "3" from a deployment's parameters is 3; anything else but "auto" is a ConfigError.
         object.__setattr__(self, "clips_per_worker", resolve_clips_per_worker(self.clips_per_worker))
+        if not 0.0 <= float(self.max_failed_fraction) <= 1.0:
+            raise ConfigError(f"max_failed_fraction must lie in [0, 1], got {self.max_failed_fraction!r}")
 
 
 @dataclass
@@ -96,6 +104,10 @@ class DispatchStats:
     worker_pids: list[int] = field(default_factory=list)
     clips_by_node: dict[str, int] = field(default_factory=dict)
     """Ray node id → clips it made (succeeded or failed by the clip itself), for provenance."""
+    cpu_seconds: float = 0.0
+    """Sum of the ``cpu_seconds`` of the rows the workers made in this run."""
+    gpu_seconds: float = 0.0
+    """Sum of their ``gpu_seconds`` (GPU time held: wall time × GPUs per actor)."""
 
 
 @dataclass
@@ -149,7 +161,12 @@ class ActorPool:
             max_task_retries=0,
             scheduling_strategy="SPREAD",
         )(ClipWorker)
-        self._actor_kwargs = {"use_gpu": self.gpus_per_worker > 0, "torch_threads": threads, "root_probe": root_probe}
+        self._actor_kwargs = {
+            "use_gpu": self.gpus_per_worker > 0,
+            "torch_threads": threads,
+            "root_probe": root_probe,
+            "gpus": self.gpus_per_worker,
+        }
         self._starting: dict[Any, Any] = {}  # info ref → actor being started
         self._idle: list[Any] = []
         self._running: dict[Any, _Running] = {}  # clip ref → its actor and job

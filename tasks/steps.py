@@ -27,7 +27,7 @@ from catalogs.rows import OutputRow, Status
 from tasks.jobs import ClipJob
 from tasks.plan import Plan, plan_work
 from tasks.pool import ActorPool, DispatchStats
-from tasks.report import RunSummary, markdown_report
+from tasks.report import RunProgress, RunSummary, markdown_report, rows_table
 
 if TYPE_CHECKING:
     from catalogs.input import ClipRow, RowError
@@ -38,6 +38,56 @@ log = logging.getLogger(__name__)
 
 REPORT_ARTIFACT_KEY = "flexiclip-run-report"
 """Key of the Markdown artifact each run publishes (the latest one per key shows in the UI)."""
+PROGRESS_ARTIFACT_KEY = "flexiclip-run-progress"
+"""Key of the progress artifact (percent of the run's rows known), updated as clips finish."""
+ROWS_ARTIFACT_KEY = "flexiclip-run-rows"
+"""Key of the table artifact with one row per clip of the run."""
+PROGRESS_RECORD = "flexiclip_progress"
+"""Attribute of the per-clip log records that carries the run's `RunProgress` (a copy): the
+console's progress bar reads it (`flexiclip_cli.progress`)."""
+
+
+def start_progress(description: str) -> Any:
+    """Create the run's progress artifact at 0 %; its id (None when the API refused it: the run
+    goes on, the log still shows its progress)."""
+    from prefect.artifacts import create_progress_artifact
+
+    try:
+        return create_progress_artifact(progress=0.0, key=PROGRESS_ARTIFACT_KEY, description=description)
+    except Exception as exc:  # visibility only: never fails the run
+        log.warning("progress artifact not created: %s: %s", type(exc).__name__, exc)
+        return None
+
+
+def update_progress(artifact_id: Any, progress: RunProgress) -> None:
+    """Set the progress artifact to ``progress.percent`` (nothing without an artifact)."""
+    if artifact_id is None:
+        return
+    from prefect.artifacts import update_progress_artifact
+
+    try:
+        update_progress_artifact(artifact_id=artifact_id, progress=progress.percent, description=progress.line())
+    except Exception as exc:  # visibility only
+        log.warning("progress artifact not updated: %s: %s", type(exc).__name__, exc)
+
+
+def tag_flow_run(tags: list[str]) -> None:
+    """Add ``tags`` to the current flow run (keeping the deployment's); a refusal is a warning."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    current_id = flow_run.get_id()
+    if not current_id:
+        return
+    run_id = UUID(str(current_id))
+    try:
+        with get_client(sync_client=True) as client:
+            current = client.read_flow_run(run_id).tags
+            client.update_flow_run(run_id, tags=list(dict.fromkeys([*current, *tags])))
+    except Exception as exc:  # visibility only
+        log.warning("flow-run tags not set: %s: %s", type(exc).__name__, exc)
 
 
 def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
@@ -142,15 +192,22 @@ def plan_run(
 
 @task(name="dispatch", cache_policy=NO_CACHE)
 def dispatch(
-    pool: ActorPool, jobs: list[ClipJob], output_catalog: OutputCatalog
+    pool: ActorPool,
+    jobs: list[ClipJob],
+    output_catalog: OutputCatalog,
+    progress: RunProgress | None = None,
+    progress_artifact: Any = None,
 ) -> tuple[list[tuple[int, OutputRow]], DispatchStats]:
-    """Animate ``jobs`` on the actor pool, staging each finished row as it arrives."""
+    """Animate ``jobs`` on the actor pool, staging each finished row as it arrives; each one
+    advances ``progress`` (logged, and on the progress artifact at each whole percent)."""
     from tasks.worker import ShippedMedia, publish_shipped_media
 
     index_of = {job.idempotency_key: job.row_index for job in jobs}
     clips_by_node: dict[str, int] = {}
     finished: list[tuple[int, OutputRow]] = []
     started = time.monotonic()
+    progress = progress or RunProgress(total=len(jobs))
+    costs = {"cpu": 0.0, "gpu": 0.0}
 
     def on_row(result: OutputRow | ShippedMedia) -> None:
         row = (
@@ -165,6 +222,13 @@ def dispatch(
         except Exception as exc:  # the row is still committed from memory; staging only guards a crash
             log.warning("clip %s: could not stage its row (%s); it is kept in memory", row.clip_id, exc)
         finished.append((index_of.get(row.idempotency_key or "", -1), row))
+        costs["cpu"] += row.cpu_seconds or 0.0
+        costs["gpu"] += row.gpu_seconds or 0.0
+        before = int(progress.percent)
+        progress.done += 1
+        progress.animated += 1
+        progress.failed += int(row.status is Status.FAILED)
+        progress.seconds = time.monotonic() - started
         detail = (
             f"in {row.seconds:.1f} s"
             if row.status is Status.SUCCEEDED and row.seconds is not None
@@ -173,17 +237,19 @@ def dispatch(
             else ""
         )
         log.info(
-            "clip %s %s %s [%d/%d, %.0f s]",
+            "clip %s %s %s [%s]",
             row.clip_id,
             row.status,
             detail,
-            len(finished),
-            len(jobs),
-            time.monotonic() - started,
+            progress.line(),
+            extra={PROGRESS_RECORD: dataclasses.replace(progress)},
         )
+        if int(progress.percent) != before:  # at most ~100 API calls, however long the run
+            update_progress(progress_artifact, progress)
 
     stats = pool.run(jobs, on_row) if jobs else DispatchStats()
     stats.clips_by_node = clips_by_node
+    stats.cpu_seconds, stats.gpu_seconds = costs["cpu"], costs["gpu"]
     return finished, stats
 
 
@@ -221,3 +287,11 @@ def publish_report(summary: RunSummary) -> str:
     text = markdown_report(summary)
     create_markdown_artifact(markdown=text, key=REPORT_ARTIFACT_KEY, description=summary.message)
     return text
+
+
+@task(name="rows-table", cache_policy=NO_CACHE)
+def publish_rows_table(rows: list[OutputRow], run_id: str) -> None:
+    """Publish the run's rows as a table artifact (`tasks.report.rows_table`)."""
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(table=rows_table(rows), key=ROWS_ARTIFACT_KEY, description=f"run {run_id}: one row per clip")

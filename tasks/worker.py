@@ -24,6 +24,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -122,11 +123,13 @@ class ClipWorker:
         torch_threads: int | None = None,
         storage_options: dict | None = None,
         root_probe: str | None = None,
+        gpus: float = 0.0,
     ) -> None:
         """Load the prior and prove the output root; a failure is kept in ``setup_error`` (see `info`).
 
         ``root_probe``: the probe the driver wrote under the output root for this run (see the
         module docstring); None writes media to the root unchecked (single-machine callers).
+        ``gpus``: the GPUs Ray reserved for this actor (its ``num_gpus``), for ``gpu_seconds``.
         """
         from tasks.runtime import install_network_guard
 
@@ -134,6 +137,7 @@ class ClipWorker:
             install_network_guard()  # a cluster node's Python may not have the guard on its PYTHONPATH
         self.node_id = _ray_node_id()
         self.device = "cpu"
+        self.gpus = float(gpus)
         self.prior: VideoPrior | None = None
         self.fallback_reason: str | None = None
         self.publishes = PUBLISH_TO_ROOT
@@ -255,7 +259,28 @@ class ClipWorker:
 
     def animate(self, job: ClipJob) -> OutputRow | ShippedMedia:
         """Animate ``job`` and publish its media; its ``succeeded`` or ``failed`` row (a succeeded
-        row with the media bytes when this node cannot write to the driver's root)."""
+        row with the media bytes when this node cannot write to the driver's root), with the
+        clip's ``cpu_seconds`` and ``gpu_seconds`` (`with_costs`)."""
+        wall, cpu = time.monotonic(), time.process_time()
+        result = self._animate_one(job)
+        return self.with_costs([result], time.monotonic() - wall, time.process_time() - cpu)[0]
+
+    def with_costs(
+        self, results: list[OutputRow | ShippedMedia], wall_s: float, cpu_s: float
+    ) -> list[OutputRow | ShippedMedia]:
+        """``results`` of one call that took ``wall_s`` seconds and ``cpu_s`` seconds of this
+        process's CPU time, each row stamped with an even share: ``cpu_seconds`` = cpu_s / n,
+        ``gpu_seconds`` = wall_s × GPUs held / n (0 on CPU; docs/pipeline.md §10)."""
+        n = max(len(results), 1)
+        gpus = self.gpus if self.device.startswith("cuda") else 0.0
+        costs = {"cpu_seconds": cpu_s / n, "gpu_seconds": wall_s * gpus / n}
+        return [
+            ShippedMedia(r.row.replace(**costs), r.media) if isinstance(r, ShippedMedia) else r.replace(**costs)
+            for r in results
+        ]
+
+    def _animate_one(self, job: ClipJob) -> OutputRow | ShippedMedia:
+        """`animate` without the costs."""
         started_at = utc_now()
         out_dir = tempfile.mkdtemp(prefix=f"{job.clip_id}-", dir=self.scratch_root)
         try:
@@ -289,6 +314,12 @@ class ClipWorker:
         pad_to = self.lockstep_pad(len(jobs), clips_per_worker)
         if len(jobs) == 1 and pad_to is None:
             return [self.animate(jobs[0])]
+        wall, cpu = time.monotonic(), time.process_time()
+        rows = self._animate_lockstep(jobs, pad_to)
+        return self.with_costs(rows, time.monotonic() - wall, time.process_time() - cpu)
+
+    def _animate_lockstep(self, jobs: list[ClipJob], pad_to: int | None) -> list[OutputRow | ShippedMedia]:
+        """`animate_batch` without the costs."""
         from flexiclip_core.animate import prepare_clip
         from flexiclip_core.lockstep import lockstep_key, optimise_lockstep
 
@@ -321,7 +352,7 @@ class ClipWorker:
                     )
                     for p in group:
                         p.clip = None  # type: ignore[assignment]  # frees its animator before the re-run
-                        rows[p.index] = self.animate(p.job)
+                        rows[p.index] = self._animate_one(p.job)
                     continue
                 for p, outcome in zip(group, outcomes):
                     rows[p.index] = self._finish(p, outcome, len(group))

@@ -94,8 +94,10 @@ def test_output_schema_has_exactly_the_specified_columns():
         | {"prior_is_trained", "prior_licence", "warnings", "artwork_licence", "artwork_attribution"}
         | set(PROVENANCE_COLUMNS)
         | set(EXPORT_MEDIA_COLUMNS)
+        | {"cpu_seconds", "gpu_seconds"}  # issue 25: what each clip cost on its worker
     )
     assert OUTPUT_SCHEMA.field("prior_licence").type == pa.string()
+    assert OUTPUT_SCHEMA.field("cpu_seconds").type == OUTPUT_SCHEMA.field("gpu_seconds").type == pa.float64()
     assert set(OUTPUT_COLUMNS) == expected and len(OUTPUT_COLUMNS) == len(expected)
     assert OUTPUT_SCHEMA.field("prior_is_trained").type == pa.bool_()
     assert OUTPUT_SCHEMA.field("warnings").type == pa.string()

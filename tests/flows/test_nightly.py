@@ -6,7 +6,9 @@ test process's shared Prefect server (`prefect_api`), which saves each run the A
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,9 @@ import pytest
 from catalogs.output import OutputCatalog
 from tests.flows.harness import (
     FAST_SETTINGS,
+    REPO_ROOT,
     SAMPLE_CATALOG,
+    SAMPLE_PROMPTS,
     cli_command,
     describe,
     media_listing,
@@ -38,10 +42,11 @@ def test_sample_catalog_runs_then_skips_then_force_redoes(tmp_path: Path):
     first = run_cli(env, "run", str(SAMPLE_CATALOG), "--output", str(root), "--workers", "2", *FAST_SETTINGS)
     assert first.returncode == 0, describe(first)
     assert "untrained" in first.stdout  # the console says plainly what the tiny prior is
+    # Not a terminal: no bar, the per-clip lines carry the progress (issue 25 item 5).
+    assert f"{len(SAMPLE_PROMPTS)}/{len(SAMPLE_PROMPTS)} done, 0 failed, " in first.stdout + first.stderr
+    assert "clips/hour, ETA " in first.stdout + first.stderr and "\x1b[?25l" not in first.stdout
     rows = read_rows(root)
     clip_ids = sorted(r["clip_id"] for r in rows)
-    import json
-
     expected = sorted(e["clip_id"] for e in json.loads((SAMPLE_CATALOG.parent / "samples.json").read_text()))
     assert clip_ids == expected
     for row in rows:
@@ -97,7 +102,78 @@ HOSTILE_SVG = """<?xml version="1.0"?>
 """
 
 
+class _Listener:
+    """An HTTP endpoint on 127.0.0.1 that keeps the JSON bodies POSTed to it (the alert's webhook)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        bodies = self.bodies = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alert"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _alert_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("alert_failed_run", REPO_ROOT / "deploy/prefect/alert_failed_run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _with_client(api: str, work):
+    """Run ``await work(client)`` with a Prefect client of the server at ``api``."""
+    import asyncio
+
+    from prefect.client.orchestration import PrefectClient
+
+    async def main():
+        async with PrefectClient(api=api) as client:
+            return await work(client)
+
+    return asyncio.run(main())
+
+
+def _run_and_artifacts(api: str, run_id: str) -> tuple:
+    """(flow run, {artifact key: artifact}) of the flow run ``run_id``."""
+    from uuid import UUID
+
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async def work(client):
+        run = await client.read_flow_run(UUID(run_id))
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(run_id)]))
+        )
+        return run, {a.key: a for a in found}
+
+    return _with_client(api, work)
+
+
 def test_invalid_rows_fail_with_reasons_while_valid_rows_succeed(tmp_path: Path, prefect_api: str):
+    """Also issue 25's operator views on this run: 7 of its 8 clips fail, above the default
+    max_failed_fraction (0.5), so the flow run ends Failed and the failed-run automation
+    (deploy/prefect/alert_failed_run.py) posts to a webhook; its artifacts read back."""
+    alert = _alert_module()
+    listener = _Listener()
+    _with_client(prefect_api, lambda client: alert.apply_alert(client, listener.url))
     inputs = tmp_path / "in"
     rows = sample_rows(inputs, ["plant"])
     (inputs / "hostile.svg").write_text(HOSTILE_SVG)
@@ -115,9 +191,31 @@ def test_invalid_rows_fail_with_reasons_while_valid_rows_succeed(tmp_path: Path,
     before = {p for p in tmp_path.rglob("*") if "out" not in p.relative_to(tmp_path).parts[:1]}
     env = pipeline_env(tmp_path, PREFECT_API_URL=prefect_api)
     result = run_cli(env, "run", str(catalog), "--output", str(root), "--workers", "1", *FAST_SETTINGS)
-    assert result.returncode == 1, describe(result)  # some clips failed
-    out = read_rows(root)
-    assert len(out) == len(rows)
+    try:
+        assert result.returncode == 1, describe(result)  # some clips failed
+        out = read_rows(root)
+        assert len(out) == len(rows)
+        run_id = out[0]["run_id"]
+        deadline = time.monotonic() + 90
+        while not listener.bodies and time.monotonic() < deadline:
+            time.sleep(0.5)
+        alerts = list(listener.bodies)
+    finally:
+        _with_client(prefect_api, alert.remove_alert)
+        listener.close()
+    assert alerts and run_id in alerts[0]["body"] and "Failed" in alerts[0]["subject"], alerts
+    assert "above max_failed_fraction 0.5" in alerts[0]["body"] and "prior:tiny" in alerts[0]["body"]
+    flow_run, artifacts = _run_and_artifacts(prefect_api, run_id)
+    assert flow_run.state.is_failed() and "1 succeeded, 7 failed" in flow_run.state.message
+    assert {"prior:tiny", "method:flexiclip", f"catalog:{catalog}"} <= set(flow_run.tags)
+    assert artifacts["flexiclip-run-progress"].data == 100.0
+    table = json.loads(artifacts["flexiclip-run-rows"].data)
+    assert sorted(entry["clip"] for entry in table) == sorted(row["clip_id"] for row in out)
+    summary = artifacts["flexiclip-run-report"].data
+    (made,) = [row for row in out if row["status"] == "succeeded"]
+    assert made["cpu_seconds"] > 0 and made["gpu_seconds"] == 0.0  # a CPU worker holds no GPU
+    assert f"0.00 GPU-minutes, {made['cpu_seconds'] / 60:.2f} CPU-minutes" in summary
+    assert "- prior licence: n/a" in summary
     by_clip: dict[str, list[dict]] = {}
     for row in out:
         by_clip.setdefault(row["clip_id"], []).append(row)
@@ -201,3 +299,46 @@ def test_succeeded_clip_whose_media_were_deleted_is_reanimated_not_skipped(tmp_p
     latest = [r for r in read_rows(root) if r["run_id"] not in (made["run_id"], redone["run_id"])]
     assert [r["status"] for r in latest] == ["skipped"] and latest[0]["host"] == redone["host"]
     assert latest[0]["prior_licence"] == "n/a" and latest[0]["source_svg_uri"] == redone["source_svg_uri"]
+
+
+def test_a_second_overlapping_deployment_run_waits_for_the_first(prefect_api: str):
+    """One nightly run at a time: the deployment's ``concurrency_limit`` from prefect.yaml,
+    enforced by the Prefect server. A worker starts a deployment run by proposing ``Pending``
+    for it; while a first run holds the slot the server refuses a second one
+    (``AwaitingConcurrencySlot``) until the first has finished. No flow code runs, and the test
+    shares this module's Prefect server (docs/pipeline.md §10)."""
+    import asyncio
+
+    import yaml
+    from prefect.client.orchestration import PrefectClient
+    from prefect.states import Completed, Pending, Running
+
+    (nightly,) = [d for d in yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())["deployments"]]
+    assert nightly["concurrency_limit"] == 1
+
+    async def main():
+        async with PrefectClient(api=prefect_api) as client:
+            flow_id = await client.create_flow_from_name("flexiclip-nightly")
+            deployment_id = await client.create_deployment(
+                flow_id=flow_id,
+                name="nightly-concurrency-test",
+                entrypoint=nightly["entrypoint"],
+                concurrency_limit=nightly["concurrency_limit"],
+            )
+            try:
+                first, second = [await client.create_flow_run_from_deployment(deployment_id) for _ in range(2)]
+                started = await client.set_flow_run_state(first.id, Pending())
+                refused = await client.set_flow_run_state(second.id, Pending())
+                await client.set_flow_run_state(first.id, Running())
+                while_running = await client.set_flow_run_state(second.id, Pending())
+                await client.set_flow_run_state(first.id, Completed())
+                after = await client.set_flow_run_state(second.id, Pending())
+                return started, refused, while_running, after
+            finally:
+                await client.delete_deployment(deployment_id)
+
+    started, refused, while_running, after = asyncio.run(main())
+    assert started.status.value == "ACCEPT" and started.state.is_pending()
+    for result in (refused, while_running):
+        assert result.status.value == "REJECT" and result.state.name == "AwaitingConcurrencySlot", result
+    assert after.status.value == "ACCEPT" and after.state.is_pending()

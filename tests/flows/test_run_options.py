@@ -28,6 +28,7 @@ NAMES = {
     "max_retries": ("max_retries", "max_retries"),
     "start_timeout_s": ("worker_start_timeout_s", "worker_start_timeout"),
     "clips_per_worker": ("clips_per_worker", "clips_per_worker"),
+    "max_failed_fraction": ("max_failed_fraction", "max_failed_fraction"),
 }
 
 
