@@ -144,7 +144,7 @@ REFERENCE_FIELDS: list[tuple[str, pa.DataType]] = [
     ("fit_flow_residual_px", pa.float64()),
     ("registration_iou", pa.float64()),
 ]
-"""The video-fit columns (docs/pipeline.md §2, docs/method.md §13): where the reference came from,
+"""The video-fit columns (docs/method.md §13; as rows: docs/pipeline.md §3): where the reference came from,
 its published copy, its provenance and the fit's metrics; null on rows of other methods."""
 REFERENCE_COLUMNS: tuple[str, ...] = tuple(name for name, _ in REFERENCE_FIELDS)
 FIT_METRIC_COLUMNS: tuple[str, ...] = tuple(name for name, dtype in REFERENCE_FIELDS if dtype == pa.float64())
