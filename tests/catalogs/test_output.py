@@ -20,6 +20,7 @@ from catalogs.output import (
     code_version,
     idempotency_key,
 )
+from catalogs.rows import REFERENCE_COLUMNS
 from flexiclip_core.metrics import METRIC_COLUMNS
 
 PIPELINE_COLUMNS = (
@@ -94,6 +95,7 @@ def test_output_schema_has_exactly_the_specified_columns():
         | {"prior_is_trained", "prior_licence", "warnings", "artwork_licence", "artwork_attribution"}
         | set(PROVENANCE_COLUMNS)
         | set(EXPORT_MEDIA_COLUMNS)
+        | set(REFERENCE_COLUMNS)  # issue 21: video-fit's reference and fit metrics
     )
     assert OUTPUT_SCHEMA.field("prior_licence").type == pa.string()
     assert set(OUTPUT_COLUMNS) == expected and len(OUTPUT_COLUMNS) == len(expected)

@@ -13,6 +13,7 @@ from catalogs.dataset import REFERENCE_KIND, _media_kinds
 from catalogs.input import validate_table
 from catalogs.rows import OUTPUT_COLUMNS, OutputRow, Status, rows_to_table
 from tasks.html_report import _with_reference
+from tasks.jobs import skipped_row
 from tasks.plan import base_config, build_jobs
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="4" height="4"/></svg>'
@@ -105,3 +106,22 @@ def test_gallery_puts_the_reference_beside_the_result():
     frames = _with_reference(_fitted_row(f"/root/media/cd/{digest}.png"), "<i>result</i>")
     assert '<img class="reference"' in frames
     assert _with_reference(_fitted_row(None), "<i>result</i>") == "<i>result</i>"
+
+
+def test_the_rows_own_size_limit_is_applied_before_reading(tmp_path: Path):
+    (tmp_path / "six.mp4").write_bytes(b"123456")
+    table = pa.table({"clip_id": ["a"], "svg_uri": ["a.svg"], "prompt": ["p"], "reference_video": ["six.mp4"]})
+    rows, _ = validate_table(table, base=str(tmp_path))
+    config = base_config("video-fit", overrides={"video_fit.limits.max_file_bytes": 5})
+    plan = build_jobs(rows, [], run_id="r", config=config, prior_name="tiny", code_version="0", read_svg=lambda u: SVG)
+    ((_, failed),) = plan.failed
+    assert failed.error_message == "clip 'a': reference video 'six.mp4' is 6 bytes, over the 5-byte limit"
+
+
+def test_a_skipped_row_points_at_the_earlier_reference_and_fit(tmp_path: Path):
+    (tmp_path / "v.mp4").write_bytes(b"v")
+    (job,) = _plan(tmp_path, {"a": "v.mp4"}).jobs
+    earlier = job.row(Status.SUCCEEDED, reference_video_uri="/r/media/ab/x.mp4", fit_psnr=30.0, fit_mask_iou_min=0.9)
+    skipped = skipped_row(job, earlier)
+    assert skipped.status is Status.SKIPPED and skipped.reference_video_uri == "/r/media/ab/x.mp4"
+    assert (skipped.fit_psnr, skipped.fit_mask_iou_min, skipped.reference_sha256) == (30.0, 0.9, job.reference.sha256)
