@@ -28,7 +28,7 @@ from typing import Any
 
 from catalogs.errors import CatalogError
 from catalogs.output import OutputCatalog
-from catalogs.rows import OutputRow, Status
+from catalogs.rows import REFERENCE_COLUMNS, MediaRef, OutputRow, Status
 from catalogs.storage import file_uri_to_path, is_s3, s3_filesystem, s3_path, uri_scheme
 from catalogs.where import parse_where
 from flexiclip_core.metrics import METRIC_COLUMNS
@@ -56,7 +56,14 @@ PROVENANCE_COLUMNS: tuple[str, ...] = (
     "svg_sha256",
     "artwork_licence",
     "artwork_attribution",
+    *REFERENCE_COLUMNS,
 )
+"""Per-sample provenance; a video-fit sample adds its reference's (where it came from, its
+source, licence and hash) and the fit's metrics (docs/pipeline.md §7)."""
+REFERENCE_KIND = "reference_video"
+"""The media kind under which a video-fit sample carries its reference video's bytes (the
+published copy, ``reference_video_uri``): ``<key>.reference_video.mp4`` in a tar shard, the
+``reference_video`` column in Parquet."""
 
 _SHARD_SUFFIX = {"webdataset": ".tar", "parquet": ".parquet"}
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -95,7 +102,16 @@ class DatasetExportResult:
 
 
 def _media_kinds(columns: list[str]) -> list[str]:
-    return [name[: -len("_uri")] for name in columns if name.endswith("_uri") and f"{name[:-4]}_sha256" in columns]
+    kinds = [name[: -len("_uri")] for name in columns if name.endswith("_uri") and f"{name[:-4]}_sha256" in columns]
+    return kinds + ([REFERENCE_KIND] if "reference_video_uri" in columns else [])
+
+
+def _media_ref(row: OutputRow, kind: str) -> MediaRef | None:
+    """``row``'s published media of ``kind``; the reference's sha256 is its content address."""
+    if kind != REFERENCE_KIND:
+        return row.media.get(kind)
+    uri = row.reference_video_uri
+    return None if uri is None else MediaRef(uri, Path(uri).name.split(".", 1)[0])
 
 
 def _clean(value: Any) -> Any:
@@ -193,7 +209,7 @@ def _metadata(row: OutputRow, kinds: list[str], version: int) -> dict[str, Any]:
         **{name: getattr(row, name) for name in PROVENANCE_COLUMNS},
         "catalog_version": version,
         "metrics": {name: row.metrics.get(name) for name in METRIC_COLUMNS},
-        "media_sha256": {kind: row.media[kind].sha256 for kind in kinds if kind in row.media},
+        "media_sha256": {kind: ref.sha256 for kind in kinds if (ref := _media_ref(row, kind)) is not None},
     }
 
 
@@ -359,7 +375,7 @@ def export_dataset(
         for row in rows[index * shard_size : (index + 1) * shard_size]:
             media = {}
             for kind in kinds:
-                ref = row.media.get(kind)
+                ref = _media_ref(row, kind)
                 if ref is not None:
                     suffix = "".join(Path(ref.uri).suffixes[-2:]) or ".bin"
                     media[kind] = (suffix, storage.read_media(ref.uri))

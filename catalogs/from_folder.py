@@ -7,6 +7,11 @@ name: accents dropped, runs of other characters outside ``[A-Za-z0-9_.-]`` turne
 trimmed to a letter or digit at the start, 128 characters at most. Every row then goes through
 the input catalog's own validation (`catalogs.input.validate_table`); a file that cannot become
 a valid row is listed with one reason and left out, the others still make the catalog.
+
+A reference video for the ``video-fit`` method is found the way a sidecar prompt is: a file
+``NAME.mp4`` (or another `REFERENCE_SUFFIXES` suffix, first in that order) or a folder ``NAME/``
+holding PNG frames next to ``NAME.svg`` becomes the row's ``reference_video`` (such a file is
+not listed as skipped); the row's method decides whether it is used (docs/pipeline.md §2).
 """
 
 from __future__ import annotations
@@ -39,7 +44,18 @@ class SkippedFile:
     """Why, in one line."""
 
 
-FOLDER_COLUMNS: tuple[str, ...] = ("clip_id", "svg_uri", "prompt", "negative_prompt", "licence", "attribution")
+REFERENCE_SUFFIXES: tuple[str, ...] = (".mp4", ".webm", ".mov", ".m4v", ".mkv", ".gif", ".webp")
+"""Suffixes of a reference video beside an SVG (``cat.svg`` → ``cat.mp4``), in the order looked for."""
+
+FOLDER_COLUMNS: tuple[str, ...] = (
+    "clip_id",
+    "svg_uri",
+    "prompt",
+    "negative_prompt",
+    "licence",
+    "attribution",
+    "reference_video",
+)
 """The columns `catalog init` writes (all text)."""
 
 
@@ -111,6 +127,19 @@ def _prompt_for(path: Path, clip_id: str, prompts: dict[str, dict[str, str | Non
     return None
 
 
+def _reference_beside(path: Path) -> Path | None:
+    """The reference video next to the SVG at ``path`` (a `REFERENCE_SUFFIXES` file, else a folder
+    of the same stem holding PNG frames), or None."""
+    for suffix in REFERENCE_SUFFIXES:
+        for candidate in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
+            if candidate.is_file():
+                return candidate
+    folder = path.with_suffix("")
+    if folder.is_dir() and any(child.suffix.lower() == ".png" for child in folder.iterdir()):
+        return folder
+    return None
+
+
 def _svg_uri(path: Path, catalog_dir: Path) -> str:
     """Relative to the catalog's folder when the SVG is inside it (the pair moves together), else
     absolute (the catalog refuses relative paths that leave its folder)."""
@@ -142,6 +171,7 @@ def catalog_from_folder(
     candidates: list[dict[str, Any]] = []
     names: list[str] = []
     used: dict[str, str] = {}
+    claimed: set[str] = set()  # reference videos of an SVG: not "skipped"
     for path in sorted(folder.iterdir(), key=lambda p: p.name):
         if path.is_dir() or path.suffix.lower() == SIDECAR_SUFFIX or path.resolve() == out.resolve():
             continue
@@ -168,6 +198,9 @@ def catalog_from_folder(
             )
             continue
         used[clip_id] = path.name
+        reference = _reference_beside(path)
+        if reference is not None:
+            claimed.add(reference.name)
         candidates.append(
             {
                 "clip_id": clip_id,
@@ -176,6 +209,7 @@ def catalog_from_folder(
                 "negative_prompt": prompt["negative_prompt"],
                 "licence": prompt.get("licence") or licence,
                 "attribution": prompt.get("attribution") or attribution,
+                "reference_video": None if reference is None else _svg_uri(reference, catalog_dir),
             }
         )
         names.append(path.name)
@@ -189,6 +223,7 @@ def catalog_from_folder(
             result.skipped.append(SkippedFile(name, reason))
         else:
             result.rows.append(candidate)
+    result.skipped = [skipped for skipped in result.skipped if skipped.name not in claimed]
     result.skipped.sort(key=lambda skipped: skipped.name)
     return result
 

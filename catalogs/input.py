@@ -6,7 +6,10 @@ Columns (docs/pipeline.md §2): required ``clip_id``, ``svg_uri``, ``prompt``; o
 ``config`` (JSON object of animation-config overrides), ``export`` (JSON object of
 `flexiclip_core.export.ExportConfig` overrides: sizes, fps, background, formats), ``tags``
 (list of strings), ``licence`` and ``attribution`` (the artwork's licence, e.g. an SPDX id,
-and who to credit: carried into every output row and dataset sample). The nested
+and who to credit: carried into every output row and dataset sample), ``reference_video`` (the
+video a ``video-fit`` run fits the clip to: a file ffmpeg decodes or a folder of PNG frames, as a
+relative or absolute path, ``file://`` or ``s3://``; read by `read_reference_video`) and
+``reference_licence`` (that video's licence; default ``user-supplied``). The nested
 optional columns may also hold their value as a JSON string.
 
 A problem with the whole file (unreadable, not Parquet, a required column missing) raises
@@ -17,6 +20,7 @@ catalog itself: whether an SVG exists is found out when a worker reads it (`read
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -50,6 +54,8 @@ __all__ = [
     "read_catalog",
     "validate_table",
     "read_svg_bytes",
+    "read_reference_video",
+    "ReferenceInput",
     "storage_options_from_env",
 ]
 
@@ -71,6 +77,8 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "tags",
     "licence",
     "attribution",
+    "reference_video",
+    "reference_licence",
 )
 
 MAX_PROMPT_CHARS = 10_000
@@ -117,6 +125,11 @@ class ClipRow:
     """The artwork's licence (e.g. ``CC0-1.0``), or None when the catalog does not say."""
     attribution: str | None = None
     """Who the artwork is to be credited to, or None."""
+    reference_video: str | None = None
+    """The reference video of a ``video-fit`` run: an absolute local path (file or PNG folder) or
+    an ``s3://`` object URI, resolved like ``svg_uri``; None when the row has none."""
+    reference_licence: str | None = None
+    """The reference video's licence, or None (``user-supplied``)."""
 
 
 @dataclass(frozen=True)
@@ -324,6 +337,8 @@ def _parse_row(
     values["tags"] = parse("tags", _parse_tags, default=[])
     values["licence"] = parse("licence", _parse_licence_text)
     values["attribution"] = parse("attribution", _parse_licence_text)
+    values["reference_video"] = parse("reference_video", _parse_reference_uri, base)
+    values["reference_licence"] = parse("reference_licence", _parse_licence_text)
     return values
 
 
@@ -397,6 +412,13 @@ def _parse_svg_uri(value: Any, base: str) -> str:
     if base.startswith("s3://"):
         return base.rstrip("/") + "/" + relative
     return os.path.join(base, relative)
+
+
+def _parse_reference_uri(value: Any, base: str) -> str | None:
+    """An optional ``reference_video`` cell, resolved like ``svg_uri`` (None: no reference)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _parse_svg_uri(value, base)
 
 
 def _parse_prompt(value: Any) -> str:
@@ -680,3 +702,152 @@ def _read_s3_bounded(uri: str, storage_options: dict | None, max_bytes: int) -> 
         raise
     except (OSError, PermissionError) as error:
         raise SvgSourceError(f"SVG {uri!r}: cannot read: {error}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a reference video
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceInput:
+    """A clip's supplied reference video, read once by the planner and sent with its job (like the
+    SVG), so a worker on any node decodes exactly the bytes whose hash is in the key."""
+
+    uri: str
+    """Where it came from (the input catalog's resolved ``reference_video``)."""
+    sha256: str
+    """Its content hash, as `flexiclip_core.videofit.ReferenceVideo.content_sha256` computes it:
+    sha256 of the file, or of a folder's PNG files' sha256 digests in name order."""
+    files: tuple[tuple[str, bytes], ...]
+    """(file name, bytes): one entry for a video file, the PNG frames in name order for a folder."""
+    is_folder: bool = False
+    """The reference is a folder of PNG frames."""
+    licence: str | None = None
+    """The input row's ``reference_licence`` (None: ``user-supplied``)."""
+
+    @property
+    def size(self) -> int:
+        """Bytes in all its files."""
+        return sum(len(data) for _, data in self.files)
+
+
+def read_reference_video(
+    uri: str,
+    *,
+    clip: str | None = None,
+    storage_options: dict | None = None,
+    max_bytes: int = 256 * 1024 * 1024,
+    max_files: int = 1200,
+) -> ReferenceInput:
+    """The reference at ``uri`` (absolute path of a file or PNG folder, ``file://``, or an
+    ``s3://`` object), at most ``max_bytes`` in all (checked before reading, on the size the file
+    system or S3 reports, and while reading) and ``max_files`` PNG frames.
+
+    Raises `ReferenceVideoError` naming ``clip`` and the reference. Decoding is the worker's
+    (`flexiclip_core.videofit.load_reference_video`, under the config's decode limits).
+    """
+    from flexiclip_core.errors import ReferenceVideoError
+
+    scheme = uri_scheme(uri)
+    try:
+        if scheme == "s3":
+            name = uri.rstrip("/").rsplit("/", 1)[-1]
+            data = _read_s3_reference(uri, storage_options, max_bytes)
+            files: tuple[tuple[str, bytes], ...] = ((name, data),)
+            folder = False
+        elif scheme in (None, "file"):
+            path = file_uri_to_path(uri) if scheme == "file" else uri
+            if not os.path.isabs(path):
+                raise _ReferenceProblem(f"path {uri!r} is relative; resolve it against its catalog first")
+            folder = os.path.isdir(path)
+            files = (
+                _read_png_folder(path, max_bytes, max_files)
+                if folder
+                else ((os.path.basename(path), _read_reference_file(path, max_bytes)),)
+            )
+        else:
+            raise _ReferenceProblem(f"URI {uri!r}: unsupported scheme {scheme!r}")
+    except CatalogError as error:
+        raise ReferenceVideoError(f"reference video {uri!r}: {error.reason}", clip=clip) from None
+    except _ReferenceProblem as problem:
+        raise ReferenceVideoError(f"reference video {problem}", clip=clip) from None
+    if folder:
+        digest = hashlib.sha256()
+        for _, data in files:
+            digest.update(hashlib.sha256(data).digest())
+        sha256 = digest.hexdigest()
+    else:
+        sha256 = hashlib.sha256(files[0][1]).hexdigest()
+    return ReferenceInput(uri=uri, sha256=sha256, files=files, is_folder=folder)
+
+
+class _ReferenceProblem(Exception):
+    """One line about a reference (made into a `ReferenceVideoError` naming the clip)."""
+
+
+def _over(what: str, size: int, max_bytes: int) -> _ReferenceProblem:
+    return _ReferenceProblem(f"{what} is {size} bytes, over the {max_bytes}-byte limit")
+
+
+def _read_reference_file(path: str, max_bytes: int) -> bytes:
+    name = repr(os.path.basename(path))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not hang
+    except FileNotFoundError:
+        raise _ReferenceProblem(f"{path!r}: no such file") from None
+    except OSError as error:
+        raise _ReferenceProblem(f"{path!r}: cannot open: {error.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _ReferenceProblem(f"{path!r} is not a regular file")
+        if info.st_size > max_bytes:
+            raise _over(name, info.st_size, max_bytes)
+        with os.fdopen(fd, "rb", closefd=True) as handle:
+            fd = -1
+            data = handle.read(max_bytes + 1)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > max_bytes:
+        raise _over(name, len(data), max_bytes)
+    return data
+
+
+def _read_png_folder(path: str, max_bytes: int, max_files: int) -> tuple[tuple[str, bytes], ...]:
+    names = sorted(name for name in os.listdir(path) if name.lower().endswith(".png"))
+    if not names:
+        raise _ReferenceProblem(f"folder {path!r} holds no PNG frames")
+    if len(names) > max_files:
+        raise _ReferenceProblem(f"folder {path!r} holds {len(names)} PNG frames, over the {max_files}-frame limit")
+    total = sum(os.stat(os.path.join(path, name)).st_size for name in names)
+    if total > max_bytes:
+        raise _over(f"folder {os.path.basename(path)!r}", total, max_bytes)
+    files = []
+    for name in names:
+        files.append((name, _read_reference_file(os.path.join(path, name), max_bytes)))
+        max_bytes -= len(files[-1][1])
+    return tuple(files)
+
+
+def _read_s3_reference(uri: str, storage_options: dict | None, max_bytes: int) -> bytes:
+    fs = s3_filesystem(storage_options)
+    name = repr(uri.rsplit("/", 1)[-1])
+    try:
+        with fs.open(s3_path(uri), "rb") as handle:
+            size = getattr(handle, "size", None)
+            if size is not None and size > max_bytes:
+                raise _over(name, size, max_bytes)
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise _ReferenceProblem(f"{uri!r}: no such object") from None
+    except (OSError, PermissionError) as error:
+        raise _ReferenceProblem(f"{uri!r}: cannot read: {_one_line(error)}") from None
+    if len(data) > max_bytes:
+        raise _over(name, len(data), max_bytes)
+    return data
+
+
+def _one_line(error: BaseException) -> str:
+    """``error`` as one short line."""
+    return " ".join(str(error).split())[:300] or type(error).__name__

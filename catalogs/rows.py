@@ -39,6 +39,8 @@ __all__ = [
     "OutputRow",
     "OUTPUT_SCHEMA",
     "OUTPUT_COLUMNS",
+    "REFERENCE_COLUMNS",
+    "FIT_METRIC_COLUMNS",
     "rows_to_table",
     "one_line",
 ]
@@ -132,12 +134,30 @@ _TRAILING_FIELDS: list[tuple[str, pa.DataType]] = [
     ("cpu_seconds", pa.float64()),
     ("gpu_seconds", pa.float64()),
 ]
+REFERENCE_FIELDS: list[tuple[str, pa.DataType]] = [
+    ("reference_input_uri", pa.string()),
+    ("reference_video_uri", pa.string()),
+    ("reference_source", pa.string()),
+    ("reference_licence", pa.string()),
+    ("reference_sha256", pa.string()),
+    ("fit_psnr", pa.float64()),
+    ("fit_mask_iou_mean", pa.float64()),
+    ("fit_mask_iou_min", pa.float64()),
+    ("fit_flow_residual_px", pa.float64()),
+    ("registration_iou", pa.float64()),
+]
+"""The video-fit columns (docs/method.md §13; as rows: docs/pipeline.md §3): where the reference came from,
+its published copy, its provenance and the fit's metrics; null on rows of other methods."""
+REFERENCE_COLUMNS: tuple[str, ...] = tuple(name for name, _ in REFERENCE_FIELDS)
+FIT_METRIC_COLUMNS: tuple[str, ...] = tuple(name for name, dtype in REFERENCE_FIELDS if dtype == pa.float64())
+"""The fit's metrics, as `flexiclip_core.videofit.fit.VideoFitter.measure` names them."""
 
 OUTPUT_SCHEMA: pa.Schema = pa.schema(
     [pa.field(name, dtype) for name, dtype in _IDENTITY_FIELDS]
     + [pa.field(column, pa.string()) for column in MEDIA_COLUMNS]
     + [pa.field(name, pa.float64()) for name in METRIC_COLUMNS]
     + [pa.field(name, dtype) for name, dtype in _TRAILING_FIELDS]
+    + [pa.field(name, dtype) for name, dtype in REFERENCE_FIELDS]
 )
 """Arrow schema of the output table: the columns of docs/pipeline.md §3 (media as ``<kind>_uri`` +
 ``<kind>_sha256``), every metric column of docs/metrics.md §2–§4 (float64, null when not computed),
@@ -145,7 +165,7 @@ OUTPUT_SCHEMA: pa.Schema = pa.schema(
 ``gpu_name``, ``ray_node_id``). All nullable; tables written before a column existed read it as null."""
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(OUTPUT_SCHEMA.names)
 
-_SCALAR_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _IDENTITY_FIELDS + _TRAILING_FIELDS)
+_SCALAR_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _IDENTITY_FIELDS + _TRAILING_FIELDS + REFERENCE_FIELDS)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -230,6 +250,27 @@ class OutputRow:
     gpu_seconds: float | None = None
     """GPU time held for the clip: the call's wall time × the GPUs its actor holds (0 on CPU),
     split evenly over the clips of a lockstep call. None: not made by a worker in this run."""
+    reference_input_uri: str | None = None
+    """video-fit: the reference as the input catalog named it (path, ``file://`` or ``s3://``)."""
+    reference_video_uri: str | None = None
+    """video-fit: the reference's content-addressed copy under ``ROOT/media`` (a PNG folder is
+    published as one animated PNG), what the gallery and the dataset export show."""
+    reference_source: str | None = None
+    """video-fit: ``supplied`` or ``generated:<generator>``."""
+    reference_licence: str | None = None
+    """video-fit: the reference's licence (the input's ``reference_licence``, else ``user-supplied``)."""
+    reference_sha256: str | None = None
+    """video-fit: sha256 of the reference's source bytes (its identity in the idempotency key)."""
+    fit_psnr: float | None = None
+    """video-fit: PSNR (dB) of the fitted render against the registered reference."""
+    fit_mask_iou_mean: float | None = None
+    """video-fit: mean over frames of the mask IoU against the reference."""
+    fit_mask_iou_min: float | None = None
+    """video-fit: worst frame's mask IoU against the reference."""
+    fit_flow_residual_px: float | None = None
+    """video-fit: mean distance (px at 256²) of the fitted mesh vertices from the flow tracks."""
+    registration_iou: float | None = None
+    """video-fit: mask IoU of the registered first frame against the rest render."""
 
     def __post_init__(self) -> None:
         # Coercions keep the frozen row canonical whatever the producer passed (str status, naive
@@ -260,6 +301,8 @@ class OutputRow:
             value = getattr(self, name)
             if isinstance(value, np.generic):
                 object.__setattr__(self, name, value.item())
+        for name in FIT_METRIC_COLUMNS:
+            object.__setattr__(self, name, _float_or_none(getattr(self, name)))
 
     def replace(self, **changes: Any) -> OutputRow:
         """A copy with ``changes`` applied (validated again)."""

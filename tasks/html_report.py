@@ -191,6 +191,8 @@ thead th{border-bottom:1px solid #ccd}
 .media{background:#fff;aspect-ratio:1/1;display:flex;align-items:center;justify-content:center;border-bottom:1px solid #eee}
 .media video,.media img{width:100%;height:100%;object-fit:contain}
 .media .none{color:#8a90a0;padding:16px;text-align:center}
+.media .side-by-side{display:grid;grid-template-columns:1fr 1fr;gap:2px;width:100%;height:100%}
+.media .side-by-side figure{margin:0;min-width:0;display:flex;align-items:center;justify-content:center}
 .body{padding:10px 12px;display:flex;flex-direction:column;gap:6px}
 .title{display:flex;justify-content:space-between;align-items:center;gap:8px}
 .title b{word-break:break-all}
@@ -322,6 +324,31 @@ def _download_links(row: OutputRow) -> list[tuple[str, str]]:
     return [(name, href) for name, href in found if href]
 
 
+_REFERENCE_VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".m4v", ".mkv", ".ogv")
+
+
+def _with_reference(row: OutputRow, media: str) -> str:
+    """A video-fit card's media: the reference and the result side by side (reference | result),
+    each labelled; ``media`` unchanged for rows without a published reference."""
+    href = media_href(row.reference_video_uri)
+    if href is None:
+        return media
+    label = f"reference of {row.clip_id}"
+    if href.lower().endswith(_REFERENCE_VIDEO_SUFFIXES):
+        reference = (
+            f'<video class="reference" autoplay loop muted playsinline preload="auto" aria-label="{_esc(label)}"'
+            f' src="{_esc(href)}"></video>'
+        )
+    else:  # GIF, animated WebP or PNG (a folder of frames is published as one animated PNG)
+        reference = f'<img class="reference" src="{_esc(href)}" alt="{_esc(label)}">'
+    source = _esc(row.reference_source or "reference")
+    return (
+        '<div class="side-by-side">'
+        f'<figure title="reference ({source})">{reference}</figure>'
+        f'<figure title="result">{media}</figure></div>'
+    )
+
+
 def _card(row: OutputRow, index: int) -> str:
     clip_id = row.clip_id or f"row-{index}"
     status = row.status
@@ -348,6 +375,7 @@ def _card(row: OutputRow, index: int) -> str:
         media = f'<img src="{_esc(svg or gif or poster)}" alt="{_esc(label)}">'
     else:
         media = '<div class="none">no media' + (" (failed)" if status is Status.FAILED else "") + "</div>"
+    media = _with_reference(row, media)
 
     seconds = _finite(row.seconds)
     attributes = {

@@ -15,12 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from catalogs.rows import OutputRow, Status, one_line
+from catalogs.rows import FIT_METRIC_COLUMNS, OutputRow, Status, one_line
 
 if TYPE_CHECKING:
+    from catalogs.input import ReferenceInput
     from flexiclip_core.export import ExportConfig
     from flexiclip_core.guidance.text import PromptBank
     from flexiclip_core.optimize import AnimationConfig
+
+
+SUPPLIED_REFERENCE = "supplied"
+"""``reference_source`` of a reference video the input catalog names (as
+`flexiclip_core.videofit.SUPPLIED`)."""
+USER_SUPPLIED_LICENCE = "user-supplied"
+"""``reference_licence`` of a supplied reference whose row gives none (as the core's default)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +81,9 @@ class ClipJob:
     text: PromptBank | None = None
     """The embeddings of its prompt and negative prompt, made once by the run before its workers
     started (`tasks.steps.encode_prompts`); None: the worker's prior encodes them itself."""
+    reference: ReferenceInput | None = None
+    """The supplied reference video of a ``video-fit`` job (its bytes and content hash, read by
+    the planner); None for the other methods."""
 
     @property
     def seed(self) -> int:
@@ -94,9 +105,22 @@ class ClipJob:
             "iterations": int(self.config.iterations),
             "artwork_licence": self.artwork_licence,
             "artwork_attribution": self.artwork_attribution,
+            **self.reference_identity(),
         }
         warnings = (*self.notes, *fields.pop("warnings", ()))
         return OutputRow(status=status, warnings=warnings, **{**identity, **fields})
+
+    def reference_identity(self) -> dict[str, Any]:
+        """The reference columns known before the fit (every row of a video-fit job has them)."""
+        reference = self.reference
+        if reference is None:
+            return {}
+        return {
+            "reference_input_uri": reference.uri,
+            "reference_sha256": reference.sha256,
+            "reference_source": SUPPLIED_REFERENCE,
+            "reference_licence": reference.licence or USER_SUPPLIED_LICENCE,
+        }
 
     def failed(self, error_type: str, message: str, *, started_at: datetime | None = None, **fields: Any) -> OutputRow:
         """A ``failed`` row of this job (see `failed_row`)."""
@@ -111,12 +135,14 @@ def request_hash(
     layers: list[dict] | None,
     negative_prompt: str | None,
     export: ExportConfig | None = None,
+    reference_sha256: str | None = None,
 ) -> str:
     """The ``config_hash`` column: the animation config's hash, extended by the row's rig inputs.
 
     Keypoints, skeleton, layers, the negative prompt and a non-default export config change the
     result as much as the config does, so a row that sets any of them hashes them in (16 hex
-    digits, like `config_hash()`).
+    digits, like `config_hash()`); so does a video-fit job's reference (``reference_sha256``, its
+    content hash: the same file under another name is the same result, a changed file is not).
     """
     base = config.config_hash()
     extras = {
@@ -125,6 +151,7 @@ def request_hash(
         "layers": layers,
         "negative_prompt": negative_prompt,
         "export": None if export is None else export.to_dict(),
+        "reference": reference_sha256,
     }
     if all(value is None for value in extras.values()):
         return base
@@ -161,6 +188,8 @@ def skipped_row(job: ClipJob, previous: OutputRow) -> OutputRow:
         host=previous.host,
         gpu_name=previous.gpu_name,
         ray_node_id=previous.ray_node_id,
+        reference_video_uri=previous.reference_video_uri,
+        **{column: getattr(previous, column) for column in FIT_METRIC_COLUMNS},
         started_at=now,
         finished_at=now,
     )

@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from catalogs.input import ReferenceInput
 from catalogs.rows import OutputRow, Status
-from tasks.jobs import ClipJob, failed_row, invalid_input_row, request_hash, skipped_row
+from tasks.jobs import SUPPLIED_REFERENCE, ClipJob, failed_row, invalid_input_row, request_hash, skipped_row
 
 if TYPE_CHECKING:
     from catalogs.input import ClipRow, RowError
@@ -29,7 +30,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SVG_READ_THREADS = 8
-"""SVGs are read concurrently (S3 latency dominates, not CPU)."""
+"""SVGs and reference videos are read concurrently (S3 latency dominates, not CPU)."""
+VIDEO_FIT = "video-fit"
+"""The objective whose jobs fit a reference video (`AnimationConfig.objective`)."""
+ReadReference = Callable[[str, str, int, int], ReferenceInput]
+"""(uri, clip id, max bytes, max PNG frames) → the reference, or `ReferenceVideoError`."""
 
 
 def base_config(method: str, iterations: int | None = None, overrides: dict[str, Any] | None = None) -> AnimationConfig:
@@ -71,11 +76,16 @@ def build_jobs(
     code_version: str,
     read_svg: Callable[[str], bytes],
     prior_key: str | None = None,
+    read_reference: ReadReference | None = None,
 ) -> Plan:
     """Jobs for the valid rows (SVG read and hashed now), failed rows for the rest.
 
     ``prior_key`` (the workers' `VideoPrior.result_key`, default ``prior_name``) goes into each
-    idempotency key; rows show ``prior_name``."""
+    idempotency key; rows show ``prior_name``. A ``video-fit`` row's reference video is read now
+    too (``read_reference``, bounded by its config's ``video_fit.limits.max_file_bytes``) and its
+    content hash goes into the key in place of the prior, which plays no part in a fit; such a row
+    without a reference, or whose reference cannot be read, is a failed row naming the clip. A
+    reference on a row of another method is ignored, and its row says so."""
     from catalogs.output import idempotency_key
 
     plan = Plan()
@@ -86,13 +96,24 @@ def build_jobs(
                 invalid_input_row(run_id, error.row_index, error.clip_id, error.error_type, error.message),
             )
         )
-    with ThreadPoolExecutor(max_workers=SVG_READ_THREADS) as pool:
-        svgs = list(pool.map(lambda row: _read(read_svg, row.svg_uri), rows))
-    for row, svg in zip(rows, svgs):
+    row_configs = []
+    for row in rows:
         row_config = config.with_overrides(row.config) if row.config else config
         if row.seed is not None:
             row_config = row_config.with_overrides({"seed": int(row.seed)})
+        row_configs.append(row_config)
+
+    def read_inputs(item: tuple[ClipRow, AnimationConfig]) -> tuple[bytes | BaseException, Any]:
+        row, row_config = item
+        return _read(read_svg, row.svg_uri), _reference(row, row_config, read_reference)
+
+    with ThreadPoolExecutor(max_workers=SVG_READ_THREADS) as pool:
+        inputs = list(pool.map(read_inputs, zip(rows, row_configs)))
+    for row, row_config, (svg, reference) in zip(rows, row_configs, inputs):
         row_export = _export_config(row.export)
+        notes: tuple[str, ...] = ()
+        if isinstance(reference, str):  # a reference the row's method does not use
+            notes, reference = (reference,), None
         config_hash = request_hash(
             row_config,
             keypoints=row.keypoints,
@@ -100,8 +121,15 @@ def build_jobs(
             layers=row.layers,
             negative_prompt=row.negative_prompt,
             export=row_export,
+            reference_sha256=None if not isinstance(reference, ReferenceInput) else reference.sha256,
         )
-        if isinstance(svg, BaseException):
+        job_prior = prior_name
+        job_prior_key = prior_key or prior_name
+        if row_config.objective == VIDEO_FIT:
+            # No prior makes a fitted clip: the key and the row name the reference instead.
+            job_prior = job_prior_key = f"reference:{SUPPLIED_REFERENCE}"
+        problem = svg if isinstance(svg, BaseException) else reference if isinstance(reference, BaseException) else None
+        if problem is not None:
             base = OutputRow(
                 run_id=run_id,
                 clip_id=row.clip_id,
@@ -109,15 +137,17 @@ def build_jobs(
                 prompt=row.prompt,
                 method=row_config.method,
                 config_hash=config_hash,
-                prior=prior_name,
+                prior=job_prior,
                 seed=int(row_config.seed),
                 code_version=code_version,
                 iterations=int(row_config.iterations),
                 artwork_licence=row.licence,
                 artwork_attribution=row.attribution,
+                reference_input_uri=row.reference_video if row_config.objective == VIDEO_FIT else None,
             )
-            plan.failed.append((row.row_index, failed_row(base, type(svg).__name__, str(svg))))
+            plan.failed.append((row.row_index, failed_row(base, type(problem).__name__, str(problem))))
             continue
+        assert isinstance(svg, bytes)
         svg_sha256 = hashlib.sha256(svg).hexdigest()
         plan.jobs.append(
             ClipJob(
@@ -134,18 +164,49 @@ def build_jobs(
                 layers=row.layers,
                 config=row_config,
                 config_hash=config_hash,
-                prior=prior_name,
+                prior=job_prior,
                 code_version=code_version,
                 idempotency_key=idempotency_key(
-                    svg_sha256, row.prompt, config_hash, prior_key or prior_name, int(row_config.seed), code_version
+                    svg_sha256, row.prompt, config_hash, job_prior_key, int(row_config.seed), code_version
                 ),
                 tags=list(row.tags),
+                notes=notes,
                 artwork_licence=row.licence,
                 artwork_attribution=row.attribution,
                 export=row_export,
+                reference=reference,
             )
         )
     return plan
+
+
+def _reference(
+    row: ClipRow, config: AnimationConfig, read_reference: ReadReference | None
+) -> ReferenceInput | BaseException | str | None:
+    """The row's reference for ``config``: read (video-fit), the error that stops it, a note why
+    it is ignored (other methods), or None."""
+    from catalogs.input import read_reference_video
+    from flexiclip_core.errors import FlexiclipError, ReferenceVideoError
+
+    if config.objective != VIDEO_FIT:
+        if row.reference_video is None:
+            return None
+        return f"column 'reference_video' ignored: method {config.method!r} is not fitted to a video (use video-fit)"
+    if row.reference_video is None:
+        return ReferenceVideoError(
+            f"method {config.method!r} needs a reference video and column 'reference_video' is empty", clip=row.clip_id
+        )
+    limits = config.video_fit.limits
+    try:
+        if read_reference is None:
+            reference = read_reference_video(
+                row.reference_video, clip=row.clip_id, max_bytes=limits.max_file_bytes, max_files=limits.max_frames
+            )
+        else:
+            reference = read_reference(row.reference_video, row.clip_id, limits.max_file_bytes, limits.max_frames)
+    except FlexiclipError as exc:  # missing, oversized, unreadable: this row fails, the run goes on
+        return exc
+    return dataclasses.replace(reference, licence=row.reference_licence)
 
 
 def _export_config(overrides: dict[str, Any]):  # -> ExportConfig | None
@@ -225,6 +286,7 @@ def plan_work(
     read_svg: Callable[[str], bytes],
     force: bool,
     prior_key: str | None = None,
+    read_reference: ReadReference | None = None,
 ) -> Plan:
     """The whole plan of a run: jobs (`build_jobs`), then against the output catalog's latest
     succeeded row per planned key, its media's existence and staging, the split (`select_work`)."""
@@ -237,6 +299,7 @@ def plan_work(
         prior_key=prior_key,
         code_version=code_version,
         read_svg=read_svg,
+        read_reference=read_reference,
     )
     if force:
         return select_work(plan, succeeded={}, staged={}, force=True)

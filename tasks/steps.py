@@ -173,7 +173,7 @@ def plan_run(
     prior_key: str | None = None,
 ) -> Plan:
     """Build the jobs, then skip what already succeeded (media present) and adopt what a stopped run staged."""
-    from catalogs.input import read_svg_bytes
+    from catalogs.input import read_reference_video, read_svg_bytes
     from catalogs.output import code_version
 
     return plan_work(
@@ -187,6 +187,9 @@ def plan_run(
         output_catalog=output_catalog,
         force=force,
         read_svg=lambda uri: read_svg_bytes(uri, storage_options=storage_options or None),
+        read_reference=lambda uri, clip, max_bytes, max_files: read_reference_video(
+            uri, clip=clip, storage_options=storage_options or None, max_bytes=max_bytes, max_files=max_files
+        ),
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -31,12 +32,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from catalogs.output import OutputCatalog
-from catalogs.rows import MEDIA_KINDS, MediaRef, OutputRow, Status, one_line
+from catalogs.rows import FIT_METRIC_COLUMNS, MEDIA_KINDS, MediaRef, OutputRow, Status, one_line
 from flexiclip_core.output_kinds import OUTPUT_KINDS
 from tasks.jobs import ClipJob, failed_row, utc_now
 from tasks.report import UNTRAINED_NOTE
 
 if TYPE_CHECKING:
+    from catalogs.input import ReferenceInput
     from flexiclip_core.animate import ClipOutputs, ClipRequest, PreparedClip
     from flexiclip_core.guidance.base import VideoPrior
     from flexiclip_core.optimize import AnimationResult
@@ -44,6 +46,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PUBLISH_TO_ROOT, PUBLISH_VIA_DRIVER = "root", "driver"
+VIDEO_FIT = "video-fit"
+REFERENCE_MEDIA = "reference"
+"""Key of a video-fit clip's reference in `ShippedMedia.media` and its file name in the clip's
+scratch folder (published content-addressed; the row's ``reference_video_uri``)."""
+REFERENCE_SCRATCH = "reference-input"
+"""Where a job's reference bytes are written for decoding, inside the clip's scratch folder."""
+_MEDIA_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
 SOURCE_SVG_NAME = OUTPUT_KINDS.get("source_svg").file_name
 """The input SVG's name in a clip's scratch folder (published as the ``source_svg`` media kind)."""
 
@@ -311,6 +320,12 @@ class ClipWorker:
         prior call is padded to K clips (also for a batch of fewer clips, or after one drops), so
         the compiled denoiser keeps one shape and never recompiles mid-run (docs/method.md §10).
         """
+        fitted = [job for job in jobs if job.reference is not None or job.config.objective == VIDEO_FIT]
+        if fitted:  # a fit has no prior call to share: each runs alone, the rest as usual
+            rest = [job for job in jobs if job not in fitted]
+            done = {id(job): row for job, row in zip(rest, self.animate_batch(rest, clips_per_worker) if rest else [])}
+            done.update({id(job): self.animate(job) for job in fitted})
+            return [done[id(job)] for job in jobs]
         pad_to = self.lockstep_pad(len(jobs), clips_per_worker)
         if len(jobs) == 1 and pad_to is None:
             return [self.animate(jobs[0])]
@@ -400,6 +415,15 @@ class ClipWorker:
         media = {}
         if self.publishes == PUBLISH_TO_ROOT:
             media = {kind.name: MediaRef(*self.catalog.put_media(path, kind.suffix)) for kind, path in files.items()}
+        fitted: dict[str, object] = {}
+        reference_file = None
+        if job.reference is not None:
+            fitted = fit_columns(outputs.files["metrics"])
+            reference_file = reference_media_file(
+                job.reference, Path(out_dir) / REFERENCE_MEDIA, job.config.video_fit.limits.folder_fps
+            )
+            if self.publishes == PUBLISH_TO_ROOT:
+                fitted["reference_video_uri"] = self.catalog.put_media(*reference_file)[0]
         result = outputs.result
         notes = [f"{name} not computed: {reason}" for name, reason in sorted(outputs.metrics.reasons.items())]
         if not result.prior_is_trained:
@@ -412,16 +436,20 @@ class ClipWorker:
             device=str(result.device),
             prior=result.prior_name,
             prior_is_trained=bool(result.prior_is_trained),
-            prior_licence=self._prior_licence(),
+            prior_licence=None if job.reference is not None else self._prior_licence(),
             started_at=started_at,
             finished_at=utc_now(),
             warnings=tuple(one_line(note, 500) for note in notes),
+            **fitted,
             **self.provenance,
         )
         if self.publishes == PUBLISH_TO_ROOT:
             return row
         # The driver cannot see this node's disk: the bytes go back with the row.
-        return ShippedMedia(row, {kind.name: (Path(path).read_bytes(), kind.suffix) for kind, path in files.items()})
+        shipped = {kind.name: (Path(path).read_bytes(), kind.suffix) for kind, path in files.items()}
+        if reference_file is not None:
+            shipped[REFERENCE_MEDIA] = (reference_file[0].read_bytes(), reference_file[1])
+        return ShippedMedia(row, shipped)
 
     def _failed(
         self, job: ClipJob, exc: BaseException, started_at: datetime, *, message: str | None = None
@@ -429,12 +457,13 @@ class ClipWorker:
         """``job``'s failed row for ``exc`` (``message``: its one line, else the exception's)."""
         log.warning("clip %s failed: %s: %s", job.clip_id, type(exc).__name__, exc, exc_info=not _expected(exc))
         finished_at = utc_now()
+        fitted = job.reference is not None  # no prior takes part in a fit
         return job.failed(
             type(exc).__name__,
             message or str(exc) or type(exc).__name__,
             started_at=started_at,
-            prior_is_trained=bool(self.prior.is_trained) if self.prior is not None else None,
-            prior_licence=self._prior_licence(),
+            prior_is_trained=bool(self.prior.is_trained) if self.prior is not None and not fitted else None,
+            prior_licence=None if fitted else self._prior_licence(),
             device=self.device,
             seconds=(finished_at - started_at).total_seconds(),
             **self.provenance,
@@ -443,12 +472,13 @@ class ClipWorker:
     def _prior_licence(self) -> str | None:
         return str(self.prior.licence) if self.prior is not None else None
 
-    def _request(self, job: ClipJob) -> ClipRequest:
+    def _request(self, job: ClipJob, reference_video: Path | None = None) -> ClipRequest:
         """The clip's request; the run's embeddings of its prompts go to the prior first, so it
-        never loads its text encoder for them (docs/priors.md, "Text: once per run")."""
+        never loads its text encoder for them (docs/priors.md, "Text: once per run").
+        ``reference_video``: the job's reference written to scratch (video-fit)."""
         from flexiclip_core.animate import ClipRequest
 
-        if job.text is not None and self.prior is not None:
+        if job.text is not None and self.prior is not None and reference_video is None:
             self.prior.provide_text_embeddings(job.text)
 
         return ClipRequest(
@@ -459,14 +489,18 @@ class ClipWorker:
             keypoints=job.keypoints,
             bones=job.skeleton,
             layers=job.layers,
+            reference_video=reference_video,
         )
 
     def _animate(self, job: ClipJob, out_dir: str):  # -> ClipOutputs
         from flexiclip_core.animate import animate_clip
 
+        reference = None
+        if job.reference is not None:  # decoded from the planner's bytes, under the config's limits
+            reference = write_reference(job.reference, Path(out_dir) / REFERENCE_SCRATCH)
         return animate_clip(
-            self._request(job),
-            self.ready_prior(),
+            self._request(job, reference),
+            self.prior if reference is not None else self.ready_prior(),
             job.config,
             out_dir,
             device=self.device,
@@ -498,11 +532,16 @@ def publish_shipped_media(
     folder = tempfile.mkdtemp(prefix="flexiclip-publish-", dir=scratch)
     try:
         refs = dict(row.media)
+        reference_uri = row.reference_video_uri
         for kind, (payload, suffix) in media.items():
             path = Path(folder, kind + suffix)
             path.write_bytes(payload)
-            refs[kind] = MediaRef(*output_catalog.put_media(path, suffix))
-        return row.replace(media=refs)
+            ref = MediaRef(*output_catalog.put_media(path, suffix))
+            if kind == REFERENCE_MEDIA:
+                reference_uri = ref.uri
+            else:
+                refs[kind] = ref
+        return row.replace(media=refs, reference_video_uri=reference_uri)
     except Exception as exc:  # storage errors of every kind: the clip is not done
         return failed_row(
             row.replace(media={}, metrics={}),
@@ -511,6 +550,59 @@ def publish_shipped_media(
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_reference(reference: ReferenceInput, folder: Path) -> Path:
+    """Write ``reference``'s bytes under ``folder`` for decoding: the video file, or the folder of
+    PNG frames (names kept: they give the order); returns the path to hand to the fit."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not reference.is_folder:
+        name, data = reference.files[0]
+        # Its own name, so the decoder's messages name the file the catalog names.
+        path = folder / (name if name not in ("", ".", "..") and "/" not in name else "video")
+        path.write_bytes(data)
+        return path
+    name = reference.uri.rstrip("/").rsplit("/", 1)[-1]
+    frames = folder / (name if name not in ("", ".", "..") else "frames")
+    frames.mkdir()
+    for index, (_, data) in enumerate(reference.files):
+        (frames / f"{index:06d}.png").write_bytes(data)
+    return frames
+
+
+def reference_media_file(reference: ReferenceInput, path: Path, folder_fps: float) -> tuple[Path, str]:
+    """(file, content-address suffix) of the reference as published: the file itself (its own
+    suffix, lower case; ``.bin`` when it has none usable), or a PNG folder as one animated PNG at
+    ``folder_fps`` (the decode's frame rate of a folder), so the gallery and a dataset sample show it as one file."""
+    if not reference.is_folder:
+        name, data = reference.files[0]
+        suffix = Path(name).suffix.lower()
+        suffix = suffix if _MEDIA_SUFFIX.fullmatch(suffix) else ".bin"
+        target = path.with_suffix(suffix)
+        target.write_bytes(data)
+        return target, suffix
+    import io
+
+    from PIL import Image
+
+    frames = [Image.open(io.BytesIO(data)).convert("RGBA") for _, data in reference.files]
+    target = path.with_suffix(".png")
+    frames[0].save(
+        target,
+        save_all=True,
+        append_images=frames[1:],
+        duration=round(1000 / folder_fps),
+        loop=0,
+    )
+    return target, ".png"
+
+
+def fit_columns(metrics_json: Path) -> dict[str, object]:
+    """The fit's metric columns of a video-fit clip, from its metrics.json (``video_fit``)."""
+    import json
+
+    measured = json.loads(Path(metrics_json).read_text()).get("video_fit") or {}
+    return {column: measured.get(column) for column in FIT_METRIC_COLUMNS}
 
 
 def worker_provenance(device: str) -> dict[str, str | None]:

@@ -20,6 +20,7 @@ from catalogs.output import (
     code_version,
     idempotency_key,
 )
+from catalogs.rows import REFERENCE_COLUMNS
 from flexiclip_core.metrics import METRIC_COLUMNS
 
 PIPELINE_COLUMNS = (
@@ -95,6 +96,7 @@ def test_output_schema_has_exactly_the_specified_columns():
         | set(PROVENANCE_COLUMNS)
         | set(EXPORT_MEDIA_COLUMNS)
         | {"cpu_seconds", "gpu_seconds"}  # issue 25: what each clip cost on its worker
+        | set(REFERENCE_COLUMNS)  # issue 21: video-fit's reference and fit metrics
     )
     assert OUTPUT_SCHEMA.field("prior_licence").type == pa.string()
     assert OUTPUT_SCHEMA.field("cpu_seconds").type == OUTPUT_SCHEMA.field("gpu_seconds").type == pa.float64()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import math
 import os
 import shutil
@@ -35,6 +36,17 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE_CATALOG = REPO / "catalogs" / "samples" / "clipart.parquet"
 ARTIFACTS = REPO / "artifacts"
 HOSTILE_PROMPT = "A cat <script>window.__pwned = 1</script> is walking & swishing its tail"
+VIDEO_FIT_ROW_CONFIG = {
+    "method": "video-fit",
+    "objective": "video-fit",
+    "flow_loss": False,
+    "augment": False,
+    "schedule.loop_count": 0,
+    "video_fit.registration_steps": 10,
+    "video_fit.refine_steps": [1, 0, 0],
+    "video_fit.refine_render_size": [64, 64, 64],
+}
+"""The video-fit preset's differences from flexiclip, as one row's overrides, at the fewest steps."""
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +61,14 @@ def _sample_catalog_with_hostile_prompt(folder: Path) -> Path:
     ]
     table = table.set_column(table.schema.get_field_index("svg_uri"), "svg_uri", pa.array(uris, pa.string()))
     table = table.set_column(table.schema.get_field_index("prompt"), "prompt", pa.array(prompts, pa.string()))
+    # One clip fitted to the sample video (its row's config switches it to video-fit, the fewest
+    # steps; the human sample's own rig): its card shows reference | result.
+    (human,) = [i for i, clip in enumerate(table.column("clip_id").to_pylist()) if clip == "human"]
+    fitted = table.slice(human, 1).to_pylist()[0]
+    fitted.update(clip_id="human-video", prompt="fitted to human_wave.mp4", config=json.dumps(VIDEO_FIT_ROW_CONFIG))
+    table = pa.concat_tables([table, pa.Table.from_pylist([fitted], schema=table.schema)])
+    references = [None] * (table.num_rows - 1) + [str(SAMPLE_CATALOG.parent / "human_wave.mp4")]
+    table = table.append_column("reference_video", pa.array(references, pa.string()))
     path = folder / "clipart.parquet"
     pq.write_table(table, path)
     return path
@@ -93,7 +113,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert finished.returncode in (0, 1), finished.stdout[-4000:] + finished.stderr[-4000:]
     output = OutputCatalog(root)
     run_id = latest_run_id(output)
-    assert run_id is not None
+    assert run_id is not None, finished.stdout[-3000:] + finished.stderr[-3000:]
     # The flow wrote the report at the end of the run; `write_report` for the latest run
     # rewrites the same file with the same content (nothing in the page depends on when).
     index = root / "reports" / report_folder_name(run_id) / "index.html"
@@ -139,7 +159,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 _MEDIA_STATE = """
 new Promise(function (resolve) {
-  var videos = Array.prototype.slice.call(document.querySelectorAll("#cards video"));
+  var videos = Array.prototype.slice.call(document.querySelectorAll("#cards video:not(.reference)"));
   function ready(video) {
     if (video.readyState >= 1 || video.error) { return Promise.resolve(); }
     return new Promise(function (done) {
@@ -215,6 +235,12 @@ def _check_page(browser: Browser, pipeline_run: dict, base_url: str) -> None:
         assert item["error"] is None, item
         assert item["duration"] is not None and 0 < item["duration"] < 1e6, item
         assert item["advanced"] and not item["paused"], item
+
+    # The video-fit card shows its reference beside its result, and the reference plays too.
+    references = browser.evaluate(_MEDIA_STATE.replace("video:not(.reference)", "figure > video.reference"), timeout=60)
+    assert [item["clip"] for item in references] == ["human-video"]
+    assert references[0]["error"] is None and 0 < references[0]["duration"] < 1e6 and references[0]["advanced"]
+    assert browser.evaluate("document.querySelector('.side-by-side video:not(.reference)') !== null") is True
 
     # Sorting by a metric reorders the cards exactly as the catalog's values say.
     varying = [
