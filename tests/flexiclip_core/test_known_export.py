@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from flexiclip_core.clipart import Clipart, Fill, GradientStop, LinearGradient, Shape, SubPath
+from flexiclip_core.export.files import write_text_atomic
 from flexiclip_core.export.images import frame_delays_ms, write_apng, write_gif, write_webp
 from flexiclip_core.export.lottie import lottie_animation, lottie_gradient_points
 from flexiclip_core.export.svg_anim import animated_svg
@@ -158,6 +159,9 @@ def test_straight_alpha_over_a_colour_rounds_by_hand() -> None:
     # (100·128 + 32385 + 127)//255 = 177, (0 + 32385 + 127)//255 = 127; over (0, 0, 255): 100, 50, 127.
     assert composite_over(pixel, (255, 255, 255))[0, 0].tolist() == [227, 177, 127]
     assert composite_over(pixel, (0, 0, 255))[0, 0].tolist() == [100, 50, 127]
+    # Rounded, not truncated: (1, 3, 0) at α 128 over white is 127.50, 128.51, 127.0 → 128, 129, 127.
+    dim = np.array([[[1, 3, 0, 128]]], dtype=np.uint8)
+    assert composite_over(dim, (255, 255, 255))[0, 0].tolist() == [128, 129, 127]
 
 
 def test_colour_bled_under_transparency_is_the_alpha_weighted_mean() -> None:
@@ -173,3 +177,18 @@ def test_colour_bled_under_transparency_is_the_alpha_weighted_mean() -> None:
     assert out[0, 4, 2].tolist() == [200, 100, 40, 0]
     # Visible pixels keep their colour.
     assert out[0, 4, 5].tolist() == [0, 40, 240, 85]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_exported_files_follow_the_process_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    # Every per-clip file of `flexiclip animate` is written by `atomic_write`: 0o666 less the
+    # umask, like the pipeline's media (catalogs.output), not a fixed 0o644.
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        paths = [write_text_atomic(tmp_path / "metrics.json", "{}"), write_gif(_frames(2), tmp_path / "a.gif", 10.0)]
+    finally:
+        os.umask(previous)
+    assert [stat.S_IMODE(path.stat().st_mode) for path in paths] == [mode, mode]
