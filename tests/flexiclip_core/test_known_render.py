@@ -71,6 +71,9 @@ def test_fill_rules_map_a_fractional_winding_number():
         assert alpha[140, 100].item() == pytest.approx(edge, abs=1e-4), rule
         assert alpha[140, 140].item() == pytest.approx(hole, abs=1e-5), rule
         assert alpha[140, 60].item() == pytest.approx(1.0, abs=1e-5), rule
+        # Wound the other way, the same rings have winding −1.5 and −2: the same coverage.
+        reverse = _alpha(clip_of(fill_shape(outer[::-1].copy(), inner[::-1].copy(), rgb=(0, 0, 0), rule=rule)))[3]
+        torch.testing.assert_close(reverse, alpha, atol=1e-4, rtol=0)
 
 
 def test_two_translucent_layers_composite_by_hand():

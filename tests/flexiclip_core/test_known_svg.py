@@ -125,3 +125,19 @@ def test_rotated_ellipse_arc_passes_through_its_minor_vertex() -> None:
     arc_to(points, 0.0, 0.0, 20.0, 10.0, 90.0, False, True, 0.0, 40.0)
     np.testing.assert_allclose(_cubic(points, 1, 0.5), [10.0, 20.0], atol=1e-9)
     np.testing.assert_allclose(points[-2:], [0.0, 40.0], atol=0)
+
+
+def test_quarter_arc_takes_the_small_clockwise_centre() -> None:
+    # (0, 0) → (10, 10), r = 10, large 0, sweep 1: of the two centres (10, 0) and (0, 10) only
+    # (0, 10) gives a small positive sweep (−90° → 0°); two 45° pieces meet at −45°, (5√2, 10 − 5√2).
+    points = [0.0, 0.0]
+    arc_to(points, 0.0, 0.0, 10.0, 10.0, 0.0, False, True, 10.0, 10.0)
+    assert len(points) == 2 + 2 * 6
+    half = 5.0 * math.sqrt(2.0)
+    np.testing.assert_allclose(points[6:8], [half, 10.0 - half], atol=1e-12)
+    # The large arc (large 1, sweep 1) turns 270° about the other centre, (10, 0), from 180°:
+    # five 54° pieces, the middle one's midpoint at 315°, (10 + 5√2, −5√2).
+    large = [0.0, 0.0]
+    arc_to(large, 0.0, 0.0, 10.0, 10.0, 0.0, True, True, 10.0, 10.0)
+    assert len(large) == 2 + 5 * 6
+    np.testing.assert_allclose(_cubic(large, 2, 0.5), [10.0 + half, -half], atol=1e-12)
