@@ -1,4 +1,4 @@
-"""Known answers for the exporters (docs/export.md): Lottie keyframes and bézier tangents of a
+"""Known answers for the exporters (docs/method.md §11): Lottie keyframes and bézier tangents of a
 known motion, a linear gradient's Lottie end point under a non-uniform frame, GIF/APNG frame
 delays and disposal read back from the files, SMIL keyTimes/values/dur, and the colour maths of
 the alpha videos (straight alpha over a colour, colour bled under transparent pixels).

@@ -1,4 +1,4 @@
-"""Known answers for score distillation (docs/method.md §4, §8): the noise schedules at interior
+"""Known answers for score distillation (docs/method.md §8): the noise schedules at interior
 timesteps, w(t), the classifier-free guidance combination at a known point, the prediction-type
 conversions, the exact flow gradient of the analytic prior and the surrogate-loss identity
 ∂L/∂z = g / B, plus the augmentation's homography at an interior point.

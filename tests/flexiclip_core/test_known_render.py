@@ -1,5 +1,6 @@
-"""Known answers for the renderers (docs/render.md): coverage, anti-aliasing weights and
-compositing worked by hand at interior pixels, and a linear gradient's colour mid-ramp.
+"""Known answers for the renderers: coverage (docs/render.md §4), anti-aliasing weights
+(docs/render.md §5) and compositing (docs/render.md §6) worked by hand at interior pixels, and a
+linear gradient's colour mid-ramp (docs/render.md §11).
 
 Every scene is drawn on the 256² canvas at size 256 (one canvas px = one output px), so a
 pixel (row r, column c) is the square [c, c + 1] × [r, r + 1] with its centre at
