@@ -133,7 +133,7 @@ def test_a_real_batchs_parquet_export_reads_back_whole(tmp_path: Path, worker: C
     jobs = jobs_for(
         tmp_path,
         ["human", "plant"],
-        row_export={"human": {"formats": ["poster", "apng"]}, "plant": {"formats": ["poster"]}},
+        row_export={"human": {"formats": ["poster", "apng"], "size": 64}, "plant": {"formats": ["poster"], "size": 64}},
     )
     rows = worker.animate_batch(jobs)
     assert [row.status for row in rows] == [Status.SUCCEEDED, Status.SUCCEEDED]
