@@ -46,6 +46,8 @@ from catalogs.storage import (
     split_s3,
     uri_scheme,
 )
+from flexiclip_core.export.files import FILE_MODE as _FILE_MODE
+from flexiclip_core.export.files import process_umask as _umask
 
 if TYPE_CHECKING:
     import pandas
@@ -629,24 +631,6 @@ def _staging_key(name: str) -> str | None:
         return None
     key = name[: -len(".json")]
     return key if _HEX64.fullmatch(key) else None
-
-
-_FILE_MODE = 0o666
-"""Published files get the mode an ordinary ``open`` would give them: 0o666 less the umask."""
-
-
-def _umask() -> int:
-    """The process umask: from /proc on Linux, else by setting it and setting it back."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _temp_path(folder: Path, suffix: str) -> Path:

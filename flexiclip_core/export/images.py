@@ -7,6 +7,7 @@ Frames are uint8 ``[N, H, W, 3|4]``, straight RGBA, row 0 at top. Every file loo
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +27,16 @@ def _images(frames: np.ndarray) -> list:
     return [Image.fromarray(np.ascontiguousarray(frame)) for frame in frames]
 
 
+def frame_delays_ms(frame_count: int, fps: float, tick_ms: int) -> list[int]:
+    """Delay of each of ``frame_count`` frames in ms, in whole ticks of ``tick_ms`` (GIF: 10,
+    WebP: 1) rounded on the running clock (half up): frame k lasts
+    round((k + 1)/(fps·tick)) − round(k/(fps·tick)) ticks, so the delays add up to the loop's
+    N/fps to the nearest tick instead of drifting by N rounding errors."""
+    ticks_per_frame = 1000.0 / (fps * tick_ms)
+    clock = [math.floor(ticks_per_frame * k + 0.5) for k in range(frame_count + 1)]
+    return [tick_ms * (clock[k + 1] - clock[k]) for k in range(frame_count)]
+
+
 def write_gif(
     frames: np.ndarray,  # uint8 [N, H, W, 3|4]
     path: str | Path,
@@ -39,10 +50,13 @@ def write_gif(
 
     Pillow merges a frame identical to the one before into it (adding its duration), so a
     motionless stretch is stored as fewer, longer frames; playback timing is unchanged.
+    GIF stores whole centiseconds: the delays are rounded on the running clock
+    (`frame_delays_ms`), so the loop keeps its length N/fps (15 fps: 7, 6, 7, … cs, where
+    Pillow would truncate every 6.67 cs to 6 and play 10% fast).
     """
     frames = composite_over(check_frames(frames, clip), background_rgb)
     check_fps(fps, ExportError)
-    duration_ms = 1000.0 / fps  # GIF stores centiseconds; Pillow rounds
+    duration_ms = frame_delays_ms(len(frames), fps, 10)
     images = _images(frames)
 
     def write(temporary: Path) -> None:
@@ -74,7 +88,7 @@ def write_webp(
     frames = check_frames(frames, clip)
     check_fps(fps, ExportError)
     images = _images(frames)
-    duration_ms = round(1000.0 / fps)  # WebP stores whole milliseconds
+    duration_ms = frame_delays_ms(len(frames), fps, 1)  # WebP stores whole milliseconds
 
     def write(temporary: Path) -> None:
         images[0].save(

@@ -33,11 +33,17 @@ NAN_AT_STEP_1 = {"skeleton_weight": -1e300, "sds.guidance_scale": 1e300}
 
 
 def jobs_for(
-    tmp_path: Path, clip_ids: list[str], row_config: dict[str, dict] | None = None, bad_svg: str | None = None
+    tmp_path: Path,
+    clip_ids: list[str],
+    row_config: dict[str, dict] | None = None,
+    bad_svg: str | None = None,
+    row_export: dict[str, dict] | None = None,
 ):
     rows = sample_rows(tmp_path / "in", clip_ids)
     for row in rows:
         row["config"] = json.dumps((row_config or {}).get(row["clip_id"], {}))
+        if row_export:
+            row["export"] = json.dumps(row_export.get(row["clip_id"], {}))
     catalog = write_catalog(tmp_path / "in" / "catalog.parquet", rows)
     config = base_config("flexiclip", overrides=FAST)
     valid, errors = read_catalog(str(catalog), validate_config=config.with_overrides)
@@ -110,6 +116,45 @@ def test_the_batch_path_writes_what_animate_clip_writes(tmp_path: Path, worker: 
         a_record, b_record = (json.loads(Path(o.files[kind]).read_text()) for o in (alone, batched))
         a_record.pop("seconds"), b_record.pop("seconds")
         assert a_record == b_record, kind
+
+
+def test_a_real_batchs_parquet_export_reads_back_whole(tmp_path: Path, worker: ClipWorker) -> None:
+    # Issue 20: the Parquet read-back test of tests/catalogs builds its rows by hand; these come
+    # from the clip worker. One clip writes an APNG and the other does not, one shard each: the
+    # folder still reads back as one dataset with one schema, every blob matching its digest.
+    import hashlib
+
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from catalogs.dataset import export_dataset
+    from catalogs.output import OutputCatalog
+
+    jobs = jobs_for(
+        tmp_path,
+        ["human", "plant"],
+        row_export={"human": {"formats": ["poster", "apng"], "size": 64}, "plant": {"formats": ["poster"], "size": 64}},
+    )
+    rows = worker.animate_batch(jobs)
+    assert [row.status for row in rows] == [Status.SUCCEEDED, Status.SUCCEEDED]
+    catalog = OutputCatalog(tmp_path / "out")
+    catalog.commit(rows, run_id="batch-test")
+    out = tmp_path / "pq"
+    result = export_dataset(str(tmp_path / "out"), str(out), format="parquet", shard_size=1)
+    assert result.samples == 2 and len(result.shards) == 2
+    schemas = [pq.read_schema(out / name) for name in result.shards]
+    assert schemas[1].equals(schemas[0])
+    whole = ds.dataset(str(out), format="parquet").to_table()
+    assert whole.num_rows == 2 and whole.schema.equals(schemas[0])
+    by_clip = {record["clip_id"]: record for record in whole.to_pylist()}
+    assert by_clip["plant"]["apng"] is None and by_clip["human"]["apng"] is not None
+    assert whole.schema.field("apng").type == "binary"
+    for record in by_clip.values():
+        assert hashlib.sha256(record["poster"]).hexdigest() == record["poster_sha256"]
+        assert record["motion_vitality"] == next(
+            r.metrics["motion_vitality"] for r in rows if r.clip_id == record["clip_id"]
+        )
+    assert hashlib.sha256(by_clip["human"]["apng"]).hexdigest() == by_clip["human"]["apng_sha256"]
 
 
 def test_auto_is_one_on_cpu_whatever_the_memory() -> None:
