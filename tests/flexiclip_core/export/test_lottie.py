@@ -1,4 +1,4 @@
-"""Tests of the newer outputs: Lottie (structure + schema), WebM/WebP/APNG with alpha, ExportConfig.
+"""`export.lottie`: layers, paths and paint, the vendored schema, refusals.
 
 The Lottie played by lottie-web in a browser is checked in tests/e2e/test_lottie_browser.py.
 """
@@ -9,64 +9,19 @@ import copy
 import json
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
-from PIL import Image
-from scipy.ndimage import binary_dilation, binary_erosion
 
 from flexiclip_core.clipart import Clipart, Fill, Shape, SubPath
-from flexiclip_core.errors import ConfigError, ExportError
+from flexiclip_core.errors import ExportError
 from flexiclip_core.export import (
-    MOTION_ARRAYS,
-    ExportConfig,
-    export_animation,
-    export_profile,
     lottie_animation,
     lottie_schema_errors,
-    write_apng,
     write_lottie,
-    write_motion_arrays,
-    write_webm,
-    write_webp,
 )
-from flexiclip_core.render import render_frames
-from tests.flexiclip_core.test_export import make_clipart, moving_frames
-
-
-@pytest.fixture()
-def clipart() -> Clipart:
-    return make_clipart()
-
-
-MARGIN = np.ones((7, 7), dtype=bool)  # 3 px either side: away from anti-aliased and chroma-blurred edges
-
-
-def decode_webm_rgba(path: Path) -> tuple[list[np.ndarray], av.VideoStream]:
-    """Frames of a VP9 WebM as RGBA [H, W, 4]: FFmpeg's native vp9 decoder drops the alpha plane
-    (stored as Matroska BlockAdditional), libvpx-vp9's keeps it. Alpha is read from the decoded
-    plane itself: swscale's yuva420p → rgba loses the last columns of widths not divisible by 8."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        decoder = av.CodecContext.create("libvpx-vp9", "r")
-        frames = []
-        for packet in container.demux(stream):
-            for frame in decoder.decode(packet):
-                assert frame.format.name == "yuva420p"
-                plane = frame.planes[3]
-                alpha = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
-                frames.append(np.dstack([frame.to_ndarray(format="rgb24"), alpha]))
-        return frames, stream
-
-
-def outside_and_solid_inside(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Masks [H, W]: pixels ≥ 3 px away from anything drawn, and pixels ≥ 3 px inside opaque paint."""
-    outside = ~binary_dilation(alpha > 0, structure=MARGIN)
-    inside = binary_erosion(alpha == 255, structure=MARGIN)
-    return outside, inside
-
-
-# --- Lottie ---------------------------------------------------------------------------------
+from tests.flexiclip_core.export.scenes import (
+    moving_frames,
+)
 
 
 def test_lottie_layers_paths_and_paint(clipart: Clipart) -> None:
@@ -195,166 +150,3 @@ def test_sample_lotties_validate(samples_dir: Path) -> None:
         rest = clip.control_points()
         frames = np.stack([rest + [4 * np.sin(i / 3), 0] * (rest[:, 1:2] / 256) for i in range(24)])
         assert lottie_schema_errors(lottie_animation(clip, frames, 10, size=512)) == [], svg_path.name
-
-
-# --- transparent raster formats -------------------------------------------------------------
-
-
-def test_webm_has_vp9_alpha(clipart: Clipart, tmp_path: Path) -> None:
-    frames = render_frames(clipart, moving_frames(clipart, 5), 96, background="transparent")
-    path = write_webm(frames, tmp_path / "video.webm", fps=10)  # lossless: the default
-    decoded, stream = decode_webm_rgba(path)
-    assert stream.codec_context.name == "vp9" and stream.metadata.get("alpha_mode") == "1"
-    assert float(stream.average_rate) == pytest.approx(10)
-    assert len(decoded) == 5 and decoded[0].shape == (96, 96, 4)
-    for original, frame in zip(frames, decoded):
-        outside, inside = outside_and_solid_inside(original[..., 3])
-        assert outside.sum() > 1000 and inside.sum() > 500
-        assert np.all(frame[..., 3][outside] == 0)
-        assert np.all(frame[..., 3][inside] == 255)
-        # Lossless VP9 of the yuva420p planes; RGBA → YUVA conversion may round alpha by one level.
-        assert np.abs(frame[..., 3].astype(int) - original[..., 3].astype(int)).max() <= 1
-        colour_error = np.abs(frame[..., :3].astype(int) - original[..., :3].astype(int))[inside]
-        assert np.percentile(colour_error, 95) <= 3  # RGB → BT.709 4:2:0 → RGB rounding
-
-
-def test_lossy_webm_keeps_alpha_close(clipart: Clipart, tmp_path: Path) -> None:
-    frames = render_frames(clipart, moving_frames(clipart, 5), 96, background="transparent")
-    decoded, _ = decode_webm_rgba(write_webm(frames, tmp_path / "lossy.webm", fps=10, lossless=False, crf=20))
-    assert len(decoded) == 5
-    for original, frame in zip(frames, decoded):
-        outside, inside = outside_and_solid_inside(original[..., 3])
-        assert frame[..., 3][outside].max() <= 16 and frame[..., 3][inside].min() >= 239
-
-
-def test_webm_opaque_rgb_and_odd_size(tmp_path: Path) -> None:
-    frames = np.full((2, 33, 33, 3), 40, dtype=np.uint8)
-    decoded, _ = decode_webm_rgba(write_webm(frames, tmp_path / "odd.webm", fps=5))
-    assert decoded[0].shape == (34, 34, 4)
-    assert np.all(decoded[0][:33, :33, 3] == 255) and np.all(decoded[0][33, :, 3] == 0)
-
-
-@pytest.mark.parametrize("lossless", [True, False])
-def test_webp_is_animated_with_alpha(clipart: Clipart, tmp_path: Path, lossless: bool) -> None:
-    frames = render_frames(clipart, moving_frames(clipart, 4), 80, background="transparent")
-    path = write_webp(frames, tmp_path / "animation.webp", fps=8, lossless=lossless)
-    with Image.open(path) as image:
-        assert image.format == "WEBP" and image.n_frames == 4 and image.info.get("loop") == 0
-        decoded = []
-        for index in range(4):
-            image.seek(index)
-            image.load()  # Pillow reads a WebP frame's duration when it decodes it
-            assert image.info.get("duration") == 125
-            decoded.append(np.asarray(image.convert("RGBA")))
-    for original, frame in zip(frames, decoded):
-        outside, inside = outside_and_solid_inside(original[..., 3])
-        assert np.all(frame[..., 3][outside] == 0) and np.all(frame[..., 3][inside] == 255)
-        if lossless:
-            np.testing.assert_array_equal(frame[..., 3], original[..., 3])
-
-
-def test_apng_is_lossless_with_alpha(clipart: Clipart, tmp_path: Path) -> None:
-    frames = render_frames(clipart, moving_frames(clipart, 3), 64, background="transparent")
-    path = write_apng(frames, tmp_path / "animation.apng", fps=10)
-    with Image.open(path) as image:
-        assert image.format == "PNG" and getattr(image, "is_animated", False) and image.n_frames == 3
-        assert image.info.get("loop") == 0
-        for index in range(3):
-            image.seek(index)
-            np.testing.assert_array_equal(np.asarray(image.convert("RGBA")), frames[index])
-
-
-# --- ExportConfig and whole exports ---------------------------------------------------------
-
-
-def test_export_config_validates_new_fields() -> None:
-    assert ExportConfig().background == "transparent" and "lottie" in ExportConfig().formats
-    for bad in (
-        {"formats": ("video", "flv")},
-        {"formats": ()},
-        {"background": "blue"},
-        {"background": "#12345"},
-        {"extra_sizes": (0,)},
-        {"extra_sizes": (512,)},
-        {"extra_sizes": (64, 64)},
-        {"webm_crf": 64},
-        {"extra_sizes": [128]},
-    ):
-        with pytest.raises(ConfigError):
-            ExportConfig(**bad)
-    assert ExportConfig().with_overrides({"extra_sizes": [1024], "background": "#FFaa00"}).extra_sizes == (1024,)
-    with pytest.raises(ConfigError, match="unknown export setting.*colour"):
-        ExportConfig().with_overrides({"colour": "red"})
-    with pytest.raises(ConfigError, match="unknown export format.*'flv'"):
-        ExportConfig().with_overrides({"formats": ["flv"]})
-    assert export_profile("app").formats == ("lottie", "webm", "webp", "poster")
-    with pytest.raises(ConfigError, match="unknown export profile 'tv'.*known: app"):
-        export_profile("tv")
-
-
-def test_export_background_colour_and_extra_sizes(clipart: Clipart, tmp_path: Path) -> None:
-    frame_points = moving_frames(clipart, 3)
-    config = ExportConfig(
-        size=64, extra_sizes=(48,), background="#00ff00", formats=("video", "webm", "webp", "apng", "poster", "lottie")
-    )
-    outputs = export_animation(clipart, frame_points, tmp_path, config=config)
-    assert set(outputs) == {
-        "video",
-        "webm",
-        "webp",
-        "apng",
-        "poster",
-        "lottie",
-        "video@48",
-        "webm@48",
-        "webp@48",
-        "apng@48",
-        "poster@48",
-    }
-    assert outputs["webm@48"] == tmp_path / "size_48" / "video.webm"
-    decoded, _ = decode_webm_rgba(outputs["webm"])
-    assert np.all(decoded[0][..., 3] == 255)  # a colour background makes the WebM opaque
-    assert decoded[0][2, 2, 1] > 230 and decoded[0][2, 2, 0] < 25  # …green where nothing is drawn
-    with av.open(str(outputs["video@48"])) as container:
-        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
-    assert first.shape == (48, 48, 3) and first[2, 2, 1] > 230 and first[2, 2, 0] < 25
-    with Image.open(outputs["poster"]) as poster:
-        assert poster.mode == "RGBA" and np.asarray(poster)[..., 3].min() == 255
-    assert not (tmp_path / "animation.gif").exists() and not (tmp_path / "frames").exists()
-
-
-def test_export_only_vector_formats_renders_nothing(clipart: Clipart, tmp_path: Path, monkeypatch) -> None:
-    import flexiclip_core.export.bundle as bundle
-
-    def no_render(*args, **kwargs):
-        raise AssertionError("vector-only exports must not rasterise")
-
-    monkeypatch.setattr(bundle, "render_frames", no_render)
-    outputs = export_animation(
-        clipart, moving_frames(clipart, 3), tmp_path, config=ExportConfig(formats=("lottie", "svg_animation"))
-    )
-    assert set(outputs) == {"lottie", "svg_animation"}
-
-
-def test_motion_arrays_round_trip(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    arrays = dict(
-        frame_points=rng.random((4, 10, 2)) * 256,
-        frame_keypoints=rng.random((4, 3, 2)),
-        frame_vertices=rng.random((4, 6, 2)),
-        rest_points=rng.random((10, 2)),
-        rest_keypoints=rng.random((3, 2)),
-        rest_vertices=rng.random((6, 2)),
-        bones=[[0, 1], [1, 2]],
-        faces=[[0, 1, 2], [2, 3, 4]],
-        canvas_to_document=np.eye(3),
-    )
-    path = write_motion_arrays(tmp_path / "motion.npz", **arrays)
-    with np.load(path) as motion:
-        assert sorted(motion.files) == sorted(MOTION_ARRAYS)
-        np.testing.assert_allclose(motion["frame_points"], arrays["frame_points"], rtol=1e-6)
-        assert motion["bones"].dtype == np.int32 and motion["faces"].shape == (2, 3)
-    with pytest.raises(ExportError, match="disagree on the frame count"):
-        write_motion_arrays(tmp_path / "bad.npz", **{**arrays, "frame_keypoints": rng.random((5, 3, 2))})
-    with pytest.raises(ExportError, match="frame_points must be finite"):
-        write_motion_arrays(tmp_path / "bad.npz", **{**arrays, "frame_points": np.full((4, 10, 2), np.nan)})

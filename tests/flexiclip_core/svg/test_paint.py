@@ -2,7 +2,7 @@
 where resvg 0.44 is no reference), and gradients moving with the drawing — in the final
 renderer and the vector exports — against the affinely transformed source.
 
-Pass mark per image, as in test_svg_fidelity: alpha IoU ≥ 0.97, mean absolute RGBA ≤ 0.02.
+Pass mark per image, as in tests/flexiclip_core/svg/resvg.py: alpha IoU ≥ 0.97, mean absolute RGBA ≤ 0.02.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from flexiclip_core.export.svg_anim import animated_svg, clipart_to_svg
 from flexiclip_core.paint_motion import best_fit_affine, posed_clipart, posed_paint
 from flexiclip_core.render import render_clipart
 from flexiclip_core.svg import parse_svg
-from tests.flexiclip_core.test_svg_fidelity import (
+from tests.flexiclip_core.svg.resvg import (
     MAX_MEAN_ABS,
     MIN_IOU,
     agreement,
