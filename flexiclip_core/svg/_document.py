@@ -14,14 +14,17 @@ from dataclasses import replace
 
 import numpy as np
 
-from flexiclip_core.clipart import ParseWarning, Shape, SubPath
+from flexiclip_core.clipart import Fill, ParseWarning, Shape, SubPath
 from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
 from flexiclip_core.svg._cascade import Cascade, Context, clamp_unit, initial_context
 from flexiclip_core.svg._clip import clip_shapes_to_viewport
 from flexiclip_core.svg._clip_paths import NOT_RENDERED, ClipPaths
 from flexiclip_core.svg._geometry import (
+    CommandBudgetExceeded,
     RawSubPath,
     ShapeGeometry,
+    is_similarity,
+    line_stroke_outline,
     shapes_bounds,
     subpaths_bbox,
 )
@@ -361,14 +364,41 @@ class DocumentWalker:
             self.unpainted.append(Shape(tuple(subpaths), None, None))
             return
         bbox = subpaths_bbox(raw_subpaths)
+        scale = math.sqrt(abs(determinant))
         fill = self.shape_paint.fill(element, context, bbox)
-        stroke = self.shape_paint.stroke(element, context, math.sqrt(abs(determinant)), bbox)
+        stroke = self.shape_paint.stroke(element, context, scale, bbox)
         if fill is None and stroke is None:
             self.unpainted.append(Shape(tuple(subpaths), None, None))
             return
         markers = [style.get(name, "none").strip() for name in ("marker-start", "marker-mid", "marker-end")]
         if any(m and m != "none" for m in markers):
             self.warn("marker-ignored", "markers are not drawn", element)
+        if stroke is not None and element.tag == "line" and not is_similarity(context.ctm):
+            # One stroke width cannot draw a line under a skew or a non-uniform scale: its
+            # painted area, outlined in user space, is filled instead (a <line> has no fill).
+            flat = raw_subpaths[0][0]
+            budget = self.geometry.max_path_commands - self.geometry.path_commands
+            try:
+                outlines = line_stroke_outline(
+                    (flat[0], flat[1]),
+                    (flat[-2], flat[-1]),
+                    stroke.width / scale,
+                    stroke.linecap,
+                    tuple(v / scale for v in stroke.dash_array),
+                    stroke.dash_offset / scale,
+                    max_dashes=budget // 8,
+                )
+            except CommandBudgetExceeded as exc:
+                self.geometry.count_commands(8 * exc.commands, element)
+                raise  # pragma: no cover - count_commands raised already
+            self.geometry.count_commands(8 * len(outlines), element)
+            band = self._transformed(outlines, context.ctm, element)
+            if band:
+                fill = Fill(stroke.rgb, stroke.opacity, "nonzero", stroke.gradient, pattern=stroke.pattern)
+                self.shapes.append(Shape(tuple(band), fill, None, element.describe(), context.groups))
+            else:  # a zero-length line with butt caps paints nothing
+                self.unpainted.append(Shape(tuple(subpaths), None, None))
+            return
         self.shapes.append(Shape(tuple(subpaths), fill, stroke, element.describe(), context.groups))
 
     def _transformed(self, raw_subpaths: list[RawSubPath], ctm: Affine, element: Element) -> list[SubPath]:

@@ -617,3 +617,78 @@ def subpaths_bbox(raw_subpaths: list[RawSubPath]) -> tuple[float, float, float, 
         float(boxes[:, 2].max()),
         float(boxes[:, 3].max()),
     )
+
+
+def is_similarity(ctm: tuple[float, float, float, float, float, float]) -> bool:
+    """Whether the affine ``ctm`` scales every direction alike (rotation, uniform scale,
+    reflection, translation): then a stroke's width maps to width · sqrt|det| everywhere."""
+    a, b, c, d, _, _ = ctm
+    size = max(abs(a), abs(b), abs(c), abs(d))
+    return abs((a * a + b * b) - (c * c + d * d)) <= 1e-9 * size * size and abs(a * c + b * d) <= 1e-9 * size * size
+
+
+def line_stroke_outline(
+    start: tuple[float, float],
+    end: tuple[float, float],
+    width: float,
+    linecap: str,
+    dashes: tuple[float, ...] = (),
+    dash_offset: float = 0.0,
+    max_dashes: int = 1_000_000,
+) -> list[RawSubPath]:
+    """The painted area of a ``<line>``'s stroke, in its user units: one closed outline per dash
+    (the whole line when ``dashes`` is empty), each with its caps (butt, square or round), all
+    oriented alike so the non-zero rule fills their union. Drawn as a fill under the CTM it is
+    the exact stroke under any affine map, a skew or a non-uniform scale included, which a
+    stroke width cannot express. ``dashes`` (even length, sum > 0) and ``dash_offset`` are in
+    user units, as SVG lays them along the line; past ``max_dashes`` dashes,
+    `CommandBudgetExceeded`."""
+    x0, y0 = start
+    length = math.hypot(end[0] - x0, end[1] - y0)
+    half = width / 2.0
+    if length == 0.0:
+        # A zero-length line: its caps only, axis-aligned (SVG 2 §13.5.6).
+        if linecap == "round":
+            return [ellipse_path(x0, y0, half, half)]
+        if linecap == "square":
+            return [rect_path(x0 - half, y0 - half, width, width, 0.0, 0.0)]
+        return []
+    ux, uy = (end[0] - x0) / length, (end[1] - y0) / length
+    intervals = [(0.0, length)]
+    if dashes:
+        period = sum(dashes)
+        intervals = []
+        position = -(dash_offset % period)
+        index = 0
+        while position < length:
+            dash_end = position + dashes[index % len(dashes)]
+            a, b = max(position, 0.0), min(dash_end, length)
+            if index % 2 == 0 and (b > a or (b == a and linecap != "butt")):
+                intervals.append((a, b))
+                if len(intervals) > max_dashes:
+                    raise CommandBudgetExceeded(len(intervals))
+            position = dash_end
+            index += 1
+    outlines = []
+    nx, ny = -uy * half, ux * half  # the left normal, half a width long
+    normal_angle = math.atan2(ux, -uy)
+    for a, b in intervals:
+        if linecap == "square":
+            a, b = a - half, b + half
+        px, py = x0 + ux * a, y0 + uy * a
+        qx, qy = x0 + ux * b, y0 + uy * b
+        points = [px + nx, py + ny]
+        _line_to(points, px + nx, py + ny, qx + nx, qy + ny)
+        if linecap == "round":
+            elliptic_arc(points, qx, qy, half, half, 1.0, 0.0, normal_angle, -math.pi)
+            points[-2], points[-1] = qx - nx, qy - ny
+        else:
+            _line_to(points, qx + nx, qy + ny, qx - nx, qy - ny)
+        _line_to(points, qx - nx, qy - ny, px - nx, py - ny)
+        if linecap == "round":
+            elliptic_arc(points, px, py, half, half, 1.0, 0.0, normal_angle + math.pi, -math.pi)
+        else:
+            _line_to(points, px - nx, py - ny, px + nx, py + ny)
+        points[-2], points[-1] = points[0], points[1]
+        outlines.append((points, True))
+    return outlines

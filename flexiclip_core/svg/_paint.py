@@ -168,6 +168,10 @@ class PaintServers:
         url = parse_url(text)
         if url is not None:
             reference, fallback = url
+            if parse_url(fallback) is not None:
+                # <paint> is url() [none | <color>]: a second url() makes the value invalid (resvg agrees).
+                self.log.warn("invalid-colour", f"paint {text[:60]!r} has a second url(); painted black", element)
+                return Paint((0.0, 0.0, 0.0), 1.0)
             target_id = local_reference(reference)
             if target_id is None:
                 self.log.warn("external-href", f"paint server {reference[:80]!r} is not a local #id; ignored", element)

@@ -14,6 +14,8 @@ from flexiclip_core.svg._geometry import (
     PathDataError,
     RawSubPath,
     ShapeGeometry,
+    is_similarity,
+    line_stroke_outline,
     parse_path_data,
     subpaths_bbox,
 )
@@ -123,3 +125,27 @@ def test_subpaths_bbox_is_tight_on_curves() -> None:
         10.0,
         7.5,
     )
+
+
+def test_a_line_stroke_outline_is_its_band_with_caps_and_dashes() -> None:
+    # (0, 0)–(10, 0), 2 wide: the band from the left normal (0, 1) round, butt-capped.
+    ((flat, closed),) = line_stroke_outline((0.0, 0.0), (10.0, 0.0), 2.0, "butt")
+    assert closed and anchors((flat, closed)) == [(0, 1), (10, 1), (10, -1), (0, -1), (0, 1)]
+    ((flat, _),) = line_stroke_outline((0.0, 0.0), (10.0, 0.0), 2.0, "square")
+    assert anchors((flat, True)) == [(-1, 1), (11, 1), (11, -1), (-1, -1), (-1, 1)]
+    # Dashes 3 on, 2 off, offset 1: the pattern starts at −1, so dashes cover [0, 2], [4, 7], [9, 10].
+    dashed = line_stroke_outline((0.0, 0.0), (10.0, 0.0), 2.0, "butt", (3.0, 2.0), 1.0)
+    assert [(min(x for x, _ in anchors(o)), max(x for x, _ in anchors(o))) for o in dashed] == [(0, 2), (4, 7), (9, 10)]
+    # Round caps: half circles of radius 1 about each end, in three 60° pieces (anchors every 60°).
+    ((flat, _),) = line_stroke_outline((0.0, 0.0), (10.0, 0.0), 2.0, "round")
+    c = math.cos(math.radians(30))
+    expected = [(0, 1), (10, 1), (10 + c, 0.5), (10 + c, -0.5), (10, -1), (0, -1), (-c, -0.5), (-c, 0.5), (0, 1)]
+    np.testing.assert_allclose(anchors((flat, True)), expected, atol=1e-9)
+    assert line_stroke_outline((5.0, 5.0), (5.0, 5.0), 2.0, "butt") == []  # zero length, butt: nothing
+
+
+def test_similarity_transforms_keep_one_stroke_width() -> None:
+    assert is_similarity((0.0, 2.0, -2.0, 0.0, 5.0, 5.0))  # rotate(90) scale(2)
+    assert is_similarity((1.0, 0.0, 0.0, -1.0, 0.0, 0.0))  # a reflection
+    assert not is_similarity((1.0, 0.0, 1.0, 1.0, 0.0, 0.0))  # skewX(45)
+    assert not is_similarity((3.0, 0.0, 0.0, 1.0, 0.0, 0.0))  # scale(3 1)
