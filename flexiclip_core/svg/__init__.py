@@ -38,7 +38,8 @@ What is approximated or skipped (each reported as a `ParseWarning` with a stable
     the mean fill colour of the pattern's own shapes, which the training renderer and Lottie
     paint (``pattern-mean-colour``), or neutral grey when it has none (``pattern-neutral-colour``);
   - a stroke under a non-uniform or skewing transform gets one width, scaled by
-    sqrt|det| of the transform (SVG would draw it with a varying width);
+    sqrt|det| of the transform (SVG would draw it with a varying width), except on a
+    ``<line>``, whose stroke is then outlined in its user space and filled (exact);
   - ``stroke-dasharray``/``stroke-dashoffset`` are kept in `Stroke` (canvas px) for the exact
     final renderer; the training renderer draws strokes solid;
   - ``clip-path`` becomes `Shape.clip` regions (`_clip_paths`, docs/render.md §12; a group's

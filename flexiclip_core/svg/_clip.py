@@ -125,17 +125,18 @@ def _clipped_stroke(shape: Shape, page: Page) -> tuple[SubPath, ...]:
             first_out = inside.index(False)
             pieces = pieces[first_out:] + pieces[:first_out]
             inside = inside[first_out:] + inside[:first_out]
-        run: list[np.ndarray] = []
-        for piece, keep in zip(pieces + [None], inside + [False]):
+        runs: list[list[np.ndarray]] = [[]]  # consecutive kept pieces, each run one open subpath
+        for piece, keep in zip(pieces, inside):
             if keep:
-                run.append(piece)
-                continue
+                runs[-1].append(piece)
+            elif runs[-1]:
+                runs.append([])
+        for run in runs:
             if run:
                 chain = [run[0][0]]
                 for kept in run:
                     chain.extend(kept[1:])
                 subpaths.append(SubPath(np.array(chain), False))
-                run = []
     return tuple(subpaths)
 
 

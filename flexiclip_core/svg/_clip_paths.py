@@ -39,7 +39,7 @@ from flexiclip_core.svg._xml import Element
 if TYPE_CHECKING:
     from flexiclip_core.errors import SvgParseError
     from flexiclip_core.svg._cascade import Cascade
-    from flexiclip_core.svg._geometry import RawSubPath
+    from flexiclip_core.svg._geometry import ShapeGeometry
 
 
 class DocumentWalker(Protocol):
@@ -48,6 +48,7 @@ class DocumentWalker(Protocol):
 
     ids: dict[str, Element]
     cascade: Cascade
+    geometry: ShapeGeometry
 
     def warn(self, code: str, message: str, element: Element | None = None) -> None: ...
 
@@ -58,8 +59,6 @@ class DocumentWalker(Protocol):
     def child_context(
         self, element: Element, parent: Context, display_applies: bool = True
     ) -> tuple[Context, dict[str, str]] | None: ...
-
-    def geometry(self, element: Element, context: Context) -> list[RawSubPath]: ...
 
 
 MAX_CLIP_NESTING = 16
@@ -241,7 +240,7 @@ class ClipPaths:
             shape_element, shape_context = target, target_resolved[0]
         if shape_context.style.get("visibility", "visible").strip() in ("hidden", "collapse"):
             return None
-        raw = walker.geometry(shape_element, shape_context)
+        raw = walker.geometry.subpaths(shape_element, shape_context.lengths)
         subpaths = []
         for flat, closed in raw:
             points = _apply(shape_context.ctm, np.asarray(flat, dtype=np.float64).reshape(-1, 2))

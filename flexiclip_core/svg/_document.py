@@ -1,9 +1,10 @@
 """Walk an SVG element tree and emit painted shapes in document (root viewport) coordinates.
 
 The walker owns the traversal: conditional processing, ``<use>`` instantiation, nesting and
-element limits, basic-shape geometry and how a shape's fill and stroke are built. It delegates
-styles and attribute values to `_cascade.Cascade`, paint values to `_paint.PaintServers` and
-nested viewports to `_viewport`.
+element limits, and how a shape's transformed outline is assembled. It delegates styles and
+attribute values to `_cascade.Cascade`, a shape's untransformed geometry and the path-command
+budget to `_geometry.ShapeGeometry`, its fill and stroke to `_paint.ShapePaint` (paint values to
+`_paint.PaintServers`), clip paths to `_clip_paths.ClipPaths` and nested viewports to `_viewport`.
 """
 
 from __future__ import annotations
@@ -13,33 +14,23 @@ from dataclasses import replace
 
 import numpy as np
 
-from flexiclip_core.clipart import Fill, Gradient, ParseWarning, Pattern, Shape, Stroke, SubPath
+from flexiclip_core.clipart import Fill, ParseWarning, Shape, SubPath
 from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
 from flexiclip_core.svg._cascade import Cascade, Context, clamp_unit, initial_context
 from flexiclip_core.svg._clip import clip_shapes_to_viewport
 from flexiclip_core.svg._clip_paths import NOT_RENDERED, ClipPaths
 from flexiclip_core.svg._geometry import (
     CommandBudgetExceeded,
-    PathDataError,
     RawSubPath,
-    cubic_bounds,
-    ellipse_path,
-    parse_path_data,
-    polyline_path,
-    rect_path,
+    ShapeGeometry,
+    is_similarity,
+    line_stroke_outline,
     shapes_bounds,
+    subpaths_bbox,
 )
-from flexiclip_core.svg._paint import Paint, PaintServers
+from flexiclip_core.svg._paint import PaintServers, ShapePaint
 from flexiclip_core.svg._references import cyclic_uses, expanded_extent, href_of, index_ids, local_reference
-from flexiclip_core.svg._style import (
-    IDENTITY,
-    Affine,
-    InvalidValue,
-    LengthContext,
-    multiply,
-    parse_length,
-    parse_numbers,
-)
+from flexiclip_core.svg._style import IDENTITY, Affine, LengthContext, multiply
 from flexiclip_core.svg._tags import NEVER_DRAWN_TAGS, SHAPE_TAGS, SWITCH_CANDIDATE_TAGS, TEXT_TAGS
 from flexiclip_core.svg._viewport import nested_viewport
 from flexiclip_core.svg._warnings import WarningLog
@@ -57,7 +48,6 @@ class DocumentWalker:
         self.clip = clip
         self.max_elements = max_elements
         self.max_depth = max_depth
-        self.max_path_commands = max_path_commands
         self.ids = index_ids(root)
         elements, depth = expanded_extent(root, self.ids, max(max_elements, max_depth))
         if elements > max_elements:
@@ -76,14 +66,14 @@ class DocumentWalker:
         self.shapes: list[Shape] = []
         self.log = WarningLog(clip)
         self.instantiated_elements = 0
-        self.path_commands = 0
-        self._geometry_cache: dict[int, tuple[list[RawSubPath], int]] = {}
         self._shape_bounds: dict[int, tuple[Shape, np.ndarray]] = {}
         self.unpainted: list[Shape] = []
         """Geometry of rendered shapes that paint nothing (hidden, no paint, opacity 0): it still
         counts in a group's object bounding box (SVG 2 §8.10, as resvg does)."""
         self.cascade = Cascade(root, self.log)
+        self.geometry = ShapeGeometry(self.cascade, self.log, clip=clip, max_path_commands=max_path_commands)
         self.paint = PaintServers(self.ids, self.cascade, self.log, self._draw_detached)
+        self.shape_paint = ShapePaint(self.paint, self.cascade, self.log, clip=clip)
         self.clip_paths = ClipPaths(self)
 
     @property
@@ -101,16 +91,6 @@ class DocumentWalker:
             raise SvgLimitExceeded(
                 f"more than max_elements={self.max_elements} elements once <use> references are expanded",
                 limit="max_elements",
-                clip=self.clip,
-                element=element.describe(),
-            )
-
-    def _count_commands(self, commands: int, element: Element) -> None:
-        self.path_commands += commands
-        if self.path_commands > self.max_path_commands:
-            raise SvgLimitExceeded(
-                f"more than max_path_commands={self.max_path_commands} path commands and points",
-                limit="max_path_commands",
                 clip=self.clip,
                 element=element.describe(),
             )
@@ -238,7 +218,7 @@ class DocumentWalker:
             del self.shapes[first_shape:]
         elif isinstance(regions, tuple):
             # Each clipped shape gets its own copy of the outlines: count them like path data.
-            self._count_commands(len(drawn) * sum(r.point_count for r in regions) // 3, element)
+            self.geometry.count_commands(len(drawn) * sum(r.point_count for r in regions) // 3, element)
             self.shapes[first_shape:] = [replace(s, clip=(s.clip or ()) + regions) for s in drawn]
 
     def _walk_content(self, element: Element, context: Context) -> None:
@@ -370,94 +350,60 @@ class DocumentWalker:
 
     # --- shapes -------------------------------------------------------------------------------
 
-    def geometry(self, element: Element, context: Context) -> list[RawSubPath]:
-        """Untransformed subpaths of a basic shape or path (paths cached per element)."""
-        tag = element.tag
-        lengths = context.lengths
-        length = self.cascade.length
-        if tag == "path":
-            key = id(element)
-            if key not in self._geometry_cache:
-                budget = self.max_path_commands - self.path_commands
-                try:
-                    parsed = parse_path_data(
-                        element.attrs.get("d", ""), clip=self.clip, element=element.describe(), max_commands=budget
-                    )
-                except CommandBudgetExceeded as exc:
-                    self._count_commands(exc.commands + 1, element)
-                    raise  # pragma: no cover - _count_commands raised already
-                except PathDataError as exc:
-                    self.warn("path-data-error", f"{exc}; drawn up to the error", element)
-                    parsed = (exc.partial, exc.commands)
-                self._geometry_cache[key] = parsed
-            subpaths, commands = self._geometry_cache[key]
-            self._count_commands(commands, element)
-            return subpaths
-        if tag == "rect":
-            x = length(element, "x", lengths, "x")
-            y = length(element, "y", lengths, "y")
-            width = length(element, "width", lengths, "x")
-            height = length(element, "height", lengths, "y")
-            if width <= 0 or height <= 0:
-                return []
-            rx_given = "rx" in element.attrs and element.attrs["rx"].strip() not in ("", "auto")
-            ry_given = "ry" in element.attrs and element.attrs["ry"].strip() not in ("", "auto")
-            rx = length(element, "rx", lengths, "x") if rx_given else 0.0
-            ry = length(element, "ry", lengths, "y") if ry_given else 0.0
-            if rx_given and not ry_given:
-                ry = rx
-            elif ry_given and not rx_given:
-                rx = ry
-            rx = min(max(rx, 0.0), width / 2.0)
-            ry = min(max(ry, 0.0), height / 2.0)
-            self._count_commands(4, element)
-            return [rect_path(x, y, width, height, rx, ry)]
-        if tag in ("circle", "ellipse"):
-            cx = length(element, "cx", lengths, "x")
-            cy = length(element, "cy", lengths, "y")
-            if tag == "circle":
-                rx = ry = length(element, "r", lengths, "other")
-            else:
-                rx = length(element, "rx", lengths, "x", -1.0)
-                ry = length(element, "ry", lengths, "y", -1.0)
-                if rx < 0 <= ry:
-                    rx = ry
-                elif ry < 0 <= rx:
-                    ry = rx
-            if rx <= 0 or ry <= 0:
-                return []
-            self._count_commands(4, element)
-            return [ellipse_path(cx, cy, rx, ry)]
-        if tag == "line":
-            coordinates = [
-                length(element, "x1", lengths, "x"),
-                length(element, "y1", lengths, "y"),
-                length(element, "x2", lengths, "x"),
-                length(element, "y2", lengths, "y"),
-            ]
-            self._count_commands(2, element)
-            path = polyline_path(coordinates, closed=False)
-            return [path] if path else []
-        # polyline / polygon
-        coordinates = parse_numbers(
-            element.attrs.get("points", ""), "points", clip=self.clip, element=element.describe()
-        )
-        if len(coordinates) % 2:
-            self.warn("invalid-attribute", "odd number of coordinates in points; last one dropped", element)
-            coordinates = coordinates[:-1]
-        self._count_commands(len(coordinates) // 2, element)
-        path = polyline_path(coordinates, closed=tag == "polygon")
-        return [path] if path else []
-
     def draw_shape(self, element: Element, context: Context) -> None:
         style = context.style
-        raw_subpaths = self.geometry(element, context)
+        raw_subpaths = self.geometry.subpaths(element, context.lengths)
         if not raw_subpaths:
             return
         a, b, c, d, e, f = context.ctm
         determinant = a * d - b * c
         if determinant == 0.0 or not math.isfinite(determinant):
             return
+        subpaths = self._transformed(raw_subpaths, context.ctm, element)
+        if style.get("visibility", "visible").strip() in ("hidden", "collapse"):
+            self.unpainted.append(Shape(tuple(subpaths), None, None))
+            return
+        bbox = subpaths_bbox(raw_subpaths)
+        scale = math.sqrt(abs(determinant))
+        fill = self.shape_paint.fill(element, context, bbox)
+        stroke = self.shape_paint.stroke(element, context, scale, bbox)
+        if fill is None and stroke is None:
+            self.unpainted.append(Shape(tuple(subpaths), None, None))
+            return
+        markers = [style.get(name, "none").strip() for name in ("marker-start", "marker-mid", "marker-end")]
+        if any(m and m != "none" for m in markers):
+            self.warn("marker-ignored", "markers are not drawn", element)
+        if stroke is not None and element.tag == "line" and not is_similarity(context.ctm):
+            # One stroke width cannot draw a line under a skew or a non-uniform scale: its
+            # painted area, outlined in user space, is filled instead (a <line> has no fill).
+            flat = raw_subpaths[0][0]
+            budget = self.geometry.max_path_commands - self.geometry.path_commands
+            try:
+                outlines = line_stroke_outline(
+                    (flat[0], flat[1]),
+                    (flat[-2], flat[-1]),
+                    stroke.width / scale,
+                    stroke.linecap,
+                    tuple(v / scale for v in stroke.dash_array),
+                    stroke.dash_offset / scale,
+                    max_dashes=budget // 8,
+                )
+            except CommandBudgetExceeded as exc:
+                self.geometry.count_commands(8 * exc.commands, element)
+                raise  # pragma: no cover - count_commands raised already
+            self.geometry.count_commands(8 * len(outlines), element)
+            band = self._transformed(outlines, context.ctm, element)
+            if band:
+                fill = Fill(stroke.rgb, stroke.opacity, "nonzero", stroke.gradient, pattern=stroke.pattern)
+                self.shapes.append(Shape(tuple(band), fill, None, element.describe(), context.groups))
+            else:  # a zero-length line with butt caps paints nothing
+                self.unpainted.append(Shape(tuple(subpaths), None, None))
+            return
+        self.shapes.append(Shape(tuple(subpaths), fill, stroke, element.describe(), context.groups))
+
+    def _transformed(self, raw_subpaths: list[RawSubPath], ctm: Affine, element: Element) -> list[SubPath]:
+        """``raw_subpaths`` (user units) mapped by ``ctm`` into root viewport units."""
+        a, b, c, d, e, f = ctm
         linear = np.array([[a, c], [b, d]])
         offset = np.array([e, f])
         subpaths = []
@@ -467,135 +413,4 @@ class DocumentWalker:
             if not np.isfinite(points).all():
                 raise self.error("coordinate overflow after transform", element)
             subpaths.append(SubPath(points, closed))
-        if style.get("visibility", "visible").strip() in ("hidden", "collapse"):
-            self.unpainted.append(Shape(tuple(subpaths), None, None))
-            return
-        bbox = _geometry_bbox(raw_subpaths)
-        fill = self.make_fill(element, context, bbox)
-        stroke = self.make_stroke(element, context, math.sqrt(abs(determinant)), bbox)
-        if fill is None and stroke is None:
-            self.unpainted.append(Shape(tuple(subpaths), None, None))
-            return
-        markers = [style.get(name, "none").strip() for name in ("marker-start", "marker-mid", "marker-end")]
-        if any(m and m != "none" for m in markers):
-            self.warn("marker-ignored", "markers are not drawn", element)
-        self.shapes.append(Shape(tuple(subpaths), fill, stroke, element.describe(), context.groups))
-
-    def placed_paint(
-        self, paint: Paint | None, context: Context, bbox: tuple[float, float, float, float], opacity: float
-    ) -> tuple[Paint | None, Gradient | Pattern | None]:
-        """A gradient or pattern paint placed on the shape (docs/render.md §11, §13): the mean
-        paint and the gradient or pattern, a solid paint where SVG paints one colour, or
-        (None, None) where it paints none. ``opacity`` is the fill-/stroke-opacity times the
-        group opacity."""
-        if paint is not None and paint.pattern is not None:
-            pattern = self.paint.place_pattern(paint.pattern, bbox, context, opacity)
-            if isinstance(pattern, str):  # "untiled"
-                return replace(paint, pattern=None), None
-            if pattern is None:  # no tile on this shape: the fallback if given (resvg), else none
-                return paint.fallback, None
-            return paint, pattern
-        if paint is None or paint.gradient is None:
-            return paint, None
-        placed = self.paint.place_gradient(paint.gradient, bbox, context.ctm, context.lengths, opacity)
-        if placed is None or isinstance(placed, Paint):
-            return placed, None
-        return paint, placed
-
-    def make_fill(self, element: Element, context: Context, bbox: tuple[float, float, float, float]) -> Fill | None:
-        style = context.style
-        if element.tag == "line":
-            return None
-        paint = self.paint.resolve(style["fill"], style, element, context)
-        if paint is None:
-            return None
-        opacity = clamp_unit(self.cascade.number_property(style["fill-opacity"], 1.0, element, "fill-opacity"))
-        paint, server = self.placed_paint(paint, context, bbox, opacity * context.opacity)
-        if paint is None:
-            return None
-        opacity *= paint.alpha * context.opacity
-        if opacity <= 0.0:
-            return None
-        rule = "evenodd" if style["fill-rule"].strip() == "evenodd" else "nonzero"
-        if isinstance(server, Pattern):
-            return Fill(paint.rgb, opacity, rule, pattern=server)
-        return Fill(paint.rgb, opacity, rule, server)
-
-    def make_stroke(
-        self, element: Element, context: Context, scale: float, bbox: tuple[float, float, float, float]
-    ) -> Stroke | None:
-        style = context.style
-        paint = self.paint.resolve(style["stroke"], style, element, context)
-        if paint is None:
-            return None
-        try:
-            width = parse_length(
-                style["stroke-width"], context.lengths, "other", clip=self.clip, element=element.describe()
-            )
-        except InvalidValue:
-            self.warn("invalid-attribute", f"stroke-width {style['stroke-width'][:40]!r}; 1 used", element)
-            width = 1.0
-        if width <= 0.0:
-            return None
-        opacity = clamp_unit(self.cascade.number_property(style["stroke-opacity"], 1.0, element, "stroke-opacity"))
-        placed, server = self.placed_paint(paint, context, bbox, opacity * context.opacity)
-        if placed is None:
-            return None
-        opacity *= placed.alpha * context.opacity
-        if opacity <= 0.0:
-            return None
-        linecap = style["stroke-linecap"].strip()
-        linejoin = style["stroke-linejoin"].strip()
-        if linejoin in ("miter-clip", "arcs"):
-            linejoin = "miter"
-        miter_limit = max(
-            1.0, self.cascade.number_property(style["stroke-miterlimit"], 4.0, element, "stroke-miterlimit")
-        )
-        dashes, dash_offset = self.dashes(element, context)
-        return Stroke(
-            rgb=placed.rgb,
-            width=width * scale,
-            opacity=opacity,
-            linecap=linecap if linecap in ("butt", "round", "square") else "butt",  # type: ignore[arg-type]
-            linejoin=linejoin if linejoin in ("miter", "round", "bevel") else "miter",  # type: ignore[arg-type]
-            miter_limit=miter_limit,
-            dash_array=tuple(v * scale for v in dashes),
-            dash_offset=dash_offset * scale,
-            gradient=None if isinstance(server, Pattern) else server,
-            pattern=server if isinstance(server, Pattern) else None,
-        )
-
-    def dashes(self, element: Element, context: Context) -> tuple[tuple[float, ...], float]:
-        text = context.style["stroke-dasharray"].strip()
-        if not text or text == "none":
-            return (), 0.0
-        values: list[float] = []
-        try:
-            for part in text.replace(",", " ").split():
-                values.append(parse_length(part, context.lengths, "other", clip=self.clip, element=element.describe()))
-        except InvalidValue:
-            self.warn("invalid-attribute", f"stroke-dasharray {text[:40]!r} ignored (solid)", element)
-            return (), 0.0
-        if not values or any(v < 0 for v in values) or sum(values) <= 0:
-            return (), 0.0
-        if len(values) % 2:
-            values = values * 2
-        try:
-            offset = parse_length(
-                context.style["stroke-dashoffset"], context.lengths, "other", clip=self.clip, element=element.describe()
-            )
-        except InvalidValue:
-            offset = 0.0
-        return tuple(values), offset
-
-
-def _geometry_bbox(raw_subpaths: list[RawSubPath]) -> tuple[float, float, float, float]:
-    """Tight (x_min, y_min, x_max, y_max) of the geometry in element user units, no stroke: the
-    box objectBoundingBox gradients are laid on."""
-    boxes = np.array([cubic_bounds(np.asarray(flat, dtype=np.float64).reshape(-1, 2)) for flat, _ in raw_subpaths])
-    return (
-        float(boxes[:, 0].min()),
-        float(boxes[:, 1].min()),
-        float(boxes[:, 2].max()),
-        float(boxes[:, 3].max()),
-    )
+        return subpaths

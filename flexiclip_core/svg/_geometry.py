@@ -1,5 +1,8 @@
 """SVG geometry → cubic Bézier subpaths (element user units, before any transform).
 
+`ShapeGeometry` builds a basic shape's or a path's subpaths from its attributes and counts them
+against the document's path-command budget; the functions below it do the arithmetic.
+
 Every segment becomes a cubic: lines get control points at 1/3 and 2/3, quadratics are
 degree-elevated exactly, elliptical arcs are split into pieces of at most
 `MAX_ARC_PIECE_DEGREES` and each piece approximated by the standard tangent-length cubic
@@ -10,12 +13,18 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flexiclip_core.clipart import Shape
-from flexiclip_core.errors import SvgParseError
-from flexiclip_core.svg._style import NUMBER
+from flexiclip_core.errors import SvgLimitExceeded, SvgParseError
+from flexiclip_core.svg._style import NUMBER, LengthContext, parse_numbers
+
+if TYPE_CHECKING:
+    from flexiclip_core.svg._cascade import Cascade
+    from flexiclip_core.svg._warnings import WarningLog
+    from flexiclip_core.svg._xml import Element
 
 MAX_ARC_PIECE_DEGREES = 60.0
 
@@ -492,3 +501,194 @@ def shapes_bounds(shapes: list[Shape]) -> np.ndarray:
                 bounds[index, :2] = np.maximum(bounds[index, :2], boxes[:, :2].min(axis=0))
                 bounds[index, 2:] = np.minimum(bounds[index, 2:], boxes[:, 2:].max(axis=0))
     return bounds
+
+
+class ShapeGeometry:
+    """The geometry of one document's shapes: each ``<path>``'s data parsed once, basic shapes
+    built from their attributes, and every instantiated command or point counted against
+    ``max_path_commands`` (a ``<use>`` of a path counts it again)."""
+
+    def __init__(self, cascade: Cascade, log: WarningLog, *, clip: str, max_path_commands: int) -> None:
+        self.cascade = cascade
+        self.log = log
+        self.clip = clip
+        self.max_path_commands = max_path_commands
+        self.path_commands = 0
+        self._cache: dict[int, tuple[list[RawSubPath], int]] = {}
+
+    def count_commands(self, commands: int, element: Element) -> None:
+        """Add ``commands`` to the document's count; `SvgLimitExceeded` past the budget."""
+        self.path_commands += commands
+        if self.path_commands > self.max_path_commands:
+            raise SvgLimitExceeded(
+                f"more than max_path_commands={self.max_path_commands} path commands and points",
+                limit="max_path_commands",
+                clip=self.clip,
+                element=element.describe(),
+            )
+
+    def subpaths(self, element: Element, lengths: LengthContext) -> list[RawSubPath]:
+        """Untransformed subpaths of a basic shape or path in its user units (``lengths``
+        resolves percentages and font-relative units); [] where it draws nothing."""
+        tag = element.tag
+        length = self.cascade.length
+        if tag == "path":
+            key = id(element)
+            if key not in self._cache:
+                budget = self.max_path_commands - self.path_commands
+                try:
+                    parsed = parse_path_data(
+                        element.attrs.get("d", ""), clip=self.clip, element=element.describe(), max_commands=budget
+                    )
+                except CommandBudgetExceeded as exc:
+                    self.count_commands(exc.commands + 1, element)
+                    raise  # pragma: no cover - count_commands raised already
+                except PathDataError as exc:
+                    self.log.warn("path-data-error", f"{exc}; drawn up to the error", element)
+                    parsed = (exc.partial, exc.commands)
+                self._cache[key] = parsed
+            subpaths, commands = self._cache[key]
+            self.count_commands(commands, element)
+            return subpaths
+        if tag == "rect":
+            x = length(element, "x", lengths, "x")
+            y = length(element, "y", lengths, "y")
+            width = length(element, "width", lengths, "x")
+            height = length(element, "height", lengths, "y")
+            if width <= 0 or height <= 0:
+                return []
+            rx_given = "rx" in element.attrs and element.attrs["rx"].strip() not in ("", "auto")
+            ry_given = "ry" in element.attrs and element.attrs["ry"].strip() not in ("", "auto")
+            rx = length(element, "rx", lengths, "x") if rx_given else 0.0
+            ry = length(element, "ry", lengths, "y") if ry_given else 0.0
+            if rx_given and not ry_given:
+                ry = rx
+            elif ry_given and not rx_given:
+                rx = ry
+            rx = min(max(rx, 0.0), width / 2.0)
+            ry = min(max(ry, 0.0), height / 2.0)
+            self.count_commands(4, element)
+            return [rect_path(x, y, width, height, rx, ry)]
+        if tag in ("circle", "ellipse"):
+            cx = length(element, "cx", lengths, "x")
+            cy = length(element, "cy", lengths, "y")
+            if tag == "circle":
+                rx = ry = length(element, "r", lengths, "other")
+            else:
+                rx = length(element, "rx", lengths, "x", -1.0)
+                ry = length(element, "ry", lengths, "y", -1.0)
+                if rx < 0 <= ry:
+                    rx = ry
+                elif ry < 0 <= rx:
+                    ry = rx
+            if rx <= 0 or ry <= 0:
+                return []
+            self.count_commands(4, element)
+            return [ellipse_path(cx, cy, rx, ry)]
+        if tag == "line":
+            coordinates = [
+                length(element, "x1", lengths, "x"),
+                length(element, "y1", lengths, "y"),
+                length(element, "x2", lengths, "x"),
+                length(element, "y2", lengths, "y"),
+            ]
+            self.count_commands(2, element)
+            path = polyline_path(coordinates, closed=False)
+            return [path] if path else []
+        # polyline / polygon
+        coordinates = parse_numbers(
+            element.attrs.get("points", ""), "points", clip=self.clip, element=element.describe()
+        )
+        if len(coordinates) % 2:
+            self.log.warn("invalid-attribute", "odd number of coordinates in points; last one dropped", element)
+            coordinates = coordinates[:-1]
+        self.count_commands(len(coordinates) // 2, element)
+        path = polyline_path(coordinates, closed=tag == "polygon")
+        return [path] if path else []
+
+
+def subpaths_bbox(raw_subpaths: list[RawSubPath]) -> tuple[float, float, float, float]:
+    """Tight (x_min, y_min, x_max, y_max) of non-empty ``raw_subpaths`` in element user units,
+    no stroke: the box objectBoundingBox gradients and patterns are laid on."""
+    boxes = np.array([cubic_bounds(np.asarray(flat, dtype=np.float64).reshape(-1, 2)) for flat, _ in raw_subpaths])
+    return (
+        float(boxes[:, 0].min()),
+        float(boxes[:, 1].min()),
+        float(boxes[:, 2].max()),
+        float(boxes[:, 3].max()),
+    )
+
+
+def is_similarity(ctm: tuple[float, float, float, float, float, float]) -> bool:
+    """Whether the affine ``ctm`` scales every direction alike (rotation, uniform scale,
+    reflection, translation): then a stroke's width maps to width · sqrt|det| everywhere."""
+    a, b, c, d, _, _ = ctm
+    size = max(abs(a), abs(b), abs(c), abs(d))
+    return abs((a * a + b * b) - (c * c + d * d)) <= 1e-9 * size * size and abs(a * c + b * d) <= 1e-9 * size * size
+
+
+def line_stroke_outline(
+    start: tuple[float, float],
+    end: tuple[float, float],
+    width: float,
+    linecap: str,
+    dashes: tuple[float, ...] = (),
+    dash_offset: float = 0.0,
+    max_dashes: int = 1_000_000,
+) -> list[RawSubPath]:
+    """The painted area of a ``<line>``'s stroke, in its user units: one closed outline per dash
+    (the whole line when ``dashes`` is empty), each with its caps (butt, square or round), all
+    oriented alike so the non-zero rule fills their union. Drawn as a fill under the CTM it is
+    the exact stroke under any affine map, a skew or a non-uniform scale included, which a
+    stroke width cannot express. ``dashes`` (even length, sum > 0) and ``dash_offset`` are in
+    user units, as SVG lays them along the line; past ``max_dashes`` dashes,
+    `CommandBudgetExceeded`."""
+    x0, y0 = start
+    length = math.hypot(end[0] - x0, end[1] - y0)
+    half = width / 2.0
+    if length == 0.0:
+        # A zero-length line: its caps only, axis-aligned (SVG 2 §13.5.6).
+        if linecap == "round":
+            return [ellipse_path(x0, y0, half, half)]
+        if linecap == "square":
+            return [rect_path(x0 - half, y0 - half, width, width, 0.0, 0.0)]
+        return []
+    ux, uy = (end[0] - x0) / length, (end[1] - y0) / length
+    intervals = [(0.0, length)]
+    if dashes:
+        period = sum(dashes)
+        intervals = []
+        position = -(dash_offset % period)
+        index = 0
+        while position < length:
+            dash_end = position + dashes[index % len(dashes)]
+            a, b = max(position, 0.0), min(dash_end, length)
+            if index % 2 == 0 and (b > a or (b == a and linecap != "butt")):
+                intervals.append((a, b))
+                if len(intervals) > max_dashes:
+                    raise CommandBudgetExceeded(len(intervals))
+            position = dash_end
+            index += 1
+    outlines = []
+    nx, ny = -uy * half, ux * half  # the left normal, half a width long
+    normal_angle = math.atan2(ux, -uy)
+    for a, b in intervals:
+        if linecap == "square":
+            a, b = a - half, b + half
+        px, py = x0 + ux * a, y0 + uy * a
+        qx, qy = x0 + ux * b, y0 + uy * b
+        points = [px + nx, py + ny]
+        _line_to(points, px + nx, py + ny, qx + nx, qy + ny)
+        if linecap == "round":
+            elliptic_arc(points, qx, qy, half, half, 1.0, 0.0, normal_angle, -math.pi)
+            points[-2], points[-1] = qx - nx, qy - ny
+        else:
+            _line_to(points, qx + nx, qy + ny, qx - nx, qy - ny)
+        _line_to(points, qx - nx, qy - ny, px - nx, py - ny)
+        if linecap == "round":
+            elliptic_arc(points, px, py, half, half, 1.0, 0.0, normal_angle + math.pi, -math.pi)
+        else:
+            _line_to(points, px - nx, py - ny, px + nx, py + ny)
+        points[-2], points[-1] = points[0], points[1]
+        outlines.append((points, True))
+    return outlines

@@ -7,6 +7,7 @@ renderer paints) and, once placed on a shape by `place_gradient` (its bounding b
 exports draw (docs/render.md §11). A pattern resolves into a `PatternServer` carrying the mean
 fill of its own shapes (what the training renderer paints); `place_pattern` lays it on a shape
 as a `Pattern`: its tile and content in pattern space and its frame (docs/render.md §13).
+`ShapePaint` builds a shape's `Fill` and `Stroke` from its computed style with them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Literal
 import numpy as np
 
 from flexiclip_core.clipart import (
+    Fill,
+    FillRule,
     Gradient,
     GradientStop,
     LinearGradient,
@@ -26,6 +29,7 @@ from flexiclip_core.clipart import (
     RadialGradient,
     Shape,
     SpreadMethod,
+    Stroke,
 )
 from flexiclip_core.svg._cascade import INITIAL_STYLE, Cascade, Context, clamp_unit, initial_context
 from flexiclip_core.svg._references import href_of, local_reference
@@ -164,6 +168,10 @@ class PaintServers:
         url = parse_url(text)
         if url is not None:
             reference, fallback = url
+            if parse_url(fallback) is not None:
+                # <paint> is url() [none | <color>]: a second url() makes the value invalid (resvg agrees).
+                self.log.warn("invalid-colour", f"paint {text[:60]!r} has a second url(); painted black", element)
+                return Paint((0.0, 0.0, 0.0), 1.0)
             target_id = local_reference(reference)
             if target_id is None:
                 self.log.warn("external-href", f"paint server {reference[:80]!r} is not a local #id; ignored", element)
@@ -528,3 +536,129 @@ class PaintServers:
             self._resolving_patterns.discard(id(server.content))
         self._tiles[key] = shapes
         return shapes
+
+
+BBox = tuple[float, float, float, float]
+"""(x_min, y_min, x_max, y_max) of a shape's geometry in its user units, no stroke."""
+
+
+class ShapePaint:
+    """A shape's fill and stroke from its computed style: paint resolved by ``servers``, a
+    gradient or pattern placed on the shape's box, opacities multiplied, stroke properties
+    resolved (widths and dashes scaled to root viewport units)."""
+
+    def __init__(self, servers: PaintServers, cascade: Cascade, log: WarningLog, *, clip: str) -> None:
+        self.servers = servers
+        self.cascade = cascade
+        self.log = log
+        self.clip = clip
+
+    def placed_paint(
+        self, paint: Paint | None, context: Context, bbox: BBox, opacity: float
+    ) -> tuple[Paint | None, Gradient | Pattern | None]:
+        """A gradient or pattern paint placed on the shape (docs/render.md §11, §13): the mean
+        paint and the gradient or pattern, a solid paint where SVG paints one colour, or
+        (None, None) where it paints none. ``opacity`` is the fill-/stroke-opacity times the
+        group opacity."""
+        if paint is not None and paint.pattern is not None:
+            pattern = self.servers.place_pattern(paint.pattern, bbox, context, opacity)
+            if isinstance(pattern, str):  # "untiled"
+                return replace(paint, pattern=None), None
+            if pattern is None:  # no tile on this shape: the fallback if given (resvg), else none
+                return paint.fallback, None
+            return paint, pattern
+        if paint is None or paint.gradient is None:
+            return paint, None
+        placed = self.servers.place_gradient(paint.gradient, bbox, context.ctm, context.lengths, opacity)
+        if placed is None or isinstance(placed, Paint):
+            return placed, None
+        return paint, placed
+
+    def fill(self, element: Element, context: Context, bbox: BBox) -> Fill | None:
+        """The fill of a shape element, or None where it paints none (a ``<line>`` never fills)."""
+        style = context.style
+        if element.tag == "line":
+            return None
+        paint = self.servers.resolve(style["fill"], style, element, context)
+        if paint is None:
+            return None
+        opacity = clamp_unit(self.cascade.number_property(style["fill-opacity"], 1.0, element, "fill-opacity"))
+        paint, server = self.placed_paint(paint, context, bbox, opacity * context.opacity)
+        if paint is None:
+            return None
+        opacity *= paint.alpha * context.opacity
+        if opacity <= 0.0:
+            return None
+        rule: FillRule = "evenodd" if style["fill-rule"].strip() == "evenodd" else "nonzero"
+        if isinstance(server, Pattern):
+            return Fill(paint.rgb, opacity, rule, pattern=server)
+        return Fill(paint.rgb, opacity, rule, server)
+
+    def stroke(self, element: Element, context: Context, scale: float, bbox: BBox) -> Stroke | None:
+        """The stroke of a shape element, or None where it paints none; ``scale`` is
+        sqrt(|det|) of the CTM, which turns user-unit widths and dashes into root viewport units."""
+        style = context.style
+        paint = self.servers.resolve(style["stroke"], style, element, context)
+        if paint is None:
+            return None
+        try:
+            width = parse_length(
+                style["stroke-width"], context.lengths, "other", clip=self.clip, element=element.describe()
+            )
+        except InvalidValue:
+            self.log.warn("invalid-attribute", f"stroke-width {style['stroke-width'][:40]!r}; 1 used", element)
+            width = 1.0
+        if width <= 0.0:
+            return None
+        opacity = clamp_unit(self.cascade.number_property(style["stroke-opacity"], 1.0, element, "stroke-opacity"))
+        placed, server = self.placed_paint(paint, context, bbox, opacity * context.opacity)
+        if placed is None:
+            return None
+        opacity *= placed.alpha * context.opacity
+        if opacity <= 0.0:
+            return None
+        linecap = style["stroke-linecap"].strip()
+        linejoin = style["stroke-linejoin"].strip()
+        if linejoin in ("miter-clip", "arcs"):
+            linejoin = "miter"
+        miter_limit = max(
+            1.0, self.cascade.number_property(style["stroke-miterlimit"], 4.0, element, "stroke-miterlimit")
+        )
+        dashes, dash_offset = self.dashes(element, context)
+        return Stroke(
+            rgb=placed.rgb,
+            width=width * scale,
+            opacity=opacity,
+            linecap=linecap if linecap in ("butt", "round", "square") else "butt",  # type: ignore[arg-type]
+            linejoin=linejoin if linejoin in ("miter", "round", "bevel") else "miter",  # type: ignore[arg-type]
+            miter_limit=miter_limit,
+            dash_array=tuple(v * scale for v in dashes),
+            dash_offset=dash_offset * scale,
+            gradient=None if isinstance(server, Pattern) else server,
+            pattern=server if isinstance(server, Pattern) else None,
+        )
+
+    def dashes(self, element: Element, context: Context) -> tuple[tuple[float, ...], float]:
+        """(dash array, dash offset) in user units: () for a solid stroke (none, invalid, a
+        negative value or an all-zero array); an odd-length array is repeated to even length."""
+        text = context.style["stroke-dasharray"].strip()
+        if not text or text == "none":
+            return (), 0.0
+        values: list[float] = []
+        try:
+            for part in text.replace(",", " ").split():
+                values.append(parse_length(part, context.lengths, "other", clip=self.clip, element=element.describe()))
+        except InvalidValue:
+            self.log.warn("invalid-attribute", f"stroke-dasharray {text[:40]!r} ignored (solid)", element)
+            return (), 0.0
+        if not values or any(v < 0 for v in values) or sum(values) <= 0:
+            return (), 0.0
+        if len(values) % 2:
+            values = values * 2
+        try:
+            offset = parse_length(
+                context.style["stroke-dashoffset"], context.lengths, "other", clip=self.clip, element=element.describe()
+            )
+        except InvalidValue:
+            offset = 0.0
+        return tuple(values), offset

@@ -22,7 +22,7 @@ from flexiclip_core.render import render_clipart, render_frames
 from flexiclip_core.rig import rig_clipart
 from flexiclip_core.svg import parse_svg
 from tests.conftest import SAMPLES_DIR
-from tests.flexiclip_core.test_svg_fidelity import RESVG, agreement, needs_resvg
+from tests.flexiclip_core.svg.resvg import agreement, needs_resvg, run_resvg
 
 OWN_OUTLINE_SHAPES = 3
 """The first shapes are clipped by a copy of their own outline, whose points must then move
@@ -114,18 +114,12 @@ def test_final_renderer_draws_posed_clips(animated):
 
 @needs_resvg
 def test_frame_svgs_with_clips_match_the_final_renderer(animated, tmp_path: Path):
-    import subprocess
-
-    from PIL import Image
-
     clipart, _, result = animated
     frame = moved_frame(result, clipart)
     written = write_frame_svgs(
         clipart, result.frame_points[frame], tmp_path, size=256, frame_clip_points=result.frame_clip_points[frame]
     )
-    target = tmp_path / "frame.png"
-    subprocess.run([RESVG, "--width", "256", str(written[0]), str(target)], check=True, capture_output=True)
-    reference = np.asarray(Image.open(target).convert("RGBA"), dtype=np.float64) / 255.0
+    reference = run_resvg(written[0], tmp_path / "frame.png", 256).astype(np.float64) / 255.0
     ours = (
         render_frames(
             clipart,

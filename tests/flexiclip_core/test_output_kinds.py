@@ -17,7 +17,7 @@ import catalogs.rows as rows_module
 from flexiclip_core.export import DEFAULT_FORMATS, FORMATS, ExportConfig, export_animation
 from flexiclip_core.output_kinds import OUTPUT_KINDS, EncodeJob, OutputKind, export_kinds
 from tasks.html_report import _download_links
-from tests.flexiclip_core.test_export import make_clipart
+from tests.flexiclip_core.export.scenes import make_clipart
 
 
 def _write_dummy(job: EncodeJob, path: Path) -> Path:

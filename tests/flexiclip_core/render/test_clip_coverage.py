@@ -22,8 +22,8 @@ from tests.flexiclip_core.render.scenes import (
     soft_iou,
     star_vertices,
 )
-from tests.flexiclip_core.test_clip_path_fidelity import BACKDROP, CLIP_CASES
-from tests.flexiclip_core.test_svg_fidelity import document
+from tests.flexiclip_core.svg.resvg import document
+from tests.flexiclip_core.svg.test_clip_paths import BACKDROP, CLIP_CASES
 
 
 def region(*subpaths: np.ndarray, rule: str = "nonzero") -> ClipRegion:

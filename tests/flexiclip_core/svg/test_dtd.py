@@ -1,6 +1,6 @@
 """DOCTYPE internal subsets (issue 23 item 1, `svg/_dtd.py`): Illustrator's and Sodipodi's
 declarations are read, every classic hostile construct is refused with its own one-line reason,
-and nothing outside the file is ever opened (the audit-hook recorder of test_svg_security).
+and nothing outside the file is ever opened (the audit-hook recorder of test_security).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 
 from flexiclip_core.errors import SvgLimitExceeded, SvgSecurityError
 from flexiclip_core.svg import ParseConfig, SvgLimits, parse_svg
-from tests.flexiclip_core.test_svg_fidelity import assert_matches_resvg, needs_resvg
-from tests.flexiclip_core.test_svg_security import parse_watched
+from tests.flexiclip_core.svg.resvg import assert_matches_resvg, needs_resvg
+from tests.flexiclip_core.svg.test_security import parse_watched
 
 W3C_DTD = '"-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"'
 ILLUSTRATOR = f"""<?xml version="1.0" encoding="utf-8"?>

@@ -1,5 +1,5 @@
 """Structural edge cases of issue 23 item 3, each drawn by parse_svg + the final renderer and
-compared with resvg (the helpers and pass mark of test_svg_fidelity.py), or checked for the
+compared with resvg (the helpers and pass mark of resvg.py), or checked for the
 specific error resvg's refusal corresponds to.
 """
 
@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from flexiclip_core.errors import EmptyDrawingError, SvgParseError
+from flexiclip_core.render import render_document_frame
 from flexiclip_core.svg import parse_svg
-from tests.flexiclip_core.test_svg_fidelity import assert_matches_resvg, document, needs_resvg
+from tests.flexiclip_core.svg.resvg import assert_matches_resvg, document, needs_resvg
 
 NS = 'xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
 BODY = '<rect x="10" y="10" width="60" height="40" fill="teal"/><circle cx="70" cy="60" r="25" fill="orange"/>'
@@ -52,9 +53,21 @@ EDGE_CASES = {
         '<defs><symbol id="s" viewBox="0 0 10 10" transform="translate(10 5)"><rect width="10" height="5"'
         ' fill="navy"/></symbol></defs><use href="#s" x="10" y="10" width="50" height="50"/>'
     ),
-    # A <line> takes its transform like any shape.
+    # A <line> takes its transform like any shape; under a skew or a non-uniform scale its stroke
+    # is the transformed band (no one width draws it), caps and dashes included.
     "line-transform": document(
         '<line x1="10" y1="20" x2="90" y2="20" stroke="black" stroke-width="8" transform="rotate(30 50 50)"/>'
+    ),
+    "line-skew-butt": document(
+        '<line x1="40" y1="10" x2="40" y2="60" stroke="black" stroke-width="10" transform="skewX(45)"/>'
+    ),
+    "line-skew-round-dashed": document(
+        '<line x1="20" y1="10" x2="20" y2="90" stroke="navy" stroke-width="6" stroke-linecap="round"'
+        ' stroke-dasharray="10 5 3 5" stroke-dashoffset="4" transform="skewX(30)"/>'
+    ),
+    "line-non-uniform-scale-square": document(
+        '<line x1="10" y1="10" x2="40" y2="30" stroke="teal" stroke-width="8" stroke-linecap="square"'
+        ' transform="scale(2 1)"/>'
     ),
     # rgb()/hsl() alpha is a number (CSS Color 3): a percentage makes the colour invalid (black).
     "rgba-percentage-alpha-is-invalid": document(
@@ -74,6 +87,12 @@ EDGE_CASES = {
         '<rect x="50" width="50" height="50" fill="url(#missing) currentColor"/>'
         '<rect y="50" width="50" height="50" fill="url(#missing) none"/>'
         '<rect x="55" y="55" width="40" height="40" fill="none" stroke="url(#nope) orange" stroke-width="8"/></g>'
+    ),
+    # Malformed url() paints are invalid values (black): unclosed, or a second url() as the fallback.
+    "paint-malformed-urls": document(
+        '<rect width="50" height="50" fill="url(#missing red"/><rect x="50" width="50" height="50" fill="url( red"/>'
+        '<rect y="50" width="50" height="50" fill="url(#a) url(#b) green"/>'
+        '<rect x="50" y="50" width="50" height="50" fill="url(#nope)green"/>'
     ),
 }
 
@@ -100,3 +119,22 @@ def test_a_root_of_zero_or_negative_size_is_refused_as_resvg_refuses_it(
         parse_svg(f"<svg {NS} {attributes}>{BODY}</svg>".encode(), clip_id="root")
     assert type(caught.value) is error
     assert words in str(caught.value) and "clip 'root'" in str(caught.value) and "<svg #1>" in str(caught.value)
+
+
+def test_a_root_with_only_a_width_takes_its_height_from_the_viewbox_ratio() -> None:
+    # resvg takes the viewBox's height unscaled (a 200 × 50 page, the drawing cut to its middle);
+    # CSS sizing of a replaced element with an intrinsic ratio, as browsers draw it, gives 200 × 100
+    # (docs/render.md §10): the drawing fills the page at twice its viewBox size.
+    svg = f'<svg {NS} width="200" viewBox="0 0 100 50"><rect width="100" height="50" fill="teal"/></svg>'
+    clipart = parse_svg(svg.encode(), clip_id="root")
+    frame = render_document_frame(clipart, 200)
+    assert frame.shape == (100, 200, 4)
+    assert tuple(frame[2, 2]) == tuple(frame[97, 197]) == (0, 128, 128, 255)
+
+
+def test_a_paint_server_in_another_file_takes_the_fallback() -> None:
+    # Never fetched, the reference resolves to nothing, so SVG 2 §13.3 gives the fallback colour
+    # (resvg paints black here; docs/render.md §10).
+    clipart = parse_svg(document('<rect width="10" height="10" fill="url(other.svg#g) red"/>').encode())
+    assert clipart.shapes[0].fill is not None and clipart.shapes[0].fill.rgb == (1.0, 0.0, 0.0)
+    assert [w.code for w in clipart.warnings] == ["external-href"]

@@ -1,5 +1,5 @@
 """Patterns (issue 23 item 2, docs/render.md §13): parsed into a `Pattern` and tiled by the final
-renderer, compared with resvg (the helpers and pass mark of test_svg_fidelity.py), and carried
+renderer, compared with resvg (the helpers and pass mark of resvg.py), and carried
 by the shape's affine motion like gradients.
 
 Pattern tiles are small repeated features, so the comparisons are drawn at 200 px: at 100 px a
@@ -16,7 +16,7 @@ import pytest
 from flexiclip_core.paint_motion import posed_clipart, posed_paint
 from flexiclip_core.render import render_clipart
 from flexiclip_core.svg import parse_svg
-from tests.flexiclip_core.test_svg_fidelity import (
+from tests.flexiclip_core.svg.resvg import (
     MAX_MEAN_ABS,
     MIN_IOU,
     agreement,

@@ -2,7 +2,7 @@
 where resvg 0.44 is no reference), and gradients moving with the drawing — in the final
 renderer and the vector exports — against the affinely transformed source.
 
-Pass mark per image, as in test_svg_fidelity: alpha IoU ≥ 0.97, mean absolute RGBA ≤ 0.02.
+Pass mark per image, as in tests/flexiclip_core/svg/resvg.py: alpha IoU ≥ 0.97, mean absolute RGBA ≤ 0.02.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from flexiclip_core.export.svg_anim import animated_svg, clipart_to_svg
 from flexiclip_core.paint_motion import best_fit_affine, posed_clipart, posed_paint
 from flexiclip_core.render import render_clipart
 from flexiclip_core.svg import parse_svg
-from tests.flexiclip_core.test_svg_fidelity import (
+from flexiclip_core.svg._document import DocumentWalker
+from flexiclip_core.svg._style import IDENTITY, LengthContext
+from flexiclip_core.svg._xml import parse_xml
+from tests.flexiclip_core.svg.resvg import (
     MAX_MEAN_ABS,
     MIN_IOU,
     agreement,
@@ -378,3 +381,24 @@ def test_posed_clipart_carries_the_gradients_too() -> None:
             if paint is not None and paint.gradient is not None:
                 expected = paint.gradient.frame @ MOTION[:2, :2].T + MOTION[:2, 2]
                 assert moved_paint.gradient.frame == pytest.approx(expected, abs=1e-9)
+
+
+def test_shape_paint_scales_widths_and_dashes_into_root_units() -> None:
+    # `ShapePaint.stroke` in root viewport units, before the canvas fit: under scale(2) a 3-wide
+    # stroke is 6 wide; the odd dash list 1, 2, 10% repeats to even length (10% of the 100 × 100
+    # viewport's normalised diagonal is 10) and scales with the offset; opacities multiply.
+    root = parse_xml(
+        document(
+            '<g opacity="0.5" transform="scale(2)"><path d="M 0 0 L 10 0" fill="none" stroke="navy" stroke-width="3"'
+            ' stroke-opacity="0.8" stroke-dasharray="1, 2 10%" stroke-dashoffset="2" stroke-linecap="round"/></g>'
+        ).encode(),
+        clip="c",
+        max_elements=10,
+        max_depth=5,
+    )
+    walker = DocumentWalker(root, clip="c", max_elements=10, max_depth=5, max_path_commands=100)
+    (shape,) = walker.walk_document(IDENTITY, LengthContext(100.0, 100.0))
+    assert shape.fill is None and shape.stroke is not None
+    stroke = shape.stroke
+    assert stroke.width == 6.0 and stroke.opacity == pytest.approx(0.4) and stroke.linecap == "round"
+    assert stroke.dash_array == pytest.approx((2.0, 4.0, 20.0, 2.0, 4.0, 20.0)) and stroke.dash_offset == 4.0

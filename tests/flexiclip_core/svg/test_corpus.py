@@ -45,7 +45,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 ARTIFACT = REPO_ROOT / "artifacts" / "corpus_svg.json"
 SAMPLE_ARTIFACT = REPO_ROOT / "artifacts" / "corpus_svg_sample.json"
 PER_FILE_BUDGET_S = 60.0
@@ -77,11 +76,6 @@ MAX_FRAME_SIDE_PX = 2048
 """Longest side of the document frame drawn for the colour comparison."""
 WORST_LISTED = 25
 """Files listed in the summary's worst-colour table."""
-
-
-def _resvg_binary() -> str | None:
-    beside = Path(sys.executable).parent / "resvg"
-    return str(beside) if beside.exists() else shutil.which("resvg")
 
 
 def _refuse_url(url: str, *args: object, **kwargs: object) -> None:
@@ -242,23 +236,13 @@ def _resvg_frame(path: str, width: int, budget_s: float) -> np.ndarray:
     viewport at ``width`` px (resvg reads no network resource). Old editors wrote roots with no
     ``xmlns`` (parse_svg and CairoSVG take them as SVG; resvg finds no SVG root): the reference
     gets the SVG namespace declared on such a root, nothing else changes."""
-    from PIL import Image
+    from tests.flexiclip_core.svg.resvg import run_resvg
 
-    binary = _resvg_binary()
-    if binary is None:
-        raise RuntimeError("resvg (the resvg-cli wheel, test extra) is not installed")
     data = _ROOT_WITHOUT_NAMESPACE.sub(b'<svg xmlns="http://www.w3.org/2000/svg"', Path(path).read_bytes(), count=1)
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "reference.svg"
         source.write_bytes(data)
-        target = Path(folder) / "reference.png"
-        subprocess.run(
-            [binary, "--width", str(width), str(source), str(target)],
-            check=True,
-            capture_output=True,
-            timeout=budget_s,
-        )
-        return np.asarray(Image.open(target).convert("RGBA"))
+        return run_resvg(source, Path(folder) / "reference.png", width, budget_s)
 
 
 def evaluate_file(path: str) -> dict:
@@ -516,7 +500,7 @@ def test_openclipart_people_animals_parse_and_match_cairosvg(corpus_people_anima
     check_corpus(corpus_people_animals, ARTIFACT)
 
 
-if __name__ == "__main__":  # iteration aid: python tests/flexiclip_core/test_svg_corpus.py [files...]
+if __name__ == "__main__":  # iteration aid: python tests/flexiclip_core/svg/test_corpus.py [files...]
     sys.path.insert(0, str(REPO_ROOT))
     from tests.conftest import openclipart_files
 

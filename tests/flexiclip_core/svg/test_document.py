@@ -1,103 +1,29 @@
-"""SVG fidelity (issue 15): small hand-written SVGs drawn by parse_svg + the final renderer in the
-document's own frame, compared with an independent renderer (resvg, stricter on the spec) or
-with expectations drawn analytically.
-
-Pass mark per image: alpha IoU (alpha > 0.5) ≥ 0.97 and mean absolute RGBA difference ≤ 0.02.
-"""
+"""`svg._document`, the walker, drawn whole: parse_svg + the final renderer in the document's own
+frame against resvg (`tests/flexiclip_core/svg/resvg.py`) or an analytic expectation — paths
+drawn up to their first error, zero-length subpaths, the document frame, styling and structure
+(conditional processing, ``<switch>``, ``<use>`` cycles, paint fallbacks, context paint)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from flexiclip_core.render import render_document_frame
 from flexiclip_core.svg import parse_svg
-from flexiclip_core.svg._geometry import PathDataError, parse_path_data
-
-MIN_IOU = 0.97
-MAX_MEAN_ABS = 0.02
-
-
-def _resvg_binary() -> str | None:
-    beside = Path(sys.executable).parent / "resvg"
-    return str(beside) if beside.exists() else shutil.which("resvg")
-
-
-RESVG = _resvg_binary()
-needs_resvg = pytest.mark.skipif(RESVG is None, reason="resvg (the resvg-cli wheel, test extra) is not installed")
-
-
-def resvg_render(svg: str, width: int, tmp_path: Path) -> np.ndarray:
-    """float [H, W, 4] straight RGBA in [0, 1] from resvg at ``width`` px, transparent background."""
-    source = tmp_path / "reference.svg"
-    target = tmp_path / "reference.png"
-    source.write_text(svg)
-    subprocess.run(
-        [RESVG, "--width", str(width), str(source), str(target)], check=True, capture_output=True, timeout=60
-    )
-    return np.asarray(Image.open(target).convert("RGBA"), dtype=np.float64) / 255.0
-
-
-def ours(svg: str, width: int) -> np.ndarray:
-    """float [H, W, 4] straight RGBA in [0, 1]: parse_svg + render_document_frame."""
-    clipart = parse_svg(svg.encode(), clip_id="fidelity")
-    return render_document_frame(clipart, width).astype(np.float64) / 255.0
-
-
-def agreement(image: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
-    """(alpha IoU, mean absolute RGBA difference) of two straight-RGBA float images."""
-    assert image.shape == reference.shape
-    mask, expected = image[..., 3] > 0.5, reference[..., 3] > 0.5
-    union = (mask | expected).sum()
-    iou = float((mask & expected).sum() / union) if union else 1.0
-    # Colour of clear pixels is meaningless: compare premultiplied.
-    premultiplied = np.concatenate([image[..., :3] * image[..., 3:], image[..., 3:]], axis=-1)
-    premultiplied_reference = np.concatenate([reference[..., :3] * reference[..., 3:], reference[..., 3:]], axis=-1)
-    return iou, float(np.abs(premultiplied - premultiplied_reference).mean())
-
-
-def assert_matches_resvg(svg: str, tmp_path: Path, width: int = 100) -> None:
-    iou, difference = agreement(ours(svg, width), resvg_render(svg, width, tmp_path))
-    assert iou >= MIN_IOU and difference <= MAX_MEAN_ABS, f"IoU {iou:.4f}, mean |ΔRGBA| {difference:.4f}"
-
-
-def document(body: str, attributes: str = 'width="100" height="100"') -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" {attributes}>{body}</svg>'
-    )
-
+from tests.flexiclip_core.svg.resvg import (
+    MAX_MEAN_ABS,
+    MIN_IOU,
+    agreement,
+    assert_matches_resvg,
+    document,
+    needs_resvg,
+    ours,
+    resvg_render,
+)
 
 # --- item 5: path data errors ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("d", "drawn", "message"),
-    [
-        ("M 0 0 L 10 10 # 5 5", [(0, 0), (10, 10)], "invalid character"),
-        ("M 0 0 L 10 10, L 5 5", [(0, 0), (10, 10)], "misplaced comma"),
-        ("M 0 0 L 10 10 L 20,,20", [(0, 0), (10, 10)], "missing number"),
-        ("M 0 0 L 10 10 L 5", [(0, 0), (10, 10)], "missing number"),
-        ("L 10 10 20 20", [], "must start with a moveto"),
-        ("10 10 L 20 20", [], "must start with a moveto"),
-    ],
-)
-def test_path_data_stops_at_the_first_error(d: str, drawn: list[tuple[float, float]], message: str) -> None:
-    with pytest.raises(PathDataError, match=message) as caught:
-        parse_path_data(d, clip="c", element="path")
-    anchors = [tuple(flat[i : i + 2]) for flat, _ in caught.value.partial for i in range(0, len(flat), 6)]
-    assert anchors == drawn
-
-
-def test_zero_length_subpath_is_one_open_degenerate_segment() -> None:
-    subpaths, _ = parse_path_data("M 5 6 z M 7 8", clip="c", element="path")
-    # "M x y z" is kept (its caps are drawn); a trailing lone moveto draws nothing.
-    assert subpaths == [([5.0, 6.0] * 4, False)]
 
 
 @needs_resvg

@@ -1,5 +1,5 @@
 """clip-path fidelity (issue 15 item 2): parse_svg + the final renderer vs resvg, per feature, at
-the pass mark of test_svg_fidelity (alpha IoU ≥ 0.97, mean |ΔRGBA| ≤ 0.02); the parsed clip
+the pass mark of resvg.py (alpha IoU ≥ 0.97, mean |ΔRGBA| ≤ 0.02); the parsed clip
 data; and the reference rules resvg follows."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from flexiclip_core.errors import SvgLimitExceeded
 from flexiclip_core.svg import ParseConfig, SvgLimits, parse_svg
-from tests.flexiclip_core.test_svg_fidelity import assert_matches_resvg, document, needs_resvg, ours
+from tests.flexiclip_core.svg.resvg import assert_matches_resvg, document, needs_resvg, ours
 
 BACKDROP = '<rect x="0" y="0" width="100" height="6" fill="#3060c0"/>'
 """An unclipped shape, so every case also checks that clips stay on their own element."""
