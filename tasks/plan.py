@@ -88,19 +88,29 @@ def build_jobs(
         )
     with ThreadPoolExecutor(max_workers=SVG_READ_THREADS) as pool:
         svgs = list(pool.map(lambda row: _read(read_svg, row.svg_uri), rows))
+    # Rows that set nothing but a seed and a negative prompt share their config and its hash:
+    # computed once per (seed, negative prompt), not once per row (hashing a config is ~1 ms).
+    shared: dict[tuple[Any, str | None], tuple[AnimationConfig, str]] = {}
     for row, svg in zip(rows, svgs):
-        row_config = config.with_overrides(row.config) if row.config else config
-        if row.seed is not None:
-            row_config = row_config.with_overrides({"seed": int(row.seed)})
         row_export = _export_config(row.export)
-        config_hash = request_hash(
-            row_config,
-            keypoints=row.keypoints,
-            skeleton=row.skeleton,
-            layers=row.layers,
-            negative_prompt=row.negative_prompt,
-            export=row_export,
-        )
+        plain = not row.config and row.keypoints is None and row.skeleton is None and row.layers is None
+        shared_key = (row.seed, row.negative_prompt)
+        if plain and row_export is None and shared_key in shared:
+            row_config, config_hash = shared[shared_key]
+        else:
+            row_config = config.with_overrides(row.config) if row.config else config
+            if row.seed is not None:
+                row_config = row_config.with_overrides({"seed": int(row.seed)})
+            config_hash = request_hash(
+                row_config,
+                keypoints=row.keypoints,
+                skeleton=row.skeleton,
+                layers=row.layers,
+                negative_prompt=row.negative_prompt,
+                export=row_export,
+            )
+            if plain and row_export is None:
+                shared[shared_key] = (row_config, config_hash)
         if isinstance(svg, BaseException):
             base = OutputRow(
                 run_id=run_id,
