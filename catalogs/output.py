@@ -200,7 +200,9 @@ class OutputCatalog:
         """
         if not isinstance(run_id, str) or not run_id:
             raise CatalogError("commit: run_id must be a non-empty string")
-        clean = [row.replace(run_id=run_id) for row in as_rows(rows)]
+        # A row made for this run already names it: re-validating 10,000 rows to set what they
+        # hold was a third of the commit.
+        clean = [row if row.run_id == run_id else row.replace(run_id=run_id) for row in as_rows(rows)]
         version = self.table.append(clean, run_id=run_id)
         self.staging.clear(row.idempotency_key for row in clean if row.idempotency_key)
         log.info(
