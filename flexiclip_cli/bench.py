@@ -19,8 +19,9 @@ from flexiclip_cli.common import refused_input_exits
 
 log = logging.getLogger(__name__)
 
-BENCH_MODULES: tuple[str, ...] = ("render", "deform", "flops", "iteration", "pipeline", "plan", "videofit")
-"""Benchmark modules in the order they run (a module not yet present is skipped)."""
+BENCH_MODULES: tuple[str, ...] = ("render", "deform", "flops", "iteration", "pipeline", "plan", "videofit", "scale")
+"""Benchmark modules in the order they run (a module not yet present is skipped); ``scale``
+(bench/scale.py, 1k and 10k catalogs) takes about ten minutes."""
 
 
 def collect(only: list[str] | None = None, device: str = "auto") -> tuple[dict[str, float], dict[str, str]]:

@@ -1,10 +1,17 @@
 """The run's HTML gallery: ``ROOT/reports/RUN_ID/index.html``, one card per clip.
 
-A self-contained page (inline CSS and a small inline script for sorting and filtering; no CDN,
-no fonts, no request to anything but the output root) that a person opens to review a run:
-each clip's animation playing, its poster, prompt, method, prior (the tiny test prior clearly
-labelled untrained), status, metrics, failures with their error, and a run summary (counts,
-metric means and spread, wall time).
+A self-contained page (inline CSS and a small inline script for sorting, filtering, search and
+paging; no CDN, no fonts, no request to anything but the output root) that a person opens to
+review a run: each clip's animation playing, its poster, prompt, method, prior (the tiny test
+prior clearly labelled untrained), status, metrics, failures with their error, and a run summary
+(counts, metric means and spread, wall time).
+
+It stays usable at 10,000 clips: the page shows `PAGE_SIZE` cards at a time. It is written with
+the first page's cards as markup, a compact index of every row (what sorting, filtering and
+search read) and every card's markup packed (gzip, base64); the script sorts and filters the
+index and makes a card from its markup only when a page shows it. `_card` alone writes a card's
+markup, for the first page and the packed ones alike: a new per-row block is one more entry in
+its ``parts``.
 
 Media are linked relatively (``../../media/<sha[:2]>/<sha><suffix>``) from their content
 addresses, never by absolute path, so the report works from a copied folder, over any static
@@ -25,8 +32,10 @@ style keeps any markup that slipped through from running or loading anything.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import html
+import json
 import logging
 import math
 import os
@@ -57,6 +66,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+PAGE_SIZE = 200
+"""Cards per page: the page is written with the first page's cards; the others are made in the
+browser from the packed markup of every card when a later page (or another order) shows them."""
 REPORTS_FOLDER = "reports"
 """Folder under the output root that holds one ``<run>/index.html`` per run."""
 
@@ -187,7 +199,7 @@ thead th{border-bottom:1px solid #ccd}
 .controls input[type=number]{width:90px}
 #cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:16px}
 .card{background:#fff;border-radius:8px;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow:hidden;display:flex;flex-direction:column}
-.card.hidden{display:none}
+.pager{display:flex;gap:12px;align-items:center;justify-content:center;margin:16px 0}
 .media{background:#fff;aspect-ratio:1/1;display:flex;align-items:center;justify-content:center;border-bottom:1px solid #eee}
 .media video,.media img{width:100%;height:100%;object-fit:contain}
 .media .none{color:#8a90a0;padding:16px;text-align:center}
@@ -215,94 +227,170 @@ _SCRIPT = """
 (function () {
   "use strict";
   var grid = document.getElementById("cards");
-  var cards = Array.prototype.slice.call(grid.querySelectorAll(".card"));
+  var store = document.getElementById("gallery-data");
+  var pageSize = parseInt(grid.getAttribute("data-page-size"), 10) || 200;
   var sortKey = document.getElementById("sort-key");
   var sortDir = document.getElementById("sort-dir");
   var statusSel = document.getElementById("filter-status");
   var metricSel = document.getElementById("filter-metric");
   var minBox = document.getElementById("filter-min");
   var maxBox = document.getElementById("filter-max");
+  var search = document.getElementById("search");
   var shown = document.getElementById("shown");
+  var pageNumber = document.getElementById("page-number");
+  var pageCount = document.getElementById("page-count");
+  var first = document.getElementById("page-first");
+  var prev = document.getElementById("page-prev");
+  var next = document.getElementById("page-next");
+  var last = document.getElementById("page-last");
 
-  function value(card, key) {
-    var raw = card.getAttribute("data-" + key);
-    if (raw === null || raw === "") { return null; }
-    if (key.indexOf("m-") === 0 || key === "seconds") {
-      var number = parseFloat(raw);
-      return isFinite(number) ? number : null;
+  function bytes(base64) {
+    var text = atob(base64), out = new Uint8Array(text.length);
+    for (var i = 0; i < text.length; i += 1) { out[i] = text.charCodeAt(i); }
+    return out;
+  }
+  /* One compact entry per row, in clip-id order: [clip id, status, seconds, search text, [metrics]]. */
+  var rows = JSON.parse(new TextDecoder().decode(bytes(store.getAttribute("data-index"))));
+  var metricAt = {};
+  JSON.parse(store.getAttribute("data-metrics")).forEach(function (name, i) { metricAt["m-" + name] = i; });
+  var elements = new Array(rows.length);  /* a row's card, made from its markup when first shown */
+  var markup = null;                      /* every card's markup, gzip-packed until first needed */
+  var loading = null;
+
+  function loadMarkup() {
+    if (markup !== null) { return Promise.resolve(); }
+    if (loading === null) {
+      var stream = new Blob([bytes(store.getAttribute("data-cards"))]).stream()
+        .pipeThrough(new DecompressionStream("gzip"));
+      loading = new Response(stream).text().then(function (text) {
+        markup = JSON.parse(text);
+        grid.setAttribute("data-cards", "loaded");
+      });
     }
-    return raw;
+    return loading;
   }
 
-  function apply() {
-    var key = sortKey.value;
-    var sign = sortDir.value === "desc" ? -1 : 1;
-    var ordered = cards.slice().sort(function (a, b) {
-      var x = value(a, key), y = value(b, key);
-      if (x === null && y === null) { return cards.indexOf(a) - cards.indexOf(b); }
-      if (x === null) { return 1; }   /* missing values last in either direction */
-      if (y === null) { return -1; }
-      var order = (typeof x === "number") ? x - y : String(x).localeCompare(String(y));
-      return order !== 0 ? sign * order : cards.indexOf(a) - cards.indexOf(b);
+  function make(indices) {  /* cards for rows not yet shown, from their markup, in one parse */
+    var missing = indices.filter(function (i) { return !elements[i]; });
+    if (!missing.length) { return; }
+    var holder = document.createElement("template");
+    /* markup written by the report, every catalog text escaped */
+    holder.innerHTML = missing.map(function (i) { return markup[i]; }).join("");
+    Array.prototype.forEach.call(holder.content.children, function (element, k) {
+      elements[missing[k]] = element;
+      wire(element);
     });
-    var status = statusSel.value;
-    var metric = metricSel.value;
+  }
+
+  function value(i, key) {
+    var row = rows[i], raw;
+    if (key === "clip_id") { raw = row[0]; } else if (key === "status") { raw = row[1]; }
+    else if (key === "seconds") { raw = row[2]; } else { raw = row[4][metricAt[key]]; }
+    return raw === undefined ? null : raw;
+  }
+
+  var order = [], page = 0;
+
+  function select() {
+    var status = statusSel.value, metric = metricSel.value, query = search.value.trim().toLowerCase();
     var low = minBox.value === "" ? null : parseFloat(minBox.value);
     var high = maxBox.value === "" ? null : parseFloat(maxBox.value);
-    var count = 0;
-    ordered.forEach(function (card) {
-      var keep = status === "" || card.getAttribute("data-status") === status;
-      if (keep && metric !== "" && (low !== null || high !== null)) {
-        var v = value(card, "m-" + metric);
-        keep = v !== null && (low === null || v >= low) && (high === null || v <= high);
+    var ranged = metric !== "" && (low !== null || high !== null);
+    var kept = [];
+    for (var i = 0; i < rows.length; i += 1) {
+      if (status !== "" && rows[i][1] !== status) { continue; }
+      if (query !== "" && rows[i][3].indexOf(query) < 0) { continue; }
+      if (ranged) {
+        var v = value(i, "m-" + metric);
+        if (v === null || (low !== null && v < low) || (high !== null && v > high)) { continue; }
       }
-      card.classList.toggle("hidden", !keep);
-      if (keep) { count += 1; }
-      grid.appendChild(card);
+      kept.push(i);
+    }
+    var key = sortKey.value, sign = sortDir.value === "desc" ? -1 : 1;
+    kept.sort(function (a, b) {
+      var x = value(a, key), y = value(b, key);
+      if (x === null && y === null) { return a - b; }
+      if (x === null) { return 1; }   /* missing values last in either direction */
+      if (y === null) { return -1; }
+      var diff = (typeof x === "number") ? x - y : String(x).localeCompare(String(y));
+      return diff !== 0 ? sign * diff : a - b;  /* ties keep clip-id order */
     });
-    shown.textContent = String(count);
+    order = kept;
   }
 
-  /* A browser that can play neither source shows the SMIL animated SVG (then the poster) instead. */
-  Array.prototype.forEach.call(document.querySelectorAll("video[data-fallback]"), function (video) {
-    function fallback() {
-      var src = video.getAttribute("data-fallback");
-      if (!src || video.getAttribute("data-failed")) { return; }
-      video.setAttribute("data-failed", "1");
-      var img = document.createElement("img");
-      img.src = src;
-      img.alt = video.getAttribute("aria-label") || "";
-      video.replaceWith(img);
+  function render() {
+    var pages = Math.max(1, Math.ceil(order.length / pageSize));
+    page = Math.min(Math.max(page, 0), pages - 1);
+    var slice = order.slice(page * pageSize, (page + 1) * pageSize);
+    if (markup === null && slice.some(function (i) { return !elements[i]; })) {
+      grid.setAttribute("data-state", "loading");
+      loadMarkup().then(render);
+      return;
     }
-    video.addEventListener("error", fallback);
-    var sources = video.querySelectorAll("source");  /* only the last one failing means none plays */
-    if (sources.length) { sources[sources.length - 1].addEventListener("error", fallback); }
-    if (video.error) { fallback(); }
+    make(slice);
+    grid.replaceChildren.apply(grid, slice.map(function (i) { return elements[i]; }));
+    shown.textContent = String(order.length);
+    pageNumber.textContent = String(page + 1);
+    pageCount.textContent = String(pages);
+    first.disabled = prev.disabled = page === 0;
+    last.disabled = next.disabled = page >= pages - 1;
+    grid.setAttribute("data-state", "ready");
+  }
+
+  function apply() { select(); page = 0; render(); }
+
+  /* A browser that can play neither source shows the SMIL animated SVG (then the poster) instead. */
+  function wire(element) {
+    Array.prototype.forEach.call(element.querySelectorAll("video[data-fallback]"), function (video) {
+      function fallback() {
+        var src = video.getAttribute("data-fallback");
+        if (!src || video.getAttribute("data-failed")) { return; }
+        video.setAttribute("data-failed", "1");
+        var img = document.createElement("img");
+        img.src = src;
+        img.alt = video.getAttribute("aria-label") || "";
+        video.replaceWith(img);
+      }
+      video.addEventListener("error", fallback);
+      var sources = video.querySelectorAll("source");  /* only the last one failing means none plays */
+      if (sources.length) { sources[sources.length - 1].addEventListener("error", fallback); }
+      if (video.error) { fallback(); }
+    });
+  }
+  Array.prototype.forEach.call(grid.querySelectorAll(".card"), function (element) {
+    elements[parseInt(element.getAttribute("data-row"), 10)] = element;  /* the first page, as written */
+    wire(element);
   });
 
   /* Lottie: lottie-web (shipped as ../assets/lottie.min.js) plays the clip's animation.json in
      place of the video. It is fetched, so it plays when the report is served over HTTP(S). */
-  Array.prototype.forEach.call(document.querySelectorAll("button.play-lottie"), function (button) {
-    button.addEventListener("click", function () {
-      var media = button.closest(".card").querySelector(".media");
-      if (typeof lottie === "undefined") { button.textContent = "Lottie: lottie-web was not shipped"; return; }
-      button.disabled = true;
-      fetch(media.getAttribute("data-lottie")).then(function (response) {
-        if (!response.ok) { throw new Error(String(response.status)); }
-        return response.json();
-      }).then(function (data) {
-        media.textContent = "";
-        lottie.loadAnimation({container: media, renderer: "svg", loop: true, autoplay: true, animationData: data});
-        button.textContent = "playing Lottie";
-      }).catch(function () {
-        button.textContent = "Lottie: serve the report over HTTP to play it";
-      });
+  grid.addEventListener("click", function (event) {
+    var button = event.target.closest("button.play-lottie");
+    if (!button) { return; }
+    var media = button.closest(".card").querySelector(".media");
+    if (typeof lottie === "undefined") { button.textContent = "Lottie: lottie-web was not shipped"; return; }
+    button.disabled = true;
+    fetch(media.getAttribute("data-lottie")).then(function (response) {
+      if (!response.ok) { throw new Error(String(response.status)); }
+      return response.json();
+    }).then(function (data) {
+      media.textContent = "";
+      lottie.loadAnimation({container: media, renderer: "svg", loop: true, autoplay: true, animationData: data});
+      button.textContent = "playing Lottie";
+    }).catch(function () {
+      button.textContent = "Lottie: serve the report over HTTP to play it";
     });
   });
 
   [sortKey, sortDir, statusSel, metricSel].forEach(function (el) { el.addEventListener("change", apply); });
-  [minBox, maxBox].forEach(function (el) { el.addEventListener("input", apply); });
+  [minBox, maxBox, search].forEach(function (el) { el.addEventListener("input", apply); });
+  prev.addEventListener("click", function () { page -= 1; render(); });
+  next.addEventListener("click", function () { page += 1; render(); });
+  first.addEventListener("click", function () { page = 0; render(); });
+  last.addEventListener("click", function () { page = Infinity; render(); });
   apply();
+  if (grid.querySelectorAll(".card").length < rows.length) { loadMarkup(); }  /* more than one page */
+  else { markup = []; grid.setAttribute("data-cards", "loaded"); }
 }());
 """
 
@@ -379,6 +467,7 @@ def _card(row: OutputRow, index: int) -> str:
 
     seconds = _finite(row.seconds)
     attributes = {
+        "data-row": str(index),
         "data-clip_id": clip_id,
         "data-status": status.value,
         "data-method": row.method or "",
@@ -507,8 +596,46 @@ def _controls(total: int) -> str:
         f'<label>metric <select id="filter-metric">{"".join(metric_options)}</select></label>'
         '<label>min <input id="filter-min" type="number" step="any"></label>'
         '<label>max <input id="filter-max" type="number" step="any"></label>'
+        '<label>search <input id="search" type="search" placeholder="clip id, prompt or error"></label>'
         f'<span>showing <b id="shown">{total}</b> of {total}</span>'
         "</div>"
+    )
+
+
+def _pager(total: int) -> str:
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    more = " disabled" if pages == 1 else ""
+    return (
+        '<nav class="pager panel"><button type="button" id="page-first" disabled>« first</button>'
+        '<button type="button" id="page-prev" disabled>‹ previous</button>'
+        f'<span>page <b id="page-number">1</b> of <b id="page-count">{pages}</b></span>'
+        f'<button type="button" id="page-next"{more}>next ›</button>'
+        f'<button type="button" id="page-last"{more}>last »</button></nav>'
+    )
+
+
+def _gallery_data(rows: Sequence[OutputRow], cards: Sequence[str]) -> str:
+    """The page's data for the script: a compact index of every row (what sorting, filtering and
+    search read: clip id, status, seconds, lower-case search text, metrics; JSON, base64) and every
+    card's markup (a JSON list, gzip, base64; unpacked in the browser only when a page beyond the
+    first is shown). Base64 keeps both inert attribute text: no markup, nothing for the CSP to allow.
+    """
+    index = []
+    for row in rows:
+        seconds = _finite(row.seconds)
+        text = " ".join(part for part in (row.clip_id, row.prompt, row.error_type, row.error_message) if part)
+        index.append(
+            [row.clip_id or "", row.status.value, seconds, text.lower(), [_metric(row, c) for c in METRIC_COLUMNS]]
+        )
+    index_bytes = json.dumps(index, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    packed = gzip.compress(
+        json.dumps(list(cards), ensure_ascii=False, separators=(",", ":")).encode("utf-8"), compresslevel=6, mtime=0
+    )
+    return (
+        '<div id="gallery-data" hidden'
+        f' data-metrics="{_esc(json.dumps(list(METRIC_COLUMNS)))}"'
+        f' data-index="{base64.b64encode(index_bytes).decode("ascii")}"'
+        f' data-cards="{base64.b64encode(packed).decode("ascii")}"></div>'
     )
 
 
@@ -542,7 +669,7 @@ def render_report_html(
         if untrained
         else ""
     )
-    cards = "".join(_card(row, index) for index, row in enumerate(rows))
+    cards = [_card(row, index) for index, row in enumerate(rows)]
     # 'self' scripts and fetches only when lottie-web is shipped (its file and the clips' JSON).
     player_sources = " 'self'" if lottie_player else ""
     connect = "'self'" if lottie_player else "'none'"
@@ -564,7 +691,8 @@ def render_report_html(
         f"<style>{_STYLE}</style></head><body>"
         f'<header><h1>flexiclip run report</h1><div class="sub">{_esc(" · ".join(subtitle))}</div></header>'
         f'<main>{banner}<div class="summary">{_summary(rows)}</div>{_controls(len(rows))}'
-        f'<div id="cards">{cards}</div></main>'
+        f'<div id="cards" data-page-size="{PAGE_SIZE}">{"".join(cards[:PAGE_SIZE])}</div>'
+        f"{_pager(len(rows))}{_gallery_data(rows, cards)}</main>"
         f"{player}<script>{_SCRIPT}</script></body></html>\n"
     )
 

@@ -96,11 +96,20 @@ def build_jobs(
                 invalid_input_row(run_id, error.row_index, error.clip_id, error.error_type, error.message),
             )
         )
+    # Rows that set nothing but a seed and a negative prompt share their config and its hash:
+    # made once per seed and hashed once per (seed, negative prompt), not once per row (hashing a
+    # config is ~1 ms, 40 % of planning 10,000 rows before).
+    seed_configs: dict[Any, AnimationConfig] = {}
     row_configs = []
     for row in rows:
-        row_config = config.with_overrides(row.config) if row.config else config
-        if row.seed is not None:
-            row_config = row_config.with_overrides({"seed": int(row.seed)})
+        if row.config:
+            row_config = config.with_overrides(row.config)
+            if row.seed is not None:
+                row_config = row_config.with_overrides({"seed": int(row.seed)})
+        else:
+            if row.seed not in seed_configs:
+                seed_configs[row.seed] = config if row.seed is None else config.with_overrides({"seed": int(row.seed)})
+            row_config = seed_configs[row.seed]
         row_configs.append(row_config)
 
     def read_inputs(item: tuple[ClipRow, AnimationConfig]) -> tuple[bytes | BaseException, Any]:
@@ -109,20 +118,36 @@ def build_jobs(
 
     with ThreadPoolExecutor(max_workers=SVG_READ_THREADS) as pool:
         inputs = list(pool.map(read_inputs, zip(rows, row_configs)))
+    shared: dict[tuple[Any, str | None], str] = {}
     for row, row_config, (svg, reference) in zip(rows, row_configs, inputs):
         row_export = _export_config(row.export)
         notes: tuple[str, ...] = ()
         if isinstance(reference, str):  # a reference the row's method does not use
             notes, reference = (reference,), None
-        config_hash = request_hash(
-            row_config,
-            keypoints=row.keypoints,
-            skeleton=row.skeleton,
-            layers=row.layers,
-            negative_prompt=row.negative_prompt,
-            export=row_export,
-            reference_sha256=None if not isinstance(reference, ReferenceInput) else reference.sha256,
+        reference_sha256 = reference.sha256 if isinstance(reference, ReferenceInput) else None
+        plain = (
+            not row.config
+            and row.keypoints is None
+            and row.skeleton is None
+            and row.layers is None
+            and row_export is None
+            and reference_sha256 is None
         )
+        shared_key = (row.seed, row.negative_prompt)
+        if plain and shared_key in shared:
+            config_hash = shared[shared_key]
+        else:
+            config_hash = request_hash(
+                row_config,
+                keypoints=row.keypoints,
+                skeleton=row.skeleton,
+                layers=row.layers,
+                negative_prompt=row.negative_prompt,
+                export=row_export,
+                reference_sha256=reference_sha256,
+            )
+            if plain:
+                shared[shared_key] = config_hash
         job_prior = prior_name
         job_prior_key = prior_key or prior_name
         if row_config.objective == VIDEO_FIT:

@@ -178,8 +178,8 @@ def test_a_media_check_that_fails_counts_the_media_as_missing_and_says_so(tmp_pa
     def failing(uri: str) -> bool:
         raise error
 
-    monkeypatch.setattr(catalog, "media_exists", failing)
-    with caplog.at_level("WARNING", logger="catalogs.output"):
+    monkeypatch.setattr(catalog.media, "exists", failing)
+    with caplog.at_level("WARNING", logger="catalogs.media_store"):
         assert catalog.missing_media(rows) == {key_for("a"): [f"gif {media['gif'].uri}"]}
     (message,) = [r.getMessage() for r in caplog.records if "existence check failed" in r.getMessage()]
     assert type(error).__name__ in message and "counted as missing" in message and media["gif"].uri in message

@@ -369,3 +369,37 @@ def test_skipped_clip_shows_the_metrics_of_the_run_that_made_it(tmp_path: Path):
     assert card["data-status"] == "skipped"
     assert float(card["data-m-motion_vitality"]) == first.metrics["motion_vitality"]
     assert "already done: media and metrics from run run-a" in text
+
+
+def test_a_run_beyond_one_page_writes_the_first_page_and_packs_every_card_with_its_index():
+    import gzip
+    import json
+
+    from tasks.html_report import PAGE_SIZE
+
+    rows = [
+        _row(
+            clip_id=f"c{index:03d}",
+            idempotency_key=f"{index:064x}",
+            prompt=f"A Cat <b>{index}</b>",
+            seconds=float(index),
+            metrics={"motion_vitality": index / 4},
+        )
+        for index in range(PAGE_SIZE + 5)
+    ]
+    text = render_report_html(rows, run_id="r")
+    page = _parse(text)
+    assert [card["data-clip_id"] for card in page.cards()] == [f"c{index:03d}" for index in range(PAGE_SIZE)]
+    (store,) = [attrs for tag, attrs in page.tags if attrs.get("id") == "gallery-data"]
+    index = json.loads(base64.b64decode(store["data-index"]))
+    assert len(index) == PAGE_SIZE + 5
+    # Row 137: clip id, status, seconds, lower-case search text (raw: it never becomes markup), metrics.
+    motion = METRIC_COLUMNS.index("motion_vitality")
+    assert index[137][:4] == ["c137", "succeeded", 137.0, "c137 a cat <b>137</b>"]
+    assert index[137][4][motion] == 34.25 and index[137][4].count(None) == len(METRIC_COLUMNS) - 1
+    assert json.loads(store["data-metrics"]) == list(METRIC_COLUMNS)
+    packed = json.loads(gzip.decompress(base64.b64decode(store["data-cards"])))
+    assert len(packed) == PAGE_SIZE + 5
+    assert 'data-clip_id="c203"' in packed[203] and "A Cat &lt;b&gt;203&lt;/b&gt;" in packed[203]
+    assert "".join(packed[:PAGE_SIZE]) in text and packed[PAGE_SIZE] not in text  # one writer, one page
+    assert 'id="page-count">2<' in text

@@ -218,3 +218,23 @@ def test_request_hash_follows_every_rig_input_alone():
     # Keypoints are hashed at 1e-6 px: float noise below that is the same result.
     noisy = variants["keypoints"] + 1e-9
     assert request_hash(config, **{**plain, "keypoints": noisy}) == hashes["keypoints"]
+
+
+def test_rows_that_share_a_seed_and_negative_prompt_share_one_config_hash_and_no_more(tmp_path: Path):
+    # The planner computes the config and hash once per (seed, negative prompt) for rows that set
+    # nothing else; each job must still carry exactly what `request_hash` gives for its own row.
+    base = sample_rows(tmp_path / "in", ["plant"])[0]
+    variants = [(None, None), (7, None), (None, "blurry"), (7, "blurry"), (None, None), (7, "blurry")]
+    rows = [
+        {**base, "clip_id": f"plant-{index}", **({} if seed is None else {"seed": seed}), "negative_prompt": negative}
+        for index, (seed, negative) in enumerate(variants)
+    ]
+    jobs = plan_for(tmp_path, rows).jobs
+    assert [job.seed for job in jobs] == [1000, 7, 1000, 7, 1000, 7]
+    for job, (_, negative) in zip(jobs, variants):
+        assert job.negative_prompt == negative
+        assert job.config_hash == request_hash(
+            job.config, keypoints=None, skeleton=None, layers=None, negative_prompt=negative
+        )
+    assert len({job.config_hash for job in jobs}) == 4
+    assert jobs[0].config_hash == jobs[4].config_hash and jobs[3].config_hash == jobs[5].config_hash
