@@ -220,6 +220,28 @@ def prefect_server(base: Path) -> Iterator[dict[str, str]]:
                 server.kill()
 
 
+ARTIFACTS_SCRIPT = r"""
+import asyncio, json, sys
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+async def main():
+    async with get_client() as client:
+        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[sys.argv[1]])))
+    print(json.dumps([{"flow_run": str(a.flow_run_id), "type": a.type, "data": a.data} for a in found]))
+asyncio.run(main())
+"""
+
+
+def read_artifacts(env: dict[str, str], key: str) -> list[dict[str, Any]]:
+    """Every artifact with ``key`` on the Prefect API of ``env`` (``PREFECT_API_URL``), as
+    {"flow_run": id, "type": ..., "data": ...}: read through Prefect's client, in a subprocess."""
+    read = subprocess.run(
+        [sys.executable, "-c", ARTIFACTS_SCRIPT, key], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert read.returncode == 0, read.stderr[-4000:]
+    return json.loads(read.stdout.strip().splitlines()[-1])
+
+
 def media_listing(root: Path) -> dict[str, float]:
     """relative path → mtime of every media file under ``root``."""
     media = root / "media"
