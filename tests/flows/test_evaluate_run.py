@@ -1,9 +1,9 @@
 """End to end: `flexiclip run --evaluate` on 4 benchmark drawings, one per category (tiny prior, 2
-iterations), a second run with another preset, then `flexiclip evaluate --against` (docs/metrics.md
-§8). Both runs report to the tests' shared Prefect server (`prefect_api`), where the first run's
-evaluation artifact is read back by its flow run. The tables' arithmetic (bootstrap, paired
-differences, static baseline) is pinned on known values in tests/tasks/test_evaluate.py; here the
-real pipeline's output goes through the same commands."""
+iterations), a second run with another preset, then `flexiclip evaluate --against`
+(docs/metrics.md §8). Both runs report to the tests' shared Prefect server (`prefect_api`), where
+the first run's evaluation artifact is read back by its flow run. The tables' arithmetic
+(bootstrap, paired differences, static baseline) is pinned on known values in
+tests/tasks/test_evaluate.py; here the real pipeline's output goes through the same commands."""
 
 from __future__ import annotations
 
