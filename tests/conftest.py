@@ -35,12 +35,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+MODULE_SECONDS: dict[str, int] = {
+    "tests/flows/test_nightly.py": 300,
+    "tests/flows/test_cluster.py": 115,
+    "tests/flows/test_evaluate_run.py": 90,
+    "tests/flows/test_nightly_s3.py": 76,
+    "tests/flows/test_faults.py": 72,
+    "tests/flexiclip_core/test_animate.py": 65,
+    "tests/flexiclip_core/guidance/test_flops_bench.py": 60,
+    "tests/flexiclip_core/guidance/test_gpu_bench.py": 50,
+    "tests/e2e/test_report_browser.py": 45,
+    "tests/e2e/test_lottie_browser.py": 40,
+    "tests/flexiclip_core/render/test_torch_renderer.py": 30,
+    "tests/flows/test_deployment.py": 28,
+}
+"""Estimated seconds of the longest modules in `make test` on an idle 2-core machine (the sum of
+their tests' `--durations`), to hand them to the xdist workers longest first. Rough: the flows
+figures come from an idle clean-clone run, the others from a loaded run scaled down; refresh them
+when a module's cost moves a lot (`make test` prints the slowest tests)."""
+
+SLOW_MODULE_SECONDS = 20
+"""The estimate for a module with a ``slow`` test that MODULE_SECONDS does not list (others: 0)."""
+
+
+def module_of(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the whole-corpus tests unless --corpus-full, and run modules with ``slow`` tests first.
+    """Skip the whole-corpus tests unless --corpus-full, and order the modules longest first.
 
     Under ``make test`` (pytest-xdist, ``--dist loadfile --no-loadscope-reorder``) each module
-    goes to one worker in this order, so the long end-to-end modules do not start last on one
-    worker while the other idles.
+    goes whole to one worker, in this order, whenever that worker is down to its last two tests:
+    the longest modules start first and the last ones handed out are short, so both workers
+    finish at about the same time (largest-first scheduling, with MODULE_SECONDS as the
+    estimates). Modules of equal estimate keep their collection order.
     """
     if not config.getoption("--corpus-full"):
         skip = pytest.mark.skip(
@@ -49,8 +78,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.get_closest_marker("corpus_full"):
                 item.add_marker(skip)
-    modules_with_slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in modules_with_slow)
+    estimate: dict[str, int] = {}
+    for item in items:
+        module = module_of(item)
+        slow = SLOW_MODULE_SECONDS if item.get_closest_marker("slow") else 0
+        estimate[module] = max(estimate.get(module, 0), MODULE_SECONDS.get(module, slow))
+    items.sort(key=lambda item: -estimate[module_of(item)])
 
 
 def openclipart_root() -> Path:
@@ -102,7 +135,8 @@ def prefect_api() -> Iterator[str]:
     worker), for the end-to-end runs that are not about the embedded API: each `flexiclip run`
     then skips an ephemeral API's start-up (a fresh database, its migrations, uvicorn: tens of
     seconds on an idle 2-core machine, minutes under load). The runs that test the embedded
-    defaults keep them: the first nightly test, the killed-run test, the browser report run."""
+    defaults keep them: the first nightly test and the killed-run test (which also needs the
+    dead run's own database)."""
     import tempfile
 
     from tests.flows.harness import prefect_server

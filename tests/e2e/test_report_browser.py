@@ -1,4 +1,5 @@
-"""End to end: the pipeline on the sample catalog (tiny prior), then its report in headless Chromium.
+"""End to end: the pipeline on four sample clips and a row that fails (tiny prior), then its report
+in headless Chromium.
 
 Chromium is Debian's ``chromium`` (scripts/install_chromium.sh), driven over the DevTools
 protocol (tests/e2e/browser.py). The report is opened from a COPY of ``reports/`` + ``media/``
@@ -15,25 +16,20 @@ import functools
 import http.server
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from catalogs.output import OutputCatalog
 from flexiclip_core.metrics import METRIC_COLUMNS
 from tasks.html_report import latest_run_id, report_folder_name, write_report
 from tests.e2e.browser import Browser, require_chromium
+from tests.flows.harness import FAST_SETTINGS, describe, pipeline_env, run_cli, sample_rows, write_catalog
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE_CATALOG = REPO / "catalogs" / "samples" / "clipart.parquet"
 ARTIFACTS = REPO / "artifacts"
 HOSTILE_PROMPT = "A cat <script>window.__pwned = 1</script> is walking & swishing its tail"
 VIDEO_FIT_ROW_CONFIG = {
@@ -51,66 +47,45 @@ VIDEO_FIT_ROW_CONFIG = {
 pytestmark = pytest.mark.slow
 
 
-def _sample_catalog_with_hostile_prompt(folder: Path) -> Path:
-    """The sample catalog with absolute SVG paths and one untrusted prompt containing <script>."""
-    table = pq.read_table(SAMPLE_CATALOG)
-    uris = [str((SAMPLE_CATALOG.parent / uri).resolve()) for uri in table.column("svg_uri").to_pylist()]
-    prompts = [
-        HOSTILE_PROMPT if clip == "animal" else prompt
-        for clip, prompt in zip(table.column("clip_id").to_pylist(), table.column("prompt").to_pylist())
-    ]
-    table = table.set_column(table.schema.get_field_index("svg_uri"), "svg_uri", pa.array(uris, pa.string()))
-    table = table.set_column(table.schema.get_field_index("prompt"), "prompt", pa.array(prompts, pa.string()))
+REPORT_CLIPS = ["human", "animal", "plant", "object"]
+"""The sample clips the run animates: enough for a metric to vary and the cards to reorder."""
+MISSING_CLIP = "missing"
+"""A row whose SVG does not exist: it fails, so the status filter has two non-empty answers."""
+FITTED_CLIP = "human-video"
+"""A row fitted to catalogs/samples/human_wave.mp4 (video-fit): its card shows reference | result."""
+
+
+def _catalog_with_hostile_prompt(folder: Path) -> Path:
+    """Four sample clips (one with an untrusted prompt containing <script>), a row that fails and a
+    row fitted to the sample video."""
+    rows = sample_rows(folder, REPORT_CLIPS)
+    for row in rows:
+        if row["clip_id"] == "animal":
+            row["prompt"] = HOSTILE_PROMPT
+    rows.append({"clip_id": MISSING_CLIP, "svg_uri": "missing.svg", "prompt": "a drawing that is not there"})
     # One clip fitted to the sample video (its row's config switches it to video-fit, the fewest
     # steps; the human sample's own rig): its card shows reference | result.
-    (human,) = [i for i, clip in enumerate(table.column("clip_id").to_pylist()) if clip == "human"]
-    fitted = table.slice(human, 1).to_pylist()[0]
-    fitted.update(clip_id="human-video", prompt="fitted to human_wave.mp4", config=json.dumps(VIDEO_FIT_ROW_CONFIG))
-    table = pa.concat_tables([table, pa.Table.from_pylist([fitted], schema=table.schema)])
-    references = [None] * (table.num_rows - 1) + [str(SAMPLE_CATALOG.parent / "human_wave.mp4")]
-    table = table.append_column("reference_video", pa.array(references, pa.string()))
-    path = folder / "clipart.parquet"
-    pq.write_table(table, path)
-    return path
+    (human,) = [row for row in rows if row["clip_id"] == "human"]
+    fitted = dict(human, clip_id=FITTED_CLIP, prompt="fitted to human_wave.mp4")
+    fitted["config"] = json.dumps(VIDEO_FIT_ROW_CONFIG)
+    fitted["reference_video"] = str(REPO / "catalogs" / "samples" / "human_wave.mp4")
+    rows.append(fitted)
+    return write_catalog(folder / "catalog.parquet", rows)
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> dict:
     """Run `flexiclip run CATALOG --output ROOT --prior tiny --iterations 2` (small training render,
-    8 frames) and write the report."""
+    8 frames; the page is under test, not the motion: the exports keep their profile's size) on
+    the tests' shared Prefect server, and write the report."""
     require_chromium()
     work = tmp_path_factory.mktemp("e2e_report")
-    catalog = _sample_catalog_with_hostile_prompt(work)
+    catalog = _catalog_with_hostile_prompt(work / "in")
     root = work / "out"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "PREFECT_HOME": str(work / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PYTHONPATH": str(REPO),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "flexiclip_cli.pipeline",
-        "run",
-        str(catalog),
-        "--output",
-        str(root),
-        "--prior",
-        "tiny",
-        "--iterations",
-        "2",
-        # The page is under test, not the motion: a small training render and 8 frames keep the
-        # 8-clip run short (the exports keep their profile's size).
-        "--set",
-        "render.size=64",
-        "--set",
-        "schedule.frame_count=8",
-    ]
-    finished = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
-    # 0: every clip succeeded; 1: some clips failed (their rows say why). Both leave a run.
-    assert finished.returncode in (0, 1), finished.stdout[-4000:] + finished.stderr[-4000:]
+    env = pipeline_env(work, PREFECT_API_URL=prefect_api)
+    finished = run_cli(env, "run", str(catalog), "--output", str(root), "--workers", "2", *FAST_SETTINGS, timeout=900)
+    # 1: the missing drawing failed (its row says why), the others succeeded.
+    assert finished.returncode == 1, describe(finished)
     output = OutputCatalog(root)
     run_id = latest_run_id(output)
     assert run_id is not None, finished.stdout[-3000:] + finished.stderr[-3000:]
@@ -123,7 +98,8 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert index.read_bytes() == written_by_flow
     frame = output.read()
     rows = frame[frame["run_id"] == run_id].to_dict("records")
-    assert any(row["status"] == "succeeded" for row in rows), [(r["clip_id"], r["error_message"]) for r in rows]
+    statuses = {row["clip_id"]: row["status"] for row in rows}
+    assert statuses == {**dict.fromkeys([*REPORT_CLIPS, FITTED_CLIP], "succeeded"), MISSING_CLIP: "failed"}, rows
     # Review a copy: only reports/ and media/, somewhere else — relative links must still work.
     copy = work / "copied"
     shutil.copytree(root / "reports", copy / "reports")

@@ -94,23 +94,50 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 400) -> subprocess
         reap_ray(env)
 
 
+def process_status(pid: int) -> tuple[str, int, int] | None:
+    """(state letter, parent pid, start time in clock ticks) of ``pid`` from /proc; None once gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(b")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
+    return fields[0].decode(), int(fields[1]), int(fields[19])
+
+
+def process_table() -> dict[int, tuple[int, int, str]]:
+    """pid → (parent pid, start time in clock ticks, command line) of every process in /proc."""
+    table: dict[int, tuple[int, int, str]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        status = process_status(int(proc.name))
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if status is not None:
+            table[int(proc.name)] = (status[1], status[2], cmdline)
+    return table
+
+
+def kill_processes_naming(markers: list[str]) -> None:
+    """SIGKILL every process whose command line contains one of ``markers`` (a run's private
+    Ray temp folder, a test cluster's session folders): what a run or a node left behind. Never
+    this process."""
+    for pid, (_, _, cmdline) in process_table().items():
+        if pid != os.getpid() and any(marker in cmdline for marker in markers):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
 def reap_ray(env: dict[str, str]) -> None:
     """Kill any process left behind that belongs to this run's Ray session, then drop its folder."""
     marker = env.get("FLEXICLIP_RAY_TMP")
     if not marker:
         return
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline:
-            try:
-                os.kill(int(proc.name), signal.SIGKILL)
-            except OSError:
-                pass
+    kill_processes_naming([marker])
     shutil.rmtree(marker, ignore_errors=True)
 
 
@@ -191,6 +218,28 @@ def prefect_server(base: Path) -> Iterator[dict[str, str]]:
                 server.wait(30)
             except subprocess.TimeoutExpired:
                 server.kill()
+
+
+ARTIFACTS_SCRIPT = r"""
+import asyncio, json, sys
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+async def main():
+    async with get_client() as client:
+        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[sys.argv[1]])))
+    print(json.dumps([{"flow_run": str(a.flow_run_id), "type": a.type, "data": a.data} for a in found]))
+asyncio.run(main())
+"""
+
+
+def read_artifacts(env: dict[str, str], key: str) -> list[dict[str, Any]]:
+    """Every artifact with ``key`` on the Prefect API of ``env`` (``PREFECT_API_URL``), as
+    {"flow_run": id, "type": ..., "data": ...}: read through Prefect's client, in a subprocess."""
+    read = subprocess.run(
+        [sys.executable, "-c", ARTIFACTS_SCRIPT, key], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert read.returncode == 0, read.stderr[-4000:]
+    return json.loads(read.stdout.strip().splitlines()[-1])
 
 
 def media_listing(root: Path) -> dict[str, float]:

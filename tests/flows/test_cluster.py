@@ -37,6 +37,7 @@ from tests.flows.harness import (
     SAMPLES_DIR,
     describe,
     free_port,
+    kill_processes_naming,
     network_log,
     pipeline_env,
     run_cli,
@@ -100,18 +101,7 @@ def kill_session(processes: list[subprocess.Popen], markers: list[str]) -> None:
         except OSError:
             pass
         process.wait(30)
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if any(marker in cmdline for marker in markers):
-            try:
-                os.kill(int(proc.name), signal.SIGKILL)
-            except OSError:
-                pass
+    kill_processes_naming(markers)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""`flexiclip run --clips-per-worker 2` end to end (ephemeral Prefect, local Ray, Delta): clips
+"""`flexiclip run --clips-per-worker 2` end to end (the shared Prefect server, local Ray, Delta): clips
 batched on one worker, a clip forced to NaN fails alone, one row per input row."""
 
 from __future__ import annotations
