@@ -67,10 +67,30 @@ def build_wan_tiny_tokenizer() -> Any:
     return T5Tokenizer(vocab=pieces, extra_ids=0)
 
 
+def build_tiny_umt5(tokenizer: Any, width: int) -> Any:
+    """A 2-layer UMT5 encoder of d_model ``width`` over ``tokenizer``'s vocabulary (random
+    weights: seed torch first), the text half of every tiny Wan pipeline (T2V and VACE)."""
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    return UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(tokenizer),
+            d_model=width,
+            d_kv=4,
+            d_ff=2 * width,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.pad_token_id,
+        )
+    )
+
+
 def build_wan_tiny_components(config: WanTinyConfig = WanTinyConfig()) -> dict[str, Any]:
     """Transformer, VAE, UMT5 encoder, tokenizer and scheduler of a WanPipeline at toy size (seeded)."""
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
-    from transformers import UMT5Config, UMT5EncoderModel
 
     from flexiclip_core.guidance.tiny import _fill_zero_weights
 
@@ -107,20 +127,7 @@ def build_wan_tiny_components(config: WanTinyConfig = WanTinyConfig()) -> dict[s
             latents_std=[1.0 + 0.05 * index for index in range(channels)],
         )
         torch.manual_seed(config.seed + 2)
-        text_encoder = UMT5EncoderModel(
-            UMT5Config(
-                vocab_size=len(tokenizer),
-                d_model=config.text_width,
-                d_kv=4,
-                d_ff=2 * config.text_width,
-                num_layers=2,
-                num_heads=4,
-                relative_attention_num_buckets=8,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                decoder_start_token_id=tokenizer.pad_token_id,
-            )
-        )
+        text_encoder = build_tiny_umt5(tokenizer, config.text_width)
     scheduler = UniPCMultistepScheduler(
         num_train_timesteps=1000,
         prediction_type="flow_prediction",

@@ -470,10 +470,9 @@ class WanVaceTinyConfig:
 def build_wan_vace_tiny_components(config: WanVaceTinyConfig = WanVaceTinyConfig()) -> dict[str, Any]:
     """Transformer, VAE, UMT5 encoder, tokenizer and scheduler of a WanVACEPipeline at toy size."""
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanVACETransformer3DModel
-    from transformers import UMT5Config, UMT5EncoderModel
 
     from flexiclip_core.guidance.tiny import _fill_zero_weights
-    from flexiclip_core.guidance.wan_tiny import build_wan_tiny_tokenizer
+    from flexiclip_core.guidance.wan_tiny import build_tiny_umt5, build_wan_tiny_tokenizer
 
     tokenizer = build_wan_tiny_tokenizer()
     channels = 16
@@ -505,20 +504,7 @@ def build_wan_vace_tiny_components(config: WanVaceTinyConfig = WanVaceTinyConfig
             latents_std=[1.0 + 0.05 * index for index in range(channels)],
         )
         torch.manual_seed(config.seed + 2)
-        text_encoder = UMT5EncoderModel(
-            UMT5Config(
-                vocab_size=len(tokenizer),
-                d_model=config.text_width,
-                d_kv=4,
-                d_ff=2 * config.text_width,
-                num_layers=2,
-                num_heads=4,
-                relative_attention_num_buckets=8,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                decoder_start_token_id=tokenizer.pad_token_id,
-            )
-        )
+        text_encoder = build_tiny_umt5(tokenizer, config.text_width)
     scheduler = UniPCMultistepScheduler(
         num_train_timesteps=1000, prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
     )
