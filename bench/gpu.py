@@ -20,6 +20,13 @@ human at paper settings for each preset:
   ``min_per_clip`` and the device's peak memory over that run (``peak_memory_gib``); 0 or 1
   clips per call skips it.
 
+- ``video_fit.*`` (issue 21): Wan2.1-VACE-1.3B's architecture with random weights samples one
+  24-frame 256² reference from the sample human's rest render (``generate_s_per_video``; a batch
+  of ``--clips-per-call`` clips in one call: ``generate_s_per_video_batch{K}``), and video-fit
+  fits the sample human on the device to a known-answer reference (``fit_s``, its stages);
+  ``generate_plus_fit_s`` is their sum (target on a GPU: ≤ 30 s per clip). ``--no-video-fit``
+  skips it; ``--only-video-fit`` times it alone.
+
 ``--size tiny`` builds the tiny test architecture instead, so a CPU run proves the whole path
 (save → load through the loader → timed iterations → JSON) without 1.4 B parameters. The run
 keeps to ``--time-limit`` seconds: it stops timing a preset early (reporting how many iterations
@@ -311,6 +318,7 @@ def run(
     compile_prior: bool = False,
     weights_dir: str | None = None,
     clips_per_call: int = 4,
+    video_fit: bool = True,
 ) -> dict[str, Any]:
     """Flat figures ``gpu.<prior>.<preset>.<figure>`` plus what ran where; see the module docstring."""
     from flexiclip_core.guidance import default_device, load_prior
@@ -328,7 +336,7 @@ def run(
         "gpu.clips_per_call": clips_per_call,
     }
     skipped: list[str] = []
-    for name in priors or GPU_PRIORS.names():
+    for name in GPU_PRIORS.names() if priors is None else priors:
         save = GPU_PRIORS.get(name)
         folder = Path(tempfile.mkdtemp(prefix=f"flexiclip-gpu-bench-{name}-", dir=weights_dir))
         try:
@@ -382,8 +390,126 @@ def run(
             del prior
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+    if video_fit:
+        folder = Path(tempfile.mkdtemp(prefix="flexiclip-gpu-bench-wan-vace-", dir=weights_dir))
+        try:
+            if time.perf_counter() < deadline:
+                for key, value in time_video_fit(size, target, folder, clips=clips_per_call, deadline=deadline).items():
+                    figures[f"gpu.video_fit.{key}"] = value
+            else:
+                skipped.append("video_fit")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     figures["gpu.skipped"] = skipped
     figures["gpu.seconds"] = time_limit_s - (deadline - time.perf_counter())
+    return figures
+
+
+WAN_VACE_1_3B_TRANSFORMER: dict[str, Any] = {
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 12,
+    "attention_head_dim": 128,
+    "in_channels": 16,
+    "out_channels": 16,
+    "text_dim": 4096,
+    "freq_dim": 256,
+    "ffn_dim": 8960,
+    "num_layers": 30,
+    "vace_layers": list(range(0, 30, 2)),
+    "vace_in_channels": 96,
+}
+"""transformer/config.json of Wan2.1-VACE-1.3B: the 1.3 B Wan DiT plus 15 VACE control blocks."""
+
+
+def save_wan_vace(directory: Path, size: str) -> Path:
+    """Wan2.1-VACE at ``size`` with random weights in the WanVACEPipeline layout: ``full`` is the
+    1.3 B transformer and the Wan2.1 VAE at full width, with a one-layer UMT5 of the real width
+    (text encoding runs once per prompt, outside the timed sampling); ``tiny`` is wan-vace-tiny."""
+    from flexiclip_core.guidance.diffusers_prior import save_pipeline_folder
+    from flexiclip_core.videofit.generate import build_wan_vace_tiny_components
+
+    components = build_wan_vace_tiny_components()
+    if size == "full":
+        from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
+        from transformers import UMT5Config, UMT5EncoderModel
+
+        tokenizer = components["tokenizer"]
+        components["transformer"] = WanVACETransformer3DModel(**WAN_VACE_1_3B_TRANSFORMER)
+        components["vae"] = AutoencoderKLWan()  # diffusers' defaults are Wan2.1's VAE
+        components["text_encoder"] = UMT5EncoderModel(
+            UMT5Config(
+                vocab_size=len(tokenizer),
+                d_model=4096,
+                d_kv=64,
+                d_ff=10240,
+                num_layers=1,
+                num_heads=64,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                decoder_start_token_id=tokenizer.pad_token_id,
+            )
+        )
+    return save_pipeline_folder(directory, "WanVACEPipeline", components)
+
+
+def time_video_fit(size: str, target: torch.device, folder: Path, *, clips: int, deadline: float) -> dict[str, Any]:
+    """``generate_s_per_video``: one 24-frame 256² reference sampled by Wan2.1-VACE at ``size``
+    (the second of two calls; the first warms up), ``generate_s_per_video_batch{K}``: a batch of K
+    clips in one call / K; ``fit_s``: video-fit of the sample human on ``target`` to the known-answer
+    H.264 reference of bench/videofit.py (a random-weight generator's video shows no drawing, so
+    the fit's cost is timed on a video that does; it does not depend on where the video came
+    from); ``generate_plus_fit_s`` their sum (the issue's target on a GPU: ≤ 30 s)."""
+    from bench.iteration import _human
+    from flexiclip_core.config import PRESETS as METHOD_PRESETS
+    from flexiclip_core.videofit import load_reference_video
+    from flexiclip_core.videofit.fit import fit_reference
+    from flexiclip_core.videofit.generate import (
+        GENERATED_FPS,
+        VaceSampling,
+        WanVaceGenerator,
+        WanVaceTinyConfig,
+        rest_render,
+    )
+    from tests.flexiclip_core.videofit import motions
+
+    figures: dict[str, Any] = {}
+    root = save_wan_vace(folder / "wan-vace", size)
+    dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
+    sampling = WanVaceTinyConfig().sampling if size == "tiny" else VaceSampling()
+    started = time.perf_counter()
+    generator = WanVaceGenerator(root, device=target, dtype=dtype, name=f"wan-vace-{size}", sampling=sampling)
+    figures["load_s"] = time.perf_counter() - started
+    clipart, rig = _human()
+    rest = rest_render(clipart)[None].to(target)
+    config = METHOD_PRESETS["video-fit"].with_overrides({"video_fit.loop": "none"})
+    frames = config.schedule.frame_count
+    for attempt in range(2):
+        _synchronise(target)
+        started = time.perf_counter()
+        generator.generate(rest, [PROMPT], frames=frames, fps=GENERATED_FPS, seeds=[attempt])
+        _synchronise(target)
+        figures["generate_s_per_video"] = time.perf_counter() - started
+    figures["generate_steps"] = sampling.steps
+    if clips > 1 and time.perf_counter() < deadline:
+        started = time.perf_counter()
+        generator.generate(
+            rest.expand(clips, -1, -1, -1), [PROMPT] * clips, frames=frames, fps=GENERATED_FPS, seeds=list(range(clips))
+        )
+        _synchronise(target)
+        figures[f"generate_s_per_video_batch{clips}"] = (time.perf_counter() - started) / clips
+    figures["generate_peak_memory_gib"] = _peak_memory_gib(target)
+    del generator
+    if time.perf_counter() >= deadline:
+        return figures
+    truth = motions.in_family_points(clipart, rig, config, seed=3, amplitude_px=12.0)
+    path = motions.write_mp4(folder / "reference.mp4", motions.over_background(motions.render_rgba(clipart, truth)))
+    reference = load_reference_video(path, clip="human")
+    started = time.perf_counter()
+    fitted = fit_reference(clipart, rig, reference, config, clip="human", device=target)
+    _synchronise(target)
+    figures["fit_s"] = time.perf_counter() - started
+    figures.update({f"fit_stage_s.{key}": value for key, value in fitted.seconds.items() if key != "total"})
+    figures["generate_plus_fit_s"] = figures["generate_s_per_video"] + figures["fit_s"]
     return figures
 
 
@@ -439,6 +565,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--clips-per-call", type=int, default=4, help="clips advanced in lockstep per prior call (≤ 1: skip)"
     )
+    parser.add_argument("--only-video-fit", action="store_true", help="time only the video-fit figures")
+    parser.add_argument(
+        "--no-video-fit", action="store_true", help="skip the video-fit figures (Wan2.1-VACE generation + fit)"
+    )
     parser.add_argument("--weights-dir", default=None, help="where the temporary layouts go (default: $TMPDIR)")
     parser.add_argument(
         "--update-peaks",
@@ -450,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     figures = run(
         args.size,
-        priors=args.priors,
+        priors=[] if args.only_video_fit else args.priors,
         presets=tuple(args.presets or PRESETS),
         device=args.device,
         repeats=args.repeats,
@@ -460,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         compile_prior=args.compile_prior,
         weights_dir=args.weights_dir,
         clips_per_call=args.clips_per_call,
+        video_fit=not args.no_video_fit,
     )
     if args.update_peaks:
         figures["gpu.peaks_updated"] = update_peak_table(figures, args.update_peaks)

@@ -46,6 +46,147 @@ def run(device: str = "auto") -> dict[str, float]:
     return figures
 
 
+MATRIX_OPENCLIPART: tuple[str, ...] = (
+    "people/a_boy_plays_soccer_01.svg",
+    "people/bodypart/mouth_-_body_part_nicu_b_04.svg",
+    "people/clothing/hats/propeller.svg",
+    "animals/birds/seagull_nicu_buculei_01.svg",
+    "animals/bugs/lumaca_turbo_architetto__01.svg",
+    "animals/mammals/housecats/gatto_nero_architetto_fr_01.svg",
+    "animals/mammals/bears/orso_architetto_francesc_01.svg",
+    "animals/fish/clown_loach_01.svg",
+    "plants/albero_architetto_france_01.svg",
+    "plants/trees/tree_whit_fruits_01.svg",
+    "transportation/Evel_Knievel.svg",
+    "food/apple_bitten_dan_gerhard_01.svg",
+    "food/beverages/milk_mateya_01.svg",
+    "buildings/homes/house_christoph_brill_01.svg",
+    "tools/leafrake_benji_park_01.svg",
+    "office/paperclip.svg",
+    "signs_and_symbols/biohazard_01.svg",
+    "shapes/airplane_nicu_buculei_01.svg",
+    "science/astronomy/mondo_architetto_frances_01.svg",
+    "electronics/antenna.svg",
+)
+"""The 20 openclipart files of the known-answer matrix (paths under the corpus's svg/ folder):
+one to five per category across people, animals, plants, transport, food, buildings, tools,
+office, signs, shapes, science and electronics, each under 60 kB; the 8 samples come first."""
+
+MATRIX_VARIANTS: tuple[str, ...] = ("mp4", "gif", "coloured", "scaled", "12fps")
+
+
+def matrix_names() -> list[str]:
+    """The 8 samples' clip ids, then the 20 corpus files."""
+    import json
+
+    from tests.conftest import SAMPLES_DIR
+
+    samples = [entry["clip_id"] for entry in json.loads((SAMPLES_DIR / "samples.json").read_text())]
+    return samples + list(MATRIX_OPENCLIPART)
+
+
+def matrix_drawing(name: str) -> tuple[object, object]:
+    """(clipart, rig) of a sample (its catalog keypoints where given) or a corpus file (auto rig)."""
+    import json
+
+    import numpy as np
+
+    from flexiclip_core.rig import rig_clipart
+    from flexiclip_core.svg import parse_svg
+    from tests.conftest import SAMPLES_DIR, openclipart_root
+
+    entries = {entry["clip_id"]: entry for entry in json.loads((SAMPLES_DIR / "samples.json").read_text())}
+    if name in entries:
+        entry = entries[name]
+        clipart = parse_svg(SAMPLES_DIR / entry["svg"], clip_id=name)
+        keypoints = entry.get("keypoints")
+        rig = rig_clipart(
+            clipart,
+            keypoints=np.array(keypoints) if keypoints else None,
+            bones=np.array(entry["skeleton"]) if keypoints else None,
+        )
+        return clipart, rig
+    clipart = parse_svg(openclipart_root() / name, clip_id=name)
+    return clipart, rig_clipart(clipart)
+
+
+def matrix_case(clipart, rig, motion: str, variant: str, folder: Path, config=None) -> dict[str, float]:
+    """One known-answer case (tests/flexiclip_core/videofit/test_fit.py's matrix): the motion
+    (``family``: seeded trajectories of the model, ~12 px; ``sway``: 5° sway + 25° limb turn)
+    rendered by the final renderer at 256², encoded per ``variant``, fitted with the full preset
+    (loop none). Returns mean / p95 px, IoU min / mean and seconds."""
+    from flexiclip_core.config import PRESETS
+    from flexiclip_core.videofit import load_reference_video
+    from flexiclip_core.videofit.fit import fit_reference
+    from tests.flexiclip_core.videofit import motions
+
+    config = config or PRESETS["video-fit"].with_overrides({"video_fit.loop": "none"})
+    count = 29 if variant == "12fps" else 24
+    if motion == "family":
+        truth = motions.in_family_points(clipart, rig, config, seed=3, amplitude_px=12.0)
+        source = truth
+    else:
+        truth = motions.sway_and_limb_points(clipart, rig, 24)
+        source = motions.sway_and_limb_points(clipart, rig, count)
+    colour = (40, 90, 160) if variant in ("coloured", "scaled") else (255, 255, 255)
+    frames = motions.over_background(motions.render_rgba(clipart, source), colour)
+    if variant == "scaled":
+        frames = motions.place(frames, (256, 256), 0.8, (30, 20), colour)
+    writer = motions.write_gif if variant == "gif" else motions.write_mp4
+    path = writer(folder / f"reference.{'gif' if variant == 'gif' else 'mp4'}", frames, fps=12 if count == 29 else 10)
+    fitted = fit_reference(clipart, rig, load_reference_video(path, clip="matrix"), config, clip="matrix")
+    mean_px, p95_px = motions.point_errors(fitted.result.frame_points, truth)
+    return {
+        "mean_px": mean_px,
+        "p95_px": p95_px,
+        "iou_min": fitted.metrics["fit_mask_iou_min"],
+        "iou_mean": fitted.metrics["fit_mask_iou_mean"],
+        "seconds": fitted.seconds["total"],
+    }
+
+
+def matrix(
+    names: list[str] | None = None, motions_: tuple[str, ...] = ("family", "sway"), variants: tuple[str, ...] = ("mp4",)
+):
+    """Yield (drawing, motion, variant, figures or the error) over the matrix drawings."""
+    from flexiclip_core.errors import FlexiclipError
+
+    for name in matrix_names():
+        if names and name not in names:
+            continue
+        try:
+            clipart, rig = matrix_drawing(name)
+        except FlexiclipError as exc:
+            yield name, "-", "-", f"{type(exc).__name__}: {exc}"
+            continue
+        for motion in motions_:
+            for variant in variants:
+                with tempfile.TemporaryDirectory() as folder:
+                    try:
+                        yield name, motion, variant, matrix_case(clipart, rig, motion, variant, Path(folder))
+                    except (FlexiclipError, ValueError, IndexError, RuntimeError) as exc:  # a refusal is a result
+                        yield name, motion, variant, f"{type(exc).__name__}: {exc}"
+
+
 if __name__ == "__main__":
+    import argparse
+    import json
+    import sys
+
+    import torch
+
+    parser = argparse.ArgumentParser(description="video-fit figures, or the known-answer matrix (--matrix)")
+    parser.add_argument("--matrix", action="store_true", help="run the known-answer matrix, one JSON line per case")
+    parser.add_argument("--drawing", action="append", help="only these drawings (sample clip ids or corpus paths)")
+    parser.add_argument("--motion", action="append", choices=("family", "sway"))
+    parser.add_argument("--variant", action="append", choices=MATRIX_VARIANTS)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.matrix:
+        for name, motion, variant, result in matrix(
+            args.drawing, tuple(args.motion or ("family", "sway")), tuple(args.variant or ("mp4",))
+        ):
+            print(json.dumps({"drawing": name, "motion": motion, "variant": variant, "result": result}), flush=True)
+        sys.exit(0)
     for key, value in run().items():
         print(f"{key:50s} {value:10.3f}")

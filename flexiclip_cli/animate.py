@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flexiclip_cli.common import BadInput, load_clipart, refused_input_exits
+
+if TYPE_CHECKING:
+    import torch
+
+    from flexiclip_core.config import AnimationConfig
+    from flexiclip_core.videofit import ReferenceVideo
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +38,50 @@ def load_keypoints_file(path: Path) -> tuple[list, list | None, list | None]:
     return points, payload.get("skeleton") or payload.get("bones"), payload.get("layers")
 
 
-def check_output_folder(out: Path) -> None:
+def generated_reference(
+    name: str,
+    svg: Path,
+    prompt: str,
+    config: AnimationConfig,
+    device: torch.device,
+    model_dir: Path | None,
+    keep: Path | None,
+) -> ReferenceVideo:
+    """The clip's ``config.video_fit.reference_candidates`` references from generator ``name``
+    (one batch), written to ``keep`` when given; returns the first (the one fitted)."""
+    from flexiclip_core.export.video import write_mp4
+    from flexiclip_core.svg import parse_svg
+    from flexiclip_core.videofit.generate import candidate_seeds, generate_references, load_generator
+
+    generator = load_generator(name, device=device, model_dir=model_dir)
+    if not generator.spec.is_trained:
+        typer.echo(f"note: {generator.spec.description}", err=True)
+    seeds = candidate_seeds(config.seed, config.video_fit.reference_candidates)
+    clipart = parse_svg(svg, clip_id=svg.name)
+    references = generate_references(generator, clipart, prompt, frames=config.schedule.frame_count, seeds=seeds)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        for index, reference in enumerate(references):
+            pixels = (reference.frames * 255.0).round().astype("uint8")
+            path = write_mp4(pixels, keep / f"reference_{index}_seed{reference.seed}.mp4", reference.fps, clip=svg.name)
+            typer.echo(f"reference {index}: {path} (seed {reference.seed})", err=True)
+    return references[0]
+
+
+def check_output_folder(out: Path, *, option: str = "--out") -> None:
     """`BadInput` unless ``out`` is (or can be created as) a folder this process can write. The
     folders it creates to find out are removed again, so a later refusal leaves nothing behind."""
     import tempfile
 
     if out.exists() and not out.is_dir():
-        raise BadInput(f"--out {out} exists and is not a folder")
+        raise BadInput(f"{option} {out} exists and is not a folder")
     created = [folder for folder in (out, *out.parents) if not folder.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out, prefix=".flexiclip-probe-"):
             pass
     except OSError as exc:
-        raise BadInput(f"--out {out} is not a writable folder ({exc.strerror or exc})") from None
+        raise BadInput(f"{option} {out} is not a writable folder ({exc.strerror or exc})") from None
     finally:
         for folder in created:  # deepest first
             with contextlib.suppress(OSError):
@@ -67,6 +104,26 @@ def animate(
     reference_video: Annotated[
         str | None,
         typer.Option(help="Video file (mp4/webm/mov/gif/webp), file:// URI or PNG folder to fit the motion to."),
+    ] = None,
+    generate_reference: Annotated[
+        str | None,
+        typer.Option(
+            metavar="GENERATOR",
+            help="Generate the reference video from the rest pose and --prompt with this generator "
+            "(wan-vace: Wan2.1-VACE-1.3B from --generator-model or $FLEXICLIP_WAN_VACE_MODEL; wan-vace-tiny: "
+            "random-weight test model), then fit to it (method video-fit).",
+        ),
+    ] = None,
+    generator_model: Annotated[
+        Path | None, typer.Option(help="Local folder of the generator's weights (nothing is downloaded).")
+    ] = None,
+    reference_candidates: Annotated[
+        int,
+        typer.Option(min=1, help="Generate K references (seeds seed … seed+K−1) in one batch; the first is fitted."),
+    ] = 1,
+    keep_references: Annotated[
+        Path | None,
+        typer.Option(help="Folder to write the generated references to (reference_<k>_seed<S>.mp4)."),
     ] = None,
     prior: Annotated[
         str | None,
@@ -117,16 +174,39 @@ def animate(
         export = export_config_from_options(
             export_profile, size=size, extra_sizes=extra_size, fps=fps, background=background, formats=output_format
         )
-        method = method or ("video-fit" if reference_video else "flexiclip")
+        generating = generate_reference is not None
+        if generating and reference_video is not None:
+            raise BadInput("--generate-reference and --reference-video exclude each other (one reference per clip)")
+        for given, option in (
+            (reference_candidates != 1, "--reference-candidates"),
+            (keep_references is not None, "--keep-references"),
+            (generator_model is not None, "--generator-model"),
+        ):
+            if given and not generating:
+                raise BadInput(f"{option} needs --generate-reference")
+        if keep_references is not None:
+            check_output_folder(keep_references, option="--keep-references")
+        method = method or ("video-fit" if reference_video or generating else "flexiclip")
         # The pipeline's own recipe (preset + overrides), so a clip animated here and the same clip
         # in a run get the same config and config hash.
         overrides = {name: value for name, value in (("seed", seed), ("prior", prior)) if value is not None}
         config = base_config(method, iterations, overrides)
         fits_video = config.objective == "video-fit"
-        if fits_video and reference_video is None:
-            raise BadInput(f"method {method} needs --reference-video")
+        if fits_video and reference_video is None and not generating:
+            raise BadInput(f"method {method} needs --reference-video or --generate-reference")
         if not fits_video and reference_video is not None:
             raise BadInput(f"--reference-video needs --method video-fit, not {method}")
+        if not fits_video and generating:
+            raise BadInput(f"--generate-reference needs --method video-fit, not {method}")
+        if generating and not prompt:
+            raise BadInput("--generate-reference needs --prompt (the motion to generate)")
+        if generating:
+            config = dataclasses.replace(
+                config,
+                video_fit=dataclasses.replace(
+                    config.video_fit, generator=generate_reference, reference_candidates=reference_candidates
+                ),
+            )
         if not fits_video and not prompt:
             raise BadInput("--prompt is required (only video-fit works without one)")
         points, bones, layers = load_keypoints_file(keypoints) if keypoints else (None, None, None)
@@ -142,6 +222,13 @@ def animate(
         )
         torch_device = resolve_device(device)
         typer.echo(f"device: {torch_device}" + (" (auto)" if device == "auto" else ""), err=True)
+        if generate_reference is not None:
+            request = dataclasses.replace(
+                request,
+                reference_video=generated_reference(
+                    generate_reference, svg, prompt, config, torch_device, generator_model, keep_references
+                ),
+            )
         video_prior = None if fits_video else load_config_prior(config, device=torch_device)
         if video_prior is not None and not video_prior.is_trained:
             typer.echo(f"note: {video_prior.description}", err=True)

@@ -38,6 +38,7 @@ from flexiclip_core.output_kinds import OUTPUT_KINDS
 from flexiclip_core.render import render_frames
 from flexiclip_core.rig import Rig, rig_clipart
 from flexiclip_core.svg import ParseConfig, parse_svg
+from flexiclip_core.videofit.reference import ReferenceVideo
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,10 @@ class ClipRequest:
     """[B, 2] skeleton edges (keypoint index pairs)."""
     layers: list[dict[str, Any]] | None = None
     """Layer specs: {"name", "groups": [svg group ids], "keypoints": [indices]}."""
-    reference_video: str | os.PathLike | None = None
+    reference_video: str | os.PathLike | ReferenceVideo | None = None
     """Video file, ``file://`` URI or PNG folder the motion is fitted to (objective ``video-fit``,
-    docs/method.md §13); None for score distillation."""
+    docs/method.md §13), or a reference already in memory (a generated one); None for score
+    distillation."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,10 @@ def fit_clip(
     if request.reference_video is None:
         raise ReferenceVideoError("the video-fit method needs a reference video", clip=clip_id)
     # Read first: a bad reference is refused before the (slower) automatic rig runs.
-    reference = load_reference_video(request.reference_video, clip=clip_id, limits=config.video_fit.limits)
+    if isinstance(request.reference_video, ReferenceVideo):
+        reference = request.reference_video
+    else:
+        reference = load_reference_video(request.reference_video, clip=clip_id, limits=config.video_fit.limits)
     _, clipart, rig = _parse_and_rig(request, config)
     fitter = VideoFitter(clipart, rig, reference, config, clip=clip_id, device=device)
     fitted = fitter.fit(on_step)

@@ -98,6 +98,14 @@ class VideoFitConfig:
     """Frames at the end of the loop that the cross-fade may change."""
     limits: ReferenceLimits = field(default_factory=ReferenceLimits)
     """Decode limits of the reference video."""
+    generator: str | None = None
+    """Reference generator (a `flexiclip_core.videofit.generate.REFERENCE_GENERATORS` name:
+    ``wan-vace``, ``wan-vace-tiny``) that samples the reference from the rest-pose render and the
+    prompt when the clip supplies none; None: a supplied reference video is required."""
+    reference_candidates: int = 1
+    """K: references generated per clip, from seeds ``seed``, ``seed + 1``, … ``seed + K − 1``
+    (``AnimationConfig.seed``), so a person can preview the motions; the first is fitted unless
+    the clip picks another (the catalog's ``reference_seed``)."""
 
     def __post_init__(self) -> None:
         levels = {len(self.refine_steps), len(self.refine_blur_px), len(self.refine_render_size)}
@@ -114,6 +122,10 @@ class VideoFitConfig:
             raise ConfigError(f"min_registration_iou must be in (0, 1], got {self.min_registration_iou}")
         if self.loop not in ("crossfade", "none"):
             raise ConfigError(f"loop must be 'crossfade' or 'none', got {self.loop!r}")
+        if self.reference_candidates < 1:
+            raise ConfigError(f"reference_candidates must be ≥ 1, got {self.reference_candidates}")
+        if self.generator is not None and not self.generator.strip():
+            raise ConfigError("generator must be a generator name or None, got an empty string")
         if self.seam_frames < 1:
             raise ConfigError(f"seam_frames must be ≥ 1, got {self.seam_frames}")
         for name in ("background_tolerance", "flow_consistency_px", "keypoint_radius_px", "robust_scale"):
