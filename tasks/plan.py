@@ -221,8 +221,7 @@ def _reference(
         if config.video_fit.generator is not None:
             return None  # generated on the worker (`ClipWorker`), keyed by generator + seed
         return ReferenceVideoError(
-            f"method {config.method!r} needs a reference video and column 'reference_video' is empty "
-            "(or set video_fit.generator to generate one)",
+            f"method {config.method!r} needs a reference video and column 'reference_video' is empty",
             clip=row.clip_id,
         )
     limits = config.video_fit.limits

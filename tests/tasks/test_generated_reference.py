@@ -102,3 +102,23 @@ def test_worker_generates_candidates_once_and_reuses_them(tmp_path: Path, worker
     assert picked.status == Status.SUCCEEDED, picked.error_message
     assert picked.reference_seed == 8 and picked.reference_video_uri == candidates[1]["uri"]
     assert json.loads(picked.reference_candidates) == candidates
+
+
+def test_gallery_shows_the_candidates_and_marks_the_fitted_one():
+    from catalogs.rows import OutputRow
+    from tasks.html_report import _with_reference
+
+    first, second = "/r/media/aa/" + "a" * 64 + ".png", "/r/media/bb/" + "b" * 64 + ".png"
+    row = OutputRow(
+        clip_id="c",
+        status=Status.SUCCEEDED,
+        reference_video_uri=second,
+        reference_source="generated:wan-vace-tiny",
+        reference_seed=8,
+        reference_candidates=json.dumps([{"seed": 7, "uri": first}, {"seed": 8, "uri": second}]),
+    )
+    html = _with_reference(row, "<video></video>")
+    assert html.count('<img class="candidate"') == 2
+    assert f'src="../../media/aa/{"a" * 64}.png"' in html and "seed 8 (fitted)" in html and "seed 7 (" not in html
+    one = OutputRow(clip_id="c", status=Status.SUCCEEDED, reference_video_uri=second, reference_candidates="[]")
+    assert "reference-candidates" not in _with_reference(one, "")
