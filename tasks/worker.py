@@ -460,7 +460,7 @@ class ClipWorker:
             metrics=dict(outputs.metrics.values),
             seconds=float(result.seconds),
             device=str(result.device),
-            prior=result.prior_name,
+            prior=job.prior if job.generated is not None else result.prior_name,  # the key's own part
             prior_is_trained=bool(result.prior_is_trained),
             prior_licence=None if job.reference is not None else self._prior_licence(),
             started_at=started_at,

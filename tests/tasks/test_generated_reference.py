@@ -83,6 +83,7 @@ def test_worker_generates_candidates_once_and_reuses_them(tmp_path: Path, worker
     assert worker.generate_calls == 1  # both candidates in one generate() call
     assert row.reference_source == "generated:wan-vace-tiny" and row.reference_licence == "n/a"
     assert row.reference_seed == 7 and row.reference_input_uri is None
+    assert row.prior == "reference:generated:wan-vace-tiny"
     candidates = json.loads(row.reference_candidates)
     assert [c["seed"] for c in candidates] == [7, 8]
     assert row.reference_video_uri == candidates[0]["uri"] != candidates[1]["uri"]
@@ -111,7 +112,7 @@ def test_gallery_shows_the_candidates_and_marks_the_fitted_one():
     first, second = "/r/media/aa/" + "a" * 64 + ".png", "/r/media/bb/" + "b" * 64 + ".png"
     row = OutputRow(
         clip_id="c",
-        status=Status.SUCCEEDED,
+        status=Status.FAILED,  # the card's media, not its status, is under test
         reference_video_uri=second,
         reference_source="generated:wan-vace-tiny",
         reference_seed=8,
@@ -120,5 +121,5 @@ def test_gallery_shows_the_candidates_and_marks_the_fitted_one():
     html = _with_reference(row, "<video></video>")
     assert html.count('<img class="candidate"') == 2
     assert f'src="../../media/aa/{"a" * 64}.png"' in html and "seed 8 (fitted)" in html and "seed 7 (" not in html
-    one = OutputRow(clip_id="c", status=Status.SUCCEEDED, reference_video_uri=second, reference_candidates="[]")
+    one = OutputRow(clip_id="c", status=Status.FAILED, reference_video_uri=second, reference_candidates="[]")
     assert "reference-candidates" not in _with_reference(one, "")
