@@ -493,7 +493,7 @@ def build_wan_vace_tiny_components(config: WanVaceTinyConfig = WanVaceTinyConfig
             vace_layers=list(range(config.transformer_layers)),
             vace_in_channels=2 * channels + spatial * spatial,
         )
-        _fill_zero_weights(transformer)
+        _fill_zero_weights(transformer)  # type: ignore[arg-type]  # diffusers ModelMixin: a Module mypy cannot see
         torch.manual_seed(config.seed + 1)
         vae = AutoencoderKLWan(
             base_dim=config.vae_base_dim,
