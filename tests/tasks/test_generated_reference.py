@@ -52,6 +52,8 @@ def test_generated_key_seeds_and_index(tmp_path: Path):
     # The key's prior part names the generator (the planner cannot load it: no result_key here).
     assert plain.prior == picked.prior == "reference:generated:wan-vace-tiny"
     assert generated_key(base_config("video-fit"), None) is None  # no generator: a supplied reference
+    # video_fit.generator is a `str | None` field: a run's --set or a row's config sets or clears it.
+    assert plain.config.with_overrides({"video_fit.generator": None}).video_fit.generator is None
     # Seeds: the row's seed 7, K = 2 → 7, 8; a picked seed outside them is generated on demand.
     assert plain.candidate_seeds() == [7, 8] and plain.fitted_seed() == 7
     assert picked.candidate_seeds() == [7, 8, 20] and picked.fitted_seed() == 20
