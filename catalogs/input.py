@@ -9,7 +9,9 @@ Columns (docs/pipeline.md §2): required ``clip_id``, ``svg_uri``, ``prompt``; o
 and who to credit: carried into every output row and dataset sample), ``reference_video`` (the
 video a ``video-fit`` run fits the clip to: a file ffmpeg decodes or a folder of PNG frames, as a
 relative or absolute path, ``file://`` or ``s3://``; read by `read_reference_video`) and
-``reference_licence`` (that video's licence; default ``user-supplied``). The nested
+``reference_licence`` (that video's licence; default ``user-supplied``) and ``reference_seed``
+(which generated candidate a ``video-fit`` run with ``video_fit.generator`` fits; default the
+first, the row's seed). The nested
 optional columns may also hold their value as a JSON string.
 
 A problem with the whole file (unreadable, not Parquet, a required column missing) raises
@@ -79,6 +81,7 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "attribution",
     "reference_video",
     "reference_licence",
+    "reference_seed",
 )
 
 MAX_PROMPT_CHARS = 10_000
@@ -130,6 +133,9 @@ class ClipRow:
     an ``s3://`` object URI, resolved like ``svg_uri``; None when the row has none."""
     reference_licence: str | None = None
     """The reference video's licence, or None (``user-supplied``)."""
+    reference_seed: int | None = None
+    """video-fit with a generator: the seed of the generated candidate to fit (one of the row's
+    ``reference_candidates`` seeds, or any other, generated on demand); None: the first candidate."""
 
 
 @dataclass(frozen=True)
@@ -339,6 +345,7 @@ def _parse_row(
     values["attribution"] = parse("attribution", _parse_licence_text)
     values["reference_video"] = parse("reference_video", _parse_reference_uri, base)
     values["reference_licence"] = parse("reference_licence", _parse_licence_text)
+    values["reference_seed"] = parse("reference_seed", _parse_seed)
     return values
 
 

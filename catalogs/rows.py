@@ -145,6 +145,8 @@ REFERENCE_FIELDS: list[tuple[str, pa.DataType]] = [
     ("fit_mask_iou_min", pa.float64()),
     ("fit_flow_residual_px", pa.float64()),
     ("registration_iou", pa.float64()),
+    ("reference_seed", pa.int64()),
+    ("reference_candidates", pa.string()),
 ]
 """The video-fit columns (docs/method.md §13; as rows: docs/pipeline.md §3): where the reference came from,
 its published copy, its provenance and the fit's metrics; null on rows of other methods."""
@@ -271,6 +273,12 @@ class OutputRow:
     """video-fit: mean distance (px at 256²) of the fitted mesh vertices from the flow tracks."""
     registration_iou: float | None = None
     """video-fit: mask IoU of the registered first frame against the rest render."""
+    reference_seed: int | None = None
+    """video-fit, generated reference: the generator seed of the fitted reference."""
+    reference_candidates: str | None = None
+    """video-fit, generated reference: JSON list of ``{"seed", "uri"}``, one per generated
+    candidate (``video_fit.reference_candidates``), each a content-addressed video under
+    ``ROOT/media``; the gallery shows them, the input's ``reference_seed`` picks one."""
 
     def __post_init__(self) -> None:
         # Coercions keep the frozen row canonical whatever the producer passed (str status, naive

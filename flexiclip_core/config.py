@@ -155,11 +155,18 @@ def _apply_overrides(config: Any, overrides: dict[str, Any], prefix: str) -> Any
         current = getattr(config, head)
         if rest or (dataclasses.is_dataclass(current) and isinstance(value, dict)):
             nested.setdefault(head, {}).update({rest: value} if rest else value)
+        elif _optional_text(names[head]) and (value is None or isinstance(value, str)):
+            changes[head] = value  # a `str | None` field (e.g. video_fit.generator): a name, or null
         else:
             changes[head] = _coerce(current, value, prefix + head)
     for head, sub in nested.items():
         changes[head] = _apply_overrides(getattr(config, head), sub, prefix=f"{prefix}{head}.")
     return dataclasses.replace(config, **changes)
+
+
+def _optional_text(field: dataclasses.Field) -> bool:
+    """The field is declared ``str | None`` (annotations are strings here: postponed evaluation)."""
+    return str(field.type).replace(" ", "") in ("str|None", "None|str", "Optional[str]")
 
 
 def _coerce(current: Any, value: Any, name: str) -> Any:

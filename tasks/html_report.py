@@ -433,8 +433,35 @@ def _with_reference(row: OutputRow, media: str) -> str:
     return (
         '<div class="side-by-side">'
         f'<figure title="reference ({source})">{reference}</figure>'
-        f'<figure title="result">{media}</figure></div>'
+        f'<figure title="result">{media}</figure></div>' + _reference_candidates(row)
     )
+
+
+def _reference_candidates(row: OutputRow) -> str:
+    """A generated reference's K candidates (``reference_candidates``) as a strip of animated
+    PNGs, each labelled with its seed (the input's ``reference_seed`` picks one for the next run),
+    the fitted one marked; "" when the row has fewer than two."""
+    import json
+
+    try:
+        candidates = json.loads(row.reference_candidates or "[]")
+    except ValueError:
+        return ""
+    if not isinstance(candidates, list) or len(candidates) < 2:
+        return ""
+    figures = []
+    for candidate in candidates:
+        href = media_href(str(candidate.get("uri"))) if isinstance(candidate, dict) else None
+        if href is None:
+            continue
+        seed = _esc(str(candidate.get("seed")))
+        fitted = ' class="fitted"' if candidate.get("seed") == row.reference_seed else ""
+        figures.append(
+            f'<figure{fitted} title="candidate seed {seed}"><img class="candidate" src="{_esc(href)}"'
+            f' alt="reference candidate seed {seed} of {_esc(row.clip_id)}"><figcaption>seed {seed}'
+            f"{' (fitted)' if fitted else ''}</figcaption></figure>"
+        )
+    return f'<div class="reference-candidates">{"".join(figures)}</div>' if figures else ""
 
 
 def _card(row: OutputRow, index: int) -> str:

@@ -29,6 +29,25 @@ SUPPLIED_REFERENCE = "supplied"
 `flexiclip_core.videofit.SUPPLIED`)."""
 USER_SUPPLIED_LICENCE = "user-supplied"
 """``reference_licence`` of a supplied reference whose row gives none (as the core's default)."""
+GENERATED_REFERENCE = "generated"
+"""Prefix of ``reference_source`` (``generated:<generator>``) and of the key's prior part
+(``reference:generated:<generator>``) of a reference the worker's generator samples."""
+
+
+@dataclass(frozen=True)
+class GeneratedReference:
+    """A generated reference as the worker made (or found) it: its provenance for the row."""
+
+    generator: str
+    """Registry name of the generator (``wan-vace``, ``wan-vace-tiny``)."""
+    result_key: str
+    """The generator's `GeneratorSpec.result_key` (weights fingerprint + sampling hash)."""
+    licence: str
+    """Licence of the generator's weights (the reference's licence)."""
+    seed: int
+    """Seed of the fitted candidate."""
+    candidates: tuple[tuple[int, str], ...]
+    """(seed, content-addressed media uri) of every candidate of the clip, in seed order."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,7 +102,30 @@ class ClipJob:
     started (`tasks.steps.encode_prompts`); None: the worker's prior encodes them itself."""
     reference: ReferenceInput | None = None
     """The supplied reference video of a ``video-fit`` job (its bytes and content hash, read by
-    the planner); None for the other methods."""
+    the planner, or generated on the worker); None for the other methods."""
+    reference_seed: int | None = None
+    """The input's ``reference_seed``: the generated candidate to fit (None: the first)."""
+    generated: GeneratedReference | None = None
+    """Set by the worker once it generated (or found) the reference of a generated job."""
+
+    @property
+    def generator(self) -> str | None:
+        """The generator that samples this job's reference: a video-fit job without a supplied one."""
+        if self.config.objective != "video-fit" or (self.reference is not None and self.generated is None):
+            return None
+        return self.config.video_fit.generator
+
+    def candidate_seeds(self) -> list[int]:
+        """Seeds of the clip's candidates (``reference_candidates`` from the row's seed), plus the
+        picked ``reference_seed`` when it is not one of them."""
+        from flexiclip_core.videofit.generate import candidate_seeds
+
+        seeds = candidate_seeds(self.seed, int(self.config.video_fit.reference_candidates))
+        return seeds if self.reference_seed is None or self.reference_seed in seeds else [*seeds, self.reference_seed]
+
+    def fitted_seed(self) -> int:
+        """The seed of the candidate that is fitted: ``reference_seed``, else the first."""
+        return self.candidate_seeds()[0] if self.reference_seed is None else int(self.reference_seed)
 
     @property
     def seed(self) -> int:
@@ -113,6 +155,18 @@ class ClipJob:
     def reference_identity(self) -> dict[str, Any]:
         """The reference columns known before the fit (every row of a video-fit job has them)."""
         reference = self.reference
+        generator = self.generator
+        if generator is not None:
+            generated = self.generated
+            return {
+                "reference_sha256": None if reference is None else reference.sha256,
+                "reference_source": f"{GENERATED_REFERENCE}:{generator}",
+                "reference_licence": None if generated is None else generated.licence,
+                "reference_seed": self.fitted_seed(),
+                "reference_candidates": None
+                if generated is None
+                else json.dumps([{"seed": seed, "uri": uri} for seed, uri in generated.candidates]),
+            }
         if reference is None:
             return {}
         return {
@@ -136,13 +190,16 @@ def request_hash(
     negative_prompt: str | None,
     export: ExportConfig | None = None,
     reference_sha256: str | None = None,
+    reference_seed: int | None = None,
 ) -> str:
     """The ``config_hash`` column: the animation config's hash, extended by the row's rig inputs.
 
     Keypoints, skeleton, layers, the negative prompt and a non-default export config change the
     result as much as the config does, so a row that sets any of them hashes them in (16 hex
     digits, like `config_hash()`); so does a video-fit job's reference (``reference_sha256``, its
-    content hash: the same file under another name is the same result, a changed file is not).
+    content hash: the same file under another name is the same result, a changed file is not),
+    and a generated reference's picked candidate (``reference_seed``; the generator's name and
+    ``reference_candidates`` are in the config already).
     """
     base = config.config_hash()
     extras = {
@@ -153,6 +210,8 @@ def request_hash(
         "export": None if export is None else export.to_dict(),
         "reference": reference_sha256,
     }
+    if reference_seed is not None:  # only when set: existing keys do not move
+        extras["reference_seed"] = int(reference_seed)
     if all(value is None for value in extras.values()):
         return base
     canonical = json.dumps({"config": base, **extras}, sort_keys=True, separators=(",", ":"))
@@ -189,6 +248,9 @@ def skipped_row(job: ClipJob, previous: OutputRow) -> OutputRow:
         gpu_name=previous.gpu_name,
         ray_node_id=previous.ray_node_id,
         reference_video_uri=previous.reference_video_uri,
+        reference_candidates=previous.reference_candidates,
+        reference_licence=previous.reference_licence,
+        reference_sha256=previous.reference_sha256,
         **{column: getattr(previous, column) for column in FIT_METRIC_COLUMNS},
         started_at=now,
         finished_at=now,

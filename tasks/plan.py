@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from catalogs.input import ReferenceInput
 from catalogs.rows import OutputRow, Status
-from tasks.jobs import SUPPLIED_REFERENCE, ClipJob, failed_row, invalid_input_row, request_hash, skipped_row
+from tasks.jobs import (
+    GENERATED_REFERENCE,
+    SUPPLIED_REFERENCE,
+    ClipJob,
+    failed_row,
+    invalid_input_row,
+    request_hash,
+    skipped_row,
+)
 
 if TYPE_CHECKING:
     from catalogs.input import ClipRow, RowError
@@ -125,6 +133,7 @@ def build_jobs(
         if isinstance(reference, str):  # a reference the row's method does not use
             notes, reference = (reference,), None
         reference_sha256 = reference.sha256 if isinstance(reference, ReferenceInput) else None
+        reference_seed = row.reference_seed if generated_key(row_config, reference) is not None else None
         plain = (
             not row.config
             and row.keypoints is None
@@ -132,6 +141,7 @@ def build_jobs(
             and row.layers is None
             and row_export is None
             and reference_sha256 is None
+            and reference_seed is None
         )
         shared_key = (row.seed, row.negative_prompt)
         if plain and shared_key in shared:
@@ -145,6 +155,7 @@ def build_jobs(
                 negative_prompt=row.negative_prompt,
                 export=row_export,
                 reference_sha256=reference_sha256,
+                reference_seed=reference_seed,
             )
             if plain:
                 shared[shared_key] = config_hash
@@ -152,7 +163,7 @@ def build_jobs(
         job_prior_key = prior_key or prior_name
         if row_config.objective == VIDEO_FIT:
             # No prior makes a fitted clip: the key and the row name the reference instead.
-            job_prior = job_prior_key = f"reference:{SUPPLIED_REFERENCE}"
+            job_prior = job_prior_key = generated_key(row_config, reference) or f"reference:{SUPPLIED_REFERENCE}"
         problem = svg if isinstance(svg, BaseException) else reference if isinstance(reference, BaseException) else None
         if problem is not None:
             base = OutputRow(
@@ -200,9 +211,25 @@ def build_jobs(
                 artwork_attribution=row.attribution,
                 export=row_export,
                 reference=reference,
+                reference_seed=row.reference_seed if generated_key(row_config, reference) is not None else None,
             )
         )
     return plan
+
+
+def generated_key(config: AnimationConfig, reference: object) -> str | None:
+    """The key's prior part of a video-fit row whose reference the worker generates:
+    ``reference:generated:<generator>`` (None for every other row).
+
+    The planner cannot load the generator, so its `result_key` (weights fingerprint + sampling
+    hash) is not in the idempotency key; the generator's name is here, and ``reference_candidates``
+    (in the config hash), the row's seed and its ``reference_seed`` (in `request_hash`) are in the
+    key too. The result_key guards the stored videos instead: a worker reuses a stored candidate
+    only under its own result_key (docs/pipeline.md §4)."""
+    generator = config.video_fit.generator
+    if config.objective != VIDEO_FIT or reference is not None or generator is None:
+        return None
+    return f"reference:{GENERATED_REFERENCE}:{generator}"
 
 
 def _reference(
@@ -218,8 +245,11 @@ def _reference(
             return None
         return f"column 'reference_video' ignored: method {config.method!r} is not fitted to a video (use video-fit)"
     if row.reference_video is None:
+        if config.video_fit.generator is not None:
+            return None  # generated on the worker (`ClipWorker`), keyed by generator + seed
         return ReferenceVideoError(
-            f"method {config.method!r} needs a reference video and column 'reference_video' is empty", clip=row.clip_id
+            f"method {config.method!r} needs a reference video and column 'reference_video' is empty",
+            clip=row.clip_id,
         )
     limits = config.video_fit.limits
     try:

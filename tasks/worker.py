@@ -19,6 +19,8 @@ back with its row through Ray's object store (a `ShippedMedia`) for the driver t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING
 from catalogs.output import OutputCatalog
 from catalogs.rows import FIT_METRIC_COLUMNS, MEDIA_KINDS, MediaRef, OutputRow, Status, one_line
 from flexiclip_core.output_kinds import OUTPUT_KINDS
-from tasks.jobs import ClipJob, failed_row, utc_now
+from tasks.jobs import ClipJob, GeneratedReference, failed_row, utc_now
 from tasks.report import UNTRAINED_NOTE
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from flexiclip_core.animate import ClipOutputs, ClipRequest, PreparedClip
     from flexiclip_core.guidance.base import VideoPrior
     from flexiclip_core.optimize import AnimationResult
+    from flexiclip_core.videofit.generate import ReferenceGenerator
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +160,11 @@ class ClipWorker:
             "ray_node_id": self.node_id,
         }
         self.scratch_root = tempfile.mkdtemp(prefix="flexiclip-worker-")
+        self.generators: dict[str, ReferenceGenerator] = {}
+        """Reference generators loaded so far (video-fit with ``video_fit.generator``), by name."""
+        self.generate_calls = 0
+        """`ReferenceGenerator.generate` calls this worker made (a re-fit that reuses makes none)."""
+        self.storage_options: dict = {}
         try:
             self._setup(prior_spec, output_root, use_gpu, torch_threads, storage_options, root_probe)
         except Exception as exc:  # reported by info(): the pool drops this worker before it takes a clip
@@ -198,6 +206,7 @@ class ClipWorker:
         self.execution = worker_execution(self.device)
         self.provenance = worker_provenance(self.device)
         options = storage_options if storage_options is not None else storage_options_from_env()
+        self.storage_options = options or {}
         self.catalog = OutputCatalog(output_root, storage_options=options or None)
         # The root first: it is cheap, and a node without credentials should not load a model first.
         if root_probe is not None:
@@ -270,6 +279,8 @@ class ClipWorker:
         """Animate ``job`` and publish its media; its ``succeeded`` or ``failed`` row (a succeeded
         row with the media bytes when this node cannot write to the driver's root), with the
         clip's ``cpu_seconds`` and ``gpu_seconds`` (`with_costs`)."""
+        if job.generator is not None and job.generated is None:
+            return self.animate_batch([job])[0]  # its reference generated (or found) first
         wall, cpu = time.monotonic(), time.process_time()
         result = self._animate_one(job)
         return self.with_costs([result], time.monotonic() - wall, time.process_time() - cpu)[0]
@@ -321,6 +332,21 @@ class ClipWorker:
         the compiled denoiser keeps one shape and never recompiles mid-run (docs/method.md §10).
         """
         fitted = [job for job in jobs if job.reference is not None or job.config.objective == VIDEO_FIT]
+        if any(job.generator is not None and job.generated is None for job in fitted):
+            # Generated references first: one generate() call for the clips of this call.
+            ready = self.with_generated_references(fitted)
+            made: dict[int, OutputRow | ShippedMedia] = {}
+            todo: list[tuple[int, ClipJob]] = []
+            for index, job in enumerate(jobs):
+                got = ready.get(id(job), job)
+                if isinstance(got, OutputRow):
+                    made[index] = got
+                else:
+                    todo.append((index, got))
+            if todo:
+                for (index, _), row in zip(todo, self.animate_batch([job for _, job in todo], clips_per_worker)):
+                    made[index] = row
+            return [made[index] for index in range(len(jobs))]
         if fitted:  # a fit has no prior call to share: each runs alone, the rest as usual
             rest = [job for job in jobs if job not in fitted]
             done = {id(job): row for job, row in zip(rest, self.animate_batch(rest, clips_per_worker) if rest else [])}
@@ -434,7 +460,7 @@ class ClipWorker:
             metrics=dict(outputs.metrics.values),
             seconds=float(result.seconds),
             device=str(result.device),
-            prior=result.prior_name,
+            prior=job.prior if job.generated is not None else result.prior_name,  # the key's own part
             prior_is_trained=bool(result.prior_is_trained),
             prior_licence=None if job.reference is not None else self._prior_licence(),
             started_at=started_at,
@@ -457,7 +483,7 @@ class ClipWorker:
         """``job``'s failed row for ``exc`` (``message``: its one line, else the exception's)."""
         log.warning("clip %s failed: %s: %s", job.clip_id, type(exc).__name__, exc, exc_info=not _expected(exc))
         finished_at = utc_now()
-        fitted = job.reference is not None  # no prior takes part in a fit
+        fitted = job.config.objective == VIDEO_FIT  # no prior takes part in a fit
         return job.failed(
             type(exc).__name__,
             message or str(exc) or type(exc).__name__,
@@ -468,6 +494,144 @@ class ClipWorker:
             seconds=(finished_at - started_at).total_seconds(),
             **self.provenance,
         )
+
+    def generator(self, name: str) -> ReferenceGenerator:
+        """The reference generator ``name``, loaded once per worker."""
+        if name not in self.generators:
+            from flexiclip_core.videofit.generate import load_generator
+
+            self.generators[name] = load_generator(name, device=self.device)
+        return self.generators[name]
+
+    def with_generated_references(self, jobs: list[ClipJob]) -> dict[int, ClipJob | OutputRow]:
+        """Each generated video-fit job of ``jobs`` with its reference (id(job) → the job with
+        ``reference`` and ``generated`` set, or its ``failed`` row); other jobs are left out.
+
+        Every candidate (`ClipJob.candidate_seeds`) is looked up in the output root's generated
+        index (`generated_index_uri`: the generator's result_key, the SVG, prompt, seed, frames,
+        size and fps) and reused when found; the missing ones of all jobs of one generator and
+        frame count are sampled in ONE `generate` call, stored content-addressed as animated PNGs
+        under ROOT/media with a JSON record (generator, result_key, seed, licence) in the index."""
+        import dataclasses
+
+        from catalogs.input import ReferenceInput
+        from flexiclip_core.svg import ParseConfig, parse_svg
+        from flexiclip_core.videofit.generate import GENERATED_FPS, GENERATED_SIZE, rest_render
+
+        out: dict[int, ClipJob | OutputRow] = {}
+        groups: dict[tuple[str, int], list[ClipJob]] = {}
+        for job in jobs:
+            if job.generator is not None:
+                groups.setdefault((job.generator, int(job.config.schedule.frame_count)), []).append(job)
+        for (name, frames), group in groups.items():
+            started_at = utc_now()
+            try:
+                generator = self.generator(name)
+                spec = generator.spec
+                found: dict[tuple[int, int], tuple[str, bytes]] = {}
+                wanted: list[tuple[ClipJob, int, str]] = []
+                for job in group:
+                    for seed in job.candidate_seeds():
+                        index = generated_index_uri(
+                            self.catalog.media_root,
+                            generation_request_key(
+                                spec.result_key, job.svg_sha256, job.prompt, seed, frames, GENERATED_SIZE, GENERATED_FPS
+                            ),
+                        )
+                        stored = self._stored_generated(index)
+                        if stored is not None:
+                            found[(id(job), seed)] = stored
+                        else:
+                            wanted.append((job, seed, index))
+                if wanted:
+                    rests = {
+                        id(job): rest_render(parse_svg(job.svg_bytes, clip_id=job.clip_id, config=ParseConfig()))
+                        for job, _, _ in wanted
+                    }
+                    import torch
+
+                    self.generate_calls += 1
+                    log.info("generating %d reference(s) with %s for %d clip(s)", len(wanted), name, len(group))
+                    videos = generator.generate(
+                        torch.stack([rests[id(job)] for job, _, _ in wanted]),
+                        [job.prompt for job, _, _ in wanted],
+                        frames=frames,
+                        fps=GENERATED_FPS,
+                        seeds=[seed for _, seed, _ in wanted],
+                    )
+                    for (job, seed, index), video in zip(wanted, videos):
+                        found[(id(job), seed)] = self._store_generated(index, video, spec, seed, job)
+                else:
+                    log.info("reusing %d stored reference(s) of %s: no generation", len(found), name)
+            except Exception as exc:  # the generator or the store: these clips fail, the rest go on
+                for job in group:
+                    out[id(job)] = self._failed(job, exc, started_at)
+                continue
+            for job in group:
+                seeds = job.candidate_seeds()
+                uri, data = found[(id(job), job.fitted_seed())]
+                reference = ReferenceInput(
+                    uri=uri,
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    files=(("reference.png", data),),
+                    licence=spec.licence,
+                )
+                generated = GeneratedReference(
+                    generator=name,
+                    result_key=spec.result_key,
+                    licence=spec.licence,
+                    seed=job.fitted_seed(),
+                    candidates=tuple((seed, found[(id(job), seed)][0]) for seed in seeds),
+                )
+                out[id(job)] = dataclasses.replace(job, reference=reference, generated=generated)
+        return out
+
+    def _stored_generated(self, index: str) -> tuple[str, bytes] | None:
+        """(media uri, bytes) of the stored video recorded at ``index``, or None (not stored, or its
+        media is gone)."""
+        import fsspec
+
+        if self.publishes != PUBLISH_TO_ROOT:  # the driver's root is not this node's: nothing stored
+            return None
+        fs, path = fsspec.core.url_to_fs(index, **(self.storage_options if index.startswith("s3://") else {}))
+        if not fs.exists(path):
+            return None
+        record = json.loads(fs.cat_file(path))
+        uri = str(record["uri"])
+        if not self.catalog.media_exists(uri):
+            return None
+        media_fs, media_path = fsspec.core.url_to_fs(uri, **(self.storage_options if uri.startswith("s3://") else {}))
+        return uri, media_fs.cat_file(media_path)
+
+    def _store_generated(self, index: str, video, spec, seed: int, job: ClipJob) -> tuple[str, bytes]:
+        """Store ``video`` (a ReferenceVideo) content-addressed and record it at ``index``."""
+        import fsspec
+
+        data = reference_png(video)
+        if self.publishes != PUBLISH_TO_ROOT:  # not stored: the fitted one is shipped with its row
+            return str(video.source), data
+        folder = Path(tempfile.mkdtemp(prefix="generated-", dir=self.scratch_root))
+        try:
+            path = folder / "reference.png"
+            path.write_bytes(data)
+            uri = self.catalog.put_media(path, ".png")[0]
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        record = {
+            "uri": uri,
+            "generator": spec.name,
+            "result_key": spec.result_key,
+            "licence": spec.licence,
+            "seed": int(seed),
+            "svg_sha256": job.svg_sha256,
+            "prompt": job.prompt,
+            "frames": int(video.frames.shape[0]),
+            "fps": float(video.fps),
+        }
+        fs, path_in_fs = fsspec.core.url_to_fs(index, **(self.storage_options if index.startswith("s3://") else {}))
+        fs.makedirs(fs._parent(path_in_fs), exist_ok=True)
+        fs.pipe_file(path_in_fs, json.dumps(record, sort_keys=True).encode())
+        return uri, data
 
     def _prior_licence(self) -> str | None:
         return str(self.prior.licence) if self.prior is not None else None
@@ -550,6 +714,52 @@ def publish_shipped_media(
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+GENERATED_INDEX = "generated"
+"""Folder under ROOT/media of the generated references' records (one JSON per request)."""
+
+
+def generation_request_key(
+    result_key: str, svg_sha256: str, prompt: str, seed: int, frames: int, size: int, fps: float
+) -> str:
+    """sha256 (hex) of what decides a generated video: the generator's result_key, the drawing,
+    the prompt, the seed, and the frames, side and frame rate sampled."""
+    canonical = json.dumps(
+        {
+            "result_key": result_key,
+            "svg_sha256": svg_sha256,
+            "prompt": prompt,
+            "seed": int(seed),
+            "frames": int(frames),
+            "size": int(size),
+            "fps": float(fps),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def generated_index_uri(media_root: str, request_key: str) -> str:
+    """Where the record of request ``request_key`` lives: ROOT/media/generated/<k[:2]>/<k>.json."""
+    return f"{str(media_root).rstrip('/')}/{GENERATED_INDEX}/{request_key[:2]}/{request_key}.json"
+
+
+def reference_png(video) -> bytes:  # video: ReferenceVideo, frames [T, H, W, 4] in [0, 1]
+    """A generated reference as one lossless animated PNG (RGB, its frame rate rounded to whole
+    milliseconds per frame): decoded back by the fit to the same 8-bit frames."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    levels = (np.asarray(video.frames)[..., :3] * 255.0).round().astype(np.uint8)  # [T, H, W, 3]
+    frames = [Image.fromarray(frame) for frame in levels]
+    buffer = io.BytesIO()
+    duration = round(1000 / video.fps)
+    frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:], duration=duration, loop=0)
+    return buffer.getvalue()
 
 
 def write_reference(reference: ReferenceInput, folder: Path) -> Path:

@@ -94,7 +94,7 @@ def test_reference_columns_round_trip_through_the_table():
     (record,) = rows_to_table([row]).to_pylist()
     assert record["reference_video_uri"] == row.reference_video_uri and record["fit_psnr"] == 31.5
     assert OutputRow.from_record(record) == row
-    assert OUTPUT_COLUMNS[-10:][0] == "reference_input_uri"
+    assert OUTPUT_COLUMNS[-12:][0] == "reference_input_uri"  # 10 + 2 generated-reference columns
     assert REFERENCE_KIND in _media_kinds(list(OUTPUT_COLUMNS))
 
 

@@ -78,6 +78,8 @@ def test_video_fit_run_with_supplied_references(tmp_path: Path, s3_options: dict
         row("oversized", "wave.mp4", config=json.dumps({"video_fit.limits.max_file_bytes": 1000})),
         row("no-reference", None),
         row("other-drawing", "wave.mp4", base=animal),
+        # Issue 21 item 2b: no reference, one generated on the actor by the tiny generator.
+        row("generated", None, config=json.dumps({"video_fit.generator": "wan-vace-tiny"})),
     ]
     write_catalog(folder / "catalog.parquet", rows)
     root = tmp_path / "out"
@@ -120,11 +122,22 @@ def test_video_fit_run_with_supplied_references(tmp_path: Path, s3_options: dict
         assert failed["error_message"].startswith(f"clip {clip_id!r}: ") and message in failed["error_message"]
         assert "\n" not in failed["error_message"]
     assert by_id["other-drawing"]["error_type"] == "RegistrationError"
+    generated = by_id["generated"]
+    assert generated["status"] == "succeeded", generated["error_message"]
+    assert generated["prior"] == "reference:generated:wan-vace-tiny"
+    assert generated["reference_seed"] == generated["seed"]
+    assert generated["reference_source"] == "generated:wan-vace-tiny" and generated["reference_licence"] == "n/a"
+    stored = Path(generated["reference_video_uri"])
+    assert stored.name == f"{generated['reference_sha256']}.png" and stored.parent.parent == root / "media"
+    assert json.loads(generated["reference_candidates"]) == [{"seed": generated["seed"], "uri": str(stored)}]
+    (record,) = [json.loads(p.read_text()) for p in (root / "media" / "generated").rglob("*.json")]
+    assert record["uri"] == str(stored) and record["generator"] == "wan-vace-tiny"
+    assert record["seed"] == generated["seed"] and record["licence"] == "n/a"
 
     # The gallery: reference | result for the fitted rows, the reference linked from ROOT/media.
     (report,) = (root / "reports").glob("*/index.html")
     page = report.read_text()
-    assert page.count('class="side-by-side"') == 2
+    assert page.count('class="side-by-side"') == 3  # two supplied, one generated
     assert f"../../media/{wave_sha[:2]}/{wave_sha}.mp4" in page
 
     # The dataset carries the reference's bytes and its provenance.
@@ -132,7 +145,9 @@ def test_video_fit_run_with_supplied_references(tmp_path: Path, s3_options: dict
     with tarfile.open(tmp_path / "dataset" / "shard-00000.tar") as tar:
         members = {member.name: tar.extractfile(member).read() for member in tar.getmembers()}
     references = [name for name in members if ".reference_video." in name]
-    assert len(references) == 2 and all(members[name] == WAVE.read_bytes() for name in references)
+    assert len(references) == 3  # the generated row's reference too
+    supplied = [name for name in references if not name.startswith("generated-")]
+    assert len(supplied) == 2 and all(members[name] == WAVE.read_bytes() for name in supplied)
     sample = json.loads(next(data for name, data in members.items() if name.startswith("local-")))
     assert sample["reference_source"] == "supplied" and sample["reference_sha256"] == wave_sha
     assert sample["reference_licence"] == "CC0-1.0" and sample["media_sha256"]["reference_video"] == wave_sha
