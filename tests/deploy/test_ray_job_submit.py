@@ -163,7 +163,10 @@ def test_ray_job_submit_runs_flexiclip_run_with_the_jobs_code(tmp_path: Path, pr
 
         # The driver ran the job's copy of the checkout, after the pin check ...
         (line,) = [line for line in output.splitlines() if line.startswith("flexiclip job: pins ok")]
-        assert "/runtime_resources/working_dir_files/" in line and str(REPO_ROOT) not in line, line
+        # (the line also names the interpreter, which may live in the checkout's .venv: only the
+        # code's folder is checked)
+        code = line.split(", code ", 1)[1].split(",", 1)[0]
+        assert "/runtime_resources/working_dir_files/" in code and not code.startswith(str(REPO_ROOT)), line
         # ... and so did the clip worker (FLEXICLIP_SHIP_CODE=0: nothing uploaded as py_modules).
         (ready,) = [line for line in output.splitlines() if "clip worker" in line and "ready" in line]
         assert "code from " + str(short) in ready and "/working_dir_files/" in ready, ready

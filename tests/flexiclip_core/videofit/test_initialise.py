@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from flexiclip_core.motion import KeypointTrajectories, PoseSchedule
@@ -50,10 +51,9 @@ def test_bezier_least_squares_recovers_known_control_points_with_the_first_pinne
     fitted = bezier_control_points(targets, np.ones((24, 1)), times, first=control[:, 0])
     np.testing.assert_allclose(fitted, control, atol=1e-9)
     # At t = 1/2 the curve is (P0 + 3P1 + 3P2 + P3) / 8 = (10 + 42 + 9 + 12)/8 = 9.125 in x.
-    assert (
-        np.einsum("c,cd->d", cubic_bezier_basis(torch.tensor([0.5], dtype=torch.float64)).numpy()[0], fitted[0])[0]
-        == 9.125
-    )
+    assert np.einsum("c,cd->d", cubic_bezier_basis(torch.tensor([0.5], dtype=torch.float64)).numpy()[0], fitted[0])[
+        0
+    ] == pytest.approx(9.125, abs=1e-9)
 
 
 def test_the_mlp_head_is_set_to_output_the_control_points_exactly():
