@@ -36,23 +36,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 MODULE_SECONDS: dict[str, int] = {
-    "tests/flows/test_nightly.py": 300,
-    "tests/flows/test_cluster.py": 115,
-    "tests/flows/test_evaluate_run.py": 90,
-    "tests/flows/test_nightly_s3.py": 76,
-    "tests/flows/test_faults.py": 72,
+    "tests/flows/test_nightly.py": 520,
+    "tests/flows/test_cluster.py": 190,
+    "tests/flows/test_evaluate_run.py": 165,
+    "tests/flows/test_faults.py": 150,
+    "tests/tasks/test_pool.py": 145,
+    "tests/flows/test_nightly_s3.py": 105,
+    "tests/flows/test_videofit_run.py": 90,
+    "tests/deploy/test_ray_job_submit.py": 75,
+    "tests/e2e/test_report_browser.py": 75,
     "tests/flexiclip_core/test_animate.py": 65,
-    "tests/flexiclip_core/guidance/test_flops_bench.py": 60,
-    "tests/flexiclip_core/guidance/test_gpu_bench.py": 50,
-    "tests/e2e/test_report_browser.py": 45,
+    "tests/flows/test_deployment.py": 63,
+    "tests/flows/test_lockstep_run.py": 50,
+    "tests/flexiclip_core/guidance/test_flops_bench.py": 48,
     "tests/e2e/test_lottie_browser.py": 40,
+    "tests/flexiclip_core/guidance/test_gpu_bench.py": 35,
+    "tests/flows/test_exit_codes.py": 33,
     "tests/flexiclip_core/render/test_torch_renderer.py": 30,
-    "tests/flows/test_deployment.py": 28,
 }
 """Estimated seconds of the longest modules in `make test` on an idle 2-core machine (the sum of
-their tests' `--durations`), to hand them to the xdist workers longest first. Rough: the flows
-figures come from an idle clean-clone run, the others from a loaded run scaled down; refresh them
-when a module's cost moves a lot (`make test` prints the slowest tests)."""
+their tests' `--durations`), to hand them to the xdist workers longest first: from the idle
+clean-clone run of 2026-12-06 23:14 (its 25 slowest tests; the small modules are rougher).
+Refresh them when a module's cost moves a lot (`make test` prints the slowest tests)."""
 
 SLOW_MODULE_SECONDS = 20
 """The estimate for a module with a ``slow`` test that MODULE_SECONDS does not list (others: 0)."""
