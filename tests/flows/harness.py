@@ -84,8 +84,12 @@ def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "flexiclip_cli.pipeline", *args]
 
 
-def run_cli(env: dict[str, str], *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
-    """Run ``flexiclip <args>`` (the pipeline commands) to completion; output captured as text."""
+def run_cli(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run ``flexiclip <args>`` (the pipeline commands) to completion; output captured as text.
+
+    The limit only stops a hung run: an 8-clip run on its own embedded Prefect API takes about
+    80 s on an idle 2-core box, but in a clean clone's suite run beside `make test-full` it had
+    animated one clip when 400 s ran out (4 min of it the start-up of the API, Ray and the actors)."""
     try:
         return subprocess.run(
             cli_command(*args), env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
