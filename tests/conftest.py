@@ -1,9 +1,12 @@
 """Shared fixtures: sample clipart and the openclipart corpus (whole, or the committed sample).
 
-Tests marked ``corpus_full`` run over whole corpus folders (or, for the video-fit known-answer
-matrix, over every motion and container) and are skipped unless pytest gets
-``--corpus-full`` (`make test-full`); `make test` runs the same checks on the fixed, stratified
-sample in tests/data/corpus_sample.txt (chosen by scripts/corpus_sample.py).
+Two tiers. Tests marked ``corpus_full`` run over whole corpus folders (or, for the video-fit
+known-answer matrix, over every motion and container); `make test` runs the same checks on the
+fixed, stratified sample in tests/data/corpus_sample.txt (chosen by scripts/corpus_sample.py).
+Tests marked ``cluster`` run the pipeline on a real multi-node Ray cluster or through a Ray job
+server (minutes of start-ups on a 2-core machine); `make test` covers the same code paths on
+one node (tests/tasks/test_cluster_parts.py, tests/deploy/test_manifests.py). Both are skipped
+unless pytest gets ``--full`` (`make test-full`, which CI runs after `make test` on every change).
 """
 
 from __future__ import annotations
@@ -31,24 +34,30 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--corpus-full", action="store_true", help="run the whole-corpus tests (marked corpus_full; make test-full)"
+        "--full",
+        "--corpus-full",
+        action="store_true",
+        help="run the make test-full tier: the whole-corpus tests (corpus_full) and the cluster runs (cluster)",
     )
 
 
 MODULE_SECONDS: dict[str, int] = {
-    "tests/flows/test_nightly.py": 520,
-    "tests/flows/test_cluster.py": 190,
+    "tests/flows/test_nightly.py": 250,
     "tests/flows/test_evaluate_run.py": 165,
     "tests/flows/test_faults.py": 150,
-    "tests/tasks/test_pool.py": 145,
+    "tests/flows/test_nightly_rows.py": 140,
+    "tests/tasks/test_pool.py": 125,
     "tests/flows/test_nightly_s3.py": 105,
     "tests/flows/test_videofit_run.py": 90,
-    "tests/deploy/test_ray_job_submit.py": 75,
     "tests/e2e/test_report_browser.py": 75,
+    "tests/flexiclip_core/test_lockstep.py": 70,
     "tests/flexiclip_core/test_animate.py": 65,
+    "tests/flexiclip_cli/test_refusals.py": 55,
     "tests/flows/test_deployment.py": 63,
-    "tests/flows/test_lockstep_run.py": 50,
     "tests/flexiclip_core/guidance/test_flops_bench.py": 48,
+    "tests/tasks/test_batch.py": 45,
+    "tests/tasks/test_evaluate.py": 40,
+    "tests/flexiclip_core/test_execution.py": 40,
     "tests/e2e/test_lottie_browser.py": 40,
     "tests/flexiclip_core/guidance/test_gpu_bench.py": 35,
     "tests/flows/test_exit_codes.py": 33,
@@ -56,7 +65,8 @@ MODULE_SECONDS: dict[str, int] = {
 }
 """Estimated seconds of the longest modules in `make test` on an idle 2-core machine (the sum of
 their tests' `--durations`), to hand them to the xdist workers longest first: from the idle
-clean-clone run of 2026-12-06 23:14 (its 25 slowest tests; the small modules are rougher).
+clean-clone run of 2026-12-06 23:14 (its 25 slowest tests) and the fast tier's 80 slowest of
+2026-12-07, rescaled where tests moved (the nightly split, the cluster tier).
 Refresh them when a module's cost moves a lot (`make test` prints the slowest tests)."""
 
 SLOW_MODULE_SECONDS = 20
@@ -68,7 +78,7 @@ def module_of(item: pytest.Item) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the whole-corpus tests unless --corpus-full, and order the modules longest first.
+    """Skip the make test-full tier unless --full, and order the modules longest first.
 
     Under ``make test`` (pytest-xdist, ``--dist loadfile --no-loadscope-reorder``) each module
     goes whole to one worker, in this order, whenever that worker is down to its last two tests:
@@ -76,13 +86,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     finish at about the same time (largest-first scheduling, with MODULE_SECONDS as the
     estimates). Modules of equal estimate keep their collection order.
     """
-    if not config.getoption("--corpus-full"):
-        skip = pytest.mark.skip(
-            reason="make test-full only (whole corpus, or the video-fit matrix); make test runs the sample"
-        )
+    if not config.getoption("--full"):
+        skips = {
+            "corpus_full": pytest.mark.skip(
+                reason="make test-full only (whole corpus, or the video-fit matrix); make test runs the sample"
+            ),
+            "cluster": pytest.mark.skip(
+                reason="make test-full only (multi-node Ray, Ray job server); make test runs the parts on one node"
+            ),
+        }
         for item in items:
-            if item.get_closest_marker("corpus_full"):
-                item.add_marker(skip)
+            for marker, skip in skips.items():
+                if item.get_closest_marker(marker):
+                    item.add_marker(skip)
     estimate: dict[str, int] = {}
     for item in items:
         module = module_of(item)

@@ -42,7 +42,7 @@ from tests.flows.harness import (
     write_catalog,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 MEDIA = ("video_uri", "gif_uri", "svg_animation_uri", "poster_uri")
 

@@ -46,7 +46,7 @@ from tests.flows.harness import (
 )
 from tests.flows.test_nightly_s3 import moto  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 LOOPBACK_RAY = Path(__file__).with_name("ray_loopback.py")
 CLIPS = [entry["clip_id"] for entry in json.loads((SAMPLES_DIR / "samples.json").read_text())]

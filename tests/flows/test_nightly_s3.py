@@ -100,7 +100,7 @@ def test_s3_catalog_in_and_out_with_nothing_but_loopback(tmp_path: Path, moto: d
     started = [" ".join(e["argv"]) for e in entries if e["event"] == "start"]
     assert any("default_worker.py" in argv for argv in started), "the guard did not reach the Ray workers"
     # This run uses the tests' shared Prefect server: the guard reaching a run's own server is
-    # checked by test_nightly.py::test_sample_catalog_runs_then_skips_then_force_redoes.
+    # checked by test_nightly.py::test_sample_catalog_runs_then_skips_or_reanimates_then_force_redoes.
     allowed = [e for e in entries if e.get("verdict") == "allowed"]
     assert allowed == [], f"non-loopback connections were made: {allowed}"
     refused_hosts = {e["host"] for e in entries if e.get("verdict") == "refused"}

@@ -21,26 +21,29 @@ from tests.flows.harness import pipeline_env, reap_ray, sample_rows, write_catal
 FAST = {"render.size": 64, "schedule.frame_count": 8}
 
 
-@pytest.fixture
-def local_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    env = pipeline_env(tmp_path)
-    for name in (
-        "RAY_USAGE_STATS_ENABLED",
-        "RAY_AUTH_MODE",
-        "FLEXICLIP_RAY_TMP",
-        "FLEXICLIP_NET_GUARD",
-        "FLEXICLIP_NET_GUARD_LOG",
-        "PYTHONPATH",
-        "HF_HUB_OFFLINE",
-    ):
-        monkeypatch.setenv(name, env[name])
-    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    try:
-        with ray_session(num_cpus=2) as session:
-            yield session
-    finally:
-        reap_ray(env)
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory: pytest.TempPathFactory):
+    """One local Ray for the module's pools (each test starts and shuts down its own actors):
+    a Ray start per test cost seconds each on a loaded 2-core machine."""
+    env = pipeline_env(tmp_path_factory.mktemp("ray"))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in (
+            "RAY_USAGE_STATS_ENABLED",
+            "RAY_AUTH_MODE",
+            "FLEXICLIP_RAY_TMP",
+            "FLEXICLIP_NET_GUARD",
+            "FLEXICLIP_NET_GUARD_LOG",
+            "PYTHONPATH",
+            "HF_HUB_OFFLINE",
+        ):
+            monkeypatch.setenv(name, env[name])
+        monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        try:
+            with ray_session(num_cpus=2) as session:
+                yield session
+        finally:
+            reap_ray(env)
 
 
 def jobs_for(tmp_path: Path, clip_ids: list[str], iterations: dict[str, int] | None = None):
