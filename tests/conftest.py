@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,17 +151,59 @@ def corpus_sample() -> list[Path]:
     return corpus_sample_files()
 
 
+SHARED_SERVER = "prefect-server.json"
+"""Where the xdist workers of one session find their shared Prefect server (url, pid, folder),
+in the session's base temp folder; `pytest_sessionfinish` on the controller stops it."""
+
+
+def _session_root(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """The base temp folder all xdist workers of this session share (None outside xdist)."""
+    return tmp_path_factory.getbasetemp().parent if hasattr(config, "workerinput") else None
+
+
 @pytest.fixture(scope="session")
-def prefect_api() -> Iterator[str]:
-    """``PREFECT_API_URL`` of one real Prefect server on 127.0.0.1 per test process (per xdist
-    worker), for the end-to-end runs that are not about the embedded API: each `flexiclip run`
-    then skips an ephemeral API's start-up (a fresh database, its migrations, uvicorn: tens of
-    seconds on an idle 2-core machine, minutes under load). The runs that test the embedded
-    defaults keep them: the first nightly test and the killed-run test (which also needs the
-    dead run's own database)."""
-    import tempfile
+def prefect_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``PREFECT_API_URL`` of one real Prefect server on 127.0.0.1 for the whole session (all
+    xdist workers share it; the first that needs it starts it), for the end-to-end runs that are
+    not about the embedded API: each `flexiclip run` then skips an ephemeral API's start-up (a
+    fresh database, its migrations, uvicorn: about 19 s of CPU on this 2-core machine, and the
+    server's own background work while it lives). The runs that test the embedded defaults keep
+    them: the first nightly test and the killed-run test (which also needs the dead run's own
+    database). Tests on this server find their own runs and artifacts by id or output root."""
+    import json
 
-    from tests.flows.harness import prefect_server
+    from filelock import FileLock
 
-    with tempfile.TemporaryDirectory(prefix="fxprefect-") as base, prefect_server(Path(base)) as env:
-        yield env["PREFECT_API_URL"]
+    from tests.flows.harness import prefect_server, start_prefect_server
+
+    root = _session_root(request.config, tmp_path_factory)
+    if root is None:  # one process: the server lives as long as this fixture
+        with tempfile.TemporaryDirectory(prefix="fxprefect-") as base, prefect_server(Path(base)) as env:
+            yield env["PREFECT_API_URL"]
+        return
+    with FileLock(str(root / (SHARED_SERVER + ".lock"))):
+        record = root / SHARED_SERVER
+        if not record.exists():
+            base = Path(tempfile.mkdtemp(prefix="fxprefect-"))
+            url, server = start_prefect_server(base)  # outlives this worker: the controller stops it
+            record.write_text(json.dumps({"url": url, "pid": server.pid, "base": str(base)}))
+        url = json.loads(record.read_text())["url"]
+    yield url  # the lock is released: the other workers read the record
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On the xdist controller: stop the session's shared Prefect server (see `prefect_api`)."""
+    import json
+    import shutil
+
+    from tests.flows.harness import stop_prefect_server
+
+    if hasattr(session.config, "workerinput") or not getattr(session.config.option, "numprocesses", None):
+        return
+    record = session.config._tmp_path_factory.getbasetemp() / SHARED_SERVER  # type: ignore[attr-defined]
+    if not record.exists():
+        return
+    server = json.loads(record.read_text())
+    stop_prefect_server(server["pid"])  # not this process's child: it is reaped by init
+    shutil.rmtree(server["base"], ignore_errors=True)
+    record.unlink()

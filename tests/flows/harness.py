@@ -9,6 +9,7 @@ PYTHONPATH logging to a file the test reads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -198,12 +199,21 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float, what: st
     raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
-@contextmanager
-def prefect_server(base: Path) -> Iterator[dict[str, str]]:
-    """A real Prefect server on 127.0.0.1 for the block; yields `pipeline_env(base)` pointed at it
-    (its log in ``base/server.log``)."""
+IDLE_SERVICES_OFF = {
+    f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
+    for name in ("SCHEDULER", "LATE_RUNS", "FOREMAN", "CANCELLATION_CLEANUP", "PAUSE_EXPIRATIONS")
+}
+"""Server services no test needs (scheduling deployments' cron runs, marking runs late, workers
+offline, cancellations and pauses): each polls the database while the server lives. The event,
+task-run and trigger services stay (task runs, artifacts' events, the failed-run automation)."""
+
+
+def start_prefect_server(base: Path) -> tuple[str, subprocess.Popen]:
+    """Start a real Prefect server on 127.0.0.1 in its own process session (its database and log
+    under ``base``); return (``PREFECT_API_URL``, its process) once it listens. The caller stops
+    it (`stop_prefect_server`)."""
     port = free_port()
-    env = pipeline_env(base)
+    env = {**pipeline_env(base), **IDLE_SERVICES_OFF}
     with open(base / "server.log", "wb") as log:
         server = subprocess.Popen(
             [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -212,16 +222,40 @@ def prefect_server(base: Path) -> Iterator[dict[str, str]]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        try:
-            wait_for_port(port, server, 180, "prefect server")
-            env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
-            yield env
-        finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+    try:
+        wait_for_port(port, server, 180, "prefect server")
+    except BaseException:
+        server.kill()
+        raise
+    return f"http://127.0.0.1:{port}/api", server
+
+
+def stop_prefect_server(pid: int) -> None:
+    """SIGTERM the server's process group (it leads its own session), SIGKILL what is left after 30 s."""
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = process_status(pid)
+        if status is None or status[0] == "Z":
+            break
+        time.sleep(0.2)
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+@contextmanager
+def prefect_server(base: Path) -> Iterator[dict[str, str]]:
+    """A real Prefect server on 127.0.0.1 for the block (`start_prefect_server`); yields
+    `pipeline_env(base)` pointed at it (its log in ``base/server.log``)."""
+    url, server = start_prefect_server(base)
+    env = pipeline_env(base)
+    env["PREFECT_API_URL"] = url
+    try:
+        yield env
+    finally:
+        stop_prefect_server(server.pid)
+        server.wait()
 
 
 ARTIFACTS_SCRIPT = r"""

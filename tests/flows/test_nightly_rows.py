@@ -115,8 +115,8 @@ def test_invalid_rows_fail_with_reasons_while_valid_rows_succeed(tmp_path: Path,
     listener = _Listener()
     _with_client(prefect_api, lambda client: alert.apply_alert(client, listener.url))
     inputs = tmp_path / "in"
-    rows = sample_rows(inputs, ["plant", "human", "object"])
-    rows[2]["config"] = json.dumps(NAN_AT_STEP_1)
+    rows = sample_rows(inputs, ["plant", "object", "human"])
+    rows[1]["config"] = json.dumps(NAN_AT_STEP_1)  # batched with plant, in job order: [plant, object] [human]
     (inputs / "hostile.svg").write_text(HOSTILE_SVG)
     rows += [
         {"clip_id": "../x", "svg_uri": "plant.svg", "prompt": "escape the root"},

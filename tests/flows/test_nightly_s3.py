@@ -76,7 +76,7 @@ def test_s3_catalog_in_and_out_with_nothing_but_loopback(tmp_path: Path, moto: d
     root = "s3://outputs/animations"
     env = pipeline_env(tmp_path, PREFECT_API_URL=prefect_api, **moto)
     first = run_cli(
-        env, "run", "s3://inputs/nightly/catalog.parquet", "--output", root, "--workers", "2", *FAST_SETTINGS
+        env, "run", "s3://inputs/nightly/catalog.parquet", "--output", root, "--workers", "1", *FAST_SETTINGS
     )
     assert first.returncode == 0, describe(first)
     catalog = OutputCatalog(root, storage_options=moto)
@@ -89,7 +89,9 @@ def test_s3_catalog_in_and_out_with_nothing_but_loopback(tmp_path: Path, moto: d
             assert fs.exists(row[column][len("s3://") :])
     media_before = sorted(fs.find("outputs/animations/media"))
 
-    second = run_cli(env, "run", "s3://inputs/nightly/catalog.parquet", "--output", root, *FAST_SETTINGS)
+    second = run_cli(
+        env, "run", "s3://inputs/nightly/catalog.parquet", "--output", root, "--workers", "1", *FAST_SETTINGS
+    )
     assert second.returncode == 0, describe(second)
     assert [h["version"] for h in catalog.history()] == [0, 1]
     latest = catalog.read()
