@@ -10,6 +10,7 @@ could start, the cluster or storage failed, the run crashed): see `exit_code_for
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,6 +60,20 @@ def configure_logging(verbose: bool) -> None:
         handler.flexiclip_cli = True  # type: ignore[attr-defined]
         package_logger.addHandler(handler)
         package_logger.setLevel(level)
+
+
+def set_wan_vae_dtype(value: str) -> None:
+    """``--wan-vae-dtype``: checked, then handed to the Wan loader through
+    ``$FLEXICLIP_WAN_VAE_DTYPE``, which a run passes on to its workers with every ``FLEXICLIP_*``
+    (docs/priors.md). A value that names no dtype exits 2 with one line."""
+    from flexiclip_core.errors import ConfigError
+    from flexiclip_core.guidance.wan import WAN_VAE_DTYPE_ENV_VAR, wan_vae_dtype_setting
+
+    try:
+        os.environ[WAN_VAE_DTYPE_ENV_VAR] = wan_vae_dtype_setting(value)
+    except ConfigError as exc:
+        typer.echo(f"error: --wan-vae-dtype: {exc}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 def error_line(exc: BaseException, clip: str, what: str = "clip") -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -41,7 +42,11 @@ def export(
     with (
         refused_input_exits(root, "output root"),
         Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} shard(s)"), transient=True
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed} shard(s)"),
+            transient=True,
+            disable=not sys.stdout.isatty(),  # off a terminal a transient bar still leaves a blank line
         ) as progress,
     ):
         task = progress.add_task("dataset export", total=None)

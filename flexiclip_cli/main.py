@@ -24,7 +24,14 @@ import typer
 # Each command module keeps its heavy imports inside its commands, so --help stays fast.
 from flexiclip_cli.animate import animate
 from flexiclip_cli.bench import bench
-from flexiclip_cli.common import BadInput, SvgArgument, configure_logging, load_clipart, refused_input_exits
+from flexiclip_cli.common import (
+    BadInput,
+    SvgArgument,
+    configure_logging,
+    load_clipart,
+    refused_input_exits,
+    set_wan_vae_dtype,
+)
 from flexiclip_cli.dataset import dataset_app
 from flexiclip_cli.evaluate import evaluate
 from flexiclip_cli.pipeline import catalog_app, run
@@ -57,9 +64,20 @@ class RendererChoice(str, Enum):
 @app.callback()
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details to stderr.")] = False,
+    wan_vae_dtype: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DTYPE",
+            help="VAE dtype of the Wan prior (wan, wan:PATH) for this command (animate, run, bench): auto "
+            "(float32 on CPU and on cards of at least 64 GiB, else bfloat16), bfloat16, float16 or float32 "
+            "(docs/priors.md). A run's workers inherit it ($FLEXICLIP_WAN_VAE_DTYPE).",
+        ),
+    ] = None,
 ) -> None:
     """Animate vector clipart from a text prompt with the FlexiClip method."""
     configure_logging(verbose)
+    if wan_vae_dtype is not None:
+        set_wan_vae_dtype(wan_vae_dtype)
 
 
 app.command("animate")(animate)

@@ -50,6 +50,7 @@ from typing import Any
 from catalogs.output import OutputCatalog
 from catalogs.rows import OutputRow, Status
 from catalogs.storage import s3_path
+from flexiclip_core.export.files import published_file_mode
 from flexiclip_core.metrics import METRIC_COLUMNS
 from flexiclip_core.output_kinds import OUTPUT_KINDS
 
@@ -828,7 +829,7 @@ def write_report(root: str | os.PathLike, run_id: str | None = None, *, storage_
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(page)
-        os.chmod(temporary, 0o644)
+        os.chmod(temporary, published_file_mode())  # mkstemp makes it 0600; the gallery is served to others
         os.replace(temporary, target)
     finally:
         Path(temporary).unlink(missing_ok=True)

@@ -26,9 +26,10 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 import torch
 from torch import Tensor
@@ -52,6 +53,9 @@ WAN_REPO_ID = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 WAN_LICENCE = "Apache-2.0"
 WAN_MODEL_ENV_VAR = "FLEXICLIP_WAN_MODEL"
 CACHE_ENV_VAR = "FLEXICLIP_CACHE"
+WAN_VAE_DTYPE_ENV_VAR = "FLEXICLIP_WAN_VAE_DTYPE"
+"""`WanPriorConfig.vae_dtype` of a Wan prior built from its spec (``wan``, ``wan:PATH``): set by
+the CLI's ``--wan-vae-dtype``; a run's workers inherit it with every other ``FLEXICLIP_*``."""
 """Folder for derived data (text embeddings, the wan-tiny weights); default: the system temp dir."""
 WAN_MAX_TEXT_TOKENS = 512
 """WanPipeline's ``max_sequence_length``: embeddings are [512, 4096], zero past each prompt."""
@@ -507,7 +511,23 @@ def _wan_text_from_spec(argument: str | None, device: torch.device | None) -> Pr
     return WanPromptEncoder(root, origin, WanPriorConfig(path=argument), device)
 
 
+def wan_vae_dtype_setting(value: str | None) -> DtypeName:
+    """The VAE dtype a setting names (``--wan-vae-dtype``, ``$FLEXICLIP_WAN_VAE_DTYPE``): unset or
+    empty is "auto"; anything but a `DtypeName` raises `ConfigError`."""
+    if not value:
+        return "auto"
+    if value not in get_args(DtypeName):
+        raise ConfigError(f"Wan VAE dtype {value!r} is not one of {', '.join(get_args(DtypeName))}")
+    return cast(DtypeName, value)
+
+
+def wan_config_from_spec(argument: str | None, environ: Mapping[str, str]) -> WanPriorConfig:
+    """The config of ``wan`` / ``wan:PATH``: the path, and the VAE dtype from ``environ``'s
+    `WAN_VAE_DTYPE_ENV_VAR`; every other field at its default."""
+    return WanPriorConfig(path=argument, vae_dtype=wan_vae_dtype_setting(environ.get(WAN_VAE_DTYPE_ENV_VAR)))
+
+
 @PRIORS.register("wan")
 def _wan_from_spec(argument: str | None, device: torch.device | None) -> VideoPrior:
-    """``wan`` (environment / cache) or ``wan:PATH``."""
-    return WanPrior(WanPriorConfig(path=argument), device=device)
+    """``wan`` (environment / cache) or ``wan:PATH``; ``$FLEXICLIP_WAN_VAE_DTYPE`` picks the VAE dtype."""
+    return WanPrior(wan_config_from_spec(argument, os.environ), device=device)

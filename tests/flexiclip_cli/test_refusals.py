@@ -303,6 +303,12 @@ CASES = (
     Refusal("dataset-export-no-commit", ("dataset", "export", "{tmp}/empty", "--out", "{tmp}/ds"), "nothing to export"),
     Refusal("report-no-run", ("report", "{tmp}/empty"), "error: output root "),
     Refusal(
+        "wan-vae-dtype-unknown",
+        ("--wan-vae-dtype", "fp8", "inspect", SVG),
+        "error: --wan-vae-dtype: Wan VAE dtype 'fp8' is not one of auto, bfloat16, float16, float32",
+        in_process=True,
+    ),
+    Refusal(
         "bench-absent-cuda-device",
         ("bench", "--device", "cuda:99", "--only", "plan"),
         "device 'cuda:99'",

@@ -131,3 +131,40 @@ def test_final_renderer_linear_gradient_colour_mid_ramp():
         assert image[100, column, :3].tolist() == pytest.approx([expected] * 3, abs=2.5 / 255), column
     # Down the isoline of t the colour does not change.
     assert image[30, 127, :3].tolist() == pytest.approx(image[200, 127, :3].tolist(), abs=1e-6)
+
+
+def _gradient_square(frame: list[list[float]]) -> np.ndarray:
+    """[256, 256, 4] final render of a square over [16, 240]² filled black → white by a linear
+    gradient from gradient-space (0, 0) to (1, 0), placed by ``frame`` (origin, e1, e2)."""
+    gradient = LinearGradient(
+        stops=(GradientStop(0.0, (0.0, 0.0, 0.0), 1.0), GradientStop(1.0, (1.0, 1.0, 1.0), 1.0)),
+        frame=np.array(frame, dtype=np.float64),
+        opacity=1.0,
+    )
+    square = polygon_points([[16, 16], [240, 16], [240, 240], [16, 240]])
+    return render_clipart_float(
+        clip_of(Shape((SubPath(square, True),), Fill((0.5, 0.5, 0.5), gradient=gradient), None)), 256
+    )
+
+
+def test_final_renderer_rotated_and_skewed_gradient_frames():
+    # A frame with off-diagonal terms: a transposed gradient matrix draws these differently (the
+    # axis-aligned frame above is its own transpose). Canvas p = O + gx·a + gy·b, t = gx.
+    # Rotated: O = (64, 32), a = (128, 64), b = (−64, 128) (a ⟂ b, |a|² = 20480), so
+    # t = (a · d) / |a|² = (2 dx + dy) / 320 with d = p − O; transposed it would be (2 dx − dy) / 320.
+    rotated = _gradient_square([[64.0, 32.0], [192.0, 96.0], [0.0, 160.0]])
+    # Pixel (row 99, column 127), centre (127.5, 99.5): d = (63.5, 67.5), t = 194.5 / 320.
+    # Pixel (row 150, column 60), centre (60.5, 150.5): d = (−3.5, 118.5), t = 111.5 / 320.
+    for (row, column), expected in (((99, 127), 194.5 / 320), ((150, 60), 111.5 / 320)):
+        assert rotated[row, column, :3].tolist() == pytest.approx([expected] * 3, abs=2.5 / 255), (row, column)
+    # Along b (perpendicular to a) t does not change: (127.5, 99.5) + (−20, 40) is on the same isoline.
+    assert rotated[139, 107, :3].tolist() == pytest.approx(rotated[99, 127, :3].tolist(), abs=1e-6)
+
+    # Skewed: O = (32, 32), a = (128, 64), b = (0, 128). t = det(d, b) / det(a, b) = dx / 128: the
+    # isolines are vertical (parallel to b, "perpendicular" in gradient space only), although the
+    # gradient vector a points down-right; transposed, t = dx / 128 − dy / 256.
+    skewed = _gradient_square([[32.0, 32.0], [160.0, 96.0], [32.0, 160.0]])
+    # Column 95 (centre 95.5): t = 63.5 / 128 on every row; column 127 (127.5): t = 95.5 / 128.
+    for row in (40, 120, 200):
+        assert skewed[row, 95, :3].tolist() == pytest.approx([63.5 / 128] * 3, abs=2.5 / 255), row
+        assert skewed[row, 127, :3].tolist() == pytest.approx([95.5 / 128] * 3, abs=2.5 / 255), row

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import json
 import math
 from pathlib import Path
@@ -173,14 +174,19 @@ def test_evaluate_against_writes_every_table_with_the_static_baseline(two_runs: 
     )
     assert paired["mean"] == pytest.approx(expected) and paired["n"] == 2
     markdown = (out / "evaluation.md").read_text()
-    assert ev.STATIC_LABEL in markdown.splitlines()[markdown.splitlines().index("## overall") + 2]
+    for group in report["groups"]:  # the static input is a column of every group's table
+        assert ev.STATIC_LABEL in markdown.splitlines()[markdown.splitlines().index(f"## {group}") + 2], group
     assert "| CLIP identity | higher | missing | missing | missing |" in markdown
     assert "Learned metrics computed: none." in markdown
     with (out / "clips.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 6 and {row["run"] for row in rows} == set(labels)
     assert all(row["clip_identity"] == "" for row in rows)
+    with (out / "summary.csv").open() as handle:
+        summary_groups = {row["group"] for row in csv.DictReader(handle) if row["run"] == ev.STATIC_LABEL}
+    assert summary_groups == set(report["groups"])
     page = (out / "index.html").read_text()
+    assert html.escape(ev.STATIC_LABEL) in page
     assert page.count('class="plot"') >= 5 and 'data-metric="mv"' in page and "data:image/png;base64," in page
     assert result.output.startswith("# flexiclip evaluation")
 

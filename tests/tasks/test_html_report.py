@@ -403,3 +403,18 @@ def test_a_run_beyond_one_page_writes_the_first_page_and_packs_every_card_with_i
     assert 'data-clip_id="c203"' in packed[203] and "A Cat &lt;b&gt;203&lt;/b&gt;" in packed[203]
     assert "".join(packed[:PAGE_SIZE]) in text and packed[PAGE_SIZE] not in text  # one writer, one page
     assert 'id="page-count">2<' in text
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_gallery_page_follows_the_process_umask_like_the_media(run_root: Path, umask: int, mode: int):
+    # The page gets the mode of every published file (`published_file_mode`): 0o666 less the
+    # umask, so a web server can serve it beside media/ under 022, and 077 keeps it private.
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        index = Path(write_report(str(run_root), "run-0001"))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(index.stat().st_mode) == mode
