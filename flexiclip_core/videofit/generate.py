@@ -469,14 +469,14 @@ class WanVaceTinyConfig:
 
 def build_wan_vace_tiny_components(config: WanVaceTinyConfig = WanVaceTinyConfig()) -> dict[str, Any]:
     """Transformer, VAE, UMT5 encoder, tokenizer and scheduler of a WanVACEPipeline at toy size."""
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanVACETransformer3DModel
+    from diffusers import UniPCMultistepScheduler, WanVACETransformer3DModel
 
     from flexiclip_core.guidance.tiny import _fill_zero_weights
-    from flexiclip_core.guidance.wan_tiny import build_tiny_umt5, build_wan_tiny_tokenizer
+    from flexiclip_core.guidance.wan_tiny import build_tiny_umt5, build_tiny_wan_vae, build_wan_tiny_tokenizer
 
     tokenizer = build_wan_tiny_tokenizer()
     channels = 16
-    spatial = 8
+    spatial = 8  # the VAE's stride: 3 downsampling stages, no patch
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         transformer = WanVACETransformer3DModel(
@@ -494,15 +494,7 @@ def build_wan_vace_tiny_components(config: WanVaceTinyConfig = WanVaceTinyConfig
         )
         _fill_zero_weights(transformer)  # type: ignore[arg-type]  # diffusers ModelMixin: a Module mypy cannot see
         torch.manual_seed(config.seed + 1)
-        vae = AutoencoderKLWan(
-            base_dim=config.vae_base_dim,
-            z_dim=channels,
-            dim_mult=[1, 1, 1, 1],
-            num_res_blocks=1,
-            temperal_downsample=[False, True, True],
-            latents_mean=[0.1 * ((-1) ** index) for index in range(channels)],
-            latents_std=[1.0 + 0.05 * index for index in range(channels)],
-        )
+        vae = build_tiny_wan_vae(config.vae_base_dim, channels, downsamples=3)
         torch.manual_seed(config.seed + 2)
         text_encoder = build_tiny_umt5(tokenizer, config.text_width)
     scheduler = UniPCMultistepScheduler(
