@@ -189,7 +189,13 @@ def animate(
         method = method or ("video-fit" if reference_video or generating else "flexiclip")
         # The pipeline's own recipe (preset + overrides), so a clip animated here and the same clip
         # in a run get the same config and config hash.
-        overrides = {name: value for name, value in (("seed", seed), ("prior", prior)) if value is not None}
+        overrides: dict[str, object] = {
+            name: value for name, value in (("seed", seed), ("prior", prior)) if value is not None
+        }
+        if generating:  # base_config refuses an unknown generator name here, before anything loads
+            overrides.update(
+                {"video_fit.generator": generate_reference, "video_fit.reference_candidates": reference_candidates}
+            )
         config = base_config(method, iterations, overrides)
         fits_video = config.objective == "video-fit"
         if fits_video and reference_video is None and not generating:
@@ -200,13 +206,6 @@ def animate(
             raise BadInput(f"--generate-reference needs --method video-fit, not {method}")
         if generating and not prompt:
             raise BadInput("--generate-reference needs --prompt (the motion to generate)")
-        if generating:
-            config = dataclasses.replace(
-                config,
-                video_fit=dataclasses.replace(
-                    config.video_fit, generator=generate_reference, reference_candidates=reference_candidates
-                ),
-            )
         if not fits_video and not prompt:
             raise BadInput("--prompt is required (only video-fit works without one)")
         points, bones, layers = load_keypoints_file(keypoints) if keypoints else (None, None, None)

@@ -281,7 +281,7 @@ def run_pipeline(catalog: str, output: str, *, verbose: bool = False, **paramete
 
     apply_pipeline_env()  # before prefect is imported: it reads its settings at import
     start_watchdog()  # first: whatever this run starts ends with it, even after a SIGKILL
-    prior = _preflight_or_exit(catalog, output, str(parameters.get("prior", "auto")))
+    prior = _preflight_or_exit(catalog, output, str(parameters.get("prior", "auto")), parameters)
     parameters.update(prior=prior.spec, prior_decided=True, prior_fallback_reason=prior.fallback_reason)
     for name in ("tasks", "flows"):
         logger = logging.getLogger(name)
@@ -321,14 +321,23 @@ def run_pipeline(catalog: str, output: str, *, verbose: bool = False, **paramete
     return summary
 
 
-def _preflight_or_exit(catalog: str, output: str, prior: str) -> PriorChoice:
+def _preflight_or_exit(catalog: str, output: str, prior: str, parameters: dict[str, Any]) -> PriorChoice:
     """`tasks.preflight.preflight` before Prefect and Ray start: the prior the run uses (decided
-    here, once); a refusal is one line and exit 2."""
+    here, once); the run's settings (``parameters``' method, iterations and overrides) are checked
+    too. A refusal is one line and exit 2."""
     from catalogs.storage import storage_options_from_env
     from tasks.preflight import PreflightError, preflight
 
     try:
-        return preflight(catalog, output, prior, storage_options_from_env() or None)
+        return preflight(
+            catalog,
+            output,
+            prior,
+            storage_options_from_env() or None,
+            method=str(parameters.get("method") or "flexiclip"),
+            iterations=parameters.get("iterations"),
+            overrides=parameters.get("overrides"),
+        )
     except PreflightError as exc:
         log.debug("preflight refused the run", exc_info=True)
         typer.echo(f"error: {exc}", err=True)

@@ -46,14 +46,24 @@ ReadReference = Callable[[str, str, int, int], ReferenceInput]
 
 
 def base_config(method: str, iterations: int | None = None, overrides: dict[str, Any] | None = None) -> AnimationConfig:
-    """The run's animation config: the method preset with the run's overrides (raises ConfigError)."""
+    """The run's animation config: the method preset with the run's overrides (raises ConfigError).
+
+    The one check of a run's settings before anything starts (`flexiclip run`'s preflight, the
+    flow's first step, `flexiclip animate`): a ``video_fit.generator`` must name a registered
+    generator (`ConfigError`, one line listing the known ones); its weights are looked at later
+    (`generator_identity`)."""
     from flexiclip_core.optimize import preset
 
     changes = dict(overrides or {})
     if iterations is not None:
         changes["iterations"] = int(iterations)
     config = preset(method)
-    return config.with_overrides(changes) if changes else config
+    config = config.with_overrides(changes) if changes else config
+    if config.video_fit.generator is not None:
+        from flexiclip_core.videofit.generate import REFERENCE_GENERATORS
+
+        REFERENCE_GENERATORS.get(config.video_fit.generator)  # unknown: ConfigError naming the known ones
+    return config
 
 
 @dataclass
@@ -93,7 +103,10 @@ def build_jobs(
     too (``read_reference``, bounded by its config's ``video_fit.limits.max_file_bytes``) and its
     content hash goes into the key in place of the prior, which plays no part in a fit; such a row
     without a reference, or whose reference cannot be read, is a failed row naming the clip. A
-    reference on a row of another method is ignored, and its row says so."""
+    reference on a row of another method is ignored, and its row says so. A row whose reference
+    a generator samples on the worker is keyed by that generator's result_key (its weights'
+    identity, `generator_identity`, computed once per generator here); an unknown generator or
+    absent weights fail the row in one line."""
     from catalogs.output import idempotency_key
 
     plan = Plan()
@@ -127,6 +140,7 @@ def build_jobs(
     with ThreadPoolExecutor(max_workers=SVG_READ_THREADS) as pool:
         inputs = list(pool.map(read_inputs, zip(rows, row_configs)))
     shared: dict[tuple[Any, str | None], str] = {}
+    identities: dict[str, str | BaseException] = {}
     for row, row_config, (svg, reference) in zip(rows, row_configs, inputs):
         row_export = _export_config(row.export)
         notes: tuple[str, ...] = ()
@@ -161,10 +175,18 @@ def build_jobs(
                 shared[shared_key] = config_hash
         job_prior = prior_name
         job_prior_key = prior_key or prior_name
+        identity: str | BaseException | None = None
         if row_config.objective == VIDEO_FIT:
             # No prior makes a fitted clip: the key and the row name the reference instead.
             job_prior = job_prior_key = generated_key(row_config, reference) or f"reference:{SUPPLIED_REFERENCE}"
-        problem = svg if isinstance(svg, BaseException) else reference if isinstance(reference, BaseException) else None
+            generator = row_config.video_fit.generator
+            if generated_key(row_config, reference) is not None and generator is not None:
+                if generator not in identities:
+                    identities[generator] = generator_identity(generator)
+                identity = identities[generator]
+                if isinstance(identity, str):
+                    job_prior_key = generated_prior_key(identity)  # the row still shows the name
+        problem = next((item for item in (svg, reference, identity) if isinstance(item, BaseException)), None)
         if problem is not None:
             base = OutputRow(
                 run_id=run_id,
@@ -181,7 +203,8 @@ def build_jobs(
                 artwork_attribution=row.attribution,
                 reference_input_uri=row.reference_video if row_config.objective == VIDEO_FIT else None,
             )
-            plan.failed.append((row.row_index, failed_row(base, type(problem).__name__, str(problem))))
+            message = str(problem) if problem is not identity else f"clip {row.clip_id!r}: {problem}"
+            plan.failed.append((row.row_index, failed_row(base, type(problem).__name__, message)))
             continue
         assert isinstance(svg, bytes)
         svg_sha256 = hashlib.sha256(svg).hexdigest()
@@ -218,18 +241,46 @@ def build_jobs(
 
 
 def generated_key(config: AnimationConfig, reference: object) -> str | None:
-    """The key's prior part of a video-fit row whose reference the worker generates:
-    ``reference:generated:<generator>`` (None for every other row).
-
-    The planner cannot load the generator, so its `result_key` (weights fingerprint + sampling
-    hash) is not in the idempotency key; the generator's name is here, and ``reference_candidates``
-    (in the config hash), the row's seed and its ``reference_seed`` (in `request_hash`) are in the
-    key too. The result_key guards the stored videos instead: a worker reuses a stored candidate
-    only under its own result_key (docs/pipeline.md §4)."""
+    """The ``prior`` column of a video-fit row whose reference the worker generates:
+    ``reference:generated:<generator>`` (None for every other row). Its key holds the
+    generator's result_key instead (`generated_prior_key`)."""
     generator = config.video_fit.generator
     if config.objective != VIDEO_FIT or reference is not None or generator is None:
         return None
     return f"reference:{GENERATED_REFERENCE}:{generator}"
+
+
+def generated_prior_key(result_key: str) -> str:
+    """The idempotency key's prior part of a generated video-fit row:
+    ``reference:generated:<result_key>``, the generator's `GeneratorSpec.result_key` (name, weights
+    identity, sampling hash). New weights, or new sampling settings, are a new key, so old rows are
+    redone; the same weights in another folder or on another node keep it. ``reference_candidates``
+    (in the config hash), the row's seed and its ``reference_seed`` (in `request_hash`) are in the
+    key too (docs/pipeline.md §4)."""
+    return f"reference:{GENERATED_REFERENCE}:{result_key}"
+
+
+def generated_job_key(job: ClipJob, result_key: str) -> str:
+    """The idempotency key ``job`` (a generated video-fit job) has when it was planned with
+    generator result_key ``result_key``: a worker checks its own generator against it."""
+    from catalogs.output import idempotency_key
+
+    return idempotency_key(
+        job.svg_sha256, job.prompt, job.config_hash, generated_prior_key(result_key), job.seed, job.code_version
+    )
+
+
+def generator_identity(name: str) -> str | BaseException:
+    """Generator ``name``'s result_key as the workers will load it (its weights from the same
+    resolution: ``$FLEXICLIP_WAN_VACE_MODEL`` or the Hugging Face cache), computed without loading
+    it; the one-line error (unknown name, absent weights) instead of raising."""
+    from flexiclip_core.errors import FlexiclipError
+    from flexiclip_core.videofit.generate import generator_result_key
+
+    try:
+        return generator_result_key(name)
+    except FlexiclipError as exc:
+        return exc
 
 
 def _reference(

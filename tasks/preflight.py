@@ -1,7 +1,8 @@
-"""Checks a run makes before it spends compute: output root writable, catalog readable, prior found.
+"""Checks a run makes before it spends compute: its settings valid, output root writable, catalog
+readable, prior (and reference generator) found.
 
-`flexiclip run` calls `preflight` before it starts Prefect or Ray, so a bad root, catalog or
-prior costs seconds, not a whole batch, and exits 2 with one line. The flow repeats the root
+`flexiclip run` calls `preflight` before it starts Prefect or Ray, so a bad setting, root,
+catalog or prior costs seconds, not a whole batch, and exits 2 with one line. The flow repeats the root
 probe and the prior resolution at its start (deployment runs do not go through the CLI) and
 keeps its probe object for the run: a clip worker that can read it sits on the driver's storage
 (see `tasks.worker` and docs/pipeline.md §6).
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 from catalogs.errors import CatalogError
 
 if TYPE_CHECKING:  # imported where used: the guidance package loads torch
+    from flexiclip_core.config import AnimationConfig
     from flexiclip_core.guidance.choice import PriorChoice
 
 log = logging.getLogger(__name__)
@@ -165,15 +167,54 @@ def resolve_prior(spec: str) -> PriorChoice:
         raise PreflightError(str(exc)) from exc
 
 
-def preflight(catalog: str, output: str, prior: str, storage_options: dict | None) -> PriorChoice:
+def check_run_config(method: str, iterations: int | None, overrides: dict | None) -> AnimationConfig:
+    """The run's config (`tasks.plan.base_config`: the preset, the ``--set`` overrides, a known
+    ``video_fit.generator``); PreflightError with its one line if it is not valid."""
+    from flexiclip_core.errors import ConfigError
+    from tasks.plan import base_config
+
+    try:
+        return base_config(method, iterations, overrides)
+    except ConfigError as exc:
+        raise PreflightError(str(exc)) from exc
+
+
+def resolve_generator(config: AnimationConfig) -> str | None:
+    """The result_key of the generator a video-fit run's config names (None when it names none),
+    from its weights' files without loading them (`tasks.plan.generator_identity`): absent
+    weights are a PreflightError, before any worker would fail every generated clip on them."""
+    from tasks.plan import VIDEO_FIT, generator_identity
+
+    name = config.video_fit.generator
+    if config.objective != VIDEO_FIT or name is None:
+        return None
+    identity = generator_identity(name)
+    if isinstance(identity, BaseException):
+        raise PreflightError(str(identity)) from identity
+    return identity
+
+
+def preflight(
+    catalog: str,
+    output: str,
+    prior: str,
+    storage_options: dict | None,
+    *,
+    method: str = "flexiclip",
+    iterations: int | None = None,
+    overrides: dict | None = None,
+) -> PriorChoice:
     """Everything `flexiclip run` checks before it starts Prefect or Ray; PreflightError if any fails.
 
-    Order: the output root (a file, read-only, missing bucket, no credentials), the input
-    catalog (exists, is Parquet, has the required columns), the prior.
+    Order: the run's settings (``method``, ``iterations``, ``overrides``: `check_run_config`), the
+    output root (a file, read-only, missing bucket, no credentials), the input catalog (exists, is
+    Parquet, has the required columns), the prior, the reference generator's weights
+    (`resolve_generator`).
     """
     from catalogs.input import read_catalog
     from catalogs.output import OutputCatalog
 
+    config = check_run_config(method, iterations, overrides)
     try:
         output_catalog = OutputCatalog(output, storage_options=storage_options)
     except CatalogError as exc:
@@ -183,7 +224,9 @@ def preflight(catalog: str, output: str, prior: str, storage_options: dict | Non
         read_catalog(catalog, storage_options=storage_options)
     except CatalogError as exc:
         raise PreflightError(str(exc)) from exc
-    return resolve_prior(prior)
+    choice = resolve_prior(prior)
+    resolve_generator(config)
+    return choice
 
 
 def _reason(exc: BaseException) -> str:

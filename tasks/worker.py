@@ -53,6 +53,10 @@ VIDEO_FIT = "video-fit"
 REFERENCE_MEDIA = "reference"
 """Key of a video-fit clip's reference in `ShippedMedia.media` and its file name in the clip's
 scratch folder (published content-addressed; the row's ``reference_video_uri``)."""
+CANDIDATE_MEDIA = "reference-candidate:"
+"""Key prefix (``reference-candidate:<seed>``) of a generated clip's other candidates in
+`ShippedMedia.media`: a node that cannot write to the driver's root ships them with the row, the
+driver publishes them content-addressed and rewrites the row's ``reference_candidates``."""
 REFERENCE_SCRATCH = "reference-input"
 """Where a job's reference bytes are written for decoding, inside the clip's scratch folder."""
 _MEDIA_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
@@ -334,7 +338,8 @@ class ClipWorker:
         fitted = [job for job in jobs if job.reference is not None or job.config.objective == VIDEO_FIT]
         if any(job.generator is not None and job.generated is None for job in fitted):
             # Generated references first: one generate() call for the clips of this call.
-            ready = self.with_generated_references(fitted)
+            payloads: dict[str, bytes] = {}
+            ready = self.with_generated_references(fitted, payloads)
             made: dict[int, OutputRow | ShippedMedia] = {}
             todo: list[tuple[int, ClipJob]] = []
             for index, job in enumerate(jobs):
@@ -344,8 +349,8 @@ class ClipWorker:
                 else:
                     todo.append((index, got))
             if todo:
-                for (index, _), row in zip(todo, self.animate_batch([job for _, job in todo], clips_per_worker)):
-                    made[index] = row
+                for (index, job), row in zip(todo, self.animate_batch([job for _, job in todo], clips_per_worker)):
+                    made[index] = self.with_candidates(row, job, payloads)
             return [made[index] for index in range(len(jobs))]
         if fitted:  # a fit has no prior call to share: each runs alone, the rest as usual
             rest = [job for job in jobs if job not in fitted]
@@ -503,20 +508,28 @@ class ClipWorker:
             self.generators[name] = load_generator(name, device=self.device)
         return self.generators[name]
 
-    def with_generated_references(self, jobs: list[ClipJob]) -> dict[int, ClipJob | OutputRow]:
+    def with_generated_references(
+        self, jobs: list[ClipJob], payloads: dict[str, bytes] | None = None
+    ) -> dict[int, ClipJob | OutputRow]:
         """Each generated video-fit job of ``jobs`` with its reference (id(job) → the job with
         ``reference`` and ``generated`` set, or its ``failed`` row); other jobs are left out.
 
-        Every candidate (`ClipJob.candidate_seeds`) is looked up in the output root's generated
-        index (`generated_index_uri`: the generator's result_key, the SVG, prompt, seed, frames,
-        size and fps) and reused when found; the missing ones of all jobs of one generator and
-        frame count are sampled in ONE `generate` call, stored content-addressed as animated PNGs
-        under ROOT/media with a JSON record (generator, result_key, seed, licence) in the index."""
+        A job whose idempotency key was not planned with this worker's generator (another
+        result_key: the driver and this node see different weights) fails in one line: its row
+        would be keyed by weights that did not make it. Every candidate
+        (`ClipJob.candidate_seeds`) is looked up in the output root's generated index
+        (`generated_index_uri`: the generator's result_key, the SVG, prompt, seed, frames, size and
+        fps) and reused when found; the missing ones of all jobs of one generator and frame count
+        are sampled in ONE `generate` call, stored content-addressed as animated PNGs under
+        ROOT/media with a JSON record (generator, result_key, seed, licence) in the index.
+        ``payloads`` (when given) gets every candidate's bytes by its uri, for `with_candidates`."""
         import dataclasses
 
         from catalogs.input import ReferenceInput
+        from flexiclip_core.errors import ConfigError
         from flexiclip_core.svg import ParseConfig, parse_svg
         from flexiclip_core.videofit.generate import GENERATED_FPS, GENERATED_SIZE, rest_render
+        from tasks.plan import generated_job_key
 
         out: dict[int, ClipJob | OutputRow] = {}
         groups: dict[tuple[str, int], list[ClipJob]] = {}
@@ -528,6 +541,18 @@ class ClipWorker:
             try:
                 generator = self.generator(name)
                 spec = generator.spec
+                planned = [job for job in group if job.idempotency_key == generated_job_key(job, spec.result_key)]
+                for job in group:
+                    if job not in planned:
+                        out[id(job)] = self._failed(
+                            job,
+                            ConfigError(
+                                f"clip {job.clip_id!r}: generator {name!r} here is {spec.result_key}, not the "
+                                "weights its key was planned with: give the driver and every node the same weights"
+                            ),
+                            started_at,
+                        )
+                group = planned
                 found: dict[tuple[int, int], tuple[str, bytes]] = {}
                 wanted: list[tuple[ClipJob, int, str]] = []
                 for job in group:
@@ -567,6 +592,8 @@ class ClipWorker:
                 for job in group:
                     out[id(job)] = self._failed(job, exc, started_at)
                 continue
+            if payloads is not None:
+                payloads.update(found.values())
             for job in group:
                 seeds = job.candidate_seeds()
                 uri, data = found[(id(job), job.fitted_seed())]
@@ -585,6 +612,24 @@ class ClipWorker:
                 )
                 out[id(job)] = dataclasses.replace(job, reference=reference, generated=generated)
         return out
+
+    def with_candidates(
+        self, result: OutputRow | ShippedMedia, job: ClipJob, payloads: dict[str, bytes]
+    ) -> OutputRow | ShippedMedia:
+        """``result`` of generated ``job`` with its candidates' bytes (``payloads``: uri → bytes) to
+        ship when this node cannot write to the driver's root (`CANDIDATE_MEDIA`, for
+        `publish_shipped_media`), succeeded or failed: the gallery shows them either way. The
+        fitted one of a succeeded row travels once, as the reference. Unchanged otherwise."""
+        generated = job.generated
+        if self.publishes == PUBLISH_TO_ROOT or generated is None:
+            return result
+        row, media = (result.row, dict(result.media)) if isinstance(result, ShippedMedia) else (result, {})
+        for seed, uri in generated.candidates:
+            if seed == generated.seed and REFERENCE_MEDIA in media:
+                continue  # the same bytes, so the same content address
+            if uri in payloads:
+                media[f"{CANDIDATE_MEDIA}{seed}"] = (payloads[uri], ".png")
+        return ShippedMedia(row, media)
 
     def _stored_generated(self, index: str) -> tuple[str, bytes] | None:
         """(media uri, bytes) of the stored video recorded at ``index``, or None (not stored, or its
@@ -697,15 +742,24 @@ def publish_shipped_media(
     try:
         refs = dict(row.media)
         reference_uri = row.reference_video_uri
-        for kind, (payload, suffix) in media.items():
-            path = Path(folder, kind + suffix)
+        candidates: dict[int, str] = {}
+        for index, (kind, (payload, suffix)) in enumerate(media.items()):
+            path = Path(folder, f"{index}{suffix}")
             path.write_bytes(payload)
             ref = MediaRef(*output_catalog.put_media(path, suffix))
             if kind == REFERENCE_MEDIA:
                 reference_uri = ref.uri
+                if row.reference_seed is not None:  # a generated reference is its fitted candidate
+                    candidates.setdefault(int(row.reference_seed), ref.uri)
+            elif kind.startswith(CANDIDATE_MEDIA):
+                candidates[int(kind.removeprefix(CANDIDATE_MEDIA))] = ref.uri
             else:
                 refs[kind] = ref
-        return row.replace(media=refs, reference_video_uri=reference_uri)
+        return row.replace(
+            media=refs,
+            reference_video_uri=reference_uri,
+            reference_candidates=_published_candidates(row.reference_candidates, candidates),
+        )
     except Exception as exc:  # storage errors of every kind: the clip is not done
         return failed_row(
             row.replace(media={}, metrics={}),
@@ -714,6 +768,17 @@ def publish_shipped_media(
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _published_candidates(listed: str | None, published: dict[int, str]) -> str | None:
+    """``reference_candidates`` (JSON list of ``{"seed", "uri"}``) with the uri of every seed in
+    ``published`` (seed → its uri under the driver's root) in place of the worker's."""
+    if listed is None or not published:
+        return listed
+    candidates = json.loads(listed)
+    for candidate in candidates:
+        candidate["uri"] = published.get(int(candidate["seed"]), candidate["uri"])
+    return json.dumps(candidates)
 
 
 GENERATED_INDEX = "generated"

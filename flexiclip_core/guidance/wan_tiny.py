@@ -88,15 +88,43 @@ def build_tiny_umt5(tokenizer: Any, width: int) -> Any:
     )
 
 
+def build_tiny_wan_vae(base_dim: int, channels: int, *, downsamples: int, patch_size: int | None = None) -> Any:
+    """An `AutoencoderKLWan` at toy width (random weights: seed torch first), the VAE of every tiny
+    Wan pipeline (T2V and VACE): base width ``base_dim``, ``channels`` latent channels,
+    ``downsamples`` ≥ 2 stages of 2× in space, the last two also 2× in time (Wan's 4× temporal
+    stride), over ``patch_size`` × ``patch_size`` pixel patches (None: none, as Wan2.1). Spatial
+    stride: 2^downsamples · patch (wan-tiny: 2 stages, patch 4 → 16×; wan-vace-tiny: 3 stages, no
+    patch → Wan2.1's 8×). One res block per stage, no attention scales, the latents' mean and
+    std fixed (0.1·(−1)^c, 1 + 0.05·c) so normalisation is exercised."""
+    from diffusers import AutoencoderKLWan
+
+    if downsamples < 2:
+        raise ConfigError(f"a tiny Wan VAE needs ≥ 2 downsampling stages (4× in time), got {downsamples}")
+    patch = patch_size or 1
+    return AutoencoderKLWan(
+        base_dim=base_dim,
+        z_dim=channels,
+        dim_mult=[1] * (downsamples + 1),
+        num_res_blocks=1,
+        temperal_downsample=[False] * (downsamples - 2) + [True, True],
+        in_channels=3 * patch * patch,
+        out_channels=3 * patch * patch,
+        patch_size=patch_size,
+        scale_factor_spatial=2**downsamples * patch,
+        scale_factor_temporal=4,
+        latents_mean=[0.1 * ((-1) ** index) for index in range(channels)],
+        latents_std=[1.0 + 0.05 * index for index in range(channels)],
+    )
+
+
 def build_wan_tiny_components(config: WanTinyConfig = WanTinyConfig()) -> dict[str, Any]:
     """Transformer, VAE, UMT5 encoder, tokenizer and scheduler of a WanPipeline at toy size (seeded)."""
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+    from diffusers import UniPCMultistepScheduler, WanTransformer3DModel
 
     from flexiclip_core.guidance.tiny import _fill_zero_weights
 
     tokenizer = build_wan_tiny_tokenizer()
     channels = config.latent_channels
-    patch = config.vae_patch_size
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         transformer = WanTransformer3DModel(
@@ -112,20 +140,7 @@ def build_wan_tiny_components(config: WanTinyConfig = WanTinyConfig()) -> dict[s
         )
         _fill_zero_weights(transformer)
         torch.manual_seed(config.seed + 1)
-        vae = AutoencoderKLWan(
-            base_dim=config.vae_base_dim,
-            z_dim=channels,
-            dim_mult=[1, 1, 1],
-            num_res_blocks=1,
-            temperal_downsample=[True, True],
-            in_channels=3 * patch * patch,
-            out_channels=3 * patch * patch,
-            patch_size=patch,
-            scale_factor_spatial=4 * patch,
-            scale_factor_temporal=4,
-            latents_mean=[0.1 * ((-1) ** index) for index in range(channels)],
-            latents_std=[1.0 + 0.05 * index for index in range(channels)],
-        )
+        vae = build_tiny_wan_vae(config.vae_base_dim, channels, downsamples=2, patch_size=config.vae_patch_size)
         torch.manual_seed(config.seed + 2)
         text_encoder = build_tiny_umt5(tokenizer, config.text_width)
     scheduler = UniPCMultistepScheduler(

@@ -1,8 +1,10 @@
 """Generated references (docs/method.md §13, issue 21 item 2b): an image-to-video model samples a
 reference video from the rendered rest pose and the prompt, and video-fit fits the motion to it.
 
-Generators register a factory in `REFERENCE_GENERATORS`; `load_generator(name, device=…,
-dtype=…, model_dir=…)` builds one. Both shipped generators are Wan2.1-VACE in the diffusers
+Generators register in `REFERENCE_GENERATORS` (`register_generator`): a factory, and a function
+that gives the loaded generator's `GeneratorSpec.result_key` without loading it (the planner's
+key part, `generator_result_key`). `load_generator(name, device=…, dtype=…, model_dir=…)`
+builds one. Both shipped generators are Wan2.1-VACE in the diffusers
 layout, driven through diffusers' `WanVACEPipeline` components:
 
 - ``wan-vace``: Wan2.1-VACE-1.3B (Apache-2.0) from a local folder (``model_dir``, else
@@ -140,8 +142,41 @@ class ReferenceGenerator(abc.ABC):
 
 
 GeneratorFactory = Callable[..., ReferenceGenerator]
-REFERENCE_GENERATORS: Registry[GeneratorFactory] = Registry("reference generator")
-"""name → factory(*, device, dtype, model_dir) of a `ReferenceGenerator`."""
+
+
+@dataclass(frozen=True)
+class GeneratorEntry:
+    """A registered reference generator: how to load it, and who it is without loading it."""
+
+    load: GeneratorFactory
+    """factory(*, device, dtype, model_dir) of the `ReferenceGenerator`."""
+    result_key: Callable[[Path | None], str]
+    """model_dir → the `GeneratorSpec.result_key` the loaded generator has, computed from its
+    files and settings alone (nothing loaded: milliseconds): what the planner puts in the
+    idempotency key of a generated video-fit row (docs/pipeline.md §4)."""
+
+
+REFERENCE_GENERATORS: Registry[GeneratorEntry] = Registry("reference generator")
+"""name → `GeneratorEntry`."""
+
+
+def register_generator(
+    name: str, result_key: Callable[[Path | None], str]
+) -> Callable[[GeneratorFactory], GeneratorFactory]:
+    """Decorator: register a generator factory as ``name`` with its ``result_key`` function."""
+
+    def decorator(factory: GeneratorFactory) -> GeneratorFactory:
+        REFERENCE_GENERATORS.register(name)(GeneratorEntry(factory, result_key))
+        return factory
+
+    return decorator
+
+
+def generator_result_key(name: str, model_dir: Path | None = None) -> str:
+    """The `GeneratorSpec.result_key` generator ``name`` will have, without loading it:
+    `ConfigError` for an unknown name (one line listing the known ones), `PriorUnavailable` for
+    weights that are not there."""
+    return REFERENCE_GENERATORS.get(name).result_key(model_dir)
 
 
 def load_generator(
@@ -153,7 +188,7 @@ def load_generator(
 ) -> ReferenceGenerator:
     """The generator registered as ``name`` on ``device``; ``dtype`` of its transformer (None:
     bfloat16 on CUDA, float32 elsewhere); ``model_dir``: its local weights folder."""
-    factory = REFERENCE_GENERATORS.get(name)
+    factory = REFERENCE_GENERATORS.get(name).load
     torch_device = torch.device(device)
     if dtype is None:
         dtype = torch.bfloat16 if torch_device.type == "cuda" else torch.float32
@@ -234,6 +269,11 @@ def _sampling_hash(sampling: VaceSampling) -> str:
     return hashlib.sha256(json.dumps(asdict(sampling), sort_keys=True).encode()).hexdigest()[:8]
 
 
+def vace_result_key(name: str, weights_id: str, sampling: VaceSampling) -> str:
+    """``name@<weights_id>#<sampling hash>``: a VACE generator's `GeneratorSpec.result_key`."""
+    return f"{name}@{weights_id}#{_sampling_hash(sampling)}"
+
+
 class WanVaceGenerator(ReferenceGenerator):
     """A WanVACEPipeline diffusers folder conditioned on the rest pose through its video + mask
     input (see the module docstring); batched over clips."""
@@ -249,7 +289,10 @@ class WanVaceGenerator(ReferenceGenerator):
         is_trained: bool = True,
         sampling: VaceSampling = VaceSampling(),
         description: str | None = None,
+        weights_id: str | None = None,
     ) -> None:
+        """``weights_id``: what names the weights in the result_key (None: `weights_fingerprint`
+        of ``root``; the tiny generator's: its config)."""
         from diffusers import AutoencoderKLWan, WanVACEPipeline
 
         self.device = device
@@ -277,7 +320,7 @@ class WanVaceGenerator(ReferenceGenerator):
         self.spec = GeneratorSpec(
             name=name,
             licence=licence,
-            result_key=f"{name}@{weights_fingerprint(root)}#{_sampling_hash(sampling)}",
+            result_key=vace_result_key(name, weights_id or weights_fingerprint(root), sampling),
             description=description or f"Wan2.1-VACE ({root}; licence {licence})",
             is_trained=is_trained,
         )
@@ -432,7 +475,14 @@ def resolve_wan_vace_directory(model_dir: Path | None) -> Path:
     return root.resolve()
 
 
-@REFERENCE_GENERATORS.register("wan-vace")
+def _wan_vace_key(model_dir: Path | None) -> str:
+    """wan-vace's result_key from its folder: `weights_fingerprint` (every file's relative path and
+    size, and three 1 MiB windows of each: a few MiB read, nothing loaded) and the sampling. Names
+    and sizes alone would not do: a fine-tune keeps every tensor's shape, so every file's size."""
+    return vace_result_key("wan-vace", weights_fingerprint(resolve_wan_vace_directory(model_dir)), VaceSampling())
+
+
+@register_generator("wan-vace", _wan_vace_key)
 def _wan_vace(*, device: torch.device, dtype: torch.dtype, model_dir: Path | None = None) -> ReferenceGenerator:
     """Wan2.1-VACE-1.3B from a local folder."""
     root = resolve_wan_vace_directory(model_dir)  # before the slow imports: fail fast
@@ -469,14 +519,14 @@ class WanVaceTinyConfig:
 
 def build_wan_vace_tiny_components(config: WanVaceTinyConfig = WanVaceTinyConfig()) -> dict[str, Any]:
     """Transformer, VAE, UMT5 encoder, tokenizer and scheduler of a WanVACEPipeline at toy size."""
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanVACETransformer3DModel
+    from diffusers import UniPCMultistepScheduler, WanVACETransformer3DModel
 
     from flexiclip_core.guidance.tiny import _fill_zero_weights
-    from flexiclip_core.guidance.wan_tiny import build_tiny_umt5, build_wan_tiny_tokenizer
+    from flexiclip_core.guidance.wan_tiny import build_tiny_umt5, build_tiny_wan_vae, build_wan_tiny_tokenizer
 
     tokenizer = build_wan_tiny_tokenizer()
     channels = 16
-    spatial = 8
+    spatial = 8  # the VAE's stride: 3 downsampling stages, no patch
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         transformer = WanVACETransformer3DModel(
@@ -494,15 +544,7 @@ def build_wan_vace_tiny_components(config: WanVaceTinyConfig = WanVaceTinyConfig
         )
         _fill_zero_weights(transformer)  # type: ignore[arg-type]  # diffusers ModelMixin: a Module mypy cannot see
         torch.manual_seed(config.seed + 1)
-        vae = AutoencoderKLWan(
-            base_dim=config.vae_base_dim,
-            z_dim=channels,
-            dim_mult=[1, 1, 1, 1],
-            num_res_blocks=1,
-            temperal_downsample=[False, True, True],
-            latents_mean=[0.1 * ((-1) ** index) for index in range(channels)],
-            latents_std=[1.0 + 0.05 * index for index in range(channels)],
-        )
+        vae = build_tiny_wan_vae(config.vae_base_dim, channels, downsamples=3)
         torch.manual_seed(config.seed + 2)
         text_encoder = build_tiny_umt5(tokenizer, config.text_width)
     scheduler = UniPCMultistepScheduler(
@@ -517,12 +559,18 @@ def build_wan_vace_tiny_components(config: WanVaceTinyConfig = WanVaceTinyConfig
     }
 
 
+def wan_vace_tiny_digest(config: WanVaceTinyConfig = WanVaceTinyConfig()) -> str:
+    """sha256 (hex) of wan-vace-tiny's sizes, seed and sampling and the diffusers version: all its
+    seeded weights depend on (its cache folder's name and its result_key)."""
+    from importlib.metadata import version
+
+    return hashlib.sha256(json.dumps([repr(config), version("diffusers")]).encode()).hexdigest()
+
+
 def wan_vace_tiny_directory(config: WanVaceTinyConfig = WanVaceTinyConfig(), model_dir: Path | None = None) -> Path:
     """wan-vace-tiny saved once: ``model_dir`` when given, else under the cache folder (keyed by
     its sizes and the diffusers version). Built atomically (a parallel builder's copy is dropped)."""
-    import diffusers
-
-    key = hashlib.sha256(json.dumps([repr(config), diffusers.__version__]).encode()).hexdigest()[:12]
+    key = wan_vace_tiny_digest(config)[:12]
     target = Path(model_dir) if model_dir is not None else cache_root() / f"wan-vace-tiny-{config.seed}-{key}"
     if target.is_dir() and not missing_parts(target):
         return target
@@ -542,7 +590,14 @@ def wan_vace_tiny_directory(config: WanVaceTinyConfig = WanVaceTinyConfig(), mod
     return target
 
 
-@REFERENCE_GENERATORS.register("wan-vace-tiny")
+def _wan_vace_tiny_key(model_dir: Path | None) -> str:
+    """wan-vace-tiny's result_key: its weights are a function of its fixed config (seed, sizes)
+    and the diffusers version, so they name it (``model_dir`` plays no part); nothing is built."""
+    config = WanVaceTinyConfig()
+    return vace_result_key("wan-vace-tiny", wan_vace_tiny_digest(config)[:16], config.sampling)
+
+
+@register_generator("wan-vace-tiny", _wan_vace_tiny_key)
 def _wan_vace_tiny(*, device: torch.device, dtype: torch.dtype, model_dir: Path | None = None) -> ReferenceGenerator:
     """wan-vace-tiny (built under the cache folder, or in ``model_dir``)."""
     config = WanVaceTinyConfig()
@@ -557,4 +612,5 @@ def _wan_vace_tiny(*, device: torch.device, dtype: torch.dtype, model_dir: Path 
         is_trained=False,
         sampling=config.sampling,
         description=WAN_VACE_TINY_DESCRIPTION,
+        weights_id=wan_vace_tiny_digest(config)[:16],
     )

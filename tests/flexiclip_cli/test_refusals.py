@@ -261,6 +261,11 @@ CASES = (
         ("run", "{tmp}/missing.parquet", "--output", "{tmp}/o", "--prior", "tiny"),
         "no such file",
     ),
+    Refusal(
+        "run-unknown-generator",
+        ("run", CATALOG, "--output", "{tmp}/o", "--method", "video-fit", "--set", "video_fit.generator=vfkey"),
+        "error: unknown reference generator 'vfkey' (known: wan-vace, wan-vace-tiny)",
+    ),
     Refusal("run-unknown-prior", ("run", CATALOG, "--output", "{tmp}/o", "--prior", "sora"), "prior 'sora': unknown"),
     Refusal(
         "run-prior-without-weights",

@@ -93,3 +93,19 @@ def test_tiny_generator_videos_per_seed(tiny):
     assert first.source_kind == "generated:wan-vace-tiny" and first.licence == "n/a" and first.seed == 5
     assert first.provenance()["reference_sha256"] == first.content_sha256 != videos[1].content_sha256
     assert tiny.spec.result_key.startswith("wan-vace-tiny@") and not tiny.spec.is_trained
+
+
+def test_one_tiny_vae_builder_makes_both_layouts():
+    # wan-tiny: 2 stages over 4 × 4 patches → 16× in space; wan-vace-tiny: 3 stages, no patch → 8×
+    # (Wan2.1's). Both 4× in time: the last two stages halve time, the first of three does not.
+    from flexiclip_core.guidance.wan_tiny import build_tiny_wan_vae
+
+    t2v = build_tiny_wan_vae(4, 16, downsamples=2, patch_size=4).config
+    vace = build_tiny_wan_vae(4, 16, downsamples=3).config
+    assert (t2v.scale_factor_spatial, t2v.in_channels, t2v.patch_size, t2v.dim_mult) == (16, 48, 4, [1, 1, 1])
+    assert t2v.temperal_downsample == [True, True]
+    assert (vace.scale_factor_spatial, vace.in_channels, vace.patch_size, vace.dim_mult) == (8, 3, None, [1, 1, 1, 1])
+    assert vace.temperal_downsample == [False, True, True] and vace.scale_factor_temporal == 4
+    assert vace.latents_mean[:2] == [0.1, -0.1] and vace.latents_std[2] == pytest.approx(1.1)
+    with pytest.raises(ConfigError, match="≥ 2 downsampling stages"):
+        build_tiny_wan_vae(4, 16, downsamples=1)
