@@ -184,9 +184,9 @@ def prefect_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     with FileLock(str(root / (SHARED_SERVER + ".lock"))):
         record = root / SHARED_SERVER
         if not record.exists():
-            base = Path(tempfile.mkdtemp(prefix="fxprefect-"))
-            url, server = start_prefect_server(base)  # outlives this worker: the controller stops it
-            record.write_text(json.dumps({"url": url, "pid": server.pid, "base": str(base)}))
+            folder = Path(tempfile.mkdtemp(prefix="fxprefect-"))
+            url, server = start_prefect_server(folder)  # outlives this worker: the controller stops it
+            record.write_text(json.dumps({"url": url, "pid": server.pid, "base": str(folder)}))
         url = json.loads(record.read_text())["url"]
     yield url  # the lock is released: the other workers read the record
 
