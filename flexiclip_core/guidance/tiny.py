@@ -108,7 +108,6 @@ def _fill_zero_weights(module: torch.nn.Module, std: float = 0.02) -> None:
 def build_tiny_components(config: TinyPriorConfig = TinyPriorConfig()) -> dict[str, Any]:
     """The five components of a TextToVideoSDPipeline at toy size, seeded (global RNG untouched)."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer = build_byte_level_tokenizer()
     with torch.random.fork_rng(devices=[]):
@@ -141,8 +140,28 @@ def build_tiny_components(config: TinyPriorConfig = TinyPriorConfig()) -> dict[s
             sample_size=256,
             mid_block_add_attention=False,
         )
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        prediction_type=config.prediction_type,
+    )
+    text_encoder = build_tiny_text_encoder(config, tokenizer)
+    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
+
+
+def build_tiny_text_encoder(config: TinyPriorConfig, tokenizer: Any) -> torch.nn.Module:
+    """The tiny prior's CLIP text encoder, seeded on its own (``config.seed + 2``; the global RNG
+    untouched): the same weights whether built with the other components or alone, as the
+    driver does to encode a run's prompts without building the UNet and VAE it would discard."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed + 2)
-        text_encoder = CLIPTextModel(
+        return CLIPTextModel(
             CLIPTextConfig(
                 vocab_size=len(tokenizer),
                 hidden_size=config.text_width,
@@ -156,16 +175,6 @@ def build_tiny_components(config: TinyPriorConfig = TinyPriorConfig()) -> dict[s
                 pad_token_id=tokenizer.pad_token_id,
             )
         )
-    scheduler = DDIMScheduler(
-        num_train_timesteps=1000,
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        prediction_type=config.prediction_type,
-    )
-    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
 
 
 class TinyPrior(DiffusersVideoPrior):
@@ -212,12 +221,12 @@ def _tiny_seed(argument: str | None) -> int:
 def _tiny_text_from_spec(argument: str | None, device: torch.device | None) -> PromptEncoder:
     """The tiny prior's CLIP text encoder alone (same seed, same weights as the prior's)."""
     config = TinyPriorConfig(seed=_tiny_seed(argument))
-    components = build_tiny_components(config)
+    tokenizer = build_byte_level_tokenizer()
+    module = build_tiny_text_encoder(config, tokenizer)
     device = torch.device(device) if device is not None else default_device()
-    module = components["text_encoder"]
     return ClipPromptEncoder(
         lambda: module,
-        components["tokenizer"],
+        tokenizer,
         model_key=f"tiny-random(seed={config.seed})",
         device=device,
         dtype=default_dtypes(device)[0],

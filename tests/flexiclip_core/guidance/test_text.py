@@ -49,3 +49,19 @@ def test_modelscope_loads_its_clip_text_encoder_only_for_uncached_prompts(tmp_pa
     assert second.prompt_encoder.loads == 0
     torch.testing.assert_close(again.conditional, embeddings.conditional)
     torch.testing.assert_close(again.unconditional, embeddings.unconditional)
+
+
+def test_the_drivers_tiny_text_encoder_is_the_tiny_priors_own_for_its_seed() -> None:
+    """The driver encodes a run's prompts with the tiny prior's text encoder built alone (not the
+    UNet and VAE it would discard): the same weights as the prior's for the spec's seed, and
+    the seed's own weights (seed + 2, pinned here from the build before this split)."""
+    from flexiclip_core.guidance.text import load_prompt_encoder
+    from flexiclip_core.guidance.tiny import TinyPriorConfig, build_tiny_components
+
+    alone = load_prompt_encoder("tiny:7", "cpu").load().state_dict()
+    prior = build_tiny_components(TinyPriorConfig(seed=7))["text_encoder"].state_dict()
+    assert list(alone) == list(prior) and all(torch.equal(alone[name], prior[name]) for name in prior)
+    default = load_prompt_encoder("tiny", "cpu").load().state_dict()["embeddings.token_embedding.weight"]
+    expected = torch.tensor([0.020370537415146828, -0.015278112143278122, -0.017247505486011505, 0.005868723150342703])
+    torch.testing.assert_close(default[5, :4], expected, rtol=0, atol=1e-7)
+    assert not torch.equal(alone["embeddings.token_embedding.weight"], default)
