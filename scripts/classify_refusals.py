@@ -2,27 +2,28 @@
 `EmptyDrawingError` ("no visible shape") by what they hold, with resvg as the independent judge.
 
 Issue 23 asks that only files with no drawable shape, or with a real hostile construct, are
-refused. For each refused file this script decides which it is, in this order:
+refused. For each refused file this script decides which it is:
 
-1. **What the drawn tree holds.** The file is read with the parser's own hardened reader
-   (`svg._xml.parse_xml`, same limits), and the tree that is drawn is walked: the root's content,
-   ``<use>`` targets followed, never-drawn containers (``<defs>``, ``<symbol>`` where it stands,
-   paint servers, ``<clipPath>``, ``<mask>``, metadata, foreign elements) skipped. With no shape
+1. **Does resvg draw it?** The file is read with the parser's own hardened reader
+   (`svg._xml.parse_xml`, same limits), written back out without its text, raster images and
+   foreign elements (skipped by design, so only shapes can paint) and drawn by resvg at `WIDTH`
+   px. Any pixel with alpha > 0 means resvg draws a shape we refused: ``we-fail-to-draw``, a bug.
+2. **What the drawn tree holds.** The tree that is drawn is walked: the root's content, ``<use>``
+   targets followed, never-drawn containers (``<defs>``, ``<symbol>`` where it stands, paint
+   servers, ``<clipPath>``, ``<mask>``, metadata, foreign elements) skipped. With no shape
    element (``path``, ``rect``, ``circle``, ``ellipse``, ``line``, ``polyline``, ``polygon``) in
-   it, the class says what is there instead: ``only-image`` (raster ``<image>``, skipped by
-   design), ``only-text`` (``<text>``/``<flowRoot>``, skipped by design), ``text-and-image``, or
-   ``nothing-drawable`` (an empty page, only definitions, only empty groups, a dangling ``<use>``).
-2. **Shapes, but does resvg draw any of them?** The drawn tree is written back out without its
-   text and images (so only shapes can paint) and drawn by resvg at `WIDTH` px. Any pixel with
-   alpha > 0 means resvg draws a shape we refused: ``we-fail-to-draw``, a bug.
-3. **Why resvg draws nothing.** The same document is drawn again with one thing undone at a
-   time; the class names the first that makes a pixel appear (alone): ``hidden``
+   it, the class says what is there instead: ``only-image`` (raster ``<image>``), ``only-text``
+   (``<text>``/``<flowRoot>``), ``text-and-image``, ``only-definitions`` (gradients, patterns,
+   symbols or shapes defined and never drawn: the corpus's gradient swatch files), or ``empty``
+   (nothing at all, or only empty groups and dangling ``<use>``).
+3. **Shapes that resvg does not draw: why.** The copy is drawn again with one thing undone at a
+   time; the class names the one that makes a pixel appear (alone): ``hidden``
    (``display:none``/``visibility:hidden`` removed), ``transparent`` (``opacity``,
    ``fill-opacity``, ``stroke-opacity`` removed), ``unpainted`` (every shape given
    ``fill:#000``: fill and stroke are none, a zero-width stroke, or a paint server that resolves
-   to nothing), ``clipped-away`` (``clip-path``/``mask`` removed). If none alone does, all of
-   them together: ``several`` (the detail lists which), else ``zero-size`` (every shape has no
-   area and no length: zero width/height/radius, empty or invalid path data) when resvg's
+   to nothing), ``clipped-away`` (``clip-path``/``mask`` removed). If several do alone, or only
+   all of them together: ``several`` (the detail lists which), else ``zero-size`` (every shape has
+   no area and no length: zero width/height/radius, empty or invalid path data) when resvg's
    ``--query-all`` places no shape of the tree at all, or ``off-page`` when it does.
 
 Files refused with another error (SvgSecurityError, SvgLimitExceeded, SvgParseError) get the
@@ -69,7 +70,8 @@ CLASSES = (
     "only-image",
     "only-text",
     "text-and-image",
-    "nothing-drawable",
+    "only-definitions",
+    "empty",
     "hidden",
     "transparent",
     "unpainted",
@@ -106,6 +108,9 @@ class Inventory:
     """``<image>`` elements reached."""
     dangling_uses: int = 0
     """``<use>`` elements whose target is missing, not local, or a cycle."""
+    definitions: int = 0
+    """Elements anywhere in the file inside never-drawn containers (metadata and foreign
+    elements aside): what a file of definitions defines."""
     tags: Counter[str] = field(default_factory=Counter)
     """Every element reached, by tag."""
 
@@ -115,6 +120,7 @@ def inventory(root: Element) -> Inventory:
     (cycles cut), never-drawn containers and foreign elements skipped."""
     ids = index_ids(root)
     found = Inventory()
+    found.definitions = _definitions(root)
     stack: list[tuple[Element, frozenset[int]]] = [(root, frozenset())]
     while stack:
         element, uses = stack.pop()
@@ -136,6 +142,19 @@ def inventory(root: Element) -> Inventory:
             continue
         stack.extend((child, uses) for child in reversed(element.children))
     return found
+
+
+def _definitions(root: Element) -> int:
+    count = 0
+    stack = [(child, False) for child in root.children]
+    while stack:
+        element, inside = stack.pop()
+        if not element.is_svg or element.tag in {"metadata", "title", "desc", "style", "script"}:
+            continue
+        inside = inside or element.tag in NEVER_DRAWN_TAGS
+        count += inside
+        stack.extend((child, inside) for child in element.children)
+    return count
 
 
 def _as_group(symbol: Element) -> Element:
@@ -242,7 +261,11 @@ def classify_tree(root: Element) -> dict[str, Any]:
         "text": found.text,
         "images": found.images,
         "dangling_uses": found.dangling_uses,
+        "definitions": found.definitions,
+        "resvg_pixels": resvg_pixels(serialise(root)),
     }
+    if detail["resvg_pixels"] != 0:
+        return {"class": "we-fail-to-draw", "detail": detail}
     if found.shapes == 0:
         if found.images and found.text:
             return {"class": "text-and-image", "detail": detail}
@@ -250,11 +273,7 @@ def classify_tree(root: Element) -> dict[str, Any]:
             return {"class": "only-image", "detail": detail}
         if found.text:
             return {"class": "only-text", "detail": detail}
-        detail["tags"] = dict(sorted(found.tags.items()))
-        return {"class": "nothing-drawable", "detail": detail}
-    detail["resvg_pixels"] = resvg_pixels(serialise(root))
-    if detail["resvg_pixels"] != 0:
-        return {"class": "we-fail-to-draw", "detail": detail}
+        return {"class": "only-definitions" if found.definitions else "empty", "detail": detail}
     alone = [key for key in UNDO if resvg_pixels(serialise(root, frozenset({key}))) > 0]
     if alone:
         detail["undone"] = alone

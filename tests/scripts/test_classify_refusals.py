@@ -39,7 +39,8 @@ CASES = {
     "only-image": '<g><image width="5" height="5" xlink:href="a.png"/></g><defs><rect id="r" width="1"/></defs>',
     "only-text": "<text>hello</text><flowRoot/>",
     "text-and-image": '<text>hello</text><image width="5" height="5" href="a.png"/>',
-    "nothing-drawable": '<g><g/></g><use xlink:href="#missing"/><symbol id="s"><rect width="1" height="1"/></symbol>',
+    "only-definitions": '<g/><linearGradient id="g"/><symbol id="s"><rect width="1" height="1"/></symbol>',
+    "empty": '<metadata><rect width="1"/></metadata><g><g/></g><use xlink:href="#missing"/>',
     "hidden": f'<g style="display:none"><rect {SQUARE}/></g><rect {SQUARE} visibility="hidden"/>',
     "transparent": f'<rect {SQUARE} style="fill-opacity:0"/><rect {SQUARE} fill="red" opacity="0"/>',
     "unpainted": f'<style>rect {{ fill: none }}</style><rect {SQUARE} stroke="red" stroke-width="0"/>',
@@ -69,8 +70,10 @@ def test_the_inventory_follows_uses_into_symbols_and_skips_definitions(script: M
             '<image href="a.png"/><mask><rect width="1" height="1"/></mask>'
         )
     )
-    # two instances of the symbol's rect and text, one of the path, the loop cut once
+    # two instances of the symbol's rect and text, one of the path, the loop cut once; defined
+    # where they stand: defs + path, symbol + rect + text, mask + rect
     assert (found.shapes, found.text, found.images, found.dangling_uses) == (3, 2, 1, 1)
+    assert found.definitions == 7
 
 
 def test_the_copy_drops_text_and_images_and_undoes_only_what_is_asked(script: ModuleType) -> None:
