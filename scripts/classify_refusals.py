@@ -353,7 +353,7 @@ def markdown(summary: dict[str, Any]) -> str:
     lines = ["| class | files | which |", "|---|---|---|"]
     for name, count in summary["counts"].items():
         if count:
-            files = [Path(record["file"]).name for record in summary["records"] if record["class"] == name]
+            files = [record["file"] for record in summary["records"] if record["class"] == name]
             lines.append(f"| `{name}` | {count} | {', '.join(files)} |")
     return "\n".join(lines)
 
