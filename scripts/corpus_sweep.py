@@ -19,9 +19,11 @@ Usage::
 ``--root`` defaults to the openclipart corpus (``$FLEXICLIP_OPENCLIPART`` or
 ``.cache/openclipart/usr/share/openclipart/svg``, as tests/conftest.py finds it). The JSON summary
 holds counts per class, per error class and message pattern (first line, numbers stripped) with
-example files, per-stage times (p50/p95/max) and the slowest files. Exit status 1 when any file is
-unexpected, timed out or crashed; else 3 when the sweep was stopped early (Ctrl-C or SIGTERM:
-the summary of the files finished so far is still written, with ``"interrupted": true``); else 0.
+example files, every refused file (``refused``: file, error class and message of each ``specific``
+outcome, which scripts/classify_refusals.py reads), per-stage times (p50/p95/max) and the slowest
+files. Exit status 1 when any file is unexpected, timed out or crashed; else 3 when the sweep was
+stopped early (Ctrl-C or SIGTERM: the summary of the files finished so far is still written, with
+``"interrupted": true``); else 0.
 """
 
 from __future__ import annotations
@@ -298,6 +300,11 @@ def summarise(
         "wall_s": wall_s,
         "counts": {status: counts.get(status, 0) for status in ("ok", "specific", "unexpected", "timeout", "crash")},
         "errors": by_error,
+        "refused": [
+            {"file": relative(record["file"]), "error": record["error"], "message": record.get("message", "")}
+            for record in sorted(records, key=lambda record: record["file"])
+            if record["status"] == "specific"
+        ],
         "times_s": {name: _percentiles(values) for name, values in stage_times.items()},
         "slowest": [
             {"file": relative(record["file"]), "seconds": record.get("seconds"), "status": record["status"]}

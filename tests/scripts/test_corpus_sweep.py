@@ -51,6 +51,10 @@ def test_sweep_classifies_good_bad_syntax_and_specific_errors(tmp_path: Path) ->
         for example in entry["examples"]
     ]
     assert sorted(examples) == ["empty.svg", "nested/broken.svg"]
+    assert [(item["file"], item["error"]) for item in summary["refused"]] == [
+        ("empty.svg", "EmptyDrawingError"),
+        ("nested/broken.svg", "SvgParseError"),
+    ]
     for name in errors:
         for pattern in errors[name]["patterns"]:
             assert not any(ch.isdigit() for ch in pattern), pattern
