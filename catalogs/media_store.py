@@ -13,13 +13,12 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from catalogs.errors import CatalogError
 from catalogs.output_root import OutputRoot, temp_path
 from catalogs.rows import OutputRow
-from catalogs.storage import file_uri_to_path, s3_path, uri_scheme
+from catalogs.storage import file_uri_to_path, map_in_threads, s3_path, uri_scheme
 from flexiclip_core.export.files import FILE_MODE as _FILE_MODE
 from flexiclip_core.export.files import process_umask as _umask
 
@@ -85,14 +84,13 @@ class MediaStore:
         """key → what is missing of each row's media (``"<kind> <uri>"``; a row with no media at
         all: ``"no media recorded"``); rows whose media all exist are left out.
 
-        One existence check per object (a stat locally, a HEAD on S3), run concurrently: on S3
-        latency, not work, is the cost.
+        One existence check per object (a stat locally, a HEAD on S3), run concurrently in
+        batches (`catalogs.storage.map_in_threads`): on S3 latency, not work, is the cost.
         """
         checks = [(key, kind, ref.uri) for key, row in rows.items() for kind, ref in row.media.items()]
         if self.location.is_s3:
             self.location.fs.invalidate_cache()  # another run may have written (or a user deleted) since
-        with ThreadPoolExecutor(max_workers=MEDIA_CHECK_THREADS) as pool:
-            present = list(pool.map(lambda check: self._exists_or_false(check[2]), checks))
+        present = map_in_threads(self._exists_or_false, [uri for _, _, uri in checks], MEDIA_CHECK_THREADS)
         missing: dict[str, list[str]] = {key: ["no media recorded"] for key, row in rows.items() if not row.media}
         for (key, kind, uri), found in zip(checks, present):
             if not found:

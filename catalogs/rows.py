@@ -349,7 +349,10 @@ class OutputRow:
         """
         if not isinstance(record, Mapping):
             raise CatalogError(f"an output row must be a mapping, got {type(record).__name__}")
-        values = {name: _missing_to_none(value) for name, value in record.items()}
+        values = {
+            name: value if value is None or type(value) in _PLAIN_CELLS else _missing_to_none(value)
+            for name, value in record.items()
+        }  # the test inlined: most cells of a row read back are null or text
         if strict:
             unknown = sorted(set(values) - set(OUTPUT_COLUMNS))
             if unknown:
@@ -405,9 +408,13 @@ def as_rows(rows: Iterable[OutputRow | Mapping[str, Any]]) -> list[OutputRow]:
 # Cells
 
 
+_PLAIN_CELLS: frozenset[type] = frozenset({str, int, bool})
+"""Cell types that are never a missing value: returned at once (most cells of a row read back)."""
+
+
 def _missing_to_none(value: Any) -> Any:
-    if value is None:
-        return None
+    if value is None or type(value) in _PLAIN_CELLS:
+        return value
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, np.generic):
@@ -424,6 +431,8 @@ def _missing_to_none(value: Any) -> Any:
 
 
 def _float_or_none(value: Any) -> float | None:
+    if type(value) is float:
+        return None if math.isnan(value) else value
     value = _missing_to_none(value)
     if value is None:
         return None

@@ -13,7 +13,9 @@ import logging
 import os
 import posixpath
 import re
-from typing import Any
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from catalogs.errors import CatalogError
@@ -30,6 +32,24 @@ _FSSPEC_TO_DELTA = {value: key for key, value in _DELTA_TO_FSSPEC.items()}
 _REGION_KEYS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 _TRUE = {"1", "true", "yes", "on"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+CHUNKS_PER_THREAD = 4
+"""`map_in_threads` hands each thread about this many batches (a slow object holds up only its own)."""
+
+
+def map_in_threads(function: Callable[[_Item], _Result], items: Sequence[_Item], threads: int) -> list[_Result]:
+    """``[function(item) for item in items]``, in order, on ``threads`` threads, each call of a
+    batch of consecutive items one after the other: as many reads or HEADs in flight as threads
+    (object-store latency is the cost), without a future per item (a thread pool's own cost per
+    task is about ten times a local stat: 60 % of checking 57,000 local media files)."""
+    if len(items) <= 1 or threads <= 1:
+        return [function(item) for item in items]
+    size = -(-len(items) // (threads * CHUNKS_PER_THREAD))
+    batches = [items[start : start + size] for start in range(0, len(items), size)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        done = pool.map(lambda batch: [function(item) for item in batch], batches)
+        return [result for batch in done for result in batch]
 
 
 def storage_options_from_env(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, str]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -259,15 +261,43 @@ class _NoProgressLines(logging.Filter):
         return not hasattr(record, PROGRESS_RECORD)
 
 
-def _hide_progress_lines() -> None:
+def _hide_progress_lines() -> list[tuple[logging.Handler, logging.Filter]]:
+    """Adds `_NoProgressLines` to Prefect's console handlers (of the root, ``prefect`` and
+    ``tasks`` loggers); the (handler, filter) pairs it added."""
     from prefect.logging.handlers import PrefectConsoleHandler
 
+    added: list[tuple[logging.Handler, logging.Filter]] = []
     for name in ("", "prefect", "tasks"):
         for handler in logging.getLogger(name).handlers:
             if isinstance(handler, PrefectConsoleHandler) and not any(
                 isinstance(f, _NoProgressLines) for f in handler.filters
             ):
-                handler.addFilter(_NoProgressLines())
+                added.append((handler, _NoProgressLines()))
+                handler.addFilter(added[-1][1])
+    return added
+
+
+@contextmanager
+def terminal_progress(stream: Any) -> Iterator[ProgressBar | None]:
+    """While the block runs, a `ProgressBar` on ``stream`` when it is a terminal: it listens on
+    the ``tasks`` logger (where `tasks.steps.dispatch` logs each finished clip) and Prefect's
+    console handlers stop printing the per-clip lines; afterwards the bar is detached and drawn
+    one last time and the lines print again. Off a terminal nothing changes (the lines are the
+    progress). Yields the bar, or None."""
+    bar = progress_bar(stream)
+    if bar is None:
+        yield None
+        return
+    hidden = _hide_progress_lines()
+    logger = logging.getLogger("tasks")
+    logger.addHandler(bar)
+    try:
+        yield bar
+    finally:
+        logger.removeHandler(bar)
+        for handler, hiding in hidden:
+            handler.removeFilter(hiding)
+        bar.close()
 
 
 def run_pipeline(catalog: str, output: str, *, verbose: bool = False, **parameters: Any) -> dict[str, Any]:
@@ -299,16 +329,8 @@ def run_pipeline(catalog: str, output: str, *, verbose: bool = False, **paramete
 
     if not verbose:
         _quiet_prefect_console()
-    bar = progress_bar(sys.stdout)
-    if bar is not None:
-        _hide_progress_lines()
-        logging.getLogger("tasks").addHandler(bar)
-    try:
+    with terminal_progress(sys.stdout):
         state = nightly(catalog=catalog, output=output, return_state=True, **parameters)
-    finally:
-        if bar is not None:
-            logging.getLogger("tasks").removeHandler(bar)
-            bar.close()
     summary = summary_of(state)
     if summary is None:
         error = state.result(raise_on_failure=False)
@@ -465,27 +487,46 @@ def show(
         str | None, typer.Option("--as-of", help="Show the catalog as it was at this ISO time (UTC if no zone).")
     ] = None,
     status: Annotated[str | None, typer.Option(help="Only rows with this status: succeeded, failed, skipped.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Print at most N rows of the table (the count still counts them all).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows (every column) as JSON lines.")] = False,
 ) -> None:
     """The catalog's rows at the latest version, at --version N or --as-of TIME."""
     with refused_input_exits(root, "output root"):
         if version is not None and as_of is not None:
             raise BadInput("give either --version or --as-of, not both")
-        frame = _catalog(root).read(version=version, as_of=as_of, status=status)
-    records = frame.to_dict("records")
+        if as_json:
+            frame = _catalog(root).read(version=version, as_of=as_of, status=status)
+        else:  # only the table's columns, straight from Arrow: no pandas frame, no row dicts
+            table = _catalog(root).read_arrow(version=version, as_of=as_of, status=status, columns=SHOW_COLUMNS)
     if as_json:
-        for record in records:
+        for record in frame.to_dict("records"):
             typer.echo(json.dumps({k: _plain(v) for k, v in record.items()}, default=str))
         return
-    from rich.console import Console
-    from rich.table import Table
+    rows = table.num_rows
+    shown = table if limit is None else table.slice(0, limit)
+    columns = [[_cell(value) for value in shown.column(name).to_pylist()] for name in SHOW_COLUMNS]
+    lines = text_table(SHOW_COLUMNS, columns)
+    footer = f"{rows} row{'' if rows == 1 else 's'}"
+    if shown.num_rows < rows:
+        footer += f" ({rows - shown.num_rows} more not shown: raise --limit, or --json for every row and column)"
+    typer.echo("\n".join([*lines, footer]))
 
-    table = Table(*SHOW_COLUMNS)
-    for record in records:
-        table.add_row(*(_cell(record.get(column)) for column in SHOW_COLUMNS))
-    console = Console()
-    console.print(table)
-    console.print(f"{len(records)} row{'' if len(records) == 1 else 's'}", highlight=False)
+
+def text_table(headers: Sequence[str], columns: Sequence[Sequence[str]]) -> list[str]:
+    """A plain aligned table: the header, a rule, one line per row; each column as wide as its
+    widest cell, two spaces apart, trailing blanks stripped. ``columns[i]`` holds column
+    ``headers[i]``'s cells, all of one length.
+
+    `catalog show` prints this rather than a rich table: rich measured and wrapped every cell
+    (90 % of the command's time on 10,000 rows), and a plain table reads the same in a pipe,
+    ``less -S`` or ``grep``."""
+    widths = [max([len(header), *(len(cell) for cell in cells)]) for header, cells in zip(headers, columns)]
+    template = "  ".join(f"{{:<{width}}}" for width in widths)
+    lines = [template.format(*headers).rstrip(), "  ".join("-" * width for width in widths)]
+    lines += [template.format(*cells).rstrip() for cells in zip(*columns)]
+    return lines
 
 
 @catalog_app.command("compact")

@@ -14,12 +14,12 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from catalogs.input import ReferenceInput
 from catalogs.rows import OutputRow, Status
+from catalogs.storage import map_in_threads
 from tasks.jobs import (
     GENERATED_REFERENCE,
     SUPPLIED_REFERENCE,
@@ -137,8 +137,7 @@ def build_jobs(
         row, row_config = item
         return _read(read_svg, row.svg_uri), _reference(row, row_config, read_reference)
 
-    with ThreadPoolExecutor(max_workers=SVG_READ_THREADS) as pool:
-        inputs = list(pool.map(read_inputs, zip(rows, row_configs)))
+    inputs = map_in_threads(read_inputs, list(zip(rows, row_configs)), SVG_READ_THREADS)
     shared: dict[tuple[Any, str | None], str] = {}
     identities: dict[str, str | BaseException] = {}
     for row, row_config, (svg, reference) in zip(rows, row_configs, inputs):

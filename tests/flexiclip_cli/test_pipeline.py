@@ -82,3 +82,31 @@ def test_run_refuses_a_bad_clips_per_worker_with_one_line_before_starting_anythi
     assert result.exit_code == 2, result.output
     assert "--clips-per-worker" in result.stderr and repr(value) in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_show_prints_a_plain_aligned_table_and_limit_counts_what_it_leaves_out(catalog_root: Path):
+    runner, app = CliRunner(), standalone_app()
+    failed = runner.invoke(app, ["catalog", "show", str(catalog_root), "--status", "failed"])
+    assert failed.exit_code == 0, failed.output
+    assert failed.stdout.splitlines() == [
+        "clip_id  status  error_type  prior  seconds  video_uri  run_id",
+        "-------  ------  ----------  -----  -------  ---------  -------",
+        "b        failed  RigError    tiny   -        -          run-one",
+        "1 row",
+    ]
+    limited = runner.invoke(app, ["catalog", "show", str(catalog_root), "--limit", "1"]).stdout.splitlines()
+    assert (
+        len(limited) == 4
+        and limited[-1] == "4 rows (3 more not shown: raise --limit, or --json for every row and column)"
+    )
+
+
+def test_text_table_pads_each_column_to_its_widest_cell():
+    from flexiclip_cli.pipeline import text_table
+
+    assert text_table(["id", "seconds"], [["a", "long-id"], ["12.50", "-"]]) == [
+        "id       seconds",
+        "-------  -------",
+        "a        12.50",
+        "long-id  -",
+    ]

@@ -140,3 +140,74 @@ def test_the_bar_draws_on_a_terminal_and_stays_off_a_pipe():
     # 2 clips in 60 s: 120 clips/hour; 2 rows left: 60 s.
     assert "2/4" in screen and "1 failed, 120.0 clips/hour, ETA 60 s" in screen
     assert "clip b failed X: y" in screen and "clip a succeeded" not in screen  # failures print above the bar
+
+
+def _terminal() -> tuple[int, int]:
+    """A pseudo-terminal 160 columns wide: (master, slave) file descriptors."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    return master, slave
+
+
+def _drain(master: int) -> str:
+    chunks = []
+    while select.select([master], [], [], 0.5)[0]:
+        try:
+            chunks.append(os.read(master, 65536))
+        except OSError:  # EIO: the terminal's other end is closed and nothing is left
+            break
+    os.close(master)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_a_run_wires_the_bar_to_the_clip_log_and_hides_the_console_lines_meanwhile():
+    """`run_pipeline`'s wiring (`terminal_progress`), driven by the records `tasks.steps.dispatch`
+    logs on ``tasks.steps``: the bar hears them through the ``tasks`` logger, Prefect's console
+    handler (as `PREFECT_LOGGING_EXTRA_LOGGERS` puts one on ``tasks``) prints no progress line
+    meanwhile but still prints the rest, and afterwards the bar is gone and the lines print again."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from flexiclip_cli.pipeline import terminal_progress
+
+    logger, console = logging.getLogger("tasks"), io.StringIO()
+    prefect_console = PrefectConsoleHandler(stream=console)
+    level, before = logger.level, list(logger.handlers)
+    logger.setLevel(logging.INFO)  # as run_pipeline sets it
+    logger.addHandler(prefect_console)
+    clip_log = logging.getLogger("tasks.steps")
+    # dispatch's sequence over 3 planned clips: each finished clip advances the run's RunProgress.
+    progress = RunProgress(total=3)
+    finished = [("a", "succeeded in 10.0 s", 0, 40.0), ("b", "failed RigError: no limbs", 1, 80.0),
+                ("c", "succeeded in 9.0 s", 0, 90.0)]  # fmt: skip
+    master, slave = _terminal()
+    try:
+        with os.fdopen(slave, "w") as terminal, terminal_progress(terminal) as bar:
+            assert bar is not None and bar in logger.handlers
+            for clip, detail, failed, seconds in finished:
+                progress.done += 1
+                progress.animated += 1
+                progress.failed += failed
+                progress.seconds = seconds
+                line = f"clip {clip} {detail} [{progress.line()}]"
+                clip_log.info(line, extra={PROGRESS_RECORD: RunProgress(**vars(progress))})
+            clip_log.warning("clip c: a warning")
+        assert bar not in logger.handlers and not any(f for f in prefect_console.filters)
+        clip_log.info("clip d succeeded [4/4 done]", extra={PROGRESS_RECORD: progress})
+    finally:
+        logger.handlers[:] = before
+        logger.setLevel(level)
+    screen = _drain(master)
+    # 3 clips in 90 s: 3 × 3600 / 90 = 120 clips/hour; 0 rows left: ETA 0 s.
+    assert "3/3" in screen and "1 failed, 120.0 clips/hour, ETA 0 s" in screen, screen
+    assert "clip b failed RigError: no limbs [2/3 done, 1 failed" in screen and "clip a succeeded" not in screen
+    printed = console.getvalue()
+    assert "clip c: a warning" in printed and "clip d succeeded [4/4 done]" in printed
+    assert "clip a" not in printed and "clip b" not in printed, printed
+
+
+def test_off_a_terminal_the_run_gets_no_bar_and_keeps_its_lines():
+    from flexiclip_cli.pipeline import terminal_progress
+
+    before = list(logging.getLogger("tasks").handlers)
+    with terminal_progress(io.StringIO()) as bar:
+        assert bar is None and logging.getLogger("tasks").handlers == before
