@@ -76,8 +76,14 @@ class VideoFitConfig:
     refine_render_size: tuple[int, ...] = (128, 128, 256)
     """Training-render side at each refinement level."""
     refine_learning_rate: float = 0.002
-    """Adam learning rate of the trajectory head's bias in the refinement (it holds the least-squares
-    control points); every other parameter moves at a tenth of it (`fit.OTHER_PARAMETERS_RATE`)."""
+    """Adam learning rate of the trajectory head's bias at the finest refinement level (it holds the
+    least-squares control points); every other parameter moves at a tenth of it
+    (`fit.OTHER_PARAMETERS_RATE`)."""
+    refine_rate_factors: tuple[float, ...] = (5.0, 2.5, 1.0)
+    """Factor of ``refine_learning_rate`` at each refinement level (coarse to fine). Adam moves a
+    control point by about rate × 32 px (the trajectory's offset scale) per step, so the 25 steps
+    at one rate of 0.002 reached only ~1.6 px from the least-squares start, short of the flow's
+    errors on a limb turn (docs/method.md §13); the blurred coarse levels take larger steps."""
     robust_scale: float = 0.1
     """Charbonnier scale of the photometric residual: residuals much above it (occlusions, pixels
     outside the drawing's reach, codec noise) count linearly, not quadratically."""
@@ -108,12 +114,20 @@ class VideoFitConfig:
     the clip picks another (the catalog's ``reference_seed``)."""
 
     def __post_init__(self) -> None:
-        levels = {len(self.refine_steps), len(self.refine_blur_px), len(self.refine_render_size)}
+        levels = {
+            len(self.refine_steps),
+            len(self.refine_blur_px),
+            len(self.refine_render_size),
+            len(self.refine_rate_factors),
+        }
         if len(levels) != 1:
             raise ConfigError(
-                "refine_steps, refine_blur_px and refine_render_size need one entry per level, got "
-                f"{len(self.refine_steps)}, {len(self.refine_blur_px)}, {len(self.refine_render_size)}"
+                "refine_steps, refine_blur_px, refine_render_size and refine_rate_factors need one entry per "
+                f"level, got {len(self.refine_steps)}, {len(self.refine_blur_px)}, {len(self.refine_render_size)}, "
+                f"{len(self.refine_rate_factors)}"
             )
+        if not all(factor > 0 and math.isfinite(factor) for factor in self.refine_rate_factors):
+            raise ConfigError(f"refine_rate_factors must be positive and finite, got {self.refine_rate_factors}")
         if any(steps < 0 for steps in self.refine_steps) or self.registration_steps < 0:
             raise ConfigError("refinement and registration steps must be ≥ 0")
         if any(size < 8 for size in self.refine_render_size):

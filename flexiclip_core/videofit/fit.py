@@ -29,7 +29,7 @@ from flexiclip_core.optimize import AnimationConfig, AnimationResult, ClipAnimat
 from flexiclip_core.render import TRAINING_RENDERERS, TrainingRenderer, render_frames
 from flexiclip_core.rig import Rig
 from flexiclip_core.videofit.flow import VertexTracks, dense_flows, flow_image, track_vertices
-from flexiclip_core.videofit.image import gaussian_blur, mask_iou
+from flexiclip_core.videofit.image import gaussian_blur, mask_agreement, mask_iou
 from flexiclip_core.videofit.initialise import (
     bezier_control_points,
     keypoint_targets,
@@ -55,7 +55,8 @@ class VideoFitResult:
     tracks: VertexTracks
     """Flow tracks of the rest vertices."""
     metrics: dict[str, float]
-    """``fit_psnr`` (dB), ``fit_mask_iou_mean``, ``fit_mask_iou_min``, ``fit_flow_residual_px``,
+    """``fit_psnr`` (dB), ``fit_mask_iou_mean``, ``fit_mask_iou_min``, ``fit_mask_agreement_1px_min``
+    (the worst frame's share of drawing pixels within 1 px of the other mask), ``fit_flow_residual_px``,
     ``registration_iou``, ``loop_seam_px`` (the wrap's jump the cross-fade spread)."""
     seconds: dict[str, float]
     """Wall time per stage: ``register``, ``flow``, ``initialise``, ``refine``, ``total``."""
@@ -185,9 +186,12 @@ class VideoFitter:
         appearance = target.appearance
         history: list[dict[str, float]] = []
         step = 0
-        for steps, blur_px, size in zip(fit.refine_steps, fit.refine_blur_px, fit.refine_render_size):
+        levels = zip(fit.refine_steps, fit.refine_blur_px, fit.refine_render_size, fit.refine_rate_factors)
+        for steps, blur_px, size, factor in levels:
             if steps == 0:
                 continue
+            for group, rate in zip(optimiser.param_groups, (1.0, OTHER_PARAMETERS_RATE)):
+                group["lr"] = fit.refine_learning_rate * rate * factor
             scale = size / CANVAS_SIZE
             frames = functional.interpolate(target.frames, size=(size, size), mode="area").to(self.device, self.dtype)
             valid = functional.interpolate(target.valid, size=(size, size), mode="area").to(self.device, self.dtype)
@@ -296,8 +300,8 @@ class VideoFitter:
         return VideoFitResult(result=result, target=target, tracks=tracks, metrics=metrics, seconds=seconds)
 
     def measure(self, motion: dict[str, np.ndarray], target: FitTarget, tracks: VertexTracks) -> dict[str, float]:
-        """Fit PSNR (dB, comparison space, inside the picture), per-frame mask IoU of the final
-        render against the reference, and mean distance (px) of the fitted vertices from the
+        """Fit PSNR (dB, comparison space, inside the picture), per-frame mask IoU and 1-px mask
+        agreement of the final render against the reference, and mean distance (px) of the fitted vertices from the
         flow tracks that passed the check."""
         clipart = self.animator.clipart
         frames = render_frames(
@@ -315,7 +319,9 @@ class VideoFitter:
         squared = ((ours - target.frames).square() * valid).sum() / (valid.sum() * ours.shape[1]).clamp(min=1)
         psnr = float(10.0 * torch.log10(1.0 / squared.clamp(min=1e-10)))
         inside = valid[:, 0] > 0.5
-        iou = mask_iou(appearance.mask(ours) & inside, appearance.mask(target.frames) & inside)
+        ours_mask, target_mask = appearance.mask(ours) & inside, appearance.mask(target.frames) & inside
+        iou = mask_iou(ours_mask, target_mask)
+        agreement = mask_agreement(ours_mask, target_mask, radius_px=1)
         weights = tracks.weights
         distances = np.linalg.norm(motion["vertices"] - tracks.positions, axis=-1)
         residual = float((distances * weights).sum() / max(weights.sum(), 1.0))
@@ -323,6 +329,7 @@ class VideoFitter:
             "fit_psnr": psnr,
             "fit_mask_iou_mean": float(iou.mean()),
             "fit_mask_iou_min": float(iou.min()),
+            "fit_mask_agreement_1px_min": float(agreement.min()),
             "fit_flow_residual_px": residual,
             "registration_iou": target.registration_iou,
         }

@@ -88,3 +88,22 @@ def mask_iou(first: Tensor, second: Tensor) -> Tensor:
     intersection = (first & second).flatten(1).sum(1).double()
     union = (first | second).flatten(1).sum(1).double()
     return torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union))
+
+
+def mask_agreement(first: Tensor, second: Tensor, radius_px: int = 1) -> Tensor:
+    """Per frame, the share of the drawing pixels of both masks that lie within ``radius_px``
+    (Chebyshev) of the other mask: (|A ∩ D(B)| + |B ∩ D(A)|) / (|A| + |B|), D a (2r + 1)² dilation;
+    1 where both are empty. Unlike IoU it does not count a sub-pixel edge shift — the codec's
+    blur of a thin outline — as a miss (docs/method.md §13).
+
+    first, second: Tensor  # [B, H, W] bool
+    returns: Tensor        # [B]
+    """
+    size = 2 * radius_px + 1
+
+    def dilate(mask: Tensor) -> Tensor:
+        return functional.max_pool2d(mask[:, None].double(), size, stride=1, padding=radius_px)[:, 0] > 0.5
+
+    near = (first & dilate(second)).flatten(1).sum(1).double() + (second & dilate(first)).flatten(1).sum(1).double()
+    total = first.flatten(1).sum(1).double() + second.flatten(1).sum(1).double()
+    return torch.where(total > 0, near / total.clamp(min=1), torch.ones_like(total))

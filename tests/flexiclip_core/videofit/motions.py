@@ -38,13 +38,10 @@ def sway_and_limb_points(
     clipart: Clipart, rig: Rig, frame_count: int, sway_deg: float = 5.0, limb_deg: float = 25.0
 ) -> np.ndarray:
     """Control points [N, P, 2] outside the model's family: the whole drawing sways about its
-    bottom centre by sway·sin(πn/(N−1)), and the limb beyond the first end keypoint's joint turns
-    about that joint by limb·sin(πn/(N−1)), with a smooth blend across the joint."""
+    bottom centre by sway·sin(πn/(N−1)), and the limb (`limb_bone`) turns about its joint by
+    limb·sin(πn/(N−1)), with a smooth blend across the joint."""
     rest = clipart.control_points().astype(np.float64)
-    degree = np.bincount(rig.bones.reshape(-1), minlength=len(rig.keypoints))
-    end = int(np.flatnonzero(degree == 1)[0])
-    bone = rig.bones[(rig.bones == end).any(axis=1)][0]
-    joint = int(bone[0] if bone[1] == end else bone[1])
+    joint, end = limb_bone(rig)
     p_joint, p_end = rig.keypoints[joint], rig.keypoints[end]
     axis = p_end - p_joint
     along = ((rest - p_joint) @ axis) / float(axis @ axis)
@@ -70,6 +67,25 @@ def sway_and_limb_points(
         rotation = np.array([[math.cos(sway), -math.sin(sway)], [math.sin(sway), math.cos(sway)]])
         frames.append((turned - pivot) @ rotation.T + pivot)
     return np.stack(frames)
+
+
+def limb_bone(rig: Rig) -> tuple[int, int]:
+    """(joint, end) keypoints of the limb the sway turns: the first end keypoint (degree 1) and
+    its bone's other keypoint. A rig whose skeleton has no end (every keypoint on a cycle, e.g.
+    the sample "holes") turns the keypoint of least degree farthest from the keypoints' centroid
+    about its neighbour nearest that centroid — the outermost part, as a limb would be."""
+    degree = np.bincount(rig.bones.reshape(-1), minlength=len(rig.keypoints))
+    ends = np.flatnonzero(degree == 1)
+    centroid = rig.keypoints.mean(axis=0)
+    if len(ends):
+        end = int(ends[0])
+    else:
+        least = np.flatnonzero(degree == degree[degree > 0].min())
+        end = int(least[np.argmax(np.linalg.norm(rig.keypoints[least] - centroid, axis=1))])
+    bones = rig.bones[(rig.bones == end).any(axis=1)]
+    neighbours = np.where(bones[:, 1] == end, bones[:, 0], bones[:, 1])
+    joint = int(neighbours[np.argmin(np.linalg.norm(rig.keypoints[neighbours] - centroid, axis=1))])
+    return joint, end
 
 
 def render_rgba(clipart: Clipart, points: np.ndarray) -> np.ndarray:
