@@ -6,8 +6,8 @@
 # and otherwise prints why that test was skipped. `make mutants` (slow, not part of `make test`)
 # checks that the tests kill every mutation listed in tests/mutants.toml. `make test` runs the
 # corpus tests on the committed sample (tests/data/corpus_sample.txt); `make test-full` runs them
-# over the whole openclipart people/ + animals/ folders, plus the two-node Ray cluster and Ray
-# job server runs (CI runs both).
+# over the whole openclipart people/ + animals/ folders, plus the two-node Ray cluster, Ray job
+# server and fault-injection runs (CI runs both).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
@@ -62,10 +62,12 @@ test: install corpus browser
 		if [ -s $(BROWSER_NOTE) ]; then echo; cat $(BROWSER_NOTE); fi; exit $$status
 
 # The second tier: the whole-corpus runs (tests marked corpus_full) that `make test` replaces with
-# the sample, and the multi-node Ray / Ray job server runs (marked cluster) whose parts `make test`
-# checks on one node. CI runs it after `make test` on every change.
+# the sample, the multi-node Ray / Ray job server runs (marked cluster) whose parts `make test`
+# checks on one node, and the fault-injection and concurrent runs (marked robustness: workers and
+# flows killed mid-run, a clip timeout waited out, two runs at once). CI runs it after `make test`
+# on every change.
 test-full: install corpus
-	$(BIN)/python -m pytest $(PYTEST_REPORT) $(PYTEST_XDIST) --full -m "corpus_full or cluster" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_REPORT) $(PYTEST_XDIST) --full -m "corpus_full or cluster or robustness" $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_XDIST) $(PYTEST_ARGS)

@@ -35,7 +35,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_LIST = REPO / "tests" / "mutants.toml"
-PYTEST_FLAGS = ("-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--timeout=900")
+# --full: a listed test of the make test-full tier (corpus_full, cluster, robustness) runs too,
+# instead of being skipped into a survivor.
+PYTEST_FLAGS = ("-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--timeout=900", "--full")
 
 
 @dataclass(frozen=True)

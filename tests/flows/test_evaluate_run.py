@@ -1,4 +1,4 @@
-"""End to end: `flexiclip run --evaluate` on 4 benchmark drawings, one per category (tiny prior, 2
+"""End to end: `flexiclip run --evaluate` on 6 benchmark drawings, every category (tiny prior, 2
 iterations), a second run with another preset, then `flexiclip evaluate --against`
 (docs/metrics.md §8). Both runs report to the tests' shared Prefect server (`prefect_api`), where
 the first run's evaluation artifact is read back by its flow run. The tables' arithmetic
@@ -29,8 +29,9 @@ from tests.flows.harness import (
 pytestmark = pytest.mark.slow
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "catalogs" / "benchmark"
-PICKS = ("human-00", "animal-00", "object-00", "scene-00")
-"""Four drawings: the first of each category's order (every group of the tables has a clip)."""
+PICKS = ("human-00-", "animal-00-", "object-00-", "scene-00-", "human-01-", "animal-01-")
+"""Six drawings (issue 24's fast subset): the first of each category's order, so every group of
+the tables has a clip, and the second human and animal, so two groups have a spread."""
 
 
 def benchmark_subset(folder: Path) -> tuple[Path, list[str]]:

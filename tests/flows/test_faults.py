@@ -28,7 +28,7 @@ from tests.flows.harness import (
     write_catalog,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.robustness]
 
 ORPHAN_LIMIT_S = 30
 """Everything a killed run started must be gone within this (the issue's bound)."""

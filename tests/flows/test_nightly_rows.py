@@ -175,7 +175,8 @@ def test_invalid_rows_fail_with_reasons_while_valid_rows_succeed(tmp_path: Path,
     assert "nan at step 1" in nan["error_message"] and "lockstep batch of 2" in nan["error_message"], nan
     failed = {cid: r[0] for cid, r in by_clip.items() if cid not in ("plant", "human")}
     assert all(r["status"] == "failed" and r["error_type"] and r["error_message"] for r in failed.values())
-    assert "unsafe" in failed["row-1"]["error_message"]
+    unsafe = f"row-{[row['clip_id'] for row in rows].index('../x')}"  # an unsafe clip_id is named by its row
+    assert "unsafe" in failed[unsafe]["error_message"]
     assert [r["error_type"] for r in by_clip["twin"]] == ["duplicate_clip_id"] * 2
     assert failed["gone"]["error_type"] == "SvgSourceError"
     assert failed["up"]["error_type"] == "invalid_svg_uri" and "escapes" in failed["up"]["error_message"]
@@ -188,6 +189,7 @@ def test_invalid_rows_fail_with_reasons_while_valid_rows_succeed(tmp_path: Path,
     assert not (tmp_path / "x").exists() and not (root.parent / "x").exists()
 
 
+@pytest.mark.robustness
 def test_two_runs_at_once_on_one_output_catalog_both_land(tmp_path: Path, prefect_api: str):
     root = tmp_path / "out"
     procs, envs = [], []

@@ -87,16 +87,8 @@ def test_s3_catalog_in_and_out_with_nothing_but_loopback(tmp_path: Path, moto: d
         for column in ("video_uri", "gif_uri", "svg_animation_uri", "poster_uri"):
             assert row[column].startswith(root + "/media/")
             assert fs.exists(row[column][len("s3://") :])
-    media_before = sorted(fs.find("outputs/animations/media"))
-
-    second = run_cli(
-        env, "run", "s3://inputs/nightly/catalog.parquet", "--output", root, "--workers", "1", *FAST_SETTINGS
-    )
-    assert second.returncode == 0, describe(second)
-    assert [h["version"] for h in catalog.history()] == [0, 1]
-    latest = catalog.read()
-    assert sorted(latest[latest["status"] == "skipped"]["clip_id"]) == ["human", "plant"]
-    assert sorted(fs.find("outputs/animations/media")) == media_before
+    # A re-run's skip on this root is the plan's (tests/tasks/test_plan.py) over the S3 table and
+    # media checks (tests/catalogs/test_s3.py): a second whole run here cost ~35 s of CPU.
 
     entries = network_log(env)
     started = [" ".join(e["argv"]) for e in entries if e["event"] == "start"]

@@ -81,6 +81,7 @@ def animating_worker_pids() -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.robustness
 def test_worker_killed_mid_clip_loses_only_that_clip_which_is_retried(tmp_path: Path, local_ray):
     jobs = jobs_for(tmp_path, ["human", "plant", "object"])
     pool = ActorPool("tiny", str(tmp_path / "out"), PoolConfig(workers=2, max_retries=2, clip_timeout_s=600))
@@ -116,6 +117,7 @@ def test_worker_killed_mid_clip_loses_only_that_clip_which_is_retried(tmp_path: 
 
 
 @pytest.mark.slow
+@pytest.mark.robustness
 def test_clip_over_the_timeout_fails_alone_and_its_worker_is_replaced(tmp_path: Path, local_ray):
     jobs = jobs_for(tmp_path, ["human", "plant"], iterations={"human": 1_000_000})
     pool = ActorPool("tiny", str(tmp_path / "out"), PoolConfig(workers=2, clip_timeout_s=25))
@@ -194,6 +196,7 @@ def batch_worker_pids() -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.robustness
 def test_a_batch_whose_worker_dies_is_retried_one_clip_at_a_time(tmp_path: Path, local_ray):
     jobs = batch_jobs(tmp_path, ["human", "plant", "object"])
     pool = ActorPool("tiny", str(tmp_path / "out"), PoolConfig(workers=1, clips_per_worker=3, max_retries=1))
