@@ -19,8 +19,7 @@ from catalogs.errors import CatalogError
 from catalogs.output_root import OutputRoot, temp_path
 from catalogs.rows import OutputRow
 from catalogs.storage import file_uri_to_path, map_in_threads, s3_path, uri_scheme
-from flexiclip_core.export.files import FILE_MODE as _FILE_MODE
-from flexiclip_core.export.files import process_umask as _umask
+from flexiclip_core.file_mode import published_file_mode
 
 __all__ = ["MEDIA_CHECK_THREADS", "MediaStore"]
 
@@ -67,7 +66,7 @@ class MediaStore:
             if target.exists():
                 return str(target), digest
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp, _FILE_MODE & ~_umask())  # mkstemp makes it 0600; media are served to others
+            os.chmod(tmp, published_file_mode())  # mkstemp makes it 0600; media are served to others
             os.replace(tmp, target)
             return str(target), digest
         finally:

@@ -50,7 +50,7 @@ from typing import Any
 from catalogs.output import OutputCatalog
 from catalogs.rows import OutputRow, Status
 from catalogs.storage import s3_path
-from flexiclip_core.export.files import published_file_mode
+from flexiclip_core.file_mode import published_file_mode
 from flexiclip_core.metrics import METRIC_COLUMNS
 from flexiclip_core.output_kinds import OUTPUT_KINDS
 

@@ -18,34 +18,10 @@ import numpy as np
 
 from flexiclip_core.clipart import Clipart
 from flexiclip_core.errors import ExportError
+from flexiclip_core.file_mode import published_file_mode
 
 FRAME_FILE = re.compile(r"^frame_\d+\.(svg|png)$")
 """Names of per-frame files inside a ``frames/`` folder."""
-
-
-FILE_MODE = 0o666
-"""Published files get the mode an ordinary ``open`` would give them: 0o666 less the umask."""
-
-
-def process_umask() -> int:
-    """The process umask: from /proc on Linux, else by setting it and setting it back."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def published_file_mode() -> int:
-    """The mode of every file the exporters and the pipeline publish: ``FILE_MODE`` less the
-    process umask (0o644 under 022, 0o664 under 002, 0o600 under 077). The one home of that
-    decision: `atomic_write` and the catalog's media store both use it."""
-    return FILE_MODE & ~process_umask()
 
 
 def atomic_write(path: Path, write: Callable[[Path], object], clip: str | None = None) -> Path:

@@ -28,7 +28,7 @@ PACKAGE_LAYERS = ("flexiclip_core", "catalogs", "tasks", "flows", "bench", "flex
 """The project's packages, bottom first: a module imports only from its own package or one below."""
 
 CORE_LAYERS = (
-    ("errors", "registry", "devices"),
+    ("errors", "registry", "devices", "file_mode"),
     ("clipart",),
     ("paint_motion", "silhouette", "svg"),
     ("skeleton",),
