@@ -30,8 +30,10 @@ SUPPLIED_REFERENCE = "supplied"
 USER_SUPPLIED_LICENCE = "user-supplied"
 """``reference_licence`` of a supplied reference whose row gives none (as the core's default)."""
 GENERATED_REFERENCE = "generated"
-"""Prefix of ``reference_source`` (``generated:<generator>``) and of the key's prior part
-(``reference:generated:<generator>``) of a reference the worker's generator samples."""
+"""Prefix of ``reference_source`` (``generated:<generator>``), of the row's ``prior`` column
+(``reference:generated:<generator>``, `tasks.plan.generated_key`) and of the idempotency key's
+prior part (``reference:generated:<result_key>``, the generator's weights and sampling identity,
+`tasks.plan.generated_prior_key`) of a reference the worker's generator samples."""
 
 
 @dataclass(frozen=True)
