@@ -460,21 +460,12 @@ def test_vae_dtype_rule_fp32_on_cpu_and_on_large_cards_bf16_on_small_ones():
 
 def test_wan21_vae_without_patchify_encodes_causally_and_backpropagates(tmp_path):
     """wan-tiny patchifies (a Wan2.2 option); Wan2.1's VAE does not: its path, at tiny width."""
-    from diffusers import AutoencoderKLWan
-
-    from flexiclip_core.guidance.wan_tiny import build_wan_tiny_components
+    from flexiclip_core.guidance.wan_tiny import build_tiny_wan_vae, build_wan_tiny_components
 
     components = build_wan_tiny_components(WanTinyConfig(seed=5))
     torch.manual_seed(5)
-    components["vae"] = AutoencoderKLWan(
-        base_dim=4,
-        z_dim=16,
-        dim_mult=[1, 1, 1, 1],
-        num_res_blocks=1,
-        temperal_downsample=[False, True, True],
-        latents_mean=[0.1 * ((-1) ** index) for index in range(16)],
-        latents_std=[1.0 + 0.05 * index for index in range(16)],
-    )  # Wan2.1's layout: 3 RGB channels in, no patch_size, 8× in space (three 2× stages), 4× in time
+    # Wan2.1's layout: 3 RGB channels in, no patch_size, 8× in space (three 2× stages), 4× in time
+    components["vae"] = build_tiny_wan_vae(4, 16, downsamples=3)
     assert components["vae"].config.patch_size is None and components["vae"].config.in_channels == 3
     from flexiclip_core.guidance.diffusers_prior import save_pipeline_folder
 
