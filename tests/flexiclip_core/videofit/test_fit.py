@@ -184,18 +184,21 @@ motion: the robustness cases must stay within 1.5× of them."""
             "coloured",
             marks=pytest.mark.xfail(
                 strict=False,
-                reason="at its bound since the per-level refinement rates (5, 2.5, 1): mean 1.28 px "
+                reason="at its bound since the per-level refinement rates (5, 2.5, 1): p95 1.28 px "
                 "against 1.5× the clean 0.80 px in one make test-full run of 2026-12-07 (beside make "
-                "mutants), within it when run alone; torch's threading moves the last digits: issue 21",
+                "mutants), within it when run alone; 1.28 against 1.20 again with the residual-flow "
+                "re-initialisation (2026-12-07); torch's threading moves the last digits: issue 21",
             ),
         ),
         pytest.param(
             "sway",
             "scaled",
             marks=pytest.mark.xfail(
-                strict=True,
-                reason="p95 1.31 px against 1.5× the clean 0.73 px (measured 2026-12-06): the 0.8× "
-                "reference has 0.64× the pixels; within the absolute 3 px bound",
+                strict=False,
+                reason="p95 1.31 px against 1.5× the clean 0.73 px (measured 2026-12-06); 1.24 against "
+                "1.20 with the residual-flow re-initialisation (2026-12-07): the 0.8× reference has "
+                "0.64× the pixels; within the absolute 3 px bound. Non-strict since the miss is 0.04 px, "
+                "inside the run-to-run spread",
             ),
         ),
         ("sway", "12fps"),
