@@ -8,6 +8,8 @@ ARAP pose, temporal Jacobians, Poisson deformation, binding — fitted to a refe
                                                                          `initialise`
   → photometric refinement through the training renderer, coarse to fine, robust, under the
     skeleton and Jacobian-residual regularisers                          `VideoFitter.refine`
+    with a residual-flow re-initialisation before the sharp level (the fit drawn, DIS flow to
+    each reference frame, the trajectories moved by the corrections) `VideoFitter.reinitialise`
   → loop seam (cross-fade), metrics (fit PSNR, mask IoU, flow residual).
 """
 
