@@ -1,8 +1,9 @@
 """Video-fit on the sample human (docs/method.md §13), beside one flexiclip SDS iteration.
 
 ``video_fit_s_per_clip``: one whole fit on the CPU — registration, DIS flow, least-squares
-initialisation and the preset's photometric refinement — of a 24-frame 256² H.264 reference that
-the final renderer drew from a known motion of the model's own family (seeded trajectories).
+initialisation and the preset's photometric refinement with its residual-flow re-initialisation —
+of a 24-frame 256² H.264 reference that the final renderer drew from a known motion of the
+model's own family (seeded trajectories).
 ``video_fit_vs_flexiclip_iteration``: that time over one flexiclip iteration with the tiny prior
 measured in the same run (how many SDS iterations one fit costs; the flexiclip preset runs 1,000).
 ``video_fit_stage_s.*``: the fit's stages. ``video_fit_point_error_mean_px`` /

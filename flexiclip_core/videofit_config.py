@@ -84,6 +84,14 @@ class VideoFitConfig:
     control point by about rate × 32 px (the trajectory's offset scale) per step, so the 25 steps
     at one rate of 0.002 reached only ~1.6 px from the least-squares start, short of the flow's
     errors on a limb turn (docs/method.md §13); the blurred coarse levels take larger steps."""
+    residual_reinit_levels: tuple[int, ...] = (2,)
+    """Refinement levels (indices into ``refine_steps``) before which the residual-flow
+    re-initialisation runs: DIS flow from the current fit's render to each reference frame
+    corrects the fitted vertices, and the least-squares trajectories move by the fit of those
+    corrections (docs/method.md §13)."""
+    residual_min_px: float = 1.0
+    """Soft threshold (px) of the re-initialisation's keypoint corrections: each shrinks by this
+    length towards 0, so the flow's sub-pixel noise leaves a fit that is already finer alone."""
     robust_scale: float = 0.1
     """Charbonnier scale of the photometric residual: residuals much above it (occlusions, pixels
     outside the drawing's reach, codec noise) count linearly, not quadratically."""
@@ -128,6 +136,11 @@ class VideoFitConfig:
             )
         if not all(factor > 0 and math.isfinite(factor) for factor in self.refine_rate_factors):
             raise ConfigError(f"refine_rate_factors must be positive and finite, got {self.refine_rate_factors}")
+        if any(not 0 <= level < len(self.refine_steps) for level in self.residual_reinit_levels):
+            raise ConfigError(
+                f"residual_reinit_levels must index the {len(self.refine_steps)} refinement levels, "
+                f"got {self.residual_reinit_levels}"
+            )
         if any(steps < 0 for steps in self.refine_steps) or self.registration_steps < 0:
             raise ConfigError("refinement and registration steps must be ≥ 0")
         if any(size < 8 for size in self.refine_render_size):
@@ -142,6 +155,8 @@ class VideoFitConfig:
             raise ConfigError("generator must be a generator name or None, got an empty string")
         if self.seam_frames < 1:
             raise ConfigError(f"seam_frames must be ≥ 1, got {self.seam_frames}")
+        if not (self.residual_min_px >= 0 and math.isfinite(self.residual_min_px)):
+            raise ConfigError(f"residual_min_px must be ≥ 0 and finite, got {self.residual_min_px}")
         for name in ("background_tolerance", "flow_consistency_px", "keypoint_radius_px", "robust_scale"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):

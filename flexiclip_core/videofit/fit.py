@@ -8,6 +8,8 @@ ARAP pose, temporal Jacobians, Poisson deformation, binding — fitted to a refe
                                                                          `initialise`
   → photometric refinement through the training renderer, coarse to fine, robust, under the
     skeleton and Jacobian-residual regularisers                          `VideoFitter.refine`
+    with a residual-flow re-initialisation before the sharp level (the fit drawn, DIS flow to
+    each reference frame, the trajectories moved by the corrections) `VideoFitter.reinitialise`
   → loop seam (cross-fade), metrics (fit PSNR, mask IoU, flow residual).
 """
 
@@ -28,7 +30,7 @@ from flexiclip_core.losses import jacobian_residual_loss, skeleton_loss
 from flexiclip_core.optimize import AnimationConfig, AnimationResult, ClipAnimator, StepReport
 from flexiclip_core.render import TRAINING_RENDERERS, TrainingRenderer, render_frames
 from flexiclip_core.rig import Rig
-from flexiclip_core.videofit.flow import VertexTracks, dense_flows, flow_image, track_vertices
+from flexiclip_core.videofit.flow import VertexTracks, dense_flows, flow_image, residual_tracks, track_vertices
 from flexiclip_core.videofit.image import gaussian_blur, mask_agreement, mask_iou
 from flexiclip_core.videofit.initialise import (
     bezier_control_points,
@@ -109,6 +111,8 @@ class VideoFitter:
         self.device = self.animator.device
         self.dtype = dtype
         self._renderers: dict[int, TrainingRenderer] = {}
+        self.residual_flow_px: list[float] = []
+        """Mean residual flow (px) found by each residual-flow re-initialisation, in order."""
 
     def renderer(self, size: int) -> TrainingRenderer:
         """The training renderer at side ``size``, premultiplied (built once per size)."""
@@ -164,6 +168,59 @@ class VideoFitter:
         set_trajectory_control_points(trajectories, control)
         return targets
 
+    @torch.no_grad()
+    def reinitialise(self, target: FitTarget) -> float:
+        """Residual-flow re-initialisation (docs/method.md §13): the current fit is drawn by the
+        final renderer, DIS flow from each drawn frame to the reference frame gives corrected
+        targets of the fitted vertices (`residual_tracks`), and the keypoints' least-squares
+        trajectories move by the least-squares fit of the corrections. Returns the mean residual
+        flow (px) over the vertices that passed the check."""
+        animator, fit = self.animator, self.config.video_fit
+        motion = self.motion()
+        frames = render_frames(
+            animator.clipart,
+            motion["points"],
+            size=CANVAS_SIZE,
+            background="transparent",
+            renderer=self.config.final_renderer,
+            frame_clip_points=motion.get("clip_points"),
+        )
+        appearance = target.appearance
+        ours = appearance.of_straight(torch.from_numpy(frames.astype(np.float32) / 255.0).permute(0, 3, 1, 2))
+        tracks = residual_tracks(
+            motion["vertices"],
+            flow_image(appearance, ours),
+            flow_image(appearance, target.frames),
+            appearance.mask(ours).numpy(),
+            appearance.mask(target.frames).numpy(),
+            target.valid[:, 0].numpy() > 0.5,
+            fit.flow_consistency_px,
+        )
+        rest_keypoints, rest_vertices = animator.rig.keypoints, animator.mesh.vertices
+        corrected, confidence = keypoint_targets(rest_keypoints, rest_vertices, tracks, fit.keypoint_radius_px)
+        current, _ = keypoint_targets(
+            rest_keypoints,
+            rest_vertices,
+            VertexTracks(positions=motion["vertices"], weights=tracks.weights),
+            fit.keypoint_radius_px,
+        )
+        # The affine fit is linear in the tracked positions for fixed weights: the difference is the
+        # keypoints' correction, free of the fit's own bias (a local affine map is not ARAP).
+        delta = corrected - current  # [N, K, 2]
+        # Soft threshold: a correction shrinks by `residual_min_px` towards 0, so the flow's own
+        # sub-pixel noise does not undo a fit that is already finer than the flow (in the family)
+        # while a limb that is pixels off still moves by nearly all of it.
+        length = np.linalg.norm(delta, axis=-1, keepdims=True)
+        delta = delta * np.clip(1.0 - fit.residual_min_px / np.maximum(length, 1e-12), 0.0, None)
+        trajectories = animator.trajectories
+        schedule = self.config.schedule
+        first = np.zeros((len(rest_keypoints), 2)) if schedule.fix_start else None
+        step = bezier_control_points(delta, confidence, schedule.pose_times(dtype=torch.float64).numpy(), first)
+        control = trajectories.control_points().double().cpu().numpy() + step
+        set_trajectory_control_points(trajectories, control)
+        moved = np.linalg.norm(tracks.positions - motion["vertices"], axis=-1)
+        return float((moved * tracks.weights).sum() / max(tracks.weights.sum(), 1.0))
+
     def refine(self, target: FitTarget, on_step: Callable[[StepReport], None] | None = None) -> list[dict[str, float]]:
         """Photometric refinement, coarse to fine (docs/method.md §13 lists the terms and weights)."""
         fit = self.config.video_fit
@@ -187,9 +244,11 @@ class VideoFitter:
         history: list[dict[str, float]] = []
         step = 0
         levels = zip(fit.refine_steps, fit.refine_blur_px, fit.refine_render_size, fit.refine_rate_factors)
-        for steps, blur_px, size, factor in levels:
+        for level, (steps, blur_px, size, factor) in enumerate(levels):
             if steps == 0:
                 continue
+            if level in fit.residual_reinit_levels:
+                self.residual_flow_px.append(self.reinitialise(target))
             for group, rate in zip(optimiser.param_groups, (1.0, OTHER_PARAMETERS_RATE)):
                 group["lr"] = fit.refine_learning_rate * rate * factor
             scale = size / CANVAS_SIZE

@@ -107,3 +107,43 @@ def track_vertices(
         positions[index] = moved
         weights[index] = (closes & lands & keep_start).astype(np.float64)
     return VertexTracks(positions=positions, weights=weights)
+
+
+def residual_tracks(
+    fitted_vertices: np.ndarray,
+    rendered: np.ndarray,
+    reference: np.ndarray,
+    rendered_mask: np.ndarray,
+    reference_mask: np.ndarray,
+    valid: np.ndarray,
+    consistency_px: float,
+) -> VertexTracks:
+    """Where the reference has the material that the current fit draws at each fitted vertex:
+    DIS flow from the fit's render of frame n to reference frame n and back (the residual of the
+    fit, a few px, which DIS finds where the 0 → n flow of a far turn is lost), sampled at the
+    fitted vertices, kept where the round trip closes within ``consistency_px`` and both ends lie
+    in their drawings and the picture.
+
+    fitted_vertices: [N, V, 2] canvas px, the current fit's final vertices per frame
+    rendered, reference: [N, S, S] uint8 flow images (`flow_image`) of the fit's render and the reference
+    rendered_mask, reference_mask, valid: [N, S, S] bool
+    returns: VertexTracks with positions [N, V, 2] = fitted vertex + residual flow, weights [N, V]
+    """
+    import cv2  # opencv-python-headless (Apache-2.0), no learned weights
+
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    positions = fitted_vertices.astype(np.float64).copy()
+    weights = np.zeros(positions.shape[:2])
+    for index in range(len(positions)):
+        side = rendered.shape[1:]
+        forward = dis.calc(rendered[index], reference[index], np.zeros((*side, 2), dtype=np.float32))
+        backward = dis.calc(reference[index], rendered[index], np.zeros((*side, 2), dtype=np.float32))
+        start = positions[index]
+        moved = start + _sample(forward, start)
+        back = moved + _sample(backward, moved)
+        closes = np.linalg.norm(back - start, axis=1) <= consistency_px
+        starts_in = _sample(rendered_mask[index].astype(np.float64)[..., None], start)[:, 0] > 0.5
+        lands = _sample((reference_mask[index] & valid[index]).astype(np.float64)[..., None], moved)[:, 0] > 0.5
+        positions[index] = moved
+        weights[index] = (closes & starts_in & lands).astype(np.float64)
+    return VertexTracks(positions=positions, weights=weights)

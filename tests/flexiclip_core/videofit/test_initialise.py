@@ -66,3 +66,25 @@ def test_the_mlp_head_is_set_to_output_the_control_points_exactly():
     # Every layer stays trainable: a loss on the output reaches the first linear layer.
     trajectories().sum().backward()
     assert trajectories.offset_mlp[0].weight.grad.abs().sum() > 0
+
+
+def test_residual_tracks_carry_fitted_vertices_to_where_the_reference_draws_them():
+    from flexiclip_core.videofit.flow import residual_tracks
+
+    # A smooth texture of three blobs, drawn by the fit at x and by the reference 2 px right and
+    # 1 px down: the material at a fitted vertex v lies at v + (2, 1) in the reference.
+    ys, xs = np.mgrid[0:64, 0:64] + 0.5
+
+    def texture(dx: float, dy: float) -> np.ndarray:
+        image = np.zeros((64, 64))
+        for cx, cy, amplitude in ((24.0, 26.0, 200.0), (40.0, 30.0, 150.0), (30.0, 42.0, 120.0)):
+            image += amplitude * np.exp(-((xs - dx - cx) ** 2 + (ys - dy - cy) ** 2) / (2 * 6.0**2))
+        return np.clip(image, 0, 255).astype(np.uint8)
+
+    rendered, reference = texture(0.0, 0.0)[None], texture(2.0, 1.0)[None]
+    vertices = np.array([[[26.0, 28.0], [36.0, 32.0], [30.0, 38.0], [2.0, 2.0]]])  # the last outside the drawing
+    mask = np.ones((1, 64, 64), dtype=bool)
+    drawn = rendered > 20
+    tracks = residual_tracks(vertices, rendered, reference, drawn, mask, mask, consistency_px=1.0)
+    np.testing.assert_allclose(tracks.positions[0, :3] - vertices[0, :3], [[2.0, 1.0]] * 3, atol=0.25)
+    np.testing.assert_array_equal(tracks.weights[0], [1.0, 1.0, 1.0, 0.0])
