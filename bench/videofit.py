@@ -14,6 +14,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flexiclip_core.clipart import Clipart
+    from flexiclip_core.rig import Rig
 
 
 def run(device: str = "auto") -> dict[str, float]:
@@ -69,9 +74,11 @@ MATRIX_OPENCLIPART: tuple[str, ...] = (
     "science/astronomy/mondo_architetto_frances_01.svg",
     "electronics/antenna.svg",
 )
-"""The 20 openclipart files of the known-answer matrix (paths under the corpus's svg/ folder):
-one to five per category across people, animals, plants, transport, food, buildings, tools,
-office, signs, shapes, science and electronics, each under 60 kB; the 8 samples come first."""
+"""The 20 openclipart files of the known-answer matrix (paths under the corpus's svg/ folder),
+picked by hand when the matrix was written: one to five per category across people, animals,
+plants, transport, food, buildings, tools, office, signs, shapes, science and electronics, all
+under 60 kB but the bear (152 kB); `matrix_names` puts the 8 samples first. Each file's auto rig
+has 6–20 keypoints and an end keypoint for the sway's limb; figures: docs/method.md §13."""
 
 MATRIX_VARIANTS: tuple[str, ...] = ("mp4", "gif", "coloured", "scaled", "12fps")
 
@@ -86,7 +93,7 @@ def matrix_names() -> list[str]:
     return samples + list(MATRIX_OPENCLIPART)
 
 
-def matrix_drawing(name: str) -> tuple[object, object]:
+def matrix_drawing(name: str) -> tuple[Clipart, Rig]:
     """(clipart, rig) of a sample (its catalog keypoints where given) or a corpus file (auto rig)."""
     import json
 
@@ -185,6 +192,9 @@ def matrix(
     names: list[str] | None = None, motions_: tuple[str, ...] = ("family", "sway"), variants: tuple[str, ...] = ("mp4",)
 ):
     """Yield (drawing, motion, variant, figures or the error) over the matrix drawings."""
+    import os
+    import time
+
     from flexiclip_core.errors import FlexiclipError
 
     for name in matrix_names():
@@ -197,11 +207,17 @@ def matrix(
             continue
         for motion in motions_:
             for variant in variants:
+                load, started = os.getloadavg()[0], time.perf_counter()
                 with tempfile.TemporaryDirectory() as folder:
                     try:
-                        yield name, motion, variant, matrix_case(clipart, rig, motion, variant, Path(folder))
+                        figures = matrix_case(clipart, rig, motion, variant, Path(folder))
                     except (FlexiclipError, ValueError, IndexError, RuntimeError) as exc:  # a refusal is a result
                         yield name, motion, variant, f"{type(exc).__name__}: {exc}"
+                        continue
+                # What the table in docs/method.md §13 shows beside the errors: the rig's size,
+                # the case's wall time and the machine's 1-min load when it started.
+                figures.update(keypoints=len(rig.keypoints), wall_s=time.perf_counter() - started, load=load)
+                yield name, motion, variant, figures
 
 
 if __name__ == "__main__":
