@@ -18,7 +18,7 @@ from torch.nn import functional
 
 from flexiclip_core.clipart import CANVAS_SIZE
 from flexiclip_core.errors import ReferenceVideoError, RegistrationError
-from flexiclip_core.videofit.image import Appearance, gaussian_blur, mask_iou
+from flexiclip_core.videofit.image import Appearance, gaussian_blur, mask_agreement, mask_iou
 from flexiclip_core.videofit.reference import ReferenceVideo
 from flexiclip_core.videofit_config import VideoFitConfig
 
@@ -43,6 +43,9 @@ class FitTarget:
     """[2, 3] affine map canvas px → reference px (after bar cropping) of the registration."""
     registration_iou: float
     """Mask IoU of the registered first frame and the rest render."""
+    registration_agreement: float
+    """Share of the drawing pixels of both masks (registered first frame, rest render) within 1 px
+    of the other mask (`mask_agreement`): what the refusal tests."""
     source_frames: np.ndarray
     """[N] index of the reference frame shown at each output frame."""
     crop: tuple[int, int, int, int]
@@ -141,8 +144,9 @@ def register_reference(
     canvas at ``frame_count`` frames.
 
     rest_rgba: np.ndarray  # [256, 256, 4] straight RGBA float in [0, 1]: the rest pose, final renderer
-    Raises `RegistrationError` when the registered first frame's mask IoU with the rest render
-    is below ``config.min_registration_iou``, `ReferenceVideoError` for an unusable reference.
+    Raises `RegistrationError` when fewer than ``config.min_registration_agreement`` of the drawing
+    pixels of the registered first frame and of the rest render lie within 1 px of the other's
+    mask, `ReferenceVideoError` for an unusable reference.
     """
     frames = reference.frames
     top = bottom = left = right = 0
@@ -176,11 +180,14 @@ def register_reference(
         )
     matrix = _register(reference_appearance[:1], rest, rest_mask, first_mask, appearance, config)
     warped, inside = warp_to_canvas(reference_appearance, matrix, CANVAS_SIZE)
-    iou = float(mask_iou(appearance.mask(warped[:1]), rest_mask[None])[0])
-    if iou < config.min_registration_iou:
+    first_registered = appearance.mask(warped[:1])
+    iou = float(mask_iou(first_registered, rest_mask[None])[0])
+    agreement = float(mask_agreement(first_registered, rest_mask[None])[0])
+    if agreement < config.min_registration_agreement:
         raise RegistrationError(
-            f"reference {_name(reference)}: its first frame does not contain the drawing (mask IoU "
-            f"{iou:.2f} with the rest pose after registration, need ≥ {config.min_registration_iou:.2f})",
+            f"reference {_name(reference)}: its first frame does not contain the drawing (after "
+            f"registration {agreement:.0%} of the drawing's pixels lie within 1 px of the rest pose, "
+            f"need ≥ {config.min_registration_agreement:.0%}; mask IoU {iou:.2f})",
             clip=clip,
         )
     return FitTarget(
@@ -189,6 +196,7 @@ def register_reference(
         appearance=appearance,
         similarity=matrix.detach().double().numpy(),
         registration_iou=iou,
+        registration_agreement=agreement,
         source_frames=indices,
         crop=(top, bottom, left, right),
     )
