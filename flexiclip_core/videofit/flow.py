@@ -79,6 +79,24 @@ def _sample(field: np.ndarray, points: np.ndarray) -> np.ndarray:
     return top * (1 - fy) + bottom * fy
 
 
+def _inside(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """[M] bool: whether each canvas-px point of [M, 2] lies in the [S, S] bool ``mask`` (bilinear > ½)."""
+    return _sample(mask.astype(np.float64)[..., None], points)[:, 0] > 0.5
+
+
+def _round_trip(
+    start: np.ndarray, forward: np.ndarray, backward: np.ndarray, end_mask: np.ndarray, consistency_px: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The forward–backward check of one pair of frames, shared by the tracks from the rest pose
+    and the residual tracks: ``start`` [M, 2] carried by ``forward`` [S, S, 2]; returns (moved
+    [M, 2], kept [M] bool), kept where ``backward`` brings each point back within ``consistency_px``
+    of its start and it lands in ``end_mask`` [S, S] bool."""
+    moved = start + _sample(forward, start)
+    back = moved + _sample(backward, moved)
+    kept = (np.linalg.norm(back - start, axis=1) <= consistency_px) & _inside(end_mask, moved)
+    return moved, kept
+
+
 def track_vertices(
     rest_vertices: np.ndarray,
     forward: np.ndarray,
@@ -98,14 +116,12 @@ def track_vertices(
     frames = forward.shape[0]
     positions = np.repeat(rest_vertices[None].astype(np.float64), frames, axis=0)
     weights = np.ones((frames, len(rest_vertices)))
-    keep_start = _sample((drawing_mask[0] & valid[0]).astype(np.float64)[..., None], rest_vertices)[:, 0] > 0.5
+    keep_start = _inside(drawing_mask[0] & valid[0], rest_vertices)
     for index in range(1, frames):
-        moved = rest_vertices + _sample(forward[index], rest_vertices)
-        back = moved + _sample(backward[index], moved)
-        closes = np.linalg.norm(back - rest_vertices, axis=1) <= consistency_px
-        lands = _sample((drawing_mask[index] & valid[index]).astype(np.float64)[..., None], moved)[:, 0] > 0.5
-        positions[index] = moved
-        weights[index] = (closes & lands & keep_start).astype(np.float64)
+        positions[index], kept = _round_trip(
+            rest_vertices, forward[index], backward[index], drawing_mask[index] & valid[index], consistency_px
+        )
+        weights[index] = (kept & keep_start).astype(np.float64)
     return VertexTracks(positions=positions, weights=weights)
 
 
@@ -134,16 +150,13 @@ def residual_tracks(
     dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     positions = fitted_vertices.astype(np.float64).copy()
     weights = np.zeros(positions.shape[:2])
+    empty = np.zeros((*rendered.shape[1:], 2), dtype=np.float32)
     for index in range(len(positions)):
-        side = rendered.shape[1:]
-        forward = dis.calc(rendered[index], reference[index], np.zeros((*side, 2), dtype=np.float32))
-        backward = dis.calc(reference[index], rendered[index], np.zeros((*side, 2), dtype=np.float32))
-        start = positions[index]
-        moved = start + _sample(forward, start)
-        back = moved + _sample(backward, moved)
-        closes = np.linalg.norm(back - start, axis=1) <= consistency_px
-        starts_in = _sample(rendered_mask[index].astype(np.float64)[..., None], start)[:, 0] > 0.5
-        lands = _sample((reference_mask[index] & valid[index]).astype(np.float64)[..., None], moved)[:, 0] > 0.5
-        positions[index] = moved
-        weights[index] = (closes & starts_in & lands).astype(np.float64)
+        forward = dis.calc(rendered[index], reference[index], empty.copy())
+        backward = dis.calc(reference[index], rendered[index], empty.copy())
+        start = positions[index].copy()  # a view would see the assignment below
+        positions[index], kept = _round_trip(
+            start, forward, backward, reference_mask[index] & valid[index], consistency_px
+        )
+        weights[index] = (kept & _inside(rendered_mask[index], start)).astype(np.float64)
     return VertexTracks(positions=positions, weights=weights)
