@@ -34,21 +34,52 @@ def in_family_points(clipart: Clipart, rig: Rig, config: AnimationConfig, seed: 
         return animator.binding.apply(vertices).double().numpy()
 
 
-def sway_and_limb_points(
-    clipart: Clipart, rig: Rig, frame_count: int, sway_deg: float = 5.0, limb_deg: float = 25.0
-) -> np.ndarray:
-    """Control points [N, P, 2] outside the model's family: the whole drawing sways about its
-    bottom centre by sway·sin(πn/(N−1)), and the limb (`limb_bone`) turns about its joint by
-    limb·sin(πn/(N−1)), with a smooth blend across the joint."""
+LIMB_BORDER_PX = 8.0
+"""σ (px at 256²) of the limb's skinning weight across its border with the other bones
+(`sway_and_limb_points`)."""
+
+
+def _segment_distances(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """[M, B] distance of each point of [M, 2] from each segment starts[b] → ends[b] ([B, 2])."""
+    axis = ends - starts  # [B, 2]
+    t = np.einsum("mbi,bi->mb", points[:, None] - starts[None], axis) / np.maximum((axis**2).sum(-1), 1e-12)
+    nearest = starts[None] + np.clip(t, 0.0, 1.0)[..., None] * axis[None]  # [M, B, 2]
+    return np.linalg.norm(points[:, None] - nearest, axis=-1)
+
+
+def limb_weights(clipart: Clipart, rig: Rig, border_px: float = LIMB_BORDER_PX) -> np.ndarray:
+    """[P] how much each control point follows the limb's turn (`limb_bone`), in [0, 1]: linear
+    blend skinning weights, as a rig animation tool would paint them. Across the bones, the
+    limb's share of a softmax of −d²/2σ² over every bone (d: the point's distance from the bone
+    segment, σ = ``border_px``), so a shape straddling the limb's border bends over ~2σ instead of
+    tearing; along the limb, a smoothstep from 0 at 15% of the bone before the joint to 1 at 15%
+    after it."""
     rest = clipart.control_points().astype(np.float64)
     joint, end = limb_bone(rig)
     p_joint, p_end = rig.keypoints[joint], rig.keypoints[end]
     axis = p_end - p_joint
     along = ((rest - p_joint) @ axis) / float(axis @ axis)
-    nearest = np.argmin(np.linalg.norm(rest[:, None] - rig.keypoints[None], axis=-1), axis=1)
-    on_limb = np.isin(nearest, [joint, end])  # the limb's own points: the rest of the body never tears
+    bones = rig.bones
+    distances = _segment_distances(rest, rig.keypoints[bones[:, 0]], rig.keypoints[bones[:, 1]])  # [P, B]
+    logits = -0.5 * (distances / border_px) ** 2
+    share = np.exp(logits - logits.max(axis=1, keepdims=True))
+    share /= share.sum(axis=1, keepdims=True)
+    limb = int(np.flatnonzero(((bones == joint) | (bones == end)).all(axis=1))[0])
     blend = np.clip((along + 0.15) / 0.3, 0.0, 1.0)
-    weight = blend * blend * (3 - 2 * blend) * on_limb
+    return blend * blend * (3 - 2 * blend) * share[:, limb]
+
+
+def sway_and_limb_points(
+    clipart: Clipart, rig: Rig, frame_count: int, sway_deg: float = 5.0, limb_deg: float = 25.0
+) -> np.ndarray:
+    """Control points [N, P, 2] outside the model's family: the whole drawing sways about its
+    bottom centre by sway·sin(πn/(N−1)), and the limb (`limb_bone`) turns about its joint by
+    limb·sin(πn/(N−1)) with the skinning weights of `limb_weights` (smooth across the joint and
+    across the limb's border with the other bones)."""
+    rest = clipart.control_points().astype(np.float64)
+    joint, _ = limb_bone(rig)
+    p_joint = rig.keypoints[joint]
+    weight = limb_weights(clipart, rig)
     lo, hi = rest.min(axis=0), rest.max(axis=0)
     pivot = np.array([(lo[0] + hi[0]) / 2, hi[1]])
     frames = []
