@@ -120,7 +120,8 @@ def matrix_drawing(name: str) -> tuple[Clipart, Rig]:
 
 def matrix_case(clipart, rig, motion: str, variant: str, folder: Path, config=None) -> dict[str, float]:
     """One known-answer case (tests/flexiclip_core/videofit/test_fit.py's matrix): the motion
-    (``family``: seeded trajectories of the model, ~12 px; ``sway``: 5° sway + 25° limb turn)
+    (``family``: seeded trajectories of the model, ~12 px; ``sway``: 5° sway + 25° limb turn with
+    skinning weights, `motions.limb_weights`)
     rendered by the final renderer at 256², encoded per ``variant``, fitted with the full preset
     (loop none). Returns mean / p95 px, IoU min / mean, the 1-px mask agreement's min and seconds."""
     from flexiclip_core.config import PRESETS
