@@ -38,15 +38,16 @@ import pytest
 import flexiclip_cli
 from flexiclip_cli.common import EXIT_BAD_INPUT
 from tests.conftest import REPO_ROOT, SAMPLES_DIR
+from tests.flows.harness import FAST_SETTINGS
 
 CLI_PACKAGE = Path(flexiclip_cli.__file__).parent
 VERBOSE = "run-corrupt-catalog --verbose"
 """The outcome of `VERBOSE_RUN` among the cases' outcomes."""
-FAST_SETTINGS = ("--prior", "tiny", "--iterations", "2", "--set", "render.size=64", "--set", "schedule.frame_count=8")
-"""`tests.flows.harness.FAST_SETTINGS`: the options of the pipeline tests' runs."""
 SVG = str(SAMPLES_DIR / "animal.svg")
 CATALOG = str(SAMPLES_DIR / "clipart.parquet")
 REFERENCE = str(SAMPLES_DIR / "human_wave.mp4")
+WITHOUT_WEIGHTS = tuple("modelscope:{tmp}/no-weights" if part == "tiny" else part for part in FAST_SETTINGS)
+"""The pipeline tests' settings with an explicit prior whose weights folder does not exist."""
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,7 @@ CASES = (
     Refusal(
         # Bad input (exit 2), not a clip worker that did not start (exit 3).
         "run-prior-without-weights",
-        ("run", CATALOG, "--output", "{tmp}/o", *FAST_SETTINGS[2:], "--prior", "modelscope:{tmp}/no-weights"),
+        ("run", CATALOG, "--output", "{tmp}/o", *WITHOUT_WEIGHTS),
         "modelscope:PATH = {tmp}/no-weights is not a directory",
         shared_process=True,
         alone=True,
