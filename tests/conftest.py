@@ -53,26 +53,28 @@ MODULE_SECONDS: dict[str, int] = {
     "tests/flows/test_videofit_run.py": 75,
     "tests/e2e/test_report_browser.py": 70,
     "tests/flows/test_nightly_rows.py": 60,
-    "tests/flexiclip_cli/test_refusals.py": 60,
-    "tests/flows/test_console.py": 50,
+    "tests/flexiclip_cli/test_refusals.py": 45,
     "tests/tasks/test_pool.py": 45,
     "tests/flexiclip_core/test_convergence.py": 45,
     "tests/flexiclip_core/test_lockstep.py": 45,
     "tests/flexiclip_core/guidance/test_flops_bench.py": 40,
     "tests/flexiclip_core/test_execution.py": 40,
-    "tests/flows/test_exit_codes.py": 38,
     "tests/flexiclip_core/test_animate.py": 35,
     "tests/flexiclip_core/test_convergence_flow.py": 30,
     "tests/tasks/test_evaluate.py": 30,
     "tests/flexiclip_core/videofit/test_fit.py": 30,
     "tests/e2e/test_lottie_browser.py": 28,
+    "tests/flows/test_exit_codes.py": 28,
     "tests/flexiclip_core/guidance/test_gpu_bench.py": 25,
     "tests/tasks/test_batch.py": 25,
+    "tests/flows/test_console.py": 16,
 }
 """Estimated seconds of the longest modules in `make test` on an idle 2-core machine (the sum of
 their tests' `--durations`), to hand them to the xdist workers longest first: from the idle
 clean-clone run of 2026-12-07 02:17 (its 25 slowest tests, with the junit report for the rest),
-rescaled where tests moved since (six drawings in the evaluate run, the robustness tier).
+rescaled where tests moved since (six drawings in the evaluate run, the robustness tier; the
+preflight refusals of test_console.py and test_exit_codes.py into test_refusals.py's one shared
+process, each module scaled by its CPU seconds before and after).
 Refresh them when a module's cost moves a lot (`make test` prints the slowest tests)."""
 
 SLOW_MODULE_SECONDS = 20

@@ -10,12 +10,21 @@ Cases run as real subprocesses (``python -m flexiclip_cli``, a few at a time), e
 marked ``in_process``: they import torch and the method before refusing (~8 s of start-up each
 here), so they run through typer's `CliRunner` in this process, which shares those imports and
 still reaches every line a subprocess would. Cases that change process-wide state (``run``
-reaching its preflight sets the pipeline's environment and starts a watchdog) stay subprocesses.
+reaching its preflight sets the pipeline's environment and starts a watchdog) stay out of this
+process; those marked ``shared_process`` (the ``run`` refusals of its preflight, ~7 s of
+imports each) run one after another in ONE helper subprocess (`SHARED_PROCESS`), through the
+same entry point as ``python -m flexiclip_cli``, each with its own stdout and stderr: that
+process pays the imports once. The preflight's refusals of the catalog and output root
+through the pipeline's console (one line; the traceback only with ``--verbose``) and the run's
+exit 2 for a missing catalog or a prior without weights are checked here, in that process
+(they were `flexiclip run` subprocesses of their own in tests/flows/test_console.py and
+test_exit_codes.py).
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -29,11 +38,16 @@ import pytest
 import flexiclip_cli
 from flexiclip_cli.common import EXIT_BAD_INPUT
 from tests.conftest import REPO_ROOT, SAMPLES_DIR
+from tests.flows.harness import FAST_SETTINGS
 
 CLI_PACKAGE = Path(flexiclip_cli.__file__).parent
+VERBOSE = "run-corrupt-catalog --verbose"
+"""The outcome of `VERBOSE_RUN` among the cases' outcomes."""
 SVG = str(SAMPLES_DIR / "animal.svg")
 CATALOG = str(SAMPLES_DIR / "clipart.parquet")
 REFERENCE = str(SAMPLES_DIR / "human_wave.mp4")
+WITHOUT_WEIGHTS = tuple("modelscope:{tmp}/no-weights" if part == "tiny" else part for part in FAST_SETTINGS)
+"""The pipeline tests' settings with an explicit prior whose weights folder does not exist."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,10 @@ class Refusal:
     """Text the one ``error:`` line must contain."""
     in_process: bool = False
     """Run through `CliRunner` in this process instead of a subprocess (see the module docstring)."""
+    shared_process: bool = False
+    """Run in the one helper subprocess of the preflight refusals (see the module docstring)."""
+    alone: bool = False
+    """The ``error:`` line is all of stderr (no other line, not even a log record)."""
 
 
 @dataclass(frozen=True)
@@ -253,24 +271,51 @@ CASES = (
     ),
     Refusal(
         "run-output-root-is-a-file",
-        ("run", CATALOG, "--output", "{tmp}/plain.txt", "--prior", "tiny"),
-        "is a file, not a folder",
+        ("run", CATALOG, "--output", "{tmp}/plain.txt", *FAST_SETTINGS),
+        "output root '{tmp}/plain.txt' is a file, not a folder",  # refused before any clip
+        shared_process=True,
+        alone=True,
     ),
     Refusal(
         "run-missing-catalog",
-        ("run", "{tmp}/missing.parquet", "--output", "{tmp}/o", "--prior", "tiny"),
+        ("run", "{tmp}/missing.parquet", "--output", "{tmp}/o", *FAST_SETTINGS),
         "no such file",
+        shared_process=True,
+        alone=True,
+    ),
+    Refusal(
+        "run-corrupt-catalog",
+        ("run", "{tmp}/corrupt.parquet", "--output", "{tmp}/o", *FAST_SETTINGS),
+        "cannot read as Parquet",
+        shared_process=True,
+        alone=True,
+    ),
+    Refusal(
+        "run-catalog-without-prompt-column",
+        ("run", "{tmp}/no-prompt.parquet", "--output", "{tmp}/o", *FAST_SETTINGS),
+        "missing required column(s) prompt",
+        shared_process=True,
+        alone=True,
     ),
     Refusal(
         "run-unknown-generator",
         ("run", CATALOG, "--output", "{tmp}/o", "--method", "video-fit", "--set", "video_fit.generator=vfkey"),
         "error: unknown reference generator 'vfkey' (known: wan-vace, wan-vace-tiny)",
+        shared_process=True,
     ),
-    Refusal("run-unknown-prior", ("run", CATALOG, "--output", "{tmp}/o", "--prior", "sora"), "prior 'sora': unknown"),
     Refusal(
+        "run-unknown-prior",
+        ("run", CATALOG, "--output", "{tmp}/o", "--prior", "sora"),
+        "prior 'sora': unknown",
+        shared_process=True,
+    ),
+    Refusal(
+        # Bad input (exit 2), not a clip worker that did not start (exit 3).
         "run-prior-without-weights",
-        ("run", CATALOG, "--output", "{tmp}/o", "--prior", "modelscope:{tmp}/no-weights"),
-        "is not a directory",
+        ("run", CATALOG, "--output", "{tmp}/o", *WITHOUT_WEIGHTS),
+        "modelscope:PATH = {tmp}/no-weights is not a directory",
+        shared_process=True,
+        alone=True,
     ),
     # catalog, dataset, report, bench.
     Refusal(
@@ -322,14 +367,53 @@ CASES = (
 )
 
 
+VERBOSE_RUN = ("run", "{tmp}/corrupt.parquet", "--output", "{tmp}/o", *FAST_SETTINGS, "--verbose")
+"""A preflight refusal with ``--verbose``: the same exit 2, and the traceback behind the line."""
+
+SHARED_PROCESS = r"""
+import json, os, sys, tempfile
+from flexiclip_cli.main import app
+
+outcomes = []
+for argv in json.loads(sys.argv[1]):
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        sys.stdout.flush(); sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        os.dup2(out.fileno(), 1); os.dup2(err.fileno(), 2)
+        try:
+            app(argv, prog_name="flexiclip")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            sys.stdout.flush(); sys.stderr.flush()
+            os.dup2(saved[0], 1); os.dup2(saved[1], 2)
+            os.close(saved[0]); os.close(saved[1])
+        out.seek(0); err.seek(0)
+        outcomes.append([code, out.read().decode(), err.read().decode()])
+with open(sys.argv[2], "w") as handle:
+    json.dump(outcomes, handle)
+"""
+"""The helper process of the ``shared_process`` cases: each argv (a JSON list, argument 1) through
+the CLI's entry point (``flexiclip_cli.main.app``, as ``python -m flexiclip_cli``), its exit
+status and what it wrote to file descriptors 1 and 2 (log handlers included) collected into the
+JSON file named by argument 2. An uncaught exception ends the process, as it would one case's."""
+
+
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Bad inputs: a malformed SVG, a plain file, an empty folder, a keypoints file without keypoints."""
+    """Bad inputs: a malformed SVG, a plain file, an empty folder, a keypoints file without
+    keypoints, a corrupt Parquet catalog, a catalog without the prompt column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     folder = tmp_path_factory.mktemp("refusals")
     (folder / "bad.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0 L')
     (folder / "plain.txt").write_text("not a folder\n")
     (folder / "empty").mkdir()
     (folder / "kp.json").write_text('{"nope": 1}')
+    (folder / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet at all PAR1")
+    pq.write_table(pa.table({"clip_id": ["a"], "svg_uri": ["a.svg"]}), folder / "no-prompt.parquet")
     return folder
 
 
@@ -342,6 +426,19 @@ def outcomes(scratch: Path) -> dict[str, Outcome]:
 
     def argv_of(case: Refusal) -> list[str]:
         return [part.replace("{tmp}", str(scratch)) for part in case.argv]
+
+    def in_shared_process(argvs: list[list[str]]) -> list[Outcome]:
+        results = scratch / "shared-process.json"
+        done = subprocess.run(
+            [sys.executable, "-c", SHARED_PROCESS, json.dumps(argvs), str(results)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+            cwd=scratch,
+        )
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-6000:]
+        return [Outcome(*outcome) for outcome in json.loads(results.read_text())]
 
     def in_subprocess(case: Refusal) -> Outcome:
         done = subprocess.run(
@@ -363,23 +460,37 @@ def outcomes(scratch: Path) -> dict[str, Outcome]:
         crash = "" if isinstance(result.exception, SystemExit | None) else f"\nTraceback: {result.exception!r}"
         return Outcome(result.exit_code, result.stdout, result.stderr + crash)
 
-    separate = [case for case in CASES if not case.in_process]
+    separate = [case for case in CASES if not (case.in_process or case.shared_process)]
+    shared = [case for case in CASES if case.shared_process]
+    # Last in the shared process: --verbose leaves debug logging on for the rest of the process.
+    shared_argvs = [argv_of(case) for case in shared] + [[part.replace("{tmp}", str(scratch)) for part in VERBOSE_RUN]]
     with ThreadPoolExecutor(max_workers=max(2, min(6, os.cpu_count() or 2))) as pool:
+        shared_outcomes = pool.submit(in_shared_process, shared_argvs)
         found = dict(zip((case.name for case in separate), pool.map(in_subprocess, separate), strict=True))
+        *of_cases, verbose = shared_outcomes.result()
+    found.update(zip((case.name for case in shared), of_cases, strict=True))
     found.update((case.name, in_process(case)) for case in CASES if case.in_process)
+    found[VERBOSE] = verbose
     return found
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
-def test_refusal_exits_2_with_one_error_line(case: Refusal, outcomes: dict[str, Outcome]):
+def test_refusal_exits_2_with_one_error_line(case: Refusal, outcomes: dict[str, Outcome], scratch: Path):
     done = outcomes[case.name]
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert "Traceback" not in done.stderr, done.stderr
     assert done.exit_code == EXIT_BAD_INPUT, done.stderr
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and lines[-1] == errors[0], done.stderr
-    assert case.expect in errors[0], errors[0]
+    assert not case.alone or lines == errors, done.stderr
+    assert case.expect.replace("{tmp}", str(scratch)) in errors[0], errors[0]
     assert done.stdout.strip() == "", done.stdout
+
+
+def test_verbose_refusal_shows_the_traceback(outcomes: dict[str, Outcome]):
+    done = outcomes[VERBOSE]
+    assert done.exit_code == EXIT_BAD_INPUT, done.stderr
+    assert "Traceback" in done.stderr and "cannot read as Parquet" in done.stderr, done.stderr
 
 
 def _literal_parts(node: ast.expr) -> list[str]:
