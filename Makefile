@@ -36,7 +36,7 @@ export DO_NOT_TRACK := 1
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt scripts/install_venv.sh
+$(STAMP): pyproject.toml constraints.txt deploy/ray/requirements.txt scripts/install_venv.sh
 	./scripts/install_venv.sh $(PYTHON) $(VENV)
 	@$(BIN)/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('torchvision') is not None)" \
 		|| { echo "torchvision is installed in $(VENV): it breaks diffusers/transformers here; remove it"; exit 1; }

@@ -16,7 +16,10 @@ cd "$(dirname "$0")/.."
 python=${1:-python3}
 venv=${2:-.venv}
 UV_VERSION=0.13.9
-PROJECT=('torch==2.13.0' -c constraints.txt -e '.[test,lint]')
+# deploy/ray/requirements.txt (the runtime pins that tests/deploy holds equal to this venv) constrains
+# the install too: a new release on the registry (huggingface_hub 2.5.0 and typer 0.29.3 on
+# 2026-12-07) must not move the test venv away from them.
+PROJECT=('torch==2.13.0' -c constraints.txt -c deploy/ray/requirements.txt -e '.[test,lint]')
 
 test -x "$venv/bin/python" || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
