@@ -123,10 +123,15 @@ def matrix_case(clipart, rig, motion: str, variant: str, folder: Path, config=No
     (``family``: seeded trajectories of the model, ~12 px; ``sway``: 5° sway + 25° limb turn with
     skinning weights, `motions.limb_weights`)
     rendered by the final renderer at 256², encoded per ``variant``, fitted with the full preset
-    (loop none). Returns mean / p95 px, IoU min / mean, the 1-px mask agreement's min and seconds."""
+    (loop none). Returns mean / p95 px, IoU min / mean against the reference, the 1-px mask
+    agreement's min, the IoU min / mean against the known answer (both drawn by the final
+    renderer, no codec between) and seconds."""
+    import torch
+
     from flexiclip_core.config import PRESETS
     from flexiclip_core.videofit import load_reference_video
     from flexiclip_core.videofit.fit import fit_reference
+    from flexiclip_core.videofit.image import mask_iou
     from tests.flexiclip_core.videofit import motions
 
     config = config or PRESETS["video-fit"].with_overrides({"video_fit.loop": "none"})
@@ -145,12 +150,17 @@ def matrix_case(clipart, rig, motion: str, variant: str, folder: Path, config=No
     path = writer(folder / f"reference.{'gif' if variant == 'gif' else 'mp4'}", frames, fps=12 if count == 29 else 10)
     fitted = fit_reference(clipart, rig, load_reference_video(path, clip="matrix"), config, clip="matrix")
     mean_px, p95_px = motions.point_errors(fitted.result.frame_points, truth)
+    # The fit drawn against the known answer drawn (alpha > ½, final renderer, no codec between).
+    drawn, true = (motions.render_rgba(clipart, points)[..., 3] > 127 for points in (fitted.result.frame_points, truth))
+    truth_iou = mask_iou(torch.as_tensor(drawn), torch.as_tensor(true)).numpy()
     return {
         "mean_px": mean_px,
         "p95_px": p95_px,
         "iou_min": fitted.metrics["fit_mask_iou_min"],
         "iou_mean": fitted.metrics["fit_mask_iou_mean"],
         "agreement_1px_min": fitted.metrics["fit_mask_agreement_1px_min"],
+        "truth_iou_min": float(truth_iou.min()),
+        "truth_iou_mean": float(truth_iou.mean()),
         "seconds": fitted.seconds["total"],
     }
 
