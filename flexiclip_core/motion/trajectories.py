@@ -29,6 +29,24 @@ def cubic_bezier_basis(times: Tensor) -> Tensor:
     return torch.stack([s**3, 3.0 * s**2 * times, 3.0 * s * times**2, times**3], dim=-1)
 
 
+def bezier_basis(times: Tensor, degree: int) -> Tensor:
+    """Bernstein weights of a Bézier curve of ``degree`` at the given curve parameters:
+    C(d, i)·tⁱ·(1 − t)^(d − i), i = 0 … d (`cubic_bezier_basis` itself for degree 3).
+
+    times: Tensor  # [T] in [0, 1]
+    returns: Tensor  # [T, degree + 1]; row t sums to 1, exactly (1, 0, …, 0) at t = 0
+    """
+    if degree == 3:
+        return cubic_bezier_basis(times)
+    s = 1.0 - times
+    return torch.stack([math.comb(degree, i) * times**i * s ** (degree - i) for i in range(degree + 1)], dim=-1)
+
+
+MAX_TRAJECTORY_DEGREE = 12
+"""Highest trajectory degree a config may ask for: the Bernstein basis of a higher degree is
+ill-conditioned in float32 (C(d, d/2) grows as 2^d) and no reference of N ≤ a few dozen poses needs it."""
+
+
 @dataclass(frozen=True)
 class TrajectoryConfig:
     """Keypoint trajectory model (docs/method.md §6)."""
@@ -48,6 +66,10 @@ class TrajectoryConfig:
     lr · Σ|h| ≈ 0.5 units, so this bounds how far a keypoint can jump per step: at 128 px (the
     input's own normalisation) early steps moved keypoints by tens of px and threw thin parts
     (wrists, tails) out of reach of the image gradient; 32 px keeps steps a few px."""
+    degree: int = 3
+    """Degree of each keypoint's Bézier trajectory over the pose times: 3 (cubic) as in the papers,
+    where a ping-pong schedule plays the curve out and back; higher where one curve must follow a
+    reference over its whole duration (the video-fit preset, docs/method.md §13)."""
     seed: int | None = None
     """Seed for the jitter and the MLP's initial weights (a private stream, the global RNG is
     untouched); None draws from torch's global RNG, which the optimiser seeds."""
@@ -55,6 +77,8 @@ class TrajectoryConfig:
     def __post_init__(self) -> None:
         if self.hidden_width < 1 or self.hidden_layers < 1:
             raise ConfigError(f"trajectory MLP needs ≥ 1 hidden layer of width ≥ 1, got {self}")
+        if not 1 <= self.degree <= MAX_TRAJECTORY_DEGREE:
+            raise ConfigError(f"trajectory degree must be 1 … {MAX_TRAJECTORY_DEGREE}, got {self.degree}")
         if not (self.init_offset_px > 0 and math.isfinite(self.init_offset_px)):
             raise ConfigError(f"init_offset_px must be positive and finite, got {self.init_offset_px}")
         if not (self.offset_scale_px > 0 and math.isfinite(self.offset_scale_px)):
@@ -62,9 +86,10 @@ class TrajectoryConfig:
 
 
 class KeypointTrajectories(nn.Module):
-    """One cubic Bézier trajectory per keypoint, control points predicted by a shared MLP.
+    """One Bézier trajectory per keypoint (cubic unless ``config.degree`` says otherwise), control
+    points predicted by a shared MLP.
 
-    The four control points of every keypoint start at its rest position plus a jitter of at most
+    The C = degree + 1 control points of every keypoint start at its rest position plus a jitter of at most
     ``init_offset_px / 2`` (the first control point is exactly the rest position when
     ``schedule.fix_start``). The MLP reads all of them at once — normalised to [−1, 1] and
     flattened, so it couples the keypoints — and predicts an offset for each; the trained control
@@ -79,10 +104,10 @@ class KeypointTrajectories(nn.Module):
     """
 
     rest_keypoints: Tensor  # buffers registered in __init__: [K, 2]
-    base_control_points: Tensor  # [K, 4, 2]
-    movable_mask: Tensor  # [1, 4, 1]
-    normalised_input: Tensor  # [1, 8K]
-    pose_basis: Tensor  # [Q, 4]
+    base_control_points: Tensor  # [K, C, 2]
+    movable_mask: Tensor  # [1, C, 1]
+    normalised_input: Tensor  # [1, 2CK]
+    pose_basis: Tensor  # [Q, C]
 
     def __init__(
         self,
@@ -103,18 +128,19 @@ class KeypointTrajectories(nn.Module):
         keypoint_count = rest_keypoints.shape[0]
         rest = rest_keypoints.detach().clone()
 
-        # Control point 0 is pinned to rest under fix_start; all four move otherwise.
-        movable = torch.ones(4, dtype=dtype)
+        # Control point 0 is pinned to rest under fix_start; all C move otherwise.
+        control_count = config.degree + 1
+        movable = torch.ones(control_count, dtype=dtype)
         if schedule.fix_start:
             movable[0] = 0.0
         # Per-coordinate bound b with √2·b = init_offset/2 keeps each part inside a disc of init_offset/2.
         coordinate_bound_px = config.init_offset_px / (2.0 * math.sqrt(2.0))
         half_canvas = CANVAS_SIZE / 2.0
-        flat_size = keypoint_count * 4 * 2
+        flat_size = keypoint_count * control_count * 2
 
         with seeded(config.seed):
             # Built on CPU so a seed gives the same initial state on every device.
-            jitter = (torch.rand(keypoint_count, 4, 2, dtype=dtype) * 2.0 - 1.0) * coordinate_bound_px
+            jitter = (torch.rand(keypoint_count, control_count, 2, dtype=dtype) * 2.0 - 1.0) * coordinate_bound_px
             layers: list[nn.Module] = []
             in_size = flat_size
             for _ in range(config.hidden_layers):
@@ -135,12 +161,12 @@ class KeypointTrajectories(nn.Module):
 
         base = rest[:, None, :] + jitter.to(device) * movable.to(device)[None, :, None]
         self.register_buffer("rest_keypoints", rest)  # [K, 2]
-        self.register_buffer("base_control_points", base)  # [K, 4, 2]
-        self.register_buffer("movable_mask", movable.to(device)[None, :, None])  # [1, 4, 1]
-        self.register_buffer("normalised_input", (base / half_canvas - 1.0).reshape(1, flat_size))  # [1, 8K]
+        self.register_buffer("base_control_points", base)  # [K, C, 2]
+        self.register_buffer("movable_mask", movable.to(device)[None, :, None])  # [1, C, 1]
+        self.register_buffer("normalised_input", (base / half_canvas - 1.0).reshape(1, flat_size))  # [1, 2CK]
         self.register_buffer(
-            "pose_basis", cubic_bezier_basis(schedule.pose_times(dtype=dtype, device=device))
-        )  # [Q, 4]
+            "pose_basis", bezier_basis(schedule.pose_times(dtype=dtype, device=device), config.degree)
+        )  # [Q, C]
         logger.debug("KeypointTrajectories: %d keypoints, %d poses", keypoint_count, schedule.pose_count)
 
     @property
@@ -149,7 +175,7 @@ class KeypointTrajectories(nn.Module):
         return int(self.rest_keypoints.shape[0])
 
     def control_points(self) -> Tensor:
-        """Current Bézier control points in canvas px.  # [K, 4, 2]"""
+        """Current Bézier control points in canvas px.  # [K, C, 2]"""
         offsets = self.offset_mlp(self.normalised_input).reshape(self.base_control_points.shape)
         return self.base_control_points + offsets * self.config.offset_scale_px * self.movable_mask
 
@@ -159,7 +185,7 @@ class KeypointTrajectories(nn.Module):
         times: Tensor  # [T] in [0, 1]
         returns: Tensor  # [T, K, 2] canvas px
         """
-        basis = cubic_bezier_basis(times.to(self.base_control_points))
+        basis = bezier_basis(times.to(self.base_control_points), self.config.degree)
         return torch.einsum("tc,kcd->tkd", basis, self.control_points())
 
     def forward(self) -> Tensor:

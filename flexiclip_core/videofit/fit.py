@@ -162,9 +162,10 @@ class VideoFitter:
             rig.keypoints, self.animator.mesh.vertices, tracks, self.config.video_fit.keypoint_radius_px
         )
         trajectories = self.animator.trajectories
-        base = trajectories.base_control_points  # [K, 4, 2]
+        base = trajectories.base_control_points  # [K, C, 2]
         first = base[:, 0].double().cpu().numpy() if schedule.fix_start else None
-        control = bezier_control_points(targets, confidence, schedule.pose_times(dtype=torch.float64).numpy(), first)
+        times = schedule.pose_times(dtype=torch.float64).numpy()
+        control = bezier_control_points(targets, confidence, times, first, trajectories.config.degree)
         set_trajectory_control_points(trajectories, control)
         return targets
 
@@ -215,7 +216,8 @@ class VideoFitter:
         trajectories = animator.trajectories
         schedule = self.config.schedule
         first = np.zeros((len(rest_keypoints), 2)) if schedule.fix_start else None
-        step = bezier_control_points(delta, confidence, schedule.pose_times(dtype=torch.float64).numpy(), first)
+        times = schedule.pose_times(dtype=torch.float64).numpy()
+        step = bezier_control_points(delta, confidence, times, first, trajectories.config.degree)
         control = trajectories.control_points().double().cpu().numpy() + step
         set_trajectory_control_points(trajectories, control)
         moved = np.linalg.norm(tracks.positions - motion["vertices"], axis=-1)

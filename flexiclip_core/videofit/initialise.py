@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from flexiclip_core.motion import KeypointTrajectories
-from flexiclip_core.motion.trajectories import cubic_bezier_basis
+from flexiclip_core.motion.trajectories import bezier_basis
 from flexiclip_core.videofit.flow import VertexTracks
 
 AFFINE_RIDGE = 1e-2
@@ -62,18 +62,19 @@ def keypoint_targets(
 
 
 def bezier_control_points(
-    targets: np.ndarray, confidence: np.ndarray, pose_times: np.ndarray, first: np.ndarray | None
+    targets: np.ndarray, confidence: np.ndarray, pose_times: np.ndarray, first: np.ndarray | None, degree: int = 3
 ) -> np.ndarray:
-    """Cubic Bézier control points per keypoint fitting the targets at the pose times, by weighted
-    linear least squares; ``first`` [K, 2] pins control point 0 (the rest pose under fix_start).
+    """Bézier control points of ``degree`` per keypoint fitting the targets at the pose times, by
+    weighted linear least squares; ``first`` [K, 2] pins control point 0 (the rest pose under
+    fix_start).
 
     targets: [N, K, 2]; confidence: [N, K]; pose_times: [N] in [0, 1]
-    returns: [K, 4, 2]
+    returns: [K, degree + 1, 2]
     """
-    basis = cubic_bezier_basis(torch.as_tensor(pose_times, dtype=torch.float64)).numpy()  # [N, 4]
+    basis = bezier_basis(torch.as_tensor(pose_times, dtype=torch.float64), degree).numpy()  # [N, degree + 1]
     weights = np.sqrt(np.maximum(confidence, 1e-3))  # [N, K]
     keypoints = targets.shape[1]
-    control = np.zeros((keypoints, 4, 2))
+    control = np.zeros((keypoints, degree + 1, 2))
     for k in range(keypoints):
         rows = basis * weights[:, k, None]
         rhs = targets[:, k] * weights[:, k, None]
@@ -88,12 +89,12 @@ def bezier_control_points(
 
 @torch.no_grad()
 def set_trajectory_control_points(trajectories: KeypointTrajectories, control_points: np.ndarray) -> None:
-    """Make the trajectory MLP output ``control_points`` [K, 4, 2] exactly: the head's bias absorbs
+    """Make the trajectory MLP output ``control_points`` [K, C, 2] exactly: the head's bias absorbs
     the difference, its weights (and every hidden layer) keep their values, so all parameters stay
     trainable. Control point 0 stays pinned under fix_start."""
     head = cast(nn.Linear, trajectories.offset_mlp[-1])
     hidden = trajectories.offset_mlp[:-1](trajectories.normalised_input)  # [1, width]
     desired = torch.as_tensor(control_points, dtype=head.bias.dtype, device=head.bias.device)
     base = trajectories.base_control_points  # [K, 4, 2]
-    offsets = (desired - base) / trajectories.config.offset_scale_px  # [K, 4, 2]
+    offsets = (desired - base) / trajectories.config.offset_scale_px  # [K, C, 2]
     head.bias.copy_(offsets.reshape(-1) - (hidden @ head.weight.T)[0])

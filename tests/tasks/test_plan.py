@@ -238,3 +238,21 @@ def test_rows_that_share_a_seed_and_negative_prompt_share_one_config_hash_and_no
         )
     assert len({job.config_hash for job in jobs}) == 4
     assert jobs[0].config_hash == jobs[4].config_hash and jobs[3].config_hash == jobs[5].config_hash
+
+
+def test_a_setting_added_at_its_old_behaviour_keeps_every_presets_hash():
+    from flexiclip_core.config import PRESETS
+
+    # The hashes of 2026-12-07 (main at abfb1dc, before `trajectory.degree` existed). A change here
+    # re-animates every clip of that preset once: make it on purpose and say so in docs/method.md §12.
+    assert {name: config.config_hash() for name, config in PRESETS.items()} == {
+        "flexiclip": "892c38f255e57531",
+        "aniclipart": "4383efb9ab140966",
+        "flexiclip-no-temporal": "569ddc740bab7130",
+        "flexiclip-no-flow": "38e605983bdf6478",
+        "video-fit": "a37cdda8c99e5a75",
+    }
+    # Any other degree is another result.
+    cubic = PRESETS["video-fit"]
+    assert cubic.with_overrides({"trajectory.degree": 6}).config_hash() != cubic.config_hash()
+    assert cubic.with_overrides({"trajectory.degree": 3}).config_hash() == cubic.config_hash()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
+from flexiclip_core.errors import ConfigError
 from flexiclip_core.motion import (
     KeypointTrajectories,
     PoseSchedule,
     TrajectoryConfig,
     cubic_bezier_basis,
 )
+from flexiclip_core.motion.trajectories import bezier_basis
 from tests.flexiclip_core.motion.poses import STAR_KEYPOINTS
 
 
@@ -19,6 +21,39 @@ def test_bezier_basis_is_a_partition_of_unity_and_exact_at_the_ends():
     assert torch.allclose(basis.sum(-1), torch.ones(7, dtype=torch.float64))
     assert basis[0].tolist() == [1.0, 0.0, 0.0, 0.0]
     assert basis[-1].tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_bezier_basis_of_degree_six_by_hand_at_an_interior_time():
+    # C(6, i)·0.25^i·0.75^(6−i): 0.75^6 = 0.177978515625; 6·0.25·0.75^5 = 0.35595703125;
+    # 15·0.25²·0.75^4 = 0.296630859375; 20·0.25³·0.75³ = 0.1318359375; 15·0.25^4·0.75² =
+    # 0.032958984375; 6·0.25^5·0.75 = 0.00439453125; 0.25^6 = 0.000244140625.
+    row = bezier_basis(torch.tensor([0.25], dtype=torch.float64), 6)[0]
+    expected = [
+        0.177978515625,
+        0.35595703125,
+        0.296630859375,
+        0.1318359375,
+        0.032958984375,
+        0.00439453125,
+        0.000244140625,
+    ]
+    assert row.tolist() == pytest.approx(expected, abs=1e-15)
+    # Degree 3 is the cubic basis itself, value for value.
+    times = torch.linspace(0, 1, 7, dtype=torch.float64)
+    assert torch.equal(bezier_basis(times, 3), cubic_bezier_basis(times))
+
+
+def test_trajectories_of_degree_six_have_seven_control_points_and_start_at_rest():
+    config = TrajectoryConfig(degree=6, seed=1)
+    trajectories = KeypointTrajectories(STAR_KEYPOINTS, PoseSchedule(frame_count=24, loop_count=0), config)
+    assert trajectories.control_points().shape == (len(STAR_KEYPOINTS), 7, 2)
+    poses = trajectories()
+    assert poses.shape == (24, len(STAR_KEYPOINTS), 2)
+    assert torch.equal(poses[0], STAR_KEYPOINTS)
+    with pytest.raises(ConfigError, match="degree"):
+        TrajectoryConfig(degree=0)
+    with pytest.raises(ConfigError, match="degree"):
+        TrajectoryConfig(degree=13)
 
 
 @pytest.mark.parametrize("fix_start", [True, False])

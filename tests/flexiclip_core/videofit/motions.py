@@ -16,9 +16,22 @@ from flexiclip_core.rig import Rig
 from flexiclip_core.videofit.initialise import set_trajectory_control_points
 
 
+def elevate_bezier(control: np.ndarray, degree: int) -> np.ndarray:
+    """The same curves as Bézier curves of a higher ``degree``: [K, d + 1, 2] → [K, degree + 1, 2]
+    by repeated degree elevation, Q_i = (i / (d + 1))·P_(i−1) + (1 − i / (d + 1))·P_i."""
+    while control.shape[1] - 1 < degree:
+        d = control.shape[1] - 1
+        i = np.arange(d + 2)[None, :, None] / (d + 1)
+        padded_before = np.concatenate([control[:, :1], control], axis=1)  # P_(i−1), P_(−1) unused
+        padded_after = np.concatenate([control, control[:, -1:]], axis=1)  # P_i, P_(d+1) unused
+        control = i * padded_before + (1 - i) * padded_after
+    return control
+
+
 def in_family_points(clipart: Clipart, rig: Rig, config: AnimationConfig, seed: int, amplitude_px: float) -> np.ndarray:
-    """Control points [N, P, 2] of the motion model itself with seeded random Bézier trajectories
-    (control points 1–3 of each keypoint within ``amplitude_px`` of rest, J^R at its init)."""
+    """Control points [N, P, 2] of the motion model itself with seeded random cubic Bézier
+    trajectories (control points 1–3 of each keypoint within ``amplitude_px`` of rest, elevated to
+    the config's degree; J^R at its init)."""
     animator = ClipAnimator(clipart, rig, None, "", config)
     rng = np.random.default_rng(seed)
     rest = rig.keypoints
@@ -27,7 +40,8 @@ def in_family_points(clipart: Clipart, rig: Rig, config: AnimationConfig, seed: 
     wobble = rng.uniform(-1.0, 1.0, size=(len(rest), 3, 2)) * amplitude_px * 0.4
     control = np.repeat(rest[:, None, :], 4, axis=1).astype(np.float64)
     control[:, 1:] += drift + wobble
-    set_trajectory_control_points(animator.trajectories, control)
+    # The same cubic curves whatever the config's degree: elevated, they are the same motion.
+    set_trajectory_control_points(animator.trajectories, elevate_bezier(control, config.trajectory.degree))
     with torch.no_grad():
         pose = animator.pose()
         vertices = pose["final_vertices"][animator.frame_to_pose]
