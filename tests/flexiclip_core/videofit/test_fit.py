@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from flexiclip_core.config import PRESETS
 from flexiclip_core.videofit import load_reference_video
 from flexiclip_core.videofit.fit import crossfade_seam, fit_reference
+from flexiclip_core.videofit.image import mask_iou
 from tests.flexiclip_core.videofit import motions
 
 NO_LOOP = PRESETS["video-fit"].with_overrides({"video_fit.loop": "none"})
@@ -171,12 +173,15 @@ motion: the robustness cases must stay within 1.5× of them."""
 
 
 @pytest.mark.slow
-@pytest.mark.corpus_full  # ~4 min of CPU: make test-full; make test keeps the in-family fits above
+@pytest.mark.corpus_full  # ~7 min of CPU: make test-full; make test keeps the in-family fits above
 @pytest.mark.parametrize(
     ("motion", "variant"),
     [
         ("family", "mp4"),
         ("family", "gif"),
+        ("family", "coloured"),
+        ("family", "scaled"),
+        ("family", "12fps"),
         ("sway", "mp4"),
         ("sway", "gif"),
         pytest.param(
@@ -233,10 +238,17 @@ def test_known_answer_matrix(human, tmp_path, motion, variant):
     # 0.970–0.972 min; the sway 0.966 mean on white, 0.946 on colour, 0.931 scaled 0.8× — with
     # control points still within 1 px mean: the mask of thin outlines, resampled and H.264'd,
     # loses more IoU than the geometry is off. The sway is held to what it reaches.
-    if motion == "family":
+    # On a coloured background (and scaled) the codec's chroma smear costs the reference's mask more
+    # (family: 0.940 coloured, 0.926 scaled, 2026-12-07) while every pixel stays within 1 px.
+    if motion == "family" and variant not in ("coloured", "scaled"):
         assert fitted.metrics["fit_mask_iou_min"] >= 0.97, fitted.metrics
     else:
         assert fitted.metrics["fit_mask_iou_mean"] >= 0.92, fitted.metrics
+        assert fitted.metrics["fit_mask_agreement_1px_min"] >= 0.99, fitted.metrics
+    if motion == "family":
+        # The issue's IoU ≥ 0.97 against the known answer itself, both drawn without a codec.
+        drawn, true = (motions.render_rgba(clipart, p)[..., 3] > 127 for p in (fitted.result.frame_points, truth))
+        assert float(mask_iou(torch.as_tensor(drawn), torch.as_tensor(true)).min()) >= 0.97
     if variant == "scaled":
         # The 256² frame scaled by 0.8 and placed at (30, 20): canvas x ↦ 0.8x + (30, 20).
         np.testing.assert_allclose(fitted.target.similarity, [[0.8, 0, 30], [0, 0.8, 20]], atol=0.3)
