@@ -112,7 +112,9 @@ NO_PANDAS_ROW = r"""
 import sys
 from datetime import UTC, datetime
 from catalogs.rows import OutputRow
-row = OutputRow.from_record({"clip_id": "c", "status": "failed", "error_type": "X", "error_message": "x", "finished_at": datetime(2026, 1, 2, tzinfo=UTC)})
+finished = datetime(2026, 1, 2, tzinfo=UTC)
+record = {"clip_id": "c", "status": "failed", "error_type": "X", "error_message": "x", "finished_at": finished}
+row = OutputRow.from_record(record)
 print(row.finished_at.isoformat(), "pandas" in sys.modules)
 """
 
