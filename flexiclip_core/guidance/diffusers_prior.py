@@ -75,28 +75,50 @@ def _frozen(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -
 class ClipPromptEncoder(PromptEncoder):
     """A CLIP text encoder (ModelScope's, the tiny prior's) on its own, loaded on first use:
     ``max_tokens`` tokens padded to the budget, the last hidden state of every position
-    (TextToVideoSDPipeline's embeddings)."""
+    (TextToVideoSDPipeline's embeddings).
+
+    The tokenizer is given built (``tokenizer``) or as a builder (``load_tokenizer``, called on
+    the first `embed`, with ``max_tokens`` then required): a run whose prompts are all in the
+    cache then never imports transformers (its driver keys the cache by ``max_tokens`` alone).
+    """
 
     def __init__(
         self,
         load_model: Callable[[], torch.nn.Module],
-        tokenizer: Any,
+        tokenizer: Any = None,
         *,
         model_key: str,
         device: torch.device,
         dtype: torch.dtype,
         max_position_embeddings: int = 77,
+        load_tokenizer: Callable[[], Any] | None = None,
+        max_tokens: int | None = None,
     ) -> None:
+        if (tokenizer is None) == (load_tokenizer is None):
+            raise ValueError("ClipPromptEncoder takes a tokenizer or a load_tokenizer, not both or neither")
+        if load_tokenizer is not None and max_tokens is None:
+            raise ValueError("ClipPromptEncoder with load_tokenizer needs max_tokens")
         self._load_model = load_model
-        self.tokenizer = tokenizer
+        self._tokenizer = tokenizer
+        self._load_tokenizer = load_tokenizer
         self.model_key = model_key
         self.device = torch.device(device)
         self.dtype = dtype
-        self.max_tokens = int(getattr(tokenizer, "model_max_length", max_position_embeddings))
-        if self.max_tokens > 4096:  # tokenizers without a limit report a huge sentinel
-            self.max_tokens = int(max_position_embeddings)
+        if max_tokens is None:
+            max_tokens = int(getattr(tokenizer, "model_max_length", max_position_embeddings))
+            if max_tokens > 4096:  # tokenizers without a limit report a huge sentinel
+                max_tokens = int(max_position_embeddings)
+        self.max_tokens = int(max_tokens)
         self.model: torch.nn.Module | None = None
         self.loads = 0
+
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer, built by ``load_tokenizer`` on first use when it was not given built."""
+        if self._tokenizer is None:
+            assert self._load_tokenizer is not None
+            self._tokenizer = self._load_tokenizer()
+        return self._tokenizer
 
     def load(self) -> torch.nn.Module:
         if self.model is None:

@@ -11,6 +11,7 @@ Its weights are random: the motion it produces means nothing, and every output s
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,18 +220,21 @@ def _tiny_seed(argument: str | None) -> int:
 
 @PROMPT_ENCODERS.register("tiny")
 def _tiny_text_from_spec(argument: str | None, device: torch.device | None) -> PromptEncoder:
-    """The tiny prior's CLIP text encoder alone (same seed, same weights as the prior's)."""
+    """The tiny prior's CLIP text encoder alone (same seed, same weights as the prior's).
+
+    Tokenizer and model are built on the first prompt the cache lacks, not here: a driver whose
+    prompts are all cached imports no transformers (about 7 CPU-s of a run's start-up). The
+    model is seeded, so a rebuild after `ClipPromptEncoder.release` has the same weights."""
     config = TinyPriorConfig(seed=_tiny_seed(argument))
-    tokenizer = build_byte_level_tokenizer()
-    module = build_tiny_text_encoder(config, tokenizer)
+    tokenizer = functools.cache(build_byte_level_tokenizer)
     device = torch.device(device) if device is not None else default_device()
     return ClipPromptEncoder(
-        lambda: module,
-        tokenizer,
+        lambda: build_tiny_text_encoder(config, tokenizer()),
         model_key=f"tiny-random(seed={config.seed})",
         device=device,
         dtype=default_dtypes(device)[0],
-        max_position_embeddings=TEXT_MAX_TOKENS,
+        load_tokenizer=tokenizer,
+        max_tokens=TEXT_MAX_TOKENS,
     )
 
 

@@ -108,6 +108,34 @@ def test_missing_cells_of_every_spelling_read_as_none():
     assert rows_to_table([row]).column("gif_uri").null_count == 1
 
 
+NO_PANDAS_ROW = r"""
+import sys
+from datetime import UTC, datetime
+from catalogs.rows import OutputRow
+finished = datetime(2026, 1, 2, tzinfo=UTC)
+record = {"clip_id": "c", "status": "failed", "error_type": "X", "error_message": "x", "finished_at": finished}
+row = OutputRow.from_record(record)
+print(row.finished_at.isoformat(), "pandas" in sys.modules)
+"""
+
+
+def test_a_row_read_from_a_record_without_pandas_does_not_import_it():
+    """A clip worker builds its rows from plain records: the missing-value check recognises
+    pandas' NaT only where pandas is already loaded, and never imports it (a fresh process)."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", NO_PANDAS_ROW],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["2026-01-02T00:00:00+00:00", "False"]
+
+
 def test_invalid_rows_are_refused_with_the_clip_named():
     with pytest.raises(CatalogError, match="clip 'c'.*'status' must be one of succeeded, failed, skipped"):
         OutputRow(clip_id="c", status="done")

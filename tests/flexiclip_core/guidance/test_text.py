@@ -65,3 +65,47 @@ def test_the_drivers_tiny_text_encoder_is_the_tiny_priors_own_for_its_seed() -> 
     expected = torch.tensor([0.020370537415146828, -0.015278112143278122, -0.017247505486011505, 0.005868723150342703])
     torch.testing.assert_close(default[5, :4], expected, rtol=0, atol=1e-7)
     assert not torch.equal(alone["embeddings.token_embedding.weight"], default)
+
+
+CACHED_DRIVER = r"""
+import json, sys
+from flexiclip_core.guidance.text import encode_run_prompts, load_prompt_encoder
+from pathlib import Path
+bank = encode_run_prompts("tiny", ["a cat dancing", ""], device="cpu", cache_folder=Path(sys.argv[1]))
+print(json.dumps({
+    "transformers": "transformers" in sys.modules,
+    "key": load_prompt_encoder("tiny", "cpu").key("a cat dancing"),
+    "first": bank.embeddings["a cat dancing"][3, :3].tolist(),
+}))
+"""
+
+
+def test_a_driver_whose_prompts_are_cached_imports_no_transformers(tmp_path) -> None:
+    """The tiny prompt encoder builds its tokenizer and model on the first uncached prompt only:
+    a second run's driver (a fresh process) with the same prompts finds them on disk and never
+    imports transformers, and its cache key is the one the built tokenizer gave (77 tokens)."""
+    import hashlib
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    runs = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", CACHED_DRIVER, str(tmp_path / "cache")],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    assert first["transformers"] and not second["transformers"]
+    assert second["first"] == first["first"]
+    # The key by hand: the cache file names of earlier runs stay valid.
+    text = '{"dtype": "float32", "max_tokens": 77, "model": "tiny-random(seed=0)", "prompt": "a cat dancing"}'
+    assert first["key"] == second["key"] == hashlib.sha256(text.encode()).hexdigest()
