@@ -41,7 +41,7 @@ POSE_DEFORMER = "arap"
 ``AnimationConfig.deformer`` chooses the final deformation."""
 
 
-HASH_NEUTRAL_DEFAULTS: dict[tuple[str, ...], Any] = {("trajectory", "degree"): 3}
+HASH_NEUTRAL_DEFAULTS: dict[tuple[str, ...], Any] = {("trajectory", "degree"): 3, ("render", "paint_gradients"): False}
 """Settings added after results were made, left out of `AnimationConfig.config_hash` at the value
 that reproduces those results (by the field path in `AnimationConfig.to_dict`): adding such a
 setting re-animates nothing, and any other value is hashed as usual."""

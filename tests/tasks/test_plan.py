@@ -256,3 +256,7 @@ def test_a_setting_added_at_its_old_behaviour_keeps_every_presets_hash():
     cubic = PRESETS["video-fit"]
     assert cubic.with_overrides({"trajectory.degree": 6}).config_hash() != cubic.config_hash()
     assert cubic.with_overrides({"trajectory.degree": 3}).config_hash() == cubic.config_hash()
+    # So is the training renderer's per-pixel gradient paint, off in the flexiclip presets.
+    flexiclip = PRESETS["flexiclip"]
+    assert flexiclip.with_overrides({"render.paint_gradients": False}).config_hash() == flexiclip.config_hash()
+    assert flexiclip.with_overrides({"render.paint_gradients": True}).config_hash() != flexiclip.config_hash()
