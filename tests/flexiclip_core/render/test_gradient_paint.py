@@ -118,6 +118,16 @@ def test_radial_gradient_with_the_focus_outside_paints_the_largest_root_and_noth
     assert np.allclose(image[:, 128, 72], 0.0, atol=1e-6)
 
 
+def test_radial_gradient_with_the_focus_on_the_end_circle():
+    # Focus (0.5, 1) on the end circle (1, 1), r 0.5: the quadratic's t² term vanishes and t is
+    # linear. At g = (1, 1) the circle of centre 0.5 + 0.5 t and radius 0.5 t: 1 − 0.5 − 0.5 t =
+    # 0.5 t, t = 0.5; at g = (1.25, 1), t = 0.75. (cairo: 0.502 / 0.749 at these pixels.)
+    clip = _square(RadialGradient(YELLOW_TO_BLUE, FRAME, 1.0, "pad", cx=1.0, cy=1.0, r=0.5, fx=0.5, fy=1.0))
+    image = _render(clip, SQUARE)
+    assert np.allclose(image[:, 128, 128], [0.5, 0.5, 0.5, 1.0], atol=1e-6)
+    assert np.allclose(image[:, 128, 160], [0.25, 0.25, 0.75, 1.0], atol=1e-6)
+
+
 @pytest.mark.parametrize(("method", "grey"), [("pad", 1.0), ("reflect", 0.25), ("repeat", 0.75)])
 def test_spread_methods(method, grey):
     # Black → white from g_x 0.5 to 1; column 176: g_x = 1.375, t = 1.75.
