@@ -163,7 +163,8 @@ class Fill:
     """SVG fill rule."""
     gradient: Gradient | None = None
     """The gradient the final renderer and vector exports paint; ``rgb`` and ``opacity`` then
-    hold its mean colour and mean opacity, which the training renderer paints (docs/render.md §11)."""
+    hold its mean colour and mean opacity, which the training renderer paints unless
+    ``render.paint_gradients`` is on (docs/render.md §11)."""
     pattern: Pattern | None = None
     """The pattern the final renderer and the SVG exports tile (docs/render.md §13); ``rgb``
     then holds the mean colour of its shapes, which the training renderer and Lottie paint."""

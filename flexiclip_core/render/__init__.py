@@ -6,8 +6,9 @@ a batch of poses with gradients to the control points; final renderers (`FINAL_R
 
 The ``torch`` renderer computes exact box-filtered coverage in plain PyTorch, one module per job:
 `topology` (layers and segments, fixed per clip) → `layout` (chords and crops) → `fill` (signed
-area accumulation) and `stroke` (box-filtered bands) → `composite` (premultiplied "over"),
-driven by `torch_renderer`.
+area accumulation) and `stroke` (box-filtered bands) → `gradient_paint` (per-pixel gradient
+colour, when ``paint_gradients`` is on) → `composite` (premultiplied "over"), driven by
+`torch_renderer`.
 
 Known limits (docs/render.md §9): where two outlines of one shape cross inside a pixel the folded
 winding number slightly over-covers it; abutting shapes show conflation seams; where a thin

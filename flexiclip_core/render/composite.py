@@ -26,6 +26,9 @@ class PaintStep:
     y: int
     height: int
     width: int
+    pixel_paint: int = -1
+    """Index of this layer's per-pixel paint [B, 3, height, width] among the `Composite`'s
+    ``pixel_paints`` (a gradient, docs/render.md §11); -1: the one colour of ``colour_row``."""
 
 
 class Composite(torch.autograd.Function):
@@ -36,11 +39,22 @@ class Composite(torch.autograd.Function):
     before painting it (the only way to get ∂/∂alpha without dividing by 1 − alpha) and replays
     the layers in reverse in backward. Whole-canvas passes dominate small clips, so the canvas
     starts as the background and backward copies only the gradient inside the crops' union.
+
+    A layer with a per-pixel paint (``pixel_paints``, straight colours [B, 3, h, w] over its
+    crop: a gradient) is painted with it instead of its row of ``paint_rgb``; that paint is
+    taken as constant (no gradient flows to it or to its row).
     """
 
     @staticmethod
     def forward(
-        ctx, fill_alpha: Tensor, stroke_alpha: Tensor, paint_rgb: Tensor, steps, size: int, white: bool
+        ctx,
+        fill_alpha: Tensor,
+        stroke_alpha: Tensor,
+        paint_rgb: Tensor,
+        steps,
+        size: int,
+        white: bool,
+        pixel_paints: tuple[Tensor, ...] = (),
     ) -> Tensor:
         batch = fill_alpha.shape[0]
         canvas = fill_alpha.new_empty(batch, 4, size, size)
@@ -53,11 +67,12 @@ class Composite(torch.autograd.Function):
             alpha = _step_view(step, fill_alpha if step.is_fill else stroke_alpha).unsqueeze(1)
             region = canvas[:, :, step.y : step.y + step.height, step.x : step.x + step.width]
             saved.append(region.clone())
-            paint = paints[step.colour_row]
+            paint = paints[step.colour_row] if step.pixel_paint < 0 else _with_alpha(pixel_paints[step.pixel_paint])
             # canvas' = paint + (1 − alpha)(canvas − paint) = canvas + alpha (paint − canvas)
             region.sub_(paint).mul_(1.0 - alpha).add_(paint)
         ctx.steps = steps
         ctx.saved_regions = saved
+        ctx.pixel_paints = pixel_paints
         ctx.save_for_backward(fill_alpha, stroke_alpha, paint_rgb)
         return canvas
 
@@ -70,7 +85,7 @@ class Composite(torch.autograd.Function):
         grad_stroke = torch.zeros_like(stroke_alpha)
         grad_paint = torch.zeros_like(paint_rgb)
         if not steps:
-            return grad_fill, grad_stroke, grad_paint, None, None, None
+            return grad_fill, grad_stroke, grad_paint, None, None, None, None
         x0 = min(step.x for step in steps)
         y0 = min(step.y for step in steps)
         x1 = max(step.x + step.width for step in steps)
@@ -82,10 +97,20 @@ class Composite(torch.autograd.Function):
             region = grad[:, :, step.y - y0 : step.y - y0 + step.height, step.x - x0 : step.x - x0 + step.width]
             # ∂/∂alpha of canvas' = previous + alpha (paint − previous)
             grad_alpha = _step_view(step, grad_fill if step.is_fill else grad_stroke)
-            grad_alpha.copy_(((paints[step.colour_row] - previous) * region).sum(1))
-            grad_paint[step.colour_row] += (region[:, :3] * alpha).sum((0, 2, 3))
+            if step.pixel_paint < 0:
+                grad_alpha.copy_(((paints[step.colour_row] - previous) * region).sum(1))
+                grad_paint[step.colour_row] += (region[:, :3] * alpha).sum((0, 2, 3))
+            else:
+                pixel_paint = _with_alpha(ctx.pixel_paints[step.pixel_paint])
+                grad_alpha.copy_(((pixel_paint - previous) * region).sum(1))
             region.mul_(1.0 - alpha)
-        return grad_fill, grad_stroke, grad_paint, None, None, None
+        return grad_fill, grad_stroke, grad_paint, None, None, None, None
+
+
+def _with_alpha(rgb: Tensor) -> Tensor:
+    """[B, 3, h, w] straight colour → [B, 4, h, w] with 1 in the alpha channel (as the solid
+    paints' rows)."""
+    return torch.cat([rgb, torch.ones_like(rgb[:, :1])], dim=1)
 
 
 def _step_view(step: PaintStep, buffer: Tensor) -> Tensor:

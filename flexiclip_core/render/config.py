@@ -32,6 +32,12 @@ class TrainRenderConfig:
     max_chords_per_segment: int = 4096
     """Cap on the chords of one segment, so a runaway deformation cannot exhaust memory (longer
     chords then cost accuracy, not correctness of shapes)."""
+    paint_gradients: bool = False
+    """Paint linear and radial gradient fills and strokes per pixel, as the final renderer does
+    (docs/render.md §11: carried by `paint_motion.posed_paint`, with its spread, stop ramp and
+    opacity), instead of their mean colour. The per-pixel colour is constant to autograd (the
+    control points still get gradients through the coverage edges). Off: each layer is one
+    colour, bit for bit as before the option. ``torch`` renderer only (pydiffvg refuses it)."""
 
     def __post_init__(self) -> None:
         if self.size < 1:

@@ -48,6 +48,10 @@ class PydiffvgRenderer:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> None:
+        if config.paint_gradients:
+            raise ConfigError(
+                "render.paint_gradients is drawn by the 'torch' training renderer only", clip=clipart.source or None
+            )
         self._pydiffvg = _import_pydiffvg(clipart)
         if clipart.clip_point_count:
             log.warning("pydiffvg renderer draws the clip paths of %r unclipped", clipart.source)

@@ -17,9 +17,11 @@ from torch import Tensor
 
 from flexiclip_core.clipart import Clipart
 from flexiclip_core.errors import RenderError
+from flexiclip_core.paint_motion import posed_paint
 from flexiclip_core.render.composite import Composite, PaintStep, layer_of_element
 from flexiclip_core.render.config import TRAINING_RENDERERS, TrainRenderConfig
 from flexiclip_core.render.fill import fill_coverage, fill_winding
+from flexiclip_core.render.gradient_paint import paint_field
 from flexiclip_core.render.layout import ChordLayout, Crops, chord_layout, chords, make_crops
 from flexiclip_core.render.stroke import stroke_coverage, window_size
 from flexiclip_core.render.topology import Segments, build_clip_topology, build_topology, default_colours
@@ -83,6 +85,16 @@ class TorchVectorRenderer:
         self.default_stroke_rgba = torch.tensor(stroke, dtype=dtype, device=self.device)
         self.default_stroke_width = torch.tensor(width, dtype=dtype, device=self.device)
         self._layout_cache: dict[tuple[str, bytes], ChordLayout] = {}
+        # Layers painted per pixel (docs/render.md §11): (kind, slot, shape index, first point, end point).
+        self._gradient_layers: list[tuple[str, int, int, int, int]] = []
+        if config.paint_gradients:
+            first_point = np.cumsum([0] + [shape.point_count for shape in clipart.shapes])
+            for layer in self._layers:
+                shape = clipart.shapes[layer.shape_index]
+                paint = shape.fill if layer.kind == "fill" else shape.stroke
+                if paint is not None and paint.gradient is not None:
+                    start, end = int(first_point[layer.shape_index]), int(first_point[layer.shape_index + 1])
+                    self._gradient_layers.append((layer.kind, layer.slot, layer.shape_index, start, end))
 
     # -- per-call geometry -----------------------------------------------------------------
 
@@ -217,6 +229,7 @@ class TorchVectorRenderer:
             raise RenderError(
                 f"expected points of shape [B, {self.point_count}, 2], got {list(points.shape)}", clip=clip
             )
+        pose = points.detach().to("cpu", torch.float64).numpy() if self._gradient_layers else None  # [B, P, 2]
         points = points.to(device=self.device, dtype=self.dtype) * self.scale
         if self._clips is not None:
             if clip_points is None:
@@ -314,18 +327,29 @@ class TorchVectorRenderer:
         if all_fill_slots > fill_slots:
             # Clip regions are coverage only: opacity 1.
             fill_opacity = torch.cat([fill_opacity, fill_opacity.new_ones(all_fill_slots - fill_slots)])
-        fill_alpha = fill_coverage(winding, fill_evenodd) * fill_opacity.index_select(0, fill_layer)
+        fill_opacity = fill_opacity.index_select(0, fill_layer)  # [frame_size]
         stroke_layer = layer_of_element(stroke_crops, self.device)
-        stroke_alpha = stroke_cover * stroke_colours[:, 3].index_select(0, stroke_layer)
+        stroke_opacity = stroke_colours[:, 3].index_select(0, stroke_layer)  # [frame_size]
+        pixel_paints: dict[tuple[str, int], Tensor] = {}
+        if pose is not None:
+            fill_opacity, stroke_opacity = self._gradient_paints(
+                pose, fill_opacity, stroke_opacity, fill_crops, stroke_crops, pixel_paints
+            )
+        fill_alpha = fill_coverage(winding, fill_evenodd) * fill_opacity
+        stroke_alpha = stroke_cover * stroke_opacity
         if self._clips is not None:
             fill_alpha, stroke_alpha = self._apply_clips(fill_alpha, stroke_alpha, fill_crops, stroke_crops, fill_slots)
         paint_rgb = torch.cat([fill_colours[:, :3], stroke_colours[:, :3]])
         steps = []
+        pixel_paint_list: list[Tensor] = []
         for layer in self._layers:
             crops = fill_crops if layer.kind == "fill" else stroke_crops
             i = layer.slot
             if crops.height[i] == 0 or crops.width[i] == 0:
                 continue
+            pixel_paint = pixel_paints.get((layer.kind, i))
+            if pixel_paint is not None:
+                pixel_paint_list.append(pixel_paint)
             steps.append(
                 PaintStep(
                     is_fill=layer.kind == "fill",
@@ -336,10 +360,48 @@ class TorchVectorRenderer:
                     y=int(crops.origin_y[i]),
                     height=int(crops.height[i]),
                     width=int(crops.width[i]),
+                    pixel_paint=-1 if pixel_paint is None else len(pixel_paint_list) - 1,
                 )
             )
         white = self.config.background == "white"
-        return Composite.apply(fill_alpha, stroke_alpha, paint_rgb, tuple(steps), size, white)
+        return Composite.apply(fill_alpha, stroke_alpha, paint_rgb, tuple(steps), size, white, tuple(pixel_paint_list))
+
+    def _gradient_paints(
+        self,
+        pose: np.ndarray,  # float64 [B, P, 2] canvas px, detached
+        fill_opacity: Tensor,  # [frame_size] each fill element's layer opacity
+        stroke_opacity: Tensor,  # [frame_size] each stroke element's layer opacity
+        fill_crops: Crops,
+        stroke_crops: Crops,
+        pixel_paints: dict[tuple[str, int], Tensor],
+    ) -> tuple[Tensor, Tensor]:
+        """Paint the gradient layers per pixel (docs/render.md §11): each one's gradient carried
+        into every frame's pose by `posed_paint` (the final renderer's call) and evaluated at the
+        centres of its crop's pixels. Fills ``pixel_paints[(kind, slot)]`` with [B, 3, h, w]
+        straight colours and returns the opacities with those crops' elements replaced per
+        frame ([B, frame_size] where a layer of the kind has a gradient, else as given)."""
+        batch = pose.shape[0]
+        opacities = {"fill": fill_opacity, "stroke": stroke_opacity}
+        for kind, slot, shape_index, start, end in self._gradient_layers:
+            crops = fill_crops if kind == "fill" else stroke_crops
+            height, width, stride = int(crops.height[slot]), int(crops.width[slot]), int(crops.row_stride[slot])
+            if height == 0 or width == 0:
+                continue
+            shape = self.clipart.shapes[shape_index]
+            paints = [posed_paint(shape, pose[frame, start:end])[0 if kind == "fill" else 1] for frame in range(batch)]
+            # Pixel centres in canvas px; stride ≥ width also covers a fill row's padding column.
+            columns = int(crops.origin_x[slot]) + torch.arange(stride, device=self.device, dtype=self.dtype) + 0.5
+            rows = int(crops.origin_y[slot]) + torch.arange(height, device=self.device, dtype=self.dtype) + 0.5
+            # A gradient layer always has its fill / stroke: no None among ``paints``.
+            rgb, alpha = paint_field(paints, columns / self.scale, rows / self.scale)  # type: ignore[arg-type]
+            pixel_paints[(kind, slot)] = rgb[..., :width].contiguous()
+            opacity = opacities[kind]
+            if opacity.dim() == 1:
+                opacity = opacity.unsqueeze(0).expand(batch, -1).clone()
+            offset = int(crops.offset[slot])
+            opacity[:, offset : offset + height * stride] = alpha.reshape(batch, -1)
+            opacities[kind] = opacity
+        return opacities["fill"], opacities["stroke"]
 
 
 def _concatenate_segments(first: Segments, second: Segments) -> Segments:

@@ -2,7 +2,7 @@
 
 Colours resolve exactly. A gradient resolves into a `GradientServer` (``href`` chains followed
 for stops and for attributes) carrying its mean colour (`mean_colour`, what the training
-renderer paints) and, once placed on a shape by `place_gradient` (its bounding box, its CTM), a
+renderer paints by default) and, once placed on a shape by `place_gradient` (its bounding box, its CTM), a
 `LinearGradient`/`RadialGradient` in root viewport units that the final renderer and the vector
 exports draw (docs/render.md §11). A pattern resolves into a `PatternServer` carrying the mean
 fill of its own shapes (what the training renderer paints); `place_pattern` lays it on a shape

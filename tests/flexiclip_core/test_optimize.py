@@ -49,6 +49,8 @@ def test_presets_are_the_papers_methods():
     )
     assert video_fit.schedule.pose_count == video_fit.schedule.frame_count == 24 and not video_fit.augment
     assert all(PRESETS[name].objective == "sds" for name in PRESETS if name != "video-fit")
+    # Only the fit to a picture paints gradients per pixel (docs/method.md §13).
+    assert [name for name in PRESETS if PRESETS[name].render.paint_gradients] == ["video-fit"]
     flexiclip, aniclipart = preset("flexiclip"), preset("aniclipart")
     assert (flexiclip.deformer, flexiclip.temporal_jacobians, flexiclip.flow_loss, flexiclip.iterations) == (
         "jacobian",

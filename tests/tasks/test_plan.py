@@ -250,9 +250,16 @@ def test_a_setting_added_at_its_old_behaviour_keeps_every_presets_hash():
         "aniclipart": "4383efb9ab140966",
         "flexiclip-no-temporal": "569ddc740bab7130",
         "flexiclip-no-flow": "38e605983bdf6478",
-        "video-fit": "a37cdda8c99e5a75",
+        # Changed on purpose (2026-12-07, branch gradpaint): the preset paints gradients per pixel
+        # (docs/method.md §12, §13). With the option off it is the preset of abfb1dc again.
+        "video-fit": "1555613d847e0f10",
     }
+    assert PRESETS["video-fit"].with_overrides({"render.paint_gradients": False}).config_hash() == "a37cdda8c99e5a75"
     # Any other degree is another result.
     cubic = PRESETS["video-fit"]
     assert cubic.with_overrides({"trajectory.degree": 6}).config_hash() != cubic.config_hash()
     assert cubic.with_overrides({"trajectory.degree": 3}).config_hash() == cubic.config_hash()
+    # So is the training renderer's per-pixel gradient paint, off in the flexiclip presets.
+    flexiclip = PRESETS["flexiclip"]
+    assert flexiclip.with_overrides({"render.paint_gradients": False}).config_hash() == flexiclip.config_hash()
+    assert flexiclip.with_overrides({"render.paint_gradients": True}).config_hash() != flexiclip.config_hash()
