@@ -110,38 +110,67 @@ def _gaussian_window(sigma: float = 1.5, radius: int = 5) -> np.ndarray:
     return w / w.sum()
 
 
-def _blur(image: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Separable 'valid' Gaussian filter over the two leading axes of [H, W, C]."""
+def _blur(image: np.ndarray, window: np.ndarray, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Separable Gaussian filter (reflected edges) over two axes: rows and columns of an image
+    [H, W, C] (the default), or of every frame of a stack [N, H, W, C] with ``axes`` (1, 2).
+    Each output pixel is the same sum either way, so a stack blurs bit for bit as its frames."""
     from scipy.ndimage import correlate1d
 
-    out = correlate1d(image, window, axis=0, mode="reflect")
-    return correlate1d(out, window, axis=1, mode="reflect")
+    out = correlate1d(image, window, axis=axes[0], mode="reflect")
+    return correlate1d(out, window, axis=axes[1], mode="reflect")
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM (Wang et al. 2004; Gaussian σ 1.5, K1 0.01, K2 0.03) of two uint8 images [H, W, C], channel mean."""
-    x = a.astype(np.float64) / 255.0
-    y = b.astype(np.float64) / 255.0
+@dataclass(frozen=True)
+class _SsimTerms:
+    """The per-image terms of SSIM, blurred once per frame and shared by every pair a frame is
+    in (`temporal_consistency` and `identity_ssim` pair each frame two to four times)."""
+
+    x: np.ndarray
+    """[N, H, W, C] float64 in [0, 1]."""
+    mean: np.ndarray
+    """[N, H, W, C]: the Gaussian mean μ of x."""
+    mean_square: np.ndarray
+    """[N, H, W, C]: the Gaussian mean of x²."""
+
+
+def _ssim_terms(frames: np.ndarray) -> _SsimTerms:
+    """SSIM's per-image terms of uint8 frames [N, H, W, C]."""
+    x = frames.astype(np.float64) / 255.0
     window = _gaussian_window()
+    return _SsimTerms(x=x, mean=_blur(x, window, (1, 2)), mean_square=_blur(x * x, window, (1, 2)))
+
+
+def _ssim_pair(terms: _SsimTerms, a: int, b: int) -> float:
+    """SSIM of frames ``a`` and ``b`` of ``terms``: only their product is blurred here."""
     c1, c2 = 0.01**2, 0.03**2
-    mu_x, mu_y = _blur(x, window), _blur(y, window)
-    sxx = _blur(x * x, window) - mu_x**2
-    syy = _blur(y * y, window) - mu_y**2
-    sxy = _blur(x * y, window) - mu_x * mu_y
+    x, y = terms.x[a], terms.x[b]
+    mu_x, mu_y = terms.mean[a], terms.mean[b]
+    sxx = terms.mean_square[a] - mu_x**2
+    syy = terms.mean_square[b] - mu_y**2
+    sxy = _blur(x * y, _gaussian_window()) - mu_x * mu_y
     num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
     den = (mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2)
     return float((num / den).mean())
 
 
-def temporal_consistency(frames: np.ndarray) -> float:
-    """Mean over t of SSIM(frame_t, frame_{t+1}), looping. frames: uint8 [N, H, W, 3]."""
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM (Wang et al. 2004; Gaussian σ 1.5, K1 0.01, K2 0.03) of two uint8 images [H, W, C], channel mean."""
+    return _ssim_pair(_ssim_terms(np.stack([a, b])), 0, 1)
+
+
+def temporal_consistency(frames: np.ndarray, terms: _SsimTerms | None = None) -> float:
+    """Mean over t of SSIM(frame_t, frame_{t+1}), looping. frames: uint8 [N, H, W, 3]
+    (``terms``: their `_ssim_terms`, when the caller already has them)."""
+    terms = _ssim_terms(frames) if terms is None else terms
     n = len(frames)
-    return float(np.mean([ssim(frames[t], frames[(t + 1) % n]) for t in range(n)]))
+    return float(np.mean([_ssim_pair(terms, t, (t + 1) % n) for t in range(n)]))
 
 
-def identity_ssim(frames: np.ndarray) -> float:
-    """Mean over t of SSIM(frame_t, frame_0). frames: uint8 [N, H, W, 3] over white."""
-    return float(np.mean([ssim(frame, frames[0]) for frame in frames]))
+def identity_ssim(frames: np.ndarray, terms: _SsimTerms | None = None) -> float:
+    """Mean over t of SSIM(frame_t, frame_0). frames: uint8 [N, H, W, 3] over white
+    (``terms``: their `_ssim_terms`, when the caller already has them)."""
+    terms = _ssim_terms(frames) if terms is None else terms
+    return float(np.mean([_ssim_pair(terms, t, 0) for t in range(len(frames))]))
 
 
 def rasterise_triangles(vertices: np.ndarray, faces: np.ndarray, size: int = 256, canvas: int = 256) -> np.ndarray:
@@ -202,6 +231,7 @@ def compute_metrics(
     """
     alpha = frames_rgba[..., 3:4].astype(np.float64) / 255.0
     over_white = (frames_rgba[..., :3].astype(np.float64) * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
+    terms = _ssim_terms(over_white)  # blurred once, for both SSIM columns
     values: dict[str, float | None] = {
         "motion_vitality": motion_vitality(keypoints),
         "temporal_jerk": temporal_jerk(vertices),
@@ -209,8 +239,8 @@ def compute_metrics(
         "deformation_roughness": deformation_roughness(jacobians, faces),
         "animation_energy": animation_energy(vertices),
         "bone_length_error": bone_length_error(keypoints, bones, rest_keypoints),
-        "temporal_consistency": temporal_consistency(over_white),
-        "identity_ssim": identity_ssim(over_white),
+        "temporal_consistency": temporal_consistency(over_white, terms),
+        "identity_ssim": identity_ssim(over_white, terms),
         "coverage_iou": coverage_iou(frames_rgba[..., 3], vertices, faces),
     }
     reasons: dict[str, str] = {}
