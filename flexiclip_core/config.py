@@ -41,7 +41,11 @@ POSE_DEFORMER = "arap"
 ``AnimationConfig.deformer`` chooses the final deformation."""
 
 
-HASH_NEUTRAL_DEFAULTS: dict[tuple[str, ...], Any] = {("trajectory", "degree"): 3, ("render", "paint_gradients"): False}
+HASH_NEUTRAL_DEFAULTS: dict[tuple[str, ...], Any] = {
+    ("trajectory", "degree"): 3,
+    ("render", "paint_gradients"): False,
+    ("video_fit", "trajectory_roughness"): 0.0,
+}
 """Settings added after results were made, left out of `AnimationConfig.config_hash` at the value
 that reproduces those results (by the field path in `AnimationConfig.to_dict`): adding such a
 setting re-animates nothing, and any other value is hashed as usual."""

@@ -72,6 +72,15 @@ class VideoFitConfig:
     flow_initialisation: bool = True
     """Start the refinement from the least-squares fit to the flow tracks; False starts it from
     the model's initial (near-rest) motion — an ablation, which fails on all but small motions."""
+    trajectory_roughness: float = 0.0
+    """Weight λ of the roughness penalty in the least-squares trajectory fits (the initialisation
+    and the residual-flow re-initialisation): each keypoint's control points c minimise
+    Σ_n w_n ‖B(t_n) c − x_n‖² + λ N ∫₀¹ ‖x''(t)‖² dt over the N reference frames (w_n the track
+    confidence, t the curve parameter in [0, 1]). The factor N makes λ dimensionless and
+    independent of the frame count: both terms are px², and λ = 1 weighs the curve's mean squared
+    acceleration (px per unit t²) like its mean squared miss. 0 (the old fit, hash-neutral) lets a
+    high `trajectory.degree` follow the flow's errors on poorly tracked parts (docs/method.md §13,
+    "Trajectory degree")."""
     refine_steps: tuple[int, ...] = (10, 10, 5)
     """Adam steps of the photometric refinement at each pyramid level (coarse to fine)."""
     refine_blur_px: tuple[float, ...] = (4.0, 2.0, 0.0)
@@ -161,6 +170,8 @@ class VideoFitConfig:
             raise ConfigError(f"seam_frames must be ≥ 1, got {self.seam_frames}")
         if not (self.residual_min_px >= 0 and math.isfinite(self.residual_min_px)):
             raise ConfigError(f"residual_min_px must be ≥ 0 and finite, got {self.residual_min_px}")
+        if not (self.trajectory_roughness >= 0 and math.isfinite(self.trajectory_roughness)):
+            raise ConfigError(f"trajectory_roughness must be ≥ 0 and finite, got {self.trajectory_roughness}")
         for name in ("background_tolerance", "flow_consistency_px", "keypoint_radius_px", "robust_scale"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):

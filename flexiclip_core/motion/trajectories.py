@@ -8,6 +8,7 @@ import logging
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -40,6 +41,36 @@ def bezier_basis(times: Tensor, degree: int) -> Tensor:
         return cubic_bezier_basis(times)
     s = 1.0 - times
     return torch.stack([math.comb(degree, i) * times**i * s ** (degree - i) for i in range(degree + 1)], dim=-1)
+
+
+def bezier_roughness_gram(degree: int) -> np.ndarray:
+    """Gram matrix G of the Bernstein basis's second derivatives: G_ij = ∫₀¹ B_i''(t) B_j''(t) dt, so
+    a curve with control points c [degree + 1, 2] has ∫₀¹ ‖x''(t)‖² dt = Σ_ij G_ij ⟨c_i, c_j⟩.
+
+    Exact, in closed form: B'' = d(d − 1) · B^(d−2) Δ², with Δ² the second differences of the
+    control points, and ∫ B_j^m B_k^m dt = C(m, j) C(m, k) / ((2m + 1) C(2m, j + k)). For the cubic
+    G = 36 Δ²ᵀ [[1/3, 1/6], [1/6, 1/3]] Δ² (G_00 = 12, G_01 = −18, G_11 = 36, G_03 = 6). Zero for
+    degree < 2 (a straight line has no curvature).
+
+    returns: [degree + 1, degree + 1] float64, symmetric positive semi-definite, null space the
+    control points of straight lines traversed at constant speed
+    """
+    if degree < 2:
+        return np.zeros((degree + 1, degree + 1))
+    inner = degree - 2
+    mass = np.array(
+        [
+            [
+                math.comb(inner, j) * math.comb(inner, k) / ((2 * inner + 1) * math.comb(2 * inner, j + k))
+                for k in range(inner + 1)
+            ]
+            for j in range(inner + 1)
+        ]
+    )  # [d − 1, d − 1]
+    second = np.zeros((inner + 1, degree + 1))  # Δ²: [d − 1, d + 1]
+    for j in range(inner + 1):
+        second[j, j : j + 3] = (1.0, -2.0, 1.0)
+    return float(degree * (degree - 1)) ** 2 * second.T @ mass @ second
 
 
 MAX_TRAJECTORY_DEGREE = 12

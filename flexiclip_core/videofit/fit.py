@@ -165,7 +165,9 @@ class VideoFitter:
         base = trajectories.base_control_points  # [K, C, 2]
         first = base[:, 0].double().cpu().numpy() if schedule.fix_start else None
         times = schedule.pose_times(dtype=torch.float64).numpy()
-        control = bezier_control_points(targets, confidence, times, first, trajectories.config.degree)
+        control = bezier_control_points(
+            targets, confidence, times, first, trajectories.config.degree, self.config.video_fit.trajectory_roughness
+        )
         set_trajectory_control_points(trajectories, control)
         return targets
 
@@ -217,7 +219,9 @@ class VideoFitter:
         schedule = self.config.schedule
         first = np.zeros((len(rest_keypoints), 2)) if schedule.fix_start else None
         times = schedule.pose_times(dtype=torch.float64).numpy()
-        step = bezier_control_points(delta, confidence, times, first, trajectories.config.degree)
+        step = bezier_control_points(
+            delta, confidence, times, first, trajectories.config.degree, fit.trajectory_roughness
+        )
         control = trajectories.control_points().double().cpu().numpy() + step
         set_trajectory_control_points(trajectories, control)
         moved = np.linalg.norm(tracks.positions - motion["vertices"], axis=-1)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from flexiclip_core.motion import KeypointTrajectories
-from flexiclip_core.motion.trajectories import bezier_basis
+from flexiclip_core.motion.trajectories import bezier_basis, bezier_roughness_gram
 from flexiclip_core.videofit.flow import VertexTracks
 
 AFFINE_RIDGE = 1e-2
@@ -62,11 +62,18 @@ def keypoint_targets(
 
 
 def bezier_control_points(
-    targets: np.ndarray, confidence: np.ndarray, pose_times: np.ndarray, first: np.ndarray | None, degree: int = 3
+    targets: np.ndarray,
+    confidence: np.ndarray,
+    pose_times: np.ndarray,
+    first: np.ndarray | None,
+    degree: int = 3,
+    roughness: float = 0.0,
 ) -> np.ndarray:
     """Bézier control points of ``degree`` per keypoint fitting the targets at the pose times, by
     weighted linear least squares; ``first`` [K, 2] pins control point 0 (the rest pose under
-    fix_start).
+    fix_start). ``roughness`` λ > 0 adds λ N ∫₀¹ ‖x''‖² dt (N = len(pose_times); `VideoFitConfig.
+    trajectory_roughness`) as rows of a square root of the exact Gram matrix
+    (`bezier_roughness_gram`) under the weighted rows; λ = 0 solves the old system unchanged.
 
     targets: [N, K, 2]; confidence: [N, K]; pose_times: [N] in [0, 1]
     returns: [K, degree + 1, 2]
@@ -74,10 +81,18 @@ def bezier_control_points(
     basis = bezier_basis(torch.as_tensor(pose_times, dtype=torch.float64), degree).numpy()  # [N, degree + 1]
     weights = np.sqrt(np.maximum(confidence, 1e-3))  # [N, K]
     keypoints = targets.shape[1]
+    penalty = np.zeros((0, degree + 1))
+    if roughness > 0:
+        # G = Vᵀ diag(e) V (e ≥ 0): the rows √(λN e) V add λN cᵀ G c to the squared residual.
+        eigenvalues, vectors = np.linalg.eigh(bezier_roughness_gram(degree))
+        penalty = np.sqrt(roughness * len(pose_times) * np.clip(eigenvalues, 0.0, None))[:, None] * vectors.T
     control = np.zeros((keypoints, degree + 1, 2))
     for k in range(keypoints):
         rows = basis * weights[:, k, None]
         rhs = targets[:, k] * weights[:, k, None]
+        if len(penalty):
+            rows = np.concatenate([rows, penalty])
+            rhs = np.concatenate([rhs, np.zeros((len(penalty), 2))])
         if first is not None:
             rhs = rhs - rows[:, :1] * first[k][None]
             solution, *_ = np.linalg.lstsq(rows[:, 1:], rhs, rcond=None)

@@ -263,3 +263,6 @@ def test_a_setting_added_at_its_old_behaviour_keeps_every_presets_hash():
     flexiclip = PRESETS["flexiclip"]
     assert flexiclip.with_overrides({"render.paint_gradients": False}).config_hash() == flexiclip.config_hash()
     assert flexiclip.with_overrides({"render.paint_gradients": True}).config_hash() != flexiclip.config_hash()
+    # And the roughness penalty of video-fit's least-squares trajectory fits (0: the old fit).
+    assert cubic.with_overrides({"video_fit.trajectory_roughness": 0.0}).config_hash() == cubic.config_hash()
+    assert cubic.with_overrides({"video_fit.trajectory_roughness": 1e-3}).config_hash() != cubic.config_hash()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,7 +13,7 @@ from flexiclip_core.motion import (
     TrajectoryConfig,
     cubic_bezier_basis,
 )
-from flexiclip_core.motion.trajectories import bezier_basis
+from flexiclip_core.motion.trajectories import bezier_basis, bezier_roughness_gram
 from tests.flexiclip_core.motion.poses import STAR_KEYPOINTS
 
 
@@ -111,3 +112,25 @@ def test_trajectories_follow_rest_keypoints_dtype_and_reject_bad_input():
         KeypointTrajectories(torch.zeros(4, 3))
     with pytest.raises(ValueError):
         KeypointTrajectories(torch.tensor([[0.0, float("nan")]]))
+
+
+def test_the_roughness_gram_matrix_of_the_cubic_and_of_degree_six_by_hand():
+    # Cubic: x'' = 6[(1 − t)(c0 − 2c1 + c2) + t(c1 − 2c2 + c3)], and ∫(1 − t)² = ∫t² = 1/3,
+    # ∫t(1 − t) = 1/6: G_00 = 36/3 = 12, G_01 = 36(−2/3 + 1/6) = −18, G_11 = 36(4/3 − 4/6 + 1/3) = 36,
+    # G_02 = 36(1/3 − 2/6) = 0, G_03 = 36/6 = 6.
+    gram = bezier_roughness_gram(3)
+    assert gram[0, 0] == pytest.approx(12.0, abs=1e-12)
+    assert gram[0, 1] == pytest.approx(-18.0, abs=1e-12)
+    assert gram[1, 1] == pytest.approx(36.0, abs=1e-12)
+    assert gram[0, 2] == pytest.approx(0.0, abs=1e-12)
+    assert gram[0, 3] == pytest.approx(6.0, abs=1e-12)
+    # x = t² as a cubic has control points (0, 0, 1/3, 1): ∫(x'')² = ∫4 = 4 = cᵀGc.
+    parabola = np.array([0.0, 0.0, 1.0 / 3.0, 1.0])
+    assert parabola @ gram @ parabola == pytest.approx(4.0, abs=1e-12)
+    # Degree 6: x = t⁶ (control points 0, …, 0, 1) has x'' = 30t⁴, ∫900t⁸ = 100 = G_66; a line
+    # traversed at constant speed (control points i/6) has no roughness.
+    six = bezier_roughness_gram(6)
+    assert six[6, 6] == pytest.approx(100.0, abs=1e-9)
+    line = np.arange(7) / 6.0
+    assert line @ six @ line == pytest.approx(0.0, abs=1e-9)
+    assert not bezier_roughness_gram(1).any()

@@ -131,6 +131,44 @@ def test_a_motion_of_the_models_family_is_recovered_from_h264(in_family):
     assert set(fitted.seconds) == {"register", "flow", "initialise", "refine", "total"}
 
 
+def test_the_roughness_weight_reaches_the_initialisation_and_the_reinitialisation(human, in_family):
+    """`video_fit.trajectory_roughness` enters both least-squares trajectory fits: the
+    initialisation's control points are `bezier_control_points` of the keypoint targets with λ
+    (not λ = 0's), and with an overwhelming λ the re-initialisation's step (pinned at 0 under
+    fix_start) is a straight line at constant speed, c_i = (i/3)·c_3: its second differences vanish."""
+    import dataclasses
+
+    from flexiclip_core.videofit.fit import VideoFitter
+    from flexiclip_core.videofit.initialise import bezier_control_points, keypoint_targets
+
+    _, fitted, reference = in_family
+    clipart, rig = human
+    controls = {}
+    for roughness in (0.0, 1e-2, 1e6):
+        config = dataclasses.replace(
+            FAST, video_fit=dataclasses.replace(FAST.video_fit, trajectory_roughness=roughness)
+        )
+        fitter = VideoFitter(clipart, rig, reference, config, clip="human")
+        fitter.initialise(fitted.tracks)
+        with torch.no_grad():
+            controls[roughness] = fitter.animator.trajectories.control_points().double().numpy()  # [K, 4, 2]
+        if roughness == 1e-2:
+            targets, confidence = keypoint_targets(
+                rig.keypoints, fitter.animator.mesh.vertices, fitted.tracks, config.video_fit.keypoint_radius_px
+            )
+            times = config.schedule.pose_times(dtype=torch.float64).numpy()
+            wanted = bezier_control_points(targets, confidence, times, controls[roughness][:, 0], 3, roughness)
+            np.testing.assert_allclose(controls[roughness], wanted, atol=1e-3)
+    assert np.abs(controls[1e-2] - controls[0.0]).max() > 0.05
+    before = controls[1e6]
+    fitter.reinitialise(fitted.target)
+    with torch.no_grad():
+        step = fitter.animator.trajectories.control_points().double().numpy() - before
+    assert np.abs(step).max() > 0.05  # the step moved something …
+    np.testing.assert_allclose(step[:, 2] - 2 * step[:, 1], 0.0, atol=1e-3)  # … along a straight line
+    np.testing.assert_allclose(step[:, 3] - 2 * step[:, 2] + step[:, 1], 0.0, atol=1e-3)
+
+
 def test_the_refinement_improves_on_the_least_squares_start(in_family):
     _, fitted, _ = in_family
     history = fitted.result.loss_history

@@ -85,6 +85,28 @@ def test_bezier_least_squares_of_degree_six_recovers_a_curve_given_by_hand():
     assert half == pytest.approx(1.0, abs=1e-9)
 
 
+def test_the_roughness_penalty_gives_the_hand_solved_quadratic():
+    """Degree 2, samples at t = 0, ½, 1 with x = 5, 5, 6 and weight 1, the start pinned at 5. Write
+    the curve as x = 5 + bt + ct² (x'' = 2c): the objective is
+    f = (b/2 + c/4)² + (b + c − 1)² + λN·4c², N = 3, λ = 1/240, so λN·4 = μ = 1/20.
+    ∂f/∂b = 0: 10b + 9c = 8;  ∂f/∂c = 0: 18b + (17 + 16μ)c = 16. So c = 1.6 / (0.8 + 16μ) = 2/(1 + 20μ)
+    = 1 and b = (8 − 9)/10 = −0.1: control points 5, 5 + b/2 = 4.95, 5 + b + c = 5.9 (λ = 0: c = 2,
+    b = −1, the interpolant 5, 4.5, 6). y = 2 throughout stays 2.
+    """
+    times = np.array([0.0, 0.5, 1.0])
+    targets = np.array([[[5.0, 2.0]], [[5.0, 2.0]], [[6.0, 2.0]]])  # [3, 1, 2]
+    first = np.array([[5.0, 2.0]])
+    smooth = bezier_control_points(targets, np.ones((3, 1)), times, first=first, degree=2, roughness=1.0 / 240.0)
+    np.testing.assert_allclose(smooth[0], [[5.0, 2.0], [4.95, 2.0], [5.9, 2.0]], atol=1e-9)
+    exact = bezier_control_points(targets, np.ones((3, 1)), times, first=first, degree=2, roughness=0.0)
+    np.testing.assert_allclose(exact[0, :, 0], [5.0, 4.5, 6.0], atol=1e-9)
+    # Unpinned the fit is free to move the start too; the penalty still costs only curvature, so
+    # a straight line through the samples (x = 5 + t, y = 2) keeps its control points.
+    line = np.array([[[5.0, 2.0]], [[5.5, 2.0]], [[6.0, 2.0]]])
+    straight = bezier_control_points(line, np.ones((3, 1)), times, first=None, degree=2, roughness=1.0)
+    np.testing.assert_allclose(straight[0, :, 0], [5.0, 5.5, 6.0], atol=1e-9)
+
+
 def test_the_mlp_head_is_set_to_output_the_control_points_exactly():
     torch.manual_seed(0)
     rest = torch.tensor([[100.0, 120.0], [130.0, 90.0], [60.0, 200.0]], dtype=torch.float64)
