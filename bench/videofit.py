@@ -200,14 +200,20 @@ def oracle_case(clipart, rig, motion: str, steps: int = 200) -> dict[str, float]
 
 
 def matrix(
-    names: list[str] | None = None, motions_: tuple[str, ...] = ("family", "sway"), variants: tuple[str, ...] = ("mp4",)
+    names: list[str] | None = None,
+    motions_: tuple[str, ...] = ("family", "sway"),
+    variants: tuple[str, ...] = ("mp4",),
+    overrides: dict[str, object] | None = None,
 ):
-    """Yield (drawing, motion, variant, figures or the error) over the matrix drawings."""
+    """Yield (drawing, motion, variant, figures or the error) over the matrix drawings, fitted
+    with the video-fit preset (loop none) and ``overrides`` (dotted keys, as ``--set``)."""
     import os
     import time
 
+    from flexiclip_core.config import PRESETS
     from flexiclip_core.errors import FlexiclipError
 
+    config = PRESETS["video-fit"].with_overrides({"video_fit.loop": "none", **(overrides or {})})
     for name in matrix_names():
         if names and name not in names:
             continue
@@ -221,7 +227,7 @@ def matrix(
                 load, started = os.getloadavg()[0], time.perf_counter()
                 with tempfile.TemporaryDirectory() as folder:
                     try:
-                        figures = matrix_case(clipart, rig, motion, variant, Path(folder))
+                        figures = matrix_case(clipart, rig, motion, variant, Path(folder), config)
                     except (FlexiclipError, ValueError, IndexError, RuntimeError) as exc:  # a refusal is a result
                         yield name, motion, variant, f"{type(exc).__name__}: {exc}"
                         continue
@@ -238,11 +244,20 @@ if __name__ == "__main__":
 
     import torch
 
+    from flexiclip_cli.pipeline import parse_overrides
+
     parser = argparse.ArgumentParser(description="video-fit figures, or the known-answer matrix (--matrix)")
     parser.add_argument("--matrix", action="store_true", help="run the known-answer matrix, one JSON line per case")
     parser.add_argument("--drawing", action="append", help="only these drawings (sample clip ids or corpus paths)")
     parser.add_argument("--motion", action="append", choices=("family", "sway"))
     parser.add_argument("--variant", action="append", choices=MATRIX_VARIANTS)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the preset, as `flexiclip animate --set` (JSON value, else text)",
+    )
     parser.add_argument(
         "--oracle", type=int, metavar="STEPS", help="fit the model to the true control points (no video)"
     )
@@ -257,7 +272,10 @@ if __name__ == "__main__":
         sys.exit(0)
     if args.matrix:
         for name, motion, variant, result in matrix(
-            args.drawing, tuple(args.motion or ("family", "sway")), tuple(args.variant or ("mp4",))
+            args.drawing,
+            tuple(args.motion or ("family", "sway")),
+            tuple(args.variant or ("mp4",)),
+            parse_overrides(args.set),
         ):
             print(json.dumps({"drawing": name, "motion": motion, "variant": variant, "result": result}), flush=True)
         sys.exit(0)
