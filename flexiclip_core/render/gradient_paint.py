@@ -30,17 +30,17 @@ def gradient_parameter(
     gradient: Gradient,
     gx: Tensor,  # [...] gradient-space x (the frame's inverse applied to canvas px)
     gy: Tensor,  # [...] gradient-space y, same shape
-) -> tuple[Tensor, Tensor]:  # t [...], painted [...] bool
+) -> tuple[Tensor, Tensor | None]:  # t [...], painted [...] bool or None (everywhere)
     """The gradient parameter t at gradient-space points (gx, gy) before the spread method, and
-    where the gradient paints at all (a radial gradient paints nothing outside the cone its two
-    circles span). Linear: the projection on (x1, y1) → (x2, y2). Radial (two-point conical,
+    where the gradient paints at all (None: everywhere; a radial gradient paints nothing outside
+    the cone its two circles span). Linear: the projection on (x1, y1) → (x2, y2). Radial (two-point conical,
     SVG 2 / pixman): the largest t whose circle, centre f + t(c − f), radius fr + t(r − fr) ≥ 0,
     passes through the point."""
     if isinstance(gradient, LinearGradient):
         dx, dy = gradient.x2 - gradient.x1, gradient.y2 - gradient.y1
         length2 = dx * dx + dy * dy  # > 0: the parser paints a zero-length vector as a solid colour
         t = ((gx - gradient.x1) * dx + (gy - gradient.y1) * dy) / length2
-        return t, torch.ones_like(t, dtype=torch.bool)
+        return t, None
     # |p − f − t·cd| = fr + t·dr  ⇔  a t² − 2 b t + c = 0.
     cdx, cdy = gradient.cx - gradient.fx, gradient.cy - gradient.fy
     dr = gradient.r - gradient.fr
@@ -82,16 +82,16 @@ def stop_colours(gradient: Gradient) -> list[tuple[float, float, float, float]]:
 
 def stop_ramp(
     offsets: tuple[float, ...],  # [K] the stops' offsets, non-decreasing in [0, 1]
-    rgba: Tensor,  # [K, 4] their colours (`stop_colours`), on t's device and dtype
+    rgba: Tensor,  # [B, K, 4] their colours (`stop_colours`) per frame, on t's device and dtype
     t: Tensor,  # [B, H, W] spread t ∈ [0, 1]
 ) -> tuple[Tensor, Tensor]:  # rgb [B, 3, H, W], alpha [B, H, W]
     """Straight colour and alpha at spread t: stops linearly interpolated (straight colours, as
     pixman, SVG and resvg do), the first / last stop's before / after them, a hard step (two
     stops at one offset) taking the later stop at its offset. A sum of one clamped ramp per pair
     of stops: elementwise ops only."""
-    field = rgba[0].view(1, 4, 1, 1).expand(t.shape[0], 4, *t.shape[1:]).clone()  # [B, 4, H, W]
+    field = rgba[:, 0].view(-1, 4, 1, 1).expand(t.shape[0], 4, *t.shape[1:]).clone()  # [B, 4, H, W]
     for k, (offset, next_offset) in enumerate(zip(offsets, offsets[1:])):
-        step = (rgba[k + 1] - rgba[k]).view(1, 4, 1, 1)
+        step = (rgba[:, k + 1] - rgba[:, k]).view(-1, 4, 1, 1)
         if next_offset > offset:
             weight = ((t - offset) / (next_offset - offset)).clamp(0.0, 1.0)
         else:
@@ -119,8 +119,7 @@ class GradientPaint:
         self.frame = torch.as_tensor(self.gradient.frame, dtype=torch.float64, device=device)  # [3, 2]
         self.offsets = tuple(stop.offset for stop in self.gradient.stops)
         self.stop_rgba = torch.tensor(stop_colours(self.gradient), dtype=dtype, device=device)  # [K, 4]
-        self.flat_rgb = torch.tensor(paint.rgb, dtype=dtype, device=device).view(1, 3, 1, 1)
-        self.flat_alpha = torch.tensor(paint.opacity, dtype=dtype, device=device).view(1, 1, 1)
+        self.flat_rgba = torch.tensor((*paint.rgb, paint.opacity), dtype=dtype, device=device)  # [4]
 
     def posed_frames(
         self,
@@ -184,8 +183,10 @@ def paint_field(
     grid_x, grid_y = x.view(1, 1, -1), y.view(1, -1, 1)  # broadcast to [B, H, W]
     gx = inverse[:, 0, 0] * grid_x + inverse[:, 0, 1] * grid_y + inverse[:, 0, 2]
     gy = inverse[:, 1, 0] * grid_x + inverse[:, 1, 1] * grid_y + inverse[:, 1, 2]
-    t, painted = gradient_parameter(template, gx, gy)
-    colour, alpha = stop_ramp(paint.offsets, paint.stop_rgba, spread(t, template.spread))  # [B, 3, H, W], [B, H, W]
-    alpha = torch.where(painted, alpha, torch.zeros_like(alpha))
-    rgb = torch.where(collapsed.view(-1, 1, 1, 1), paint.flat_rgb, colour)
-    return rgb, torch.where(collapsed.view(-1, 1, 1), paint.flat_alpha, alpha)
+    t, painted = gradient_parameter(template, gx, gy)  # t finite everywhere
+    # A collapsed frame's stops all take the flat colour: its ramp is that colour exactly.
+    rgba = torch.where(collapsed.view(-1, 1, 1), paint.flat_rgba, paint.stop_rgba)  # [B, K, 4]
+    rgb, alpha = stop_ramp(paint.offsets, rgba, spread(t, template.spread))  # [B, 3, H, W], [B, H, W]
+    if painted is not None:
+        alpha = torch.where(painted | collapsed.view(-1, 1, 1), alpha, torch.zeros_like(alpha))
+    return rgb, alpha
