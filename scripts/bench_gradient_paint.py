@@ -4,11 +4,12 @@ forward + backward, float32, CPU.
 
 "Before" is the renderer and `gradient_paint` module of a git revision (``--before``, default
 the commit before the batched device path), loaded from git beside the working tree's, so both
-are timed in one process, alternating, each the median of ``--repeats`` steps. The same run
+are timed in one process, alternating, each the median of ``--repeats`` steps (wall time, and
+process CPU time, which a loaded machine disturbs less with one thread). The same run
 checks that they agree (images and point gradients, both backgrounds) on random poses: a
 rotation, a reflection, a shape squashed onto a line (collapsed) and free noise.
 
-    .venv/bin/python scripts/bench_gradient_paint.py [--before REV] [--repeats 15] [--threads 1]
+    PYTHONPATH=. .venv/bin/python scripts/bench_gradient_paint.py [--before REV] [--repeats 15] [--threads 1]
 """
 
 from __future__ import annotations
@@ -112,13 +113,13 @@ def main() -> None:
     off = TorchVectorRenderer(clip, TrainRenderConfig(size=SIZE))
     built["off (mean colour)"] = off
 
-    def step(renderer) -> float:
-        start = time.perf_counter()
+    def step(renderer) -> tuple[float, float]:
+        start, start_cpu = time.perf_counter(), time.process_time()
         renderer.render(points).backward(weights)
         points.grad = None
-        return (time.perf_counter() - start) * 1e3
+        return (time.perf_counter() - start) * 1e3, (time.process_time() - start_cpu) * 1e3
 
-    times: dict[str, list[float]] = {name: [] for name in built}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in built}
     for name in built:
         for _ in range(2):
             step(built[name])
@@ -127,7 +128,11 @@ def main() -> None:
             times[name].append(step(renderer))
     print(f"forward + backward, {FRAMES} frames, {SIZE}², float32, {args.threads} thread(s), {args.repeats} reps:")
     for name, values in times.items():
-        print(f"  {name:18s} median {statistics.median(values):6.1f} ms  fastest {min(values):6.1f} ms")
+        wall, cpu = [v[0] for v in values], [v[1] for v in values]
+        print(
+            f"  {name:18s} wall median {statistics.median(wall):6.1f} ms, fastest {min(wall):6.1f} ms;"
+            f" process CPU median {statistics.median(cpu):6.1f} ms"
+        )
 
 
 if __name__ == "__main__":
