@@ -17,11 +17,10 @@ from torch import Tensor
 
 from flexiclip_core.clipart import Clipart
 from flexiclip_core.errors import RenderError
-from flexiclip_core.paint_motion import posed_paint
 from flexiclip_core.render.composite import Composite, PaintStep, layer_of_element
 from flexiclip_core.render.config import TRAINING_RENDERERS, TrainRenderConfig
 from flexiclip_core.render.fill import fill_coverage, fill_winding
-from flexiclip_core.render.gradient_paint import paint_field
+from flexiclip_core.render.gradient_paint import GradientPaint
 from flexiclip_core.render.layout import ChordLayout, Crops, chord_layout, chords, make_crops
 from flexiclip_core.render.stroke import stroke_coverage, window_size
 from flexiclip_core.render.topology import Segments, build_clip_topology, build_topology, default_colours
@@ -85,16 +84,18 @@ class TorchVectorRenderer:
         self.default_stroke_rgba = torch.tensor(stroke, dtype=dtype, device=self.device)
         self.default_stroke_width = torch.tensor(width, dtype=dtype, device=self.device)
         self._layout_cache: dict[tuple[str, bytes], ChordLayout] = {}
-        # Layers painted per pixel (docs/render.md §11): (kind, slot, shape index, first point, end point).
-        self._gradient_layers: list[tuple[str, int, int, int, int]] = []
+        # Layers painted per pixel (docs/render.md §11): (kind, slot, first point, end point, paint).
+        self._gradient_layers: list[tuple[str, int, int, int, GradientPaint]] = []
         if config.paint_gradients:
             first_point = np.cumsum([0] + [shape.point_count for shape in clipart.shapes])
+            rest_points = clipart.control_points()
             for layer in self._layers:
                 shape = clipart.shapes[layer.shape_index]
                 paint = shape.fill if layer.kind == "fill" else shape.stroke
-                if paint is not None and paint.gradient is not None:
+                if paint is not None and paint.gradient is not None and shape.point_count:
                     start, end = int(first_point[layer.shape_index]), int(first_point[layer.shape_index + 1])
-                    self._gradient_layers.append((layer.kind, layer.slot, layer.shape_index, start, end))
+                    gradient_paint = GradientPaint(paint, rest_points[start:end], self.device, dtype)
+                    self._gradient_layers.append((layer.kind, layer.slot, start, end, gradient_paint))
 
     # -- per-call geometry -----------------------------------------------------------------
 
@@ -229,7 +230,8 @@ class TorchVectorRenderer:
             raise RenderError(
                 f"expected points of shape [B, {self.point_count}, 2], got {list(points.shape)}", clip=clip
             )
-        pose = points.detach().to("cpu", torch.float64).numpy() if self._gradient_layers else None  # [B, P, 2]
+        # Float64 for the best-fit affine maps: the collapse test needs it (docs/render.md §11).
+        pose = points.detach().to(self.device, torch.float64) if self._gradient_layers else None  # [B, P, 2]
         points = points.to(device=self.device, dtype=self.dtype) * self.scale
         if self._clips is not None:
             if clip_points is None:
@@ -368,7 +370,7 @@ class TorchVectorRenderer:
 
     def _gradient_paints(
         self,
-        pose: np.ndarray,  # float64 [B, P, 2] canvas px, detached
+        pose: Tensor,  # float64 [B, P, 2] canvas px, detached, on the device
         fill_opacity: Tensor,  # [frame_size] each fill element's layer opacity
         stroke_opacity: Tensor,  # [frame_size] each stroke element's layer opacity
         fill_crops: Crops,
@@ -376,24 +378,22 @@ class TorchVectorRenderer:
         pixel_paints: dict[tuple[str, int], Tensor],
     ) -> tuple[Tensor, Tensor]:
         """Paint the gradient layers per pixel (docs/render.md §11): each one's gradient carried
-        into every frame's pose by `posed_paint` (the final renderer's call) and evaluated at the
-        centres of its crop's pixels. Fills ``pixel_paints[(kind, slot)]`` with [B, 3, h, w]
-        straight colours and returns the opacities with those crops' elements replaced per
-        frame ([B, frame_size] where a layer of the kind has a gradient, else as given)."""
+        into every frame's pose by `posed_paint`'s rule (`GradientPaint`, all frames at once on
+        the device) and evaluated at the centres of its crop's pixels. Fills
+        ``pixel_paints[(kind, slot)]`` with [B, 3, h, w] straight colours and returns the
+        opacities with those crops' elements replaced per frame ([B, frame_size] where a layer of
+        the kind has a gradient, else as given)."""
         batch = pose.shape[0]
         opacities = {"fill": fill_opacity, "stroke": stroke_opacity}
-        for kind, slot, shape_index, start, end in self._gradient_layers:
+        for kind, slot, start, end, gradient_paint in self._gradient_layers:
             crops = fill_crops if kind == "fill" else stroke_crops
             height, width, stride = int(crops.height[slot]), int(crops.width[slot]), int(crops.row_stride[slot])
             if height == 0 or width == 0:
                 continue
-            shape = self.clipart.shapes[shape_index]
-            paints = [posed_paint(shape, pose[frame, start:end])[0 if kind == "fill" else 1] for frame in range(batch)]
             # Pixel centres in canvas px; stride ≥ width also covers a fill row's padding column.
             columns = int(crops.origin_x[slot]) + torch.arange(stride, device=self.device, dtype=self.dtype) + 0.5
             rows = int(crops.origin_y[slot]) + torch.arange(height, device=self.device, dtype=self.dtype) + 0.5
-            # A gradient layer always has its fill / stroke: no None among ``paints``.
-            rgb, alpha = paint_field(paints, columns / self.scale, rows / self.scale)  # type: ignore[arg-type]
+            rgb, alpha = gradient_paint.field(pose[:, start:end], columns / self.scale, rows / self.scale)
             pixel_paints[(kind, slot)] = rgb[..., :width].contiguous()
             opacity = opacities[kind]
             if opacity.dim() == 1:

@@ -10,6 +10,8 @@ g = ((c − 16) / 160, (r + 8) / 160).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -25,9 +27,10 @@ from flexiclip_core.clipart import (
     SubPath,
 )
 from flexiclip_core.errors import ConfigError
+from flexiclip_core.paint_motion import posed_paint
 from flexiclip_core.render import PydiffvgRenderer, TorchVectorRenderer, TrainRenderConfig, render_clipart_float
 from flexiclip_core.render.composite import Composite, PaintStep
-from flexiclip_core.render.gradient_paint import spread
+from flexiclip_core.render.gradient_paint import GradientPaint, paint_field, spread
 from tests.flexiclip_core.render.scenes import polygon_points
 
 FRAME = np.array([[0.5, 0.5], [128.5, 0.5], [0.5, 128.5]])
@@ -204,6 +207,154 @@ def test_agrees_with_the_final_renderer_on_the_sample_object():
             errors[on] = (difference.mean(), np.quantile(difference, 0.99))
         assert errors[True][0] < 3e-4 and errors[True][1] < 0.005
         assert errors[False][0] > 10 * errors[True][0]
+
+
+def _posed_paint_inverses(shape: Shape, kind: str, pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rule as `posed_paint` states it, one frame at a time on the host: inverse [B, 2, 3]
+    of each posed gradient's matrix (identity rows where it collapsed) and collapsed [B]."""
+    inverses, collapsed = [], []
+    for frame in pose:
+        paint = posed_paint(shape, frame)[0 if kind == "fill" else 1]
+        assert paint is not None
+        gradient = paint.gradient
+        inverses.append(np.eye(3)[:2] if gradient is None else np.linalg.inv(gradient.matrix())[:2])
+        collapsed.append(gradient is None)
+    return np.stack(inverses), np.array(collapsed)
+
+
+def _sample_object_poses(clip: Clipart) -> np.ndarray:
+    """[5, P, 2]: rest, rotated (0.6 rad, × 0.9), reflected and rotated, the glaze (shape 2)
+    squashed onto a slanted line, free noise; the moved ones with ~1.5 px of noise."""
+    generator = np.random.default_rng(7)
+    rest = clip.control_points()
+    centre = rest.mean(axis=0)
+    rotation = np.array([[math.cos(0.6), -math.sin(0.6)], [math.sin(0.6), math.cos(0.6)]])
+    reflection = np.diag([-1.0, 1.0]) @ rotation
+    squashed = rest.copy()
+    first = clip.shapes[0].point_count + clip.shapes[1].point_count
+    glaze = slice(first, first + clip.shapes[2].point_count)
+    squashed[glaze, 1] = 0.37 * squashed[glaze, 0] + 60.3
+    return np.stack(
+        [
+            rest,
+            (rest - centre) @ (0.9 * rotation).T + centre + generator.normal(0.0, 1.5, rest.shape),
+            (rest - centre) @ reflection.T + centre + generator.normal(0.0, 1.5, rest.shape),
+            squashed,
+            rest + generator.normal(0.0, 6.0, rest.shape),
+        ]
+    )
+
+
+@pytest.mark.parametrize("background", ["white", "transparent"])
+def test_the_batched_paint_renders_as_posed_paint_does_on_the_sample_object(background, monkeypatch):
+    # The device path (all frames at once) against posed_paint per frame on the host, the rule
+    # the final renderer follows and the path the training renderer took before: images and
+    # point gradients agree to rounding (measured: 2e-16 and 5e-13 in float64).
+    from flexiclip_core.svg import parse_svg
+    from tests.conftest import SAMPLES_DIR
+
+    clip = parse_svg(SAMPLES_DIR / "object.svg", clip_id="object")
+    poses = _sample_object_poses(clip)
+    config = TrainRenderConfig(background=background, paint_gradients=True)
+
+    def render() -> tuple[torch.Tensor, torch.Tensor]:
+        points = torch.tensor(poses).requires_grad_()
+        image = TorchVectorRenderer(clip, config, dtype=torch.float64).render(points)
+        (image * torch.linspace(-1.0, 1.0, image.numel(), dtype=torch.float64).view_as(image)).sum().backward()
+        assert points.grad is not None
+        return image.detach(), points.grad
+
+    image, grad = render()
+    glaze = clip.shapes[2]
+    first = clip.shapes[0].point_count + clip.shapes[1].point_count
+    _, collapsed = _posed_paint_inverses(glaze, "fill", poses[:, first : first + glaze.point_count])
+    assert collapsed.tolist() == [False, False, False, True, False]
+
+    def on_the_host(self, pose):
+        inverse, flags = _posed_paint_inverses(glaze, "fill", pose.numpy())
+        return torch.tensor(inverse), torch.tensor(flags)
+
+    monkeypatch.setattr(GradientPaint, "inverse_frames", on_the_host)
+    reference_image, reference_grad = render()
+    assert torch.allclose(image, reference_image, rtol=0.0, atol=1e-10)
+    assert torch.allclose(grad, reference_grad, rtol=0.0, atol=1e-9)
+    # The gradient shows in every frame but the collapsed one, where the glaze has no area left.
+    flat = TorchVectorRenderer(clip, TrainRenderConfig(background=background), dtype=torch.float64)
+    mean_image = flat.render(torch.tensor(poses))
+    differs = [(image[i] - mean_image[i]).abs().max().item() > 0.05 for i in range(len(poses))]
+    assert differs == [True, True, True, False, True]
+
+
+def test_inverse_frames_follow_posed_paint_on_random_poses():
+    # Shapes whose rest points span the plane, lie on a line (a straight stroke) or are one
+    # point; poses: the rest pose, one squashed onto a line, one scaled by 1e-6 (det 1e-12 ≤
+    # 1e-9), random affine maps (reflections among them) with noise on top.
+    generator = np.random.default_rng(11)
+    gradient = LinearGradient(RGB_RAMP, FRAME + [[3.0, -2.0]], 0.9, "pad", x1=0.5, y1=0.0, x2=1.5, y2=0.2)
+    rests = {
+        "plane": generator.uniform(20.0, 230.0, (9, 2)),
+        "line": np.outer(generator.uniform(-60.0, 60.0, 7), [0.6, 0.8]) + [128.0, 100.0],
+        "point": np.repeat([[50.0, 60.0]], 4, axis=0),
+    }
+    for name, rest in rests.items():
+        shape = Shape((SubPath(rest.copy(), False),), Fill((0.2, 0.2, 0.2), 1.0, "nonzero", gradient), None)
+        poses = [rest, rest * [1.0, 0.0] + [0.0, 90.0], (rest - rest.mean(0)) * 1e-6 + 100.0]
+        reflections = 0
+        for _ in range(12):
+            linear = generator.normal(0.0, 1.0, (2, 2))
+            reflections += np.linalg.det(linear) < 0
+            poses.append(rest @ linear.T + generator.uniform(-50.0, 50.0, 2) + generator.normal(0.0, 2.0, rest.shape))
+        assert 0 < reflections < 12
+        pose = np.stack(poses)
+        paint = GradientPaint(shape.fill, rest, torch.device("cpu"), torch.float64)
+        inverse, collapsed = paint.inverse_frames(torch.tensor(pose))
+        expected_inverse, expected_collapsed = _posed_paint_inverses(shape, "fill", pose)
+        assert collapsed.tolist() == expected_collapsed.tolist(), name
+        assert np.allclose(inverse.numpy(), expected_inverse, rtol=1e-9, atol=1e-12), name
+        # Squashed: only the plane's affine fit collapses (a line's similarity keeps its scale);
+        # scaled to 1e-6: the plane's and the line's; a point's translation never does.
+        assert expected_collapsed[1:3].tolist() == {"plane": [True, True], "line": [False, True]}.get(
+            name, [False, False]
+        ), name
+        # The rest pose keeps the rest frame exactly (posed_paint's shortcut).
+        frames, _ = paint.posed_frames(torch.tensor(pose[:1]))
+        assert torch.equal(frames[0], torch.tensor(gradient.frame)), name
+
+
+def test_the_paint_reads_nothing_back_from_the_device():
+    # On the meta device every tensor is data-free: any host read (.item(), bool(), .numpy(),
+    # .tolist(), a data-dependent shape) raises, so this passing means no host sync per call.
+    gradient = RadialGradient(YELLOW_TO_BLUE, FRAME, 0.8, "reflect", cx=1.0, cy=1.0, r=0.5, fx=0.9, fy=1.0)
+    paint = GradientPaint(Fill((0.3, 0.3, 0.3), 0.6, "nonzero", gradient), SQUARE, torch.device("meta"), torch.float32)
+    pose = torch.empty(4, len(SQUARE), 2, dtype=torch.float64, device="meta")
+    x = torch.empty(30, device="meta")
+    rgb, alpha = paint.field(pose, x, torch.empty(20, device="meta"))
+    assert rgb.shape == (4, 3, 20, 30) and alpha.shape == (4, 20, 30) and rgb.device.type == "meta"
+
+
+def test_paint_field_paints_the_flat_colour_in_a_collapsed_frame():
+    # Two frames, the second collapsed: its pixels carry Fill.rgb / opacity (0.3, 0.3, 0.3) / 0.6,
+    # exactly. The first, at rest, the gradient: the linear one at column 100 as in the linear
+    # test, (0.4375, 0.5625, 0) / 0.71875; the radial cone of the focus-outside test paints
+    # nothing at g = (0.75, 1.375) (row 176, col 96, 68° off its axis). The collapsed frame's
+    # identity rows put that pixel at g = (96.5, 176.5), 61° off the axis, outside the cone too,
+    # and still it paints the flat colour.
+    linear = LinearGradient(RGB_RAMP, FRAME, 1.0, "pad", x1=0.5, x2=1.5)
+    cone = RadialGradient(YELLOW_TO_BLUE, FRAME, 1.0, "pad", cx=1.2, cy=1.0, r=0.25, fx=0.6, fy=1.0)
+    collapsed = torch.tensor([False, True])
+    for gradient, (column, row), expected_rgb, expected_alpha in (
+        (linear, (100, 128), (0.4375, 0.5625, 0.0), 0.71875),
+        (cone, (96, 176), None, 0.0),
+    ):
+        x, y = torch.tensor([column + 0.5], dtype=torch.float64), torch.tensor([row + 0.5], dtype=torch.float64)
+        fill = Fill((0.3, 0.3, 0.3), 0.6, "nonzero", gradient)
+        paint = GradientPaint(fill, SQUARE, torch.device("cpu"), torch.float64)
+        inverse = torch.tensor(np.stack([np.linalg.inv(gradient.matrix())[:2], np.eye(3)[:2]]))
+        rgb, alpha = paint_field(paint, inverse, collapsed, x, y)
+        assert np.allclose(alpha[:, 0, 0].numpy(), [expected_alpha, 0.6])
+        assert rgb[1, :, 0, 0].tolist() == [0.3, 0.3, 0.3] and alpha[1, 0, 0].item() == 0.6
+        if expected_rgb is not None:
+            assert np.allclose(rgb[0, :, 0, 0].numpy(), expected_rgb)
 
 
 def test_pydiffvg_refuses_gradient_paint():
