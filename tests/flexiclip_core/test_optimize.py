@@ -51,6 +51,15 @@ def test_presets_are_the_papers_methods():
     assert all(PRESETS[name].objective == "sds" for name in PRESETS if name != "video-fit")
     # Only the fit to a picture paints gradients per pixel (docs/method.md §13).
     assert [name for name in PRESETS if PRESETS[name].render.paint_gradients] == ["video-fit"]
+    # One Bézier over the whole reference: degree 6 with the roughness penalty in video-fit, the
+    # papers' cubic (and no penalty, which only the least-squares fits of video-fit read) elsewhere.
+    assert {name: (c.trajectory.degree, c.video_fit.trajectory_roughness) for name, c in PRESETS.items()} == {
+        "flexiclip": (3, 0.0),
+        "aniclipart": (3, 0.0),
+        "flexiclip-no-temporal": (3, 0.0),
+        "flexiclip-no-flow": (3, 0.0),
+        "video-fit": (6, 1e-3),
+    }
     flexiclip, aniclipart = preset("flexiclip"), preset("aniclipart")
     assert (flexiclip.deformer, flexiclip.temporal_jacobians, flexiclip.flow_loss, flexiclip.iterations) == (
         "jacobian",

@@ -250,13 +250,16 @@ def test_a_setting_added_at_its_old_behaviour_keeps_every_presets_hash():
         "aniclipart": "4383efb9ab140966",
         "flexiclip-no-temporal": "569ddc740bab7130",
         "flexiclip-no-flow": "38e605983bdf6478",
-        # Changed on purpose (2026-12-07, branch gradpaint): the preset paints gradients per pixel
-        # (docs/method.md §12, §13). With the option off it is the preset of abfb1dc again.
-        "video-fit": "1555613d847e0f10",
+        # Changed on purpose twice (docs/method.md §12, §13): 2026-12-07, branch gradpaint, the
+        # preset paints gradients per pixel (1555613d847e0f10); 2026-12-07, fifth session, degree-6
+        # trajectories with the roughness penalty λ = 1e-3. Undo either and it is that preset again.
+        "video-fit": "1b2bbe23aeb18a54",
     }
-    assert PRESETS["video-fit"].with_overrides({"render.paint_gradients": False}).config_hash() == "a37cdda8c99e5a75"
+    cubic_flat = {"trajectory.degree": 3, "video_fit.trajectory_roughness": 0.0, "render.paint_gradients": False}
+    assert PRESETS["video-fit"].with_overrides(cubic_flat).config_hash() == "a37cdda8c99e5a75"
+    cubic = PRESETS["video-fit"].with_overrides({"trajectory.degree": 3, "video_fit.trajectory_roughness": 0.0})
+    assert cubic.config_hash() == "1555613d847e0f10"
     # Any other degree is another result.
-    cubic = PRESETS["video-fit"]
     assert cubic.with_overrides({"trajectory.degree": 6}).config_hash() != cubic.config_hash()
     assert cubic.with_overrides({"trajectory.degree": 3}).config_hash() == cubic.config_hash()
     # So is the training renderer's per-pixel gradient paint, off in the flexiclip presets.
