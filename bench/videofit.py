@@ -244,7 +244,7 @@ if __name__ == "__main__":
 
     import torch
 
-    from flexiclip_cli.pipeline import parse_overrides
+    from flexiclip_core.config import parse_override
 
     parser = argparse.ArgumentParser(description="video-fit figures, or the known-answer matrix (--matrix)")
     parser.add_argument("--matrix", action="store_true", help="run the known-answer matrix, one JSON line per case")
@@ -275,7 +275,7 @@ if __name__ == "__main__":
             args.drawing,
             tuple(args.motion or ("family", "sway")),
             tuple(args.variant or ("mp4",)),
-            parse_overrides(args.set),
+            dict(parse_override(item) for item in args.set),
         ):
             print(json.dumps({"drawing": name, "motion": motion, "variant": variant, "result": result}), flush=True)
         sys.exit(0)

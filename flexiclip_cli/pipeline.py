@@ -162,17 +162,19 @@ def run(
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings → overrides dict; VALUE is JSON when it parses, else a string."""
+    """``KEY=VALUE`` strings → overrides dict (`config.parse_override`); a malformed one is the
+    run's one error line."""
+    from flexiclip_core.config import parse_override
+    from flexiclip_core.errors import ConfigError
+
     overrides: dict[str, Any] = {}
     for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            typer.echo(f"error: --set expects KEY=VALUE, got {item!r}", err=True)
-            raise typer.Exit(EXIT_BAD_INPUT)
         try:
-            overrides[key.strip()] = json.loads(text)
-        except ValueError:
-            overrides[key.strip()] = text
+            key, value = parse_override(item)
+        except ConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        overrides[key] = value
     return overrides
 
 

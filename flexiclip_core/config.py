@@ -271,6 +271,19 @@ def load_config_prior(config: AnimationConfig, device: torch.device | str | None
     return load_prior(config.prior, device=device)
 
 
+def parse_override(item: str) -> tuple[str, Any]:
+    """One ``KEY=VALUE`` override (`AnimationConfig.with_overrides`' dotted key) as (key, value):
+    VALUE read as JSON where it parses (``64``, ``false``, ``[5, 0, 0]``), else as text. The one
+    reading of ``--set`` for the CLI and the benches."""
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+    try:
+        return key.strip(), json.loads(text)
+    except ValueError:
+        return key.strip(), text
+
+
 def preset(name: str) -> AnimationConfig:
     """The named method preset."""
     try:
