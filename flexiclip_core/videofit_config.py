@@ -80,7 +80,8 @@ class VideoFitConfig:
     independent of the frame count: both terms are px², and λ = 1 weighs the curve's mean squared
     acceleration (px per unit t²) like its mean squared miss. 0 (the old fit, hash-neutral) lets a
     high `trajectory.degree` follow the flow's errors on poorly tracked parts (docs/method.md §13,
-    "Trajectory degree")."""
+    "Trajectory degree"); the video-fit preset uses 10⁻³ with degree 6 (§13, "Degree 6 with the
+    roughness penalty as the preset")."""
     refine_steps: tuple[int, ...] = (10, 10, 5)
     """Adam steps of the photometric refinement at each pyramid level (coarse to fine)."""
     refine_blur_px: tuple[float, ...] = (4.0, 2.0, 0.0)
