@@ -123,7 +123,8 @@ def matrix_case(clipart, rig, motion: str, variant: str, folder: Path, config=No
     (``family``: seeded trajectories of the model, ~12 px; ``sway``: 5° sway + 25° limb turn with
     skinning weights, `motions.limb_weights`)
     rendered by the final renderer at 256², encoded per ``variant``, fitted with the full preset
-    (loop none). Returns mean / p95 px, IoU min / mean against the reference, the 1-px mask
+    (loop none). Returns mean / p95 px of the control points and of the drawn curves
+    (`motions.curve_errors`), IoU min / mean against the reference, the 1-px mask
     agreement's min, the IoU min / mean against the known answer (both drawn by the final
     renderer, no codec between) and seconds."""
     import torch
@@ -150,12 +151,15 @@ def matrix_case(clipart, rig, motion: str, variant: str, folder: Path, config=No
     path = writer(folder / f"reference.{'gif' if variant == 'gif' else 'mp4'}", frames, fps=12 if count == 29 else 10)
     fitted = fit_reference(clipart, rig, load_reference_video(path, clip="matrix"), config, clip="matrix")
     mean_px, p95_px = motions.point_errors(fitted.result.frame_points, truth)
+    curve_mean_px, curve_p95_px = motions.curve_errors(clipart, fitted.result.frame_points, truth)
     # The fit drawn against the known answer drawn (alpha > ½, final renderer, no codec between).
     drawn, true = (motions.render_rgba(clipart, points)[..., 3] > 127 for points in (fitted.result.frame_points, truth))
     truth_iou = mask_iou(torch.as_tensor(drawn), torch.as_tensor(true)).numpy()
     return {
         "mean_px": mean_px,
         "p95_px": p95_px,
+        "curve_mean_px": curve_mean_px,
+        "curve_p95_px": curve_p95_px,
         "iou_min": fitted.metrics["fit_mask_iou_min"],
         "iou_mean": fitted.metrics["fit_mask_iou_mean"],
         "agreement_1px_min": fitted.metrics["fit_mask_agreement_1px_min"],

@@ -199,3 +199,42 @@ def point_errors(fitted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     """(mean, p95) control-point distance in px."""
     distances = np.linalg.norm(fitted - truth, axis=-1)
     return float(distances.mean()), float(np.percentile(distances, 95))
+
+
+def _sample_subpath(points: np.ndarray, per_segment: int) -> np.ndarray:
+    """[S·per_segment + 1, 2] points along one subpath's cubic segments ([3S + 1, 2] control points)
+    at per_segment even steps of t per segment, the end point last."""
+    segments = (len(points) - 1) // 3
+    t = np.arange(per_segment, dtype=np.float64) / per_segment
+    basis = np.stack([(1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t**2 * (1 - t), t**3], axis=1)  # [T, 4]
+    runs = np.stack([points[3 * s : 3 * s + 4] for s in range(segments)])  # [S, 4, 2]
+    return np.concatenate([np.einsum("tc,scd->std", basis, runs).reshape(-1, 2), points[-1:]], axis=0)
+
+
+def _to_polyline(samples: np.ndarray, polyline: np.ndarray) -> np.ndarray:
+    """[M] distance of each sample of [M, 2] from the polyline [L, 2] (its segments, not only its vertices)."""
+    if len(polyline) == 1:
+        return np.linalg.norm(samples - polyline[0], axis=1)
+    starts, ends = polyline[:-1], polyline[1:]
+    return _segment_distances(samples, starts, ends).min(axis=1)
+
+
+def curve_errors(clipart: Clipart, fitted: np.ndarray, truth: np.ndarray, per_segment: int = 16) -> tuple[float, float]:
+    """(mean, p95) px distance between the drawn curves of two motions: each subpath of each frame
+    sampled at ``per_segment`` points per cubic segment, each sample's distance from the other
+    motion's same subpath (as a polyline of the same sampling), both ways. Unlike `point_errors`
+    it does not count a control point sliding along its own curve, which moves nothing drawn (the
+    aperture problem: a video cannot pin it).
+
+    fitted, truth: [N, P, 2] control points in `Clipart.control_points` order
+    """
+    lengths = [len(subpath.points) for shape in clipart.shapes for subpath in shape.subpaths]
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)
+    distances = []
+    for frame in range(len(truth)):
+        for start, length in zip(starts, lengths):
+            ours = _sample_subpath(fitted[frame, start : start + length], per_segment)
+            theirs = _sample_subpath(truth[frame, start : start + length], per_segment)
+            distances += [_to_polyline(ours, theirs), _to_polyline(theirs, ours)]
+    values = np.concatenate(distances)
+    return float(values.mean()), float(np.percentile(values, 95))

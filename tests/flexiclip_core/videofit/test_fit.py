@@ -409,3 +409,34 @@ def test_plant_sway_is_pulled_in_by_the_residual_flow_reinitialisation(tmp_path)
     fitted = _fit(clipart, rig, truth, tmp_path, config=cubic)
     mean_px, p95_px = motions.point_errors(fitted.result.frame_points, truth)
     assert mean_px <= 1.0 and p95_px <= 2.75, (mean_px, p95_px)
+
+
+def test_curve_errors_count_what_is_drawn_not_where_control_points_slide_by_hand():
+    from flexiclip_core.clipart import Clipart, Shape, SubPath
+
+    # Two straight subpaths, each one cubic from x = 0 to x = 30 (at y = 0 and y = 20).
+    line = np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0], [30.0, 0.0]])
+    subpaths = (SubPath(points=line, closed=False), SubPath(points=line + [0.0, 20.0], closed=False))
+    clipart = Clipart(shapes=(Shape(subpaths=subpaths, fill=None, stroke=None),))
+    truth = clipart.control_points()[None]
+    # The first line's inner control points slid along it (x 10 → 4, 20 → 26): the same drawn line,
+    # control points 6 px off; the second line moved 4 px down, parallel (its samples 4 px from it).
+    fitted = truth.copy()
+    fitted[0, 1, 0], fitted[0, 2, 0] = 4.0, 26.0
+    fitted[0, 4:] += [0.0, 4.0]
+    # Point errors 0, 6, 6, 0 and 4 × 4 px: mean 28 / 8, p95 6.
+    np.testing.assert_allclose(motions.point_errors(fitted, truth), (3.5, 6.0), atol=1e-9)
+    # 17 samples per line each way: 34 at 0 px and 34 at 4 px.
+    np.testing.assert_allclose(motions.curve_errors(clipart, fitted, truth), (2.0, 4.0), atol=1e-9)
+    # The second line moved to y = 4 instead, 4 px from the first line and 16 px from its own:
+    # each line is matched with its own subpath (34 samples at 16 px), not the nearer other one.
+    fitted[0, 4:] += [0.0, -20.0]
+    np.testing.assert_allclose(motions.curve_errors(clipart, fitted, truth), (8.0, 16.0), atol=1e-9)
+    # Both ways: a fitted line half as long (x 0 → 15) lies on the true one (its 17 samples at
+    # 0 px), but the true samples past x = 15 are 1.875·j px from its end, j = 1 … 8: mean
+    # 1.875 · 36 / 34; p95 of the 34 sorted distances at rank 31.35, 11.25 + 0.35 · 1.875.
+    half = Clipart(shapes=(Shape(subpaths=(SubPath(points=line, closed=False),), fill=None, stroke=None),))
+    shorter = np.array([[[0.0, 0.0], [5.0, 0.0], [10.0, 0.0], [15.0, 0.0]]])
+    np.testing.assert_allclose(
+        motions.curve_errors(half, shorter, line[None]), (1.875 * 36 / 34, 11.25 + 0.35 * 1.875), atol=1e-9
+    )
