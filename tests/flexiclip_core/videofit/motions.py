@@ -203,8 +203,11 @@ def point_errors(fitted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 
 def _sample_subpath(points: np.ndarray, per_segment: int) -> np.ndarray:
     """[S·per_segment + 1, 2] points along one subpath's cubic segments ([3S + 1, 2] control points)
-    at per_segment even steps of t per segment, the end point last."""
+    at per_segment even steps of t per segment, the end point last; a subpath of one point (no
+    segment) is that point."""
     segments = (len(points) - 1) // 3
+    if segments == 0:
+        return points[-1:]
     t = np.arange(per_segment, dtype=np.float64) / per_segment
     basis = np.stack([(1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t**2 * (1 - t), t**3], axis=1)  # [T, 4]
     runs = np.stack([points[3 * s : 3 * s + 4] for s in range(segments)])  # [S, 4, 2]

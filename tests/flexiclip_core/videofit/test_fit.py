@@ -440,3 +440,6 @@ def test_curve_errors_count_what_is_drawn_not_where_control_points_slide_by_hand
     np.testing.assert_allclose(
         motions.curve_errors(half, shorter, line[None]), (1.875 * 36 / 34, 11.25 + 0.35 * 1.875), atol=1e-9
     )
+    # A subpath of one point (a lone moveto) is that point: (0, 0) against (3, 4) is 5 px both ways.
+    dot = Clipart(shapes=(Shape(subpaths=(SubPath(points=np.zeros((1, 2)), closed=False),), fill=None, stroke=None),))
+    np.testing.assert_allclose(motions.curve_errors(dot, np.array([[[3.0, 4.0]]]), np.zeros((1, 1, 2))), (5.0, 5.0))
